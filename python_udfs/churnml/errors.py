@@ -1,0 +1,171 @@
+"""The one place where Python exceptions become PostgreSQL errors.
+
+Library code raises `ChurnmlError` subclasses (or lets ordinary Python exceptions
+escape); the `sql_errors` decorator on every UDF entry point turns them into
+`plpy.error(...)` calls carrying SQLSTATE, message, detail and hint, so a client
+sees a normal PostgreSQL error and the backend never dies.
+
+Messages follow PostgreSQL style: lowercase start, no trailing period; detail and
+hint are full sentences.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ChurnmlError(Exception):
+    """An error with everything PostgreSQL needs to report it."""
+
+    sqlstate = "XX000"
+
+    def __init__(self, message: str, *, detail: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidParameter(ChurnmlError):
+    """A function argument has a value the function cannot use."""
+
+    sqlstate = "22023"  # invalid_parameter_value
+
+
+class NullValueNotAllowed(ChurnmlError):
+    sqlstate = "22004"  # null_value_not_allowed
+
+
+class DataException(ChurnmlError):
+    """Input data (rows, labels, files) cannot be used as given."""
+
+    sqlstate = "22000"  # data_exception
+
+
+class UndefinedObject(ChurnmlError):
+    """A named model, deployment or rule does not exist."""
+
+    sqlstate = "42704"  # undefined_object
+
+
+class DuplicateObject(ChurnmlError):
+    sqlstate = "42710"  # duplicate_object
+
+
+class UndefinedColumn(ChurnmlError):
+    sqlstate = "42703"  # undefined_column
+
+
+class DatatypeMismatch(ChurnmlError):
+    sqlstate = "42804"  # datatype_mismatch
+
+
+class WrongArgumentCount(ChurnmlError):
+    sqlstate = "42P13"  # invalid_function_definition: arity does not match the model
+
+
+class InsufficientPrivilege(ChurnmlError):
+    sqlstate = "42501"
+
+
+class ObjectNotInPrerequisiteState(ChurnmlError):
+    """E.g. scoring with a model name that has no deployment."""
+
+    sqlstate = "55000"
+
+
+class ReadOnlyTransaction(ChurnmlError):
+    sqlstate = "25006"
+
+
+class RuntimeMissing(ChurnmlError):
+    """The Python runtime the backend needs is absent or broken."""
+
+    sqlstate = "58P01"  # undefined_file: a required file/module is not there
+
+
+class VersionMismatch(ChurnmlError):
+    """The Python code loaded in this backend is not the installed extension's version."""
+
+    sqlstate = "55000"
+
+
+class DataCorrupted(ChurnmlError):
+    """A stored artifact failed its checksum or could not be parsed."""
+
+    sqlstate = "XX001"  # data_corrupted
+
+
+class ExternalServiceError(ChurnmlError):
+    """Object storage or another outside system answered with an error."""
+
+    sqlstate = "58000"  # system_error
+
+
+# Ordinary Python exceptions that escape library code, mapped by type (first match
+# wins, so subclasses come before their bases).
+_BUILTIN_MAP: tuple[tuple[type[BaseException], str, str], ...] = (
+    (MemoryError, "53200", "out of memory in churnml"),
+    (ZeroDivisionError, "22012", "division by zero in churnml"),
+    (OverflowError, "22003", "numeric value out of range in churnml"),
+    (UnicodeError, "22021", "invalid text encoding in churnml"),
+    (ImportError, "58P01", "churnml could not import a Python module"),
+    (ValueError, "22023", "invalid value in churnml"),
+    (TypeError, "42804", "wrong data type in churnml"),
+)
+
+
+def describe(exc: BaseException) -> tuple[str, str, str | None, str | None]:
+    """Return (sqlstate, message, detail, hint) for any exception."""
+    if isinstance(exc, ChurnmlError):
+        return exc.sqlstate, exc.message, exc.detail, exc.hint
+    for kind, sqlstate, message in _BUILTIN_MAP:
+        if isinstance(exc, kind):
+            hint = None
+            if isinstance(exc, ImportError):
+                hint = "Run `make install` so the runtime directory has every pinned package, then reconnect."
+            return sqlstate, message, f"{type(exc).__name__}: {exc}", hint
+    return (
+        "XX000",
+        "internal error in churnml",
+        f"{type(exc).__name__}: {exc}",
+        "This is a bug in churnml; please report it with the statement that caused it.",
+    )
+
+
+def raise_as_sql(plpy: Any, exc: BaseException) -> None:
+    """Re-raise `exc` as a PostgreSQL error through plpy (never returns)."""
+    sqlstate, message, detail, hint = describe(exc)
+    kwargs: dict[str, str] = {"sqlstate": sqlstate}
+    if detail:
+        kwargs["detail"] = detail
+    if hint:
+        kwargs["hint"] = hint
+    plpy.error(message, **kwargs)
+
+
+def sql_errors(func: F) -> F:
+    """Decorate a UDF entry point whose first argument is `plpy`.
+
+    Errors that are already PostgreSQL errors (plpy.SPIError from SPI, plpy.Error
+    from a nested entry point) pass through untouched: they carry their SQLSTATE.
+    """
+
+    @functools.wraps(func)
+    def wrapper(plpy: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(plpy, *args, **kwargs)
+        except (plpy.SPIError, plpy.Error, plpy.Fatal):
+            raise
+        except Exception as exc:  # every other exception is mapped to a SQL error here
+            raise_as_sql(plpy, exc)
+            raise  # unreachable: plpy.error raises
+
+    return wrapper  # type: ignore[return-value]
