@@ -1,7 +1,7 @@
 """The one place where Python exceptions become PostgreSQL errors.
 
 Library code raises `ChurnmlError` subclasses (or lets ordinary Python exceptions
-escape); the `sql_errors` decorator on every UDF entry point turns them into
+escape); the `churnml.sql_api.entry.entry` decorator on every UDF entry point turns them into
 `plpy.error(...)` calls carrying SQLSTATE, message, detail and hint, so a client
 sees a normal PostgreSQL error and the backend never dies.
 
@@ -11,11 +11,7 @@ hint are full sentences.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-F = TypeVar("F", bound=Callable[..., Any])
+from typing import Any
 
 
 class ChurnmlError(Exception):
@@ -140,32 +136,29 @@ def describe(exc: BaseException) -> tuple[str, str, str | None, str | None]:
     )
 
 
-def raise_as_sql(plpy: Any, exc: BaseException) -> None:
-    """Re-raise `exc` as a PostgreSQL error through plpy (never returns)."""
-    sqlstate, message, detail, hint = describe(exc)
-    kwargs: dict[str, str] = {"sqlstate": sqlstate}
-    if detail:
-        kwargs["detail"] = detail
-    if hint:
-        kwargs["hint"] = hint
-    plpy.error(message, **kwargs)
+_SQL_ERROR_CLASS: dict[int, type] = {}
 
 
-def sql_errors(func: F) -> F:
-    """Decorate a UDF entry point whose first argument is `plpy`.
+def _sql_error_class(plpy: Any) -> type:
+    """A plpy.Error subclass that PL/Python reports as "churnml: <message>".
 
-    Errors that are already PostgreSQL errors (plpy.SPIError from SPI, plpy.Error
-    from a nested entry point) pass through untouched: they carry their SQLSTATE.
+    PL/Python prefixes every error message with the exception's type name
+    ("plpy.Error: ..."); a class named `churnml` in `builtins` makes that prefix
+    the extension's name instead. Being a plpy.Error, its sqlstate, detail and hint
+    attributes reach the client.
     """
+    cls = _SQL_ERROR_CLASS.get(id(plpy.Error))
+    if cls is None:
+        cls = type("churnml", (plpy.Error,), {"__module__": "builtins"})
+        _SQL_ERROR_CLASS[id(plpy.Error)] = cls
+    return cls
 
-    @functools.wraps(func)
-    def wrapper(plpy: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(plpy, *args, **kwargs)
-        except (plpy.SPIError, plpy.Error, plpy.Fatal):
-            raise
-        except Exception as exc:  # every other exception is mapped to a SQL error here
-            raise_as_sql(plpy, exc)
-            raise  # unreachable: plpy.error raises
 
-    return wrapper  # type: ignore[return-value]
+def raise_as_sql(plpy: Any, exc: BaseException) -> None:
+    """Raise `exc` as a PostgreSQL error through plpy (never returns)."""
+    sqlstate, message, detail, hint = describe(exc)
+    error = _sql_error_class(plpy)(message)
+    error.sqlstate = sqlstate
+    error.detail = detail
+    error.hint = hint
+    raise error from None

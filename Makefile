@@ -1,0 +1,127 @@
+# churnml: build, install, demo, test and benchmark.
+#
+#   make demo   install everything, start the embedded server, load demo data, show the call-center answer
+#   make test   install everything and run the whole test suite against a real server
+#
+# Both are safe to re-run. Variables you may set:
+#   PG_CONFIG=/path/to/pg_config   install into that PostgreSQL (default: Debian's 15)
+#   RUNTIME_ROOT=/dir              where the backend's Python runtime goes (default /usr/local/lib/churnml as root)
+#   CHURNML_HOME=/dir              where the embedded server keeps its state (see docs/install.md)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+
+EXTENSION := churnml
+# The version lives only in the control file.
+VERSION := $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" extension/churnml.control)
+
+PG_MAJOR ?= 15
+# Lazily evaluated (=): on a fresh machine pg_config exists only after `make deps`.
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config) pg_config)
+SHAREDIR = $(shell $(PG_CONFIG) --sharedir)
+BACKEND_PYTHON = $(shell extension/tools/backend-python.sh $(PG_CONFIG))
+
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+ifeq ($(IS_ROOT),yes)
+RUNTIME_ROOT ?= /usr/local/lib/churnml
+else
+RUNTIME_ROOT ?= $(HOME)/.local/lib/churnml
+endif
+RUNTIME_DIR := $(RUNTIME_ROOT)/$(VERSION)
+RUNTIME_SITE := $(RUNTIME_DIR)/site
+
+VENV := .venv
+CHURNML := $(VENV)/bin/churnml
+PIP_INSTALL := pip install --disable-pip-version-check --progress-bar on -c requirements/constraints.txt
+APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) python3-venv python3-dev \
+	libpostgresql-jdbc-java
+
+BUILT_SQL := extension/$(EXTENSION)--$(VERSION).sql
+SQL_SOURCES := $(sort $(wildcard sql/*.sql))
+UPGRADE_SQL := $(wildcard extension/$(EXTENSION)--*--*.sql)
+PY_SOURCES := $(shell find python_udfs loaders -name '*.py' -not -path '*/__pycache__/*')
+
+.PHONY: all deps build venv runtime install demo test test-fast bench lint lock clean uninstall
+
+all: build
+
+## deps: Debian packages (only as root; otherwise say what is missing)
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$(IS_ROOT)" = yes ]; then \
+		echo "==> apt-get install $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+		echo "missing Debian packages: $$missing (run as root, or: sudo apt-get install $$missing)" >&2; exit 1; \
+	fi
+
+## build: the install script, concatenated from sql/ in file-name order
+build: $(BUILT_SQL)
+
+$(BUILT_SQL): $(SQL_SOURCES) extension/churnml.control
+	@echo "==> building $@ from $(words $(SQL_SOURCES)) files in sql/"
+	@{ echo "-- churnml $(VERSION) install script, built by make from sql/*.sql: edit those, not this."; \
+	   echo '\echo Use "CREATE EXTENSION churnml" to load this file. \quit'; \
+	   for f in $(SQL_SOURCES); do printf '\n-- ---- %s ----\n' "$$f"; cat "$$f"; done; \
+	 } | sed -e 's/@EXTVERSION@/$(VERSION)/g' > $@
+
+## venv: the client environment (.venv/bin/churnml, pytest), built with the backend's Python
+venv: deps $(VENV)/.installed
+
+$(VENV)/.installed: requirements/constraints.txt requirements/runtime.in requirements/dev.in pyproject.toml
+	@echo "==> creating $(VENV) with $(BACKEND_PYTHON)"
+	@[ -x $(VENV)/bin/python ] || $(BACKEND_PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/$(PIP_INSTALL) -q -r requirements/runtime.in -r requirements/dev.in
+	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+## runtime: pinned packages + churnml's Python code in a versioned directory the server can read
+runtime: venv
+	@extension/tools/install-runtime.sh "$(VENV)/bin/python" "$(RUNTIME_DIR)" "$(VERSION)"
+
+## install: extension files into PostgreSQL's sharedir, the runtime, and .venv
+install: deps build venv runtime
+	@echo "==> installing extension files into $(SHAREDIR)/extension"
+	@install -d "$(SHAREDIR)/extension"
+	@install -m 644 extension/churnml.control $(BUILT_SQL) $(UPGRADE_SQL) "$(SHAREDIR)/extension/"
+	@$(VENV)/bin/python -m churnml.cli.install_info write --pg-config "$(PG_CONFIG)" \
+		--runtime-site "$(RUNTIME_SITE)" --version "$(VERSION)"
+	@echo "==> churnml $(VERSION) installed. The server needs PYTHONPATH=$(RUNTIME_SITE) in its environment" \
+	      "(the embedded server gets it automatically; see docs/install.md for an existing server)."
+
+uninstall:
+	rm -f "$(SHAREDIR)/extension/churnml.control" "$(SHAREDIR)"/extension/churnml--*.sql
+	rm -rf "$(RUNTIME_DIR)"
+
+## demo: the call-center flow on the embedded server
+demo: install
+	@$(CHURNML) db start
+	@$(CHURNML) data generate --customers 10000 --seed 42
+	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/call_center.sql
+
+## test: the whole suite against a real server (embedded, or CHURNML_TEST_DSN)
+test: install
+	@$(VENV)/bin/ruff check python_udfs loaders tests bench
+	@$(VENV)/bin/pytest
+
+## bench: benchmarks under bench/, results in bench/results/ and docs/benchmarks.md
+bench: install
+	@$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check python_udfs loaders tests bench
+
+## lock: re-resolve requirements/*.in into requirements/constraints.txt
+lock: deps
+	rm -rf .lock-venv && $(BACKEND_PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q -r requirements/runtime.in -r requirements/dev.in
+	{ echo "# Pinned versions (pip constraints) for both the backend runtime and the client environment."; \
+	  echo "# Regenerate with 'make lock' after changing requirements/*.in."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > requirements/constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -f $(BUILT_SQL)
+	rm -rf build *.egg-info python_udfs/*.egg-info .pytest_cache .ruff_cache

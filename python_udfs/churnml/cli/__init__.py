@@ -1,0 +1,1 @@
+"""Client-side tooling (embedded server, demo data); never imported by the backend."""

@@ -1,0 +1,331 @@
+"""A private PostgreSQL cluster for the demo and the tests: `churnml db ...`.
+
+State lives in one directory, CHURNML_HOME (default /var/lib/churnml as root,
+~/.local/share/churnml otherwise):
+
+    pgdata/            the cluster (owned by the server's OS user)
+    run/               the Unix socket directory (mode 700)
+    log/postgresql.log the server log
+    password           the superuser's password for TCP connections (mode 600)
+
+The server listens on 127.0.0.1 only, on a free port chosen at first start and
+kept while it stays free. As root it runs as the `postgres` OS user (initdb refuses
+root). Its environment carries PYTHONPATH naming the churnml runtime: that is the
+only way the backend finds churnml's Python, and no SQL user can change it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from churnml.cli import install_info
+
+DEFAULT_DATABASE = "telco"
+SUPERUSER = "postgres"
+# Unix socket paths are limited to 107 bytes; leave room for "/.s.PGSQL.NNNNN".
+MAX_SOCKET_DIR = 90
+
+
+class ServerError(RuntimeError):
+    """Something the user must fix; the message says what."""
+
+
+def default_home() -> Path:
+    env = os.environ.get("CHURNML_HOME")
+    if env:
+        return Path(env).absolute()
+    if os.geteuid() == 0:
+        return Path("/var/lib/churnml")
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "churnml"
+
+
+@dataclass
+class EmbeddedServer:
+    home: Path
+    info: install_info.InstallInfo
+
+    @classmethod
+    def from_environment(cls, home: Path | None = None) -> EmbeddedServer:
+        return cls(home=home or default_home(), info=install_info.read())
+
+    # ---- layout -------------------------------------------------------------------
+    @property
+    def datadir(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def logfile(self) -> Path:
+        return self.home / "log" / "postgresql.log"
+
+    @property
+    def password_file(self) -> Path:
+        return self.home / "password"
+
+    @property
+    def conf_file(self) -> Path:
+        return self.datadir / "churnml.conf"
+
+    @property
+    def os_user(self) -> str:
+        return "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+
+    def _bin(self, name: str) -> str:
+        return str(Path(self.info.pg_bindir) / name)
+
+    # ---- running commands as the server's OS user ----------------------------------
+    def _server_env(self) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PYTHONPATH": self.info.runtime_site,
+            # No model hub is reachable: models ship inside packages.
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+        return env
+
+    def _as_server_user(self, argv: list[str], *, check: bool = True, capture: bool = True,
+                        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        env_args = [f"{k}={v}" for k, v in self._server_env().items()]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", self.os_user, "--", "env", "-i", *env_args, *argv]
+        else:
+            cmd = ["env", "-i", *env_args, *argv]
+        # cwd: the server user may not be able to read the caller's directory.
+        result = subprocess.run(cmd, cwd=self.home, capture_output=capture, text=True, timeout=timeout,
+                                check=False)
+        if check and result.returncode != 0:
+            raise ServerError(f"{Path(argv[0]).name} failed ({result.returncode}):\n"
+                              f"{(result.stderr or '')}{(result.stdout or '')}".rstrip())
+        return result
+
+    # ---- lifecycle --------------------------------------------------------------------
+    def initialized(self) -> bool:
+        return (self.datadir / "PG_VERSION").exists()
+
+    def _prepare_home(self) -> None:
+        if len(str(self.socket_dir)) > MAX_SOCKET_DIR:
+            raise ServerError(f"CHURNML_HOME {self.home} is too long for a Unix socket path; choose a shorter one")
+        for path in (self.home, self.socket_dir, self.logfile.parent):
+            path.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(self.os_user)
+            for path in (self.home, self.socket_dir, self.logfile.parent):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        self.home.chmod(0o711)  # the server user traverses; nobody lists it
+        self.socket_dir.chmod(0o700)
+        probe = self._as_server_user(["test", "-w", str(self.home)], check=False)
+        if probe.returncode != 0:
+            raise ServerError(
+                f"the server's OS user '{self.os_user}' cannot write {self.home}; "
+                "set CHURNML_HOME to a directory it can reach (not under /root)"
+            )
+
+    def init(self) -> None:
+        self._prepare_home()
+        if self.initialized():
+            return
+        password = secrets.token_urlsafe(18)
+        pwfile = self.home / ".initdb-pw"
+        pwfile.write_text(password + "\n", encoding="utf-8")
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(self.os_user)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        pwfile.chmod(0o600)
+        try:
+            print(f"==> initdb {self.datadir}", flush=True)
+            self._as_server_user([
+                self._bin("initdb"), "-D", str(self.datadir), "-U", SUPERUSER, "--encoding=UTF8",
+                "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+                f"--pwfile={pwfile}",
+            ])
+        finally:
+            pwfile.unlink(missing_ok=True)
+        self.password_file.write_text(password + "\n", encoding="utf-8")
+        self.password_file.chmod(0o600)
+        with open(self.datadir / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write("\n# churnml embedded server settings\ninclude_if_exists = 'churnml.conf'\n")
+        self._write_conf(free_port())
+
+    def _write_conf(self, port: int) -> None:
+        text = (
+            "# Written by `churnml db`; edits are kept unless the port must change.\n"
+            "listen_addresses = '127.0.0.1'\n"
+            f"port = {port}\n"
+            f"unix_socket_directories = '{self.socket_dir}'\n"
+            "unix_socket_permissions = 0700\n"
+            "track_functions = all\n"
+            "shared_buffers = 256MB\n"
+            "max_connections = 100\n"
+            "logging_collector = off\n"
+            "log_line_prefix = '%m [%p] %q%u@%d '\n"
+            "fsync = on\n"
+        )
+        if self.conf_file.exists():
+            lines = [ln for ln in self.conf_file.read_text(encoding="utf-8").splitlines()
+                     if not ln.startswith("port = ")]
+            text = "\n".join([*lines, f"port = {port}"]) + "\n"
+        tmp = self.conf_file.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(self.os_user)
+            os.chown(tmp, entry.pw_uid, entry.pw_gid)
+        tmp.replace(self.conf_file)
+
+    @property
+    def port(self) -> int:
+        for line in self.conf_file.read_text(encoding="utf-8").splitlines():
+            if line.startswith("port = "):
+                return int(line.split("=", 1)[1])
+        raise ServerError(f"no port in {self.conf_file}")
+
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text(encoding="utf-8").strip()
+
+    def running_pid(self) -> int | None:
+        """The postmaster's pid if this cluster is running, else None."""
+        if not self.initialized():
+            return None
+        result = self._as_server_user([self._bin("pg_ctl"), "status", "-D", str(self.datadir)], check=False)
+        if result.returncode != 0:
+            return None
+        pid = _pid_from_pidfile(self.datadir / "postmaster.pid")
+        return pid
+
+    def _clear_stale_pidfile(self) -> None:
+        """After a crash the pid file may name a dead process or a reused pid."""
+        pidfile = self.datadir / "postmaster.pid"
+        pid = _pid_from_pidfile(pidfile)
+        if pid is None:
+            return
+        if _is_postmaster_of(pid, self.datadir):
+            return
+        print(f"==> removing stale {pidfile} (pid {pid} is not this cluster's server)", flush=True)
+        pidfile.unlink(missing_ok=True)
+
+    def start(self, database: str = DEFAULT_DATABASE, *, ensure_extension: bool = True) -> None:
+        if not self.initialized():
+            self.init()
+        else:
+            self._prepare_home()
+        if self.running_pid() is None:
+            self._clear_stale_pidfile()
+            if not port_is_free(self.port):
+                new_port = free_port()
+                print(f"==> port {self.port} is taken; using {new_port}", flush=True)
+                self._write_conf(new_port)
+            print(f"==> starting PostgreSQL on 127.0.0.1:{self.port} (data {self.datadir})", flush=True)
+            self._start_server()
+        if database:
+            self.ensure_database(database, ensure_extension=ensure_extension)
+
+    def _start_server(self) -> None:
+        # A backend orphaned by a killed postmaster holds the shared memory for a moment.
+        for attempt in range(10):
+            result = self._as_server_user([
+                self._bin("pg_ctl"), "start", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60",
+            ], check=False)
+            if result.returncode == 0:
+                return
+            log_tail = self.log_tail()
+            if "pre-existing shared memory block" in log_tail and attempt < 9:
+                time.sleep(1)
+                continue
+            raise ServerError(f"could not start PostgreSQL:\n{result.stdout}{result.stderr}\n{log_tail}")
+
+    def stop(self) -> bool:
+        if self.running_pid() is None:
+            return False
+        self._as_server_user([self._bin("pg_ctl"), "stop", "-D", str(self.datadir), "-m", "fast", "-w", "-t", "60"])
+        return True
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.logfile.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    # ---- connections ---------------------------------------------------------------
+    def url(self, database: str = DEFAULT_DATABASE) -> str:
+        return (f"postgresql://{SUPERUSER}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/"
+                f"{quote(database, safe='')}")
+
+    def libpq_env(self, database: str = DEFAULT_DATABASE) -> dict[str, str]:
+        """Environment for libpq clients: keeps the password out of argv."""
+        return {"PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": SUPERUSER,
+                "PGPASSWORD": self.password, "PGDATABASE": database}
+
+    def ensure_database(self, database: str, *, ensure_extension: bool = True) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+            if not exists:
+                print(f"==> creating database {database}", flush=True)
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        if not ensure_extension:
+            return
+        with psycopg.connect(self.url(database), autocommit=True) as conn:
+            row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'churnml'").fetchone()
+            if row is None:
+                print(f"==> CREATE EXTENSION churnml in {database}", flush=True)
+                conn.execute("CREATE EXTENSION churnml CASCADE")
+            elif row[0] != self.info.version:
+                print(f"==> ALTER EXTENSION churnml UPDATE ({row[0]} -> {self.info.version})", flush=True)
+                conn.execute("ALTER EXTENSION churnml UPDATE")
+
+    def psql(self, args: list[str], database: str = DEFAULT_DATABASE) -> int:
+        env = {**os.environ, **self.libpq_env(database)}
+        psql = self._bin("psql") if Path(self._bin("psql")).exists() else (shutil.which("psql") or "psql")
+        return subprocess.run([psql, *args], env=env, check=False).returncode
+
+
+def _pid_from_pidfile(pidfile: Path) -> int | None:
+    try:
+        first = pidfile.read_text(encoding="utf-8").splitlines()[0]
+        return int(first.strip())
+    except (FileNotFoundError, IndexError, ValueError, PermissionError):
+        return None
+
+
+def _is_postmaster_of(pid: int, datadir: Path) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    names = [part.decode(errors="replace") for part in cmdline if part]
+    return bool(names) and Path(names[0]).name in ("postgres", "postmaster") and str(datadir) in names
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):
+            sock.bind(("127.0.0.1", port))
+            return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,96 @@
+"""`churnml`: the command-line tool installed into .venv by `make install`.
+
+    churnml db start|stop|status|url|psql [psql args...]
+    churnml data generate --customers N --seed S [--dsn URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from churnml.cli.embedded_pg import DEFAULT_DATABASE, EmbeddedServer, ServerError
+
+
+def _db(args: argparse.Namespace) -> int:
+    server = EmbeddedServer.from_environment()
+    action = args.action
+    if action == "start":
+        server.start(args.database)
+        print(f"churnml: PostgreSQL running on 127.0.0.1:{server.port}; `churnml db psql` connects", flush=True)
+        return 0
+    if action == "stop":
+        stopped = server.stop()
+        print("churnml: server stopped" if stopped else "churnml: server was not running")
+        return 0
+    if action == "status":
+        pid = server.running_pid()
+        if pid is None:
+            print(f"churnml: not running (home {server.home})")
+            return 3  # the pg_ctl convention for "not running"
+        print(f"churnml: running, pid {pid}, port {server.port}, data {server.datadir}, log {server.logfile}")
+        return 0
+    if action == "url":
+        if not server.initialized():
+            print("churnml: no server yet; run `churnml db start`", file=sys.stderr)
+            return 1
+        print(server.url(args.database))
+        return 0
+    if action == "psql":
+        return server.psql(args.psql_args, args.database)
+    raise AssertionError(action)
+
+
+def _data(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from churnml.cli import datagen
+
+    dsn = args.dsn or EmbeddedServer.from_environment().url(DEFAULT_DATABASE)
+    with psycopg.connect(dsn) as conn:
+        counts = datagen.load(conn, args.customers, args.seed, progress=not args.quiet)
+    summary = ", ".join(f"{table}: {rows:,} rows" for table, rows in counts.items())
+    print(f"churnml: generated {summary} (seed {args.seed})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="churnml", description="churnml: in-database churn ML for PostgreSQL")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="the embedded PostgreSQL server (state in $CHURNML_HOME)")
+    db.add_argument("action", choices=["start", "stop", "status", "url", "psql"])
+    db.add_argument("--database", "-d", default=DEFAULT_DATABASE, help="database for start/url/psql (default telco)")
+    db.add_argument("psql_args", nargs="*", help="with psql: arguments passed to psql")
+    db.set_defaults(func=_db)
+
+    data = commands.add_parser("data", help="demo data")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    generate = data_commands.add_parser("generate", help="create and fill customers, customer_message, call_transcript")
+    generate.add_argument("--customers", type=int, default=10_000, help="number of customers (default 10000)")
+    generate.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same data")
+    generate.add_argument("--dsn", help="libpq URL of the target database (default: the embedded server's telco)")
+    generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    generate.set_defaults(func=_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # `churnml db psql ...`: everything after `psql` belongs to psql, even -d or -h.
+    if argv[:2] == ["db", "psql"]:
+        args = build_parser().parse_args(["db", "psql"])
+        args.psql_args = argv[2:]
+    else:
+        args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ServerError as exc:
+        print(f"churnml: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

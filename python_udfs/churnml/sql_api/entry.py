@@ -1,0 +1,32 @@
+"""The decorator every SQL-callable entry point wears."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from churnml.errors import raise_as_sql
+from churnml.runtime import require_version
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def entry(func: F) -> F:
+    """Check the version, then run `func(plpy, *args)` mapping errors to SQL errors.
+
+    Called as `func(plpy, expected_version, *args)` from SQL bodies.
+    """
+
+    @functools.wraps(func)
+    def wrapper(plpy: Any, expected_version: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            require_version(expected_version)
+            return func(plpy, *args, **kwargs)
+        except (plpy.SPIError, plpy.Error, plpy.Fatal):
+            raise
+        except Exception as exc:  # every other exception becomes a SQL error here
+            raise_as_sql(plpy, exc)
+            raise  # unreachable: plpy.error raises
+
+    return wrapper  # type: ignore[return-value]

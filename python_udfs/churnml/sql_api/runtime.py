@@ -1,0 +1,20 @@
+"""SQL area: the runtime (install check, version, diagnostics)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from churnml import runtime
+from churnml.sql_api.entry import entry
+
+
+@entry
+def check_install(plpy: Any, runtime_hint: str) -> None:
+    versions = runtime.check_install(runtime_hint)
+    plpy.debug("churnml runtime: " + json.dumps(versions, sort_keys=True))
+
+
+@entry
+def runtime_info(plpy: Any) -> str:
+    return json.dumps(runtime.runtime_info(), sort_keys=True)

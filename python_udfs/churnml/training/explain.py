@@ -1,0 +1,245 @@
+"""Read a trained model's structure: feature importance, tree depths, the first tree.
+
+Works from the booster's JSON (what churnml stores), so explaining a stored model
+needs no XGBoost at all. Importance follows XGBoost's definitions:
+
+- weight: number of splits on the feature (the walkthrough's "times used");
+- total_gain / total_cover: summed loss reduction / hessian over those splits;
+- gain / cover: the totals divided by weight (average per split).
+
+Importance per output column (`int_plan_yes`) can be folded back onto input
+features (`int_plan`) with a FeatureSpec; contributions likewise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from churnml.errors import DataCorrupted, InvalidParameter, UndefinedColumn
+from churnml.training.feature_spec import FeatureSpec
+
+ModelLike = Any  # xgboost.Booster | bytes | bytearray | str | dict (parsed JSON)
+IMPORTANCE_KEYS = ("weight", "gain", "total_gain", "cover", "total_cover")
+
+
+def model_dict(model: ModelLike) -> dict[str, Any]:
+    """The parsed model JSON from a Booster, raw JSON bytes/text, or an already parsed dict."""
+    if isinstance(model, Mapping):
+        return dict(model)
+    if hasattr(model, "save_raw"):  # an xgboost.Booster; not imported so stored models need no XGBoost
+        model = model.save_raw("json")
+    try:
+        text = model.decode("utf-8") if isinstance(model, bytes | bytearray) else model
+        parsed = json.loads(text)
+        parsed["learner"]["gradient_booster"]  # noqa: B018 - checks this is an XGBoost model
+    except (TypeError, ValueError, KeyError) as exc:
+        raise DataCorrupted(
+            "stored model is not XGBoost model JSON",
+            detail=f"{type(exc).__name__}: {exc}.",
+            hint="Retrain the model; its stored JSON cannot be read.",
+        ) from None
+    return parsed
+
+
+def _trees(parsed: Mapping[str, Any]) -> list[dict[str, Any]]:
+    booster = parsed["learner"]["gradient_booster"]
+    if booster.get("name") == "dart":  # dart wraps a gbtree
+        booster = booster["gbtree"]
+    return booster["model"]["trees"]
+
+
+def feature_names(model: ModelLike, output_names: Sequence[str] | None = None) -> list[str]:
+    """Names of the model's input columns: `output_names` if given, else those stored
+    in the model, else XGBoost's f0, f1, ..."""
+    parsed = model_dict(model)
+    count = int(parsed["learner"]["learner_model_param"]["num_feature"])
+    names = list(output_names) if output_names is not None else parsed["learner"].get("feature_names") or []
+    if not names:
+        return [f"f{i}" for i in range(count)]
+    if len(names) != count:
+        raise InvalidParameter(
+            "feature names do not match the model",
+            detail=f"The model has {count} input columns, {len(names)} names were given.",
+            hint="Pass the output names of the feature spec the model was trained with.",
+        )
+    return names
+
+
+def feature_importance(
+    model: ModelLike, output_names: Sequence[str] | None = None, spec: FeatureSpec | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Importance per output column and, with a spec, per input feature.
+
+    Returns {"outputs": [...], "inputs": [...]} ("inputs" empty without a spec),
+    each row {"feature", "weight", "gain", "total_gain", "cover", "total_cover"},
+    input rows also {"group", "outputs"}. Every column appears, unused ones with
+    zeros; rows are sorted by total_gain, highest first, ties in model order.
+    """
+    parsed = model_dict(model)
+    if output_names is None and spec is not None:
+        output_names = spec.output_names
+    names = feature_names(parsed, output_names)
+    weight = np.zeros(len(names))
+    total_gain = np.zeros(len(names))
+    total_cover = np.zeros(len(names))
+    for tree in _trees(parsed):
+        left = np.asarray(tree["left_children"])
+        inner = left != -1
+        feature = np.asarray(tree["split_indices"])[inner]
+        np.add.at(weight, feature, 1)
+        np.add.at(total_gain, feature, np.asarray(tree["loss_changes"], dtype=np.float64)[inner])
+        np.add.at(total_cover, feature, np.asarray(tree["sum_hessian"], dtype=np.float64)[inner])
+    outputs = [
+        _importance_row(name, int(w), g, c) for name, w, g, c in zip(names, weight, total_gain, total_cover, strict=True)
+    ]
+    inputs: list[dict[str, Any]] = []
+    if spec is not None:
+        by_output = {row["feature"]: row for row in outputs}
+        for f in spec.features:
+            members = f.output_names()
+            row = _importance_row(
+                f.name,
+                sum(by_output[m]["weight"] for m in members),
+                sum(by_output[m]["total_gain"] for m in members),
+                sum(by_output[m]["total_cover"] for m in members),
+            )
+            inputs.append({**row, "group": f.group, "outputs": members})
+    return {"outputs": _by_total_gain(outputs), "inputs": _by_total_gain(inputs)}
+
+
+def _importance_row(name: str, weight: int, total_gain: float, total_cover: float) -> dict[str, Any]:
+    return {
+        "feature": name,
+        "weight": weight,
+        "gain": float(total_gain) / weight if weight else 0.0,
+        "total_gain": float(total_gain),
+        "cover": float(total_cover) / weight if weight else 0.0,
+        "total_cover": float(total_cover),
+    }
+
+
+def _by_total_gain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda row: -row["total_gain"])  # stable: ties keep model order
+
+
+def tree_depths(model: ModelLike) -> list[int]:
+    """Depth of each tree (number of splits on its longest root-to-leaf path; a lone leaf is 0)."""
+    depths = []
+    for tree in _trees(model_dict(model)):
+        left, right = tree["left_children"], tree["right_children"]
+        deepest = 0
+        stack = [(0, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if left[node] == -1:
+                deepest = max(deepest, depth)
+            else:
+                stack.append((left[node], depth + 1))
+                stack.append((right[node], depth + 1))
+        depths.append(deepest)
+    return depths
+
+
+def _format_threshold(value: float) -> str:
+    # split conditions are float32; print the shortest decimal that reads back the same
+    return np.format_float_positional(np.float32(value), trim="-")
+
+
+def tree_to_dict(model: ModelLike, index: int = 0, output_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """One tree as nested dicts.
+
+    Split nodes: {"node", "split": "cust_service_calls < 3.5", "feature",
+    "threshold", "gain", "cover", "missing": "yes"|"no", "yes": {...}, "no": {...}}
+    where "yes" is the branch taken when feature < threshold and "missing" says
+    which branch a missing value takes. Leaves: {"node", "leaf", "cover"}, leaf
+    being the margin (log-odds) contribution.
+    """
+    parsed = model_dict(model)
+    trees = _trees(parsed)
+    if not 0 <= index < len(trees):
+        raise InvalidParameter(
+            f"tree {index} does not exist",
+            detail=f"The model has {len(trees)} trees, numbered from 0.",
+            hint=f"Pass a tree number from 0 to {len(trees) - 1}.",
+        )
+    names = feature_names(parsed, output_names)
+    tree = trees[index]
+
+    def build(node: int) -> dict[str, Any]:
+        if tree["left_children"][node] == -1:
+            return {"node": node, "leaf": float(tree["base_weights"][node]), "cover": float(tree["sum_hessian"][node])}
+        name = names[tree["split_indices"][node]]
+        threshold = _format_threshold(tree["split_conditions"][node])
+        return {
+            "node": node,
+            "split": f"{name} < {threshold}",
+            "feature": name,
+            "threshold": float(threshold),
+            "gain": float(tree["loss_changes"][node]),
+            "cover": float(tree["sum_hessian"][node]),
+            "missing": "yes" if tree["default_left"][node] else "no",
+            "yes": build(tree["left_children"][node]),
+            "no": build(tree["right_children"][node]),
+        }
+
+    return build(0)
+
+
+def tree_to_text(model: ModelLike, index: int = 0, output_names: Sequence[str] | None = None) -> str:
+    """One tree as indented text, e.g.
+
+        cust_service_calls < 3.5  (gain 120.5, cover 800, missing → no)
+          yes: day_mins < 245.2  (...)
+            yes: leaf -0.18  (cover 400)
+    """
+    lines: list[str] = []
+
+    def walk(node: dict[str, Any], depth: int, branch: str) -> None:
+        pad = "  " * depth + (f"{branch}: " if branch else "")
+        if "leaf" in node:
+            lines.append(f"{pad}leaf {node['leaf']:.6g}  (cover {node['cover']:.6g})")
+            return
+        lines.append(
+            f"{pad}{node['split']}  (gain {node['gain']:.6g}, cover {node['cover']:.6g}, missing → {node['missing']})"
+        )
+        walk(node["yes"], depth + 1, "yes")
+        walk(node["no"], depth + 1, "no")
+
+    walk(tree_to_dict(model, index, output_names), 0, "")
+    return "\n".join(lines)
+
+
+def group_contributions(
+    output_names: Sequence[str], contribs: Sequence[float] | np.ndarray, spec: FeatureSpec
+) -> list[tuple[str, float]]:
+    """Fold one row's per-output-column contributions onto input features.
+
+    `contribs` has one value per output column, optionally followed by the bias
+    term (as XGBoost's pred_contribs returns it); the bias belongs to no feature
+    and is left out. One-hot columns and embedding dimensions add up onto their
+    input column. Returns (input feature, value) for every input feature, sorted by
+    |value|, largest first, ties in spec order.
+    """
+    values = np.asarray(contribs, dtype=np.float64).ravel()
+    if len(values) not in (len(output_names), len(output_names) + 1):
+        raise InvalidParameter(
+            "contributions do not match the output columns",
+            detail=f"{len(values)} contributions for {len(output_names)} output columns.",
+            hint="Pass one contribution per output column, optionally followed by the bias.",
+        )
+    sources = spec.output_sources()
+    totals = dict.fromkeys(spec.input_names, 0.0)
+    for name, value in zip(output_names, values.tolist(), strict=False):
+        source = sources.get(name)
+        if source is None:
+            raise UndefinedColumn(
+                f'output column "{name}" is not produced by the feature spec',
+                detail=f"The spec produces: {', '.join(spec.output_names)}.",
+                hint="Pass the output names of the spec the model was trained with.",
+            )
+        totals[source] += value
+    return sorted(totals.items(), key=lambda item: -abs(item[1]))

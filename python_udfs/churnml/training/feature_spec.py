@@ -1,0 +1,659 @@
+"""FeatureSpec: which input columns a model uses and how each becomes numbers.
+
+A spec is built from the source's column types (`infer_spec`), fitted once on the
+training split (`FeatureSpec.fit`), stored as JSON next to the model, and then only
+applied: `transform` for a whole column set, `transform_row` for one row at a time
+in the backend. Nothing is ever fitted at prediction time.
+
+Groups and their encodings:
+
+- numeric: float64. Missing values (NULL, NaN, ±Infinity) follow the spec's
+  `missing` strategy: 'native' leaves NaN for XGBoost, which learns a default branch
+  per split (the default); 'mean' / 'median' / 'zero' fill with a statistic fitted
+  on the training split.
+- categorical: one-hot, one output column `<col>_<category>` per kept category.
+  Categories are the training split's values, most frequent first (ties
+  alphabetical), at most `max_categories`. Rarer training values get no column of
+  their own and, like NULL and values never seen in training, encode as all zeros
+  (`unknown: "all_zero"`): one rule for every value without a column, and trees can
+  still split on "none of the kept categories". `int_plan` with values no/yes gives
+  `int_plan_no`, `int_plan_yes`, the same names as a query computing `int_plan_no`.
+- boolean: 1.0 / 0.0, NULL → NaN.
+- text: a vector from a caller-supplied embedder (`embed(list[str]) -> n×k array`);
+  the spec records `{"encoder": name, "dim": k}`, NULL → NaN vector.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from churnml.errors import (
+    DataCorrupted,
+    DataException,
+    DatatypeMismatch,
+    InvalidParameter,
+    ObjectNotInPrerequisiteState,
+    UndefinedColumn,
+    VersionMismatch,
+    WrongArgumentCount,
+)
+from churnml.training.feature_encoding import (
+    NAN,
+    Embedder,
+    boolean_column,
+    category_codes,
+    category_key,
+    embed_texts,
+    embedder_name,
+    numeric_column,
+    output_name,
+    to_boolean,
+    to_float,
+)
+from churnml.training.sql_types import type_family
+
+SPEC_VERSION = 1
+GROUPS = ("numeric", "categorical", "boolean", "text")
+MISSING_STRATEGIES = ("native", "mean", "median", "zero")
+UNKNOWN_CATEGORY = "all_zero"
+# 64 keeps every US state (51 values in the walkthrough data) as its own column.
+DEFAULT_MAX_CATEGORIES = 64
+# A text column with more distinct values than this is free text, not a category.
+DEFAULT_CATEGORICAL_MAX_DISTINCT = 100
+
+Group = Literal["numeric", "categorical", "boolean", "text"]
+Columns = Mapping[str, Sequence[Any] | np.ndarray]
+
+
+@dataclass
+class NumericState:
+    missing: str = "native"
+    fill: float | None = None  # fitted; None with 'native'
+
+
+@dataclass
+class CategoricalState:
+    max_categories: int = DEFAULT_MAX_CATEGORIES
+    categories: list[str] | None = None  # fitted, most frequent first
+    dropped: int = 0  # fitted: training categories beyond max_categories (encode as all zeros)
+    unknown: str = UNKNOWN_CATEGORY
+
+
+@dataclass
+class BooleanState:
+    pass
+
+
+@dataclass
+class TextState:
+    encoder: str | None = None  # fitted: the embedder's name
+    dim: int | None = None  # fitted: embedding width
+
+
+FeatureState = NumericState | CategoricalState | BooleanState | TextState
+_STATE_TYPES: dict[str, type[FeatureState]] = {
+    "numeric": NumericState,
+    "categorical": CategoricalState,
+    "boolean": BooleanState,
+    "text": TextState,
+}
+
+
+@dataclass
+class Feature:
+    name: str
+    group: Group
+    sql_type: str
+    state: FeatureState
+    fitted: bool = False
+
+    def output_names(self) -> list[str]:
+        """The model's input columns this feature expands to (needs a fitted spec for categorical/text)."""
+        state = self.state
+        if isinstance(state, CategoricalState):
+            return [output_name(self.name, c) for c in state.categories or []]
+        if isinstance(state, TextState):
+            return [output_name(self.name, f"emb{i}") for i in range(state.dim or 0)]
+        return [output_name(self.name)]
+
+
+RowEncoder = Callable[[Any, list[float], Embedder | None], None]
+
+
+@dataclass
+class FeatureSpec:
+    features: list[Feature]
+    label: str | None = None
+    spec_version: int = SPEC_VERSION
+    _row_encoders: list[RowEncoder] | None = field(default=None, repr=False, compare=False)
+
+    # ----------------------------------------------------------------- describing
+
+    @property
+    def input_names(self) -> list[str]:
+        """Input columns in the order `transform_row` expects their values."""
+        return [f.name for f in self.features]
+
+    @property
+    def fitted(self) -> bool:
+        return all(f.fitted for f in self.features)
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of the columns of `transform`'s matrix, in order."""
+        self._require_fitted()
+        return [name for f in self.features for name in f.output_names()]
+
+    def output_sources(self) -> dict[str, str]:
+        """Output column → the input feature it came from (for folding importance back)."""
+        self._require_fitted()
+        return {name: f.name for f in self.features for name in f.output_names()}
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise UndefinedColumn(
+            f'feature "{name}" is not in the feature spec',
+            detail=f"The spec's features are: {', '.join(self.input_names)}.",
+            hint="Use one of the spec's feature names.",
+        )
+
+    # ----------------------------------------------------------------- fitting
+
+    def fit(
+        self,
+        columns: Columns,
+        train_index: Sequence[int] | np.ndarray | None = None,
+        *,
+        embed: Embedder | None = None,
+    ) -> FeatureSpec:
+        """Fit each feature's state on the training rows only; returns self.
+
+        Raises DataException for a feature that is NULL in every training row, and
+        InvalidParameter for a text feature when no embedder is given.
+        """
+        n_rows = _row_count(columns, self.input_names)
+        index = np.arange(n_rows) if train_index is None else np.asarray(train_index, dtype=np.int64)
+        if index.size == 0:
+            raise DataException(
+                "cannot fit the feature spec on zero rows",
+                detail="The training split is empty.",
+                hint="Train on a source with more rows.",
+            )
+        for f in self.features:
+            values = _take(columns[f.name], index)
+            _fit_feature(f, values, embed)
+            f.fitted = True
+        self._row_encoders = None
+        self._check_output_names()
+        return self
+
+    def _check_output_names(self) -> None:
+        counts = Counter(self.output_names)
+        clashes = sorted(name for name, count in counts.items() if count > 1)
+        if clashes:
+            raise DataException(
+                f"two features produce the same output column {clashes[0]!r}",
+                detail=f"Output columns are <column>_<category>; these names occur twice: {', '.join(clashes)}.",
+                hint="Rename one of the columns in the source query, or exclude one of them.",
+            )
+
+    def _require_fitted(self) -> None:
+        if not self.fitted:
+            raise ObjectNotInPrerequisiteState(
+                "the feature spec has not been fitted",
+                detail="Categories, fill values and embedding sizes are learned from the training split.",
+                hint="Call fit() with the training rows before transforming.",
+            )
+
+    # ----------------------------------------------------------------- transforming
+
+    def transform(self, columns: Columns, *, embed: Embedder | None = None) -> tuple[np.ndarray, list[str]]:
+        """Encode whole columns: (float64 matrix rows × output columns, output column names)."""
+        names = self.output_names
+        n_rows = _row_count(columns, self.input_names)
+        matrix = np.zeros((n_rows, len(names)), dtype=np.float64)
+        start = 0
+        for f in self.features:
+            width = len(f.output_names())
+            block = matrix[:, start : start + width]
+            _encode_column(f, columns[f.name], block, embed)
+            start += width
+        return matrix, names
+
+    def transform_row(self, values: Sequence[Any], *, embed: Embedder | None = None) -> list[float]:
+        """Encode one row given as values in `input_names` order; equals one row of `transform`."""
+        encoders = self._row_encoders
+        if encoders is None:
+            self._require_fitted()
+            encoders = self._row_encoders = [_row_encoder(f) for f in self.features]
+        if len(values) != len(encoders):
+            raise WrongArgumentCount(
+                f"the model takes {len(encoders)} feature values, got {len(values)}",
+                detail=f"The features, in order, are: {', '.join(self.input_names)}.",
+                hint="Pass one value per feature in the order the model was trained with.",
+            )
+        out: list[float] = []
+        for encode, value in zip(encoders, values, strict=True):
+            encode(value, out, embed)
+        return out
+
+    # ----------------------------------------------------------------- storing
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description; `from_dict(to_dict())` gives an equal spec."""
+        out: dict[str, Any] = {
+            "spec_version": self.spec_version,
+            "label": self.label,
+            "fitted": self.fitted,
+            "features": [
+                {
+                    "name": f.name,
+                    "group": f.group,
+                    "sql_type": f.sql_type,
+                    "fitted": f.fitted,
+                    "state": asdict(f.state),
+                }
+                for f in self.features
+            ],
+        }
+        if self.fitted:
+            out["output_names"] = self.output_names
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        """Rebuild a stored spec; DataCorrupted if it is malformed, VersionMismatch if it is newer."""
+        try:
+            version = data["spec_version"]
+            if not isinstance(version, int) or version < 1:
+                raise ValueError(f"spec_version {version!r}")
+            if version > SPEC_VERSION:
+                raise VersionMismatch(
+                    f"feature spec version {version} is newer than this churnml understands",
+                    detail=f"This churnml reads feature specs up to version {SPEC_VERSION}.",
+                    hint="Upgrade the churnml extension to the version that trained the model.",
+                )
+            features = [_feature_from_dict(item) for item in data["features"]]
+            spec = cls(features=features, label=data.get("label"), spec_version=SPEC_VERSION)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataCorrupted(
+                "stored feature spec is malformed",
+                detail=f"{type(exc).__name__}: {exc}.",
+                hint="Retrain the model; its stored feature spec cannot be read.",
+            ) from None
+        stored_names = data.get("output_names")
+        if stored_names is not None and spec.fitted and stored_names != spec.output_names:
+            raise DataCorrupted(
+                "stored feature spec is inconsistent",
+                detail="Its output_names do not match the columns its features expand to.",
+                hint="Retrain the model; its stored feature spec cannot be trusted.",
+            )
+        return spec
+
+
+# --------------------------------------------------------------------- inference
+
+
+def infer_spec(
+    column_types: Mapping[str, str] | Sequence[tuple[str, str]],
+    columns: Columns,
+    *,
+    label: str | None = None,
+    features: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    overrides: Mapping[str, str] | None = None,
+    missing: str = "native",
+    max_categories: int = DEFAULT_MAX_CATEGORIES,
+    categorical_max_distinct: int = DEFAULT_CATEGORICAL_MAX_DISTINCT,
+) -> FeatureSpec:
+    """Build an unfitted spec from the source's column names and PostgreSQL types.
+
+    Features are `features` in that order, or every column except `label` and
+    `exclude` in source order. Groups: numeric types → numeric, boolean → boolean,
+    text-like and other types (enums, uuid, ...) → categorical when they have at most
+    `categorical_max_distinct` distinct values in `columns`, else text. `overrides`
+    maps column → group. Dates, times, json and arrays are refused unless overridden
+    to categorical; derive numbers from them in the query instead.
+    """
+    types = dict(column_types)
+    overrides = dict(overrides or {})
+    _check_choice("missing", missing, MISSING_STRATEGIES)
+    _check_positive_int("max_categories", max_categories)
+    _check_positive_int("categorical_max_distinct", categorical_max_distinct)
+
+    chosen = _choose_features(types, label, features, exclude)
+    unknown_overrides = [name for name in overrides if name not in chosen]
+    if unknown_overrides:
+        _raise_unknown_columns("overrides", unknown_overrides, chosen)
+
+    specs: list[Feature] = []
+    for name in chosen:
+        sql_type = types[name]
+        group = overrides.get(name)
+        if group is None:
+            group = _inferred_group(name, sql_type, columns, categorical_max_distinct)
+        else:
+            _check_choice(f'override for "{name}"', group, GROUPS)
+            _check_override(name, sql_type, group)
+        state = _initial_state(group, missing, max_categories)
+        specs.append(Feature(name=name, group=group, sql_type=sql_type, state=state))  # type: ignore[arg-type]
+    return FeatureSpec(features=specs, label=label)
+
+
+def _choose_features(
+    types: dict[str, str], label: str | None, features: Sequence[str] | None, exclude: Sequence[str]
+) -> list[str]:
+    if features is not None and exclude:
+        raise InvalidParameter(
+            "give either features or exclude, not both",
+            detail="features lists the columns to use; exclude uses every column except those listed.",
+            hint="Pass only one of the two.",
+        )
+    if features is not None:
+        chosen = list(features)
+        unknown = [name for name in chosen if name not in types]
+        if unknown:
+            _raise_unknown_columns("features", unknown, list(types))
+        duplicates = sorted({name for name in chosen if chosen.count(name) > 1})
+        if duplicates:
+            raise InvalidParameter(
+                f'feature "{duplicates[0]}" is listed more than once',
+                detail=f"Duplicated features: {', '.join(duplicates)}.",
+                hint="List each feature once.",
+            )
+        if label is not None and label in chosen:
+            raise InvalidParameter(
+                f'the label column "{label}" cannot also be a feature',
+                detail="A model that sees the answer among its inputs learns nothing useful.",
+                hint=f'Remove "{label}" from the features.',
+            )
+    else:
+        unknown = [name for name in exclude if name not in types]
+        if unknown:
+            _raise_unknown_columns("exclude", unknown, list(types))
+        dropped = {*exclude, label}
+        chosen = [name for name in types if name not in dropped]
+    if not chosen:
+        raise InvalidParameter(
+            "no feature columns are left to train on",
+            detail="After removing the label and the excluded columns, no column remains.",
+            hint="Select a source with at least one column besides the label.",
+        )
+    return chosen
+
+
+def _inferred_group(name: str, sql_type: str, columns: Columns, max_distinct: int) -> str:
+    family = type_family(sql_type)
+    if family in ("numeric", "boolean"):
+        return family
+    if family == "unsupported":
+        raise DatatypeMismatch(
+            f'column "{name}" of type {sql_type} cannot be used as a feature',
+            detail="Dates, times, json, arrays and similar types have no direct numeric encoding.",
+            hint=f'Derive a number from it in the query (e.g. extract(epoch from "{name}")), '
+            f"exclude it, or override it to categorical.",
+        )
+    if name not in columns:
+        _raise_missing_data(name)
+    return "categorical" if _has_few_distinct(columns[name], max_distinct) else "text"
+
+
+def _has_few_distinct(values: Sequence[Any] | np.ndarray, limit: int) -> bool:
+    seen: set[str] = set()
+    for value in values.tolist() if isinstance(values, np.ndarray) else values:
+        key = category_key(value)
+        if key is not None:
+            seen.add(key)
+            if len(seen) > limit:
+                return False
+    return True
+
+
+def _check_override(name: str, sql_type: str, group: str) -> None:
+    family = type_family(sql_type)
+    allowed = {
+        "numeric": ("numeric",),
+        "boolean": ("boolean",),
+        "text": ("text", "other"),
+        "categorical": ("numeric", "boolean", "text", "other", "unsupported"),
+    }[group]
+    if family not in allowed:
+        raise DatatypeMismatch(
+            f'column "{name}" of type {sql_type} cannot be a {group} feature',
+            detail=f"A {group} feature needs a column of a {' or '.join(allowed)} type.",
+            hint="Cast the column in the source query, or override it to categorical instead.",
+        )
+
+
+def _initial_state(group: str, missing: str, max_categories: int) -> FeatureState:
+    if group == "numeric":
+        return NumericState(missing=missing)
+    if group == "categorical":
+        return CategoricalState(max_categories=max_categories)
+    if group == "boolean":
+        return BooleanState()
+    return TextState()
+
+
+# --------------------------------------------------------------------- fitting one feature
+
+
+def _fit_feature(f: Feature, values: Sequence[Any] | np.ndarray, embed: Embedder | None) -> None:
+    state = f.state
+    if isinstance(state, NumericState):
+        numbers = numeric_column(values, f.name)
+        present = numbers[~np.isnan(numbers)]
+        if present.size == 0:
+            _raise_all_null(f)
+        if state.missing == "mean":
+            state.fill = float(present.mean())
+        elif state.missing == "median":
+            state.fill = float(np.median(present))
+        elif state.missing == "zero":
+            state.fill = 0.0
+        else:
+            state.fill = None
+    elif isinstance(state, CategoricalState):
+        counts = Counter(key for key in map(category_key, _as_list(values)) if key is not None)
+        if not counts:
+            _raise_all_null(f)
+        ranked = sorted(counts, key=lambda key: (-counts[key], key))
+        state.categories = ranked[: state.max_categories]
+        state.dropped = len(ranked) - len(state.categories)
+        state.unknown = UNKNOWN_CATEGORY
+    elif isinstance(state, BooleanState):
+        if np.isnan(boolean_column(values, f.name)).all():
+            _raise_all_null(f)
+    else:
+        if embed is None:
+            _raise_no_embedder(f)
+        texts = [v for v in _as_list(values) if v is not None]
+        if not texts:
+            _raise_all_null(f)
+        state.encoder = embedder_name(embed)
+        state.dim = embed_texts(texts[:1], embed, f.name, None).shape[1]
+
+
+def _raise_all_null(f: Feature) -> None:
+    raise DataException(
+        f'feature "{f.name}" is NULL in every training row',
+        detail="A column without values carries no information, and no statistic can be fitted on it.",
+        hint=f'Exclude "{f.name}" from the features, or fill it in the source query.',
+    )
+
+
+def _raise_no_embedder(f: Feature) -> None:
+    raise InvalidParameter(
+        f'feature "{f.name}" is free text, and no text encoder is available',
+        detail="Text features (sentence embeddings) arrive with the sentiment/text work; "
+        "this version cannot encode free text.",
+        hint=f'Exclude "{f.name}", or override it to categorical if it has few distinct values.',
+    )
+
+
+# --------------------------------------------------------------------- transforming
+
+
+def _encode_column(f: Feature, values: Sequence[Any] | np.ndarray, block: np.ndarray, embed: Embedder | None) -> None:
+    """Write feature `f`'s encoding of a whole column into `block` (a zeroed view of the matrix)."""
+    state = f.state
+    if isinstance(state, NumericState):
+        numbers = numeric_column(values, f.name)
+        if state.fill is not None:
+            numbers[np.isnan(numbers)] = state.fill
+        block[:, 0] = numbers
+    elif isinstance(state, CategoricalState):
+        lookup = {category: i for i, category in enumerate(state.categories or [])}
+        codes = category_codes(values, lookup)
+        rows = np.flatnonzero(codes >= 0)
+        block[rows, codes[rows]] = 1.0  # unseen / dropped / NULL rows stay all zero
+    elif isinstance(state, BooleanState):
+        block[:, 0] = boolean_column(values, f.name)
+    else:
+        block[:, :] = embed_texts(_as_list(values), _checked_embedder(f, state, embed), f.name, state.dim)
+
+
+def _checked_embedder(f: Feature, state: TextState, embed: Embedder | None) -> Embedder:
+    if embed is None:
+        _raise_no_embedder(f)
+    name = embedder_name(embed)  # type: ignore[arg-type]
+    if name != state.encoder:
+        raise InvalidParameter(
+            f'feature "{f.name}" was trained with text encoder "{state.encoder}", not "{name}"',
+            detail="Embeddings from a different encoder mean different things to the model.",
+            hint=f'Pass the "{state.encoder}" encoder.',
+        )
+    return embed  # type: ignore[return-value]
+
+
+def _row_encoder(f: Feature) -> RowEncoder:
+    """A closure that appends `f`'s encoding of one value to the output row.
+
+    Everything that does not depend on the value (fill, lookup table, width) is
+    bound here once, so encoding a row costs a few dict lookups and appends.
+    """
+    state = f.state
+    name = f.name
+    if isinstance(state, NumericState):
+        fill = NAN if state.fill is None else state.fill
+
+        def encode_numeric(value: Any, out: list[float], _embed: Embedder | None) -> None:
+            number = to_float(value, name)
+            out.append(fill if number != number else number)
+
+        return encode_numeric
+
+    if isinstance(state, CategoricalState):
+        lookup = {category: i for i, category in enumerate(state.categories or [])}
+        zeros = [0.0] * len(lookup)
+        width = len(lookup)
+
+        def encode_categorical(value: Any, out: list[float], _embed: Embedder | None) -> None:
+            position = lookup.get(value) if type(value) is str else lookup.get(category_key(value))  # type: ignore[arg-type]
+            out.extend(zeros)
+            if position is not None:
+                out[len(out) - width + position] = 1.0
+
+        return encode_categorical
+
+    if isinstance(state, BooleanState):
+
+        def encode_boolean(value: Any, out: list[float], _embed: Embedder | None) -> None:
+            out.append(to_boolean(value, name))
+
+        return encode_boolean
+
+    text_state = state
+
+    def encode_text(value: Any, out: list[float], embed: Embedder | None) -> None:
+        vectors = embed_texts([value], _checked_embedder(f, text_state, embed), name, text_state.dim)
+        out.extend(vectors[0].tolist())
+
+    return encode_text
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _as_list(values: Sequence[Any] | np.ndarray) -> list[Any]:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+def _take(values: Sequence[Any] | np.ndarray, index: np.ndarray) -> Sequence[Any] | np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values[index]
+    return [values[i] for i in index.tolist()]
+
+
+def _row_count(columns: Columns, names: Sequence[str]) -> int:
+    lengths: dict[str, int] = {}
+    for name in names:
+        if name not in columns:
+            _raise_missing_data(name)
+        lengths[name] = len(columns[name])
+    if len(set(lengths.values())) > 1:
+        detail = ", ".join(f"{name}: {n}" for name, n in lengths.items())
+        raise DataException(
+            "feature columns have different lengths",
+            detail=f"Row counts per column: {detail}.",
+            hint="Pass every column of the same result set.",
+        )
+    return next(iter(lengths.values()), 0)
+
+
+def _raise_missing_data(name: str) -> None:
+    raise UndefinedColumn(
+        f'column "{name}" is missing from the data',
+        detail="The feature spec needs a value for each of its features.",
+        hint=f'Include "{name}" in the source query.',
+    )
+
+
+def _raise_unknown_columns(argument: str, unknown: Sequence[str], available: Sequence[str]) -> None:
+    raise UndefinedColumn(
+        f'column "{unknown[0]}" named in {argument} does not exist in the source',
+        detail=f"Unknown: {', '.join(unknown)}. Available: {', '.join(available)}.",
+        hint=f"Fix the names in {argument}; column names are case-sensitive.",
+    )
+
+
+def _check_choice(what: str, value: Any, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise InvalidParameter(
+            f"invalid {what}: {value!r}",
+            detail=f"Allowed values are {', '.join(allowed)}.",
+            hint=f"Use one of: {', '.join(allowed)}.",
+        )
+
+
+def _check_positive_int(what: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidParameter(
+            f"invalid {what}: {value!r}",
+            detail=f"{what} must be a positive integer.",
+            hint=f"Pass a whole number of at least 1 for {what}.",
+        )
+
+
+def _feature_from_dict(item: Mapping[str, Any]) -> Feature:
+    group = item["group"]
+    if group not in _STATE_TYPES:
+        raise ValueError(f"unknown group {group!r}")
+    state_type = _STATE_TYPES[group]
+    state = state_type(**item.get("state", {}))
+    if isinstance(state, NumericState) and state.missing not in MISSING_STRATEGIES:
+        raise ValueError(f"unknown missing strategy {state.missing!r}")
+    return Feature(
+        name=str(item["name"]),
+        group=group,
+        sql_type=str(item["sql_type"]),
+        state=state,
+        fitted=bool(item.get("fitted", False)),
+    )

@@ -1,0 +1,38 @@
+-- The runtime: the install-time check, version and diagnostics.
+
+-- CREATE EXTENSION fails here, before creating anything, when the backend cannot
+-- import churnml's Python runtime. The runtime reaches the backend only through the
+-- server's environment (PYTHONPATH), which no SQL user can change.
+DO $check$
+try:
+    import churnml.sql_api.runtime as api
+except ImportError as exc:
+    plpy.error(
+        "churnml's Python code is not importable in this server",
+        detail="%s: %s. The server's PYTHONPATH is %r." % (
+            type(exc).__name__, exc, __import__("os").environ.get("PYTHONPATH")),
+        hint="Run `make install` in the churnml source tree, then start the server with "
+             "PYTHONPATH naming the runtime's site directory (default "
+             "/usr/local/lib/churnml/@EXTVERSION@/site); see docs/install.md.",
+        sqlstate="58P01")
+api.check_install(plpy, '@EXTVERSION@',
+    "Run `make install` in the churnml source tree to (re)build the runtime directory, "
+    "then restart the server; see docs/install.md.")
+$check$ LANGUAGE plpython3u;
+
+CREATE FUNCTION churnml.version() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '@EXTVERSION@'::text $$;
+COMMENT ON FUNCTION churnml.version() IS
+'The version of the installed churnml SQL definitions.';
+
+CREATE FUNCTION churnml.runtime_info() RETURNS jsonb
+LANGUAGE plpython3u VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.runtime as api
+return api.runtime_info(plpy, '@EXTVERSION@')
+$$;
+COMMENT ON FUNCTION churnml.runtime_info() IS
+'Diagnostics of the Python runtime in this backend: versions of churnml, Python and its packages, the backend pid.';

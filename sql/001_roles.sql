@@ -1,0 +1,20 @@
+-- Two roles, created once per cluster (roles are cluster-wide: DROP EXTENSION keeps them).
+--   churnml_user   scoring, sentiment, recommendations, the call-center function
+--   churnml_admin  training, deploys, rules, loaders, settings (also a churnml_user)
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'churnml_user') THEN
+        CREATE ROLE churnml_user NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'churnml_admin') THEN
+        CREATE ROLE churnml_admin NOLOGIN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('churnml_admin', 'churnml_user', 'MEMBER') THEN
+        GRANT churnml_user TO churnml_admin;
+    END IF;
+END
+$roles$;
+
+GRANT USAGE ON SCHEMA churnml TO churnml_user;
+GRANT EXECUTE ON FUNCTION churnml.version() TO churnml_user;
+GRANT EXECUTE ON FUNCTION churnml.runtime_info() TO churnml_admin;

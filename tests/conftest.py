@@ -1,0 +1,118 @@
+"""Shared fixtures: a real PostgreSQL server with the real churnml extension.
+
+The server is the embedded one (`churnml db`), started once per test session in
+its own CHURNML_HOME so it never touches the demo's, or any server named by
+CHURNML_TEST_DSN (a superuser URL; databases are created on it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+if TYPE_CHECKING:
+    from churnml.cli.embedded_pg import EmbeddedServer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+VENV_BIN = REPO / ".venv" / "bin"
+# Short, and readable by the `postgres` OS user (the repo may live under /root).
+TEST_HOME = Path(os.environ.get("CHURNML_TEST_HOME", f"/tmp/churnml-test-{os.getuid()}"))
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """URL of a superuser connection to the test server's `postgres` database."""
+    dsn = os.environ.get("CHURNML_TEST_DSN")
+    if dsn:
+        yield with_database(dsn, "postgres")
+        return
+    from churnml.cli.embedded_pg import EmbeddedServer
+
+    server = EmbeddedServer.from_environment(TEST_HOME)
+    was_running = server.running_pid() is not None
+    server.start(database="")
+    try:
+        yield server.url("postgres")
+    finally:
+        if not was_running:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_server(server_url: str) -> EmbeddedServer:
+    """The embedded server object, for tests about the server itself."""
+    if os.environ.get("CHURNML_TEST_DSN"):
+        pytest.skip("CHURNML_TEST_DSN names an external server")
+    from churnml.cli.embedded_pg import EmbeddedServer
+
+    return EmbeddedServer.from_environment(TEST_HOME)
+
+
+@pytest.fixture(scope="session")
+def make_database(server_url: str) -> Iterator[Callable[..., str]]:
+    """Create a fresh database (optionally with churnml); dropped at session end."""
+    created: list[str] = []
+
+    def make(prefix: str = "t", *, extension: bool = True) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        created.append(name)
+        url = with_database(server_url, name)
+        if extension:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION churnml CASCADE")
+        return url
+
+    yield make
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def db_url(make_database: Callable[..., str]) -> str:
+    """One database with churnml installed, shared by the session's tests."""
+    return make_database("churnml")
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection
+
+
+def psql_binary() -> str:
+    for candidate in ("/usr/lib/postgresql/15/bin/psql", shutil.which("psql")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.skip("psql not found")
+    raise AssertionError
+
+
+def run_psql(url: str, *args: str, input_text: str | None = None, cwd: Path | None = None,
+             ) -> subprocess.CompletedProcess[str]:
+    """psql with the URL's password in the environment; stderr merged into stdout like pg_regress."""
+    parts = urlsplit(url)
+    env = {**os.environ, "PGPASSWORD": parts.password or "", "PGTZ": "UTC", "PGDATESTYLE": "ISO, MDY"}
+    no_password = urlunsplit(parts._replace(netloc=f"{parts.username}@{parts.hostname}:{parts.port}"))
+    return subprocess.run(
+        [psql_binary(), "-X", "-d", no_password, *args],
+        input=input_text, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
+    )

@@ -1,0 +1,52 @@
+-- The extension, its runtime and the rules every churnml function follows.
+SELECT e.extname, n.nspname AS schema, e.extrelocatable,
+       e.extversion = a.default_version AS is_default_version,
+       churnml.version() = e.extversion AS version_matches
+FROM pg_extension e
+JOIN pg_namespace n ON n.oid = e.extnamespace
+JOIN pg_available_extensions a ON a.name = e.extname
+WHERE e.extname = 'churnml';
+
+-- The backend runs the runtime's Python (3.11, like PL/Python's libpython).
+SELECT churnml.runtime_info() ->> 'python_version' LIKE '3.11.%' AS python_311,
+       churnml.runtime_info() ->> 'churnml_version' = churnml.version() AS code_matches_sql,
+       (churnml.runtime_info() -> 'packages' ->> 'xgboost') LIKE '3.2.%' AS xgboost_32;
+
+-- Every function pins search_path (expect no rows).
+SELECT p.oid::regprocedure AS unpinned
+FROM pg_proc p
+WHERE p.pronamespace = 'churnml'::regnamespace
+  AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false);
+
+-- Every function has a comment (expect no rows).
+SELECT p.oid::regprocedure AS undocumented
+FROM pg_proc p
+WHERE p.pronamespace = 'churnml'::regnamespace
+  AND obj_description(p.oid, 'pg_proc') IS NULL;
+
+-- PUBLIC may execute nothing (expect no rows).
+SELECT p.oid::regprocedure AS public_executable
+FROM pg_proc p
+WHERE p.pronamespace = 'churnml'::regnamespace
+  AND EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+              WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE');
+
+-- Nothing reading a model may claim to be IMMUTABLE (expect no rows).
+SELECT p.oid::regprocedure AS immutable_python
+FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+WHERE p.pronamespace = 'churnml'::regnamespace AND l.lanname = 'plpython3u' AND p.provolatile = 'i';
+
+-- The roles exist; the admin role is also a user.
+SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('churnml_user', 'churnml_admin') ORDER BY 1;
+SELECT pg_has_role('churnml_admin', 'churnml_user', 'MEMBER') AS admin_is_user;
+
+-- A session whose loaded Python code is of another version refuses to run it.
+DO $$
+import churnml.runtime
+churnml.runtime.VERSION = '0.0.0-old'
+$$ LANGUAGE plpython3u;
+SELECT churnml.runtime_info();
+\echo :LAST_ERROR_SQLSTATE
+-- ...and a new connection is fine.
+\c
+SELECT churnml.runtime_info() ->> 'churnml_version' = churnml.version() AS fine_after_reconnect;
