@@ -6,7 +6,7 @@
 DO $check$
 try:
     import churnml.sql_api.runtime as api
-except ImportError as exc:
+except Exception as exc:  # ImportError, or a broken copy of churnml
     plpy.error(
         "churnml's Python code is not importable in this server",
         detail="%s: %s. The server's PYTHONPATH is %r." % (

@@ -35,7 +35,8 @@ def model_dict(model: ModelLike) -> dict[str, Any]:
     try:
         text = model.decode("utf-8") if isinstance(model, bytes | bytearray) else model
         parsed = json.loads(text)
-        parsed["learner"]["gradient_booster"]  # noqa: B018 - checks this is an XGBoost model
+        if "gradient_booster" not in parsed["learner"]:
+            raise KeyError("learner.gradient_booster")
     except (TypeError, ValueError, KeyError) as exc:
         raise DataCorrupted(
             "stored model is not XGBoost model JSON",
@@ -94,7 +95,8 @@ def feature_importance(
         np.add.at(total_gain, feature, np.asarray(tree["loss_changes"], dtype=np.float64)[inner])
         np.add.at(total_cover, feature, np.asarray(tree["sum_hessian"], dtype=np.float64)[inner])
     outputs = [
-        _importance_row(name, int(w), g, c) for name, w, g, c in zip(names, weight, total_gain, total_cover, strict=True)
+        _importance_row(name, int(w), g, c)
+        for name, w, g, c in zip(names, weight, total_gain, total_cover, strict=True)
     ]
     inputs: list[dict[str, Any]] = []
     if spec is not None:

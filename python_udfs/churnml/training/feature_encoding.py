@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from churnml.errors import DatatypeMismatch, DataException
+from churnml.errors import DataException, DatatypeMismatch
 
 NAN = float("nan")
 

@@ -121,7 +121,7 @@ def train_model(
 
     model = best.booster[: best.best_iteration + 1]  # the stored model is the evaluated one
     say(
-        f"model: {best.best_iteration + 1} trees, best round {best.best_iteration + 1}, "
+        f"keeping {best.best_iteration + 1} trees (the best of {len(best.curve)} rounds), "
         f"validation AUC {best.validation_auc:.4f}"
     )
 
