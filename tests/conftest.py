@@ -116,3 +116,34 @@ def run_psql(url: str, *args: str, input_text: str | None = None, cwd: Path | No
         [psql_binary(), "-X", "-d", no_password, *args],
         input=input_text, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """testcontainers needs a Docker engine; without one, container tests skip with the reason."""
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means "skip"
+        pytest.skip(f"no Docker engine answers ({type(exc).__name__}); testcontainers tests need one")
+
+
+@pytest.fixture(scope="session")
+def postgres_container(docker_engine: None) -> Iterator[str]:
+    """A throwaway PostgreSQL container (no churnml in it): for client-side tools."""
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:15", driver=None) as container:
+        yield container.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def minio_container(docker_engine: None) -> Iterator[dict[str, str]]:
+    """A MinIO container: endpoint and credentials for S3 tests."""
+    from testcontainers.minio import MinioContainer
+
+    with MinioContainer() as container:
+        config = container.get_config()
+        yield {"endpoint_url": f"http://{config['endpoint']}", "access_key": config["access_key"],
+               "secret_key": config["secret_key"]}

@@ -564,7 +564,7 @@ _TURNS: dict[str, tuple[tuple[str, ...], ...]] = {
             "Agent: I apologize for the trouble. I can offer you a credit of {amount}.",
             "Agent: I understand your frustration. Let me check your bill line by line.",
             "Agent: I'm sorry. I see a ticket from {days} days ago that is still open.",
-            "Agent: I apologize. Our network team knows about the coverage problem {place}.",
+            "Agent: I apologize. Our network team knows about the coverage problem in your area.",
         ),
         (
             "Customer: I don't want another credit, I want it fixed. Otherwise I'm switching carriers.",
@@ -767,36 +767,59 @@ def _calltimes(rng: np.random.Generator, m: int) -> list[str]:
     return [s.replace("T", " ") + "+00" for s in stamps.tolist()]
 
 
+def _choose(rng: np.random.Generator, options: Sequence[object], m: int) -> list[object]:
+    return np.array(options, dtype=object)[rng.integers(0, len(options), m)].tolist()
+
+
+def _money(cents: np.ndarray) -> list[str]:
+    """'$12.34' spellings; each distinct amount is formatted once and looked up."""
+    distinct, inverse = np.unique(cents, return_inverse=True)
+    table = np.array([f"${c // 100}.{c % 100:02d}" for c in distinct.tolist()], dtype=object)
+    return table[inverse].tolist()
+
+
 def _slot_values(rng: np.random.Generator, customers: Customers, rows: np.ndarray) -> list[tuple[object, ...]]:
     """Per text one tuple of slot fills, in `_SLOTS` order; some come from the customer's own record."""
     m = len(rows)
-
-    def pick(options: Sequence[object]) -> list[object]:
-        return [options[i] for i in rng.integers(0, len(options), m).tolist()]
-
-    bill = sum(customers[f"{p}_charge"][rows] for p in RATES)
+    bill_cents = sum(np.rint(customers[f"{p}_charge"][rows] * 100).astype(np.int64) for p in RATES)
     plan = np.array(_PLAN_MINUTES)[rng.integers(0, len(_PLAN_MINUTES), m)]
-    got = plan - rng.integers(5, 40, m) * plan // 100
     csc = customers["cust_service_calls"][rows]
     columns = {
-        "amount": [f"${a:.2f}" for a in (rng.integers(300, 6000, m) / 100).tolist()],
-        "bill": [f"${b:.2f}" for b in bill.tolist()],
+        "amount": _money(rng.integers(300, 6000, m)),
+        "bill": _money(np.asarray(bill_cents)),
         "minutes": plan.tolist(),
-        "got": got.tolist(),
-        "feature": pick(_FEATURES),
+        "got": (plan - rng.integers(5, 40, m) * plan // 100).tolist(),
+        "feature": _choose(rng, _FEATURES, m),
         "days": rng.integers(2, 15, m).tolist(),
-        "country": pick(_COUNTRIES),
-        "place": pick(_PLACES),
+        "country": _choose(rng, _COUNTRIES, m),
+        "place": _choose(rng, _PLACES, m),
         "months": customers["acc_length"][rows].tolist(),
         "calls": np.maximum(csc, 2).tolist(),
         "wait": (rng.integers(4, 19, m) * 5).tolist(),
-        "weekday": pick(_WEEKDAYS),
-        "month": pick(_MONTHS),
-        "agent": pick(_AGENTS),
+        "weekday": _choose(rng, _WEEKDAYS, m),
+        "month": _choose(rng, _MONTHS, m),
+        "agent": _choose(rng, _AGENTS, m),
         # This call is the customer's (service calls + 1)-th.
-        "nth": [_ORDINALS[min(c, len(_ORDINALS) - 1)] for c in csc.tolist()],
+        "nth": np.array(_ORDINALS, dtype=object)[np.minimum(csc, len(_ORDINALS) - 1)].tolist(),
     }
     return list(zip(*(columns[name] for name in _SLOTS), strict=True))
+
+
+def _fill(
+    customers: Customers, rows: np.ndarray, templates: list[str], slots: list[tuple[object, ...]], times: list[str]
+) -> list[TextRow]:
+    texts = [t.format(*s) for t, s in zip(templates, slots, strict=True)]
+    area = customers["area_code"][rows].tolist()
+    phone = customers["phone"][rows].tolist()
+    return list(zip(area, phone, texts, times, strict=True))
+
+
+def _message_templates(rng: np.random.Generator, tone: np.ndarray) -> list[str]:
+    compiled = [_compile(t) for name in MESSAGE_TONES for t in _MESSAGE_TEMPLATES[name]]
+    counts = np.array([len(_MESSAGE_TEMPLATES[name]) for name in MESSAGE_TONES])
+    offsets = np.cumsum(counts) - counts
+    which = offsets[tone] + (rng.random(len(tone)) * counts[tone]).astype(np.int64)
+    return np.array(compiled, dtype=object)[which].tolist()
 
 
 def generate_messages(customers: Customers, seed: int) -> list[TextRow]:
@@ -806,44 +829,53 @@ def generate_messages(customers: Customers, seed: int) -> list[TextRow]:
     twice = writers[rng.random(len(writers)) < SECOND_MESSAGE_SHARE]
     rows = np.sort(np.concatenate([writers, twice]), kind="stable")
     tone = _pick_tones(rng, customers["churn"][rows], _MESSAGE_TONE_P)
-    compiled = [[_compile(t) for t in _MESSAGE_TEMPLATES[name]] for name in MESSAGE_TONES]
-    counts = np.array([len(c) for c in compiled])
-    which = (rng.random(len(rows)) * counts[tone]).astype(np.int64)
+    templates = _message_templates(rng, tone)
     times = _calltimes(rng, len(rows))
     slots = _slot_values(rng, customers, rows)
-    area = customers["area_code"][rows].tolist()
-    phone = customers["phone"][rows].tolist()
-    out: list[TextRow] = list(WALKTHROUGH_MESSAGES)
-    for i, (t, w) in enumerate(zip(tone.tolist(), which.tolist(), strict=True)):
-        out.append((area[i], phone[i], compiled[t][w].format(*slots[i]), times[i]))
-    return out
+    return [*WALKTHROUGH_MESSAGES, *_fill(customers, rows, templates, slots, times)]
+
+
+_STAGES = 6  # agent opening, then the tone's five turns
+_VARIANT_RADIX = 16  # more than any stage's number of variants (+1 for "turn not spoken")
+
+
+def _transcript_templates(rng: np.random.Generator, tone: np.ndarray) -> list[str]:
+    """A dialogue template per transcript: per stage one variant, the first 3-6 stages spoken.
+
+    Each distinct combination is joined once (there are far fewer than transcripts) and
+    looked up, which measured ~3x faster than joining turns per row.
+    """
+    stages = [[[_compile(t) for t in stage] for stage in (_AGENT_OPEN, *_TURNS[name])] for name in TRANSCRIPT_TONES]
+    sizes = np.array([[len(stage) for stage in tone_stages] for tone_stages in stages])
+    m = len(tone)
+    variant = (rng.random((m, _STAGES)) * sizes[tone]).astype(np.int64)
+    spoken = np.arange(_STAGES) < rng.integers(3, _STAGES + 1, m)[:, None]
+    digits = np.where(spoken, variant + 1, 0)  # 0 = not spoken
+    key = tone * _VARIANT_RADIX**_STAGES + digits @ (_VARIANT_RADIX ** np.arange(_STAGES))
+    distinct, inverse = np.unique(key, return_inverse=True)
+    table = np.array([_decode_dialogue(int(k), stages) for k in distinct.tolist()], dtype=object)
+    return table[inverse].tolist()
+
+
+def _decode_dialogue(key: int, stages: list[list[list[str]]]) -> str:
+    tone, rest = divmod(key, _VARIANT_RADIX**_STAGES)
+    turns = []
+    for s in range(_STAGES):
+        rest, digit = divmod(rest, _VARIANT_RADIX)
+        if digit:
+            turns.append(stages[tone][s][digit - 1])
+    return "\n".join(turns)
 
 
 def generate_transcripts(customers: Customers, seed: int) -> list[TextRow]:
     """One agent/customer dialogue of 3-6 turns (one per line) for ~50% of the customers."""
     rng = _rng(seed, _STREAM_TRANSCRIPTS)
     rows = _pick_writers(rng, customers, TRANSCRIPT_SHARE)
-    m = len(rows)
     tone = _pick_tones(rng, customers["churn"][rows], _TRANSCRIPT_TONE_P)
-    stages = [
-        [[_compile(t) for t in stage] for stage in ((_AGENT_OPEN, *_TURNS[name])[:6])] for name in TRANSCRIPT_TONES
-    ]
-    n_turns = rng.integers(3, 7, m).tolist()
-    # One uniform per stage; a turn's variant is floor(u * number of variants).
-    picks = rng.random((m, 6)).tolist()
-    times = _calltimes(rng, m)
+    templates = _transcript_templates(rng, tone)
+    times = _calltimes(rng, len(rows))
     slots = _slot_values(rng, customers, rows)
-    area = customers["area_code"][rows].tolist()
-    phone = customers["phone"][rows].tolist()
-    out: list[TextRow] = []
-    for i, t in enumerate(tone.tolist()):
-        tone_stages = stages[t]
-        u = picks[i]
-        template = "\n".join(
-            stage[int(u[s] * len(stage))] for s, stage in enumerate(tone_stages[: n_turns[i]])
-        )
-        out.append((area[i], phone[i], template.format(*slots[i]), times[i]))
-    return out
+    return _fill(customers, rows, templates, slots, times)
 
 
 # --------------------------------------------------------------------------------------------
