@@ -29,7 +29,7 @@ def churnml(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def home(embedded_server) -> Iterator[Path]:  # noqa: ANN001 - needs the installed CLI, not a DSN
+def home(embedded_server) -> Iterator[Path]:
     shutil.rmtree(HOME, ignore_errors=True)
     yield HOME
     churnml("db", "stop", check=False)

@@ -47,7 +47,7 @@ def test_relocation_is_refused(db_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def broken_server(embedded_server) -> Iterator[Callable[[str], str]]:  # noqa: ANN001
+def broken_server(embedded_server) -> Iterator[Callable[[str], str]]:
     """A second embedded server whose PYTHONPATH names a runtime we break on purpose."""
     from churnml.cli.embedded_pg import EmbeddedServer
 

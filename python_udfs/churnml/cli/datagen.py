@@ -23,8 +23,13 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import psycopg
+    from tqdm import tqdm
 
 Customers = dict[str, np.ndarray]
 # (area_code, phone, text, calltime as 'YYYY-MM-DD HH:MM:SS+00')
@@ -290,7 +295,7 @@ def _draw_churn(rng: np.random.Generator, cols: Customers, fixed: np.ndarray) ->
     free = np.ones(n, bool)
     free[fixed] = False
     churn[fixed] = [p.churn for p in WALKTHROUGH_CUSTOMERS]
-    k = int(round(TARGET_CHURN_RATE * n)) - int(churn[fixed].sum())
+    k = round(TARGET_CHURN_RATE * n) - int(churn[fixed].sum())
     free_idx = np.flatnonzero(free)
     if k > 0:
         # Stable sort of -latent: ties (practically impossible) resolve by row, deterministically.
@@ -548,8 +553,7 @@ _AGENT_OPEN = (
 _TURNS: dict[str, tuple[tuple[str, ...], ...]] = {
     "negative": (
         (
-            "Customer: I've been a customer for {months} months and my bill this month is {bill}. "
-            "That can't be right.",
+            "Customer: I've been a customer for {months} months and my bill this month is {bill}. That can't be right.",
             "Customer: This is my {nth} call to customer service about the same problem.",
             "Customer: My calls keep dropping {place} and nobody has fixed it.",
             "Customer: I'm being charged {amount} for {feature} that I never asked for.",
@@ -559,8 +563,7 @@ _TURNS: dict[str, tuple[tuple[str, ...], ...]] = {
             "Customer: I have no signal {place} for {days} days now. I'm paying for nothing.",
         ),
         (
-            "Agent: I'm sorry to hear that. I can see several calls about this on your account. "
-            "Let me look into it.",
+            "Agent: I'm sorry to hear that. I can see several calls about this on your account. Let me look into it.",
             "Agent: I apologize for the trouble. I can offer you a credit of {amount}.",
             "Agent: I understand your frustration. Let me check your bill line by line.",
             "Agent: I'm sorry. I see a ticket from {days} days ago that is still open.",
@@ -575,8 +578,7 @@ _TURNS: dict[str, tuple[tuple[str, ...], ...]] = {
             "Customer: Just tell me how much it costs to cancel my contract.",
         ),
         (
-            "Agent: I understand. I've escalated your case to a supervisor, who will call you "
-            "within {days} days.",
+            "Agent: I understand. I've escalated your case to a supervisor, who will call you within {days} days.",
             "Agent: I've added a note to your account and applied the credit to your next bill.",
             "Agent: I'm sorry we let you down. Is there anything I can do to keep you with us?",
             "Agent: I've opened a priority ticket. You should hear from us by {weekday}.",
@@ -708,7 +710,7 @@ _SLOT_RE = re.compile(r"\{(\w+)\}")
 
 def _compile(template: str) -> str:
     """'{amount}' -> '{0}': positional fields format about twice as fast as keywords."""
-    return _SLOT_RE.sub(lambda m: "{%d}" % _SLOTS.index(m.group(1)), template)
+    return _SLOT_RE.sub(lambda m: f"{{{_SLOTS.index(m.group(1))}}}", template)
 
 
 MESSAGE_TONES: tuple[str, ...] = ("angry", "complaint", "mixed", "neutral", "positive")
@@ -814,12 +816,39 @@ def _fill(
     return list(zip(area, phone, texts, times, strict=True))
 
 
+# Optional openings and tone-appropriate closings: real notes repeat, but not that much.
+_GREETINGS = ("Hi.", "Hello.", "Hi there.", "Good morning.", "Hello, customer service.", "Hey.")
+_CLOSINGS: dict[str, tuple[str, ...]] = {
+    "angry": ("Fix it now.", "Unacceptable.", "I want a call back today.", "Enough is enough.", "Do better."),
+    "complaint": (
+        "Please look into it.", "Can someone call me back?", "Thank you.", "Please let me know what happened.",
+        "I would appreciate an answer this week.",
+    ),
+    "mixed": ("Thanks.", "Please let me know.", "Otherwise all good.", "Just wanted you to know."),
+    "neutral": ("Thanks.", "Thank you in advance.", "Thanks for your help.", "Regards.", "Thank you!"),
+    "positive": ("Have a great day!", "Thanks again.", "Keep up the good work!", "Cheers!", "Thank you!"),
+}  # fmt: skip
+_GREETING_SHARE, _CLOSING_SHARE = 0.3, 0.35
+
+
+def _decorations(rng: np.random.Generator, options: Sequence[str], share: float, m: int) -> np.ndarray:
+    """'' for most rows, else one of `options`, as an object array ready for elementwise `+`."""
+    chosen = np.array(options, dtype=object)[rng.integers(0, len(options), m)]
+    return np.where(rng.random(m) < share, chosen, "")
+
+
 def _message_templates(rng: np.random.Generator, tone: np.ndarray) -> list[str]:
     compiled = [_compile(t) for name in MESSAGE_TONES for t in _MESSAGE_TEMPLATES[name]]
     counts = np.array([len(_MESSAGE_TEMPLATES[name]) for name in MESSAGE_TONES])
     offsets = np.cumsum(counts) - counts
-    which = offsets[tone] + (rng.random(len(tone)) * counts[tone]).astype(np.int64)
-    return np.array(compiled, dtype=object)[which].tolist()
+    m = len(tone)
+    which = offsets[tone] + (rng.random(m) * counts[tone]).astype(np.int64)
+    greeting = _decorations(rng, [g + " " for g in _GREETINGS], _GREETING_SHARE, m)
+    closing = np.full(m, "", dtype=object)
+    for t, name in enumerate(MESSAGE_TONES):
+        rows = np.flatnonzero(tone == t)
+        closing[rows] = _decorations(rng, [" " + c for c in _CLOSINGS[name]], _CLOSING_SHARE, len(rows))
+    return (greeting + np.array(compiled, dtype=object)[which] + closing).tolist()
 
 
 def generate_messages(customers: Customers, seed: int) -> list[TextRow]:
@@ -881,6 +910,7 @@ def generate_transcripts(customers: Customers, seed: int) -> list[TextRow]:
 # --------------------------------------------------------------------------------------------
 # COPY text
 # --------------------------------------------------------------------------------------------
+
 
 def copy_escape(value: str) -> str:
     """A value in PostgreSQL's COPY text format: backslash, tab, newline and CR escaped.
@@ -1006,21 +1036,27 @@ def index_sql() -> list[str]:
     ]
 
 
-def load(conn, n: int, seed: int, progress: bool = True) -> dict[str, int]:  # noqa: ANN001 - psycopg.Connection
+def load(conn: psycopg.Connection[Any], n: int, seed: int, progress: bool = True) -> dict[str, int]:
     """Create and fill customers, customer_message and call_transcript in one transaction.
 
-    `conn` is a psycopg 3 connection. Returns the number of rows per table.
+    Drops existing tables of those names first. Keys, indexes and ANALYZE run after
+    the COPYs, in the same transaction, so a failure leaves the database as it was.
+    Returns the number of rows per table.
     """
-    from tqdm import tqdm  # client-side dependency; keep module import cheap for the tests
+    from tqdm import tqdm  # client-only dependency; the unit tests never need it
 
-    customers = generate_customers(n, seed)
-    messages = generate_messages(customers, seed)
-    transcripts = generate_transcripts(customers, seed)
+    with tqdm(total=3, unit=" tables", file=sys.stderr, disable=not progress, desc="generating") as bar:
+        customers = generate_customers(n, seed)
+        bar.update()
+        messages = generate_messages(customers, seed)
+        bar.update()
+        transcripts = generate_transcripts(customers, seed)
+        bar.update()
     counts = {"customers": n, "customer_message": len(messages), "call_transcript": len(transcripts)}
     names = ", ".join(COLUMN_NAMES)
     with (
-        tqdm(total=sum(counts.values()), unit=" rows", unit_scale=True, file=sys.stderr,
-             disable=not progress, desc="loading") as bar,
+        tqdm(total=sum(counts.values()), unit=" rows", unit_scale=True, file=sys.stderr, disable=not progress,
+             desc="loading") as bar,
         conn.transaction(),
         conn.cursor() as cur,
     ):  # fmt: skip
@@ -1035,10 +1071,12 @@ def load(conn, n: int, seed: int, progress: bool = True) -> dict[str, int]:  # n
             cur.execute(statement)
         for table in counts:
             cur.execute(f"ANALYZE public.{table}")
+        bar.set_description("loaded")
     return counts
 
 
-def _copy(cur, statement: str, chunks: Iterable[tuple[bytes | str, int]], bar) -> None:  # noqa: ANN001
+def _copy(cur: psycopg.Cursor[Any], statement: str, chunks: Iterable[tuple[bytes | str, int]], bar: tqdm[Any]) -> None:
+    """COPY ... FROM STDIN in text format; psycopg encodes str chunks in the client encoding."""
     with cur.copy(statement) as copy:
         for chunk, rows in chunks:
             copy.write(chunk)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import psycopg
+
 from churnml.cli.embedded_pg import DEFAULT_DATABASE, EmbeddedServer, ServerError
 
 
@@ -42,8 +44,6 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    import psycopg
-
     from churnml.cli import datagen
 
     dsn = args.dsn or EmbeddedServer.from_environment().url(DEFAULT_DATABASE)
@@ -52,6 +52,13 @@ def _data(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{table}: {rows:,} rows" for table, rows in counts.items())
     print(f"churnml: generated {summary} (seed {args.seed})")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="demo data")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     generate = data_commands.add_parser("generate", help="create and fill customers, customer_message, call_transcript")
-    generate.add_argument("--customers", type=int, default=10_000, help="number of customers (default 10000)")
+    generate.add_argument("--customers", type=_positive_int, default=10_000, help="number of customers (default 10000)")
     generate.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same data")
     generate.add_argument("--dsn", help="libpq URL of the target database (default: the embedded server's telco)")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -85,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except ServerError as exc:
+    except (ServerError, ValueError) as exc:
         print(f"churnml: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        print(f"churnml: database error: {str(exc).strip()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
