@@ -125,7 +125,7 @@ def test_tree_depths(model: tuple) -> None:
 
 
 def test_first_tree_as_dict_and_text(model: tuple) -> None:
-    result, spec, _ = model
+    result, _, _ = model
     tree = tree_to_dict(result.model_json)
     first_line = result.booster().get_dump()[0].splitlines()[0]  # e.g. 0:[cust_service_calls<4] yes=1,...
     name, threshold = re.match(r"0:\[(.+)<([^\]]+)\]", first_line).groups()  # type: ignore[union-attr]

@@ -125,6 +125,13 @@ def test_unknown_feature_names_are_named() -> None:
         infer_spec(TYPES, rows(), exclude=["phone"])
 
 
+def test_repeated_source_column_names() -> None:
+    with pytest.raises(InvalidParameter, match='more than one column named "x"'):
+        infer_spec([("x", "integer"), ("y", "integer"), ("x", "text")], {"x": [1], "y": [2]})
+    spec = infer_spec([("y", "integer"), ("x", "integer")], {})
+    assert spec.input_names == ["y", "x"]
+
+
 def test_feature_selection_mistakes() -> None:
     with pytest.raises(InvalidParameter, match="cannot also be a feature"):
         infer_spec(TYPES, rows(), label="churn", features=["day_mins", "churn"])
@@ -251,6 +258,14 @@ def test_categories_fitted_on_the_training_rows_only() -> None:
     spec = infer_spec({"c": "text"}, data).fit(data, train_index=[0, 1, 2])
     assert spec.features[0].state.categories == ["x", "y"]  # type: ignore[union-attr]
     assert spec.transform(data)[0][3:].tolist() == [[0, 0]] * 3
+
+
+def test_numpy_strings_are_stored_as_plain_strings() -> None:
+    data = {"c": np.array(["a", "b", "a"]).astype(object)}
+    data["c"][0] = np.str_("a")
+    spec = infer_spec({"c": "text"}, data).fit(data)
+    assert all(type(c) is str for c in spec.features[0].state.categories)  # type: ignore[union-attr]
+    assert spec.transform_row([np.str_("b")]) == [0.0, 1.0]
 
 
 def test_numbers_as_categories_are_spelled_naturally() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -206,6 +207,14 @@ def test_cost_table_matches_confusion_at_each_threshold() -> None:
         counts = metrics.confusion(y, p, row["threshold"])
         assert {k: row[k] for k in ("tp", "fp", "tn", "fn")} == counts
         assert row["cost"] == counts["fp"] * 1 + counts["fn"] * 3
+
+
+def test_costs_and_thresholds_may_be_sql_numeric() -> None:
+    # PL/Python hands SQL numeric arguments over as Decimal
+    decimal_costs = {key: Decimal(value) for key, value in COSTS.items()}
+    best = metrics.optimal_threshold(Y_COST, P_COST, **decimal_costs, thresholds=[Decimal("0.3"), Decimal("0.5")])
+    assert best == {"threshold": 0.3, "tp": 3, "fp": 1, "tn": 4, "fn": 0, "cost": 200.0}
+    assert type(best["cost"]) is float
 
 
 def test_bad_costs_and_grids() -> None:

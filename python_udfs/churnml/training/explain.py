@@ -192,11 +192,10 @@ def tree_to_dict(model: ModelLike, index: int = 0, output_names: Sequence[str] |
 
 
 def tree_to_text(model: ModelLike, index: int = 0, output_names: Sequence[str] | None = None) -> str:
-    """One tree as indented text, e.g.
-
-        cust_service_calls < 3.5  (gain 120.5, cover 800, missing → no)
-          yes: day_mins < 245.2  (...)
-            yes: leaf -0.18  (cover 400)
+    """One tree as indented text, two spaces per level: a split line such as
+    `cust_service_calls < 3.5  (gain 120.5, cover 800, missing → no)`, then its
+    branches as `yes: ...` (feature < threshold) and `no: ...`, down to
+    `leaf -0.18  (cover 400)` lines.
     """
     lines: list[str] = []
 

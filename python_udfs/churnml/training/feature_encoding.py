@@ -1,158 +1,179 @@
-"""Value conversions shared by FeatureSpec's column-wise and row-wise transforms.
+"""Fit and encode one feature: the column path, the one-row path, and fitting on training rows.
 
-Both paths must produce identical numbers for identical input, so the rules for
-one value (what counts as NULL, how a category is spelled, what a boolean is) live
-here once: the column path vectorises them, the row path calls them per value.
+Both encoding paths apply the same value rules (feature_values), so `transform`
+and `transform_row` agree number for number; the row path binds everything that
+does not depend on the value (fill, lookup table, width) once, in a closure.
 """
 
 from __future__ import annotations
 
-import math
+from collections import Counter
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
-from churnml.errors import DataException, DatatypeMismatch
+from churnml.errors import DataException, InvalidParameter
+from churnml.training.feature_state import (
+    UNKNOWN_CATEGORY,
+    BooleanState,
+    CategoricalState,
+    Feature,
+    NumericState,
+    TextState,
+)
+from churnml.training.feature_values import (
+    NAN,
+    Embedder,
+    boolean_column,
+    category_codes,
+    category_key,
+    embed_texts,
+    embedder_name,
+    numeric_column,
+    to_boolean,
+    to_float,
+)
 
-NAN = float("nan")
+RowEncoder = Callable[[Any, list[float], Embedder | None], None]
 
-Embedder = Callable[[list[str]], np.ndarray]
-
-# XGBoost refuses feature names containing these (they break its text dump syntax).
-_XGB_FORBIDDEN = str.maketrans({"[": "_", "]": "_", "<": "_"})
-
-
-def output_name(*parts: str) -> str:
-    """Join name parts with '_' into a name XGBoost accepts: int_plan + no → int_plan_no."""
-    return "_".join(parts).translate(_XGB_FORBIDDEN)
-
-
-def category_key(value: Any) -> str | None:
-    """The spelling of a categorical value, or None for NULL.
-
-    Numbers are spelled the way people write them (415, not 415.0, whether the
-    value arrived as int, float or numeric), so an integer column made categorical
-    gets columns like area_code_415.
-    """
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        as_float = float(value)
-        if math.isnan(as_float):
-            return None
-        return str(int(as_float)) if as_float.is_integer() else repr(as_float)
-    if isinstance(value, Decimal):
-        if value.is_nan():
-            return None
-        if value.is_finite() and value == value.to_integral_value():
-            return str(int(value))
-        return str(value.normalize())
-    return str(value)
+# --------------------------------------------------------------------- fitting one feature
 
 
-def _type_error(feature: str, value: Any, wanted: str) -> DatatypeMismatch:
-    return DatatypeMismatch(
-        f'feature "{feature}" has a value that is not {wanted}: {value!r}',
-        detail=f"The feature spec treats this column as {wanted}, so every value must be one.",
-        hint="Cast the column in the source query, or override the feature's group when training.",
+def fit_feature(f: Feature, values: Sequence[Any] | np.ndarray, embed: Embedder | None) -> None:
+    """Learn `f`'s state from its training values (already restricted to the training rows)."""
+    state = f.state
+    if isinstance(state, NumericState):
+        numbers = numeric_column(values, f.name)
+        present = numbers[~np.isnan(numbers)]
+        if present.size == 0:
+            _raise_all_null(f)
+        if state.missing == "mean":
+            state.fill = float(present.mean())
+        elif state.missing == "median":
+            state.fill = float(np.median(present))
+        elif state.missing == "zero":
+            state.fill = 0.0
+        else:
+            state.fill = None
+    elif isinstance(state, CategoricalState):
+        counts = Counter(key for key in map(category_key, as_list(values)) if key is not None)
+        if not counts:
+            _raise_all_null(f)
+        ranked = sorted(counts, key=lambda key: (-counts[key], key))
+        state.categories = ranked[: state.max_categories]
+        state.dropped = len(ranked) - len(state.categories)
+        state.unknown = UNKNOWN_CATEGORY
+    elif isinstance(state, BooleanState):
+        if np.isnan(boolean_column(values, f.name)).all():
+            _raise_all_null(f)
+    else:
+        if embed is None:
+            _raise_no_embedder(f)
+        texts = [v for v in as_list(values) if v is not None]
+        if not texts:
+            _raise_all_null(f)
+        state.encoder = embedder_name(embed)
+        state.dim = embed_texts(texts[:1], embed, f.name, None).shape[1]
+
+
+def _raise_all_null(f: Feature) -> None:
+    raise DataException(
+        f'feature "{f.name}" is NULL in every training row',
+        detail="A column without values carries no information, and no statistic can be fitted on it.",
+        hint=f'Exclude "{f.name}" from the features, or fill it in the source query.',
     )
 
 
-def to_float(value: Any, feature: str) -> float:
-    """A numeric value as float; NULL, NaN and ±Infinity become NaN (XGBoost cannot take infinities)."""
-    if value is None:
-        return NAN
-    try:
-        as_float = float(value)
-    except (TypeError, ValueError):
-        raise _type_error(feature, value, "a number") from None
-    return as_float if math.isfinite(as_float) else NAN
+def _raise_no_embedder(f: Feature) -> None:
+    raise InvalidParameter(
+        f'feature "{f.name}" is free text, and no text encoder is available',
+        detail="Text features (sentence embeddings) arrive with the sentiment/text work; "
+        "this version cannot encode free text.",
+        hint=f'Exclude "{f.name}", or override it to categorical if it has few distinct values.',
+    )
 
 
-def numeric_column(values: Sequence[Any] | np.ndarray, feature: str) -> np.ndarray:
-    """A numeric column as a float64 array with NaN for NULL/NaN/±Infinity (always a new array)."""
-    try:
-        array = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        for value in values:  # find the culprit to name it
-            to_float(value, feature)
-        raise  # not reached: some value failed above
-    if array.ndim != 1:
-        raise _type_error(feature, values[0], "a number")
-    array[~np.isfinite(array)] = NAN
-    return array
+# --------------------------------------------------------------------- transforming
 
 
-def to_boolean(value: Any, feature: str) -> float:
-    """1.0 / 0.0 for a boolean (or 0/1 number), NaN for NULL."""
-    if value is None:
-        return NAN
-    if isinstance(value, bool | np.bool_):
-        return 1.0 if value else 0.0
-    if isinstance(value, int | float | Decimal | np.integer | np.floating):
-        if value != value:  # NaN
-            return NAN
-        if value in (0, 1):
-            return float(value)
-    raise _type_error(feature, value, "a boolean")
+def encode_column(f: Feature, values: Sequence[Any] | np.ndarray, block: np.ndarray, embed: Embedder | None) -> None:
+    """Write feature `f`'s encoding of a whole column into `block` (a zeroed view of the matrix)."""
+    state = f.state
+    if isinstance(state, NumericState):
+        numbers = numeric_column(values, f.name)
+        if state.fill is not None:
+            numbers[np.isnan(numbers)] = state.fill
+        block[:, 0] = numbers
+    elif isinstance(state, CategoricalState):
+        lookup = {category: i for i, category in enumerate(state.categories or [])}
+        codes = category_codes(values, lookup)
+        rows = np.flatnonzero(codes >= 0)
+        block[rows, codes[rows]] = 1.0  # unseen / dropped / NULL rows stay all zero
+    elif isinstance(state, BooleanState):
+        block[:, 0] = boolean_column(values, f.name)
+    else:
+        block[:, :] = embed_texts(as_list(values), _checked_embedder(f, state, embed), f.name, state.dim)
 
 
-def boolean_column(values: Sequence[Any] | np.ndarray, feature: str) -> np.ndarray:
-    """A boolean column as float64 0/1 with NaN for NULL."""
-    if isinstance(values, np.ndarray) and values.dtype == np.bool_:
-        return values.astype(np.float64)
-    return np.fromiter((to_boolean(v, feature) for v in values), dtype=np.float64, count=len(values))
-
-
-def category_codes(values: Sequence[Any] | np.ndarray, lookup: dict[str, int]) -> np.ndarray:
-    """Position of each value among the kept categories, -1 for NULL, unseen or dropped values."""
-    get = lookup.get
-    codes = [
-        get(v, -1) if type(v) is str else get(category_key(v), -1)  # type: ignore[arg-type]
-        for v in (values.tolist() if isinstance(values, np.ndarray) else values)
-    ]
-    return np.asarray(codes, dtype=np.int64)
-
-
-def embed_texts(
-    texts: Sequence[Any], embed: Embedder, feature: str, dim: int | None
-) -> np.ndarray:
-    """Embed a text column; NULL rows get NaN vectors (missing), and the output shape is checked."""
-    present = [i for i, t in enumerate(texts) if t is not None]
-    if dim is None:
-        dim = _embedding_dim(embed, [str(texts[present[0]])], feature) if present else 0
-    out = np.full((len(texts), dim), NAN)
-    if present:
-        vectors = np.asarray(embed([str(texts[i]) for i in present]), dtype=np.float64)
-        if vectors.shape != (len(present), dim):
-            raise DataException(
-                f'text encoder returned the wrong shape for feature "{feature}"',
-                detail=f"Expected {len(present)} vectors of {dim} numbers, got shape {vectors.shape}.",
-                hint="Use the same text encoder the model was trained with.",
-            )
-        out[present] = vectors
-    return out
-
-
-def _embedding_dim(embed: Embedder, sample: list[str], feature: str) -> int:
-    vectors = np.asarray(embed(sample), dtype=np.float64)
-    if vectors.ndim != 2 or vectors.shape[0] != 1 or vectors.shape[1] < 1:
-        raise DataException(
-            f'text encoder returned the wrong shape for feature "{feature}"',
-            detail=f"For one text it returned shape {vectors.shape}; it must return one row of numbers.",
-            hint="Pass a text encoder that maps a list of n strings to an n×k array.",
+def _checked_embedder(f: Feature, state: TextState, embed: Embedder | None) -> Embedder:
+    if embed is None:
+        _raise_no_embedder(f)
+    name = embedder_name(embed)  # type: ignore[arg-type]
+    if name != state.encoder:
+        raise InvalidParameter(
+            f'feature "{f.name}" was trained with text encoder "{state.encoder}", not "{name}"',
+            detail="Embeddings from a different encoder mean different things to the model.",
+            hint=f'Pass the "{state.encoder}" encoder.',
         )
-    return int(vectors.shape[1])
+    return embed  # type: ignore[return-value]
 
 
-def embedder_name(embed: Embedder) -> str:
-    """The name recorded in the spec so prediction can check it uses the same encoder."""
-    return str(getattr(embed, "encoder_name", None) or getattr(embed, "__name__", None) or "embedder")
+def row_encoder(f: Feature) -> RowEncoder:
+    """A closure that appends `f`'s encoding of one value to the output row.
+
+    Everything that does not depend on the value (fill, lookup table, width) is
+    bound here once, so encoding a row costs a few dict lookups and appends.
+    """
+    state = f.state
+    name = f.name
+    if isinstance(state, NumericState):
+        fill = NAN if state.fill is None else state.fill
+
+        def encode_numeric(value: Any, out: list[float], _embed: Embedder | None) -> None:
+            number = to_float(value, name)
+            out.append(fill if number != number else number)
+
+        return encode_numeric
+
+    if isinstance(state, CategoricalState):
+        lookup = {category: i for i, category in enumerate(state.categories or [])}
+        zeros = [0.0] * len(lookup)
+        width = len(lookup)
+
+        def encode_categorical(value: Any, out: list[float], _embed: Embedder | None) -> None:
+            position = lookup.get(value) if type(value) is str else lookup.get(category_key(value))  # type: ignore[arg-type]
+            out.extend(zeros)
+            if position is not None:
+                out[len(out) - width + position] = 1.0
+
+        return encode_categorical
+
+    if isinstance(state, BooleanState):
+
+        def encode_boolean(value: Any, out: list[float], _embed: Embedder | None) -> None:
+            out.append(to_boolean(value, name))
+
+        return encode_boolean
+
+    text_state = state
+
+    def encode_text(value: Any, out: list[float], embed: Embedder | None) -> None:
+        vectors = embed_texts([value], _checked_embedder(f, text_state, embed), name, text_state.dim)
+        out.extend(vectors[0].tolist())
+
+    return encode_text
+
+
+def as_list(values: Sequence[Any] | np.ndarray) -> list[Any]:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)

@@ -26,9 +26,9 @@ Groups and their encodings:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -42,87 +42,37 @@ from churnml.errors import (
     VersionMismatch,
     WrongArgumentCount,
 )
-from churnml.training.feature_encoding import (
-    NAN,
-    Embedder,
-    boolean_column,
-    category_codes,
-    category_key,
-    embed_texts,
-    embedder_name,
-    numeric_column,
-    output_name,
-    to_boolean,
-    to_float,
+from churnml.training.feature_encoding import RowEncoder, encode_column, fit_feature, row_encoder
+from churnml.training.feature_state import (
+    DEFAULT_CATEGORICAL_MAX_DISTINCT,
+    DEFAULT_MAX_CATEGORIES,
+    GROUPS,
+    MISSING_STRATEGIES,
+    STATE_TYPES,
+    BooleanState,
+    CategoricalState,
+    Feature,
+    FeatureState,
+    NumericState,
+    TextState,
 )
+from churnml.training.feature_values import Embedder, category_key
 from churnml.training.sql_types import type_family
 
+__all__ = [
+    "SPEC_VERSION",
+    "BooleanState",
+    "CategoricalState",
+    "Columns",
+    "Feature",
+    "FeatureSpec",
+    "NumericState",
+    "TextState",
+    "infer_spec",
+]
+
 SPEC_VERSION = 1
-GROUPS = ("numeric", "categorical", "boolean", "text")
-MISSING_STRATEGIES = ("native", "mean", "median", "zero")
-UNKNOWN_CATEGORY = "all_zero"
-# 64 keeps every US state (51 values in the walkthrough data) as its own column.
-DEFAULT_MAX_CATEGORIES = 64
-# A text column with more distinct values than this is free text, not a category.
-DEFAULT_CATEGORICAL_MAX_DISTINCT = 100
-
-Group = Literal["numeric", "categorical", "boolean", "text"]
 Columns = Mapping[str, Sequence[Any] | np.ndarray]
-
-
-@dataclass
-class NumericState:
-    missing: str = "native"
-    fill: float | None = None  # fitted; None with 'native'
-
-
-@dataclass
-class CategoricalState:
-    max_categories: int = DEFAULT_MAX_CATEGORIES
-    categories: list[str] | None = None  # fitted, most frequent first
-    dropped: int = 0  # fitted: training categories beyond max_categories (encode as all zeros)
-    unknown: str = UNKNOWN_CATEGORY
-
-
-@dataclass
-class BooleanState:
-    pass
-
-
-@dataclass
-class TextState:
-    encoder: str | None = None  # fitted: the embedder's name
-    dim: int | None = None  # fitted: embedding width
-
-
-FeatureState = NumericState | CategoricalState | BooleanState | TextState
-_STATE_TYPES: dict[str, type[FeatureState]] = {
-    "numeric": NumericState,
-    "categorical": CategoricalState,
-    "boolean": BooleanState,
-    "text": TextState,
-}
-
-
-@dataclass
-class Feature:
-    name: str
-    group: Group
-    sql_type: str
-    state: FeatureState
-    fitted: bool = False
-
-    def output_names(self) -> list[str]:
-        """The model's input columns this feature expands to (needs a fitted spec for categorical/text)."""
-        state = self.state
-        if isinstance(state, CategoricalState):
-            return [output_name(self.name, c) for c in state.categories or []]
-        if isinstance(state, TextState):
-            return [output_name(self.name, f"emb{i}") for i in range(state.dim or 0)]
-        return [output_name(self.name)]
-
-
-RowEncoder = Callable[[Any, list[float], Embedder | None], None]
 
 
 @dataclass
@@ -188,7 +138,7 @@ class FeatureSpec:
             )
         for f in self.features:
             values = _take(columns[f.name], index)
-            _fit_feature(f, values, embed)
+            fit_feature(f, values, embed)
             f.fitted = True
         self._row_encoders = None
         self._check_output_names()
@@ -223,7 +173,7 @@ class FeatureSpec:
         for f in self.features:
             width = len(f.output_names())
             block = matrix[:, start : start + width]
-            _encode_column(f, columns[f.name], block, embed)
+            encode_column(f, columns[f.name], block, embed)
             start += width
         return matrix, names
 
@@ -232,7 +182,7 @@ class FeatureSpec:
         encoders = self._row_encoders
         if encoders is None:
             self._require_fitted()
-            encoders = self._row_encoders = [_row_encoder(f) for f in self.features]
+            encoders = self._row_encoders = [row_encoder(f) for f in self.features]
         if len(values) != len(encoders):
             raise WrongArgumentCount(
                 f"the model takes {len(encoders)} feature values, got {len(values)}",
@@ -323,6 +273,14 @@ def infer_spec(
     to categorical; derive numbers from them in the query instead.
     """
     types = dict(column_types)
+    if len(types) != len(column_types):
+        names = [name for name, _ in column_types]  # type: ignore[misc]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise InvalidParameter(
+            f'the source has more than one column named "{repeated[0]}"',
+            detail=f"Repeated column names: {', '.join(repeated)}.",
+            hint="Give every column of the source query a distinct name (use AS).",
+        )
     overrides = dict(overrides or {})
     _check_choice("missing", missing, MISSING_STRATEGIES)
     _check_positive_int("max_categories", max_categories)
@@ -442,150 +400,6 @@ def _initial_state(group: str, missing: str, max_categories: int) -> FeatureStat
     return TextState()
 
 
-# --------------------------------------------------------------------- fitting one feature
-
-
-def _fit_feature(f: Feature, values: Sequence[Any] | np.ndarray, embed: Embedder | None) -> None:
-    state = f.state
-    if isinstance(state, NumericState):
-        numbers = numeric_column(values, f.name)
-        present = numbers[~np.isnan(numbers)]
-        if present.size == 0:
-            _raise_all_null(f)
-        if state.missing == "mean":
-            state.fill = float(present.mean())
-        elif state.missing == "median":
-            state.fill = float(np.median(present))
-        elif state.missing == "zero":
-            state.fill = 0.0
-        else:
-            state.fill = None
-    elif isinstance(state, CategoricalState):
-        counts = Counter(key for key in map(category_key, _as_list(values)) if key is not None)
-        if not counts:
-            _raise_all_null(f)
-        ranked = sorted(counts, key=lambda key: (-counts[key], key))
-        state.categories = ranked[: state.max_categories]
-        state.dropped = len(ranked) - len(state.categories)
-        state.unknown = UNKNOWN_CATEGORY
-    elif isinstance(state, BooleanState):
-        if np.isnan(boolean_column(values, f.name)).all():
-            _raise_all_null(f)
-    else:
-        if embed is None:
-            _raise_no_embedder(f)
-        texts = [v for v in _as_list(values) if v is not None]
-        if not texts:
-            _raise_all_null(f)
-        state.encoder = embedder_name(embed)
-        state.dim = embed_texts(texts[:1], embed, f.name, None).shape[1]
-
-
-def _raise_all_null(f: Feature) -> None:
-    raise DataException(
-        f'feature "{f.name}" is NULL in every training row',
-        detail="A column without values carries no information, and no statistic can be fitted on it.",
-        hint=f'Exclude "{f.name}" from the features, or fill it in the source query.',
-    )
-
-
-def _raise_no_embedder(f: Feature) -> None:
-    raise InvalidParameter(
-        f'feature "{f.name}" is free text, and no text encoder is available',
-        detail="Text features (sentence embeddings) arrive with the sentiment/text work; "
-        "this version cannot encode free text.",
-        hint=f'Exclude "{f.name}", or override it to categorical if it has few distinct values.',
-    )
-
-
-# --------------------------------------------------------------------- transforming
-
-
-def _encode_column(f: Feature, values: Sequence[Any] | np.ndarray, block: np.ndarray, embed: Embedder | None) -> None:
-    """Write feature `f`'s encoding of a whole column into `block` (a zeroed view of the matrix)."""
-    state = f.state
-    if isinstance(state, NumericState):
-        numbers = numeric_column(values, f.name)
-        if state.fill is not None:
-            numbers[np.isnan(numbers)] = state.fill
-        block[:, 0] = numbers
-    elif isinstance(state, CategoricalState):
-        lookup = {category: i for i, category in enumerate(state.categories or [])}
-        codes = category_codes(values, lookup)
-        rows = np.flatnonzero(codes >= 0)
-        block[rows, codes[rows]] = 1.0  # unseen / dropped / NULL rows stay all zero
-    elif isinstance(state, BooleanState):
-        block[:, 0] = boolean_column(values, f.name)
-    else:
-        block[:, :] = embed_texts(_as_list(values), _checked_embedder(f, state, embed), f.name, state.dim)
-
-
-def _checked_embedder(f: Feature, state: TextState, embed: Embedder | None) -> Embedder:
-    if embed is None:
-        _raise_no_embedder(f)
-    name = embedder_name(embed)  # type: ignore[arg-type]
-    if name != state.encoder:
-        raise InvalidParameter(
-            f'feature "{f.name}" was trained with text encoder "{state.encoder}", not "{name}"',
-            detail="Embeddings from a different encoder mean different things to the model.",
-            hint=f'Pass the "{state.encoder}" encoder.',
-        )
-    return embed  # type: ignore[return-value]
-
-
-def _row_encoder(f: Feature) -> RowEncoder:
-    """A closure that appends `f`'s encoding of one value to the output row.
-
-    Everything that does not depend on the value (fill, lookup table, width) is
-    bound here once, so encoding a row costs a few dict lookups and appends.
-    """
-    state = f.state
-    name = f.name
-    if isinstance(state, NumericState):
-        fill = NAN if state.fill is None else state.fill
-
-        def encode_numeric(value: Any, out: list[float], _embed: Embedder | None) -> None:
-            number = to_float(value, name)
-            out.append(fill if number != number else number)
-
-        return encode_numeric
-
-    if isinstance(state, CategoricalState):
-        lookup = {category: i for i, category in enumerate(state.categories or [])}
-        zeros = [0.0] * len(lookup)
-        width = len(lookup)
-
-        def encode_categorical(value: Any, out: list[float], _embed: Embedder | None) -> None:
-            position = lookup.get(value) if type(value) is str else lookup.get(category_key(value))  # type: ignore[arg-type]
-            out.extend(zeros)
-            if position is not None:
-                out[len(out) - width + position] = 1.0
-
-        return encode_categorical
-
-    if isinstance(state, BooleanState):
-
-        def encode_boolean(value: Any, out: list[float], _embed: Embedder | None) -> None:
-            out.append(to_boolean(value, name))
-
-        return encode_boolean
-
-    text_state = state
-
-    def encode_text(value: Any, out: list[float], embed: Embedder | None) -> None:
-        vectors = embed_texts([value], _checked_embedder(f, text_state, embed), name, text_state.dim)
-        out.extend(vectors[0].tolist())
-
-    return encode_text
-
-
-# --------------------------------------------------------------------- helpers
-
-
-def _as_list(values: Sequence[Any] | np.ndarray) -> list[Any]:
-    return values.tolist() if isinstance(values, np.ndarray) else list(values)
-
-
 def _take(values: Sequence[Any] | np.ndarray, index: np.ndarray) -> Sequence[Any] | np.ndarray:
     if isinstance(values, np.ndarray):
         return values[index]
@@ -644,9 +458,9 @@ def _check_positive_int(what: str, value: Any) -> None:
 
 def _feature_from_dict(item: Mapping[str, Any]) -> Feature:
     group = item["group"]
-    if group not in _STATE_TYPES:
+    if group not in STATE_TYPES:
         raise ValueError(f"unknown group {group!r}")
-    state_type = _STATE_TYPES[group]
+    state_type = STATE_TYPES[group]
     state = state_type(**item.get("state", {}))
     if isinstance(state, NumericState) and state.missing not in MISSING_STRATEGIES:
         raise ValueError(f"unknown missing strategy {state.missing!r}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -59,8 +60,15 @@ def _check_inputs(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return labels.astype(np.int8), probs
 
 
+def _is_number(value: Any) -> bool:
+    """A finite real number; Decimal included, since PL/Python passes SQL numeric as Decimal."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | np.integer | np.floating):
+        return False
+    return math.isfinite(value)
+
+
 def _check_threshold(threshold: Any) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
+    if not _is_number(threshold):
         raise InvalidParameter(
             f"invalid threshold: {threshold!r}",
             detail="A threshold is a finite number; rows with a probability above it are predicted to churn.",
@@ -231,7 +239,7 @@ def threshold_costs(
     labels, probs = _check_inputs(y, p)
     costs = {"fp_cost": fp_cost, "fn_cost": fn_cost, "tp_cost": tp_cost, "tn_cost": tn_cost}
     for name, value in costs.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if not _is_number(value):
             raise InvalidParameter(
                 f"invalid {name}: {value!r}",
                 detail="Costs are finite amounts of money per customer.",
@@ -244,6 +252,7 @@ def threshold_costs(
             detail="The list of thresholds is empty.",
             hint="Omit thresholds to use 0.00, 0.01, ..., 1.00.",
         )
+    fp_cost, fn_cost, tp_cost, tn_cost = (float(costs[k]) for k in ("fp_cost", "fn_cost", "tp_cost", "tn_cost"))
     churned = np.sort(probs[labels == 1])
     stayed = np.sort(probs[labels == 0])
     # rows above t = rows minus those <= t

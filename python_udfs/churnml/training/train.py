@@ -50,19 +50,21 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the model and predictions, as plain JSON values."""
-        return to_jsonable({
-            "params": self.params,
-            "best_iteration": self.best_iteration,
-            "n_trees": self.n_trees,
-            "validation_auc": self.validation_auc,
-            "best_trial": self.best_trial,
-            "trials": self.trials,
-            "learning_curve": self.learning_curve,
-            "metrics": self.metrics,
-            "timings": self.timings,
-            "search": self.search,
-            "feature_names": self.feature_names,
-        })  # type: ignore[return-value]
+        return to_jsonable(
+            {
+                "params": self.params,
+                "best_iteration": self.best_iteration,
+                "n_trees": self.n_trees,
+                "validation_auc": self.validation_auc,
+                "best_trial": self.best_trial,
+                "trials": self.trials,
+                "learning_curve": self.learning_curve,
+                "metrics": self.metrics,
+                "timings": self.timings,
+                "search": self.search,
+                "feature_names": self.feature_names,
+            }
+        )  # type: ignore[return-value]
 
 
 @dataclass
@@ -97,9 +99,7 @@ def train_model(
     names = list(feature_names) if feature_names is not None else None
     nthread = resolved["nthread"]
     dtrain = xgb.DMatrix(matrix[split.train], label=labels[split.train], feature_names=names, nthread=nthread)
-    dval = xgb.DMatrix(
-        matrix[split.validation], label=labels[split.validation], feature_names=names, nthread=nthread
-    )
+    dval = xgb.DMatrix(matrix[split.validation], label=labels[split.validation], feature_names=names, nthread=nthread)
     say(
         f"training on {len(split.train)} rows, validating on {len(split.validation)}, "
         f"testing on {len(split.test)}; {matrix.shape[1]} features"

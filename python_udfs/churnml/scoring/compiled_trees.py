@@ -1,0 +1,752 @@
+"""Score an XGBoost binary:logistic model from its JSON, without importing xgboost.
+
+Why: inside a PostgreSQL backend `will_churn(...)` runs once per row. xgboost's
+`inplace_predict` costs ~220 µs per call and importing xgboost costs ~1 s and tens
+of MB, while this module needs only the standard library for row scoring (numpy
+is imported lazily by the matrix methods).
+
+How: the JSON is parsed and validated into `Tree`s, then Python source for the
+whole forest is generated (each tree one nested conditional expression, the
+trees summed in a few long expressions) and compiled once. The source is built
+only from validated ints (feature indices) and the `repr` of validated floats,
+never from a string of the artifact, so a crafted model cannot inject code.
+
+Exactness: XGBoost sends a row left when float32(x) < t for a float32 threshold
+t. `float32_cutoff` turns every t into the float64 c with float32(x) < t ⇔ x < c,
+so comparisons on float64 inputs give xgboost's paths exactly. Leaf values are
+xgboost's float32 values; the sum is done in float64 (xgboost sums in float32),
+so margins differ from xgboost's by its float32 rounding only (~1e-6).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from churnml.errors import DataCorrupted, InvalidParameter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from churnml.scoring.vector_trees import VectorForest
+
+Row = Sequence[float | None]
+
+SUPPORTED_OBJECTIVE = "binary:logistic"
+# Deeper trees are not turned into nested expressions (CPython refuses more than
+# 200 nested parentheses); they are scored by a small interpreter loop instead.
+CODEGEN_MAX_DEPTH = 64
+# Trees summed per generated statement: long enough to save stores and loads,
+# short enough that the compiler's recursion over the `+` chain stays shallow.
+TREES_PER_STATEMENT = 32
+# Below this margin math.exp(-margin) overflows; the probability is < 1e-304.
+_MIN_MARGIN = -700.0
+
+_F32_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
+_F32_MIN_SUBNORMAL = 2.0**-149
+_TWO_128 = 2.0**128  # the value float32 rounding treats as the next step after FLT_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """One validated regression tree. Node i is a leaf when `left[i] == -1`.
+
+    Only nodes reachable from the root (node 0) carry meaningful values; xgboost
+    keeps pruned ("deleted") nodes in its arrays and they are ignored.
+    """
+
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+    feature: tuple[int, ...]
+    cutoff: tuple[float, ...]  # go left iff x < cutoff[i]; 0.0 on leaves
+    default_left: tuple[bool, ...]  # where a missing value (NaN/None) goes
+    value: tuple[float, ...]  # leaf value (a float32) times the dart weight; 0.0 on internal nodes
+    cover: tuple[float, ...]  # sum of hessians reaching the node, for TreeSHAP
+    depth: int  # number of splits on the longest root-to-leaf path
+
+    @property
+    def n_leaves(self) -> int:
+        return sum(1 for node in _reachable(self) if self.left[node] == -1)
+
+
+@dataclass(frozen=True, slots=True)
+class Forest:
+    """What scoring needs from the model: the trees, the margin offset, the inputs."""
+
+    trees: tuple[Tree, ...]
+    base_margin: float  # logit(base_score): xgboost stores base_score as a probability
+    n_features: int
+    feature_names: tuple[str, ...] | None
+
+
+# --------------------------------------------------------------------------- float32
+
+
+def to_float32(value: float) -> float:
+    """Round a float64 to the nearest float32 (ties to even), as a Python float."""
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def _float32_bits(value: float) -> int:
+    return struct.unpack("<I", struct.pack("<f", value))[0]
+
+
+def _float32_predecessor(threshold: float, bits: int) -> float:
+    """The largest float32 below `threshold`, with -2**128 standing in for -inf."""
+    if threshold > 0:
+        return struct.unpack("<f", struct.pack("<I", bits - 1))[0]
+    if threshold == 0:
+        return -_F32_MIN_SUBNORMAL
+    if threshold == -_F32_MAX:
+        return -_TWO_128
+    return struct.unpack("<f", struct.pack("<I", bits + 1))[0]
+
+
+def float32_cutoff(threshold: float) -> float:
+    """The float64 c such that float32(x) < threshold ⇔ x < c, for every float64 x.
+
+    `threshold` must be a float32 value (not NaN). float32(x) < t means float32(x) is
+    at most p, the float32 just below t, which holds for every x below the midpoint
+    m = (p + t) / 2 and, at m itself, when rounding half to even picks p, i.e.
+    when t's last significand bit is 1 (then c is the next double after m). m is
+    exact in float64: p and t have 24-bit significands and adjacent exponents.
+    """
+    if threshold == -math.inf:
+        return -math.inf
+    bits = _float32_bits(threshold)
+    below = _float32_predecessor(threshold, bits)
+    upper = _TWO_128 if threshold == math.inf else threshold
+    midpoint = (below + upper) / 2
+    return midpoint if bits & 1 == 0 else math.nextafter(midpoint, math.inf)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _corrupted(what: str, detail: str | None = None) -> DataCorrupted:
+    return DataCorrupted(
+        f"malformed XGBoost model: {what}",
+        detail=detail,
+        hint="Store the model with booster.save_raw(\"json\") from xgboost and register it again.",
+    )
+
+
+def _unsupported(what: str, detail: str | None = None) -> InvalidParameter:
+    return InvalidParameter(
+        f"unsupported XGBoost model: {what}",
+        detail=detail,
+        hint="churnml scores gbtree or dart boosters trained with objective binary:logistic "
+        "on numerical features.",
+    )
+
+
+def _field(section: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(section, dict):
+        raise _corrupted(f"{where} is not an object")
+    if key not in section:
+        raise _corrupted(f"{where}.{key} is missing")
+    value = section[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+        raise _corrupted(f"{where}.{key} has the wrong type", detail=f"Found {type(value).__name__}.")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _int_text(value: Any, where: str) -> int:
+    """xgboost writes most scalar parameters as decimal strings ("20")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) <= 12:
+        return int(value)
+    raise _corrupted(f"{where} is not a non-negative integer")
+
+
+def load_document(raw: bytes | bytearray | memoryview | str | dict[str, Any]) -> dict[str, Any]:
+    """Parse the model JSON (or accept the already parsed dict)."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, bytes | bytearray | memoryview):
+        raw = bytes(raw)
+        if not raw.lstrip()[:1] == b"{":
+            raise _corrupted(
+                "not a JSON document",
+                detail="The artifact does not start with '{'; xgboost's default save format is UBJSON.",
+            )
+    elif not isinstance(raw, str):
+        raise InvalidParameter(
+            "model must be JSON bytes, text or a parsed dict", detail=f"Got {type(raw).__name__}."
+        )
+    try:
+        doc = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise _corrupted("the JSON does not parse", detail=str(exc)) from None
+    if not isinstance(doc, dict):
+        raise _corrupted("the JSON document is not an object")
+    return doc
+
+
+def _reject_constant(name: str) -> float:
+    # NaN/Infinity are not JSON and xgboost never writes them in a model.
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def parse_forest(doc: dict[str, Any]) -> Forest:
+    learner = _field(doc, "learner", dict, "model")
+    _check_objective(learner)
+    params = _field(learner, "learner_model_param", dict, "learner")
+    n_features = _parse_n_features(params)
+    base_margin = _parse_base_margin(params)
+    names = _parse_feature_names(learner, n_features)
+    tree_docs, weights = _booster_trees(_field(learner, "gradient_booster", dict, "learner"))
+    trees = tuple(
+        parse_tree(tree_doc, n_features, weight, f"tree {index}")
+        for index, (tree_doc, weight) in enumerate(zip(tree_docs, weights, strict=True))
+    )
+    return Forest(trees=trees, base_margin=base_margin, n_features=n_features, feature_names=names)
+
+
+def _check_objective(learner: dict[str, Any]) -> None:
+    objective = _field(learner, "objective", dict, "learner")
+    name = _field(objective, "name", str, "learner.objective")
+    if name != SUPPORTED_OBJECTIVE:
+        raise _unsupported(
+            "objective is not binary:logistic",
+            detail=f"The model's objective is {name[:80]!r}; only {SUPPORTED_OBJECTIVE} is scored.",
+        )
+
+
+def _parse_n_features(params: dict[str, Any]) -> int:
+    n_features = _int_text(_field(params, "num_feature", (str, int), "learner_model_param"), "num_feature")
+    if n_features < 1:
+        raise _corrupted("num_feature is 0")
+    num_class = _int_text(params.get("num_class", "0"), "num_class")
+    num_target = _int_text(params.get("num_target", "1"), "num_target")
+    if num_class > 1 or num_target > 1:
+        raise _unsupported("multi-class or multi-target model")
+    return n_features
+
+
+def _parse_base_margin(params: dict[str, Any]) -> float:
+    """xgboost 3.x writes base_score as "[5E-1]" (2.x as "5E-1"), in probability space."""
+    raw = _field(params, "base_score", (str, int, float), "learner_model_param")
+    text = raw.strip().removeprefix("[").removesuffix("]") if isinstance(raw, str) else repr(raw)
+    try:
+        probability = to_float32(float(text))
+    except (ValueError, OverflowError):
+        raise _corrupted("base_score is not a number", detail=f"Found {str(raw)[:40]!r}.") from None
+    if not 0.0 < probability < 1.0:
+        raise _corrupted("base_score is not a probability strictly between 0 and 1")
+    return -math.log(1.0 / probability - 1.0)
+
+
+def _parse_feature_names(learner: dict[str, Any], n_features: int) -> tuple[str, ...] | None:
+    types = learner.get("feature_types", [])
+    if not isinstance(types, list) or not all(isinstance(kind, str) for kind in types):
+        raise _corrupted("feature_types is not a list of strings")
+    if "c" in types:
+        raise _unsupported("the model has categorical features")
+    names = learner.get("feature_names", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise _corrupted("feature_names is not a list of strings")
+    if not names:
+        return None
+    if len(names) != n_features:
+        raise _corrupted("feature_names does not have num_feature entries")
+    return tuple(names)
+
+
+def _booster_trees(booster: dict[str, Any]) -> tuple[list[Any], list[float]]:
+    """The tree documents and their weights (all 1 for gbtree; dart's weight_drop)."""
+    name = _field(booster, "name", str, "gradient_booster")
+    if name == "gbtree":
+        model = _field(booster, "model", dict, "gradient_booster")
+        trees = _field(model, "trees", list, "gradient_booster.model")
+        return trees, [1.0] * len(trees)
+    if name == "dart":
+        inner = _field(booster, "gbtree", dict, "gradient_booster")
+        model = _field(inner, "model", dict, "gradient_booster.gbtree")
+        trees = _field(model, "trees", list, "gradient_booster.gbtree.model")
+        weights = _field(booster, "weight_drop", list, "gradient_booster")
+        if len(weights) != len(trees):
+            raise _corrupted("dart weight_drop does not have one weight per tree")
+        return trees, [_finite_float32(w, "weight_drop") for w in weights]
+    raise _unsupported("booster is not gbtree or dart", detail=f"The booster is {name[:40]!r}.")
+
+
+def _finite_float32(value: Any, where: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _corrupted(f"{where} holds a non-number")
+    try:
+        rounded = to_float32(value)
+    except OverflowError:
+        raise _corrupted(f"{where} holds a number beyond float32 range") from None
+    if not math.isfinite(rounded):
+        raise _corrupted(f"{where} holds a non-finite number")
+    return rounded
+
+
+def _number_list(tree: dict[str, Any], key: str, n_nodes: int, where: str) -> list[Any]:
+    values = _field(tree, key, list, where)
+    if len(values) != n_nodes:
+        raise _corrupted(f"{where}.{key} does not have one entry per node")
+    return values
+
+
+def parse_tree(doc: Any, n_features: int, weight: float, where: str) -> Tree:
+    """Validate one tree document and turn it into a `Tree` (weight folded into leaves)."""
+    _check_numerical_single_target(doc, where)
+    left = _field(doc, "left_children", list, where)
+    n_nodes = len(left)
+    if n_nodes == 0:
+        raise _corrupted(f"{where} has no nodes")
+    arrays = {
+        key: _number_list(doc, key, n_nodes, where)
+        for key in ("right_children", "split_indices", "split_conditions", "default_left", "sum_hessian")
+    }
+    builder = _TreeBuilder(n_nodes, n_features, weight, where)
+    builder.walk(left, arrays)
+    return builder.build()
+
+
+def _check_numerical_single_target(doc: Any, where: str) -> None:
+    param = _field(doc, "tree_param", dict, where)
+    if _int_text(param.get("size_leaf_vector", "1"), "size_leaf_vector") > 1:
+        raise _unsupported("vector-leaf (multi-target) trees")
+    split_type = doc.get("split_type", [])
+    if not isinstance(split_type, list):
+        raise _corrupted(f"{where}.split_type is not a list")
+    if any(kind != 0 for kind in split_type) or doc.get("categories_nodes"):
+        raise _unsupported("categorical splits", detail=f"{where.capitalize()} splits on a category set.")
+
+
+class _TreeBuilder:
+    """Walks a tree document from the root, checking it is a proper tree."""
+
+    def __init__(self, n_nodes: int, n_features: int, weight: float, where: str) -> None:
+        self.n_nodes = n_nodes
+        self.n_features = n_features
+        self.weight = weight
+        self.where = where
+        self.left = [-1] * n_nodes
+        self.right = [-1] * n_nodes
+        self.feature = [0] * n_nodes
+        self.cutoff = [0.0] * n_nodes
+        self.default_left = [False] * n_nodes
+        self.value = [0.0] * n_nodes
+        self.cover = [0.0] * n_nodes
+        self.depth = 0
+
+    def walk(self, left: list[Any], arrays: dict[str, list[Any]]) -> None:
+        seen = bytearray(self.n_nodes)
+        stack = [(0, 0)]
+        while stack:
+            node, depth = stack.pop()
+            # A node reached twice would make the generated source grow exponentially.
+            if seen[node]:
+                raise _corrupted(f"{self.where} is not a tree (node {node} has two parents)")
+            seen[node] = 1
+            self.depth = max(self.depth, depth)
+            self.cover[node] = self._cover(arrays["sum_hessian"][node])
+            children = self._children(node, left[node], arrays["right_children"][node])
+            if children is None:
+                self.value[node] = _finite_float32(arrays["split_conditions"][node], self.where) * self.weight
+                continue
+            self._split(node, arrays)
+            self.left[node], self.right[node] = children
+            stack.append((children[0], depth + 1))
+            stack.append((children[1], depth + 1))
+
+    def _cover(self, raw: Any) -> float:
+        cover = _finite_float32(raw, f"{self.where}.sum_hessian")
+        if cover < 0:
+            raise _corrupted(f"{self.where}.sum_hessian holds a negative number")
+        return cover
+
+    def _children(self, node: int, left: Any, right: Any) -> tuple[int, int] | None:
+        for child in (left, right):
+            if type(child) is not int:
+                raise _corrupted(f"{self.where} has a non-integer child index")
+        if left == -1 and right == -1:
+            return None
+        if not (0 < left < self.n_nodes and 0 < right < self.n_nodes) or left == right:
+            raise _corrupted(f"{self.where} node {node} has invalid children")
+        return left, right
+
+    def _split(self, node: int, arrays: dict[str, list[Any]]) -> None:
+        feature = arrays["split_indices"][node]
+        if type(feature) is not int or not 0 <= feature < self.n_features:
+            raise _corrupted(f"{self.where} node {node} splits on a feature outside 0..num_feature-1")
+        threshold = arrays["split_conditions"][node]
+        if not isinstance(threshold, int | float) or isinstance(threshold, bool):
+            raise _corrupted(f"{self.where} node {node} has a non-numeric threshold")
+        try:
+            threshold = to_float32(threshold)
+        except OverflowError:
+            raise _corrupted(f"{self.where} node {node} has a threshold beyond float32 range") from None
+        if math.isnan(threshold):
+            raise _corrupted(f"{self.where} node {node} has a NaN threshold")
+        default_left = arrays["default_left"][node]
+        if default_left not in (0, 1) or not isinstance(default_left, int):
+            raise _corrupted(f"{self.where}.default_left holds something other than 0 or 1")
+        self.feature[node] = feature
+        self.cutoff[node] = float32_cutoff(threshold)
+        self.default_left[node] = bool(default_left)
+
+    def build(self) -> Tree:
+        return Tree(
+            left=tuple(self.left),
+            right=tuple(self.right),
+            feature=tuple(self.feature),
+            cutoff=tuple(self.cutoff),
+            default_left=tuple(self.default_left),
+            value=tuple(self.value),
+            cover=tuple(self.cover),
+            depth=self.depth,
+        )
+
+
+def _reachable(tree: Tree) -> Iterable[int]:
+    stack = [0]
+    while stack:
+        node = stack.pop()
+        yield node
+        if tree.left[node] != -1:
+            stack.extend((tree.right[node], tree.left[node]))
+
+
+# --------------------------------------------------------------------------- code generation
+
+
+def _float_literal(value: float) -> str:
+    """Source text for a float: repr round-trips exactly; 1e999 is how source spells inf."""
+    if math.isnan(value):
+        raise ValueError("NaN has no place in generated code")
+    if math.isinf(value):
+        return "1e999" if value > 0 else "(-1e999)"
+    return repr(float(value))
+
+
+def _tree_expression(tree: Tree, node: int, parts: list[str]) -> None:
+    """Append one nested conditional expression for the subtree at `node`.
+
+    `x < c` is False for NaN, so a missing value goes right unless the node's
+    default is left, where the test is flipped to `x >= c` (also False for NaN).
+    """
+    left = tree.left[node]
+    if left == -1:
+        parts.append(_float_literal(tree.value[node]))
+        return
+    variable = f"x{int(tree.feature[node])}"
+    cutoff = _float_literal(tree.cutoff[node])
+    first, second, test = (
+        (tree.right[node], left, f"{variable} >= {cutoff}")
+        if tree.default_left[node]
+        else (left, tree.right[node], f"{variable} < {cutoff}")
+    )
+    parts.append("(")
+    _tree_expression(tree, first, parts)
+    parts.append(f" if {test} else ")
+    _tree_expression(tree, second, parts)
+    parts.append(")")
+
+
+def forest_source(forest: Forest, deep_trees: bool) -> str:
+    """Source of `margin(values)`: the sum of the trees not deeper than CODEGEN_MAX_DEPTH.
+
+    When `deep_trees` is set the function also adds `_deep(values)`, which the
+    caller provides for the deeper trees.
+    """
+    n = forest.n_features
+    lines = [
+        "def margin(values):",
+        f"    {', '.join(f'x{i}' for i in range(n))}, = values",
+        f"    m = {_float_literal(forest.base_margin)}",
+    ]
+    shallow = [tree for tree in forest.trees if tree.depth <= CODEGEN_MAX_DEPTH]
+    for start in range(0, len(shallow), TREES_PER_STATEMENT):
+        parts: list[str] = ["    m += "]
+        for position, tree in enumerate(shallow[start : start + TREES_PER_STATEMENT]):
+            if position:
+                parts.append(" + ")
+            _tree_expression(tree, 0, parts)
+        lines.append("".join(parts))
+    if deep_trees:
+        lines.append("    m += _deep(values)")
+    lines.append("    return m")
+    return "\n".join(lines) + "\n"
+
+
+def _walk(tree: Tree, values: Sequence[float]) -> float:
+    """Score one tree by walking it (used for trees too deep to generate code for)."""
+    left, right, feature, cutoff, default_left = (
+        tree.left, tree.right, tree.feature, tree.cutoff, tree.default_left
+    )
+    node = 0
+    while (child := left[node]) != -1:
+        x = values[feature[node]]
+        if default_left[node]:
+            node = right[node] if x >= cutoff[node] else child
+        else:
+            node = child if x < cutoff[node] else right[node]
+    return tree.value[node]
+
+
+def compile_margin(forest: Forest) -> Callable[[Row], float]:
+    """Compile the forest into one function of a row returning the margin."""
+    deep = tuple(tree for tree in forest.trees if tree.depth > CODEGEN_MAX_DEPTH)
+
+    def score_deep(values: Sequence[float]) -> float:
+        return math.fsum(_walk(tree, values) for tree in deep)
+
+    namespace: dict[str, Any] = {"__builtins__": {}, "_deep": score_deep}
+    code = compile(forest_source(forest, bool(deep)), "<churnml forest>", "exec")
+    exec(code, namespace)  # noqa: S102 - the source holds only numbers we generated, see module doc
+    return namespace["margin"]
+
+
+# --------------------------------------------------------------------------- TreeSHAP
+
+
+class _Path:
+    """The unique path of TreeSHAP (Lundberg et al. 2018, algorithm 2), as parallel lists."""
+
+    __slots__ = ("feature", "one", "weight", "zero")
+
+    def __init__(self) -> None:
+        self.feature: list[int] = []
+        self.zero: list[float] = []
+        self.one: list[float] = []
+        self.weight: list[float] = []
+
+    def copy(self) -> _Path:
+        other = _Path()
+        other.feature, other.zero = self.feature[:], self.zero[:]
+        other.one, other.weight = self.one[:], self.weight[:]
+        return other
+
+    def extend(self, zero: float, one: float, feature: int) -> None:
+        depth = len(self.feature)
+        self.feature.append(feature)
+        self.zero.append(zero)
+        self.one.append(one)
+        weight = self.weight
+        weight.append(1.0 if depth == 0 else 0.0)
+        for i in range(depth - 1, -1, -1):
+            weight[i + 1] += one * weight[i] * (i + 1) / (depth + 1)
+            weight[i] = zero * weight[i] * (depth - i) / (depth + 1)
+
+    def unwind(self, index: int) -> None:
+        depth = len(self.feature) - 1
+        one, zero, weight = self.one[index], self.zero[index], self.weight
+        next_one = weight[depth]
+        for i in range(depth - 1, -1, -1):
+            if one != 0:
+                previous = weight[i]
+                weight[i] = next_one * (depth + 1) / ((i + 1) * one)
+                next_one = previous - weight[i] * zero * (depth - i) / (depth + 1)
+            else:
+                weight[i] = weight[i] * (depth + 1) / (zero * (depth - i))
+        for items in (self.feature, self.zero, self.one):
+            del items[index]
+        weight.pop()
+
+    def unwound_sum(self, index: int) -> float:
+        depth = len(self.feature) - 1
+        one, zero, weight = self.one[index], self.zero[index], self.weight
+        next_one = weight[depth]
+        total = 0.0
+        for i in range(depth - 1, -1, -1):
+            if one != 0:
+                share = next_one * (depth + 1) / ((i + 1) * one)
+                total += share
+                next_one = weight[i] - share * zero * (depth - i) / (depth + 1)
+            elif zero != 0:
+                total += weight[i] / zero / ((depth - i) / (depth + 1))
+        return total
+
+
+def _node_means(tree: Tree) -> list[float]:
+    """Cover-weighted mean leaf value under each node (xgboost's FillNodeMeanValues)."""
+    means = [0.0] * len(tree.left)
+    for node in reversed(list(_reachable(tree))):  # children before parents
+        left = tree.left[node]
+        if left == -1:
+            means[node] = tree.value[node]
+            continue
+        right = tree.right[node]
+        cover = _nonzero_cover(tree, node)
+        means[node] = (means[left] * tree.cover[left] + means[right] * tree.cover[right]) / cover
+    return means
+
+
+def _nonzero_cover(tree: Tree, node: int) -> float:
+    cover = tree.cover[node]
+    if cover <= 0:
+        raise _corrupted(f"node {node} has zero cover", detail="TreeSHAP divides by the node cover.")
+    return cover
+
+
+def _tree_shap(tree: Tree, row: Sequence[float], phi: list[float]) -> None:
+    """Add one tree's exact SHAP values for `row` to phi (the bias is added by the caller)."""
+
+    def recurse(node: int, parent: _Path, zero: float, one: float, feature: int) -> None:
+        path = parent.copy()
+        path.extend(zero, one, feature)
+        left = tree.left[node]
+        if left == -1:
+            leaf = tree.value[node]
+            for i in range(1, len(path.feature)):
+                share = path.unwound_sum(i) * (path.one[i] - path.zero[i])
+                phi[path.feature[i]] += share * leaf
+            return
+        split = tree.feature[node]
+        right = tree.right[node]
+        x = row[split]
+        if x != x:  # NaN: xgboost's missing value
+            hot = left if tree.default_left[node] else right
+        else:
+            hot = left if x < tree.cutoff[node] else right
+        cold = right if hot == left else left
+        cover = _nonzero_cover(tree, node)
+        incoming_zero, incoming_one = 1.0, 1.0
+        if split in path.feature:
+            index = path.feature.index(split)
+            incoming_zero, incoming_one = path.zero[index], path.one[index]
+            path.unwind(index)
+        recurse(hot, path, tree.cover[hot] / cover * incoming_zero, incoming_one, split)
+        recurse(cold, path, tree.cover[cold] / cover * incoming_zero, 0.0, split)
+
+    recurse(0, _Path(), 1.0, 1.0, -1)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def clean_row(values: Any, n_features: int) -> list[float]:
+    """The slow path: check a row and turn None (and other numbers) into floats."""
+    if isinstance(values, str | bytes):
+        raise InvalidParameter("feature values must be a sequence of numbers, not text")
+    try:
+        items = list(values)
+    except TypeError:
+        raise InvalidParameter(
+            "feature values must be a sequence of numbers", detail=f"Got {type(values).__name__}."
+        ) from None
+    if len(items) != n_features:
+        raise InvalidParameter(
+            f"the model takes {n_features} feature values, got {len(items)}",
+            hint="Pass the features in the order the model was trained with; use NULL for a missing one.",
+        )
+    return [_clean_value(item, index) for index, item in enumerate(items)]
+
+
+def _clean_value(item: Any, index: int) -> float:
+    if item is None:
+        return math.nan
+    if isinstance(item, str | bytes):
+        raise InvalidParameter(f"feature value {index + 1} is text, not a number")
+    try:
+        return float(item)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidParameter(
+            f"feature value {index + 1} is not a number", detail=f"Got {type(item).__name__}."
+        ) from None
+
+
+class CompiledModel:
+    """An XGBoost binary:logistic model compiled to Python; see the module docstring."""
+
+    __slots__ = ("_forest", "_margin", "_vector")
+
+    def __init__(self, forest: Forest) -> None:
+        self._forest = forest
+        self._margin = compile_margin(forest)
+        self._vector: VectorForest | None = None
+
+    @classmethod
+    def from_json(cls, raw: bytes | bytearray | str | dict[str, Any]) -> CompiledModel:
+        """Build from `booster.save_raw("json")` bytes, its text, or the parsed dict.
+
+        Raises DataCorrupted for a malformed model and InvalidParameter for a model
+        this module does not score (other objectives, gblinear, categorical splits).
+        """
+        return cls(parse_forest(load_document(raw)))
+
+    @property
+    def n_features(self) -> int:
+        return self._forest.n_features
+
+    @property
+    def feature_names(self) -> tuple[str, ...] | None:
+        return self._forest.feature_names
+
+    @property
+    def n_trees(self) -> int:
+        return len(self._forest.trees)
+
+    @property
+    def base_margin(self) -> float:
+        return self._forest.base_margin
+
+    @property
+    def forest(self) -> Forest:
+        return self._forest
+
+    def predict_margin_row(self, values: Row) -> float:
+        """The raw score (log-odds) of one row; None or NaN marks a missing value.
+
+        Values are compared as given: floats (and ints below 2**53) exactly as xgboost
+        does after its float32 conversion.
+        """
+        try:
+            return self._margin(values)
+        except (TypeError, ValueError, ArithmeticError):
+            # None (or a wrong length, or a non-number) lands here; the fast path
+            # pays nothing for checks that well-formed rows never need.
+            return self._margin(clean_row(values, self._forest.n_features))
+
+    def predict_row(self, values: Row) -> float:
+        """The churn probability of one row (what xgboost's predict returns)."""
+        try:
+            margin = self._margin(values)
+        except (TypeError, ValueError, ArithmeticError):
+            margin = self._margin(clean_row(values, self._forest.n_features))
+        if margin < _MIN_MARGIN:
+            return 0.0
+        return 1.0 / (1.0 + math.exp(-margin))
+
+    def contributions_row(self, values: Row) -> list[float]:
+        """Exact TreeSHAP values per feature, then the bias (xgboost's pred_contribs=True).
+
+        They add up to `predict_margin_row(values)`.
+        """
+        row = clean_row(values, self._forest.n_features)
+        phi = [0.0] * (self._forest.n_features + 1)
+        bias = self._forest.base_margin
+        for tree in self._forest.trees:
+            bias += _node_means(tree)[0]
+            _tree_shap(tree, row, phi)
+        phi[-1] = bias
+        return phi
+
+    def _vector_forest(self) -> VectorForest:
+        if self._vector is None:
+            from churnml.scoring.vector_trees import VectorForest  # noqa: PLC0415 - numpy only when needed
+
+            self._vector = VectorForest(self._forest.trees, self._forest.n_features, self._forest.base_margin)
+        return self._vector
+
+    def predict_margin_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Margins of many rows at once (rows × n_features, NaN for missing)."""
+        return self._vector_forest().margin(x)
+
+    def predict_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities of many rows at once (rows × n_features, NaN for missing)."""
+        return self._vector_forest().probability(x)
