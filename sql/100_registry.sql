@@ -31,6 +31,7 @@ CREATE TABLE churnml.deployments (
     model_id    bigint NOT NULL REFERENCES churnml.models (id) ON DELETE RESTRICT,
     threshold   float8 NOT NULL DEFAULT 0.5 CHECK (threshold >= 0 AND threshold <= 1),
     strategy    text NOT NULL,
+    metrics     jsonb NOT NULL DEFAULT '{}',  -- holdout confusion matrix and rates at this threshold
     deployed_by name NOT NULL DEFAULT current_user,
     deployed_at timestamptz NOT NULL DEFAULT now()
 );

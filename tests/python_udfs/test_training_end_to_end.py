@@ -15,16 +15,11 @@ import numpy as np
 import pytest
 
 from churnml.errors import InvalidParameter
-from churnml.training import (
-    FeatureSpec,
-    evaluate,
-    infer_spec,
-    normalize_labels,
-    optimal_threshold,
-    predict_proba,
-    stratified_split,
-    train_model,
-)
+from churnml.training.feature_spec import FeatureSpec, infer_spec
+from churnml.training.labels import normalize_labels
+from churnml.training.metrics import evaluate, optimal_threshold
+from churnml.training.split import stratified_split
+from churnml.training.train import predict_proba, train_model
 from churnml.training.explain import feature_importance, tree_to_dict
 from churnml.training.jsonable import to_jsonable
 from churnml.training.metrics import roc_auc

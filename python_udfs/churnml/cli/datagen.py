@@ -134,8 +134,9 @@ WALKTHROUGH_CUSTOMERS: tuple[_Profile, ...] = (
              (11.2, 5), 0, False),
 )  # fmt: skip
 
-# The ten walkthrough messages; the walkthrough gives most of them the same call time,
-# the last two (inserted without one there) get a fixed later time so ordering is stable.
+# The ten walkthrough messages. Eight carry the walkthrough's call time; the last two are
+# taken to be the ones it inserts without a time and get a fixed later one, so "latest
+# message" queries give the same answer every run.
 _WALKTHROUGH_TIME = "2020-01-01 10:10:10+00"
 _WALKTHROUGH_LATER = "2020-01-02 09:00:00+00"
 WALKTHROUGH_MESSAGES: tuple[TextRow, ...] = (

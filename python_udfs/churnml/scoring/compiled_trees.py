@@ -150,7 +150,7 @@ def _field(section: Any, key: str, kind: type | tuple[type, ...], where: str) ->
     if key not in section:
         raise _corrupted(f"{where}.{key} is missing")
     value = section[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
         raise _corrupted(f"{where}.{key} has the wrong type", detail=f"Found {type(value).__name__}.")
     return value
 
@@ -174,10 +174,11 @@ def load_document(raw: bytes | bytearray | memoryview | str | dict[str, Any]) ->
         return raw
     if isinstance(raw, bytes | bytearray | memoryview):
         raw = bytes(raw)
-        if not raw.lstrip()[:1] == b"{":
+        # UBJSON (xgboost's default save format) opens with "{" and a type marker.
+        if raw[:1] == b"{" and raw[1:2] in (b"L", b"l", b"i", b"U", b"I", b"$", b"#"):
             raise _corrupted(
                 "not a JSON document",
-                detail="The artifact does not start with '{'; xgboost's default save format is UBJSON.",
+                detail="The artifact looks like UBJSON, xgboost's default save format.",
             )
     elif not isinstance(raw, str):
         raise InvalidParameter(
@@ -306,13 +307,25 @@ def parse_tree(doc: Any, n_features: int, weight: float, where: str) -> Tree:
     n_nodes = len(left)
     if n_nodes == 0:
         raise _corrupted(f"{where} has no nodes")
-    arrays = {
-        key: _number_list(doc, key, n_nodes, where)
-        for key in ("right_children", "split_indices", "split_conditions", "default_left", "sum_hessian")
-    }
+    right = _number_list(doc, "right_children", n_nodes, where)
     builder = _TreeBuilder(n_nodes, n_features, weight, where)
-    builder.walk(left, arrays)
+    builder.conditions = _float32_list(doc, "split_conditions", n_nodes, where)
+    builder.cover = _float32_list(doc, "sum_hessian", n_nodes, where)
+    builder.split_feature = _number_list(doc, "split_indices", n_nodes, where)
+    builder.split_default = _number_list(doc, "default_left", n_nodes, where)
+    builder.walk(left, right)
     return builder.build()
+
+
+def _float32_list(doc: Any, key: str, n_nodes: int, where: str) -> list[float]:
+    """All numbers of a node array rounded to float32 at once (struct does it in C)."""
+    values = _number_list(doc, key, n_nodes, where)
+    try:
+        return list(struct.unpack(f"<{n_nodes}f", struct.pack(f"<{n_nodes}f", *values)))
+    except struct.error:
+        raise _corrupted(f"{where}.{key} holds a non-number") from None
+    except OverflowError:
+        raise _corrupted(f"{where}.{key} holds a number beyond float32 range") from None
 
 
 def _check_numerical_single_target(doc: Any, where: str) -> None:
@@ -334,16 +347,19 @@ class _TreeBuilder:
         self.n_features = n_features
         self.weight = weight
         self.where = where
+        self.conditions: list[float] = []  # split_conditions as float32: threshold or leaf value
+        self.cover: list[float] = []
+        self.split_feature: list[Any] = []
+        self.split_default: list[Any] = []
         self.left = [-1] * n_nodes
         self.right = [-1] * n_nodes
         self.feature = [0] * n_nodes
         self.cutoff = [0.0] * n_nodes
         self.default_left = [False] * n_nodes
         self.value = [0.0] * n_nodes
-        self.cover = [0.0] * n_nodes
         self.depth = 0
 
-    def walk(self, left: list[Any], arrays: dict[str, list[Any]]) -> None:
+    def walk(self, left: list[Any], right: list[Any]) -> None:
         seen = bytearray(self.n_nodes)
         stack = [(0, 0)]
         while stack:
@@ -353,47 +369,41 @@ class _TreeBuilder:
                 raise _corrupted(f"{self.where} is not a tree (node {node} has two parents)")
             seen[node] = 1
             self.depth = max(self.depth, depth)
-            self.cover[node] = self._cover(arrays["sum_hessian"][node])
-            children = self._children(node, left[node], arrays["right_children"][node])
+            if not math.isfinite(self.cover[node]) or self.cover[node] < 0:
+                raise _corrupted(f"{self.where} node {node} has a negative or non-finite sum_hessian")
+            children = self._children(node, left[node], right[node])
             if children is None:
-                self.value[node] = _finite_float32(arrays["split_conditions"][node], self.where) * self.weight
+                self._leaf(node)
                 continue
-            self._split(node, arrays)
+            self._split(node)
             self.left[node], self.right[node] = children
             stack.append((children[0], depth + 1))
             stack.append((children[1], depth + 1))
 
-    def _cover(self, raw: Any) -> float:
-        cover = _finite_float32(raw, f"{self.where}.sum_hessian")
-        if cover < 0:
-            raise _corrupted(f"{self.where}.sum_hessian holds a negative number")
-        return cover
-
     def _children(self, node: int, left: Any, right: Any) -> tuple[int, int] | None:
-        for child in (left, right):
-            if type(child) is not int:
-                raise _corrupted(f"{self.where} has a non-integer child index")
+        if type(left) is not int or type(right) is not int:
+            raise _corrupted(f"{self.where} has a non-integer child index")
         if left == -1 and right == -1:
             return None
         if not (0 < left < self.n_nodes and 0 < right < self.n_nodes) or left == right:
             raise _corrupted(f"{self.where} node {node} has invalid children")
         return left, right
 
-    def _split(self, node: int, arrays: dict[str, list[Any]]) -> None:
-        feature = arrays["split_indices"][node]
+    def _leaf(self, node: int) -> None:
+        value = self.conditions[node]
+        if not math.isfinite(value):
+            raise _corrupted(f"{self.where} node {node} has a non-finite leaf value")
+        self.value[node] = value * self.weight
+
+    def _split(self, node: int) -> None:
+        feature = self.split_feature[node]
         if type(feature) is not int or not 0 <= feature < self.n_features:
             raise _corrupted(f"{self.where} node {node} splits on a feature outside 0..num_feature-1")
-        threshold = arrays["split_conditions"][node]
-        if not isinstance(threshold, int | float) or isinstance(threshold, bool):
-            raise _corrupted(f"{self.where} node {node} has a non-numeric threshold")
-        try:
-            threshold = to_float32(threshold)
-        except OverflowError:
-            raise _corrupted(f"{self.where} node {node} has a threshold beyond float32 range") from None
+        threshold = self.conditions[node]
         if math.isnan(threshold):
             raise _corrupted(f"{self.where} node {node} has a NaN threshold")
-        default_left = arrays["default_left"][node]
-        if default_left not in (0, 1) or not isinstance(default_left, int):
+        default_left = self.split_default[node]
+        if type(default_left) not in (int, bool) or default_left not in (0, 1):
             raise _corrupted(f"{self.where}.default_left holds something other than 0 or 1")
         self.feature[node] = feature
         self.cutoff[node] = float32_cutoff(threshold)
@@ -593,6 +603,13 @@ def _nonzero_cover(tree: Tree, node: int) -> float:
     return cover
 
 
+def _hot_child(tree: Tree, node: int, x: float) -> int:
+    """The child the row follows; NaN (xgboost's missing value) takes the default."""
+    if x != x:
+        return tree.left[node] if tree.default_left[node] else tree.right[node]
+    return tree.left[node] if x < tree.cutoff[node] else tree.right[node]
+
+
 def _tree_shap(tree: Tree, row: Sequence[float], phi: list[float]) -> None:
     """Add one tree's exact SHAP values for `row` to phi (the bias is added by the caller)."""
 
@@ -608,11 +625,7 @@ def _tree_shap(tree: Tree, row: Sequence[float], phi: list[float]) -> None:
             return
         split = tree.feature[node]
         right = tree.right[node]
-        x = row[split]
-        if x != x:  # NaN: xgboost's missing value
-            hot = left if tree.default_left[node] else right
-        else:
-            hot = left if x < tree.cutoff[node] else right
+        hot = _hot_child(tree, node, row[split])
         cold = right if hot == left else left
         cover = _nonzero_cover(tree, node)
         incoming_zero, incoming_one = 1.0, 1.0
@@ -738,7 +751,8 @@ class CompiledModel:
 
     def _vector_forest(self) -> VectorForest:
         if self._vector is None:
-            from churnml.scoring.vector_trees import VectorForest  # noqa: PLC0415 - numpy only when needed
+            # Imported here so that numpy loads only when a matrix is scored.
+            from churnml.scoring.vector_trees import VectorForest
 
             self._vector = VectorForest(self._forest.trees, self._forest.n_features, self._forest.base_margin)
         return self._vector

@@ -10,25 +10,8 @@ Typical flow:
     spec.fit(rows, split.train)
     X, names = spec.transform(rows)
     result = train_model(X, y, split, params, search, progress, feature_names=names)
+
+Deliberately no imports here: the scoring path imports `churnml.training.feature_spec`
+in every backend, and must not pay for xgboost and scikit-learn (~1 s), which only
+`churnml.training.train` needs.
 """
-
-from churnml.training.feature_spec import FeatureSpec, infer_spec
-from churnml.training.labels import normalize_labels
-from churnml.training.metrics import evaluate, optimal_threshold, threshold_costs
-from churnml.training.split import Split, stratified_split
-from churnml.training.train import TrainResult, load_booster, predict_proba, train_model
-
-__all__ = [
-    "FeatureSpec",
-    "Split",
-    "TrainResult",
-    "evaluate",
-    "infer_spec",
-    "load_booster",
-    "normalize_labels",
-    "optimal_threshold",
-    "predict_proba",
-    "stratified_split",
-    "threshold_costs",
-    "train_model",
-]

@@ -1,0 +1,190 @@
+"""The model registry (churnml.models, churnml.deployments) through SPI.
+
+Artifacts are XGBoost's native JSON, stored with their SHA-256; every load checks
+the checksum, so a damaged or tampered artifact is refused rather than scored.
+All statements are prepared with parameters: nothing here formats user input
+into SQL text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from churnml.errors import DataCorrupted, InvalidParameter, ObjectNotInPrerequisiteState, UndefinedObject
+
+_PLANS: dict[str, Any] = {}
+
+
+def _plan(plpy: Any, key: str, query: str, types: list[str]) -> Any:
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = plpy.prepare(query, types)
+        _PLANS[key] = plan
+    return plan
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    id: int
+    name: str
+    artifact: bytes
+    artifact_sha256: str
+    feature_spec: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def insert_model(plpy: Any, *, name: str, artifact: bytes, feature_spec: dict[str, Any], params: dict[str, Any],
+                 metrics: dict[str, Any], training: dict[str, Any], holdout_labels: list[bool],
+                 holdout_scores: list[float], parent_id: int | None, kind: str = "churn",
+                 artifact_format: str = "xgboost-json") -> int:
+    plan = _plan(plpy, "insert_model", """
+        INSERT INTO churnml.models (name, kind, artifact, artifact_format, artifact_sha256, feature_spec, params,
+                                    metrics, training, holdout_labels, holdout_scores, parent_id)
+        VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.jsonb, $7::pg_catalog.jsonb, $8::pg_catalog.jsonb,
+                $9::pg_catalog.jsonb, $10, $11, $12)
+        RETURNING id""",
+        ["text", "text", "bytea", "text", "text", "text", "text", "text", "text", "boolean[]", "float8[]",
+         "bigint"])
+    dumps = _json
+    row = plpy.execute(plan, [name, kind, artifact, artifact_format, sha256(artifact), dumps(feature_spec),
+                              dumps(params), dumps(metrics), dumps(training), holdout_labels, holdout_scores,
+                              parent_id])
+    return int(row[0]["id"])
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, allow_nan=False, sort_keys=True)
+
+
+def load_model(plpy: Any, model_id: int, expected_sha256: str | None = None) -> StoredModel:
+    plan = _plan(plpy, "load_model", """
+        SELECT id, name, artifact, artifact_sha256, feature_spec::pg_catalog.text AS spec,
+               metrics::pg_catalog.text AS metrics
+        FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1""", ["bigint"])
+    rows = plpy.execute(plan, [model_id])
+    if not rows:
+        raise UndefinedObject(f"model {model_id} does not exist",
+                              hint="SELECT id, name FROM churnml.model_summary lists the models.")
+    row = rows[0]
+    artifact = bytes(row["artifact"])
+    actual = sha256(artifact)
+    if actual != row["artifact_sha256"] or (expected_sha256 is not None and actual != expected_sha256):
+        raise DataCorrupted(
+            f"the artifact of model {model_id} failed its checksum",
+            detail=f"Stored SHA-256 {row['artifact_sha256']}, computed {actual}.",
+            hint="The artifact was changed outside churnml; redeploy another model or retrain this one.",
+        )
+    return StoredModel(id=int(row["id"]), name=row["name"], artifact=artifact, artifact_sha256=actual,
+                       feature_spec=json.loads(row["spec"]), metrics=json.loads(row["metrics"]))
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    model_id: int
+    artifact_sha256: str
+    threshold: float
+
+
+def current_deployment(plpy: Any, name: str) -> Deployment:
+    plan = _plan(plpy, "current_deployment", """
+        SELECT d.model_id, m.artifact_sha256, d.threshold
+        FROM churnml.deployments AS d JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id
+        WHERE d.name OPERATOR(pg_catalog.=) $1
+        ORDER BY d.id DESC LIMIT 1""", ["text"])
+    rows = plpy.execute(plan, [name])
+    if not rows:
+        raise ObjectNotInPrerequisiteState(
+            f'model "{name}" is not deployed',
+            detail=_known_names(plpy),
+            hint=f"Train it with churnml.train('{name}', ...) and deploy it with churnml.deploy('{name}').",
+        )
+    row = rows[0]
+    return Deployment(name=name, model_id=int(row["model_id"]), artifact_sha256=row["artifact_sha256"],
+                      threshold=float(row["threshold"]))
+
+
+def _known_names(plpy: Any) -> str:
+    rows = plpy.execute("SELECT pg_catalog.string_agg(name, ', ' ORDER BY name) AS names "
+                        "FROM churnml.current_deployments")
+    names = rows[0]["names"] if rows else None
+    return f"Deployed models: {names}." if names else "No model is deployed yet."
+
+
+def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None) -> tuple[int, str]:
+    """The model to deploy and the strategy to record."""
+    if model_id is not None and strategy is not None:
+        raise InvalidParameter("give either model_id or strategy, not both")
+    if model_id is not None:
+        plan = _plan(plpy, "model_name", "SELECT name FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1",
+                     ["bigint"])
+        rows = plpy.execute(plan, [model_id])
+        if not rows:
+            raise UndefinedObject(f"model {model_id} does not exist")
+        if rows[0]["name"] != name:
+            raise InvalidParameter(f'model {model_id} belongs to "{rows[0]["name"]}", not "{name}"',
+                                   hint=f"Deploy it under its own name: churnml.deploy('{rows[0]['name']}', "
+                                        f"{model_id}).")
+        return model_id, "specific"
+    strategy = strategy or "best"
+    orders = {
+        "best": "(metrics OPERATOR(pg_catalog.->) 'validation' OPERATOR(pg_catalog.->>) 'auc')::pg_catalog.float8"
+                " DESC NULLS LAST, id DESC",
+        "latest": "id DESC",
+    }
+    if strategy not in orders:
+        raise InvalidParameter(f'unknown deployment strategy "{strategy}"',
+                               hint="Use 'best' (highest validation AUC), 'latest', or pass a model_id.")
+    plan = _plan(plpy, f"pick_{strategy}",
+                 f"SELECT id FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1 AND kind = 'churn' "
+                 f"ORDER BY {orders[strategy]} LIMIT 1", ["text"])
+    rows = plpy.execute(plan, [name])
+    if not rows:
+        raise UndefinedObject(f'no model named "{name}" has been trained',
+                              hint=f"Train one first: SELECT churnml.train('{name}', 'customers', 'churn');")
+    return int(rows[0]["id"]), strategy
+
+
+def insert_deployment(plpy: Any, name: str, model_id: int, threshold: float, strategy: str,
+                      metrics: dict[str, Any]) -> int:
+    plan = _plan(plpy, "insert_deployment", """
+        INSERT INTO churnml.deployments (name, model_id, threshold, strategy, metrics)
+        VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb) RETURNING id""",
+        ["text", "bigint", "float8", "text", "text"])
+    return int(plpy.execute(plan, [name, model_id, threshold, strategy, _json(metrics)])[0]["id"])
+
+
+def deployment_history(plpy: Any, name: str) -> list[dict[str, Any]]:
+    plan = _plan(plpy, "history", """
+        SELECT id, model_id, threshold FROM churnml.deployments
+        WHERE name OPERATOR(pg_catalog.=) $1 ORDER BY id DESC""", ["text"])
+    return list(plpy.execute(plan, [name]))
+
+
+def holdout(plpy: Any, model_id: int) -> tuple[list[bool], list[float]]:
+    plan = _plan(plpy, "holdout", """
+        SELECT holdout_labels, holdout_scores FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1""",
+        ["bigint"])
+    rows = plpy.execute(plan, [model_id])
+    if not rows:
+        raise UndefinedObject(f"model {model_id} does not exist")
+    labels, scores = rows[0]["holdout_labels"], rows[0]["holdout_scores"]
+    if not labels:
+        raise ObjectNotInPrerequisiteState(f"model {model_id} has no held-out test rows",
+                                           hint="Train with a test fraction above 0 to tune thresholds.")
+    return list(labels), list(scores)
+
+
+def model_id_for(plpy: Any, name_or_id: str) -> int:
+    """A model named by id ('42') or by deployment name ('churn' = its deployed model)."""
+    text = name_or_id.strip()
+    if text.isdigit():
+        return int(text)
+    return current_deployment(plpy, text).model_id

@@ -1,0 +1,96 @@
+"""Reading a training source (a table, view or query) through SPI, column by column.
+
+The source runs with the caller's own privileges (no churnml function is SECURITY
+DEFINER), so a query here can read nothing the caller could not read directly.
+Rows come back as one array per column (`array_agg`), which PL/Python converts far
+faster than one dict per row; numeric columns are cast to float8 on the way so
+they arrive as floats rather than Decimals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from churnml.errors import DataException, InvalidParameter
+from churnml.training.sql_types import type_family
+
+
+@dataclass
+class SourceData:
+    description: str  # what to record: the relation name or the query text
+    column_types: list[tuple[str, str]]  # (name, format_type) in source order
+    columns: dict[str, list[Any]]
+    rows: int
+
+
+PINNED_SEARCH_PATH = "pg_catalog, pg_temp"
+
+
+@contextmanager
+def caller_search_path(plpy: Any, search_path: str | None) -> Iterator[None]:
+    """Run the caller's own SQL (a source name or query) under the caller's search_path.
+
+    churnml functions pin search_path, so `customers` would not resolve inside them;
+    the SQL signature captures the caller's path as a default argument. PostgreSQL
+    restores the pinned value when the function exits, and so do we on the way out.
+    """
+    setter = plpy.prepare("SELECT pg_catalog.set_config('search_path', $1, true)", ["text"])
+    plpy.execute(setter, [search_path or PINNED_SEARCH_PATH])
+    try:
+        yield
+    finally:
+        plpy.execute(setter, [PINNED_SEARCH_PATH])
+
+
+def resolve_source(plpy: Any, source: str | None) -> tuple[str, str]:
+    """(SQL for the source as a FROM item, description). Tables/views by name, else a query."""
+    if source is None or not source.strip():
+        raise InvalidParameter("source must name a table or view, or be a query",
+                               hint="Pass e.g. 'customers' or 'SELECT ... FROM customers WHERE ...'.")
+    plan = plpy.prepare("SELECT pg_catalog.to_regclass($1)::pg_catalog.text AS rel", ["text"])
+    try:
+        rel = plpy.execute(plan, [source.strip()])[0]["rel"]
+    except plpy.SPIError:
+        rel = None  # not parseable as a name: it is a query
+    if rel is not None:
+        return f"(SELECT * FROM {rel}) AS src", rel
+    body = source.strip().rstrip(";").strip()
+    return f"({body}) AS src", body
+
+
+def read_source(plpy: Any, source: str | None, search_path: str | None, *,
+                wanted: list[str] | None = None) -> SourceData:
+    with caller_search_path(plpy, search_path):
+        return _read_source(plpy, source, wanted)
+
+
+def _read_source(plpy: Any, source: str | None, wanted: list[str] | None) -> SourceData:
+    from_item, description = resolve_source(plpy, source)
+    probe = plpy.execute(f"SELECT * FROM {from_item} LIMIT 0")
+    names: list[str] = list(probe.colnames())
+    oids: list[int] = list(probe.coltypes())
+    if len(set(names)) != len(names):
+        raise DataException("the source has two columns with the same name",
+                            detail=f"Columns: {', '.join(names)}.",
+                            hint="Give every column of the source query a distinct name.")
+    type_plan = plpy.prepare("SELECT pg_catalog.format_type($1, NULL) AS t", ["oid"])
+    types = [plpy.execute(type_plan, [oid])[0]["t"] for oid in oids]
+    keep = [i for i, n in enumerate(names) if wanted is None or n in wanted]
+    selects = []
+    for i in keep:
+        ident = plpy.quote_ident(names[i])
+        expr = f"src.{ident}"
+        if type_family(types[i]) == "numeric":
+            expr = f"{expr}::pg_catalog.float8"  # Decimal/int8 conversion is the slow part otherwise
+        selects.append(f"pg_catalog.array_agg({expr}) AS c{i}")
+    # A deterministic row order, so the same data and seed give the same split.
+    query = (f"SELECT pg_catalog.count(*) AS n, {', '.join(selects)} FROM "
+             f"(SELECT * FROM {from_item} ORDER BY pg_catalog.md5(src::pg_catalog.text)) AS src")
+    row = plpy.execute(query)[0]
+    n = int(row["n"])
+    columns = {names[i]: (row[f"c{i}"] or []) for i in keep}
+    return SourceData(description=description, column_types=[(names[i], types[i]) for i in keep],
+                      columns=columns, rows=n)

@@ -1,0 +1,225 @@
+"""SQL area: training, deployment and explanation of churn models."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import time
+from typing import Any
+
+from churnml import registry
+from churnml.errors import InvalidParameter, ObjectNotInPrerequisiteState, UndefinedObject
+from churnml.sql_api.entry import entry
+
+DEFAULT_COSTS = {"tp_cost": 0.0, "fp_cost": 0.0, "tn_cost": 0.0, "fn_cost": 0.0}
+
+
+def _loads(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(f"{what} is not valid JSON", detail=str(exc)) from None
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for dist in ("xgboost-cpu", "numpy", "scikit-learn"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@entry
+def train(plpy: Any, name: str, source: str, label: str, features: list[str] | None, exclude: list[str] | None,
+          feature_types: str | None, hyperparams: str | None, search: str | None, missing: str,
+          test_fraction: float, validation_fraction: float, seed: int, deploy: bool, parent_id: int | None,
+          search_path: str | None) -> int:
+    # Imported here: xgboost and scikit-learn take ~1 s to import, and only training needs them.
+    from churnml.source_data import read_source
+    from churnml.training.feature_spec import infer_spec
+    from churnml.training.labels import normalize_labels
+    from churnml.training.split import stratified_split
+    from churnml.training.train import train_model
+
+    if not name:
+        raise InvalidParameter("a model needs a name", hint="e.g. churnml.train('churn', 'customers', 'churn')")
+    if label is None:
+        raise InvalidParameter("label must name the column to predict")
+    started = time.perf_counter()
+    plpy.notice(f"churnml.train: reading {source!r}")
+    data = read_source(plpy, source, search_path)
+    if label not in data.columns:
+        raise UndefinedObject(
+            f'label column "{label}" is not in the source',
+            detail=f"Columns: {', '.join(n for n, _ in data.column_types)}.")
+    spec = infer_spec(data.column_types, data.columns, label=label, features=features, exclude=exclude or (),
+                      overrides=_loads(feature_types, "feature_types"), missing=missing)
+    y = normalize_labels(data.columns[label], column=label)
+    fractions = (1.0 - test_fraction - validation_fraction, validation_fraction, test_fraction)
+    split = stratified_split(y, fractions=fractions, seed=seed)
+    spec.fit(data.columns, split.train)
+    X, output_names = spec.transform(data.columns)
+    read_seconds = time.perf_counter() - started
+    plpy.notice(f"churnml.train: {data.rows} rows, {len(spec.input_names)} features "
+                f"({len(output_names)} columns after encoding); split {len(split.train)}/"
+                f"{len(split.validation)}/{len(split.test)}")
+    result = train_model(X, y, split, _loads(hyperparams, "hyperparams"), _loads(search, "search"),
+                         progress=lambda message: plpy.notice(f"churnml.train: {message}"),
+                         feature_names=output_names)
+    summary = result.to_dict()
+    test_scores = result.predictions.get("test")
+    holdout_labels = [bool(v) for v in y[split.test]] if test_scores is not None else []
+    holdout_scores = [float(v) for v in test_scores] if test_scores is not None else []
+    training = {
+        "source": data.description,
+        "label": label,
+        "rows": data.rows,
+        "split": split.summary(y),
+        "seconds": round(time.perf_counter() - started, 3),
+        "read_seconds": round(read_seconds, 3),
+        "timings": summary["timings"],
+        "best_iteration": summary["best_iteration"],
+        "n_trees": summary["n_trees"],
+        "trials": summary["trials"],
+        "search": summary["search"],
+        "learning_curve": summary["learning_curve"],
+        "features": spec.input_names,
+        "output_columns": output_names,
+        "libraries": _library_versions(),
+    }
+    model_id = registry.insert_model(
+        plpy, name=name, artifact=result.model_json, feature_spec=spec.to_dict(), params=summary["params"],
+        metrics=summary["metrics"], training=training, holdout_labels=holdout_labels,
+        holdout_scores=holdout_scores, parent_id=parent_id)
+    auc = summary["metrics"]["validation"].get("auc")
+    plpy.notice(f"churnml.train: model {model_id} \"{name}\": validation AUC "
+                f"{auc if auc is None else round(auc, 4)}, {summary['n_trees']} trees, "
+                f"{training['seconds']} s")
+    if deploy:
+        _deploy(plpy, name, model_id, None, None)
+    return model_id
+
+
+def _holdout_metrics(plpy: Any, model_id: int, threshold: float) -> dict[str, Any]:
+    from churnml.training.metrics import confusion, rates
+
+    try:
+        labels, scores = registry.holdout(plpy, model_id)
+    except ObjectNotInPrerequisiteState:
+        return {}
+    counts = confusion(labels, scores, threshold)
+    return {"threshold": threshold, "rows": len(labels), "confusion": counts, **rates(counts)}
+
+
+def _check_threshold(threshold: float | None) -> None:
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise InvalidParameter(f"threshold must be between 0 and 1, not {threshold}")
+
+
+def _deploy(plpy: Any, name: str, model_id: int | None, strategy: str | None,
+            threshold: float | None) -> dict[str, Any]:
+    _check_threshold(threshold)
+    chosen, recorded = registry.pick_model(plpy, name, model_id, strategy)
+    stored = registry.load_model(plpy, chosen)  # verifies the checksum before anything serves it
+    _compiled_check(stored)
+    if threshold is None:
+        history = registry.deployment_history(plpy, name)
+        threshold = float(history[0]["threshold"]) if history else 0.5
+    deployment_id = registry.insert_deployment(plpy, name, chosen, threshold, recorded,
+                                               _holdout_metrics(plpy, chosen, threshold))
+    plpy.notice(f'churnml.deploy: "{name}" now serves model {chosen} (threshold {threshold})')
+    return {"deployment_id": deployment_id, "name": name, "model_id": chosen, "threshold": threshold,
+            "strategy": recorded}
+
+
+def _compiled_check(stored: registry.StoredModel) -> None:
+    """Refuse to deploy an artifact the scorer cannot read."""
+    from churnml.scoring import model_cache
+
+    model_cache.build(stored)
+
+
+@entry
+def deploy(plpy: Any, name: str, model_id: int | None, strategy: str | None,
+           threshold: float | None) -> dict[str, Any]:
+    return _deploy(plpy, name, model_id, strategy, threshold)
+
+
+@entry
+def rollback(plpy: Any, name: str) -> dict[str, Any]:
+    history = registry.deployment_history(plpy, name)
+    if not history:
+        raise ObjectNotInPrerequisiteState(f'model "{name}" is not deployed')
+    current = int(history[0]["model_id"])
+    previous = next((row for row in history[1:] if int(row["model_id"]) != current), None)
+    if previous is None:
+        raise ObjectNotInPrerequisiteState(
+            f'model "{name}" has no earlier deployment to roll back to',
+            detail=f"Every deployment of \"{name}\" served model {current}.")
+    model_id, threshold = int(previous["model_id"]), float(previous["threshold"])
+    registry.load_model(plpy, model_id)
+    deployment_id = registry.insert_deployment(plpy, name, model_id, threshold, "rollback",
+                                               _holdout_metrics(plpy, model_id, threshold))
+    plpy.notice(f'churnml.rollback: "{name}" serves model {model_id} again (was {current})')
+    return {"deployment_id": deployment_id, "name": name, "model_id": model_id, "threshold": threshold,
+            "strategy": "rollback"}
+
+
+@entry
+def set_threshold(plpy: Any, name: str, threshold: float) -> dict[str, Any]:
+    if threshold is None:
+        raise InvalidParameter("threshold must not be NULL")
+    current = registry.current_deployment(plpy, name)
+    return _deploy(plpy, name, current.model_id, None, threshold) | {"strategy": "threshold"}
+
+
+@entry
+def threshold_costs(plpy: Any, name: str, tp_cost: float, fp_cost: float, tn_cost: float, fn_cost: float,
+                    ) -> list[dict[str, Any]]:
+    from churnml.training.metrics import threshold_costs as costs
+
+    labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, name))
+    return costs(labels, scores, fp_cost=fp_cost, fn_cost=fn_cost, tp_cost=tp_cost, tn_cost=tn_cost)
+
+
+@entry
+def optimal_threshold(plpy: Any, name: str, tp_cost: float, fp_cost: float, tn_cost: float,
+                      fn_cost: float) -> dict[str, Any]:
+    from churnml.training.metrics import optimal_threshold as optimum
+
+    labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, name))
+    best = optimum(labels, scores, fp_cost=fp_cost, fn_cost=fn_cost, tp_cost=tp_cost, tn_cost=tn_cost)
+    nobody = sum(fn_cost if label else tn_cost for label in labels)
+    return {**best, "cost_no_action": nobody}
+
+
+@entry
+def feature_importance(plpy: Any, name: str, level: str) -> list[dict[str, Any]]:
+    from churnml.training.explain import feature_importance as importance
+    from churnml.training.feature_spec import FeatureSpec
+
+    if level not in ("input", "output"):
+        raise InvalidParameter(f'level must be "input" or "output", not "{level}"')
+    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
+    spec = FeatureSpec.from_dict(stored.feature_spec)
+    rows = importance(stored.artifact, spec.output_names, spec)[level + "s"]
+    return [{"feature": r["feature"], "gain": r["gain"], "total_gain": r["total_gain"], "cover": r["cover"],
+             "total_cover": r["total_cover"], "weight": r["weight"]} for r in rows]
+
+
+@entry
+def model_trees(plpy: Any, name: str) -> dict[str, Any]:
+    from churnml.training.explain import tree_depths, tree_to_dict, tree_to_text
+    from churnml.training.feature_spec import FeatureSpec
+
+    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
+    names = FeatureSpec.from_dict(stored.feature_spec).output_names
+    depths = tree_depths(stored.artifact)
+    return {"model_id": stored.id, "trees": len(depths), "depths": depths,
+            "first_tree": tree_to_dict(stored.artifact, 0, names),
+            "first_tree_text": tree_to_text(stored.artifact, 0, names)}

@@ -1,0 +1,143 @@
+-- Training, deployment, thresholds and explanations (churnml_admin trains and deploys;
+-- churnml_user may read explanations and costs).
+
+CREATE FUNCTION churnml.train(
+    name text,
+    source text,
+    label text,
+    features text[] DEFAULT NULL,
+    exclude text[] DEFAULT NULL,
+    feature_types jsonb DEFAULT NULL,
+    hyperparams jsonb DEFAULT NULL,
+    search jsonb DEFAULT NULL,
+    missing text DEFAULT 'native',
+    test_fraction float8 DEFAULT 0.1,
+    validation_fraction float8 DEFAULT 0.2,
+    seed int DEFAULT 42,
+    deploy boolean DEFAULT false,
+    parent_id bigint DEFAULT NULL,
+    _search_path text DEFAULT pg_catalog.current_setting('search_path')
+) RETURNS bigint
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.train(plpy, '@EXTVERSION@', name, source, label, features, exclude, feature_types, hyperparams,
+                 search, missing, test_fraction, validation_fraction, seed, deploy, parent_id,
+                 _search_path)
+$$;
+COMMENT ON FUNCTION churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text) IS
+'Train an XGBoost churn model on a table, view or query and register it; returns the model id. Features: all columns but the label (or `features`, or all but `exclude`); `feature_types` overrides groups ({"col": "categorical"}); `missing` is native|mean|median|zero; `search` = {"trials": n} runs a random search on validation AUC. Progress is reported as NOTICEs. A source name or query resolves with the caller''s search_path (the last argument captures it; leave it to its default).';
+
+CREATE TYPE churnml.deployment AS (
+    deployment_id bigint,
+    name text,
+    model_id bigint,
+    threshold float8,
+    strategy text
+);
+COMMENT ON TYPE churnml.deployment IS 'What churnml.deploy, rollback and set_threshold return.';
+
+CREATE FUNCTION churnml.deploy(
+    name text,
+    model_id bigint DEFAULT NULL,
+    strategy text DEFAULT NULL,
+    threshold float8 DEFAULT NULL
+) RETURNS churnml.deployment
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.deploy(plpy, '@EXTVERSION@', name, model_id, strategy, threshold)
+$$;
+COMMENT ON FUNCTION churnml.deploy(text, bigint, text, float8) IS
+'Make `name` serve a model: a given model_id, or strategy ''best'' (highest validation AUC, the default) or ''latest''. The artifact''s checksum is verified first. threshold defaults to the previous deployment''s, else 0.5. Every session uses it from its next statement.';
+
+CREATE FUNCTION churnml.rollback(name text) RETURNS churnml.deployment
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.rollback(plpy, '@EXTVERSION@', name)
+$$;
+COMMENT ON FUNCTION churnml.rollback(text) IS
+'Serve again the model `name` served before its current one (with that deployment''s threshold).';
+
+CREATE FUNCTION churnml.set_threshold(name text, threshold float8) RETURNS churnml.deployment
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.set_threshold(plpy, '@EXTVERSION@', name, threshold)
+$$;
+COMMENT ON FUNCTION churnml.set_threshold(text, float8) IS
+'Keep the deployed model of `name` and change the probability above which churn_flag() flags a customer.';
+
+CREATE FUNCTION churnml.threshold_costs(
+    name text,
+    fp_cost float8,
+    fn_cost float8,
+    tp_cost float8 DEFAULT 0,
+    tn_cost float8 DEFAULT 0
+) RETURNS TABLE (threshold float8, tp bigint, fp bigint, tn bigint, fn bigint, cost float8)
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.threshold_costs(plpy, '@EXTVERSION@', name, tp_cost, fp_cost, tn_cost, fn_cost)
+$$;
+COMMENT ON FUNCTION churnml.threshold_costs(text, float8, float8, float8, float8) IS
+'Total cost of each cutoff 0.00..1.00 on the model''s held-out test rows. tp = flagged and churned, fp = flagged and stayed, fn = not flagged and churned, tn = not flagged and stayed; a customer is flagged when probability > cutoff. `name` is a deployed name or a model id.';
+
+CREATE FUNCTION churnml.optimal_threshold(
+    name text,
+    fp_cost float8,
+    fn_cost float8,
+    tp_cost float8 DEFAULT 0,
+    tn_cost float8 DEFAULT 0,
+    OUT threshold float8, OUT tp bigint, OUT fp bigint, OUT tn bigint, OUT fn bigint, OUT cost float8,
+    OUT cost_no_action float8
+) RETURNS record
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.optimal_threshold(plpy, '@EXTVERSION@', name, tp_cost, fp_cost, tn_cost, fn_cost)
+$$;
+COMMENT ON FUNCTION churnml.optimal_threshold(text, float8, float8, float8, float8) IS
+'The cheapest cutoff of threshold_costs (ties: the lowest cutoff), with the cost of flagging nobody for comparison.';
+
+CREATE FUNCTION churnml.feature_importance(name text, level text DEFAULT 'input')
+RETURNS TABLE (feature text, gain float8, total_gain float8, cover float8, total_cover float8, weight bigint)
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.feature_importance(plpy, '@EXTVERSION@', name, level)
+$$;
+COMMENT ON FUNCTION churnml.feature_importance(text, text) IS
+'Feature importance of a deployed name or model id: gain, cover and weight (the number of splits using the feature), per input column (level ''input'', one-hot columns folded) or per encoded column (''output''), by total gain.';
+
+CREATE FUNCTION churnml.model_trees(name text) RETURNS jsonb
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import json
+import churnml.sql_api.models as api
+return json.dumps(api.model_trees(plpy, '@EXTVERSION@', name))
+$$;
+COMMENT ON FUNCTION churnml.model_trees(text) IS
+'The trees of a deployed name or model id: count, depth of each, and the first tree as JSON and text (e.g. its first split "cust_service_calls < 3.5").';
+
+GRANT EXECUTE ON FUNCTION
+    churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text),
+    churnml.deploy(text, bigint, text, float8),
+    churnml.rollback(text),
+    churnml.set_threshold(text, float8)
+TO churnml_admin;
+GRANT EXECUTE ON FUNCTION
+    churnml.threshold_costs(text, float8, float8, float8, float8),
+    churnml.optimal_threshold(text, float8, float8, float8, float8),
+    churnml.feature_importance(text, text),
+    churnml.model_trees(text)
+TO churnml_user;
