@@ -15,15 +15,14 @@ import numpy as np
 import pytest
 
 from churnml.errors import InvalidParameter
+from churnml.training.explain import feature_importance, tree_to_dict
 from churnml.training.feature_spec import FeatureSpec, infer_spec
+from churnml.training.jsonable import to_jsonable
 from churnml.training.labels import normalize_labels
-from churnml.training.metrics import evaluate, optimal_threshold
+from churnml.training.metrics import evaluate, optimal_threshold, roc_auc
+from churnml.training.selection import top_features
 from churnml.training.split import stratified_split
 from churnml.training.train import predict_proba, train_model
-from churnml.training.explain import feature_importance, tree_to_dict
-from churnml.training.jsonable import to_jsonable
-from churnml.training.metrics import roc_auc
-from churnml.training.selection import top_features
 
 STATES = [f"S{i:02d}" for i in range(51)]
 TYPES = {
