@@ -99,6 +99,7 @@ uninstall:
 demo: install
 	@$(CHURNML) db start
 	@$(CHURNML) data generate --customers 10000 --seed 42
+	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/train_churn.sql
 	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/call_center.sql
 
 ## test: the whole suite against a real server (embedded, or CHURNML_TEST_DSN)

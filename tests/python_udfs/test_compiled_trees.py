@@ -458,7 +458,7 @@ def test_bad_matrices_raise_invalid_parameter(x: Any) -> None:
 def test_generated_source_holds_only_numbers(doc: dict[str, Any]) -> None:
     crafted = _broken(doc, _set(["learner", "feature_names"], ["__import__('os')"] * N_FEATURES))
     source = compiled_trees.forest_source(compiled_trees.parse_forest(crafted), deep_trees=True)
-    keywords = {"def", "margin", "values", "m", "if", "else", "return", "_deep"}
+    keywords = {"def", "margin", "values", "m", "if", "else", "return", "is", "None", "_NAN", "_deep"}
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.NAME:
             assert token.string in keywords or re.fullmatch(r"x\d+", token.string), token
