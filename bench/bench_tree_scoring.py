@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, count, work in cases:
         try:
             median, values = rate(count, work, args.runs)
-        except Exception:  # a benchmark reports failures and goes on
+        except Exception:  # noqa: BLE001 - a benchmark reports a failure and goes on
             traceback.print_exc()
             continue
         results[name] = median
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         by_row = np.array([model.predict_row(row) for row in rows[:20_000]])
         print(f"max |difference| vs xgboost: predict_row {np.abs(by_row - expected[:20_000]).max():.2e}, "
               f"predict_matrix {np.abs(model.predict_matrix(x) - expected).max():.2e}")
-    except Exception:  # same as above: report, never fail
+    except Exception:  # noqa: BLE001 - same: report, never fail
         traceback.print_exc()
     return 0
 

@@ -1,15 +1,16 @@
 -- Scoring with deployed models. Every scoring function reads the deployment
--- registry, so it is STABLE (never IMMUTABLE: a deploy changes its answer), and
--- PARALLEL RESTRICTED: it looks the deployment up through SPI, which cannot run in
--- a parallel worker, so the planner keeps the calls in the leader (a parallel scan
--- below them still works). The trailing `_statement` argument keys the
--- per-statement model cache: leave it to its default.
+-- registry, so it is STABLE (never IMMUTABLE: a deploy changes its answer). They are
+-- PARALLEL UNSAFE, honestly: they look the deployment up through PL/Python's SPI,
+-- which opens a subtransaction, and PostgreSQL forbids subtransactions during any
+-- parallel operation, in the leader as well as in workers. A query calling them is
+-- therefore planned serially (see docs/models.md). The trailing `_statement`
+-- argument keys the per-statement model cache: leave it to its default.
 
 CREATE FUNCTION churnml._score_json(
     name text, row_json text,
     _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
 ) RETURNS float8
-LANGUAGE plpython3u STABLE PARALLEL RESTRICTED
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
@@ -19,7 +20,7 @@ COMMENT ON FUNCTION churnml._score_json(text, text, float8) IS
 'Internal: the churn probability of one row given as JSON (what will_churn(row) calls).';
 
 CREATE FUNCTION churnml.will_churn(c anyelement, model text DEFAULT 'churn') RETURNS float8
-LANGUAGE sql STABLE PARALLEL RESTRICTED
+LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT churnml._score_json(model, pg_catalog.row_to_json(c)::pg_catalog.text) $$;
 COMMENT ON FUNCTION churnml.will_churn(anyelement, text) IS
@@ -29,7 +30,7 @@ CREATE FUNCTION churnml.churn_flag(
     probability float8, model text DEFAULT 'churn',
     _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
 ) RETURNS boolean
-LANGUAGE plpython3u STABLE PARALLEL RESTRICTED
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
@@ -42,7 +43,7 @@ CREATE FUNCTION churnml._explain_json(
     name text, row_json text, top_k int,
     _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
 ) RETURNS TABLE (feature text, value text, contribution float8)
-LANGUAGE plpython3u STABLE PARALLEL RESTRICTED
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
@@ -53,7 +54,7 @@ COMMENT ON FUNCTION churnml._explain_json(text, text, int, float8) IS
 
 CREATE FUNCTION churnml.explain_churn(c anyelement, top_k int DEFAULT 5, model text DEFAULT 'churn')
 RETURNS TABLE (feature text, value text, contribution float8)
-LANGUAGE sql STABLE PARALLEL RESTRICTED
+LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM churnml._explain_json(model, pg_catalog.row_to_json(c)::pg_catalog.text, top_k) $$;
 COMMENT ON FUNCTION churnml.explain_churn(anyelement, int, text) IS
@@ -63,7 +64,7 @@ CREATE FUNCTION churnml._score_batches(
     name text, source text, key_column text, batch_size int, _search_path text,
     _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
 ) RETURNS TABLE (keys text[], probabilities float8[])
-LANGUAGE plpython3u STABLE PARALLEL RESTRICTED
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
@@ -76,7 +77,7 @@ CREATE FUNCTION churnml.score(
     source text, key_column text DEFAULT NULL, model text DEFAULT 'churn', batch_size int DEFAULT 10000,
     _search_path text DEFAULT pg_catalog.current_setting('search_path')
 ) RETURNS TABLE (key text, probability float8)
-LANGUAGE sql STABLE PARALLEL RESTRICTED
+LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT k, p

@@ -50,6 +50,10 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
         raise InvalidParameter("a model needs a name", hint="e.g. churnml.train('churn', 'customers', 'churn')")
     if label is None:
         raise InvalidParameter("label must name the column to predict")
+    from churnml.training.hyperparams import resolve_params
+
+    params = _loads(hyperparams, "hyperparams")
+    resolve_params(params)  # fail on a misspelt hyperparameter before reading any data
     started = time.perf_counter()
     plpy.notice(f"churnml.train: reading {source!r}")
     data = read_source(plpy, source, search_path)
@@ -68,7 +72,7 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
     plpy.notice(f"churnml.train: {data.rows} rows, {len(spec.input_names)} features "
                 f"({len(output_names)} columns after encoding); split {len(split.train)}/"
                 f"{len(split.validation)}/{len(split.test)}")
-    result = train_model(X, y, split, _loads(hyperparams, "hyperparams"), _loads(search, "search"),
+    result = train_model(X, y, split, params, _loads(search, "search"),
                          progress=lambda message: plpy.notice(f"churnml.train: {message}"),
                          feature_names=output_names)
     summary = result.to_dict()

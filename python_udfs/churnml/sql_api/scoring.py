@@ -142,7 +142,7 @@ def _function_sql(plpy: Any, schema: str, function: str, name: str, features: li
     return (
         f"CREATE OR REPLACE FUNCTION {qualified}({params}, _statement float8 DEFAULT "
         f"pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())) RETURNS float8 "
-        f"LANGUAGE plpython3u STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $churnml$\n"
+        f"LANGUAGE plpython3u STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp AS $churnml$\n"
         f"import churnml.sql_api.scoring as api\n"
         f"return api.score_args(plpy, {VERSION!r}, {name!r}, args)\n$churnml$"
     )

@@ -1,0 +1,258 @@
+"""Churn models from SQL against the real server: train, deploy, score, explain, thresholds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import numpy as np
+import psycopg
+import pytest
+import xgboost as xgb
+from psycopg import sql
+
+from churnml.cli import datagen
+from churnml.training.feature_spec import FeatureSpec
+
+FEATURES_11 = ("acc_length, vmail_msg, day_mins, day_calls, eve_mins, night_mins, night_calls, int_calls, "
+               "int_charge, cust_service_calls, (int_plan = 'no')::int AS int_plan_no")
+
+
+@pytest.fixture(scope="module")
+def telco(make_database: Callable[..., str]) -> str:
+    """A database with 5,000 generated customers and a deployed model 'churn'."""
+    url = make_database("models")
+    with psycopg.connect(url) as conn:
+        datagen.load(conn, 5000, 7, progress=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], deploy => true)")
+    return url
+
+
+def scores(conn: psycopg.Connection, model: str = "churn") -> dict[str, float]:
+    rows = conn.execute("SELECT key, probability FROM churnml.score("
+                        "'SELECT *, area_code || ''/'' || phone AS id FROM customers', 'id', %s)", (model,))
+    return dict(rows.fetchall())
+
+
+def test_predictions_equal_xgboost_to_1e6(telco: str) -> None:
+    with psycopg.connect(telco) as conn:
+        artifact, spec_json = conn.execute(
+            "SELECT artifact, feature_spec FROM churnml.models m JOIN churnml.current_deployments d "
+            "ON d.model_id = m.id WHERE d.name = 'churn'").fetchone()
+        cur = conn.execute("SELECT * FROM customers ORDER BY phone, area_code")
+        names = [d.name for d in cur.description]
+        rows = cur.fetchall()
+        per_row = [r[0] for r in conn.execute(
+            "SELECT churnml.will_churn(c) FROM customers c ORDER BY phone, area_code").fetchall()]
+        bulk = scores(conn)
+    spec = FeatureSpec.from_dict(spec_json)
+    columns = {n: [r[i] for r in rows] for i, n in enumerate(names)}
+    matrix, _ = spec.transform(columns)
+    booster = xgb.Booster()
+    booster.load_model(bytearray(artifact))
+    expected = booster.inplace_predict(matrix)
+    assert np.max(np.abs(np.array(per_row) - expected)) < 1e-6
+    bulk_in_order = np.array([bulk[f"{r[names.index('area_code')]}/{r[names.index('phone')]}"] for r in rows])
+    assert np.max(np.abs(bulk_in_order - expected)) < 1e-6
+
+
+def test_validation_auc_reaches_090_with_defaults(telco: str) -> None:
+    with psycopg.connect(telco) as conn:
+        auc = conn.execute("SELECT validation_auc FROM churnml.model_summary WHERE name = 'churn'").fetchone()[0]
+        metrics = conn.execute("SELECT metrics FROM churnml.models WHERE name = 'churn'").fetchone()[0]
+    assert auc >= 0.90
+    for part in ("train", "validation", "test"):
+        for key in ("auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier", "confusion", "rows"):
+            assert key in metrics[part], (part, key)
+
+
+def test_deploy_is_seen_by_another_session_without_reconnecting(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as scorer, psycopg.connect(telco, autocommit=True) as admin:
+        before = scores(scorer)
+        first = admin.execute("SELECT model_id FROM churnml.current_deployments WHERE name = 'churn'").fetchone()[0]
+        new_id = admin.execute(
+            "SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], "
+            "hyperparams => '{\"max_depth\": 2, \"eta\": 0.3}', seed => 5)").fetchone()[0]
+        admin.execute("SELECT churnml.deploy('churn', %s)", (new_id,))
+        after = scores(scorer)  # same connection, next statement
+        assert after != before
+        admin.execute("SELECT churnml.rollback('churn')")
+        assert admin.execute("SELECT model_id FROM churnml.current_deployments WHERE name = 'churn'"
+                             ).fetchone()[0] == first
+        assert scores(scorer) == before
+
+
+def test_walkthrough_typed_function_and_string_labels(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        # the walkthrough's labels are the strings 'True.' / 'False.'
+        conn.execute(f"""SELECT churnml.train('churn11',
+            'SELECT {FEATURES_11.replace("'", "''")}, CASE WHEN churn THEN ''True.'' ELSE ''False.'' END AS churn
+             FROM customers', 'churn', deploy => true)""")
+        signature = conn.execute("SELECT churnml.create_model_function('will_churn', 'churn11')").fetchone()[0]
+        assert signature.startswith("public.will_churn(bigint, bigint, double precision")
+        typed = conn.execute(
+            "SELECT will_churn(acc_length, vmail_msg, day_mins, day_calls, eve_mins, night_mins, night_calls, "
+            "int_calls, int_charge, cust_service_calls, (int_plan = 'no')::int) FROM customers "
+            "ORDER BY phone, area_code").fetchall()
+        row_form = conn.execute(
+            f"SELECT churnml.will_churn(c, 'churn11') FROM (SELECT phone, area_code, {FEATURES_11} "
+            "FROM customers) c ORDER BY phone, area_code").fetchall()
+        assert typed == row_form
+        assert conn.execute("SELECT has_function_privilege('churnml_user', %s, 'EXECUTE'), "
+                            "has_function_privilege('public', %s, 'EXECUTE')",
+                            (signature, signature)).fetchone() == (True, False)
+
+
+def test_thresholds_use_the_right_confusion_matrix(telco: str) -> None:
+    with psycopg.connect(telco) as conn:
+        labels, probs = conn.execute(
+            "SELECT holdout_labels, holdout_scores FROM churnml.models m JOIN churnml.current_deployments d "
+            "ON d.model_id = m.id WHERE d.name = 'churn'").fetchone()
+        row = conn.execute("SELECT * FROM churnml.threshold_costs('churn', fp_cost => 50, fn_cost => 500, "
+                           "tp_cost => 50) WHERE threshold = 0.3").fetchone()
+        best = conn.execute("SELECT threshold, cost FROM churnml.optimal_threshold('churn', 50, 500, 50)").fetchone()
+        all_costs = [r[0] for r in conn.execute(
+            "SELECT cost FROM churnml.threshold_costs('churn', fp_cost => 50, fn_cost => 500, tp_cost => 50)")]
+    y, p = np.array(labels), np.array(probs)
+    flagged = p > 0.3
+    tp, fp = int((flagged & y).sum()), int((flagged & ~y).sum())
+    tn, fn = int((~flagged & ~y).sum()), int((~flagged & y).sum())
+    assert row == (0.3, tp, fp, tn, fn, 50.0 * (tp + fp) + 500.0 * fn)
+    assert best[1] == min(all_costs)
+
+
+def test_importance_trees_and_explanations(telco: str) -> None:
+    with psycopg.connect(telco) as conn:
+        top = conn.execute("SELECT feature, weight FROM churnml.feature_importance('churn') LIMIT 3").fetchall()
+        trees = conn.execute("SELECT churnml.model_trees('churn')").fetchone()[0]
+        reasons = conn.execute(
+            "SELECT e.feature, e.contribution FROM customers c, churnml.explain_churn(c, 3) e "
+            "WHERE (c.area_code, c.phone) = (415, '358-1921')").fetchall()
+        margin = conn.execute(
+            "SELECT sum(e.contribution) FROM customers c, churnml.explain_churn(c, 100) e "
+            "WHERE (c.area_code, c.phone) = (415, '358-1921')").fetchone()[0]
+        p = conn.execute("SELECT churnml.will_churn(c) FROM customers c "
+                         "WHERE (c.area_code, c.phone) = (415, '358-1921')").fetchone()[0]
+    assert "cust_service_calls" in [f for f, _ in top]
+    assert all(w > 0 for _, w in top)
+    assert trees["trees"] == len(trees["depths"]) and max(trees["depths"]) <= 4
+    assert len(reasons) == 3 and abs(reasons[0][1]) >= abs(reasons[-1][1])
+    # contributions + bias = log-odds; the bias is not a feature, so compare loosely via ordering only
+    assert margin is not None and 0 < p < 1
+
+
+def test_queries_that_would_go_parallel_score_correctly_serially(telco: str) -> None:
+    """Scoring uses SPI, which PostgreSQL forbids in any parallel operation: the
+    functions are PARALLEL UNSAFE, so even with parallelism forced cheap the plan
+    stays serial and the answer is right (a parallel plan would fail, not mislead)."""
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS big AS SELECT c.* FROM customers c, generate_series(1, 10)")
+        conn.execute("ANALYZE big")
+        serial = conn.execute("SELECT sum(churnml.will_churn(b)) FROM big b").fetchone()[0]
+        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
+                        "max_parallel_workers_per_gather = 2"):
+            conn.execute(f"SET {setting}")
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT sum(churnml.will_churn(b)) FROM big b WHERE b.day_mins >= 0"))
+        parallel = conn.execute("SELECT sum(churnml.will_churn(b)) FROM big b WHERE b.day_mins >= 0").fetchone()[0]
+    assert "Gather" not in plan
+    assert abs(parallel - serial) < 1e-6
+    with psycopg.connect(telco) as conn:
+        unsafe = conn.execute("SELECT count(*) FROM pg_proc WHERE pronamespace = 'churnml'::regnamespace "
+                              "AND proname IN ('will_churn', 'score', 'explain_churn', 'churn_flag') "
+                              "AND proparallel <> 'u'").fetchone()[0]
+    assert unsafe == 0
+
+
+def test_errors_carry_sqlstate_detail_and_hint(telco: str) -> None:
+    cases = [
+        ("SELECT churnml.will_churn(c, 'nope') FROM customers c LIMIT 1", "55000", "is not deployed", "train"),
+        ("SELECT churnml.train('x', 'customers', 'no_such_label')", "42704", "label column", None),
+        ("SELECT churnml.train('x', 'customers', 'state', exclude => ARRAY['phone'])", "22000", None, None),
+        ("SELECT churnml.train('x', 'customers', 'churn', exclude => ARRAY['phone'], "
+         "hyperparams => '{\"max_dept\": 3}')", "22023",
+         "max_dept", None),
+        ("SELECT churnml.train('x', 'customers', 'churn', features => ARRAY['nope'])", "42703", "nope", None),
+        ("SELECT churnml.deploy('churn', strategy => 'cheapest')", "22023", "cheapest", "best"),
+        ("SELECT churnml.deploy('never_trained')", "42704", "never_trained", "train"),
+        ("SELECT churnml.set_threshold('churn', 1.5)", "22023", "between 0 and 1", None),
+        ("SELECT churnml.explain_churn(c, 0) FROM customers c LIMIT 1", "22023", "top_k", None),
+        ("SELECT churnml.will_churn(t) FROM (SELECT 1 AS a) t", "42703", "needs", "expects"),
+        ("SELECT churnml.create_model_function('bad name; drop', 'churn')", "22023", "invalid function name", None),
+    ]
+    with psycopg.connect(telco, autocommit=True) as conn:
+        for statement, sqlstate, message, hint in cases:
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute(statement)
+            diag = info.value.diag
+            assert diag.sqlstate == sqlstate, (statement, diag.sqlstate, diag.message_primary)
+            if message:
+                assert message in diag.message_primary, (statement, diag.message_primary)
+            if hint:
+                assert hint in (diag.message_hint or ""), (statement, diag.message_hint)
+        assert conn.execute("SELECT 1").fetchone()[0] == 1  # the connection survives every error
+
+
+def test_corrupt_artifact_is_refused_and_the_deployment_keeps_serving(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        before = scores(conn)
+        victim = conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], "
+                              "seed => 9)").fetchone()[0]
+        conn.execute("UPDATE churnml.models SET artifact = overlay(artifact placing '9' from 200 for 1) "
+                     "WHERE id = %s", (victim,))
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT churnml.deploy('churn', %s)", (victim,))
+        assert info.value.diag.sqlstate == "XX001"
+        assert "checksum" in info.value.diag.message_primary
+        assert scores(conn) == before
+
+
+def test_roles_can_do_exactly_their_part(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        for role, member in (("cm_test_user", "churnml_user"), ("cm_test_admin", "churnml_admin")):
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw' IN ROLE {}").format(
+                sql.Identifier(role), sql.Identifier(member)))
+        conn.execute("GRANT SELECT ON customers TO churnml_user")
+    parts = urlsplit(telco)
+
+    def as_role(role: str) -> str:
+        return parts._replace(netloc=f"{role}:pw@{parts.hostname}:{parts.port}").geturl()
+
+    with psycopg.connect(as_role("cm_test_user"), autocommit=True) as user:
+        assert user.execute("SELECT count(*) FROM churnml.score('customers', 'phone')").fetchone()[0] == 5000
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            user.execute("SELECT churnml.train('mine', 'customers', 'churn')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            user.execute("SELECT churnml.deploy('churn')")
+    with psycopg.connect(as_role("cm_test_admin"), autocommit=True) as admin:
+        model = admin.execute("SELECT churnml.train('churn_admin', 'customers', 'churn', "
+                              "exclude => ARRAY['phone'])").fetchone()[0]
+        assert admin.execute("SELECT created_by FROM churnml.models WHERE id = %s", (model,)).fetchone()[0] \
+            == "cm_test_admin"
+
+
+def test_registry_survives_pg_dump_and_restore(telco: str, make_database: Callable[..., str]) -> None:
+    target = make_database("restored", extension=False)
+    env = {**os.environ, "PGPASSWORD": urlsplit(telco).password or ""}
+    bindir = json.loads(subprocess.run([".venv/bin/python", "-m", "churnml.cli.install_info", "show"],
+                                       capture_output=True, text=True, check=True).stdout)["pg_bindir"]
+
+    def no_password(url: str) -> str:
+        p = urlsplit(url)
+        return p._replace(netloc=f"{p.username}@{p.hostname}:{p.port}").geturl()
+
+    dump = subprocess.run([f"{bindir}/pg_dump", "-Fc", "-d", no_password(telco)], env=env, capture_output=True,
+                          check=True).stdout
+    subprocess.run([f"{bindir}/pg_restore", "--exit-on-error", "-d", no_password(target)], input=dump, env=env,
+                   check=True, capture_output=True)
+    with psycopg.connect(telco) as src, psycopg.connect(target) as dst:
+        query = "SELECT id, name, artifact_sha256 FROM churnml.models ORDER BY id"
+        assert src.execute(query).fetchall() == dst.execute(query).fetchall()
+        query = "SELECT name, model_id, threshold FROM churnml.current_deployments ORDER BY name"
+        assert src.execute(query).fetchall() == dst.execute(query).fetchall()
+        assert scores(src) == scores(dst)
