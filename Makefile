@@ -42,7 +42,10 @@ SQL_SOURCES := $(sort $(wildcard sql/*.sql))
 UPGRADE_SQL := $(wildcard extension/$(EXTENSION)--*--*.sql)
 PY_SOURCES := $(shell find python_udfs loaders -name '*.py' -not -path '*/__pycache__/*')
 
-.PHONY: all deps build venv runtime install demo test test-fast bench lint lock clean uninstall
+NATIVE_SRC := python_udfs/churnml/scoring/_native_trees.c
+NATIVE_EXT = python_udfs/churnml/scoring/_native_trees$(shell $(VENV)/bin/python -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+
+.PHONY: all deps build venv native runtime install demo test test-fast bench lint lock clean uninstall
 
 all: build
 
@@ -77,8 +80,17 @@ $(VENV)/.installed: requirements/constraints.txt requirements/runtime.in require
 	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $@
 
+## native: the C tree evaluator (a compiler and the backend Python's headers are Debian packages in deps)
+native: venv
+	@$(MAKE) --no-print-directory $(NATIVE_EXT)
+
+python_udfs/churnml/scoring/_native_trees%: $(NATIVE_SRC)
+	@echo "==> compiling $@"
+	@cc -O2 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+		$(NATIVE_SRC) -o $@ -lm
+
 ## runtime: pinned packages + churnml's Python code in a versioned directory the server can read
-runtime: venv
+runtime: venv native
 	@extension/tools/install-runtime.sh "$(VENV)/bin/python" "$(RUNTIME_DIR)" "$(VERSION)"
 
 ## install: extension files into PostgreSQL's sharedir, the runtime, and .venv
@@ -124,5 +136,5 @@ lock: deps
 	rm -rf .lock-venv
 
 clean:
-	rm -f $(BUILT_SQL)
+	rm -f $(BUILT_SQL) python_udfs/churnml/scoring/_native_trees*.so
 	rm -rf build *.egg-info python_udfs/*.egg-info .pytest_cache .ruff_cache

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import tokenize
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +240,10 @@ def test_integer_and_numpy_inputs() -> None:
     as_ints = [[int(v) for v in row] for row in x.tolist()]
     expected = booster.inplace_predict(x)
     assert np.abs(np.array([model.predict_row(row) for row in as_ints]) - expected).max() <= PROB_TOL
+    # PL/Python hands numeric columns over as Decimal: converted with float(), like xgboost's input.
+    mixed = [[Decimal(repr(v)) if i % 2 else v for i, v in enumerate(row)] for row in x.tolist()]
+    by_row = np.array([model.predict_row(row) for row in mixed])
+    np.testing.assert_array_equal(by_row, [model.predict_row(row) for row in x.tolist()])
     assert np.abs(model.predict_matrix(x.astype(np.float32)) - expected).max() <= PROB_TOL
     assert np.abs(model.predict_matrix(as_ints) - expected).max() <= PROB_TOL
 
@@ -270,7 +275,7 @@ def test_matrix_chunks_and_edge_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
     model = CompiledModel.from_json(_raw(booster))
     x = _rows_to_score(rows=1000)
     whole = model.predict_matrix(x)
-    monkeypatch.setattr(vector_trees, "CHUNK_BYTES", 1)  # smallest chunks: 256 rows, last one partial
+    monkeypatch.setattr(vector_trees, "WORK_BYTES", 1)  # smallest chunks: 256 rows, last one partial
     fresh = CompiledModel.from_json(_raw(booster))
     np.testing.assert_array_equal(fresh.predict_matrix(x), whole)
     assert model.predict_matrix(np.empty((0, N_FEATURES))).shape == (0,)
@@ -457,11 +462,13 @@ def test_bad_matrices_raise_invalid_parameter(x: Any) -> None:
 
 def test_generated_source_holds_only_numbers(doc: dict[str, Any]) -> None:
     crafted = _broken(doc, _set(["learner", "feature_names"], ["__import__('os')"] * N_FEATURES))
-    source = compiled_trees.forest_source(compiled_trees.parse_forest(crafted), deep_trees=True)
-    keywords = {"def", "margin", "values", "m", "if", "else", "return", "is", "None", "_NAN", "_deep"}
+    blocks, margin = compiled_trees.forest_sources(compiled_trees.parse_forest(crafted))
+    source = "".join([*blocks, margin])
+    keywords = {"def", "margin", "values", "m", "if", "else", "return", "is", "not", "__class__", "_float",
+                "_number", "_deep"}
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.NAME:
-            assert token.string in keywords or re.fullmatch(r"x\d+", token.string), token
+            assert token.string in keywords or re.fullmatch(r"[x]\d+|_b\d+", token.string), token
         else:
             assert token.type in ALLOWED_TOKENS, token
 

@@ -11,15 +11,39 @@ reconnecting, while a running statement keeps one consistent model to its end.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from churnml import registry
 from churnml.errors import DataCorrupted
-from churnml.scoring.compiled_trees import CompiledModel
+from churnml.scoring.compiled_trees import CompiledModel, load_document, parse_forest
+from churnml.scoring.native_trees import native_forest
 from churnml.training.feature_spec import FeatureSpec
 
 MAX_CACHED_MODELS = 8
+NAN = float("nan")
+# SQL types PL/Python hands over as plain int/float (numeric arrives as Decimal).
+_PLAIN_NUMBER_TYPES = {"smallint", "integer", "bigint", "real", "double precision", "int2", "int4", "int8",
+                       "float4", "float8"}
+
+
+def _plain_numbers(values: Sequence[Any]) -> list[float]:
+    # v - v == 0 is False for NaN and ±Infinity, which training also treats as missing.
+    return [v if v is not None and v - v == 0 else NAN for v in values]
+
+
+def _row_encoder(spec: FeatureSpec) -> Callable[[Sequence[Any]], list[Any]]:
+    """The cheapest correct way to encode one row for this spec.
+
+    When every feature is a plain int/float column whose missing values go to
+    XGBoost natively, the encoding is the identity (up to NULL/Inf -> NaN), which
+    saves the general encoder's per-feature calls on the per-row hot path.
+    """
+    if all(f.group == "numeric" and getattr(f.state, "missing", None) == "native"
+           and f.sql_type in _PLAIN_NUMBER_TYPES for f in spec.features):
+        return _plain_numbers
+    return spec.transform_row
 
 
 @dataclass(frozen=True)
@@ -29,6 +53,10 @@ class LoadedModel:
     name: str
     spec: FeatureSpec
     compiled: CompiledModel
+    encode_row: Callable[[Sequence[Any]], list[Any]]
+    # the C evaluator when it is built here, else the compiled Python one
+    predict_row: Callable[[Sequence[Any]], float]
+    native: Any | None
 
     @property
     def input_names(self) -> list[str]:
@@ -36,7 +64,18 @@ class LoadedModel:
 
     def score_values(self, values: list[Any]) -> float:
         """One row given as input-feature values in spec order."""
-        return self.compiled.predict_row(self.spec.transform_row(values))
+        return self.predict_row(self.encode_row(values))
+
+    def predict_matrix(self, matrix: Any) -> Any:
+        """Probabilities for a float64 matrix (rows x encoded columns)."""
+        if self.native is None:
+            return self.compiled.predict_matrix(matrix)
+        import numpy as np
+
+        x = np.ascontiguousarray(matrix, dtype=np.float64)
+        out = np.empty(x.shape[0], dtype=np.float64)
+        self.native.predict_matrix(x, out)
+        return out
 
 
 @dataclass(frozen=True)
@@ -57,8 +96,11 @@ def build(stored: registry.StoredModel) -> LoadedModel:
         raise DataCorrupted(
             f"model {stored.id} does not match its feature spec",
             detail=f"The trees expect {compiled.n_features} columns; the spec encodes {len(spec.output_names)}.")
+    native = native_forest(parse_forest(load_document(stored.artifact)))
     return LoadedModel(model_id=stored.id, sha256=stored.artifact_sha256, name=stored.name, spec=spec,
-                       compiled=compiled)
+                       compiled=compiled, encode_row=_row_encoder(spec),
+                       predict_row=native.predict_row if native is not None else compiled.predict_row,
+                       native=native)
 
 
 def model(plpy: Any, model_id: int, sha256: str) -> LoadedModel:

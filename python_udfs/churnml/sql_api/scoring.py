@@ -83,14 +83,27 @@ def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None,
     return rows[:top_k] if top_k else rows
 
 
-def _batch_query(plpy: Any, query: str, key_column: str | None, names: list[str], batch_size: int) -> str:
-    """Per batch of `batch_size` source rows: the keys and one array per feature column."""
+def _batch_query(plpy: Any, query: str, key_column: str | None, features: list[tuple[str, str]],
+                 batch_size: int) -> str:
+    """Per batch of `batch_size` source rows: the keys and one value per feature column.
+
+    Numeric features travel as one bytea of big-endian float8s per batch (float8send,
+    NULL as NaN): numpy reads it in one call, where an array would cost PL/Python one
+    Python object per value. Other features come as arrays.
+    """
     key = f"(src.{plpy.quote_ident(key_column)})::pg_catalog.text" if key_column else "NULL::pg_catalog.text"
+    parts = []
+    for i, (name, group) in enumerate(features):
+        column = f"src.{plpy.quote_ident(name)}"
+        if group == "numeric":
+            value = f"COALESCE({column}::pg_catalog.float8, 'NaN'::pg_catalog.float8)"
+            parts.append(f"pg_catalog.string_agg(pg_catalog.float8send({value}), ''::pg_catalog.bytea) AS c{i}")
+        else:
+            parts.append(f"pg_catalog.array_agg({column}) AS c{i}")
     # Every aggregate of a group sees the group's rows in the same order, so the
-    # arrays line up element by element without a sort per column.
-    columns = ", ".join(f"pg_catalog.array_agg(src.{plpy.quote_ident(n)}) AS c{i}" for i, n in enumerate(names))
+    # values line up element by element without a sort per column.
     return (
-        f"SELECT pg_catalog.array_agg({key}) AS keys, {columns} "
+        f"SELECT pg_catalog.array_agg({key}) AS keys, {', '.join(parts)} "
         f"FROM (SELECT s.*, pg_catalog.row_number() OVER () AS __churnml_row FROM ({query}) AS s) AS src "
         f"GROUP BY (src.__churnml_row OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) {int(batch_size)}"
     )
@@ -124,15 +137,19 @@ def _score_batches(plpy: Any, name: str, source: str, key_column: str | None, ba
     if key_column is not None and key_column not in present:
         raise UndefinedColumn(f"the source has no key column \"{key_column}\"",
                               detail=f"Source columns: {', '.join(probe.colnames())}.")
-    cursor = plpy.cursor(_batch_query(plpy, query, key_column, loaded.input_names, batch_size))
+    import numpy as np
+
+    features = [(f.name, f.group) for f in loaded.spec.features]
+    cursor = plpy.cursor(_batch_query(plpy, query, key_column, features, batch_size))
     while True:
         rows = cursor.fetch(1)
         if not rows:
             break
         row = rows[0]
-        columns = {n: row[f"c{i}"] for i, n in enumerate(loaded.input_names)}
+        columns = {name: np.frombuffer(row[f"c{i}"], dtype=">f8") if group == "numeric" else row[f"c{i}"]
+                   for i, (name, group) in enumerate(features)}
         matrix, _ = loaded.spec.transform(columns)
-        probabilities = loaded.compiled.predict_matrix(matrix)
+        probabilities = loaded.predict_matrix(matrix)
         yield row["keys"], probabilities.tolist()
 
 

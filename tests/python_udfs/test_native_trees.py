@@ -1,0 +1,65 @@
+"""The C tree evaluator gives the pure-Python scorer's answers (and so xgboost's)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from churnml.scoring.compiled_trees import CompiledModel, load_document, parse_forest
+from churnml.scoring.native_trees import AVAILABLE, native_forest
+
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason="the C evaluator is not built (make native)")
+
+
+def _model(seed: int, depth: int, rounds: int, base_score: float | None = None) -> tuple[bytes, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(3000, 12))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    y = (np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 1]) * np.nan_to_num(x[:, 2]) > 0.3).astype(int)
+    params = {"objective": "binary:logistic", "max_depth": depth, "eta": 0.2, "seed": seed, "nthread": 1}
+    if base_score is not None:
+        params["base_score"] = base_score
+    booster = xgb.train(params, xgb.DMatrix(x, label=y), num_boost_round=rounds)
+    test = rng.normal(size=(2000, 12))
+    test[rng.random(test.shape) < 0.1] = np.nan
+    # values exactly on thresholds and next to them
+    test[:50, 0] = 0.0
+    return bytes(booster.save_raw("json")), test
+
+
+@pytest.mark.parametrize(("depth", "rounds", "base"), [(1, 1, None), (4, 150, None), (8, 60, 0.3)])
+def test_native_equals_python_and_xgboost(depth: int, rounds: int, base: float | None) -> None:
+    raw, test = _model(7, depth, rounds, base)
+    compiled = CompiledModel.from_json(raw)
+    native = native_forest(parse_forest(load_document(raw)))
+    assert native is not None
+    rows = [[None if np.isnan(v) else float(v) for v in row] for row in test]
+    python_p = np.array([compiled.predict_row(r) for r in rows])
+    native_p = np.array([native.predict_row(r) for r in rows])
+    assert np.max(np.abs(native_p - python_p)) < 1e-12
+    out = np.empty(len(test))
+    native.predict_matrix(np.ascontiguousarray(test, dtype=np.float64), out)
+    assert np.max(np.abs(out - python_p)) < 1e-12
+    booster = xgb.Booster()
+    booster.load_model(bytearray(raw))
+    assert np.max(np.abs(out - booster.inplace_predict(test))) < 1e-6
+
+
+def test_bad_input_raises_python_errors_not_crashes() -> None:
+    raw, _ = _model(1, 3, 5)
+    native = native_forest(parse_forest(load_document(raw)))
+    with pytest.raises(ValueError, match="takes 12 values"):
+        native.predict_row([1.0, 2.0])
+    with pytest.raises(TypeError):
+        native.predict_row(["a"] * 12)
+    with pytest.raises(TypeError):
+        native.predict_row(42)
+    with pytest.raises(ValueError):
+        native.predict_matrix(np.zeros(13), np.zeros(1))
+    from churnml.scoring import _native_trees
+
+    with pytest.raises(ValueError):  # a child that points backwards would loop forever
+        _native_trees.Forest(b"\0\0\0\0" * 3, np.array([1, -1, -1], np.int32).tobytes(),
+                             np.array([0, -1, -1], np.int32).tobytes(), b"\0\0\0", np.zeros(3).tobytes(),
+                             np.zeros(3).tobytes(), np.array([0], np.int32).tobytes(), 1, 0.0)
