@@ -86,8 +86,8 @@ native: venv
 
 python_udfs/churnml/scoring/_native_trees%: $(NATIVE_SRC)
 	@echo "==> compiling $@"
-	@cc -O2 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
-		$(NATIVE_SRC) -o $@ -lm
+	@cc -O3 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+		$(NATIVE_SRC) -o $@ -lm -pthread
 
 ## runtime: pinned packages + churnml's Python code in a versioned directory the server can read
 runtime: venv native

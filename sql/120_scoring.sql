@@ -63,7 +63,7 @@ COMMENT ON FUNCTION churnml.explain_churn(anyelement, int, text) IS
 CREATE FUNCTION churnml._score_batches(
     name text, source text, key_column text, batch_size int, _search_path text,
     _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
-) RETURNS TABLE (keys text[], probabilities float8[])
+) RETURNS TABLE (keys text, probabilities text)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -71,7 +71,7 @@ import churnml.sql_api.scoring as api
 return api.score_batches(plpy, '@EXTVERSION@', name, source, key_column, batch_size, _search_path, _statement)
 $$;
 COMMENT ON FUNCTION churnml._score_batches(text, text, text, int, text, float8) IS
-'Internal: bulk scoring, one row per batch (what score calls).';
+'Internal: bulk scoring, one row per batch: the keys as a JSON array and the probabilities as comma-separated text (what score calls).';
 
 CREATE FUNCTION churnml.score(
     source text, key_column text DEFAULT NULL, model text DEFAULT 'churn', batch_size int DEFAULT 10000,
@@ -82,7 +82,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT k, p
 FROM churnml._score_batches(model, source, key_column, batch_size, _search_path) AS b,
-     LATERAL ROWS FROM (pg_catalog.unnest(b.keys), pg_catalog.unnest(b.probabilities)) AS u(k, p)
+     LATERAL ROWS FROM (pg_catalog.json_array_elements_text(b.keys::pg_catalog.json),
+                        pg_catalog.unnest(pg_catalog.string_to_array(b.probabilities, ',')::pg_catalog.float8[]))
+             AS u(k, p)
 $$;
 COMMENT ON FUNCTION churnml.score(text, text, text, int, text) IS
 'Bulk scoring: the churn probability of every row of a table, view or query (`source`), in batches with one vectorised prediction each; `key_column` (cast to text) identifies the rows. An order of magnitude faster than calling will_churn per row.';

@@ -2,12 +2,15 @@
 
     churnml db start|stop|status|url|psql [psql args...]
     churnml data generate --customers N --seed S [--dsn URL]
+    churnml report NAME [--out DIR] [--compare NAME_OR_ID ...] [--dsn URL] [--fp-cost 50 --fn-cost 500 ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from pathlib import Path
 
 import psycopg
 
@@ -54,6 +57,19 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from churnml.cli import report
+
+    dsn = args.dsn or EmbeddedServer.from_environment().url(DEFAULT_DATABASE)
+    # the name becomes a directory name: keep it to one safe path component
+    out = args.out or Path(f"churnml-report-{re.sub(r'[^A-Za-z0-9_.-]', '_', args.name)}")
+    with psycopg.connect(dsn) as conn:
+        index = report.write_report(conn, args.name, out, compare=args.compare, fp_cost=args.fp_cost,
+                                    fn_cost=args.fn_cost, tp_cost=args.tp_cost, tn_cost=args.tn_cost)
+    print(index)
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -79,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--dsn", help="libpq URL of the target database (default: the embedded server's telco)")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
     generate.set_defaults(func=_data)
+
+    report = commands.add_parser("report", help="an HTML page with PNG plots explaining a model, for Marketing")
+    report.add_argument("name", help="a deployment name (its current model) or a model id")
+    report.add_argument("--out", type=Path, help="output directory (default ./churnml-report-NAME)")
+    report.add_argument("--compare", nargs="+", action="extend", default=[], metavar="NAME_OR_ID",
+                        help="other deployment names or model ids whose test ROC joins the plot")
+    report.add_argument("--dsn", help="libpq URL of the database (default: the embedded server's telco)")
+    report.add_argument("--fp-cost", type=float, default=50.0, help="cost of flagging a stayer (default 50)")
+    report.add_argument("--fn-cost", type=float, default=500.0, help="cost of missing a churner (default 500)")
+    report.add_argument("--tp-cost", type=float, default=50.0, help="cost of flagging a churner (default 50)")
+    report.add_argument("--tn-cost", type=float, default=0.0, help="cost of leaving a stayer alone (default 0)")
+    report.set_defaults(func=_report)
     return parser
 
 

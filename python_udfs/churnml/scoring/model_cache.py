@@ -10,6 +10,7 @@ reconnecting, while a running statement keeps one consistent model to its end.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from churnml.scoring.native_trees import native_forest
 from churnml.training.feature_spec import FeatureSpec
 
 MAX_CACHED_MODELS = 8
+# Bulk scoring may use this many threads (in C, without the GIL): like training's
+# default, at most two, so one backend never takes over a bigger machine.
+BULK_THREADS = min(2, os.cpu_count() or 1)
 NAN = float("nan")
 # SQL types PL/Python hands over as plain int/float (numeric arrives as Decimal).
 _PLAIN_NUMBER_TYPES = {"smallint", "integer", "bigint", "real", "double precision", "int2", "int4", "int8",
@@ -74,7 +78,7 @@ class LoadedModel:
 
         x = np.ascontiguousarray(matrix, dtype=np.float64)
         out = np.empty(x.shape[0], dtype=np.float64)
-        self.native.predict_matrix(x, out)
+        self.native.predict_matrix(x, out, BULK_THREADS)
         return out
 
 

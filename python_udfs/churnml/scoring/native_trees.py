@@ -45,3 +45,10 @@ def native_forest(forest: Forest) -> Any | None:
         # A layout the C walker does not accept (it insists on children after their
         # parent, which xgboost's trees satisfy): the pure-Python scorer handles it.
         return None
+
+
+def format_floats(values: Any) -> str:
+    """Comma-separated exact ("%.17g") text of a float64 array, for SQL to split and cast."""
+    if _native_trees is not None:
+        return _native_trees.format_floats(values)
+    return ",".join(map(repr, values.tolist()))

@@ -1,0 +1,97 @@
+"""`churnml report` end to end: two models trained in a fresh database, the real CLI, the files it writes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from churnml.cli import datagen
+from tests.conftest import VENV_BIN
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def churnml(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VENV_BIN / "churnml"), *args], capture_output=True, text=True, timeout=300,
+                          check=False, env=dict(os.environ))
+
+
+@pytest.fixture(scope="module")
+def trained(make_database: Callable[..., str]) -> str:
+    url = make_database("report")
+    with psycopg.connect(url) as conn:
+        datagen.load(conn, 3000, 5, progress=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], deploy => true)")
+        conn.execute("SELECT churnml.train('small', 'customers', 'churn', "
+                     "features => ARRAY['cust_service_calls','day_mins','int_plan'], deploy => true)")
+    return url
+
+
+@pytest.mark.slow
+def test_report_writes_html_and_pngs(trained: str, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = churnml("report", "churn", "--compare", "small", "--dsn", trained, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    index = out / "index.html"
+    assert result.stdout.strip() == str(index)
+    page = index.read_text(encoding="utf-8")
+
+    # every PNG on disk is on the page and every image on the page is on disk
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    referenced = sorted(set(re.findall(r'<img src="([^"]+)"', page)))
+    assert referenced == pngs
+    assert {"importance.png", "roc.png", "scores.png", "cost.png", "tree.png", "depths.png"} <= set(pngs)
+    for name in pngs:
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG_MAGIC), name
+        assert len(data) > 5_000, name
+
+    with psycopg.connect(trained) as conn:
+        churn_id, threshold = conn.execute(
+            "SELECT model_id, threshold FROM churnml.current_deployments WHERE name = 'churn'").fetchone()
+        aucs = conn.execute("SELECT train_auc, validation_auc, test_auc FROM churnml.model_summary WHERE id = %s",
+                            (churn_id,)).fetchone()
+        small_auc = conn.execute("SELECT test_auc FROM churnml.current_deployments WHERE name = 'small'").fetchone()[0]
+    for auc in (*aucs, small_auc):
+        assert f"{auc:.3f}" in page
+    assert "cust_service_calls" in page
+    assert f"<h1>Churn model report: churn (model {churn_id})</h1>" in page
+    assert f"{threshold:g}" in page
+    assert "The strongest driver is " in page
+    assert "tp = predicted churn &amp; churned" in page
+    # the first tree's text form, escaped: "feature < threshold" becomes "feature &lt; threshold"
+    assert re.search(r"<pre>[A-Za-z_][\w.-]* &lt; \S+  \(gain ", page)
+
+
+@pytest.mark.slow
+def test_report_by_model_id(trained: str, tmp_path: Path) -> None:
+    with psycopg.connect(trained) as conn:
+        small_id = conn.execute("SELECT model_id FROM churnml.current_deployments WHERE name = 'small'").fetchone()[0]
+    result = churnml("report", str(small_id), "--dsn", trained, "--out", str(tmp_path / "by-id"),
+                     "--fp-cost", "40", "--tp-cost", "40")
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "by-id" / "index.html").read_text(encoding="utf-8")
+    assert f"model {small_id})" in page
+    assert "flagged churner costing $40" in page
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [["report", "no_such_model"], ["report", "churn", "--compare", "nope"],
+                                  ["report", "999999"]])
+def test_unknown_model_is_a_clean_error(trained: str, tmp_path: Path, args: list[str]) -> None:
+    out = tmp_path / "missing"
+    result = churnml(*args, "--dsn", trained, "--out", str(out))
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("churnml: ")
+    assert "Traceback" not in result.stderr
+    assert not out.exists()  # nothing is written for a model that cannot be found
