@@ -141,3 +141,26 @@ GRANT EXECUTE ON FUNCTION
     churnml.feature_importance(text, text),
     churnml.model_trees(text)
 TO churnml_user;
+
+CREATE FUNCTION churnml.top_features(name text, k int, level text DEFAULT 'input') RETURNS text[]
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.top_features(plpy, '@EXTVERSION@', name, k, level)
+$$;
+COMMENT ON FUNCTION churnml.top_features(text, int, text) IS
+'The k features of a deployed name or model id that carry the most total gain, best first (fewer when the model uses fewer): train a smaller model on them with churnml.train(..., features => churnml.top_features(''churn'', 11), parent_id => ...).';
+
+CREATE FUNCTION churnml.compare_models(VARIADIC names text[])
+RETURNS TABLE (split text, metric text, model_ids bigint[], "values" float8[])
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.compare_models(plpy, '@EXTVERSION@', names)
+$$;
+COMMENT ON FUNCTION churnml.compare_models(text[]) IS
+'Metrics of several models side by side (deployed names or model ids): one row per split and metric, values in the order given.';
+
+GRANT EXECUTE ON FUNCTION churnml.top_features(text, int, text), churnml.compare_models(text[]) TO churnml_user;

@@ -256,3 +256,20 @@ def test_registry_survives_pg_dump_and_restore(telco: str, make_database: Callab
         query = "SELECT name, model_id, threshold FROM churnml.current_deployments ORDER BY name"
         assert src.execute(query).fetchall() == dst.execute(query).fetchall()
         assert scores(src) == scores(dst)
+
+
+def test_feature_selection_trains_a_smaller_model_and_compares(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        top = conn.execute("SELECT churnml.top_features('churn', 5)").fetchone()[0]
+        assert len(top) == 5 and "cust_service_calls" in top
+        parent = conn.execute("SELECT model_id FROM churnml.current_deployments WHERE name = 'churn'").fetchone()[0]
+        small = conn.execute("SELECT churnml.train('churn_top5', 'customers', 'churn', "
+                             "features => churnml.top_features('churn', 5), parent_id => %s)", (parent,)).fetchone()[0]
+        spec, parent_of = conn.execute("SELECT feature_spec, parent_id FROM churnml.models WHERE id = %s",
+                                       (small,)).fetchone()
+        assert [f["name"] for f in spec["features"]] == top and parent_of == parent
+        rows = conn.execute("SELECT split, metric, model_ids, \"values\" FROM churnml.compare_models(%s, %s)",
+                            (str(parent), str(small))).fetchall()
+        auc = {r[0]: r[3] for r in rows if r[1] == "auc"}
+        assert set(auc) == {"train", "validation", "test"} and all(len(v) == 2 for v in auc.values())
+        assert auc["validation"][1] > 0.85

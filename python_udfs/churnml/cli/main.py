@@ -98,14 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="an HTML page with PNG plots explaining a model, for Marketing")
     report.add_argument("name", help="a deployment name (its current model) or a model id")
-    report.add_argument("--out", type=Path, help="output directory (default ./churnml-report-NAME)")
+    report.add_argument("--out", type=Path, metavar="DIR", help="output directory (default ./churnml-report-NAME)")
     report.add_argument("--compare", nargs="+", action="extend", default=[], metavar="NAME_OR_ID",
                         help="other deployment names or model ids whose test ROC joins the plot")
-    report.add_argument("--dsn", help="libpq URL of the database (default: the embedded server's telco)")
-    report.add_argument("--fp-cost", type=float, default=50.0, help="cost of flagging a stayer (default 50)")
-    report.add_argument("--fn-cost", type=float, default=500.0, help="cost of missing a churner (default 500)")
-    report.add_argument("--tp-cost", type=float, default=50.0, help="cost of flagging a churner (default 50)")
-    report.add_argument("--tn-cost", type=float, default=0.0, help="cost of leaving a stayer alone (default 0)")
+    report.add_argument("--dsn", metavar="URL",
+                        help="libpq URL of the database (default: the embedded server's telco)")
+    for outcome, default, meaning in (("fp", 50.0, "flagging a stayer"), ("fn", 500.0, "missing a churner"),
+                                      ("tp", 50.0, "flagging a churner"), ("tn", 0.0, "leaving a stayer alone")):
+        report.add_argument(f"--{outcome}-cost", type=float, default=default, metavar="AMOUNT",
+                            help=f"cost of {meaning} (default {default:g})")
     report.set_defaults(func=_report)
     return parser
 

@@ -275,13 +275,13 @@ def plot_costs(model: Model, rows: Sequence[dict[str, Any]], best: dict[str, Any
                 arrowprops={"arrowstyle": "->", "color": "#C44E52"})
     ax.yaxis.set_major_formatter(lambda value, _pos: _money(value))
     ax.set_xlim(0, 1)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(min(0.0, *(r["cost"] for r in rows)), 1.08 * max(do_nothing, *(r["cost"] for r in rows)) or 1.0)
     ax.set_xlabel("cutoff: customers with a churn probability above it get the incentive")
     ax.set_ylabel(f"total cost on {len(model.scores):,} held-out customers")
     ax.set_title("Cost of each cutoff (flagged churner {tp}, flagged stayer {fp}, missed churner {fn}, "
                  "stayer left alone {tn})".format(**{k: _money(v) for k, v in costs.items()}), fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9, loc="upper left")
+    ax.legend(fontsize=9, loc="lower right", framealpha=0.95)  # the curve rises to the right: free space below
     return _save(fig, out_dir, "cost.png")
 
 
@@ -418,10 +418,12 @@ def _reading(model: Model, inputs: Sequence[dict[str, Any]], counts: dict[str, i
              f"{top['total_gain'] / total:.0%} of everything the model learned (its total gain)"]
     others = [f"{r['feature']} ({r['total_gain'] / total:.0%})" for r in used[1:3]]
     parts[0] += f", followed by {' and '.join(others)}." if others else "."
-    auc = (model.metrics.get("test") or {}).get("auc")
+    test = model.metrics.get("test") or {}
+    auc = test.get("auc")
     if auc is not None:
-        parts.append(f"On {len(model.labels):,} customers held out from training, a customer who churned gets "
-                     f"a higher score than one who stayed {auc:.0%} of the time (test AUC {auc:.3f}).")
+        parts.append(f"On {test.get('rows', len(model.labels)):,} customers held out from training, a customer "
+                     f"who churned gets a higher score than one who stayed {auc:.0%} of the time "
+                     f"(test AUC {auc:.3f}).")
     if counts is not None:
         churners = counts["tp"] + counts["fn"]
         flagged = counts["tp"] + counts["fp"]
@@ -462,7 +464,6 @@ def write_report(
 
 
 def _write(model: Model, compared: Sequence[Model], out_dir: Path, costs: dict[str, float]) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
     importance = explain.feature_importance(model.booster, spec=model.spec)
     inputs = importance["inputs"]
     output_names = model.spec.output_names
@@ -477,6 +478,7 @@ def _write(model: Model, compared: Sequence[Model], out_dir: Path, costs: dict[s
         positives = int(model.labels.sum())
         do_nothing = positives * costs["fn"] + (len(model.labels) - positives) * costs["tn"]
 
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once everything computed: a bad cost leaves no directory
     files = {
         "importance": plot_importance(inputs, out_dir),
         "roc": plot_roc(model, compared, counts, out_dir),

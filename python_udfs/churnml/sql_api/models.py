@@ -227,3 +227,29 @@ def model_trees(plpy: Any, name: str) -> dict[str, Any]:
     return {"model_id": stored.id, "trees": len(depths), "depths": depths,
             "first_tree": tree_to_dict(stored.artifact, 0, names),
             "first_tree_text": tree_to_text(stored.artifact, 0, names)}
+
+
+@entry
+def top_features(plpy: Any, name: str, k: int, level: str) -> list[str]:
+    from churnml.training.feature_spec import FeatureSpec
+    from churnml.training.selection import top_features as top
+
+    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
+    return top(stored.artifact, FeatureSpec.from_dict(stored.feature_spec), k, level=level)  # type: ignore[arg-type]
+
+
+@entry
+def compare_models(plpy: Any, names: list[str]) -> list[dict[str, Any]]:
+    """One row per (metric, split) with one column per model, for side-by-side reading."""
+    if not names:
+        raise InvalidParameter("name at least one model")
+    models = [registry.load_model(plpy, registry.model_id_for(plpy, n)) for n in names]
+    rows = []
+    for split in ("train", "validation", "test"):
+        for metric in ("auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier"):
+            rows.append({"split": split, "metric": metric,
+                         "model_ids": [m.id for m in models],
+                         "values": [m.metrics.get(split, {}).get(metric) for m in models]})
+    rows.append({"split": "all", "metric": "features", "model_ids": [m.id for m in models],
+                 "values": [float(len(m.feature_spec.get("features", []))) for m in models]})
+    return rows
