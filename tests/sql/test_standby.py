@@ -1,0 +1,88 @@
+"""Scoring on a read-only hot standby, with the primary's deployments (streaming replication)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from churnml.cli import datagen
+
+HOME = Path(f"/tmp/churnml-standby-{os.getuid()}")
+
+
+@pytest.fixture(scope="module")
+def primary(make_database: Callable[..., str]) -> str:
+    url = make_database("standby")
+    with psycopg.connect(url) as conn:
+        datagen.load(conn, 2000, 3, progress=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], deploy => true)")
+    return url
+
+
+@pytest.fixture(scope="module")
+def standby(embedded_server, primary: str) -> Iterator[str]:
+    from churnml.cli.embedded_pg import EmbeddedServer, free_port
+
+    shutil.rmtree(HOME, ignore_errors=True)
+    server = EmbeddedServer(home=HOME, info=embedded_server.info)
+    server._prepare_home()
+    parts = urlsplit(primary)
+    env_password = f"PGPASSWORD={parts.password}"
+    server._as_server_user(["env", env_password, server._bin("pg_basebackup"), "-D", str(server.datadir), "-R",
+                            "-X", "stream", "-c", "fast", "-h", "127.0.0.1", "-p", str(parts.port), "-U", "postgres"],
+                           timeout=300)
+    shutil.copy(embedded_server.password_file, server.password_file)
+    server._write_conf(free_port())
+    server.start(database="")
+    try:
+        yield server.url(parts.path.lstrip("/"))
+    finally:
+        server.stop()
+        shutil.rmtree(HOME, ignore_errors=True)
+
+
+def wait_for_replay(primary: str, standby: str) -> None:
+    with psycopg.connect(primary) as conn:
+        lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    deadline = time.time() + 60
+    with psycopg.connect(standby, autocommit=True) as conn:
+        while time.time() < deadline:
+            if conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
+                return
+            time.sleep(0.1)
+    raise AssertionError("the standby did not catch up")
+
+
+QUERY = "SELECT sum(churnml.will_churn(c)) FROM customers c"
+
+
+@pytest.mark.slow
+def test_standby_scores_with_the_primarys_deployment(primary: str, standby: str) -> None:
+    wait_for_replay(primary, standby)
+    with psycopg.connect(primary) as p, psycopg.connect(standby, autocommit=True) as s:
+        assert s.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+        assert abs(s.execute(QUERY).fetchone()[0] - p.execute(QUERY).fetchone()[0]) < 1e-9
+        reasons = s.execute("SELECT count(*) FROM customers c, churnml.explain_churn(c, 3) e "
+                            "WHERE (c.area_code, c.phone) = (415, '358-1921')").fetchone()[0]
+        assert reasons == 3
+        before = s.execute(QUERY).fetchone()[0]
+        # a deploy on the primary is used by the standby's next statement, same session
+        with psycopg.connect(primary, autocommit=True) as admin:
+            new = admin.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], "
+                                "hyperparams => '{\"max_depth\": 2}', seed => 3)").fetchone()[0]
+            admin.execute("SELECT churnml.deploy('churn', %s)", (new,))
+        wait_for_replay(primary, standby)
+        after = s.execute(QUERY).fetchone()[0]
+        assert after != before
+        assert abs(after - p.execute(QUERY).fetchone()[0]) < 1e-9
+        # what writes cannot run on a standby, and says so
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            s.execute("SELECT churnml.deploy('churn', strategy => 'latest')")
