@@ -113,6 +113,8 @@ demo: install
 	@$(CHURNML) data generate --customers 10000 --seed 42
 	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/train_churn.sql
 	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/call_center.sql
+	@echo "==> the model report for Marketing:"
+	@$(CHURNML) report churn --out reports/churn
 
 ## test: the whole suite against a real server (embedded, or CHURNML_TEST_DSN)
 test: install
