@@ -273,3 +273,35 @@ def test_feature_selection_trains_a_smaller_model_and_compares(telco: str) -> No
         auc = {r[0]: r[3] for r in rows if r[1] == "auc"}
         assert set(auc) == {"train", "validation", "test"} and all(len(v) == 2 for v in auc.values())
         assert auc["validation"][1] > 0.85
+
+
+def test_null_rows_and_null_features(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        # a NULL row scores NULL; NULL feature values are missing values (native: a real probability)
+        assert conn.execute("SELECT churnml.will_churn(NULL::customers)").fetchone()[0] is None
+        p = conn.execute("SELECT churnml.will_churn(c) FROM (SELECT (customers).* FROM customers LIMIT 1) c "
+                         ).fetchone()[0]
+        p_null = conn.execute(
+            "SELECT churnml.will_churn(c) FROM (SELECT state, acc_length, area_code, phone, int_plan, vmail_plan, "
+            "NULL::bigint AS vmail_msg, NULL::float8 AS day_mins, day_calls, day_charge, eve_mins, eve_calls, "
+            "eve_charge, night_mins, night_calls, night_charge, int_mins, int_calls, int_charge, "
+            "NULL::bigint AS cust_service_calls, churn FROM customers LIMIT 1) c").fetchone()[0]
+        assert 0 < p < 1 and 0 < p_null < 1
+        assert conn.execute("SELECT churnml.churn_flag(NULL)").fetchone()[0] is None
+
+
+def test_typed_function_after_the_model_changes_shape(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("SELECT churnml.train('shape', 'SELECT churn, day_mins, cust_service_calls FROM customers', "
+                     "'churn', deploy => true)")
+        signature = conn.execute("SELECT churnml.create_model_function('shape_fn', 'shape')").fetchone()[0]
+        assert signature == "public.shape_fn(double precision, bigint, float8)"
+        assert 0 < conn.execute("SELECT shape_fn(250.0, 4)").fetchone()[0] < 1
+        conn.execute("SELECT churnml.train('shape', 'SELECT churn, day_mins FROM customers', 'churn', "
+                     "deploy => true)")
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT shape_fn(250.0, 4)")
+        diag = info.value.diag
+        assert diag.sqlstate == "42P13"
+        assert "expects 1 features" in diag.message_primary
+        assert "day_mins double precision" in diag.message_hint and "create_model_function" in diag.message_hint
