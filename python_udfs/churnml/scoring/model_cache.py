@@ -18,7 +18,7 @@ from typing import Any
 
 from churnml import registry
 from churnml.errors import DataCorrupted
-from churnml.scoring.compiled_trees import CompiledModel, load_document, parse_forest
+from churnml.scoring.compiled_trees import CompiledModel
 from churnml.scoring.native_trees import native_forest
 from churnml.training.feature_spec import FeatureSpec
 
@@ -100,7 +100,7 @@ def build(stored: registry.StoredModel) -> LoadedModel:
         raise DataCorrupted(
             f"model {stored.id} does not match its feature spec",
             detail=f"The trees expect {compiled.n_features} columns; the spec encodes {len(spec.output_names)}.")
-    native = native_forest(parse_forest(load_document(stored.artifact)))
+    native = native_forest(compiled.forest)
     return LoadedModel(model_id=stored.id, sha256=stored.artifact_sha256, name=stored.name, spec=spec,
                        compiled=compiled, encode_row=_row_encoder(spec),
                        predict_row=native.predict_row if native is not None else compiled.predict_row,

@@ -11,9 +11,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from churnml.errors import DataException, InvalidParameter
+from churnml.lazy_numpy import np
 from churnml.training.feature_state import (
     UNKNOWN_CATEGORY,
     BooleanState,

@@ -30,8 +30,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
 from churnml.errors import (
     DataCorrupted,
     DataException,
@@ -42,6 +40,7 @@ from churnml.errors import (
     VersionMismatch,
     WrongArgumentCount,
 )
+from churnml.lazy_numpy import np
 from churnml.training.feature_encoding import RowEncoder, encode_column, fit_feature, row_encoder
 from churnml.training.feature_state import (
     DEFAULT_CATEGORICAL_MAX_DISTINCT,
@@ -72,7 +71,7 @@ __all__ = [
 ]
 
 SPEC_VERSION = 1
-Columns = Mapping[str, Sequence[Any] | np.ndarray]
+Columns = Mapping[str, "Sequence[Any] | np.ndarray"]
 
 
 @dataclass

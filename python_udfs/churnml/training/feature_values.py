@@ -12,13 +12,12 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
-
 from churnml.errors import DataException, DatatypeMismatch
+from churnml.lazy_numpy import np
 
 NAN = float("nan")
 
-Embedder = Callable[[list[str]], np.ndarray]
+Embedder = Callable[[list[str]], "np.ndarray"]
 
 # XGBoost refuses feature names containing these (they break its text dump syntax).
 _XGB_FORBIDDEN = str.maketrans({"[": "_", "]": "_", "<": "_"})
