@@ -9,6 +9,7 @@
 #   CHURNML_HOME=/dir              where the embedded server keeps its state (see docs/install.md)
 
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -34,6 +35,9 @@ RUNTIME_SITE := $(RUNTIME_DIR)/site
 VENV := .venv
 CHURNML := $(VENV)/bin/churnml
 PIP_INSTALL := pip install --disable-pip-version-check --progress-bar on -c requirements/constraints.txt
+# This machine's pip configuration names local package directories that lack some
+# packages; pip says so for each one. Those lines are noise, not problems.
+PIP_QUIET_NOISE := grep -v -e "^WARNING: Location 'file:" || true
 APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) python3-venv python3-dev \
 	libpostgresql-jdbc-java
 
@@ -76,7 +80,7 @@ venv: deps $(VENV)/.installed
 $(VENV)/.installed: requirements/constraints.txt requirements/runtime.in requirements/dev.in pyproject.toml
 	@echo "==> creating $(VENV) with $(BACKEND_PYTHON)"
 	@[ -x $(VENV)/bin/python ] || $(BACKEND_PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/$(PIP_INSTALL) -q -r requirements/runtime.in -r requirements/dev.in
+	@$(VENV)/bin/$(PIP_INSTALL) -q -r requirements/runtime.in -r requirements/dev.in 2>&1 | { $(PIP_QUIET_NOISE); }
 	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $@
 

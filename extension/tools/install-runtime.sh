@@ -18,10 +18,14 @@ mkdir -p "$dir"
 if [ ! -d "$site" ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$pins" ]; then
     echo "==> installing the pinned runtime packages into $site (first time: a few minutes)"
     rm -rf "$site.new"
+    log="$dir/pip.log"
+    status=0
     "$python" -m pip install --disable-pip-version-check --progress-bar on --no-warn-script-location \
-        --target "$site.new" -c requirements/constraints.txt -r requirements/runtime.in \
-        | grep -v -e '^Collecting' -e '^  Using cached' -e '^Requirement already' || true
-    [ -d "$site.new/numpy" ] || { echo "install-runtime: pip failed" >&2; exit 1; }
+        --target "$site.new" -c requirements/constraints.txt -r requirements/runtime.in >"$log" 2>&1 || status=$?
+    # pip's full output stays in the log; show what matters (this machine's pip
+    # configuration adds a warning per local package directory that lacks a package)
+    grep -v -e '^Collecting' -e '^  Using cached' -e '^Requirement already' -e "^WARNING: Location 'file:" "$log" || true
+    if [ "$status" -ne 0 ]; then echo "install-runtime: pip failed ($status); see $log" >&2; exit "$status"; fi
     rm -rf "$site.old"
     if [ -d "$site" ]; then mv "$site" "$site.old"; fi
     mv "$site.new" "$site"
