@@ -147,3 +147,21 @@ def minio_container(docker_engine: None) -> Iterator[dict[str, str]]:
         config = container.get_config()
         yield {"endpoint_url": f"http://{config['endpoint']}", "access_key": config["access_key"],
                "secret_key": config["secret_key"]}
+
+
+@pytest.fixture(scope="session")
+def make_telco(make_database: Callable[..., str]) -> Callable[..., str]:
+    """A fresh database with generated demo customers and a deployed model 'churn'."""
+
+    def make(prefix: str, customers: int, seed: int) -> str:
+        from churnml.cli import datagen
+
+        url = make_database(prefix)
+        with psycopg.connect(url) as conn:
+            datagen.load(conn, customers, seed, progress=False)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], "
+                         "deploy => true)")
+        return url
+
+    return make

@@ -11,7 +11,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from churnml.cli import datagen
 from tests.conftest import VENV_BIN
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -23,12 +22,9 @@ def churnml(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def trained(make_database: Callable[..., str]) -> str:
-    url = make_database("report")
-    with psycopg.connect(url) as conn:
-        datagen.load(conn, 3000, 5, progress=False)
+def trained(make_telco: Callable[..., str]) -> str:
+    url = make_telco("report", 3000, 5)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], deploy => true)")
         conn.execute("SELECT churnml.train('small', 'customers', 'churn', "
                      "features => ARRAY['cust_service_calls','day_mins','int_plan'], deploy => true)")
     return url

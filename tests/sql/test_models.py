@@ -14,7 +14,6 @@ import pytest
 import xgboost as xgb
 from psycopg import sql
 
-from churnml.cli import datagen
 from churnml.training.feature_spec import FeatureSpec
 
 FEATURES_11 = ("acc_length, vmail_msg, day_mins, day_calls, eve_mins, night_mins, night_calls, int_calls, "
@@ -22,14 +21,9 @@ FEATURES_11 = ("acc_length, vmail_msg, day_mins, day_calls, eve_mins, night_mins
 
 
 @pytest.fixture(scope="module")
-def telco(make_database: Callable[..., str]) -> str:
+def telco(make_telco: Callable[..., str]) -> str:
     """A database with 5,000 generated customers and a deployed model 'churn'."""
-    url = make_database("models")
-    with psycopg.connect(url) as conn:
-        datagen.load(conn, 5000, 7, progress=False)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], deploy => true)")
-    return url
+    return make_telco("models", 5000, 7)
 
 
 def scores(conn: psycopg.Connection, model: str = "churn") -> dict[str, float]:

@@ -12,19 +12,12 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from churnml.cli import datagen
-
 HOME = Path(f"/tmp/churnml-standby-{os.getuid()}")
 
 
 @pytest.fixture(scope="module")
-def primary(make_database: Callable[..., str]) -> str:
-    url = make_database("standby")
-    with psycopg.connect(url) as conn:
-        datagen.load(conn, 2000, 3, progress=False)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], deploy => true)")
-    return url
+def primary(make_telco: Callable[..., str]) -> str:
+    return make_telco("standby", 2000, 3)
 
 
 @pytest.fixture(scope="module")
