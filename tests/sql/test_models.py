@@ -299,3 +299,15 @@ def test_typed_function_after_the_model_changes_shape(telco: str) -> None:
         assert diag.sqlstate == "42P13"
         assert "expects 1 features" in diag.message_primary
         assert "day_mins double precision" in diag.message_hint and "create_model_function" in diag.message_hint
+
+
+def test_random_search_reports_each_trial(telco: str) -> None:
+    notices: list[str] = []
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+        model = conn.execute("SELECT churnml.train('searched', 'customers', 'churn', exclude => ARRAY['phone'], "
+                             "search => '{\"trials\": 3, \"seed\": 1}')").fetchone()[0]
+        training = conn.execute("SELECT training FROM churnml.models WHERE id = %s", (model,)).fetchone()[0]
+    assert len(training["trials"]) == 3
+    assert sum("trial" in n for n in notices) >= 3
+    assert any(n.startswith("churnml.train: reading") for n in notices)
