@@ -1,0 +1,91 @@
+"""Text handling shared by both engines: the length cap, the language check, clause splitting.
+
+Everything here is plain `re` and runs in microseconds, because the lexicon engine calls
+it once per text on its hot path.
+"""
+
+from __future__ import annotations
+
+import re
+
+from churnml.errors import InvalidParameter
+
+# Texts are cut to their first MAX_CHARS characters (code points) before any other work.
+# Customer messages are far shorter (a long complaint e-mail is ~2,000 characters), so the
+# cap changes nothing for them, while a pasted log or a 1 MB blob costs no more than a
+# 5,000-character text: ~1,200 word pieces, i.e. five encoder windows plus its clauses,
+# ~0.5 s for the encoder on one core. Sentiment that only shows after 5,000 characters
+# is ignored; that is the documented price of bounded cost.
+MAX_CHARS = 5000
+
+SUPPORTED_LANGUAGES: tuple[str, ...] = ("en",)
+# 'en', or 'en' with a region ('en-US', 'en_GB', 'EN-au'): both engines are English-only
+# and region makes no difference to either, so every English variant is accepted.
+_LANGUAGE = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*\s*$")
+
+# A text is split into sentences (after ., !, ?, ; and at line breaks), and each sentence
+# at contrastive conjunctions. "but also", "nothing but", "anything but" and "all but"
+# are not contrasts. Commas alone never split: "As a customer of 10 years, I am
+# disappointed" is one opinion.
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|[\r\n]+")
+_CONTRAST = re.compile(
+    r"[\s,;:\-–—]*\b(?:"
+    r"(?<!\bnothing )(?<!\banything )(?<!\ball )but(?!\s+also\b)"
+    r"|however|although|even though|though|whereas|nevertheless|nonetheless|on the other hand|except that"
+    r")\b[\s,:]*",
+    re.IGNORECASE,
+)
+# A sentence that opens with a concessive ("Although the staff were nice, my line is
+# still dead.") contrasts its first comma-delimited clause with the rest.
+_CONCESSIVE_START = re.compile(r"^\s*(?:although|even though|though|while|whereas|despite)\b[\s,]*", re.IGNORECASE)
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+# Greetings and sign-offs made only of these words are courtesy, not an opinion, and never
+# count as a clause for MIXED ("My bill is wrong again. Thanks in advance.").
+_COURTESY = frozenset(
+    "hi hello hey dear good morning afternoon evening thanks thank you thx ty so very much lot a in advance "
+    "please regards kind best wishes cheers sincerely all the team again".split()
+)
+# A clause needs at least this many words to count (a lone "Ok." or "Really?" says too little).
+MIN_CLAUSE_WORDS = 2
+
+
+def cap(text: str) -> str:
+    """The part of `text` that is analysed: its first MAX_CHARS characters."""
+    return text[:MAX_CHARS] if len(text) > MAX_CHARS else text
+
+
+def normalize_language(language: str | None) -> str:
+    """The supported language code for `language`, or InvalidParameter."""
+    match = _LANGUAGE.match(language) if isinstance(language, str) else None
+    code = match.group(1).lower() if match else None
+    if code not in SUPPORTED_LANGUAGES:
+        raise InvalidParameter(
+            f"unsupported sentiment language: {language!r}",
+            detail="Supported language codes: " + ", ".join(SUPPORTED_LANGUAGES) + " (with any region, e.g. en-US).",
+            hint="Pass language => 'en'; other languages need their own model, which churnml does not ship.",
+        )
+    return code
+
+
+def clauses(text: str) -> list[str]:
+    """The clauses of `text` that can make it MIXED, in order (see `churnml.sentiment.mixed`).
+
+    Sentences and contrastive clauses; a concessive clause is also split at its first
+    comma. Clauses shorter than MIN_CLAUSE_WORDS words or made only of greeting/courtesy
+    words are dropped.
+    """
+    out: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        concessive = _CONCESSIVE_START.match(sentence)
+        pieces = sentence[concessive.end() :].split(",", 1) if concessive else [sentence]
+        for piece in pieces:
+            out.extend(_counted(part) for part in _CONTRAST.split(piece))
+    return [part for part in out if part]
+
+
+def _counted(piece: str) -> str:
+    """`piece` stripped, or '' when it is too short or only courtesy."""
+    words = _WORD.findall(piece)
+    if len(words) < MIN_CLAUSE_WORDS or all(word.lower() in _COURTESY for word in words):
+        return ""
+    return piece.strip(" \t,;:-–—")

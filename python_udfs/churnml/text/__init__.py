@@ -1,0 +1,1 @@
+"""Plain text helpers with no model behind them (sentence splitting)."""
