@@ -20,6 +20,7 @@ from churnml import registry
 from churnml.errors import DataCorrupted
 from churnml.scoring.compiled_trees import CompiledModel
 from churnml.scoring.native_trees import native_forest
+from churnml.text.embedder import embedder_for
 from churnml.training.feature_spec import FeatureSpec
 
 MAX_CACHED_MODELS = 8
@@ -47,6 +48,9 @@ def _row_encoder(spec: FeatureSpec) -> Callable[[Sequence[Any]], list[Any]]:
     if all(f.group == "numeric" and getattr(f.state, "missing", None) == "native"
            and f.sql_type in _PLAIN_NUMBER_TYPES for f in spec.features):
         return _plain_numbers
+    embed = embedder_for(spec)
+    if embed is not None:
+        return lambda values: spec.transform_row(values, embed=embed)
     return spec.transform_row
 
 
@@ -69,6 +73,11 @@ class LoadedModel:
     def score_values(self, values: list[Any]) -> float:
         """One row given as input-feature values in spec order."""
         return self.predict_row(self.encode_row(values))
+
+    def transform(self, columns: Any) -> Any:
+        """Encode whole columns (bulk scoring), embedding text features when the model has any."""
+        matrix, _ = self.spec.transform(columns, embed=embedder_for(self.spec))
+        return matrix
 
     def predict_matrix(self, matrix: Any) -> Any:
         """Probabilities for a float64 matrix (rows x encoded columns)."""

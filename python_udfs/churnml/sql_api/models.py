@@ -66,8 +66,13 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
     y = normalize_labels(data.columns[label], column=label)
     fractions = (1.0 - test_fraction - validation_fraction, validation_fraction, test_fraction)
     split = stratified_split(y, fractions=fractions, seed=seed)
-    spec.fit(data.columns, split.train)
-    X, output_names = spec.transform(data.columns)
+    from churnml.text.embedder import embedder_for
+
+    embed = embedder_for(spec)
+    if embed is not None:
+        plpy.notice(f"churnml.train: embedding text features with {embed.encoder_name}")  # type: ignore[attr-defined]
+    spec.fit(data.columns, split.train, embed=embed)
+    X, output_names = spec.transform(data.columns, embed=embed)
     read_seconds = time.perf_counter() - started
     plpy.notice(f"churnml.train: {data.rows} rows, {len(spec.input_names)} features "
                 f"({len(output_names)} columns after encoding); split {len(split.train)}/"

@@ -147,7 +147,7 @@ def _score_batches(plpy: Any, name: str, source: str, key_column: str | None, ba
         rows = cursor.fetch(batch_size)
         if not rows:
             break
-        matrix, _ = loaded.spec.transform(_batch_columns(rows, features))
+        matrix = loaded.transform(_batch_columns(rows, features))
         probabilities = loaded.predict_matrix(matrix)
         # PL/Python turns a returned list into an array through each element's text
         # form, ~1 us a value; one JSON text of keys and one comma-joined text of
