@@ -1,0 +1,325 @@
+"""A rule set evaluated on one customer: first enabled, active rule (by priority) whose
+condition is TRUE wins; its offer, or its experiment arm's offer, and its reason.
+
+Also the reason templates and the cost/saving estimate of a rule set on a model's
+held-out rows. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from churnml.errors import InvalidParameter, NullValueNotAllowed
+from churnml.incentives import arms as arms_mod
+from churnml.incentives.conditions import BOOLEAN, NUMERIC, TEXT, Compiled, DivisionByZero
+
+# Inputs that come from recommend_incentive's own arguments; every other input is
+# read from the `customer` JSON object by name.
+ARGUMENT_INPUTS = ("will_churn", "sentiment", "confidence")
+# What a reason template may name besides the inputs.
+RESULT_FIELDS = ("offer", "offer_value", "currency", "arm", "experiment", "rule_name")
+NO_MATCH = "(no match)"
+TOTAL = "(total)"
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|[{}]")
+
+
+# -- reason templates ---------------------------------------------------
+
+Template = tuple[str | tuple[str], ...]  # literal text, or (name,) for a placeholder
+
+
+def parse_template(text: str | None, allowed: Iterable[str]) -> Template:
+    """'Sentiment {sentiment} and will_churn>0.8: {offer}' -> pieces; unknown names are refused.
+
+    `{{` and `}}` stand for literal braces. Python's str.format is not used: a
+    template can only substitute named values, nothing else.
+    """
+    if text is None:
+        return ()
+    names = set(allowed)
+    pieces: list[str | tuple[str]] = []
+    literal: list[str] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(text):
+        literal.append(text[pos:m.start()])
+        pos = m.end()
+        token = m.group()
+        if token in ("{{", "}}"):
+            literal.append(token[0])
+            continue
+        name = m.group(1)
+        if name is None:
+            raise InvalidParameter(
+                f'invalid reason template: "{token}" at position {m.start() + 1} is not part of a {{name}} '
+                "placeholder",
+                detail="A reason names inputs or result fields in braces, e.g. {sentiment} or {offer}; "
+                       "write {{ and }} for literal braces.")
+        name = name.lower()
+        if name not in names:
+            raise InvalidParameter(
+                f'invalid reason template: unknown placeholder "{token}" at position {m.start() + 1}',
+                detail="A placeholder names an input or one of " + ", ".join(RESULT_FIELDS) + ".",
+                hint="Known names: " + ", ".join(sorted(names)) + ".")
+        if literal:
+            pieces.append("".join(literal))
+            literal = []
+        pieces.append((name,))
+    literal.append(text[pos:])
+    if "".join(literal):
+        pieces.append("".join(literal))
+    return tuple(pieces)
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, Decimal):
+        value = value.normalize()
+        return format(value, "f")
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        text = f"{value:.3f}".rstrip("0").rstrip(".")
+        return text if text not in ("0", "-0") else f"{value:.3g}"
+    return str(value)
+
+
+def render(template: Template, values: Mapping[str, Any]) -> str | None:
+    if not template:
+        return None
+    return "".join(p if isinstance(p, str) else format_value(values.get(p[0])) for p in template)
+
+
+# -- inputs -------------------------------------------------------------
+
+_TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "off", "0"})
+
+
+def coerce(name: str, kind: str, value: Any) -> Any:
+    """A customer value as the input's declared type (None stays None)."""
+    if value is None:
+        return None
+    if kind == NUMERIC:
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, int | float):
+            return value
+        elif isinstance(value, Decimal):
+            return float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(number):
+                    return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() \
+                        else number
+    elif kind == TEXT:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float | Decimal):
+            return format_value(value)
+    elif kind == BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+    raise InvalidParameter(f'input "{name}" must be {kind}, not {json.dumps(value, default=str)[:60]}',
+                           detail=f'The customer object gave "{name}" a value that is not {kind}.',
+                           hint="See churnml.incentive_inputs for each input's type.")
+
+
+def customer_env(customer: Mapping[str, Any], inputs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The declared inputs present in `customer`, coerced (keys that are not inputs are ignored)."""
+    env: dict[str, Any] = {}
+    for name, kind in inputs:
+        if name in customer:
+            env[name] = coerce(name, kind, customer[name])
+    return env
+
+
+# -- rules --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: int
+    name: str
+    priority: int
+    condition: Compiled
+    offer: str
+    offer_value: Any
+    currency: str | None
+    reason: Template
+    arms: tuple[arms_mod.Arm, ...] = ()
+    experiment: str | None = None
+    seed: str | None = None
+    experiment_running: bool = False
+
+    @property
+    def runs_experiment(self) -> bool:
+        return bool(self.arms) and self.experiment is not None and self.experiment_running
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    name: str
+    rules: tuple[Rule, ...]
+    inputs: tuple[tuple[str, str], ...]  # customer inputs (name, type), argument inputs excluded
+
+
+def first_match(rules: Sequence[Rule], env: Mapping[str, Any]) -> Rule | None:
+    for rule in rules:
+        try:
+            matched = rule.condition(env)
+        except DivisionByZero as exc:
+            raise DivisionByZero(f'division by zero in the condition of rule "{rule.name}"', detail=exc.detail,
+                                 hint=exc.hint) from None
+        if matched is True:
+            return rule
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def recommend(rule_set: RuleSet, env: dict[str, Any], customer_key: str | None) -> dict[str, Any]:
+    """The recommendation for one customer whose inputs are `env`."""
+    inputs_json = json.dumps({k: _plain(v) for k, v in env.items()}, sort_keys=True, allow_nan=False)
+    rule = first_match(rule_set.rules, env)
+    if rule is None:
+        return {"offer": None, "offer_value": None, "reason": f'no rule of rule set "{rule_set.name}" applies',
+                "rule_name": None, "arm": None, "experiment": None, "rule_id": None, "rule_set": rule_set.name,
+                "currency": None, "inputs": inputs_json}
+    offer, offer_value, arm, experiment = rule.offer, rule.offer_value, None, None
+    if rule.runs_experiment:
+        if customer_key is None:
+            raise NullValueNotAllowed(
+                f'rule "{rule.name}" runs experiment "{rule.experiment}" and needs a customer_key',
+                detail="Arms are assigned by a hash of the experiment's seed, its name and the customer key, "
+                       "so that the same customer always gets the same arm.",
+                hint="Pass customer_key => ..., e.g. area_code || '/' || phone.")
+        chosen = arms_mod.assign(rule.arms, rule.seed or "", rule.experiment or "", customer_key)
+        offer, offer_value, arm, experiment = chosen.offer, chosen.offer_value, chosen.arm, rule.experiment
+    values = dict(env)
+    values.update(offer=offer, offer_value=offer_value, currency=rule.currency, arm=arm, experiment=experiment,
+                  rule_name=rule.name)
+    return {"offer": offer, "offer_value": offer_value, "reason": render(rule.reason, values),
+            "rule_name": rule.name, "arm": arm, "experiment": experiment, "rule_id": rule.id,
+            "rule_set": rule_set.name, "currency": rule.currency, "inputs": inputs_json}
+
+
+# -- what a rule set costs on held-out rows -----------------------------
+
+
+def parse_sentiment_mix(mix: Mapping[str, Any] | None) -> list[tuple[str, float]]:
+    if not isinstance(mix, Mapping) or not mix:
+        raise InvalidParameter("sentiment_mix must be a JSON object of sentiment shares",
+                               hint='e.g. {"NEGATIVE": 0.3, "NEUTRAL": 0.5, "POSITIVE": 0.2}')
+    pairs = []
+    for label, share in mix.items():
+        if isinstance(share, bool) or not isinstance(share, int | float) or not math.isfinite(share) or share < 0:
+            raise InvalidParameter(f'the share of "{label}" in sentiment_mix must be a number >= 0, not {share!r}')
+        pairs.append((str(label).strip().upper(), float(share)))
+    total = sum(s for _, s in pairs)
+    if total <= 0:
+        raise InvalidParameter("the shares in sentiment_mix must add up to more than 0")
+    return [(label, share / total) for label, share in pairs if share > 0]
+
+
+@dataclass
+class _Bucket:
+    rule_name: str
+    offer: str | None
+    customers: float = 0.0
+    churners: float = 0.0
+    incentive_cost: float = 0.0
+    expected_saves: float = 0.0
+    unpriced: float = 0.0
+
+    def row(self, retained_value: float) -> dict[str, Any]:
+        saved = self.expected_saves * retained_value
+        return {"rule_name": self.rule_name, "offer": self.offer, "customers": self.customers,
+                "churners": self.churners, "incentive_cost": self.incentive_cost,
+                "expected_saves": self.expected_saves, "saved_value": saved,
+                "net_value": saved - self.incentive_cost, "unpriced": self.unpriced}
+
+
+def _offers(rule: Rule) -> list[tuple[Any, float]]:
+    """(offer_value, share) of each offer the rule makes: its arms when it runs an experiment."""
+    if rule.runs_experiment:
+        return [(a.offer_value, share) for a, share in arms_mod.shares(rule.arms)]
+    return [(rule.offer_value, 1.0)]
+
+
+def _offer_text(rule: Rule) -> str:
+    if rule.runs_experiment:
+        return " | ".join(f"{a.arm}: {a.offer} ({share:.0%})" for a, share in arms_mod.shares(rule.arms))
+    return rule.offer
+
+
+def rule_set_cost(rule_set: RuleSet, labels: Sequence[bool], scores: Sequence[float], *, retained_value: float,
+                  save_rate: float, acceptance_rate: float, sentiment_mix: Sequence[tuple[str, float]],
+                  confidence: float | None) -> list[dict[str, Any]]:
+    """Cost and saving of the rules on held-out rows (see docs/incentives.md for the model).
+
+    Each row is evaluated once per sentiment of the mix, weighted by its share, with
+    will_churn = the row's held-out probability and no customer fields (they are not
+    stored with the model). An experiment rule counts each arm by its weight. A
+    priced offer (offer_value > 0) costs acceptance_rate x offer_value per customer
+    offered it, and keeps save_rate of the would-be churners offered it, each worth
+    retained_value. Offers with no offer_value are counted as `unpriced` and
+    neither cost nor save anything.
+    """
+    for name, value in (("save_rate", save_rate), ("acceptance_rate", acceptance_rate)):
+        if value is None or not 0.0 <= value <= 1.0:
+            raise InvalidParameter(f"{name} must be between 0 and 1, not {value}")
+    if retained_value is None or not math.isfinite(retained_value) or retained_value < 0:
+        raise InvalidParameter(f"retained_value must be a number >= 0, not {retained_value}")
+    buckets: dict[int | None, _Bucket] = {r.id: _Bucket(r.name, _offer_text(r)) for r in rule_set.rules}
+    buckets[None] = _Bucket(NO_MATCH, None)
+    rules_by_id = {r.id: r for r in rule_set.rules}
+    for label, score in zip(labels, scores, strict=True):
+        churned = 1.0 if label else 0.0
+        for sentiment, share in sentiment_mix:
+            env = {"will_churn": score, "sentiment": sentiment, "confidence": confidence}
+            rule = first_match(rule_set.rules, env)
+            bucket = buckets[rule.id if rule else None]
+            bucket.customers += share
+            bucket.churners += share * churned
+            if rule is None:
+                continue
+            for value, arm_share in _offers(rules_by_id[rule.id]):
+                weight = share * arm_share
+                if value is None:
+                    bucket.unpriced += weight
+                elif value > 0:
+                    bucket.incentive_cost += weight * acceptance_rate * float(value)
+                    bucket.expected_saves += weight * churned * save_rate
+    rows = [buckets[r.id].row(retained_value) for r in rule_set.rules] + [buckets[None].row(retained_value)]
+    total = _Bucket(TOTAL, None)
+    for b in buckets.values():
+        total.customers += b.customers
+        total.churners += b.churners
+        total.incentive_cost += b.incentive_cost
+        total.expected_saves += b.expected_saves
+        total.unpriced += b.unpriced
+    return [*rows, total.row(retained_value)]

@@ -1,0 +1,479 @@
+"""SQL area: incentive rules (validation triggers), recommend_incentive, the offer log,
+experiment results and the cost of a rule set.
+
+Rules are read once per statement (keyed by statement_timestamp(), like deployed
+models), so an admin's change applies to every session's next statement. Compiled
+conditions are cached per backend by their stored syntax tree. All statements are
+prepared with parameters; nothing here formats a value into SQL text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from churnml import registry
+from churnml.errors import (
+    ChurnmlError,
+    InvalidParameter,
+    NullValueNotAllowed,
+    ObjectNotInPrerequisiteState,
+    UndefinedObject,
+)
+from churnml.incentives import arms as arms_mod
+from churnml.incentives import conditions, results, rules
+from churnml.sql_api.entry import entry
+
+_PLANS: dict[str, Any] = {}
+_COMPILED: OrderedDict[str, conditions.Compiled] = OrderedDict()
+_TEMPLATES: OrderedDict[tuple[str, frozenset[str]], rules.Template] = OrderedDict()
+MAX_CACHED = 1024
+# A builtin row being restored by pg_restore updates the installed copy in place;
+# while it does, the checks that guard builtin rows stand aside.
+_restoring = False
+
+
+class DependentObjectsStillExist(ChurnmlError):
+    sqlstate = "2BP01"  # dependent_objects_still_exist
+
+
+def _plan(plpy: Any, key: str, query: str, types: list[str]) -> Any:
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = plpy.prepare(query, types)
+        _PLANS[key] = plan
+    return plan
+
+
+def _cached(cache: OrderedDict[Any, Any], key: Any, make: Any) -> Any:
+    value = cache.get(key)
+    if value is None:
+        value = make()
+        cache[key] = value
+        if len(cache) > MAX_CACHED:
+            cache.popitem(last=False)
+    return value
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text, parse_float=Decimal)
+
+
+def _input_types(plpy: Any) -> dict[str, str]:
+    plan = _plan(plpy, "inputs", "SELECT name, type FROM churnml.incentive_inputs", [])
+    return {r["name"]: r["type"] for r in plpy.execute(plan)}
+
+
+def _template_names(inputs: Mapping[str, str]) -> frozenset[str]:
+    return frozenset(inputs) | frozenset(rules.RESULT_FIELDS)
+
+
+def _parse_reason(reason: str | None, inputs: Mapping[str, str]) -> rules.Template:
+    names = _template_names(inputs)
+    return _cached(_TEMPLATES, (reason or "", names), lambda: rules.parse_template(reason, names))
+
+
+# -- triggers -----------------------------------------------------------
+
+
+def _now_and_user(plpy: Any) -> tuple[str, str]:
+    row = plpy.execute(_plan(plpy, "now_user", "SELECT now()::pg_catalog.text AS now, current_user AS who", []))[0]
+    return row["now"], row["who"]
+
+
+def _validate_rule(plpy: Any, new: dict[str, Any]) -> None:
+    inputs = _input_types(plpy)
+    name = new.get("name")
+    try:
+        tree = conditions.parse(new.get("condition"), inputs)
+    except conditions.ConditionError as exc:
+        raise exc.retitle(f'condition of rule "{name}"') from None
+    new["condition_ast"] = json.dumps(tree, sort_keys=True)
+    arms_json, experiment = _loads(new.get("arms")), new.get("experiment")
+    if (arms_json is None) != (experiment is None):
+        raise InvalidParameter(
+            f'rule "{name}" needs both arms and an experiment, or neither',
+            detail="Arms split a rule's customers between offers, and the experiment records the split.",
+            hint="Create the experiment first (INSERT INTO churnml.experiments (name, description) VALUES (...)) "
+                 "and name it in the rule's experiment column.")
+    if arms_json is not None:
+        try:
+            parsed = arms_mod.parse_arms(arms_json)
+        except InvalidParameter as exc:
+            raise InvalidParameter(f'invalid arms of rule "{name}": {exc.message}', detail=exc.detail,
+                                   hint=exc.hint) from None
+        new["arms"] = json.dumps([a.to_json() for a in parsed])
+    try:
+        rules.parse_template(new.get("reason"), _template_names(inputs))
+    except InvalidParameter as exc:
+        message = exc.message.replace("invalid reason template:", f'invalid reason of rule "{name}":', 1)
+        raise InvalidParameter(message, detail=exc.detail, hint=exc.hint) from None
+
+
+_RULE_COLUMNS = ("rule_set", "priority", "name", "condition", "offer", "offer_value", "currency", "active_from",
+                 "active_until", "arms", "experiment", "reason", "enabled", "created_by", "created_at", "updated_by",
+                 "updated_at")
+
+
+_JSONB_COLUMNS = frozenset({"arms", "condition_ast"})
+
+
+def _json_row(row: Mapping[str, Any]) -> str:
+    """A trigger row as JSON for jsonb_populate_record (jsonb columns arrive as text: decode them)."""
+    def plain(key: str, value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return str(value)
+        if key in _JSONB_COLUMNS and isinstance(value, str):
+            return json.loads(value)
+        return value
+
+    return json.dumps({k: plain(k, v) for k, v in row.items()}, default=str)
+
+
+def _restore_builtin(plpy: Any, table: str, key: str, key_type: str, columns: tuple[str, ...],
+                     new: Mapping[str, Any]) -> bool:
+    """pg_restore re-inserts a builtin row that CREATE EXTENSION just installed: update it in place."""
+    global _restoring
+    assignments = ", ".join(columns)
+    values = ", ".join(f"n.{c}" for c in columns)
+    plan = _plan(plpy, f"restore_{table}", f"""
+        UPDATE churnml.{table} AS t SET ({assignments}) = (
+            SELECT {values} FROM pg_catalog.jsonb_populate_record(NULL::churnml.{table}, $2::pg_catalog.jsonb) AS n)
+        WHERE t.{key} OPERATOR(pg_catalog.=) $1 AND t.builtin""", [key_type, "text"])  # noqa: S608 - fixed names
+    _restoring = True
+    try:
+        done = plpy.execute(plan, [new[key], _json_row(new)]).nrows()
+    finally:
+        _restoring = False
+    return done > 0
+
+
+@entry
+def check_rule(plpy: Any, td: dict[str, Any]) -> str | None:
+    """BEFORE INSERT/UPDATE/DELETE on churnml.incentive_rules."""
+    event = td["event"]
+    if event == "DELETE":
+        old = td["old"]
+        if old["builtin"] and not _restoring:
+            raise ObjectNotInPrerequisiteState(
+                f'rule "{old["name"]}" is installed by churnml and cannot be deleted',
+                detail="CREATE EXTENSION installs it again on every restore, so a deletion would not last.",
+                hint=f"Disable it instead: set enabled = false on rule {old['id']}.")
+        return None
+    new = td["new"]
+    if event == "INSERT" and new.get("builtin") and not _restoring and new.get("id") is not None \
+            and _restore_builtin(plpy, "incentive_rules", "id", "bigint", _RULE_COLUMNS, new):
+        return "SKIP"
+    if event == "UPDATE" and not _restoring and new["builtin"] != td["old"]["builtin"]:
+        raise InvalidParameter("the builtin flag of a rule cannot change",
+                               detail="It marks the rules churnml installs.")
+    _validate_rule(plpy, new)
+    if event == "UPDATE" and not _restoring:
+        new["updated_at"], new["updated_by"] = _now_and_user(plpy)
+    return "MODIFY"
+
+
+def _revalidate_rules(plpy: Any) -> None:
+    inputs = _input_types(plpy)
+    plan = _plan(plpy, "all_rules", "SELECT id, name, condition, reason FROM churnml.incentive_rules ORDER BY id", [])
+    for row in plpy.execute(plan):
+        try:
+            conditions.parse(row["condition"], inputs)
+            rules.parse_template(row["reason"], _template_names(inputs))
+        except InvalidParameter as exc:
+            raise DependentObjectsStillExist(
+                f'rule "{row["name"]}" (id {row["id"]}) needs the input that this change removes',
+                detail=f"Its condition or reason would become invalid: {exc.message}.",
+                hint="Change or delete the rule first.") from None
+
+
+@entry
+def check_input(plpy: Any, td: dict[str, Any]) -> str | None:
+    """Row-level BEFORE and statement-level AFTER trigger on churnml.incentive_inputs."""
+    if td["level"] == "STATEMENT":
+        _revalidate_rules(plpy)
+        return None
+    event = td["event"]
+    old = td.get("old")
+    if old is not None and old["builtin"]:
+        raise ObjectNotInPrerequisiteState(
+            f'input "{old["name"]}" is installed by churnml and cannot be changed or deleted',
+            hint="Add your own inputs with INSERT INTO churnml.incentive_inputs (name, type) VALUES (...).")
+    if event == "DELETE":
+        return None
+    new = td["new"]
+    if new["builtin"]:
+        raise InvalidParameter("builtin inputs are installed by churnml; add yours with builtin = false")
+    name = new["name"] or ""
+    if name in conditions.KEYWORDS | conditions.STATEMENT_WORDS | conditions.SQL_WORDS:
+        raise InvalidParameter(f'"{name}" is an SQL keyword and cannot name an input')
+    return None
+
+
+@entry
+def check_experiment(plpy: Any, td: dict[str, Any]) -> str | None:
+    """BEFORE INSERT/UPDATE/DELETE on churnml.experiments."""
+    event = td["event"]
+    if event == "DELETE":
+        old = td["old"]
+        if old["builtin"] and not _restoring:
+            raise ObjectNotInPrerequisiteState(
+                f'experiment "{old["name"]}" is installed by churnml and cannot be deleted',
+                hint="Stop it instead: UPDATE churnml.experiments SET stopped_at = now() WHERE name = ...;")
+        return None
+    new = td["new"]
+    if event == "INSERT":
+        if new.get("builtin") and not _restoring and _restore_builtin(
+                plpy, "experiments", "name", "text",
+                ("seed", "description", "control_arm", "started_at", "stopped_at", "created_by", "created_at"), new):
+            return "SKIP"
+        return None
+    old = td["old"]
+    if _restoring:
+        return None
+    if new["builtin"] != old["builtin"]:
+        raise InvalidParameter("the builtin flag of an experiment cannot change")
+    if new["seed"] != old["seed"]:
+        plan = _plan(plpy, "experiment_offers",
+                     "SELECT count(*) AS n FROM churnml.offer_log WHERE experiment OPERATOR(pg_catalog.=) $1",
+                     ["text"])
+        offers = plpy.execute(plan, [old["name"]])[0]["n"]
+        if offers:
+            raise ObjectNotInPrerequisiteState(
+                f'the seed of experiment "{old["name"]}" cannot change after it assigned offers',
+                detail=f"The offer log has {offers} offers whose arms came from this seed.",
+                hint="Start a new experiment (with a new name) instead.")
+    return None
+
+
+# -- rule sets ----------------------------------------------------------
+
+_RULES_QUERY = """
+SELECT (SELECT pg_catalog.jsonb_object_agg(i.name, i.type) FROM churnml.incentive_inputs AS i)::pg_catalog.text
+           AS inputs,
+       EXISTS (SELECT FROM churnml.incentive_rules AS k WHERE k.rule_set OPERATOR(pg_catalog.=) $1) AS known,
+       (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                   'id', r.id, 'priority', r.priority, 'name', r.name, 'ast', r.condition_ast::pg_catalog.text,
+                   'offer', r.offer, 'offer_value', r.offer_value, 'currency', r.currency, 'reason', r.reason,
+                   'arms', r.arms, 'experiment', r.experiment, 'seed', e.seed,
+                   'running', e.name IS NOT NULL AND e.started_at OPERATOR(pg_catalog.<=) $2
+                              AND (e.stopped_at IS NULL OR $2 OPERATOR(pg_catalog.<) e.stopped_at))
+               ORDER BY r.priority, r.id)
+        FROM churnml.incentive_rules AS r
+        LEFT JOIN churnml.experiments AS e ON e.name OPERATOR(pg_catalog.=) r.experiment
+        WHERE r.rule_set OPERATOR(pg_catalog.=) $1 AND r.enabled
+          AND (r.active_from IS NULL OR r.active_from OPERATOR(pg_catalog.<=) $2)
+          AND (r.active_until IS NULL OR $2 OPERATOR(pg_catalog.<) r.active_until))::pg_catalog.text AS rules
+"""
+
+
+# Which row versions the rules of a set were built from, and whether each is active at
+# as_of: when this is unchanged, the rules built for an earlier statement are still right
+# (MVCC: a change gives the row a new xmin). Costs ~1/4 of loading the rules.
+_FINGERPRINT_QUERY = """
+SELECT pg_catalog.string_agg(
+           r.id::pg_catalog.text || ':' || r.xmin::pg_catalog.text || ':'
+           || (r.enabled AND (r.active_from IS NULL OR r.active_from OPERATOR(pg_catalog.<=) $2)
+               AND (r.active_until IS NULL OR $2 OPERATOR(pg_catalog.<) r.active_until))::pg_catalog.text
+           || ':' || COALESCE(e.xmin::pg_catalog.text || ':' || (e.started_at OPERATOR(pg_catalog.<=) $2
+               AND (e.stopped_at IS NULL OR $2 OPERATOR(pg_catalog.<) e.stopped_at))::pg_catalog.text, ''),
+           ',' ORDER BY r.id)
+       || '/' || (SELECT pg_catalog.string_agg(i.xmin::pg_catalog.text, ',' ORDER BY i.name)
+                  FROM churnml.incentive_inputs AS i) AS fingerprint
+FROM churnml.incentive_rules AS r
+LEFT JOIN churnml.experiments AS e ON e.name OPERATOR(pg_catalog.=) r.experiment
+WHERE r.rule_set OPERATOR(pg_catalog.=) $1
+"""
+
+
+@dataclass
+class _Loaded:
+    statement: float
+    as_of: str
+    fingerprint: str
+    rule_set: rules.RuleSet
+
+
+_loaded: dict[str, _Loaded] = {}
+MAX_CACHED_SETS = 64
+
+
+def _compile(ast_text: str) -> conditions.Compiled:
+    return _cached(_COMPILED, ast_text, lambda: conditions.compile_condition(json.loads(ast_text)))
+
+
+def load_rule_set(plpy: Any, name: str, as_of: str) -> rules.RuleSet:
+    """The enabled rules of `name` active at `as_of`, in evaluation order."""
+    row = plpy.execute(_plan(plpy, "rule_set", _RULES_QUERY, ["text", "timestamptz"]), [name, as_of])[0]
+    if not row["known"]:
+        raise UndefinedObject(f'rule set "{name}" has no rules',
+                              detail=_known_rule_sets(plpy),
+                              hint="The rules churnml installs are in rule set 'default'.")
+    inputs = json.loads(row["inputs"] or "{}")
+    loaded = []
+    for r in _loads(row["rules"]) or []:
+        arms = tuple(arms_mod.parse_arms(r["arms"])) if r["arms"] is not None else ()
+        loaded.append(rules.Rule(
+            id=int(r["id"]), name=r["name"], priority=int(r["priority"]), condition=_compile(r["ast"]),
+            offer=r["offer"], offer_value=r["offer_value"], currency=r["currency"],
+            reason=_parse_reason(r["reason"], inputs), arms=arms, experiment=r["experiment"], seed=r["seed"],
+            experiment_running=bool(r["running"])))
+    customer_inputs = tuple((n, t) for n, t in sorted(inputs.items()) if n not in rules.ARGUMENT_INPUTS)
+    return rules.RuleSet(name=name, rules=tuple(loaded), inputs=customer_inputs)
+
+
+def _known_rule_sets(plpy: Any) -> str:
+    rows = plpy.execute("SELECT pg_catalog.string_agg(DISTINCT rule_set, ', ') AS sets FROM churnml.incentive_rules")
+    sets = rows[0]["sets"] if rows else None
+    return f"Rule sets with rules: {sets}." if sets else "No rule set has any rules."
+
+
+def _rule_set(plpy: Any, name: str, as_of: str, statement: float | None) -> rules.RuleSet:
+    """The rules for this statement: looked up once per statement, rebuilt only when they changed."""
+    current = _loaded.get(name)
+    if current is not None and statement is not None and current.statement == statement and current.as_of == as_of:
+        return current.rule_set
+    plan = _plan(plpy, "rule_set_fingerprint", _FINGERPRINT_QUERY, ["text", "timestamptz"])
+    fingerprint = plpy.execute(plan, [name, as_of])[0]["fingerprint"]
+    if current is not None and fingerprint is not None and current.fingerprint == fingerprint:
+        current.statement, current.as_of = statement if statement is not None else float("nan"), as_of
+        return current.rule_set
+    rule_set = load_rule_set(plpy, name, as_of)
+    if fingerprint is not None:
+        if len(_loaded) >= MAX_CACHED_SETS and name not in _loaded:
+            _loaded.pop(next(iter(_loaded)))
+        _loaded[name] = _Loaded(statement if statement is not None else float("nan"), as_of, fingerprint, rule_set)
+    return rule_set
+
+
+def _customer(customer: str | None) -> dict[str, Any]:
+    if customer is None:
+        return {}
+    value = json.loads(customer)
+    if not isinstance(value, dict):
+        raise InvalidParameter("customer must be a JSON object of input values",
+                               hint="e.g. to_jsonb(c) for a customers row c, or '{\"cust_service_calls\": 4}'.")
+    return value
+
+
+@entry
+def recommend_incentive(plpy: Any, will_churn: float | None, sentiment: str | None, confidence: float | None,
+                        customer: str | None, customer_key: str | None, rule_set: str | None, as_of: str | None,
+                        statement: float | None) -> dict[str, Any]:
+    if rule_set is None:
+        raise NullValueNotAllowed("rule_set must not be NULL")
+    if as_of is None:
+        raise NullValueNotAllowed("as_of must not be NULL")
+    loaded = _rule_set(plpy, rule_set, as_of, statement)
+    cust = _customer(customer)
+    env = rules.customer_env(cust, loaded.inputs) if cust else {}
+    env["will_churn"] = will_churn
+    env["sentiment"] = sentiment.strip().upper() if sentiment is not None else None
+    env["confidence"] = confidence
+    return rules.recommend(loaded, env, customer_key)
+
+
+@entry
+def check_condition(plpy: Any, condition: str | None) -> str:
+    tree = conditions.parse(condition, _input_types(plpy))
+    return json.dumps({**tree, "normalised": conditions.to_sql(tree)}, sort_keys=True)
+
+
+# -- offer log, outcomes, experiment results ----------------------------
+
+OUTCOMES = ("retained", "churned")
+
+
+@entry
+def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, outcome: str | None,
+                   recorded_at: str | None, note: str | None) -> int:
+    if outcome is None or outcome.strip().lower() not in OUTCOMES:
+        raise InvalidParameter(f"outcome must be 'retained' or 'churned', not {outcome!r}")
+    if recorded_at is None:
+        raise NullValueNotAllowed("recorded_at must not be NULL")
+    outcome = outcome.strip().lower()
+    if offer_id is not None:
+        plan = _plan(plpy, "offer_by_id", """
+            SELECT id, offered_at OPERATOR(pg_catalog.<=) $2 AS in_order FROM churnml.offer_log
+            WHERE id OPERATOR(pg_catalog.=) $1""", ["bigint", "timestamptz"])
+        rows = plpy.execute(plan, [offer_id, recorded_at])
+        if not rows:
+            raise UndefinedObject(f"offer {offer_id} is not in the offer log")
+        if not rows[0]["in_order"]:
+            raise InvalidParameter(f"the outcome of offer {offer_id} cannot be recorded before the offer was made",
+                                   detail=f"recorded_at is {recorded_at}.")
+    else:
+        if customer_key is None:
+            raise NullValueNotAllowed("give an offer id or a customer key")
+        plan = _plan(plpy, "offer_by_customer", """
+            SELECT id, TRUE AS in_order FROM churnml.offer_log
+            WHERE customer_key OPERATOR(pg_catalog.=) $1 AND offered_at OPERATOR(pg_catalog.<=) $2
+            ORDER BY offered_at DESC, id DESC LIMIT 1""", ["text", "timestamptz"])
+        rows = plpy.execute(plan, [customer_key, recorded_at])
+        if not rows:
+            raise UndefinedObject(f'no offer was made to customer "{customer_key}" at or before {recorded_at}',
+                                  hint="Outcomes are recorded against offers in churnml.offer_log.")
+    offer = int(rows[0]["id"])
+    plan = _plan(plpy, "record_outcome", """
+        INSERT INTO churnml.offer_outcomes AS o (offer_id, outcome, recorded_at, note) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (offer_id) DO UPDATE SET outcome = excluded.outcome, recorded_at = excluded.recorded_at,
+                                             note = excluded.note, recorded_by = current_user""",
+                 ["bigint", "text", "timestamptz", "text"])
+    plpy.execute(plan, [offer, outcome, recorded_at, note])
+    return offer
+
+
+@entry
+def experiment_results(plpy: Any, experiment: str | None, control_arm: str | None) -> list[dict[str, Any]]:
+    if experiment is None:
+        raise NullValueNotAllowed("experiment must not be NULL")
+    plan = _plan(plpy, "experiment", "SELECT control_arm FROM churnml.experiments WHERE name OPERATOR(pg_catalog.=) $1",
+                 ["text"])
+    found = plpy.execute(plan, [experiment])
+    if not found:
+        raise UndefinedObject(f'experiment "{experiment}" does not exist',
+                              hint="SELECT name FROM churnml.experiments lists them.")
+    control = control_arm if control_arm is not None else found[0]["control_arm"]
+    plan = _plan(plpy, "experiment_arms", """
+        SELECT l.arm, pg_catalog.string_agg(DISTINCT l.offer, ' / ') AS offer, count(*) AS offers,
+               count(o.offer_id) AS outcomes_known,
+               count(*) FILTER (WHERE o.outcome OPERATOR(pg_catalog.=) 'retained') AS retained,
+               COALESCE(sum(l.offer_value), 0) AS total_cost
+        FROM churnml.offer_log AS l
+        LEFT JOIN churnml.offer_outcomes AS o ON o.offer_id OPERATOR(pg_catalog.=) l.id
+        WHERE l.experiment OPERATOR(pg_catalog.=) $1
+        GROUP BY l.arm""", ["text"])
+    rows = {r["arm"]: dict(r) for r in plpy.execute(plan, [experiment])}
+    plan = _plan(plpy, "experiment_rule_arms", """
+        SELECT arms::pg_catalog.text AS arms FROM churnml.incentive_rules
+        WHERE experiment OPERATOR(pg_catalog.=) $1 AND arms IS NOT NULL ORDER BY id""", ["text"])
+    for r in plpy.execute(plan, [experiment]):
+        for arm in _loads(r["arms"]):
+            rows.setdefault(arm["arm"], {"arm": arm["arm"], "offer": arm["offer"], "offers": 0, "outcomes_known": 0,
+                                         "retained": 0, "total_cost": Decimal(0)})
+    if control is not None and control not in rows:
+        raise InvalidParameter(f'experiment "{experiment}" has no arm "{control}"',
+                               detail="Its arms: " + ", ".join(sorted(rows)) + ".")
+    return results.arm_results(list(rows.values()), control)
+
+
+# -- cost of a rule set -------------------------------------------------
+
+
+@entry
+def rule_set_cost(plpy: Any, rule_set: str | None, retained_value: Any, save_rate: float | None, model: str | None,
+                  acceptance_rate: float | None, sentiment_mix: str | None, confidence: float | None,
+                  as_of: str | None) -> list[dict[str, Any]]:
+    if rule_set is None or model is None or as_of is None:
+        raise NullValueNotAllowed("rule_set, model and as_of must not be NULL")
+    mix = rules.parse_sentiment_mix(json.loads(sentiment_mix) if sentiment_mix is not None else None)
+    loaded = load_rule_set(plpy, rule_set, as_of)
+    labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, model))
+    return rules.rule_set_cost(loaded, labels, scores,
+                               retained_value=float(retained_value) if retained_value is not None else None,
+                               save_rate=save_rate, acceptance_rate=acceptance_rate, sentiment_mix=mix,
+                               confidence=confidence)  # type: ignore[arg-type]

@@ -1,0 +1,531 @@
+"""Incentive rules, recommend_incentive, experiments, the offer log and rule-set costs
+against the real server."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+EXPERIMENT = "negative_medium_risk_credit"
+SEED = "churnml-walkthrough-rule-4"
+
+
+@pytest.fixture(scope="module")
+def db(make_database: Callable[..., str]) -> str:
+    return make_database("incentives")
+
+
+@pytest.fixture
+def conn(db: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="module")
+def roles(db: str) -> Callable[[str], str]:
+    """Login roles cm_inc_user (churnml_user) and cm_inc_admin (churnml_admin); returns role -> URL."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        for role, member in (("cm_inc_user", "churnml_user"), ("cm_inc_admin", "churnml_admin")):
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw' IN ROLE {}").format(
+                sql.Identifier(role), sql.Identifier(member)))
+    parts = urlsplit(db)
+
+    def as_role(role: str) -> str:
+        return parts._replace(netloc=f"{role}:pw@{parts.hostname}:{parts.port}").geturl()
+
+    return as_role
+
+
+def recommend(conn: psycopg.Connection, will_churn: float | None, sentiment: str | None, confidence: float | None,
+              customer: dict | None = None, key: str | None = None, rule_set: str = "default",
+              as_of: str | None = None) -> dict:
+    cur = conn.execute(
+        "SELECT * FROM churnml.recommend_incentive(%s, %s, %s, %s::jsonb, customer_key => %s, rule_set => %s, "
+        "as_of => coalesce(%s::timestamptz, now()))",
+        (will_churn, sentiment, confidence, json.dumps(customer or {}), key, rule_set, as_of))
+    names = [d.name for d in cur.description]
+    return dict(zip(names, cur.fetchone(), strict=True))
+
+
+# The walkthrough's table, one input per row (and the edges between rows).
+WALKTHROUGH = [
+    # will_churn, sentiment, confidence, customer, offer, rule, reason
+    (0.30, "POSITIVE", 0.9, {}, "no incentive", "positive_low_risk",
+     "Sentiment POSITIVE and will_churn<0.5: no incentive"),
+    (0.50, "POSITIVE", 0.9, {}, "$5 credit", "positive_at_risk", "Sentiment POSITIVE and will_churn>=0.5: $5 credit"),
+    (0.85, "NEGATIVE", 0.9, {}, "$25 credit", "negative_high_risk",
+     "Sentiment NEGATIVE and will_churn>0.8: $25 credit"),
+    (0.40, "NEGATIVE", 0.9, {}, "no incentive", "negative_low_risk",
+     "Sentiment NEGATIVE and will_churn<=0.4: no incentive"),
+    (0.90, "NEUTRAL", 0.9, {"cust_service_calls": 3, "int_plan": "yes"}, "1000 free international minutes",
+     "service_calls_international",
+     "Customer service calls>2 and an international plan: 1000 free international minutes"),
+    (0.90, "NEUTRAL", 0.9, {"cust_service_calls": 2, "int_plan": "yes"}, "no incentive", "no_incentive",
+     "No rule applies: no incentive"),
+    (0.90, "NEUTRAL", 0.9, {"cust_service_calls": 5, "int_plan": "no"}, "no incentive", "no_incentive",
+     "No rule applies: no incentive"),
+    # low confidence falls through the sentiment rules, as in the walkthrough's if/elif chain
+    (0.90, "NEGATIVE", 0.6, {"cust_service_calls": 4, "int_plan": "yes"}, "1000 free international minutes",
+     "service_calls_international",
+     "Customer service calls>2 and an international plan: 1000 free international minutes"),
+    (0.20, "POSITIVE", 0.5, {}, "no incentive", "no_incentive", "No rule applies: no incentive"),
+    # sentiment labels are compared upper-cased
+    (0.85, "negative", 0.9, {}, "$25 credit", "negative_high_risk",
+     "Sentiment NEGATIVE and will_churn>0.8: $25 credit"),
+]
+
+
+@pytest.mark.parametrize(("will_churn", "sentiment", "confidence", "customer", "offer", "rule", "reason"),
+                         WALKTHROUGH)
+def test_default_rules_reproduce_the_walkthrough(conn: psycopg.Connection, will_churn: float, sentiment: str,
+                                                 confidence: float, customer: dict, offer: str, rule: str,
+                                                 reason: str) -> None:
+    got = recommend(conn, will_churn, sentiment, confidence, customer)
+    assert (got["offer"], got["rule_name"], got["reason"]) == (offer, rule, reason)
+    assert got["arm"] is None and got["experiment"] is None and got["rule_set"] == "default"
+    assert got["inputs"]["will_churn"] == will_churn and got["inputs"]["sentiment"] == sentiment.upper()
+
+
+def test_the_walkthrough_experiment_is_recorded_and_reproducible(conn: psycopg.Connection, db: str) -> None:
+    a = recommend(conn, 0.6, "NEGATIVE", 0.9, key="415/358-1921")
+    assert a["rule_name"] == "negative_medium_risk" and a["experiment"] == EXPERIMENT
+    assert (a["arm"], a["offer"], a["offer_value"]) in (("A", "$15 credit", 15), ("B", "$5 credit", 5))
+    assert a["reason"] == (f"Sentiment NEGATIVE and will_churn>0.4: {a['offer']} "
+                           f"(experiment {EXPERIMENT}, arm {a['arm']})")
+    # the same key gets the same arm, in this session and in another one
+    assert recommend(conn, 0.7, "NEGATIVE", 0.95, key="415/358-1921")["arm"] == a["arm"]
+    with psycopg.connect(db, autocommit=True) as other:
+        assert recommend(other, 0.6, "NEGATIVE", 0.9, key="415/358-1921")["arm"] == a["arm"]
+    # without a key the experiment cannot be reproducible: a clear error
+    with pytest.raises(psycopg.errors.NullValueNotAllowed) as info:
+        recommend(conn, 0.6, "NEGATIVE", 0.9)
+    assert "customer_key" in info.value.diag.message_primary
+    assert "customer_key =>" in info.value.diag.message_hint
+
+
+def test_arm_proportions_over_10000_customers_and_the_documented_hash(conn: psycopg.Connection) -> None:
+    rows = conn.execute(f"""
+        SELECT r.arm, ('x' || substr(encode(sha256(convert_to('{SEED}' || ':' || r.experiment || ':' || 'cust-' || g,
+                                                       'UTF8')), 'hex'), 1, 13))::bit(52)::bigint / 2^52 AS u
+        FROM generate_series(1, 10000) AS g,
+             churnml.recommend_incentive(0.6, 'NEGATIVE', 0.9, customer_key => 'cust-' || g) AS r""").fetchall()
+    assert len(rows) == 10000
+    # documented: arm A when u < 0.5, else B
+    assert all((arm == "A") == (u < 0.5) for arm, u in rows)
+    n_a = sum(1 for arm, _ in rows if arm == "A")
+    sigma = math.sqrt(10000 * 0.5 * 0.5)
+    assert abs(n_a - 5000) < 4 * sigma, n_a
+    # again, in a new statement: the very same assignment
+    again = conn.execute("""
+        SELECT count(*) FILTER (WHERE r.arm = 'A') FROM generate_series(1, 10000) AS g,
+             churnml.recommend_incentive(0.6, 'NEGATIVE', 0.9, customer_key => 'cust-' || g) AS r""").fetchone()[0]
+    assert again == n_a
+
+
+def test_unequal_weights_are_honoured(conn: psycopg.Connection) -> None:
+    conn.execute("INSERT INTO churnml.experiments (name, seed) VALUES ('weights_test', 's1')")
+    conn.execute("""INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, offer_value,
+                                                         arms, experiment, reason)
+        VALUES ('weights', 1, 'split', 'TRUE', 'nothing', 0,
+                '[{"arm": "big", "offer": "$10", "offer_value": 10, "weight": 7},
+                  {"arm": "small", "offer": "$1", "offer_value": 1, "weight": 2},
+                  {"arm": "none", "offer": "none", "offer_value": 0, "weight": 1}]', 'weights_test', '{arm}')""")
+    counts = dict(conn.execute("""
+        SELECT r.arm, count(*) FROM generate_series(1, 10000) AS g,
+             churnml.recommend_incentive(NULL, NULL, NULL, customer_key => g::text, rule_set => 'weights') AS r
+        GROUP BY 1""").fetchall())
+    for arm, p in (("big", 0.7), ("small", 0.2), ("none", 0.1)):
+        assert abs(counts[arm] - 10000 * p) < 4 * math.sqrt(10000 * p * (1 - p)), counts
+    # stopped, the rule makes its own offer and no arm
+    conn.execute("UPDATE churnml.experiments SET stopped_at = now() WHERE name = 'weights_test'")
+    got = recommend(conn, None, None, None, key="1", rule_set="weights")
+    assert (got["offer"], got["arm"], got["experiment"]) == ("nothing", None, None)
+    got = recommend(conn, None, None, None, key="1", rule_set="weights", as_of="2000-01-01")
+    assert got["offer"] == "nothing"  # not started yet in 2000
+
+
+def test_priority_windows_enabled_and_no_match(conn: psycopg.Connection) -> None:
+    conn.execute("""INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, offer_value,
+                                                         active_from, active_until, enabled, reason) VALUES
+        ('prio', 30, 'third', 'will_churn > 0.1', 'c', 3, NULL, NULL, true, 'third {will_churn}'),
+        ('prio', 10, 'first', 'will_churn > 0.9', 'a', 1, NULL, NULL, true, NULL),
+        ('prio', 20, 'summer', 'will_churn > 0.5', 'b', 2, '2030-06-01', '2030-09-01', true, NULL),
+        ('prio', 15, 'disabled', 'TRUE', 'x', 0, NULL, NULL, false, NULL)""")
+    assert recommend(conn, 0.95, None, None, rule_set="prio")["rule_name"] == "first"
+    assert recommend(conn, 0.6, None, None, rule_set="prio")["rule_name"] == "third"
+    assert recommend(conn, 0.6, None, None, rule_set="prio", as_of="2030-07-01")["rule_name"] == "summer"
+    assert recommend(conn, 0.6, None, None, rule_set="prio", as_of="2030-09-01")["rule_name"] == "third"
+    assert recommend(conn, 0.25, None, None, rule_set="prio")["reason"] == "third 0.25"
+    none = recommend(conn, 0.05, None, None, rule_set="prio")
+    assert none["offer"] is None and none["rule_name"] is None and "no rule" in none["reason"]
+    # NULL inputs: SQL three-valued logic, a NULL condition is not a match
+    assert recommend(conn, None, None, None, rule_set="prio")["rule_name"] is None
+    with pytest.raises(psycopg.errors.UndefinedObject) as info:
+        recommend(conn, 0.5, None, None, rule_set="no_such_set")
+    assert "default" in info.value.diag.message_detail
+
+
+def test_customer_inputs_are_typed(conn: psycopg.Connection) -> None:
+    # numbers given as text are accepted for numeric inputs; keys that are not inputs are ignored
+    got = recommend(conn, 0.1, "NEUTRAL", 0.9, {"cust_service_calls": "4", "int_plan": "yes", "churn": True})
+    assert got["rule_name"] == "service_calls_international"
+    assert "churn" not in got["inputs"] and got["inputs"]["cust_service_calls"] == 4
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+        recommend(conn, 0.1, "NEUTRAL", 0.9, {"cust_service_calls": "many"})
+    assert '"cust_service_calls" must be numeric' in info.value.diag.message_primary
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute("SELECT churnml.recommend_incentive(0.1, 'NEUTRAL', 0.9, '[1, 2]')")
+    # a whole customers row works as the customer object
+    conn.execute("CREATE TABLE IF NOT EXISTS cust (area_code bigint, phone text, int_plan text, "
+                 "cust_service_calls bigint, day_mins float8)")
+    conn.execute("INSERT INTO cust VALUES (415, '358-1921', 'yes', 4, 120.5)")
+    offer = conn.execute("SELECT (churnml.recommend_incentive(0.2, 'NEUTRAL', 0.9, to_jsonb(c))).offer "
+                         "FROM cust c").fetchone()[0]
+    assert offer == "1000 free international minutes"
+
+
+INVALID = [
+    ("pg_sleep(1) IS NULL", 'function call "pg_sleep" at position 1'),
+    ("1; DROP TABLE x", '";" at position 2'),
+    ("will_churn > (SELECT 1)", 'subquery "SELECT" at position 15'),
+    ("unknown_col > 1", 'unknown input "unknown_col" at position 1'),
+    ("will_churn::int > 1", 'cast "::" at position 11'),
+    ("(will_churn > 1", '"(" at position 1 is never closed'),
+    ("will_churn > 1)", '")" at position 15 has no matching'),
+    ("sentiment > 0.5", 'operator ">" at position 11 cannot compare text with numeric'),
+    ("will_churn", "the condition is numeric, not boolean"),
+    ("will_churn > 0.5 -- and more", 'comment "--" at position 18'),
+]
+
+
+@pytest.mark.parametrize(("condition", "message"), INVALID)
+def test_invalid_conditions_are_rejected_at_insert_and_update(conn: psycopg.Connection, condition: str,
+                                                              message: str) -> None:
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+        conn.execute("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer) "
+                     "VALUES ('bad', 1, 'bad', %s, 'x')", (condition,))
+    assert message in info.value.diag.message_primary
+    assert info.value.diag.message_primary.startswith('churnml: invalid condition of rule "bad": ')
+    assert info.value.diag.message_detail.startswith("A condition may use only")
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+        conn.execute("UPDATE churnml.incentive_rules SET condition = %s WHERE name = 'negative_high_risk'",
+                     (condition,))
+    assert message in info.value.diag.message_primary
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+        conn.execute("SELECT churnml.check_condition(%s)", (condition,))
+    assert message in info.value.diag.message_primary
+
+
+def test_unknown_input_error_hints_the_known_ones(conn: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+        conn.execute("SELECT churnml.check_condition('tenure > 12')")
+    assert "cust_service_calls" in info.value.diag.message_hint
+    # an admin adds the input, and it can be used at once (also in reasons)
+    conn.execute("INSERT INTO churnml.incentive_inputs (name, type) VALUES ('tenure', 'numeric')")
+    tree = conn.execute("SELECT churnml.check_condition('tenure > 12 AND NOT will_churn < 0.5')").fetchone()[0]
+    assert tree["inputs"] == ["tenure", "will_churn"]
+    assert tree["normalised"] == "((tenure > 12) AND (NOT (will_churn < 0.5)))"
+    conn.execute("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, reason) "
+                 "VALUES ('tenure', 1, 'loyal', 'tenure > 12', 'thanks', 'tenure {tenure}')")
+    assert recommend(conn, 0.1, None, None, {"tenure": 13}, rule_set="tenure")["reason"] == "tenure 13"
+    # ...and cannot be removed while a rule uses it
+    with pytest.raises(psycopg.errors.DependentObjectsStillExist) as info:
+        conn.execute("DELETE FROM churnml.incentive_inputs WHERE name = 'tenure'")
+    assert '"loyal"' in info.value.diag.message_primary
+    with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+        conn.execute("UPDATE churnml.incentive_inputs SET type = 'text' WHERE name = 'tenure'")
+    # builtin inputs are fixed
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
+        conn.execute("DELETE FROM churnml.incentive_inputs WHERE name = 'day_mins'")
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute("INSERT INTO churnml.incentive_inputs (name, type) VALUES ('select', 'numeric')")
+
+
+def test_bad_arms_reasons_and_experiments_are_rejected(conn: psycopg.Connection) -> None:
+    base = ("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, arms, experiment, "
+            "reason) VALUES ('bad', 1, 'bad', 'TRUE', 'x', %s, %s, %s)")
+    cases = [
+        ('[{"arm": "A", "offer": "x", "weight": 1}]', None, None, "needs both arms and an experiment"),
+        ('[{"arm": "A", "offer": "x", "weight": 0}]', EXPERIMENT, None, "at least one arm needs a weight"),
+        ('[{"arm": "A", "offer": "x", "weight": 1, "colour": 2}]', EXPERIMENT, None, 'unknown key "colour"'),
+        ('[{"arm": "A", "offer": "x", "weight": 1}, {"arm": "A", "offer": "y", "weight": 1}]', EXPERIMENT, None,
+         'arm "A" is listed twice'),
+        (None, None, "Sentiment {mood}", 'unknown placeholder "{mood}" at position 11'),
+        (None, None, "{0.__class__}", '"{" at position 1 is not part of a {name} placeholder'),
+    ]
+    for arms, experiment, reason, message in cases:
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+            conn.execute(base, (arms, experiment, reason))
+        assert message in info.value.diag.message_primary, (arms, reason)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute(base, ('[{"arm": "A", "offer": "x", "weight": 1}]', "no_such_experiment", None))
+
+
+def test_builtin_rows_are_disabled_not_deleted(conn: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as info:
+        conn.execute("DELETE FROM churnml.incentive_rules WHERE name = 'no_incentive'")
+    assert "enabled = false" in info.value.diag.message_hint
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
+        conn.execute("DELETE FROM churnml.experiments WHERE name = %s", (EXPERIMENT,))
+
+
+def test_only_the_admin_changes_rules(conn: psycopg.Connection, roles: Callable[[str], str]) -> None:
+    with psycopg.connect(roles("cm_inc_user"), autocommit=True) as user:
+        assert recommend(user, 0.85, "NEGATIVE", 0.9)["offer"] == "$25 credit"
+        for statement in (
+            "INSERT INTO churnml.incentive_rules (priority, name, condition, offer) VALUES (1, 'mine', 'TRUE', 'x')",
+            "UPDATE churnml.incentive_rules SET offer_value = 100 WHERE name = 'negative_high_risk'",
+            "DELETE FROM churnml.incentive_rules WHERE name = 'positive_low_risk'",
+            "INSERT INTO churnml.incentive_inputs (name, type) VALUES ('mine', 'numeric')",
+            "UPDATE churnml.experiments SET stopped_at = now()",
+            "SELECT churnml.record_outcome(1, 'retained')",
+            "UPDATE churnml.offer_log SET offer = 'free phone'",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                user.execute(statement)
+        # the call center logs what it offers
+        offer_id = user.execute("SELECT churnml.log_offer('415/358-1921', r) FROM "
+                                "churnml.recommend_incentive(0.85, 'NEGATIVE', 0.9) r").fetchone()[0]
+        assert user.execute("SELECT offered_by FROM churnml.offer_log WHERE id = %s", (offer_id,)).fetchone()[0] \
+            == "cm_inc_user"
+    with psycopg.connect(roles("cm_inc_admin"), autocommit=True) as admin:
+        admin.execute("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer) "
+                      "VALUES ('admin_set', 1, 'mine', 'will_churn > 0.5', 'x')")
+        admin.execute("UPDATE churnml.incentive_rules SET offer = 'y' WHERE rule_set = 'admin_set'")
+        row = admin.execute("SELECT created_by, updated_by, updated_at IS NOT NULL FROM churnml.incentive_rules "
+                            "WHERE rule_set = 'admin_set'").fetchone()
+        assert row == ("cm_inc_admin", "cm_inc_admin", True)
+        assert admin.execute("SELECT churnml.record_outcome(%s, 'retained')", (offer_id,)).fetchone()[0] == offer_id
+        admin.execute("DELETE FROM churnml.incentive_rules WHERE rule_set = 'admin_set'")
+
+
+def test_a_change_applies_to_another_sessions_next_statement(db: str) -> None:
+    with psycopg.connect(db, autocommit=True) as caller, psycopg.connect(db, autocommit=True) as admin:
+        assert recommend(caller, 0.85, "NEGATIVE", 0.9)["offer"] == "$25 credit"
+        try:
+            admin.execute("UPDATE churnml.incentive_rules SET offer = '$30 credit', offer_value = 30, "
+                          "reason = 'Sentiment {sentiment} and will_churn>0.8: {offer}' "
+                          "WHERE name = 'negative_high_risk'")
+            got = recommend(caller, 0.85, "NEGATIVE", 0.9)
+            assert (got["offer"], got["offer_value"], got["reason"]) == (
+                "$30 credit", 30, "Sentiment NEGATIVE and will_churn>0.8: $30 credit")
+            admin.execute("UPDATE churnml.incentive_rules SET enabled = false WHERE name = 'negative_high_risk'")
+            assert recommend(caller, 0.85, "NEGATIVE", 0.9, key="k")["rule_name"] == "negative_medium_risk"
+        finally:
+            admin.execute("UPDATE churnml.incentive_rules SET offer = '$25 credit', offer_value = 25, enabled = true, "
+                          "reason = 'Sentiment {sentiment} and will_churn>0.8: $25 credit' "
+                          "WHERE name = 'negative_high_risk'")
+        assert recommend(caller, 0.85, "NEGATIVE", 0.9)["offer"] == "$25 credit"
+
+
+def test_offer_log_outcomes_and_experiment_results(conn: psycopg.Connection) -> None:
+    conn.execute("INSERT INTO churnml.experiments (name, seed, control_arm) VALUES ('results_test', 'r', 'C')")
+    conn.execute("""INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, arms, experiment)
+        VALUES ('results', 1, 'r', 'TRUE', 'x',
+                '[{"arm": "C", "offer": "nothing", "offer_value": 0, "weight": 1},
+                  {"arm": "T", "offer": "$10 credit", "offer_value": 10, "weight": 1},
+                  {"arm": "U", "offer": "$20 credit", "offer_value": 20, "weight": 0}]', 'results_test')""")
+    # a hand-made example: treatment T 10 offers, 8 outcomes, 6 retained; control C 10 offers, 10 outcomes, 4 retained
+    log = ("SELECT churnml.log_offer(%s, ROW(%s, %s, 'hand-made', 'r', %s, 'results_test', NULL, 'results', 'USD', "
+           "'{\"will_churn\": 0.6, \"sentiment\": \"NEGATIVE\", \"confidence\": 0.9}')::churnml.incentive, 7)")
+    ids = {}
+    for arm, offer, value in (("T", "$10 credit", 10), ("C", "nothing", 0)):
+        ids[arm] = [conn.execute(log, (f"{arm}{i}", offer, value, arm)).fetchone()[0] for i in range(10)]
+    for i, offer_id in enumerate(ids["T"][:8]):
+        conn.execute("SELECT churnml.record_outcome(%s, %s)", (offer_id, "retained" if i < 6 else "churned"))
+    for i, offer_id in enumerate(ids["C"][:9]):
+        conn.execute("SELECT churnml.record_outcome(%s, %s)", (offer_id, "retained" if i < 4 else "churned"))
+    # by customer key: the customer's latest offer
+    assert conn.execute("SELECT churnml.record_outcome('C9', 'churned', note => 'by key')").fetchone()[0] \
+        == ids["C"][9]
+    row = conn.execute("SELECT will_churn, sentiment, confidence, model_id, rule_set, inputs ->> 'sentiment' "
+                       "FROM churnml.offer_log WHERE id = %s", (ids["T"][0],)).fetchone()
+    assert row == (0.6, "NEGATIVE", pytest.approx(0.9), 7, "results", "NEGATIVE")
+    # recording again replaces the outcome
+    conn.execute("SELECT churnml.record_outcome(%s, 'churned')", (ids["T"][0],))
+    conn.execute("SELECT churnml.record_outcome(%s, 'retained')", (ids["T"][0],))
+    results = {r[0]: r for r in conn.execute(
+        "SELECT arm, offer, offers, outcomes_known, retained, retention_rate, total_cost, is_control, uplift, "
+        "uplift_ci_low, uplift_ci_high FROM churnml.experiment_results('results_test')").fetchall()}
+    assert set(results) == {"C", "T", "U"}
+    t, c, u = results["T"], results["C"], results["U"]
+    assert t[1:8] == ("$10 credit", 10, 8, 6, 0.75, Decimal(100), False)
+    assert c[1:8] == ("nothing", 10, 10, 4, 0.4, Decimal(0), True) and c[8] is None
+    assert u[2:5] == (0, 0, 0) and u[5] is None and u[8] is None
+    se = math.sqrt(0.75 * 0.25 / 8 + 0.4 * 0.6 / 10)
+    assert t[8] == pytest.approx(0.35)
+    assert t[9] == pytest.approx(0.35 - 1.959964 * se, abs=1e-6)
+    assert t[10] == pytest.approx(0.35 + 1.959964 * se, abs=1e-6)
+    # another control, on request
+    other = dict(conn.execute("SELECT arm, uplift FROM churnml.experiment_results('results_test', 'T')").fetchall())
+    assert other["C"] == pytest.approx(-0.35) and other["T"] is None
+    # errors
+    for statement, error in (
+        (f"SELECT churnml.record_outcome({ids['T'][0]}, 'stayed')", psycopg.errors.InvalidParameterValue),
+        ("SELECT churnml.record_outcome(-1, 'retained')", psycopg.errors.UndefinedObject),
+        ("SELECT churnml.record_outcome('nobody', 'retained')", psycopg.errors.UndefinedObject),
+        (f"SELECT churnml.record_outcome({ids['T'][0]}, 'retained', now() - interval '1 day')",
+         psycopg.errors.InvalidParameterValue),
+        ("SELECT * FROM churnml.experiment_results('nope')", psycopg.errors.UndefinedObject),
+        ("SELECT * FROM churnml.experiment_results('results_test', 'Z')", psycopg.errors.InvalidParameterValue),
+    ):
+        with pytest.raises(error):
+            conn.execute(statement)
+    # the seed of an experiment that assigned offers is fixed
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
+        conn.execute("UPDATE churnml.experiments SET seed = 'other' WHERE name = 'results_test'")
+
+
+def test_recommend_and_log_in_one_statement(conn: psycopg.Connection) -> None:
+    """How the call-center function will use them: recommend (STABLE) and log (VOLATILE) together."""
+    offer_id, arm = conn.execute("""
+        SELECT churnml.log_offer('408/375-9999', r, NULL), r.arm
+        FROM churnml.recommend_incentive(0.6, 'NEGATIVE', 0.93, '{"cust_service_calls": 1}',
+                                         customer_key => '408/375-9999') AS r""").fetchone()
+    row = conn.execute("SELECT customer_key, rule_name, experiment, arm, offer, inputs -> 'cust_service_calls', "
+                       "confidence FROM churnml.offer_log WHERE id = %s", (offer_id,)).fetchone()
+    assert row[:5] == ("408/375-9999", "negative_medium_risk", EXPERIMENT, arm, {"A": "$15 credit",
+                                                                                  "B": "$5 credit"}[arm])
+    assert row[5] == 1 and row[6] == pytest.approx(0.93)
+
+
+def test_rule_set_cost_on_held_out_rows(conn: psycopg.Connection) -> None:
+    # a registered model with hand-made held-out rows (the artifact is never read)
+    model_id = conn.execute("""
+        INSERT INTO churnml.models (name, artifact, artifact_format, artifact_sha256, feature_spec, holdout_labels,
+                                    holdout_scores)
+        VALUES ('cost_test', '\\x00', 'xgboost-json', encode(sha256('\\x00'::bytea), 'hex'), '{}',
+                ARRAY[true, false, true, false, true, false], ARRAY[0.9, 0.85, 0.6, 0.5, 0.2, 0.1])
+        RETURNING id""").fetchone()[0]
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT rule_name, customers, churners, incentive_cost, expected_saves, saved_value, net_value, unpriced "
+        "FROM churnml.rule_set_cost('default', retained_value => 500, save_rate => 0.5, model => %s, "
+        "sentiment_mix => '{\"NEGATIVE\": 3, \"POSITIVE\": 1}', confidence => 0.9)", (str(model_id),)).fetchall()}
+    # NEGATIVE (share 0.75): 0.9, 0.85 -> $25; 0.6, 0.5 -> arms $15/$5 (mean $10); 0.2, 0.1 -> nothing
+    # POSITIVE (share 0.25): 0.9, 0.85, 0.6, 0.5 -> $5; 0.2, 0.1 -> nothing
+    high = rows["negative_high_risk"]
+    assert high[:5] == pytest.approx((1.5, 0.75, 0.75 * 2 * 25, 0.75 * 0.5, 0.75 * 0.5 * 500))
+    medium = rows["negative_medium_risk"]
+    assert medium[:4] == pytest.approx((1.5, 0.75, 0.75 * 2 * 10, 0.75 * 0.5))
+    at_risk = rows["positive_at_risk"]
+    assert at_risk[:4] == pytest.approx((1.0, 0.5, 0.25 * 4 * 5, 0.25 * 2 * 0.5))
+    assert rows["positive_low_risk"][:3] == pytest.approx((0.5, 0.25, 0))
+    assert rows["negative_low_risk"][:3] == pytest.approx((1.5, 0.75, 0))
+    total = rows["(total)"]
+    cost = 37.5 + 15 + 5
+    saves = 0.375 + 0.375 + 0.25
+    assert total[:6] == pytest.approx((6, 3, cost, saves, saves * 500, saves * 500 - cost))
+    assert rows["service_calls_international"][0] == 0  # customer fields are unknown on held-out rows
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute("SELECT * FROM churnml.rule_set_cost('default', 500, 1.5, model => %s)", (str(model_id),))
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute("SELECT * FROM churnml.rule_set_cost('default', 500, 0.5, model => %s, "
+                     "sentiment_mix => '{\"NEGATIVE\": -1}')", (str(model_id),))
+
+
+CUSTOMER_20 = json.dumps({
+    "state": "KS", "acc_length": 128, "area_code": 415, "phone": "382-4657", "int_plan": "no", "vmail_plan": "yes",
+    "vmail_msg": 25, "day_mins": 265.1, "day_calls": 110, "day_charge": 45.07, "eve_mins": 197.4, "eve_calls": 99,
+    "eve_charge": 16.78, "night_mins": 244.7, "night_calls": 91, "night_charge": 11.01, "int_mins": 10.0,
+    "int_calls": 3, "int_charge": 2.7, "cust_service_calls": 1, "churn": False})
+
+
+def _timed_calls(conn: psycopg.Connection, call: str, n: int) -> tuple[float, float]:
+    """Median and p99 in microseconds of `call` run n times in one backend, timed inside the server."""
+    conn.execute("DROP TABLE IF EXISTS pg_temp.call_times")
+    conn.execute("CREATE TEMP TABLE call_times (us float8)")
+    conn.execute(f"""DO $$
+        DECLARE t0 timestamptz; spent float8[] := '{{}}';
+        BEGIN
+            FOR i IN 1..{n} LOOP
+                t0 := clock_timestamp();
+                PERFORM {call};
+                spent := spent || extract(epoch FROM clock_timestamp() - t0)::float8 * 1e6;
+            END LOOP;
+            INSERT INTO pg_temp.call_times SELECT unnest(spent);
+        END $$""")
+    return conn.execute("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY us), "
+                        "percentile_cont(0.99) WITHIN GROUP (ORDER BY us) FROM pg_temp.call_times").fetchone()
+
+
+def test_timing_of_recommend_incentive(conn: psycopg.Connection) -> None:
+    """Per-call time inside one backend (10,000 calls each), printed for the docs."""
+    base = "churnml.recommend_incentive(0.6, 'NEGATIVE', 0.9, customer_key => i::text"
+    cases = {
+        "rules cached for the statement": base + ")",
+        "with a 21-field customer row": base + f", customer => '{CUSTOMER_20}')",
+        "rules re-read on every call": base + ", _statement => i)",
+    }
+    lines = []
+    for label, call in cases.items():
+        median, p99 = _timed_calls(conn, call, 10000)
+        lines.append(f"{label}: median {median:.1f} us, p99 {p99:.1f} us")
+        assert median < 2000, (label, median)
+    print("\nrecommend_incentive, 10,000 calls per case:\n  " + "\n  ".join(lines))
+
+
+def test_rules_survive_pg_dump_and_restore(db: str, make_database: Callable[..., str]) -> None:
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE churnml.incentive_rules SET offer_value = 20, enabled = false "
+                     "WHERE name = 'positive_at_risk'")
+        conn.execute("UPDATE churnml.experiments SET stopped_at = now() + interval '1 year' WHERE name = %s",
+                      (EXPERIMENT,))
+        conn.execute("INSERT INTO churnml.incentive_inputs (name, type) VALUES ('dumped_input', 'boolean') "
+                     "ON CONFLICT DO NOTHING")
+        conn.execute("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer) "
+                     "VALUES ('dumped', 1, 'kept', 'dumped_input AND will_churn > 0.2', 'kept')")
+        conn.execute("SELECT churnml.log_offer('dump/1', r) FROM churnml.recommend_incentive(0.85, 'NEGATIVE', 0.9) r")
+    target = make_database("restored", extension=False)
+    env = {**os.environ, "PGPASSWORD": urlsplit(db).password or ""}
+    bindir = json.loads(subprocess.run([".venv/bin/python", "-m", "churnml.cli.install_info", "show"],
+                                       capture_output=True, text=True, check=True).stdout)["pg_bindir"]
+
+    def no_password(url: str) -> str:
+        p = urlsplit(url)
+        return p._replace(netloc=f"{p.username}@{p.hostname}:{p.port}").geturl()
+
+    dump = subprocess.run([f"{bindir}/pg_dump", "-Fc", "-d", no_password(db)], env=env, capture_output=True,
+                          check=True).stdout
+    restored = subprocess.run([f"{bindir}/pg_restore", "--exit-on-error", "-d", no_password(target)], input=dump,
+                              env=env, capture_output=True, check=False)
+    assert restored.returncode == 0, restored.stderr.decode()
+    queries = [
+        "SELECT id, rule_set, priority, name, condition, condition_ast, offer, offer_value, arms, experiment, reason, "
+        "enabled, builtin, created_by, created_at, updated_by, updated_at FROM churnml.incentive_rules ORDER BY id",
+        "SELECT * FROM churnml.experiments ORDER BY name",
+        "SELECT name, type, description, builtin FROM churnml.incentive_inputs ORDER BY name",
+        "SELECT * FROM churnml.offer_log ORDER BY id",
+        "SELECT * FROM churnml.offer_outcomes ORDER BY offer_id",
+    ]
+    with psycopg.connect(db) as src, psycopg.connect(target) as dst:
+        for query in queries:
+            assert src.execute(query).fetchall() == dst.execute(query).fetchall(), query
+        assert recommend(src, 0.6, "NEGATIVE", 0.9, key="k1") == recommend(dst, 0.6, "NEGATIVE", 0.9, key="k1")
+        assert recommend(dst, 0.3, None, None, {"dumped_input": True}, rule_set="dumped")["offer"] == "kept"
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE churnml.incentive_rules SET offer_value = 5, enabled = true "
+                     "WHERE name = 'positive_at_risk'")
+        conn.execute("UPDATE churnml.experiments SET stopped_at = NULL WHERE name = %s", (EXPERIMENT,))
+
+
+def test_recreating_the_extension_in_the_same_session(make_database: Callable[..., str]) -> None:
+    """Cached plans and rules of a dropped extension are not used for the new one."""
+    url = make_database("recreate")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert recommend(conn, 0.85, "NEGATIVE", 0.9)["offer"] == "$25 credit"
+        conn.execute("DROP EXTENSION churnml CASCADE")
+        conn.execute("CREATE EXTENSION churnml CASCADE")
+        conn.execute("UPDATE churnml.incentive_rules SET offer = '$26 credit' WHERE name = 'negative_high_risk'")
+        assert recommend(conn, 0.85, "NEGATIVE", 0.9)["offer"] == "$26 credit"
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            conn.execute("UPDATE churnml.incentive_rules SET condition = 'nope' WHERE name = 'negative_high_risk'")
