@@ -51,6 +51,12 @@ class UndefinedObject(ChurnmlError):
     sqlstate = "42704"  # undefined_object
 
 
+class NoDataFound(ChurnmlError):
+    """A lookup by key found nothing (e.g. an unknown customer)."""
+
+    sqlstate = "P0002"  # no_data_found
+
+
 class DuplicateObject(ChurnmlError):
     sqlstate = "42710"  # duplicate_object
 

@@ -13,7 +13,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import DataCorrupted, InvalidParameter, ObjectNotInPrerequisiteState, UndefinedObject
+from churnml.errors import (
+    DataCorrupted,
+    DuplicateObject,
+    InvalidParameter,
+    ObjectNotInPrerequisiteState,
+    UndefinedObject,
+)
 
 _PLANS: dict[str, Any] = {}
 
@@ -52,6 +58,13 @@ def insert_model(plpy: Any, *, name: str, artifact: bytes, feature_spec: dict[st
         RETURNING id""",
         ["text", "text", "bytea", "text", "text", "text", "text", "text", "text", "boolean[]", "float8[]",
          "bigint"])
+    other = _plan(plpy, "other_kind", """
+        SELECT kind FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.<>) $2
+        LIMIT 1""", ["text", "text"])
+    clash = plpy.execute(other, [name, kind])
+    if clash:
+        raise DuplicateObject(f'"{name}" already names {clash[0]["kind"]} models',
+                              hint=f"Give the {kind} model another name.")
     dumps = _json
     row = plpy.execute(plan, [name, kind, artifact, artifact_format, sha256(artifact), dumps(feature_spec),
                               dumps(params), dumps(metrics), dumps(training), holdout_labels, holdout_scores,
@@ -135,7 +148,9 @@ def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None)
         return model_id, "specific"
     strategy = strategy or "best"
     orders = {
-        "best": "(metrics OPERATOR(pg_catalog.->) 'validation' OPERATOR(pg_catalog.->>) 'auc')::pg_catalog.float8"
+        # churn models by validation AUC; sentiment models by their held-out macro-F1
+        "best": "COALESCE(metrics OPERATOR(pg_catalog.->) 'validation' OPERATOR(pg_catalog.->>) 'auc', "
+                "metrics OPERATOR(pg_catalog.->) 'test' OPERATOR(pg_catalog.->>) 'macro_f1')::pg_catalog.float8"
                 " DESC NULLS LAST, id DESC",
         "latest": "id DESC",
     }
@@ -143,7 +158,7 @@ def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None)
         raise InvalidParameter(f'unknown deployment strategy "{strategy}"',
                                hint="Use 'best' (highest validation AUC), 'latest', or pass a model_id.")
     plan = _plan(plpy, f"pick_{strategy}",
-                 f"SELECT id FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1 AND kind = 'churn' "
+                 f"SELECT id FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1 "
                  f"ORDER BY {orders[strategy]} LIMIT 1", ["text"])
     rows = plpy.execute(plan, [name])
     if not rows:

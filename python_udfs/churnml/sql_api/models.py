@@ -110,7 +110,7 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
                 f"{auc if auc is None else round(auc, 4)}, {summary['n_trees']} trees, "
                 f"{training['seconds']} s")
     if deploy:
-        _deploy(plpy, name, model_id, None, None)
+        deploy_model(plpy, name, model_id, None, None)
     return model_id
 
 
@@ -130,8 +130,8 @@ def _check_threshold(threshold: float | None) -> None:
         raise InvalidParameter(f"threshold must be between 0 and 1, not {threshold}")
 
 
-def _deploy(plpy: Any, name: str, model_id: int | None, strategy: str | None,
-            threshold: float | None) -> dict[str, Any]:
+def deploy_model(plpy: Any, name: str, model_id: int | None, strategy: str | None,
+                 threshold: float | None) -> dict[str, Any]:
     _check_threshold(threshold)
     chosen, recorded = registry.pick_model(plpy, name, model_id, strategy)
     stored = registry.load_model(plpy, chosen)  # verifies the checksum before anything serves it
@@ -148,6 +148,11 @@ def _deploy(plpy: Any, name: str, model_id: int | None, strategy: str | None,
 
 def _compiled_check(stored: registry.StoredModel) -> None:
     """Refuse to deploy an artifact the scorer cannot read."""
+    if stored.feature_spec.get("kind") == "sentiment":
+        from churnml.sentiment.custom_models import engine_from
+
+        engine_from(json.loads(stored.artifact))
+        return
     from churnml.scoring import model_cache
 
     model_cache.build(stored)
@@ -156,7 +161,7 @@ def _compiled_check(stored: registry.StoredModel) -> None:
 @entry
 def deploy(plpy: Any, name: str, model_id: int | None, strategy: str | None,
            threshold: float | None) -> dict[str, Any]:
-    return _deploy(plpy, name, model_id, strategy, threshold)
+    return deploy_model(plpy, name, model_id, strategy, threshold)
 
 
 @entry
@@ -184,7 +189,7 @@ def set_threshold(plpy: Any, name: str, threshold: float) -> dict[str, Any]:
     if threshold is None:
         raise InvalidParameter("threshold must not be NULL")
     current = registry.current_deployment(plpy, name)
-    return _deploy(plpy, name, current.model_id, None, threshold) | {"strategy": "threshold"}
+    return deploy_model(plpy, name, current.model_id, None, threshold) | {"strategy": "threshold"}
 
 
 @entry

@@ -1,0 +1,113 @@
+"""`analyze`: texts in, `SentimentResult`s out, with either engine.
+
+Per text: NULL (None) gives None; the text is capped to `text.MAX_CHARS` characters; a
+capped text that is empty or only whitespace is NEUTRAL with confidence 1.0 (there is no
+opinion in it, and neither engine should be asked); otherwise the engine scores the whole
+text and, when it has two or more clauses (`text.mixed_clauses`), each clause, in one batch,
+and `result.combine` applies the MIXED rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from churnml.errors import DatatypeMismatch, InvalidParameter
+from churnml.sentiment.result import EMPTY_RESULT, Probs, SentimentResult, combine
+from churnml.sentiment.text import MAX_CHARS, mixed_clauses, normalize_language
+
+ENGINES: tuple[str, str] = ("encoder", "lexicon")
+DEFAULT_ENGINE = "encoder"
+
+
+class Engine(Protocol):
+    name: str
+
+    def probs(self, texts: Sequence[str]) -> list[Probs]: ...
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def get_engine(name: str) -> Engine:
+    """The process's engine `name`, with its shipped weights (verified on first use)."""
+    found = _ENGINES.get(name)
+    if found is not None:
+        return found
+    if name == "lexicon":
+        from churnml.sentiment.lexicon import LexiconEngine
+
+        found = LexiconEngine.shipped()
+    elif name == "encoder":
+        from churnml.sentiment.encoder import EncoderEngine
+
+        found = EncoderEngine.shipped()
+    else:
+        raise InvalidParameter(
+            f"unknown sentiment engine: {name!r}",
+            detail="Supported engines: " + ", ".join(ENGINES) + ".",
+            hint="Use 'encoder' (accurate, ~20 ms a message) or 'lexicon' (VADER, microseconds a message).",
+        )
+    _ENGINES[name] = found
+    return found
+
+
+def analyze(
+    texts: Sequence[str | None], engine: str = DEFAULT_ENGINE, language: str = "en"
+) -> list[SentimentResult | None]:
+    """The sentiment of each text: a SentimentResult, or None for a None text."""
+    if isinstance(texts, (str, bytes)):  # a tuple: cheaper per call than a union
+        raise InvalidParameter(
+            "texts must be a list of strings, not a single string",
+            detail="A single string would be analysed character by character.",
+            hint="Wrap one text in a list: analyze([text]).",
+        )
+    if language != "en":
+        normalize_language(language)
+    chosen = _ENGINES.get(engine) or _engine_named(engine)
+    return run(texts, chosen)
+
+
+def _engine_named(name: Any) -> Engine:
+    if not isinstance(name, str):
+        raise InvalidParameter(
+            "sentiment engine must be a string",
+            detail="Supported engines: " + ", ".join(ENGINES) + ".",
+            hint="Pass engine => 'encoder' or engine => 'lexicon'.",
+        )
+    return get_engine(name.strip().lower())
+
+
+def run(texts: Sequence[str | None], scorer: Engine) -> list[SentimentResult | None]:
+    """`analyze` with a given engine object (the training script evaluates unsaved weights)."""
+    results: list[SentimentResult | None] = [None] * len(texts)
+    todo: list[int] = []
+    batch: list[str] = []  # whole texts first, then every clause
+    clause_lists: list[list[str]] = []
+    for i, text in enumerate(texts):
+        if text is None:
+            continue
+        if not isinstance(text, str):
+            raise DatatypeMismatch(
+                "sentiment texts must be strings",
+                detail=f"Item {i} is a {type(text).__name__}.",
+                hint="Pass text values, or NULL (None) for no text.",
+            )
+        capped = text[:MAX_CHARS] if len(text) > MAX_CHARS else text
+        if not capped or capped.isspace():
+            results[i] = EMPTY_RESULT
+            continue
+        todo.append(i)
+        batch.append(capped)
+        clause_lists.append(mixed_clauses(capped))
+    if not todo:
+        return results
+    for parts in clause_lists:
+        batch.extend(parts)
+    probs = scorer.probs(batch)
+    position = len(todo)
+    for k, i in enumerate(todo):
+        count = len(clause_lists[k])
+        results[i] = combine(probs[k], probs[position : position + count])
+        position += count
+    return results

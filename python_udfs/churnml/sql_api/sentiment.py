@@ -1,0 +1,181 @@
+"""SQL area: sentiment of messages, embeddings, per-customer summaries."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+from churnml.errors import InvalidParameter, NullValueNotAllowed, UndefinedObject
+from churnml.sql_api.entry import entry
+
+DEFAULT_ENGINE = "encoder"
+SCORE_KEYS = ("POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED")
+
+
+def _engine(engine: str | None) -> str:
+    # An unset custom setting reads as NULL, a RESET one as ''.
+    return engine.strip() if engine and engine.strip() else DEFAULT_ENGINE
+
+
+def _language(language: str | None) -> str:
+    if language is None:
+        raise NullValueNotAllowed("language_code must not be NULL", hint="Pass 'en'.")
+    return language
+
+
+def analyze_texts(plpy: Any, texts: list[str | None], language: str | None, engine: str | None) -> list[Any]:
+    """Sentiment results (or None for NULL texts) with the engine named or set for this session."""
+    from churnml.sentiment import ENGINES, analyze
+    from churnml.sentiment.analysis import run
+    from churnml.sentiment.custom_models import head_for
+    from churnml.sentiment.text import normalize_language
+
+    name = _engine(engine)
+    if name.lower() in ENGINES:
+        return analyze(texts, engine=name.lower(), language=_language(language))
+    normalize_language(_language(language))
+    return run(texts, head_for(plpy, name))
+
+
+def _row(result: Any) -> dict[str, Any]:
+    return {"sentiment": result.label, "confidence": result.confidence,
+            "positive": result.scores["POSITIVE"], "negative": result.scores["NEGATIVE"],
+            "neutral": result.scores["NEUTRAL"], "mixed": result.scores["MIXED"]}
+
+
+@entry
+def detect(plpy: Any, text: str | None, language: str | None, engine: str | None) -> dict[str, Any] | None:
+    result = analyze_texts(plpy, [text], language, engine)[0]
+    if result is None:
+        return None
+    return {"sentiment": result.label, "confidence": result.confidence}
+
+
+@entry
+def scores(plpy: Any, text: str | None, language: str | None, engine: str | None) -> dict[str, Any] | None:
+    result = analyze_texts(plpy, [text], language, engine)[0]
+    if result is None:
+        return None
+    row = _row(result)
+    return {k: row[k] for k in ("positive", "negative", "neutral", "mixed")}
+
+
+@entry
+def detect_batch(plpy: Any, texts: list[str | None] | None, language: str | None,
+                 engine: str | None) -> list[dict[str, Any]]:
+    if texts is None:
+        return []
+    results = analyze_texts(plpy, list(texts), language, engine)
+    rows = []
+    for i, result in enumerate(results, start=1):
+        row = {"ordinality": i, "sentiment": None, "confidence": None, "positive": None, "negative": None,
+               "neutral": None, "mixed": None}
+        if result is not None:
+            row.update(_row(result))
+        rows.append(row)
+    return rows
+
+
+def _score(result: Any) -> float:
+    return float(result.scores["POSITIVE"] - result.scores["NEGATIVE"])
+
+
+def _slope_per_day(times: list[datetime], values: list[float]) -> float | None:
+    days = [t.timestamp() / 86_400.0 for t in times]
+    if len(set(days)) < 2:
+        return None
+    mean_x, mean_y = sum(days) / len(days), sum(values) / len(values)
+    sxx = sum((x - mean_x) ** 2 for x in days)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(days, values, strict=True))
+    return sxy / sxx if sxx > 0 else None
+
+
+def _parse_times(plpy: Any, times: list[Any] | None, n: int) -> list[datetime] | None:
+    if times is None:
+        return None
+    if len(times) != n:
+        raise InvalidParameter(f"times has {len(times)} elements but input_texts has {n}",
+                               hint="Pass one time per message, e.g. array_agg(calltime ORDER BY calltime).")
+    if any(t is None for t in times):
+        return None
+    # PL/Python hands timestamptz over as text; PostgreSQL's ISO output parses directly.
+    return [datetime.fromisoformat(str(t)) for t in times]
+
+
+@entry
+def summary(plpy: Any, texts: list[str | None] | None, times: list[Any] | None, language: str | None,
+            engine: str | None) -> dict[str, Any] | None:
+    if texts is None:
+        return None
+    parsed = _parse_times(plpy, times, len(texts))
+    results = analyze_texts(plpy, list(texts), language, engine)
+    kept = [(i, r) for i, r in enumerate(results) if r is not None]
+    if not kept:
+        return {"messages": 0, "latest": None, "latest_confidence": None, "mean_score": None, "worst_text": None,
+                "worst_score": None, "trend_per_day": None}
+    order = sorted(kept, key=lambda item: (parsed[item[0]], item[0])) if parsed else kept
+    latest = order[-1][1]
+    values = [_score(r) for _, r in kept]
+    worst_index, worst = min(kept, key=lambda item: _score(item[1]))
+    trend = None
+    if parsed:
+        trend = _slope_per_day([parsed[i] for i, _ in kept], values)
+    return {"messages": len(kept), "latest": latest.label, "latest_confidence": latest.confidence,
+            "mean_score": math.fsum(values) / len(values), "worst_text": texts[worst_index],
+            "worst_score": _score(worst), "trend_per_day": trend}
+
+
+@entry
+def embed_one(plpy: Any, text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    from churnml.sentiment import embed
+
+    return embed([text])[0].tolist()
+
+
+@entry
+def embed_batch(plpy: Any, texts: list[str | None] | None) -> list[dict[str, Any]]:
+    if texts is None:
+        return []
+    from churnml.sentiment import embed
+
+    present = [(i, t) for i, t in enumerate(texts) if t is not None]
+    vectors = embed([t for _, t in present]) if present else []
+    by_index = {i: vectors[k].tolist() for k, (i, _) in enumerate(present)}
+    return [{"ordinality": i + 1, "embedding": by_index.get(i)} for i in range(len(texts))]
+
+
+@entry
+def train_sentiment(plpy: Any, name: str, source: str, text_column: str, label_column: str, seed: int,
+                    deploy: bool, search_path: str | None) -> int:
+    from churnml import registry
+    from churnml.sentiment import custom_models
+    from churnml.source_data import read_source
+
+    if not name:
+        raise InvalidParameter("a sentiment model needs a name")
+    data = read_source(plpy, source, search_path, wanted=[text_column, label_column])
+    for column in (text_column, label_column):
+        if column not in data.columns:
+            raise UndefinedObject(f'column "{column}" is not in the source',
+                                  detail=f"Columns: {', '.join(n for n, _ in data.column_types)}.")
+    weights, metrics = custom_models.train(plpy, name, data.columns[text_column], data.columns[label_column], seed)
+    artifact = json.dumps(weights, sort_keys=True, allow_nan=False).encode()
+    model_id = registry.insert_model(
+        plpy, name=name, kind="sentiment", artifact=artifact, artifact_format="churnml-json",
+        feature_spec={"kind": "sentiment", "encoder": "all-MiniLM-L6-v2", "classes": list(custom_models.CLASSES),
+                      "text_column": text_column},
+        params={"C": metrics.get("C"), "seed": seed}, metrics={"test": metrics},
+        training={"source": data.description, "label": label_column, "rows": data.rows,
+                  "seconds": metrics.get("seconds")},
+        holdout_labels=[], holdout_scores=[], parent_id=None)
+    plpy.notice(f'churnml.train_sentiment: model {model_id} "{name}": test accuracy '
+                f'{metrics.get("accuracy", float("nan")):.3f}, macro-F1 {metrics.get("macro_f1", float("nan")):.3f}')
+    if deploy:
+        from churnml.sql_api.models import deploy_model
+
+        deploy_model(plpy, name, model_id, None, None)
+    return model_id

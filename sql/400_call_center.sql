@@ -1,0 +1,59 @@
+-- The call-center answer in one call: who the customer is, how likely they are to
+-- leave, how they feel, what to offer and why, and a record of the offer.
+
+CREATE TABLE churnml.call_center_settings (
+    singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    customer_table  text NOT NULL DEFAULT 'public.customers',
+    key_columns     text[] NOT NULL DEFAULT '{area_code,phone}'
+                    CHECK (pg_catalog.array_length(key_columns, 1) OPERATOR(pg_catalog.=) 2),
+    message_table   text NOT NULL DEFAULT 'public.customer_message',
+    message_column  text NOT NULL DEFAULT 'message',
+    time_column     text NOT NULL DEFAULT 'calltime',
+    model           text NOT NULL DEFAULT 'churn',
+    rule_set        text NOT NULL DEFAULT 'default',
+    top_reasons     int NOT NULL DEFAULT 3 CHECK (top_reasons BETWEEN 0 AND 20),
+    updated_by      name NOT NULL DEFAULT current_user,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO churnml.call_center_settings DEFAULT VALUES;
+SELECT pg_catalog.pg_extension_config_dump('churnml.call_center_settings', '');
+COMMENT ON TABLE churnml.call_center_settings IS
+'Where assess_customer finds customers (table and its two key columns) and their messages, which deployed model and rule set it uses, and how many reasons it returns. One row; churnml_admin updates it.';
+GRANT SELECT ON churnml.call_center_settings TO churnml_user;
+GRANT UPDATE ON churnml.call_center_settings TO churnml_admin;
+
+CREATE FUNCTION churnml.assess_customer(
+    area_code bigint,
+    phone text,
+    message text DEFAULT NULL,
+    log_offer boolean DEFAULT true,
+    engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true),
+    _search_path text DEFAULT pg_catalog.current_setting('search_path'),
+    _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
+) RETURNS TABLE (
+    customer_key text,
+    customer jsonb,
+    will_churn float8,
+    churn_flag boolean,
+    sentiment text,
+    confidence real,
+    offer text,
+    offer_value numeric,
+    reason text,
+    rule_name text,
+    arm text,
+    experiment text,
+    top_reasons text,
+    model_id bigint,
+    offer_id bigint
+)
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.call_center as api
+return api.assess(plpy, '@EXTVERSION@', area_code, phone, message, log_offer, engine, _search_path, _statement)
+$$;
+COMMENT ON FUNCTION churnml.assess_customer(bigint, text, text, boolean, text, text, float8) IS
+'The call-center answer for one customer: their row (as jsonb), the churn probability from the deployed model and whether it is above the deployed cutoff, the sentiment of `message` (or, when NULL, of their latest stored message), the incentive Marketing''s rules recommend with its reason, rule and experiment arm, and the model''s top reasons for this customer. The message is data, never SQL. Unless log_offer is false the recommendation is written to churnml.offer_log (offer_id). An unknown customer is an error (SQLSTATE P0002). Tables and model come from churnml.call_center_settings.';
+
+GRANT EXECUTE ON FUNCTION churnml.assess_customer(bigint, text, text, boolean, text, text, float8) TO churnml_user;
