@@ -1,7 +1,7 @@
 """`SentimentResult` and the MIXED rule, the same for both engines.
 
 Each engine gives 3-class probabilities (POSITIVE, NEGATIVE, NEUTRAL) for the whole text
-and for each of its clauses (`text.clauses`). Then:
+and for each of its clauses (`text.mixed_clauses`). Then:
 
     m = max over clauses i != j of min(P_i(POSITIVE), P_j(NEGATIVE))
 

@@ -1,0 +1,80 @@
+"""assess_customer: the one-call call-center answer, its offer log, and hostile messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+HOSTILE = [
+    "'; DROP TABLE customers; --",
+    "$$; SELECT pg_sleep(10); $$",
+    "Robert'); DELETE FROM churnml.offer_log; --",
+    "back\\slash \\' and \"quotes\" ; semicolons;",
+    "$churnml$ $body$ E'\\x00' ::regclass",
+]
+
+
+@pytest.fixture(scope="module")
+def telco(make_telco: Callable[..., str]) -> str:
+    return make_telco("callcenter", 3000, 6)
+
+
+def test_walkthrough_calls(telco: str) -> None:
+    calls = [(408, "375-9999", "You morons! You charged me extra again!"),
+             (415, "358-1921", "How do I dial Morocco?"),
+             (415, "329-6603", "Thank you very much for resolving the issues with my account")]
+    with psycopg.connect(telco, autocommit=True) as conn:
+        answers = [conn.execute(
+            "SELECT customer_key, customer->>'state', will_churn, sentiment, confidence, offer, reason, rule_name, "
+            "top_reasons, offer_id, model_id FROM churnml.assess_customer(%s, %s, %s)", call).fetchone()
+            for call in calls]
+        logged = conn.execute("SELECT customer_key, sentiment, offer, model_id FROM churnml.offer_log "
+                              "WHERE id = ANY(%s) ORDER BY id", ([a[9] for a in answers],)).fetchall()
+    angry, morocco, thanks = answers
+    assert angry[3] == "NEGATIVE" and angry[2] > thanks[2]  # a high-risk profile against a happy one
+    assert morocco[3] == "NEUTRAL"
+    assert thanks[3] == "POSITIVE" and thanks[5] == "no incentive"
+    for answer in answers:
+        assert answer[6] and answer[7] and answer[8]  # reason, rule and top reasons
+    assert [(r[0], r[1], r[2]) for r in logged] == [(a[0], a[3], a[5]) for a in answers]
+    assert all(r[3] == answers[0][10] for r in logged)
+
+
+def test_messages_are_data_never_sql(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        before = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+        for message in HOSTILE:
+            row = conn.execute("SELECT sentiment, offer FROM churnml.assess_customer(415, '358-1921', %s)",
+                               (message,)).fetchone()
+            assert row[0] in ("POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED")
+            logged = conn.execute("SELECT inputs FROM churnml.offer_log ORDER BY id DESC LIMIT 1").fetchone()[0]
+            assert logged is not None
+        assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == before
+        assert conn.execute("SELECT to_regclass('public.customers') IS NOT NULL").fetchone()[0]
+
+
+def test_options_unknown_customer_and_settings(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        count = conn.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0]
+        row = conn.execute("SELECT sentiment, offer_id FROM churnml.assess_customer(415, '358-1921', NULL, "
+                           "log_offer => false)").fetchone()
+        assert row[1] is None and row[0] is not None  # latest stored message used, nothing logged
+        assert conn.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0] == count
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT * FROM churnml.assess_customer(999, '000-0000', 'hello')")
+        assert info.value.diag.sqlstate == "P0002" and "not found" in info.value.diag.message_primary
+        # the tables are configurable: a copy of the customers under other names
+        conn.execute("CREATE SCHEMA crm")
+        conn.execute("CREATE TABLE crm.clients AS SELECT area_code AS region, phone AS line, c.* "
+                     "FROM customers c")
+        conn.execute("UPDATE churnml.call_center_settings SET customer_table = 'crm.clients', "
+                     "key_columns = '{region,line}', message_table = 'crm.none'")
+        try:
+            row = conn.execute("SELECT customer_key, sentiment FROM churnml.assess_customer(408, '375-9999')"
+                               ).fetchone()
+            assert row == ("408/375-9999", None)  # no message store: sentiment unknown, still answered
+        finally:
+            conn.execute("UPDATE churnml.call_center_settings SET customer_table = 'public.customers', "
+                         "key_columns = '{area_code,phone}', message_table = 'public.customer_message'")
