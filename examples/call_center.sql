@@ -1,23 +1,26 @@
--- The call-center question: who is this customer, how likely are they to leave, and why?
--- (Run by `make demo` after examples/train_churn.sql; sentiment and the recommended
--- incentive join this query as those features land.)
+-- The call-center question in one call per customer (run by `make demo` after
+-- examples/train_churn.sql): who is this customer, how likely are they to leave, how
+-- do they feel, what do Marketing's rules offer, and why.
 \set ON_ERROR_STOP 1
 \echo
-\echo '== Call center: the walkthrough customers, their churn probability and latest message'
-SELECT c.area_code, c.phone, c.state, c.int_plan, c.cust_service_calls AS service_calls,
-       round(churnml.will_churn(c)::numeric, 3) AS will_churn,
-       churnml.churn_flag(churnml.will_churn(c)) AS flagged,
-       m.message
-FROM customers AS c
-LEFT JOIN LATERAL (
-    SELECT cm.message FROM customer_message AS cm
-    WHERE cm.area_code = c.area_code AND cm.phone = c.phone
-    ORDER BY cm.calltime DESC NULLS LAST LIMIT 1
-) AS m ON true
-WHERE (c.area_code, c.phone) IN ((415, '358-1921'), (408, '375-9999'), (415, '329-6603'))
-ORDER BY will_churn DESC;
+\echo '== Sentiment of the walkthrough messages, both engines'
+SELECT m.message,
+       e.sentiment AS encoder, round(e.confidence::numeric, 2) AS enc_conf,
+       l.sentiment AS lexicon, round(l.confidence::numeric, 2) AS lex_conf
+FROM (VALUES ('Thank you very much for resolving the issues with my bill!'),
+             ('I don''t understand how I paid for 100 minutes and got only 90, you are ripping me off!'),
+             ('Please fix this issue! I am sick of sitting on a phone every single day with you people!'),
+             ('Why am I paying so much for my international minutes?'),
+             ('I love the coverage but the bill is way too high')) AS m(message),
+     churnml.detect_sentiment(m.message, 'en', 'encoder') AS e,
+     churnml.detect_sentiment(m.message, 'en', 'lexicon') AS l;
 
-\echo '== Why is (415, 358-1921) at risk? (TreeSHAP contributions to the log-odds)'
-SELECT e.feature, e.value, round(e.contribution::numeric, 3) AS contribution
-FROM customers AS c, churnml.explain_churn(c, 4) AS e
-WHERE (c.area_code, c.phone) = (415, '358-1921');
+\echo '== The three calls of the walkthrough: churn risk, sentiment, incentive and reasons (each offer is logged)'
+SELECT a.customer_key AS customer, a.customer ->> 'state' AS state,
+       round(a.will_churn::numeric, 3) AS will_churn, a.sentiment, round(a.confidence::numeric, 2) AS confidence,
+       a.offer, a.reason, a.top_reasons
+FROM (VALUES (408, '375-9999', 'You morons! You charged me extra again!'),
+             (415, '358-1921', 'How do I dial Morocco?'),
+             (415, '329-6603', 'Thank you very much for resolving the issues with my account'))
+     AS c(area_code, phone, message),
+     churnml.assess_customer(c.area_code, c.phone, c.message) AS a;
