@@ -15,12 +15,24 @@ CREATE TABLE churnml.call_center_settings (
     updated_by      name NOT NULL DEFAULT current_user,
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO churnml.call_center_settings DEFAULT VALUES;
+-- Empty at install, so pg_dump/pg_restore carry exactly what an admin set; while it
+-- is empty, assess_customer uses the defaults (the view below).
 SELECT pg_catalog.pg_extension_config_dump('churnml.call_center_settings', '');
 COMMENT ON TABLE churnml.call_center_settings IS
-'Where assess_customer finds customers (table and its two key columns) and their messages, which deployed model and rule set it uses, and how many reasons it returns. One row; churnml_admin updates it.';
+'Where assess_customer finds customers (table and its two key columns) and their messages, which deployed model and rule set it uses, and how many reasons it returns. At most one row; while there is none the column defaults apply. churnml_admin sets it: INSERT INTO churnml.call_center_settings (customer_table) VALUES (''crm.clients'') ON CONFLICT (singleton) DO UPDATE SET customer_table = excluded.customer_table;';
 GRANT SELECT ON churnml.call_center_settings TO churnml_user;
-GRANT UPDATE ON churnml.call_center_settings TO churnml_admin;
+GRANT INSERT, UPDATE, DELETE ON churnml.call_center_settings TO churnml_admin;
+
+CREATE VIEW churnml.call_center_config AS
+SELECT customer_table, key_columns, message_table, message_column, time_column, model, rule_set, top_reasons
+FROM churnml.call_center_settings
+UNION ALL
+SELECT 'public.customers', '{area_code,phone}'::text[], 'public.customer_message', 'message', 'calltime',
+       'churn', 'default', 3
+WHERE NOT EXISTS (SELECT FROM churnml.call_center_settings);
+COMMENT ON VIEW churnml.call_center_config IS
+'The settings assess_customer uses: the churnml.call_center_settings row, or the defaults while it is empty.';
+GRANT SELECT ON churnml.call_center_config TO churnml_user;
 
 CREATE FUNCTION churnml.assess_customer(
     area_code bigint,

@@ -69,12 +69,11 @@ def test_options_unknown_customer_and_settings(telco: str) -> None:
         conn.execute("CREATE SCHEMA crm")
         conn.execute("CREATE TABLE crm.clients AS SELECT area_code AS region, phone AS line, c.* "
                      "FROM customers c")
-        conn.execute("UPDATE churnml.call_center_settings SET customer_table = 'crm.clients', "
-                     "key_columns = '{region,line}', message_table = 'crm.none'")
+        conn.execute("INSERT INTO churnml.call_center_settings (customer_table, key_columns, message_table) "
+                     "VALUES ('crm.clients', '{region,line}', 'crm.none')")
         try:
             row = conn.execute("SELECT customer_key, sentiment FROM churnml.assess_customer(408, '375-9999')"
                                ).fetchone()
             assert row == ("408/375-9999", None)  # no message store: sentiment unknown, still answered
         finally:
-            conn.execute("UPDATE churnml.call_center_settings SET customer_table = 'public.customers', "
-                         "key_columns = '{area_code,phone}', message_table = 'public.customer_message'")
+            conn.execute("DELETE FROM churnml.call_center_settings")  # back to the defaults

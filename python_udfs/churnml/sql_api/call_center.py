@@ -19,7 +19,7 @@ from churnml.sql_api.sentiment import analyze_texts
 _PLANS: dict[str, Any] = {}
 _SETTINGS = """
     SELECT customer_table, key_columns, message_table, message_column, time_column, model, rule_set, top_reasons
-    FROM churnml.call_center_settings"""
+    FROM churnml.call_center_config"""
 _RECOMMEND_AND_LOG = """
     SELECT (r).offer, (r).offer_value, (r).reason, (r).rule_name, (r).arm, (r).experiment,
            CASE WHEN $6 THEN churnml.log_offer($5, r, $7) END AS offer_id
@@ -50,11 +50,11 @@ def _key_types(plpy: Any, table: str, columns: list[str]) -> list[str]:
     found = {r["name"]: r["type"] for r in plpy.execute(plan, [table, columns])}
     if not found:
         raise UndefinedObject(f'the customer table "{table}" does not exist',
-                              hint="Set it: UPDATE churnml.call_center_settings SET customer_table = '...';")
+                              hint="Set it in churnml.call_center_settings (see its COMMENT).")
     missing = [c for c in columns if c not in found]
     if missing:
         raise UndefinedColumn(f'the customer table "{table}" has no key column "{missing[0]}"',
-                              hint="Set them: UPDATE churnml.call_center_settings SET key_columns = '{...}';")
+                              hint="Set them in churnml.call_center_settings (see its COMMENT).")
     return [found[c] for c in columns]
 
 
