@@ -20,16 +20,7 @@ from churnml.errors import (
     ObjectNotInPrerequisiteState,
     UndefinedObject,
 )
-
-_PLANS: dict[str, Any] = {}
-
-
-def _plan(plpy: Any, key: str, query: str, types: list[str]) -> Any:
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = plpy.prepare(query, types)
-        _PLANS[key] = plan
-    return plan
+from churnml.spi import prepared
 
 
 def sha256(data: bytes) -> str:
@@ -50,7 +41,7 @@ def insert_model(plpy: Any, *, name: str, artifact: bytes, feature_spec: dict[st
                  metrics: dict[str, Any], training: dict[str, Any], holdout_labels: list[bool],
                  holdout_scores: list[float], parent_id: int | None, kind: str = "churn",
                  artifact_format: str = "xgboost-json") -> int:
-    plan = _plan(plpy, "insert_model", """
+    plan = prepared(plpy, "insert_model", """
         INSERT INTO churnml.models (name, kind, artifact, artifact_format, artifact_sha256, feature_spec, params,
                                     metrics, training, holdout_labels, holdout_scores, parent_id)
         VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.jsonb, $7::pg_catalog.jsonb, $8::pg_catalog.jsonb,
@@ -58,7 +49,7 @@ def insert_model(plpy: Any, *, name: str, artifact: bytes, feature_spec: dict[st
         RETURNING id""",
         ["text", "text", "bytea", "text", "text", "text", "text", "text", "text", "boolean[]", "float8[]",
          "bigint"])
-    other = _plan(plpy, "other_kind", """
+    other = prepared(plpy, "other_kind", """
         SELECT kind FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.<>) $2
         LIMIT 1""", ["text", "text"])
     clash = plpy.execute(other, [name, kind])
@@ -77,7 +68,7 @@ def _json(value: Any) -> str:
 
 
 def load_model(plpy: Any, model_id: int, expected_sha256: str | None = None) -> StoredModel:
-    plan = _plan(plpy, "load_model", """
+    plan = prepared(plpy, "load_model", """
         SELECT id, name, artifact, artifact_sha256, feature_spec::pg_catalog.text AS spec,
                metrics::pg_catalog.text AS metrics
         FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1""", ["bigint"])
@@ -107,7 +98,7 @@ class Deployment:
 
 
 def current_deployment(plpy: Any, name: str) -> Deployment:
-    plan = _plan(plpy, "current_deployment", """
+    plan = prepared(plpy, "current_deployment", """
         SELECT d.model_id, m.artifact_sha256, d.threshold
         FROM churnml.deployments AS d JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id
         WHERE d.name OPERATOR(pg_catalog.=) $1
@@ -136,7 +127,7 @@ def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None)
     if model_id is not None and strategy is not None:
         raise InvalidParameter("give either model_id or strategy, not both")
     if model_id is not None:
-        plan = _plan(plpy, "model_name", "SELECT name FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1",
+        plan = prepared(plpy, "model_name", "SELECT name FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1",
                      ["bigint"])
         rows = plpy.execute(plan, [model_id])
         if not rows:
@@ -157,7 +148,7 @@ def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None)
     if strategy not in orders:
         raise InvalidParameter(f'unknown deployment strategy "{strategy}"',
                                hint="Use 'best' (highest validation AUC), 'latest', or pass a model_id.")
-    plan = _plan(plpy, f"pick_{strategy}",
+    plan = prepared(plpy, f"pick_{strategy}",
                  f"SELECT id FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1 "
                  f"ORDER BY {orders[strategy]} LIMIT 1", ["text"])
     rows = plpy.execute(plan, [name])
@@ -169,7 +160,7 @@ def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None)
 
 def insert_deployment(plpy: Any, name: str, model_id: int, threshold: float, strategy: str,
                       metrics: dict[str, Any]) -> int:
-    plan = _plan(plpy, "insert_deployment", """
+    plan = prepared(plpy, "insert_deployment", """
         INSERT INTO churnml.deployments (name, model_id, threshold, strategy, metrics)
         VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb) RETURNING id""",
         ["text", "bigint", "float8", "text", "text"])
@@ -177,14 +168,14 @@ def insert_deployment(plpy: Any, name: str, model_id: int, threshold: float, str
 
 
 def deployment_history(plpy: Any, name: str) -> list[dict[str, Any]]:
-    plan = _plan(plpy, "history", """
+    plan = prepared(plpy, "history", """
         SELECT id, model_id, threshold FROM churnml.deployments
         WHERE name OPERATOR(pg_catalog.=) $1 ORDER BY id DESC""", ["text"])
     return list(plpy.execute(plan, [name]))
 
 
 def holdout(plpy: Any, model_id: int) -> tuple[list[bool], list[float]]:
-    plan = _plan(plpy, "holdout", """
+    plan = prepared(plpy, "holdout", """
         SELECT holdout_labels, holdout_scores FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1""",
         ["bigint"])
     rows = plpy.execute(plan, [model_id])

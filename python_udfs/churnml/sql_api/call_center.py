@@ -13,10 +13,10 @@ from typing import Any
 from churnml.errors import NoDataFound, UndefinedColumn, UndefinedObject
 from churnml.scoring import model_cache
 from churnml.source_data import caller_search_path
+from churnml.spi import prepared
 from churnml.sql_api.entry import entry
 from churnml.sql_api.sentiment import analyze_texts
 
-_PLANS: dict[str, Any] = {}
 _SETTINGS = """
     SELECT customer_table, key_columns, message_table, message_column, time_column, model, rule_set, top_reasons
     FROM churnml.call_center_config"""
@@ -26,13 +26,6 @@ _RECOMMEND_AND_LOG = """
     FROM (SELECT churnml.recommend_incentive($1, $2, $3, $4::pg_catalog.jsonb, $5, $8) AS r) AS s"""
 
 
-def _plan(plpy: Any, key: str, query: str, types: list[str]) -> Any:
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = plpy.prepare(query, types)
-        _PLANS[key] = plan
-    return plan
-
 
 def _qualified(plpy: Any, name: str) -> str:
     """'public.customers' -> "public"."customers" (each part quoted)."""
@@ -41,7 +34,7 @@ def _qualified(plpy: Any, name: str) -> str:
 
 def _key_types(plpy: Any, table: str, columns: list[str]) -> list[str]:
     """The key columns' types, so the lookup compares like with like and can use the table's index."""
-    plan = _plan(plpy, "key_types", """
+    plan = prepared(plpy, "key_types", """
         SELECT a.attname::pg_catalog.text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
         FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)
@@ -64,7 +57,7 @@ def _customer(plpy: Any, settings: dict[str, Any], key: tuple[Any, Any]) -> dict
     k1, k2 = (plpy.quote_ident(c) for c in settings["key_columns"])
     query = (f"SELECT pg_catalog.to_jsonb(c)::pg_catalog.text AS row FROM {_qualified(plpy, table)} AS c "
              f"WHERE c.{k1} OPERATOR(pg_catalog.=) $1 AND c.{k2} OPERATOR(pg_catalog.=) $2")
-    rows = plpy.execute(_plan(plpy, f"customer:{query}:{types}", query, types), list(key))
+    rows = plpy.execute(prepared(plpy, f"customer:{query}:{types}", query, types), list(key))
     if not rows:
         raise NoDataFound(f"customer ({key[0]}, {key[1]}) not found",
                           detail=f'No row of {table} has {settings["key_columns"][0]} = {key[0]} and '
@@ -80,7 +73,7 @@ def _latest_message(plpy: Any, settings: dict[str, Any], key: tuple[Any, Any]) -
              f"WHERE m.{k1}::pg_catalog.text OPERATOR(pg_catalog.=) $1 "
              f"AND m.{k2}::pg_catalog.text OPERATOR(pg_catalog.=) $2 ORDER BY m.{time} DESC NULLS LAST LIMIT 1")
     try:
-        rows = plpy.execute(_plan(plpy, f"message:{query}", query, ["text", "text"]), [str(key[0]), str(key[1])])
+        rows = plpy.execute(prepared(plpy, f"message:{query}", query, ["text", "text"]), [str(key[0]), str(key[1])])
     except (plpy.spiexceptions.UndefinedTable, plpy.spiexceptions.UndefinedColumn):
         return None  # no message store configured: assess without a message
     return rows[0]["message"] if rows else None
@@ -102,7 +95,7 @@ def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | N
            engine: str | None, search_path: str | None, statement: float | None) -> list[dict[str, Any]]:
     if area_code is None or phone is None:
         return []
-    settings = plpy.execute(_plan(plpy, "settings", _SETTINGS, []))[0]
+    settings = plpy.execute(prepared(plpy, "settings", _SETTINGS, []))[0]
     key = (area_code, phone)
     with caller_search_path(plpy, search_path):
         customer = _customer(plpy, settings, key)
@@ -120,7 +113,7 @@ def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | N
     sentiment = None if result is None else result.label
     confidence = None if result is None else result.confidence
     customer_key = f"{area_code}/{phone}"
-    plan = _plan(plpy, "recommend", _RECOMMEND_AND_LOG,
+    plan = prepared(plpy, "recommend", _RECOMMEND_AND_LOG,
                  ["float8", "text", "float8", "text", "text", "boolean", "bigint", "text"])
     offer = plpy.execute(plan, [probability, sentiment, confidence, json.dumps(customer), customer_key,
                                 log_offer is not False, loaded.model_id, settings["rule_set"]])[0]

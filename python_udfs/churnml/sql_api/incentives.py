@@ -26,9 +26,9 @@ from churnml.errors import (
 )
 from churnml.incentives import arms as arms_mod
 from churnml.incentives import conditions, results, rules
+from churnml.spi import prepared
 from churnml.sql_api.entry import entry
 
-_PLANS: dict[str, Any] = {}
 _COMPILED: OrderedDict[str, conditions.Compiled] = OrderedDict()
 _TEMPLATES: OrderedDict[tuple[str, frozenset[str]], rules.Template] = OrderedDict()
 MAX_CACHED = 1024
@@ -40,13 +40,6 @@ _restoring = False
 class DependentObjectsStillExist(ChurnmlError):
     sqlstate = "2BP01"  # dependent_objects_still_exist
 
-
-def _plan(plpy: Any, key: str, query: str, types: list[str]) -> Any:
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = plpy.prepare(query, types)
-        _PLANS[key] = plan
-    return plan
 
 
 def _cached(cache: OrderedDict[Any, Any], key: Any, make: Any) -> Any:
@@ -64,7 +57,7 @@ def _loads(text: str | None) -> Any:
 
 
 def _input_types(plpy: Any) -> dict[str, str]:
-    plan = _plan(plpy, "inputs", "SELECT name, type FROM churnml.incentive_inputs", [])
+    plan = prepared(plpy, "inputs", "SELECT name, type FROM churnml.incentive_inputs", [])
     return {r["name"]: r["type"] for r in plpy.execute(plan)}
 
 
@@ -81,7 +74,7 @@ def _parse_reason(reason: str | None, inputs: Mapping[str, str]) -> rules.Templa
 
 
 def _now_and_user(plpy: Any) -> tuple[str, str]:
-    row = plpy.execute(_plan(plpy, "now_user", "SELECT now()::pg_catalog.text AS now, current_user AS who", []))[0]
+    row = plpy.execute(prepared(plpy, "now_user", "SELECT now()::pg_catalog.text AS now, current_user AS who", []))[0]
     return row["now"], row["who"]
 
 
@@ -140,7 +133,7 @@ def _restore_builtin(plpy: Any, table: str, key: str, key_type: str, columns: tu
     global _restoring
     assignments = ", ".join(columns)
     values = ", ".join(f"n.{c}" for c in columns)
-    plan = _plan(plpy, f"restore_{table}", f"""
+    plan = prepared(plpy, f"restore_{table}", f"""
         UPDATE churnml.{table} AS t SET ({assignments}) = (
             SELECT {values} FROM pg_catalog.jsonb_populate_record(NULL::churnml.{table}, $2::pg_catalog.jsonb) AS n)
         WHERE t.{key} OPERATOR(pg_catalog.=) $1 AND t.builtin""", [key_type, "text"])  # noqa: S608 - fixed names
@@ -179,7 +172,8 @@ def check_rule(plpy: Any, td: dict[str, Any]) -> str | None:
 
 def _revalidate_rules(plpy: Any) -> None:
     inputs = _input_types(plpy)
-    plan = _plan(plpy, "all_rules", "SELECT id, name, condition, reason FROM churnml.incentive_rules ORDER BY id", [])
+    plan = prepared(plpy, "all_rules",
+                    "SELECT id, name, condition, reason FROM churnml.incentive_rules ORDER BY id", [])
     for row in plpy.execute(plan):
         try:
             conditions.parse(row["condition"], inputs)
@@ -238,7 +232,7 @@ def check_experiment(plpy: Any, td: dict[str, Any]) -> str | None:
     if new["builtin"] != old["builtin"]:
         raise InvalidParameter("the builtin flag of an experiment cannot change")
     if new["seed"] != old["seed"]:
-        plan = _plan(plpy, "experiment_offers",
+        plan = prepared(plpy, "experiment_offers",
                      "SELECT count(*) AS n FROM churnml.offer_log WHERE experiment OPERATOR(pg_catalog.=) $1",
                      ["text"])
         offers = plpy.execute(plan, [old["name"]])[0]["n"]
@@ -308,7 +302,7 @@ def _compile(ast_text: str) -> conditions.Compiled:
 
 def load_rule_set(plpy: Any, name: str, as_of: str) -> rules.RuleSet:
     """The enabled rules of `name` active at `as_of`, in evaluation order."""
-    row = plpy.execute(_plan(plpy, "rule_set", _RULES_QUERY, ["text", "timestamptz"]), [name, as_of])[0]
+    row = plpy.execute(prepared(plpy, "rule_set", _RULES_QUERY, ["text", "timestamptz"]), [name, as_of])[0]
     if not row["known"]:
         raise UndefinedObject(f'rule set "{name}" has no rules',
                               detail=_known_rule_sets(plpy),
@@ -337,7 +331,7 @@ def _rule_set(plpy: Any, name: str, as_of: str, statement: float | None) -> rule
     current = _loaded.get(name)
     if current is not None and statement is not None and current.statement == statement and current.as_of == as_of:
         return current.rule_set
-    plan = _plan(plpy, "rule_set_fingerprint", _FINGERPRINT_QUERY, ["text", "timestamptz"])
+    plan = prepared(plpy, "rule_set_fingerprint", _FINGERPRINT_QUERY, ["text", "timestamptz"])
     fingerprint = plpy.execute(plan, [name, as_of])[0]["fingerprint"]
     if current is not None and fingerprint is not None and current.fingerprint == fingerprint:
         current.statement, current.as_of = statement if statement is not None else float("nan"), as_of
@@ -397,7 +391,7 @@ def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, ou
         raise NullValueNotAllowed("recorded_at must not be NULL")
     outcome = outcome.strip().lower()
     if offer_id is not None:
-        plan = _plan(plpy, "offer_by_id", """
+        plan = prepared(plpy, "offer_by_id", """
             SELECT id, offered_at OPERATOR(pg_catalog.<=) $2 AS in_order FROM churnml.offer_log
             WHERE id OPERATOR(pg_catalog.=) $1""", ["bigint", "timestamptz"])
         rows = plpy.execute(plan, [offer_id, recorded_at])
@@ -409,7 +403,7 @@ def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, ou
     else:
         if customer_key is None:
             raise NullValueNotAllowed("give an offer id or a customer key")
-        plan = _plan(plpy, "offer_by_customer", """
+        plan = prepared(plpy, "offer_by_customer", """
             SELECT id, TRUE AS in_order FROM churnml.offer_log
             WHERE customer_key OPERATOR(pg_catalog.=) $1 AND offered_at OPERATOR(pg_catalog.<=) $2
             ORDER BY offered_at DESC, id DESC LIMIT 1""", ["text", "timestamptz"])
@@ -418,7 +412,7 @@ def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, ou
             raise UndefinedObject(f'no offer was made to customer "{customer_key}" at or before {recorded_at}',
                                   hint="Outcomes are recorded against offers in churnml.offer_log.")
     offer = int(rows[0]["id"])
-    plan = _plan(plpy, "record_outcome", """
+    plan = prepared(plpy, "record_outcome", """
         INSERT INTO churnml.offer_outcomes AS o (offer_id, outcome, recorded_at, note) VALUES ($1, $2, $3, $4)
         ON CONFLICT (offer_id) DO UPDATE SET outcome = excluded.outcome, recorded_at = excluded.recorded_at,
                                              note = excluded.note, recorded_by = current_user""",
@@ -431,14 +425,14 @@ def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, ou
 def experiment_results(plpy: Any, experiment: str | None, control_arm: str | None) -> list[dict[str, Any]]:
     if experiment is None:
         raise NullValueNotAllowed("experiment must not be NULL")
-    plan = _plan(plpy, "experiment", "SELECT control_arm FROM churnml.experiments WHERE name OPERATOR(pg_catalog.=) $1",
-                 ["text"])
+    plan = prepared(plpy, "experiment",
+                    "SELECT control_arm FROM churnml.experiments WHERE name OPERATOR(pg_catalog.=) $1", ["text"])
     found = plpy.execute(plan, [experiment])
     if not found:
         raise UndefinedObject(f'experiment "{experiment}" does not exist',
                               hint="SELECT name FROM churnml.experiments lists them.")
     control = control_arm if control_arm is not None else found[0]["control_arm"]
-    plan = _plan(plpy, "experiment_arms", """
+    plan = prepared(plpy, "experiment_arms", """
         SELECT l.arm, pg_catalog.string_agg(DISTINCT l.offer, ' / ') AS offer, count(*) AS offers,
                count(o.offer_id) AS outcomes_known,
                count(*) FILTER (WHERE o.outcome OPERATOR(pg_catalog.=) 'retained') AS retained,
@@ -448,7 +442,7 @@ def experiment_results(plpy: Any, experiment: str | None, control_arm: str | Non
         WHERE l.experiment OPERATOR(pg_catalog.=) $1
         GROUP BY l.arm""", ["text"])
     rows = {r["arm"]: dict(r) for r in plpy.execute(plan, [experiment])}
-    plan = _plan(plpy, "experiment_rule_arms", """
+    plan = prepared(plpy, "experiment_rule_arms", """
         SELECT arms::pg_catalog.text AS arms FROM churnml.incentive_rules
         WHERE experiment OPERATOR(pg_catalog.=) $1 AND arms IS NOT NULL ORDER BY id""", ["text"])
     for r in plpy.execute(plan, [experiment]):

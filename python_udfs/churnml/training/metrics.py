@@ -77,17 +77,23 @@ def _check_threshold(threshold: Any) -> float:
     return float(threshold)
 
 
-def roc_auc(y: ArrayLike, p: ArrayLike) -> float:
-    """Area under the ROC curve (Mann-Whitney U with average ranks for ties; equals sklearn's)."""
+def _both_classes(y: ArrayLike, p: ArrayLike, what: str) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Checked labels and probabilities with their class counts; an error when one class is absent."""
     labels, probs = _check_inputs(y, p)
     positives = int(labels.sum())
     negatives = len(labels) - positives
     if positives == 0 or negatives == 0:
         raise DataException(
-            "AUC is undefined when only one class is present",
+            f"{what} is undefined when only one class is present",
             detail=f"The rows contain {positives} churned and {negatives} stayed customers.",
             hint="Evaluate on rows that include both classes.",
         )
+    return labels, probs, positives, negatives
+
+
+def roc_auc(y: ArrayLike, p: ArrayLike) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties; equals sklearn's)."""
+    labels, probs, positives, negatives = _both_classes(y, p, "AUC")
     ranks = _average_ranks(probs)
     rank_sum = float(ranks[labels == 1].sum())
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
@@ -160,15 +166,7 @@ def roc_curve(y: ArrayLike, p: ArrayLike, *, max_points: int | None = DEFAULT_RO
     drop_intermediate=False); the first point, nobody flagged, has threshold None.
     With more than `max_points` points, evenly spaced ones are kept, ends included.
     """
-    labels, probs = _check_inputs(y, p)
-    positives = int(labels.sum())
-    negatives = len(labels) - positives
-    if positives == 0 or negatives == 0:
-        raise DataException(
-            "the ROC curve is undefined when only one class is present",
-            detail=f"The rows contain {positives} churned and {negatives} stayed customers.",
-            hint="Evaluate on rows that include both classes.",
-        )
+    labels, probs, positives, negatives = _both_classes(y, p, "the ROC curve")
     order = np.argsort(-probs, kind="mergesort")
     ordered = probs[order]
     hits = labels[order]
