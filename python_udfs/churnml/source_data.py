@@ -76,8 +76,9 @@ def _read_source(plpy: Any, source: str | None, wanted: list[str] | None) -> Sou
         raise DataException("the source has two columns with the same name",
                             detail=f"Columns: {', '.join(names)}.",
                             hint="Give every column of the source query a distinct name.")
-    type_plan = plpy.prepare("SELECT pg_catalog.format_type($1, NULL) AS t", ["oid"])
-    types = [plpy.execute(type_plan, [oid])[0]["t"] for oid in oids]
+    type_plan = plpy.prepare("SELECT pg_catalog.format_type(t, NULL) AS t FROM pg_catalog.unnest($1::pg_catalog.oid[]) "
+                             "WITH ORDINALITY AS u(t, i) ORDER BY i", ["oid[]"])
+    types = [r["t"] for r in plpy.execute(type_plan, [oids])]
     keep = [i for i, n in enumerate(names) if wanted is None or n in wanted]
     selects = []
     for i in keep:

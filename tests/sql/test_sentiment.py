@@ -150,3 +150,9 @@ def test_transcript_text_as_a_churn_feature(telco: str) -> None:
                 "Customer: I have been using your service for 6 months and I am disappointed in your customer "
                 "service. Agent: I am sorry to hear that."))
         assert unhappy > happy
+        # explanations embed the text feature too
+        reasons = conn.execute(
+            "SELECT e.feature FROM (SELECT 1::float8 AS cust_service_calls, 100::float8 AS acc_length, "
+            "'no'::text AS int_plan, 'Customer: I am disappointed.'::text AS transcript) t, "
+            "churnml.explain_churn(t, 10, 'churn_text') e").fetchall()
+        assert "transcript" in [r[0] for r in reasons]

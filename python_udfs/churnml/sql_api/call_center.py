@@ -79,12 +79,12 @@ def _latest_message(plpy: Any, settings: dict[str, Any], key: tuple[Any, Any]) -
     return rows[0]["message"] if rows else None
 
 
-def _reasons(loaded: model_cache.LoadedModel, values: list[Any], top: int) -> str | None:
+def _reasons(loaded: model_cache.LoadedModel, values: list[Any], encoded: list[Any], top: int) -> str | None:
     from churnml.training.explain import group_contributions
 
     if top == 0:
         return None
-    contributions = loaded.compiled.contributions_row(loaded.spec.transform_row(values))
+    contributions = loaded.compiled.contributions_row(encoded)
     grouped = group_contributions(loaded.spec.output_names, contributions, loaded.spec)[:top]
     by_name = dict(zip(loaded.input_names, values, strict=True))
     return "; ".join(f"{feature}={by_name.get(feature)} ({value:+.2f})" for feature, value in grouped)
@@ -108,7 +108,9 @@ def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | N
         raise UndefinedColumn(f'the customer row has no column "{missing[0]}" that model "{settings["model"]}" needs',
                               hint="Point call_center_settings at the table the model was trained on.")
     values = [customer[n] for n in loaded.input_names]
-    probability = loaded.score_values(values)
+    # encoded once for the score and the reasons (a text feature would be embedded twice)
+    encoded = loaded.encode_row(values)
+    probability = loaded.predict_row(encoded)
     result = analyze_texts(plpy, [message], "en", engine)[0]
     sentiment = None if result is None else result.label
     confidence = None if result is None else result.confidence
@@ -122,6 +124,6 @@ def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | N
         "churn_flag": probability > serving.threshold, "sentiment": sentiment, "confidence": confidence,
         "offer": offer["offer"], "offer_value": offer["offer_value"], "reason": offer["reason"],
         "rule_name": offer["rule_name"], "arm": offer["arm"], "experiment": offer["experiment"],
-        "top_reasons": _reasons(loaded, values, int(settings["top_reasons"])), "model_id": loaded.model_id,
+        "top_reasons": _reasons(loaded, values, encoded, int(settings["top_reasons"])), "model_id": loaded.model_id,
         "offer_id": offer["offer_id"],
     }]

@@ -75,7 +75,7 @@ def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None,
         raise UndefinedColumn(f"the row has no column \"{missing[0]}\" that model \"{name}\" needs",
                               hint=_features_hint(loaded))
     values = [row[n] for n in loaded.input_names]
-    encoded = loaded.spec.transform_row(values)
+    encoded = loaded.encode_row(values)  # embeds text features too
     contributions = loaded.compiled.contributions_row(encoded)
     grouped = group_contributions(loaded.spec.output_names, contributions, loaded.spec)
     by_name = dict(zip(loaded.input_names, values, strict=True))
