@@ -88,7 +88,7 @@ $(VENV)/.installed: requirements/constraints.txt requirements/runtime.in require
 native: venv
 	@$(MAKE) --no-print-directory $(NATIVE_EXT)
 
-python_udfs/churnml/scoring/_native_trees%: $(NATIVE_SRC)
+python_udfs/churnml/scoring/_native_trees.cpython-%.so: $(NATIVE_SRC)
 	@echo "==> compiling $@"
 	@cc -O3 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
 		$(NATIVE_SRC) -o $@ -lm -pthread

@@ -63,3 +63,42 @@ def test_bad_input_raises_python_errors_not_crashes() -> None:
         _native_trees.Forest(b"\0\0\0\0" * 3, np.array([1, -1, -1], np.int32).tobytes(),
                              np.array([0, -1, -1], np.int32).tobytes(), b"\0\0\0", np.zeros(3).tobytes(),
                              np.zeros(3).tobytes(), np.array([0], np.int32).tobytes(), 1, 0.0)
+
+
+@pytest.mark.parametrize(("depth", "rounds", "base"), [(1, 1, None), (4, 150, None), (8, 60, 0.3)])
+def test_native_treeshap_equals_python_and_xgboost(depth: int, rounds: int, base: float | None) -> None:
+    raw, test = _model(11, depth, rounds, base)
+    compiled = CompiledModel.from_json(raw)
+    native = native_forest(parse_forest(load_document(raw)))
+    rows = [[None if np.isnan(v) else float(v) for v in row] for row in test[:60]]
+    python_phi = np.array([compiled.contributions_row(r) for r in rows])
+    native_phi = np.array([[*native.contributions_row(r), compiled.expected_value()] for r in rows])
+    assert np.max(np.abs(native_phi - python_phi)) < 1e-12
+    booster = xgb.Booster()
+    booster.load_model(bytearray(raw))
+    expected = booster.predict(xgb.DMatrix(test[:60]), pred_contribs=True)
+    assert np.max(np.abs(native_phi - expected)) < 1e-4  # xgboost sums in float32
+    margins = [native.margin_row(r) for r in rows]
+    np.testing.assert_allclose(native_phi.sum(axis=1), margins, rtol=0, atol=1e-9)
+
+
+def test_treeshap_needs_cover_and_checks_rows() -> None:
+    raw, _ = _model(2, 3, 5)
+    forest = parse_forest(load_document(raw))
+    native = native_forest(forest)
+    with pytest.raises(ValueError, match="takes 12 values"):
+        native.contributions_row([1.0])
+    from churnml.scoring import _native_trees
+
+    bare = _native_trees.Forest(np.array([0, 0, 0], np.int32).tobytes(), np.array([1, -1, -1], np.int32).tobytes(),
+                                np.array([2, -1, -1], np.int32).tobytes(), b"\0\0\0", np.zeros(3).tobytes(),
+                                np.array([0.0, -1.0, 1.0]).tobytes(), np.array([0], np.int32).tobytes(), 1, 0.0)
+    assert bare.predict_row([0.5]) > 0.5
+    with pytest.raises(ValueError, match="without cover"):
+        bare.contributions_row([0.5])
+    zero = _native_trees.Forest(np.array([0, 0, 0], np.int32).tobytes(), np.array([1, -1, -1], np.int32).tobytes(),
+                                np.array([2, -1, -1], np.int32).tobytes(), b"\0\0\0", np.zeros(3).tobytes(),
+                                np.array([0.0, -1.0, 1.0]).tobytes(), np.array([0], np.int32).tobytes(), 1, 0.0,
+                                np.zeros(3).tobytes())
+    with pytest.raises(ValueError, match="zero cover"):
+        zero.contributions_row([0.5])

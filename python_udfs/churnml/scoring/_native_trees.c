@@ -39,6 +39,7 @@ typedef struct {
     uint8_t *default_left;
     double *cutoff;
     double *value;
+    double *cover; /* sum of hessians per node, for TreeSHAP; NULL when not given */
     double base_margin;
     /* For the batch walk: one packed record per node (a leaf points at itself) and
      * each tree's depth, so every row takes exactly `depth` steps with no
@@ -57,6 +58,7 @@ Forest_dealloc(Forest *self)
     PyMem_Free(self->default_left);
     PyMem_Free(self->cutoff);
     PyMem_Free(self->value);
+    PyMem_Free(self->cover);
     PyMem_Free(self->nodes);
     PyMem_Free(self->depth);
     Py_TYPE(self)->tp_free((PyObject *) self);
@@ -154,12 +156,13 @@ Forest_prepare_batch(Forest *self)
     return 0;
 }
 
-/* Forest(feature, left, right, default_left, cutoff, value, roots, n_features, base_margin):
- * int32 / uint8 / float64 arrays as bytes-like objects, all trees' nodes concatenated. */
+/* Forest(feature, left, right, default_left, cutoff, value, roots, n_features, base_margin[, cover]):
+ * int32 / uint8 / float64 arrays as bytes-like objects, all trees' nodes concatenated.
+ * Without cover (float64 per node) the forest scores but cannot explain. */
 static int
 Forest_init(Forest *self, PyObject *args, PyObject *kwds)
 {
-    Py_buffer b[7];
+    Py_buffer b[8];
     Py_ssize_t n_features;
     double base_margin;
     int result = -1;
@@ -169,8 +172,8 @@ Forest_init(Forest *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     memset(b, 0, sizeof(b));
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*nd", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6],
-                          &n_features, &base_margin))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*nd|y*", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6],
+                          &n_features, &base_margin, &b[7]))
         return -1;
     if (self->feature != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Forest is already initialised");
@@ -192,11 +195,13 @@ Forest_init(Forest *self, PyObject *args, PyObject *kwds)
         (self->value = copy_buffer(&b[5], self->n_nodes * 8, "value")) == NULL ||
         (self->roots = copy_buffer(&b[6], self->n_trees * 4, "roots")) == NULL)
         goto done;
+    if (b[7].obj != NULL && (self->cover = copy_buffer(&b[7], self->n_nodes * 8, "cover")) == NULL)
+        goto done;
     result = Forest_check(self);
     if (result == 0)
         result = Forest_prepare_batch(self);
 done:
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 8; i++)
         if (b[i].obj != NULL)
             PyBuffer_Release(&b[i]);
     return result;
@@ -325,6 +330,171 @@ static PyObject *
 Forest_predict_row(Forest *self, PyObject *row)
 {
     return row_margin(self, row, 1);
+}
+
+/* ------------------------------------------------------------------ TreeSHAP
+ * Exact SHAP values of one row (Lundberg et al. 2018, algorithm 2), the same
+ * arithmetic as xgboost's TreeShap and churnml's pure-Python version: each
+ * recursion level gets its own copy of the unique path in one scratch buffer. */
+
+typedef struct {
+    int32_t feature;
+    double zero, one, weight;
+} PathElement;
+
+static void
+path_extend(PathElement *path, int depth, double zero, double one, int32_t feature)
+{
+    path[depth].feature = feature;
+    path[depth].zero = zero;
+    path[depth].one = one;
+    path[depth].weight = depth == 0 ? 1.0 : 0.0;
+    for (int i = depth - 1; i >= 0; i--) {
+        path[i + 1].weight += one * path[i].weight * (i + 1) / (depth + 1);
+        path[i].weight = zero * path[i].weight * (depth - i) / (depth + 1);
+    }
+}
+
+static void
+path_unwind(PathElement *path, int depth, int index)
+{
+    const double one = path[index].one, zero = path[index].zero;
+    double next_one = path[depth].weight;
+
+    for (int i = depth - 1; i >= 0; i--) {
+        if (one != 0) {
+            const double previous = path[i].weight;
+
+            path[i].weight = next_one * (depth + 1) / ((i + 1) * one);
+            next_one = previous - path[i].weight * zero * (depth - i) / (depth + 1);
+        } else {
+            path[i].weight = path[i].weight * (depth + 1) / (zero * (depth - i));
+        }
+    }
+    for (int i = index; i < depth; i++) {
+        path[i].feature = path[i + 1].feature;
+        path[i].zero = path[i + 1].zero;
+        path[i].one = path[i + 1].one;
+    }
+}
+
+static double
+path_unwound_sum(const PathElement *path, int depth, int index)
+{
+    const double one = path[index].one, zero = path[index].zero;
+    double next_one = path[depth].weight, total = 0.0;
+
+    for (int i = depth - 1; i >= 0; i--) {
+        if (one != 0) {
+            const double share = next_one * (depth + 1) / ((i + 1) * one);
+
+            total += share;
+            next_one = path[i].weight - share * zero * (depth - i) / (depth + 1);
+        } else if (zero != 0) {
+            total += path[i].weight / zero / ((double) (depth - i) / (depth + 1));
+        }
+    }
+    return total;
+}
+
+/* Returns the node whose cover is not positive (TreeSHAP divides by it), else -1. */
+static int32_t
+tree_shap(const Forest *f, const double *x, double *phi, int32_t node, int depth, PathElement *parent,
+          double zero, double one, int32_t feature)
+{
+    PathElement *path = parent + depth + 1;
+    int32_t split, hot, cold, left, right, bad;
+    double incoming_zero = 1.0, incoming_one = 1.0, v;
+    int index;
+
+    memcpy(path, parent, sizeof(PathElement) * (size_t) (depth + 1));
+    path_extend(path, depth, zero, one, feature);
+    left = f->left[node];
+    if (left == -1) {
+        for (int i = 1; i <= depth; i++)
+            phi[path[i].feature] += path_unwound_sum(path, depth, i) * (path[i].one - path[i].zero) * f->value[node];
+        return -1;
+    }
+    if (!(f->cover[node] > 0.0))
+        return node;
+    right = f->right[node];
+    split = f->feature[node];
+    v = x[split];
+    if (isnan(v))
+        hot = f->default_left[node] ? left : right;
+    else
+        hot = v < f->cutoff[node] ? left : right;
+    cold = hot == left ? right : left;
+    for (index = 0; index <= depth; index++)
+        if (path[index].feature == split)
+            break;
+    if (index <= depth) {
+        incoming_zero = path[index].zero;
+        incoming_one = path[index].one;
+        path_unwind(path, depth, index);
+        depth -= 1;
+    }
+    bad = tree_shap(f, x, phi, hot, depth + 1, path, f->cover[hot] / f->cover[node] * incoming_zero, incoming_one,
+                    split);
+    if (bad != -1)
+        return bad;
+    return tree_shap(f, x, phi, cold, depth + 1, path, f->cover[cold] / f->cover[node] * incoming_zero, 0.0, split);
+}
+
+/* contributions_row(row) -> list of n_features floats: each feature's SHAP value in
+ * log-odds; with the model's expected value (bias) they add up to margin_row(row). */
+static PyObject *
+Forest_contributions_row(Forest *self, PyObject *row)
+{
+    double *x = NULL, *phi = NULL;
+    PathElement *scratch = NULL;
+    PyObject *result = NULL;
+    int32_t deepest = 0;
+    size_t levels;
+
+    if (self->cover == NULL) {
+        PyErr_SetString(PyExc_ValueError, "this forest was built without cover: it cannot explain");
+        return NULL;
+    }
+    for (Py_ssize_t t = 0; t < self->n_trees; t++)
+        if (self->depth[t] > deepest)
+            deepest = self->depth[t];
+    /* the recursion is at most depth + 2 levels deep, each with a path of up to that length */
+    levels = (size_t) deepest + 2;
+    x = PyMem_Malloc(sizeof(double) * (size_t) self->n_features);
+    phi = PyMem_Calloc((size_t) self->n_features, sizeof(double));
+    scratch = PyMem_Malloc(sizeof(PathElement) * (levels * (levels + 1) / 2 + 1));
+    if (x == NULL || phi == NULL || scratch == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (row_values(self, row, x) < 0)
+        goto done;
+    for (Py_ssize_t t = 0; t < self->n_trees; t++) {
+        int32_t bad = tree_shap(self, x, phi, self->roots[t], 0, scratch, 1.0, 1.0, -1);
+
+        if (bad != -1) {
+            PyErr_Format(PyExc_ValueError, "node %d has zero cover", bad);
+            goto done;
+        }
+    }
+    result = PyList_New(self->n_features);
+    if (result == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < self->n_features; i++) {
+        PyObject *item = PyFloat_FromDouble(phi[i]);
+
+        if (item == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, i, item);
+    }
+done:
+    PyMem_Free(x);
+    PyMem_Free(phi);
+    PyMem_Free(scratch);
+    return result;
 }
 
 typedef struct {
@@ -466,6 +636,8 @@ static PyMethodDef module_methods[] = {
 static PyMethodDef Forest_methods[] = {
     {"margin_row", (PyCFunction) Forest_margin_row, METH_O, "The log-odds of one row (None/NaN = missing)."},
     {"predict_row", (PyCFunction) Forest_predict_row, METH_O, "The probability of one row."},
+    {"contributions_row", (PyCFunction) Forest_contributions_row, METH_O,
+     "Per-feature TreeSHAP values of one row (log-odds; the bias is not included)."},
     {"predict_matrix", (PyCFunction) Forest_predict_matrix, METH_VARARGS,
      "predict_matrix(x, out[, threads]): probabilities of a C-contiguous float64 matrix into out."},
     {NULL, NULL, 0, NULL},

@@ -804,11 +804,15 @@ class CompiledModel:
         phi = [0.0] * (self._forest.n_features + 1)
         for tree in self._forest.trees:
             _tree_shap(tree, row, phi)
+        phi[-1] = self.expected_value()
+        return phi
+
+    def expected_value(self) -> float:
+        """TreeSHAP's bias: the margin of the average row (xgboost's last contribution)."""
         if self._expected is None:
             means = [_node_means(tree)[0] for tree in self._forest.trees]
             self._expected = math.fsum([self._forest.base_margin, *means])
-        phi[-1] = self._expected
-        return phi
+        return self._expected
 
     def _vector_forest(self) -> VectorForest:
         if self._vector is None:

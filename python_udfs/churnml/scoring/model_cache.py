@@ -74,6 +74,18 @@ class LoadedModel:
         """One row given as input-feature values in spec order."""
         return self.predict_row(self.encode_row(values))
 
+    def contributions(self, encoded: list[Any]) -> list[float]:
+        """TreeSHAP values of one encoded row, then the bias (xgboost's pred_contribs)."""
+        if self.native is None:
+            return self.compiled.contributions_row(encoded)
+        try:
+            phi = self.native.contributions_row(encoded)
+        except (TypeError, ValueError):
+            # the pure-Python version raises the errors users should see (bad values, zero cover)
+            return self.compiled.contributions_row(encoded)
+        phi.append(self.compiled.expected_value())
+        return phi
+
     def transform(self, columns: Any) -> Any:
         """Encode whole columns (bulk scoring), embedding text features when the model has any."""
         matrix, _ = self.spec.transform(columns, embed=embedder_for(self.spec))

@@ -23,7 +23,8 @@ AVAILABLE = _native_trees is not None
 def native_forest(forest: Forest) -> Any | None:
     if _native_trees is None:
         return None
-    feature, left, right, cutoff, value = array("i"), array("i"), array("i"), array("d"), array("d")
+    feature, left, right = array("i"), array("i"), array("i")
+    cutoff, value, cover = array("d"), array("d"), array("d")
     default_left = bytearray()
     roots = array("i")
     offset = 0
@@ -36,11 +37,12 @@ def native_forest(forest: Forest) -> Any | None:
         default_left.extend(1 if d else 0 for d in tree.default_left)
         cutoff.extend(tree.cutoff)
         value.extend(tree.value)
+        cover.extend(tree.cover)
         offset += n
     try:
         return _native_trees.Forest(feature.tobytes(), left.tobytes(), right.tobytes(), bytes(default_left),
                                     cutoff.tobytes(), value.tobytes(), roots.tobytes(), forest.n_features,
-                                    forest.base_margin)
+                                    forest.base_margin, cover.tobytes())
     except ValueError:
         # A layout the C walker does not accept (it insists on children after their
         # parent, which xgboost's trees satisfy): the pure-Python scorer handles it.

@@ -20,11 +20,12 @@ from churnml.sql_api.sentiment import analyze_texts
 _SETTINGS = """
     SELECT customer_table, key_columns, message_table, message_column, time_column, model, rule_set, top_reasons
     FROM churnml.call_center_config"""
+# The function sits in FROM so that it runs once: as `(f(...)).field` in a select
+# list, PostgreSQL would call it once per field it expands.
 _RECOMMEND_AND_LOG = """
-    SELECT (r).offer, (r).offer_value, (r).reason, (r).rule_name, (r).arm, (r).experiment,
+    SELECT r.offer, r.offer_value, r.reason, r.rule_name, r.arm, r.experiment,
            CASE WHEN $6 THEN churnml.log_offer($5, r, $7) END AS offer_id
-    FROM (SELECT churnml.recommend_incentive($1, $2, $3, $4::pg_catalog.jsonb, $5, $8) AS r) AS s"""
-
+    FROM churnml.recommend_incentive($1, $2, $3, $4::pg_catalog.jsonb, $5, $8) AS r"""
 
 
 def _qualified(plpy: Any, name: str) -> str:
@@ -84,7 +85,7 @@ def _reasons(loaded: model_cache.LoadedModel, values: list[Any], encoded: list[A
 
     if top == 0:
         return None
-    contributions = loaded.compiled.contributions_row(encoded)
+    contributions = loaded.contributions(encoded)
     grouped = group_contributions(loaded.spec.output_names, contributions, loaded.spec)[:top]
     by_name = dict(zip(loaded.input_names, values, strict=True))
     return "; ".join(f"{feature}={by_name.get(feature)} ({value:+.2f})" for feature, value in grouped)

@@ -76,7 +76,7 @@ def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None,
                               hint=_features_hint(loaded))
     values = [row[n] for n in loaded.input_names]
     encoded = loaded.encode_row(values)  # embeds text features too
-    contributions = loaded.compiled.contributions_row(encoded)
+    contributions = loaded.contributions(encoded)
     grouped = group_contributions(loaded.spec.output_names, contributions, loaded.spec)
     by_name = dict(zip(loaded.input_names, values, strict=True))
     rows = [{"feature": feature, "value": None if by_name.get(feature) is None else str(by_name[feature]),
