@@ -8,10 +8,14 @@ C client, so the client adds next to nothing):
 Both sentiment engines. Baseline, same run, same pgbench settings: the SQL-only
 floor of the same work without any model — look the customer up by key and insert
 one row into a log table, committed (so the WAL flush every call pays is in both).
+
+Also `recommend_incentive` alone, 10,000 calls timed inside one backend (a PL/pgSQL
+loop with clock_timestamp), against a PL/Python no-op with the same arguments.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -40,6 +44,57 @@ FLOOR = """\\set k random(1, {n})
 INSERT INTO bench_floor_log (customer, message)
 SELECT to_jsonb(cu), c.message FROM bench_calls AS c JOIN customers AS cu USING (area_code, phone) WHERE c.i = :k;
 """
+
+
+CUSTOMER = json.dumps({
+    "state": "KS", "acc_length": 128, "area_code": 415, "phone": "382-4657", "int_plan": "no", "vmail_plan": "yes",
+    "vmail_msg": 25, "day_mins": 265.1, "day_calls": 110, "day_charge": 45.07, "eve_mins": 197.4, "eve_calls": 99,
+    "eve_charge": 16.78, "night_mins": 244.7, "night_calls": 91, "night_charge": 11.01, "int_mins": 10.0,
+    "int_calls": 3, "int_charge": 2.7, "cust_service_calls": 1, "churn": False})
+RECOMMEND = "churnml.recommend_incentive(0.6, 'NEGATIVE', 0.9, customer_key => i::text"
+RECOMMEND_CASES = {
+    "rules cached for the statement": RECOMMEND + ")",
+    "with a 21-field customer row": RECOMMEND + f", customer => '{CUSTOMER}')",
+    "first call of a statement (rules re-checked)": RECOMMEND + ", _statement => i)",
+}
+NOOP = """CREATE OR REPLACE FUNCTION bench_noop3(a float8, b text, c float8, customer_key text)
+RETURNS text LANGUAGE plpython3u STABLE AS $$ return b $$"""
+
+
+def _timed_calls(conn: psycopg.Connection, call: str, n: int) -> tuple[float, float]:
+    """Median and p99 in microseconds of `call` run n times in one backend, timed inside the server."""
+    conn.execute("DROP TABLE IF EXISTS pg_temp.call_times")
+    conn.execute("CREATE TEMP TABLE call_times (us float8)")
+    conn.execute(f"""DO $$
+        DECLARE t0 timestamptz; spent float8[] := '{{}}';
+        BEGIN
+            FOR i IN 1..{n} LOOP
+                t0 := clock_timestamp();
+                PERFORM {call};
+                spent := spent || extract(epoch FROM clock_timestamp() - t0)::float8 * 1e6;
+            END LOOP;
+            INSERT INTO pg_temp.call_times SELECT unnest(spent);
+        END $$""")
+    return conn.execute("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY us), "
+                        "percentile_cont(0.99) WITHIN GROUP (ORDER BY us) FROM pg_temp.call_times").fetchone()
+
+
+def _recommend_results(ctx: Context, url: str) -> list[Result]:
+    results = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(NOOP)
+        noop = "bench_noop3(0.6, 'NEGATIVE', 0.9, customer_key => i::text)"
+        _timed_calls(conn, noop, 1000)  # warm
+        base, _ = ctx.median_of(lambda: _timed_calls(conn, noop, 10_000)[0])
+        for label, call in RECOMMEND_CASES.items():
+            _timed_calls(conn, call, 1000)
+            runs = [_timed_calls(conn, call, 10_000) for _ in range(ctx.runs)]
+            medians = [m for m, _ in runs]
+            results.append(Result(
+                name=f"recommend_incentive, {label}", unit="µs", median=statistics.median(medians), runs=medians,
+                baseline="PL/Python no-op, same arguments", baseline_median=base, higher_is_better=False,
+                target="reported", extra={"p99_us": statistics.median(p for _, p in runs)}))
+    return results
 
 
 def _prepare(url: str) -> None:
@@ -114,7 +169,7 @@ def run(ctx: Context) -> list[Result]:
     seconds = {("lexicon", 1): 5, ("lexicon", 8): 5, ("encoder", 1): 20, ("encoder", 8): 60}
     if not ctx.quick:
         seconds = {key: value * 3 for key, value in seconds.items()}
-    results: list[Result] = []
+    results: list[Result] = _recommend_results(ctx, url)
     floor = FLOOR.format(n=CUSTOMERS)
     floor_runs = [_pgbench(url, floor, 1, seconds["lexicon", 1]) for _ in range(ctx.runs)]
     floor_p50 = statistics.median(_percentile(lat, 0.5) for _, lat in floor_runs)

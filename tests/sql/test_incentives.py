@@ -433,47 +433,6 @@ def test_rule_set_cost_on_held_out_rows(conn: psycopg.Connection) -> None:
                      "sentiment_mix => '{\"NEGATIVE\": -1}')", (str(model_id),))
 
 
-CUSTOMER_20 = json.dumps({
-    "state": "KS", "acc_length": 128, "area_code": 415, "phone": "382-4657", "int_plan": "no", "vmail_plan": "yes",
-    "vmail_msg": 25, "day_mins": 265.1, "day_calls": 110, "day_charge": 45.07, "eve_mins": 197.4, "eve_calls": 99,
-    "eve_charge": 16.78, "night_mins": 244.7, "night_calls": 91, "night_charge": 11.01, "int_mins": 10.0,
-    "int_calls": 3, "int_charge": 2.7, "cust_service_calls": 1, "churn": False})
-
-
-def _timed_calls(conn: psycopg.Connection, call: str, n: int) -> tuple[float, float]:
-    """Median and p99 in microseconds of `call` run n times in one backend, timed inside the server."""
-    conn.execute("DROP TABLE IF EXISTS pg_temp.call_times")
-    conn.execute("CREATE TEMP TABLE call_times (us float8)")
-    conn.execute(f"""DO $$
-        DECLARE t0 timestamptz; spent float8[] := '{{}}';
-        BEGIN
-            FOR i IN 1..{n} LOOP
-                t0 := clock_timestamp();
-                PERFORM {call};
-                spent := spent || extract(epoch FROM clock_timestamp() - t0)::float8 * 1e6;
-            END LOOP;
-            INSERT INTO pg_temp.call_times SELECT unnest(spent);
-        END $$""")
-    return conn.execute("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY us), "
-                        "percentile_cont(0.99) WITHIN GROUP (ORDER BY us) FROM pg_temp.call_times").fetchone()
-
-
-def test_timing_of_recommend_incentive(conn: psycopg.Connection) -> None:
-    """Per-call time inside one backend (10,000 calls each), printed for the docs."""
-    base = "churnml.recommend_incentive(0.6, 'NEGATIVE', 0.9, customer_key => i::text"
-    cases = {
-        "rules cached for the statement": base + ")",
-        "with a 21-field customer row": base + f", customer => '{CUSTOMER_20}')",
-        "rules re-read on every call": base + ", _statement => i)",
-    }
-    lines = []
-    for label, call in cases.items():
-        median, p99 = _timed_calls(conn, call, 10000)
-        lines.append(f"{label}: median {median:.1f} us, p99 {p99:.1f} us")
-        assert median < 2000, (label, median)
-    print("\nrecommend_incentive, 10,000 calls per case:\n  " + "\n  ".join(lines))
-
-
 def test_rules_survive_pg_dump_and_restore(db: str, make_database: Callable[..., str]) -> None:
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("UPDATE churnml.incentive_rules SET offer_value = 20, enabled = false "
