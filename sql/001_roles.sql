@@ -1,6 +1,7 @@
 -- Two roles, created once per cluster (roles are cluster-wide: DROP EXTENSION keeps them).
 --   churnml_user   scoring, sentiment, recommendations, the call-center function
---   churnml_admin  training, deploys, rules, loaders, settings (also a churnml_user)
+--   churnml_admin  training, deploys, rules, settings (also a churnml_user and a churnml_loader)
+--   churnml_loader export_query / load_from_s3 (object storage in and out)
 DO $roles$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'churnml_user') THEN
@@ -12,9 +13,15 @@ BEGIN
     IF NOT pg_catalog.pg_has_role('churnml_admin', 'churnml_user', 'MEMBER') THEN
         GRANT churnml_user TO churnml_admin;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'churnml_loader') THEN
+        CREATE ROLE churnml_loader NOLOGIN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('churnml_admin', 'churnml_loader', 'MEMBER') THEN
+        GRANT churnml_loader TO churnml_admin;
+    END IF;
 END
 $roles$;
 
-GRANT USAGE ON SCHEMA churnml TO churnml_user;
+GRANT USAGE ON SCHEMA churnml TO churnml_user, churnml_loader;
 GRANT EXECUTE ON FUNCTION churnml.version() TO churnml_user;
 GRANT EXECUTE ON FUNCTION churnml.runtime_info() TO churnml_admin;

@@ -1,0 +1,70 @@
+-- Object storage in and out: export a query's rows to S3 (or an S3-compatible server)
+-- and load objects back into a table — SELECT INTO OUTFILE / LOAD DATA, from SQL.
+-- Both run with the caller's own privileges; where S3 is and its credentials come
+-- from the server's configuration (docs/loaders.md), never from arguments.
+
+CREATE TABLE churnml.load_history (
+    id          bigserial PRIMARY KEY,
+    target      text NOT NULL,
+    uri         text NOT NULL,
+    mode        text NOT NULL,
+    format      text NOT NULL,
+    objects     jsonb NOT NULL,
+    rows        bigint NOT NULL,
+    loaded_by   name NOT NULL DEFAULT current_user,
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+SELECT pg_catalog.pg_extension_config_dump('churnml.load_history', '');
+SELECT pg_catalog.pg_extension_config_dump('churnml.load_history_id_seq', '');
+COMMENT ON TABLE churnml.load_history IS
+'One row per successful churnml.load_from_s3: the target table, the URI and mode, each object read (key, ETag, bytes, rows), the row count, who loaded and when. Written in the loading transaction, so a load that is rolled back leaves no row.';
+GRANT SELECT, INSERT ON churnml.load_history TO churnml_loader;
+GRANT USAGE ON SEQUENCE churnml.load_history_id_seq TO churnml_loader;
+
+CREATE FUNCTION churnml.export_query(
+    query text,
+    uri text,
+    format text DEFAULT 'csv',
+    header boolean DEFAULT true,
+    manifest boolean DEFAULT true,
+    overwrite boolean DEFAULT false,
+    compression text DEFAULT NULL,
+    part_size bigint DEFAULT 268435456,
+    _search_path text DEFAULT pg_catalog.current_setting('search_path')
+) RETURNS TABLE (rows_uploaded bigint, files_uploaded int, bytes_uploaded bigint)
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.loaders as api
+return api.export_query(plpy, '@EXTVERSION@', query, uri, format, header, manifest, overwrite, compression,
+                        part_size, _search_path)
+$$;
+COMMENT ON FUNCTION churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text) IS
+'Export the rows of a query to object storage, like SELECT INTO OUTFILE S3: format csv (COPY''s CSV, every value quoted) or text (COPY''s text format); header adds the column names. The query runs as the caller. Results larger than part_size bytes are split into uri.part_00000, .part_00001, ...; compression ''gzip'' compresses each part (.gz). With manifest, uri.manifest (JSON: parts, sizes, rows, SHA-256) is written last, as the completion signal. An existing target is an error unless overwrite. On any failure the parts written are removed and no manifest is written. Returns rows, files and bytes uploaded (as Aurora''s aws_s3.query_export_to_s3).';
+
+CREATE FUNCTION churnml.load_from_s3(
+    target regclass,
+    uri text,
+    mode text DEFAULT 'file',
+    format text DEFAULT 'csv',
+    header boolean DEFAULT false,
+    ignore_lines int DEFAULT 0,
+    columns text[] DEFAULT NULL,
+    on_conflict text DEFAULT 'error',
+    _search_path text DEFAULT pg_catalog.current_setting('search_path')
+) RETURNS bigint
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.loaders as api
+return api.load_from_s3(plpy, '@EXTVERSION@', target, uri, mode, format, header, ignore_lines, columns,
+                        on_conflict, _search_path)
+$$;
+COMMENT ON FUNCTION churnml.load_from_s3(regclass, text, text, text, boolean, int, text[], text, text) IS
+'Load objects into a table, like LOAD DATA FROM S3: mode ''file'' (one object), ''prefix'' (every object under the prefix, in key order) or ''manifest'' (the parts an export manifest lists, checked against their sizes and SHA-256). format csv or text (COPY''s); header skips each object''s first line and ignore_lines skips more; columns names the target columns in file order (default: all insertable columns). on_conflict: ''error'', ''ignore'' (ON CONFLICT DO NOTHING) or ''replace'' (update the row with the same primary key). gzip objects are read transparently. All or nothing within the caller''s transaction: a bad row is an error naming the object, line and column, and nothing is loaded. Each load is recorded in churnml.load_history. Returns the number of rows loaded.';
+
+GRANT EXECUTE ON FUNCTION
+    churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text),
+    churnml.load_from_s3(regclass, text, text, text, boolean, int, text[], text, text)
+TO churnml_loader;
