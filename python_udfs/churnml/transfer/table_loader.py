@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import ChurnmlError, InvalidParameter, UndefinedColumn
+from churnml.errors import ChurnmlError, InsufficientPrivilege, InvalidParameter, UndefinedColumn
 from churnml.transfer.records import literal_fields
 
 ON_CONFLICT = ("error", "ignore", "replace")
@@ -73,6 +73,19 @@ def _primary_key(plpy: Any, table: str) -> list[str]:
     return [r["name"] for r in plpy.execute(plan, [table])]
 
 
+def _check_insert_privilege(plpy: Any, table: str, columns: list[Column]) -> None:
+    """Fail before reading any object, not at the first batch (an empty file would never check)."""
+    plan = plpy.prepare("""
+        SELECT c AS name FROM pg_catalog.unnest($2::pg_catalog.text[]) AS c
+        WHERE NOT pg_catalog.has_column_privilege($1::pg_catalog.regclass, c, 'INSERT')""", ["text", "text[]"])
+    denied = [r["name"] for r in plpy.execute(plan, [table, [c.name for c in columns]])]
+    if denied:
+        raise InsufficientPrivilege(f"permission denied to insert into {table}",
+                                    detail=f"No INSERT privilege on column(s): {', '.join(denied)}.",
+                                    hint="load_from_s3 runs with your own privileges; ask the table's owner "
+                                         "for INSERT.")
+
+
 class TableLoader:
     """Batches of records into one table, within the caller's transaction."""
 
@@ -83,6 +96,7 @@ class TableLoader:
         self.table = table
         self.columns = columns
         self.rows = 0
+        _check_insert_privilege(plpy, table, columns)
         q = plpy.quote_ident
         self.row_type = f"pg_temp.{q('churnml_load_' + secrets.token_hex(6))}"
         plpy.execute(f"CREATE TYPE {self.row_type} AS ({', '.join(f'{q(c.name)} {c.type}' for c in columns)})")

@@ -1,0 +1,244 @@
+"""export_query / load_from_s3 from SQL, against a real S3-compatible server (moto) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import os
+import pwd
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from churnml_loaders.s3_client import S3Client
+from churnml_loaders.s3_config import S3Config
+from tests.conftest import TEST_HOME
+
+BUCKET = "churnml"
+CHECKSUM = "SELECT count(*), md5(string_agg(c::text, ',' ORDER BY c::text)) FROM {} c"
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Config]:
+    from churnml.cli.s3_server import LocalS3Server
+
+    server = LocalS3Server.from_environment(TEST_HOME / "sql-loaders")
+    config = server.start()
+    try:
+        yield config
+    finally:
+        server.stop()
+
+
+def _write_server_config(server_url: str, values: dict[str, object]) -> Path:
+    """The DBA's step: $PGDATA/churnml/s3.json, owned by the server's OS user, mode 600."""
+    with psycopg.connect(server_url) as conn:
+        datadir = Path(conn.execute("SHOW data_directory").fetchone()[0])
+    path = datadir / "churnml" / "s3.json"
+    if not os.access(datadir, os.W_OK):
+        pytest.skip(f"cannot write the server's configuration into {datadir}")
+    owner = datadir.stat().st_uid
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(values), encoding="utf-8")
+    path.chmod(0o600)
+    if os.geteuid() == 0:
+        os.chown(path.parent, owner, -1)
+        os.chown(path, owner, -1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files_dir() -> Iterator[Path]:
+    path = Path(f"/tmp/churnml-test-files-{os.getuid()}")
+    path.mkdir(mode=0o777, exist_ok=True)
+    path.chmod(0o777)  # the server's OS user writes exports here
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def configured(server_url: str, s3: S3Config, files_dir: Path) -> Iterator[S3Config]:
+    values = {"endpoint_url": s3.endpoint_url, "region": s3.region, "access_key_id": s3.access_key_id,
+              "secret_access_key": s3.secret_access_key, "file_root": str(files_dir)}
+    path = _write_server_config(server_url, values)
+    yield s3
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def telco(make_telco: Callable[..., str], configured: S3Config) -> str:
+    return make_telco("loaders", 3000, 11)
+
+
+def _client(config: S3Config) -> S3Client:
+    return S3Client(config)
+
+
+def _copy_out(conn: psycopg.Connection, query: str) -> bytes:
+    with conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+        return b"".join(bytes(b) for b in copy)
+
+
+def _checksum(conn: psycopg.Connection, table: str) -> tuple[int, str]:
+    return conn.execute(CHECKSUM.format(table)).fetchone()
+
+
+def test_walkthrough_flow_load_export_load(telco: str, configured: S3Config) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn, _client(configured) as client:
+        # the DBA's customer file, as a CSV with a header, in S3
+        client.put_object(BUCKET, "incoming/customers.csv", _copy_out(conn, "SELECT * FROM customers"))
+        conn.execute("CREATE TABLE customers_loaded (LIKE customers INCLUDING ALL)")
+        loaded = conn.execute("SELECT churnml.load_from_s3('customers_loaded', 's3://churnml/incoming/customers.csv',"
+                              " header => true)").fetchone()[0]
+        assert loaded == 3000
+        # unloaded for the data scientist: CSV with header and a manifest, in parts
+        rows, files, size = conn.execute(
+            "SELECT * FROM churnml.export_query('SELECT * FROM customers_loaded', 's3://churnml/exports/customers', "
+            "part_size => 100000)").fetchone()
+        assert rows == 3000 and files > 1 and size > 0
+        keys = [o.key for o in client.list_objects(BUCKET, "exports/customers")]
+        assert "exports/customers.manifest" in keys and len(keys) == files + 1
+        conn.execute("CREATE TABLE customers_again (LIKE customers INCLUDING ALL)")
+        again = conn.execute("SELECT churnml.load_from_s3('customers_again', 's3://churnml/exports/customers', "
+                             "mode => 'manifest', header => true)").fetchone()[0]
+        assert again == 3000
+        assert _checksum(conn, "customers") == _checksum(conn, "customers_loaded") == _checksum(conn, "customers_again")
+        history = conn.execute("SELECT target, mode, rows, jsonb_array_length(objects), loaded_by = current_user "
+                               "FROM churnml.load_history ORDER BY id").fetchall()
+        assert history == [("public.customers_loaded", "file", 3000, 1, True),
+                           ("public.customers_again", "manifest", 3000, files, True)]
+
+
+def test_gzip_text_format_prefix_and_conflicts(telco: str, configured: S3Config) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("SELECT * FROM churnml.export_query('SELECT * FROM customers WHERE area_code = 415', "
+                     "'s3://churnml/gz/c', format => 'text', header => false, compression => 'gzip', "
+                     "manifest => false)")
+        conn.execute("CREATE TABLE c415 (LIKE customers INCLUDING ALL)")
+        n = conn.execute("SELECT churnml.load_from_s3('c415', 's3://churnml/gz/c', mode => 'prefix', "
+                         "format => 'text')").fetchone()[0]
+        assert n == conn.execute("SELECT count(*) FROM customers WHERE area_code = 415").fetchone()[0]
+        with pytest.raises(psycopg.errors.UniqueViolation) as info:
+            conn.execute("SELECT churnml.load_from_s3('c415', 's3://churnml/gz/c', mode => 'prefix', format => 'text')")
+        assert "on_conflict" in info.value.diag.message_hint
+        assert conn.execute("SELECT churnml.load_from_s3('c415', 's3://churnml/gz/c', mode => 'prefix', "
+                            "format => 'text', on_conflict => 'ignore')").fetchone()[0] == 0
+        conn.execute("UPDATE c415 SET day_mins = -1")
+        assert conn.execute("SELECT churnml.load_from_s3('c415', 's3://churnml/gz/c', mode => 'prefix', "
+                            "format => 'text', on_conflict => 'replace')").fetchone()[0] == n
+        assert conn.execute("SELECT count(*) FROM c415 WHERE day_mins = -1").fetchone()[0] == 0
+
+
+def test_a_bad_row_loads_nothing_and_is_named(telco: str, configured: S3Config) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn, _client(configured) as client:
+        data = _copy_out(conn, "SELECT phone, day_mins, churn FROM customers").split(b"\n")
+        data[1500] = data[1500].replace(b",", b",not-a-number", 1)  # line 1501: day_mins
+        client.put_object(BUCKET, "bad/part1.csv", gzip.compress(b"\n".join(data)))
+        conn.execute("CREATE TABLE partial (phone text, day_mins float8, churn boolean)")
+        history = conn.execute("SELECT count(*) FROM churnml.load_history").fetchone()[0]
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT churnml.load_from_s3('partial', 's3://churnml/bad/part1.csv', header => true)")
+        diag = info.value.diag
+        assert diag.sqlstate == "22P02"
+        assert "s3://churnml/bad/part1.csv line 1501" in diag.message_primary
+        assert 'column "day_mins"' in diag.message_primary and "Nothing was loaded" in diag.message_hint
+        assert conn.execute("SELECT count(*) FROM partial").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM churnml.load_history").fetchone()[0] == history
+        # inside a transaction that goes on, the failed load left no row either
+        with conn.transaction():
+            conn.execute("INSERT INTO partial VALUES ('x', 1, true)")
+            with pytest.raises(psycopg.Error), conn.transaction():
+                conn.execute("SELECT churnml.load_from_s3('partial', 's3://churnml/bad/part1.csv', header => true)")
+        assert conn.execute("SELECT count(*) FROM partial").fetchone()[0] == 1
+
+
+def test_failed_export_leaves_no_parts_and_no_manifest(telco: str, configured: S3Config) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn, _client(configured) as client:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            conn.execute("SELECT * FROM churnml.export_query('SELECT i, repeat(''x'', 200) AS pad, "
+                         "CASE WHEN i = 40000 THEN 1 / 0 ELSE i END AS v FROM generate_series(1, 50000) i', "
+                         "'s3://churnml/failed/x', part_size => 1000000)")
+        assert list(client.list_objects(BUCKET, "failed/")) == []
+        # an existing export is not replaced without overwrite
+        conn.execute("SELECT * FROM churnml.export_query('SELECT 1 AS one', 's3://churnml/once/x')")
+        with pytest.raises(psycopg.errors.DuplicateObject) as info:
+            conn.execute("SELECT * FROM churnml.export_query('SELECT 2 AS two', 's3://churnml/once/x')")
+        assert "overwrite" in info.value.diag.message_hint
+        conn.execute("SELECT * FROM churnml.export_query('SELECT 2 AS two', 's3://churnml/once/x', overwrite => true)")
+        assert b"two" in b"".join(client.get_object(BUCKET, "once/x.part_00000"))
+
+
+def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: str, files_dir: Path) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("CREATE TABLE target (a int)")
+        cases = [
+            ("SELECT churnml.load_from_s3('target', 's3://no-such-bucket/x.csv')", "42704", "bucket"),
+            ("SELECT churnml.load_from_s3('target', 's3://churnml/no/such.csv')", "58P01", "key"),
+            ("SELECT churnml.load_from_s3('target', 'ftp://host/x')", "22023", "s3://"),
+            ("SELECT churnml.load_from_s3('target', 's3://churnml/x', mode => 'sideways')", "22023", "prefix"),
+            ("SELECT * FROM churnml.export_query('SELECT 1', 's3://churnml/e/x', format => 'binary')", "22023",
+             "churnml export"),
+        ]
+        for statement, sqlstate, hint in cases:
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute(statement)
+            assert info.value.diag.sqlstate == sqlstate, statement
+            assert hint in (info.value.diag.message_hint or ""), (statement, info.value.diag.message_hint)
+    wrong = dataclasses.replace(configured, secret_access_key="not-the-secret")
+    _write_server_config(server_url, {"endpoint_url": wrong.endpoint_url, "access_key_id": wrong.access_key_id,
+                                      "secret_access_key": wrong.secret_access_key, "file_root": str(files_dir)})
+    try:
+        with psycopg.connect(telco, autocommit=True) as conn:
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("SELECT churnml.load_from_s3('target', 's3://churnml/incoming/customers.csv')")
+            assert info.value.diag.sqlstate == "28000"
+            assert "not-the-secret" not in str(info.value) and "not-the-secret" not in (info.value.diag.message_detail
+                                                                                          or "")
+    finally:
+        _write_server_config(server_url, {"endpoint_url": configured.endpoint_url,
+                                          "access_key_id": configured.access_key_id,
+                                          "secret_access_key": configured.secret_access_key,
+                                          "file_root": str(files_dir)})
+
+
+def test_privileges(telco: str, configured: S3Config, files_dir: Path) -> None:
+    role = f"loader_{os.getpid()}"
+    plain = f"nobody_{os.getpid()}"
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'x'")
+        conn.execute(f"CREATE ROLE {plain} LOGIN PASSWORD 'x'")
+        conn.execute(f"GRANT churnml_loader TO {role}")
+        conn.execute("CREATE TABLE readable (a int)")
+        conn.execute("INSERT INTO readable VALUES (1), (2)")
+        conn.execute(f"GRANT SELECT ON readable TO {role}")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}, {plain}")
+        try:
+            conn.execute(f"SET ROLE {plain}")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):  # not a loader
+                conn.execute("SELECT * FROM churnml.export_query('SELECT 1', 's3://churnml/p/x')")
+            conn.execute(f"SET ROLE {role}")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the query runs as the caller
+                conn.execute("SELECT * FROM churnml.export_query('SELECT * FROM customers', 's3://churnml/p/c')")
+            conn.execute("SELECT * FROM churnml.export_query('SELECT * FROM readable', 's3://churnml/p/r')")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege) as info:  # no INSERT on the target
+                conn.execute("SELECT churnml.load_from_s3('readable', 's3://churnml/p/r', mode => 'manifest', "
+                             "header => true)")
+            assert "insert" in info.value.diag.message_primary
+            with pytest.raises(psycopg.errors.InsufficientPrivilege) as info:  # file:// is for admins
+                conn.execute(f"SELECT * FROM churnml.export_query('SELECT 1', 'file://{files_dir}/x.csv')")
+            assert "churnml_admin" in info.value.diag.message_primary
+        finally:
+            conn.execute("RESET ROLE")
+        # an admin may, under file_root only
+        conn.execute(f"SELECT * FROM churnml.export_query('SELECT * FROM customers', 'file://{files_dir}/c.csv')")
+        conn.execute("CREATE TABLE from_file (LIKE customers)")
+        n = conn.execute(f"SELECT churnml.load_from_s3('from_file', 'file://{files_dir}/c.csv', header => true)"
+                         ).fetchone()[0]
+        assert n == 3000 and _checksum(conn, "from_file") == _checksum(conn, "customers")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT churnml.load_from_s3('from_file', 'file:///etc/passwd')")
+        assert pwd.getpwuid(os.stat(files_dir / "c.csv").st_uid).pw_name in ("postgres", pwd.getpwuid(os.getuid())[0])
