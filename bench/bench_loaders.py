@@ -1,0 +1,96 @@
+"""Export to and load from S3 from SQL, against COPY to and from a local file.
+
+Data: the demo customers (100k quick, 1M full). S3: the local moto server
+(`churnml s3 start`), on the same machine, so the figures include its CPU time.
+Baselines, same run: `COPY (SELECT * FROM customers) TO '<file>' (FORMAT csv, HEADER)`
+and `COPY ... FROM '<file>'` into an empty copy of the table, run by the server.
+Peak backend memory (VmHWM) is read in a fresh connection per measurement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+from bench.run import BENCH_HOME, Context, Result, timed
+from churnml.cli import datagen
+
+
+def _configure(url: str) -> None:
+    from churnml.cli.s3_server import LocalS3Server
+
+    config = LocalS3Server.from_environment(BENCH_HOME).start()
+    with psycopg.connect(url) as conn:
+        datadir = Path(conn.execute("SHOW data_directory").fetchone()[0])
+    path = datadir / "churnml" / "s3.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"endpoint_url": config.endpoint_url, "access_key_id": config.access_key_id,
+                                "secret_access_key": config.secret_access_key}), encoding="utf-8")
+    path.chmod(0o600)
+    if os.geteuid() == 0:
+        owner = datadir.stat().st_uid
+        os.chown(path.parent, owner, -1)
+        os.chown(path, owner, -1)
+
+
+def _prepare(url: str, customers: int) -> None:
+    with psycopg.connect(url) as conn:
+        have = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'customers'").fetchone()[0]
+        n = conn.execute("SELECT count(*) FROM customers").fetchone()[0] if have else 0
+        if n != customers:
+            datagen.load(conn, customers, 1, progress=False)
+        conn.execute("DROP TABLE IF EXISTS loaded")
+        conn.execute("CREATE UNLOGGED TABLE loaded (LIKE customers)")
+
+
+def _timed_with_peak(url: str, statement: str, before: str | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS MB of the backend that ran it)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if before:
+            conn.execute(before)
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        seconds = timed(lambda: conn.execute(statement))
+        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+            peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    return seconds, peak
+
+
+def run(ctx: Context) -> list[Result]:
+    customers = 100_000 if ctx.quick else 1_000_000
+    url = ctx.server_url("bench_loaders")
+    _prepare(url, customers)
+    _configure(url)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="churnml-bench-copy-") as tmp:
+        os.chmod(tmp, 0o777)  # the server's OS user writes the baseline's file
+        local = Path(tmp) / "customers.csv"
+        copy_to = f"COPY (SELECT * FROM customers) TO '{local}' (FORMAT csv, HEADER)"
+        base, _ = ctx.median_of(lambda: customers / _timed_with_peak(url, copy_to)[0])
+        runs, peaks = [], []
+        for _ in range(ctx.runs):
+            seconds, peak = _timed_with_peak(url, "SELECT * FROM churnml.export_query('SELECT * FROM customers', "
+                                                  "'s3://churnml/bench/customers', overwrite => true)")
+            runs.append(customers / seconds)
+            peaks.append(peak)
+        results.append(Result(name=f"export_query {customers:,} customers to S3 (CSV, manifest)", unit="rows/s",
+                              median=sorted(runs)[len(runs) // 2], runs=runs,
+                              baseline="COPY (query) TO a local file", baseline_median=base,
+                              target="≥ 70% of COPY TO", extra={"peak_rss_mb": max(peaks),
+                                                                 "bytes": local.stat().st_size}))
+        copy_from = f"COPY loaded FROM '{local}' (FORMAT csv, HEADER)"
+        base, _ = ctx.median_of(lambda: customers / _timed_with_peak(url, copy_from, "TRUNCATE loaded")[0])
+        runs, peaks = [], []
+        for _ in range(ctx.runs):
+            seconds, peak = _timed_with_peak(url, "SELECT churnml.load_from_s3('loaded', 's3://churnml/bench/customers',"
+                                                  " mode => 'manifest', header => true)", "TRUNCATE loaded")
+            runs.append(customers / seconds)
+            peaks.append(peak)
+        results.append(Result(name=f"load_from_s3 {customers:,} customers (CSV, manifest)", unit="rows/s",
+                              median=sorted(runs)[len(runs) // 2], runs=runs,
+                              baseline="COPY FROM a local file", baseline_median=base,
+                              target="≥ 70% of COPY FROM", extra={"peak_rss_mb": max(peaks)}))
+    return results
