@@ -168,3 +168,62 @@ def raise_as_sql(plpy: Any, exc: BaseException) -> None:
     error.detail = detail
     error.hint = hint
     raise error from None
+
+
+# ---- object storage (churnml_loaders) ----------------------------------------------
+# The SQLSTATE says what kind of failure it was, so a caller can react without
+# parsing text: a missing bucket is a missing object (42704), a missing key a
+# missing file (58P01, as COPY FROM a missing file), bad credentials an
+# authorization failure (28000), a refused request a privilege problem (42501),
+# an unreachable endpoint a connection failure (08001/08006). Every S3 error keeps
+# the S3 code, HTTP status, bucket/key and request id for the detail line, and
+# never any secret.
+
+
+class S3Error(ExternalServiceError):
+    """S3-compatible storage answered with an error (58000 unless a subclass says otherwise)."""
+
+    sqlstate = "58000"
+
+    def __init__(self, message: str, *, detail: str | None = None, hint: str | None = None,
+                 s3_code: str | None = None, http_status: int | None = None, bucket: str | None = None,
+                 key: str | None = None, request_id: str | None = None, endpoint: str | None = None) -> None:
+        super().__init__(message, detail=detail, hint=hint)
+        self.s3_code = s3_code
+        self.http_status = http_status
+        self.bucket = bucket
+        self.key = key
+        self.request_id = request_id
+        self.endpoint = endpoint
+
+
+class S3BucketNotFound(S3Error):
+    sqlstate = "42704"  # undefined_object
+
+
+class S3ObjectNotFound(S3Error):
+    sqlstate = "58P01"  # undefined_file, as COPY FROM a file that is not there
+
+
+class S3AuthenticationFailed(S3Error):
+    """The storage did not accept the credentials (unknown key, wrong secret, expired token)."""
+
+    sqlstate = "28000"  # invalid_authorization_specification
+
+
+class S3AccessDenied(S3Error):
+    """The credentials are valid but may not do this."""
+
+    sqlstate = "42501"  # insufficient_privilege
+
+
+class S3Unreachable(S3Error):
+    """No connection to the endpoint (refused, unknown host, timeout)."""
+
+    sqlstate = "08001"  # sqlclient_unable_to_establish_sqlconnection
+
+
+class S3ConnectionLost(S3Error):
+    """The connection broke during a request and retrying did not help."""
+
+    sqlstate = "08006"  # connection_failure
