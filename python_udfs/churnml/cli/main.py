@@ -3,6 +3,9 @@
     churnml db start|stop|status|url|psql [psql args...]
     churnml data generate --customers N --seed S [--dsn URL]
     churnml report NAME [--out DIR] [--compare NAME_OR_ID ...] [--dsn URL] [--fp-cost 50 --fn-cost 500 ...]
+    churnml s3 start|stop|status|url
+    churnml export QUERY s3://bucket/prefix [--format csv|text|binary] [--header] [--gzip] [--part-size 64MB] ...
+    churnml load TABLE s3://bucket/key [--mode file|prefix|manifest] [--format ...] [--header] [--columns a,b] ...
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import psycopg
 
 from churnml.cli.embedded_pg import DEFAULT_DATABASE, EmbeddedServer, ServerError
+from churnml.errors import ChurnmlError
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -70,6 +74,36 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _s3(args: argparse.Namespace) -> int:
+    from churnml.cli.s3_server import LocalS3Server
+
+    server = LocalS3Server.from_environment()
+    action = args.action
+    if action == "start":
+        config = server.start()
+        print(f"churnml: S3 server (moto) running on {config.endpoint}; bucket churnml; "
+              f"credentials in {server.config_file}", flush=True)
+        return 0
+    if action == "stop":
+        stopped = server.stop()
+        print("churnml: S3 server stopped (its objects are gone)" if stopped else "churnml: S3 server was not running")
+        return 0
+    if action == "status":
+        pid = server.running_pid()
+        if pid is None:
+            print(f"churnml: S3 server not running (home {server.home})")
+            return 3
+        print(f"churnml: S3 server running, pid {pid}, endpoint {server.url()}, log {server.logfile}")
+        return 0
+    if action == "url":
+        if server.running_pid() is None:
+            print("churnml: the S3 server is not running; run `churnml s3 start`", file=sys.stderr)
+            return 1
+        print(server.url())
+        return 0
+    raise AssertionError(action)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -108,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
         report.add_argument(f"--{outcome}-cost", type=float, default=default, metavar="AMOUNT",
                             help=f"cost of {meaning} (default {default:g})")
     report.set_defaults(func=_report)
+
+    s3 = commands.add_parser("s3", help="a local S3-compatible server (moto) for exports and loads")
+    s3.add_argument("action", choices=["start", "stop", "status", "url"])
+    s3.set_defaults(func=_s3)
+
+    from churnml.cli import loaders_cli
+
+    loaders_cli.add_commands(commands)
     return parser
 
 
@@ -121,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except ChurnmlError as exc:
+        from churnml.cli.loaders_cli import format_error
+
+        print(f"churnml: {format_error(exc)}", file=sys.stderr)
+        return 1
     except (ServerError, ValueError) as exc:
         print(f"churnml: {exc}", file=sys.stderr)
         return 1

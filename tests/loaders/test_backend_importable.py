@@ -1,0 +1,24 @@
+"""churnml_loaders also runs inside the PostgreSQL backend: only the standard library (and churnml.errors)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+MODULES = ["uris", "s3_config", "s3_client", "manifest", "copy_formats", "export_writer", "load_reader"]
+
+
+def test_modules_import_only_the_standard_library() -> None:
+    # -S: no site packages at all, so anything third-party would fail to import
+    code = (
+        "import sys\n"
+        f"sys.path[:0] = [{str(REPO / 'python_udfs')!r}, {str(REPO / 'loaders')!r}]\n"
+        f"for m in {MODULES!r}: __import__('churnml_loaders.' + m)\n"
+        "outside = sorted({n.split('.')[0] for n in sys.modules} - set(sys.stdlib_module_names)"
+        " - {'churnml', 'churnml_loaders', '__main__'})\n"
+        "print(','.join(outside))\n"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

@@ -1,0 +1,266 @@
+"""churnml_loaders.s3_client against a real moto server (credentials checked), and against a
+scripted flaky server for the retry and resume paths."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from churnml.cli.embedded_pg import free_port
+from churnml.errors import (
+    S3AuthenticationFailed,
+    S3BucketNotFound,
+    S3ConnectionLost,
+    S3Error,
+    S3ObjectNotFound,
+    S3Unreachable,
+    describe,
+)
+from churnml_loaders.s3_client import S3Client
+from churnml_loaders.s3_config import S3Config
+from tests.loaders.conftest import keys
+
+
+def _all_text(exc: BaseException) -> str:
+    sqlstate, message, detail, hint = describe(exc)
+    return f"{sqlstate} {message} {detail} {hint} {exc!r} {exc.args}"
+
+
+def test_put_get_head_list_delete(s3: S3Client, bucket: str) -> None:
+    key = "dir/a b+c$é.csv"  # keys needing URI encoding, signed and checked by moto
+    etag = s3.put_object(bucket, key, b"hello world")
+    info = s3.head_object(bucket, key)
+    assert (info.size, info.etag) == (11, etag)
+    assert b"".join(s3.get_object(bucket, key)) == b"hello world"
+    assert [o.key for o in s3.list_objects(bucket, "dir/")] == [key]
+    assert s3.object_exists(bucket, key)
+    s3.delete_object(bucket, key)
+    assert not s3.object_exists(bucket, key)
+
+
+def test_get_streams_in_chunks(s3: S3Client, bucket: str) -> None:
+    data = os.urandom(300_000)
+    s3.put_object(bucket, "blob", data)
+    chunks = list(s3.get_object(bucket, "blob", chunk_size=64 * 1024))
+    assert len(chunks) == 5 and max(map(len, chunks)) == 64 * 1024
+    assert b"".join(chunks) == data
+
+
+def test_list_paginates(s3: S3Client, bucket: str) -> None:
+    for i in range(23):
+        s3.put_object(bucket, f"p/{i:03d}", b"x")
+    s3.put_object(bucket, "q/other", b"x")
+    listed = [o.key for o in s3.list_objects(bucket, "p/", page_size=5)]
+    assert listed == [f"p/{i:03d}" for i in range(23)]
+
+
+def test_delete_objects_in_batches(s3: S3Client, bucket: str) -> None:
+    for i in range(7):
+        s3.put_object(bucket, f"d/{i}", b"x")
+    s3.delete_objects(bucket, [f"d/{i}" for i in range(7)] + ["d/never-existed"])
+    assert keys(s3, bucket) == []
+
+
+def test_multipart_upload(s3: S3Client, bucket: str) -> None:
+    first, second = os.urandom(5 * 1024 * 1024), b"the rest"
+    upload = s3.create_multipart_upload(bucket, "big")
+    parts = [(1, s3.upload_part(bucket, "big", upload, 1, first)),
+             (2, s3.upload_part(bucket, "big", upload, 2, second))]
+    assert s3.list_multipart_uploads(bucket) == [("big", upload)]
+    s3.complete_multipart_upload(bucket, "big", upload, parts)
+    assert s3.head_object(bucket, "big").size == len(first) + len(second)
+    assert b"".join(s3.get_object(bucket, "big")) == first + second
+    assert s3.list_multipart_uploads(bucket) == []
+
+
+def test_abort_multipart_upload(s3: S3Client, bucket: str) -> None:
+    upload = s3.create_multipart_upload(bucket, "gone")
+    s3.upload_part(bucket, "gone", upload, 1, b"x")
+    s3.abort_multipart_upload(bucket, "gone", upload)
+    assert s3.list_multipart_uploads(bucket) == []
+    assert keys(s3, bucket) == []
+
+
+def test_complete_with_too_small_parts_is_an_s3_error(s3: S3Client, bucket: str) -> None:
+    upload = s3.create_multipart_upload(bucket, "small")
+    parts = [(n, s3.upload_part(bucket, "small", upload, n, b"x")) for n in (1, 2)]
+    with pytest.raises(S3Error) as info:
+        s3.complete_multipart_upload(bucket, "small", upload, parts)
+    assert info.value.sqlstate == "58000" and info.value.s3_code == "EntityTooSmall"
+
+
+# ---- errors -------------------------------------------------------------------------------
+
+def test_missing_bucket(s3: S3Client) -> None:
+    for call in (lambda: s3.head_bucket("no-such-bucket-x"), lambda: s3.put_object("no-such-bucket-x", "k", b"1"),
+                 lambda: s3.head_object("no-such-bucket-x", "k"), lambda: list(s3.list_objects("no-such-bucket-x"))):
+        with pytest.raises(S3BucketNotFound) as info:
+            call()
+        error = info.value
+        assert error.sqlstate == "42704"
+        assert error.message == "S3 bucket \"no-such-bucket-x\" does not exist"
+        assert "S3 code NoSuchBucket" in (error.detail or "") and "HTTP status 404" in (error.detail or "")
+        assert "Create the bucket" in (error.hint or "")
+
+
+def test_missing_key(s3: S3Client, bucket: str) -> None:
+    for call in (lambda: s3.head_object(bucket, "nope"), lambda: s3.open_object(bucket, "nope")):
+        with pytest.raises(S3ObjectNotFound) as info:
+            call()
+        assert info.value.sqlstate == "58P01"
+        assert f"s3://{bucket}/nope" in info.value.message
+        assert "key \"nope\"" in (info.value.detail or "")
+
+
+@pytest.mark.parametrize("wrong", ["secret", "key id"])
+def test_wrong_credentials(s3_config: S3Config, bucket: str, wrong: str) -> None:
+    bad_secret = "this-is-the-wrong-secret-0123456789"
+    if wrong == "secret":
+        config = dataclasses.replace(s3_config, secret_access_key=bad_secret)
+        code = "SignatureDoesNotMatch"
+    else:
+        config = dataclasses.replace(s3_config, access_key_id="AKIAWRONGWRONGWRONG1", secret_access_key=bad_secret)
+        code = "InvalidAccessKeyId"
+    with S3Client(config) as client:
+        for call in (lambda: client.head_bucket(bucket), lambda: client.put_object(bucket, "k", b"x"),
+                     lambda: client.head_object(bucket, "k")):
+            with pytest.raises(S3AuthenticationFailed) as info:
+                call()
+            error = info.value
+            assert error.sqlstate == "28000" and error.s3_code == code
+            assert "credentials configured by the administrator" in (error.hint or "")
+            text = _all_text(error)
+            assert bad_secret not in text and s3_config.secret_access_key not in text
+
+
+def test_session_token_never_in_errors(s3_config: S3Config, bucket: str) -> None:
+    token = "SESSION-TOKEN-SHOULD-NOT-LEAK"
+    with S3Client(dataclasses.replace(s3_config, session_token=token)) as client, \
+            pytest.raises(S3AuthenticationFailed) as info:
+        client.put_object(bucket, "k", b"x")
+    assert token not in _all_text(info.value)
+
+
+def test_unreachable_endpoint_names_it_not_the_secret() -> None:
+    port = free_port()  # nothing listens there
+    config = S3Config(endpoint_url=f"http://127.0.0.1:{port}", access_key_id="AKID",
+                      secret_access_key="very-secret-value-123", connect_timeout=2)
+    with S3Client(config, retry_delay=0.01) as client, pytest.raises(S3Unreachable) as info:
+        client.put_object("bucket", "key", b"x")
+    error = info.value
+    assert error.sqlstate == "08001"
+    assert f"http://127.0.0.1:{port}" in error.message
+    assert "connection refused" in (error.detail or "")
+    assert "not reachable" in (error.hint or "")
+    assert "very-secret-value-123" not in _all_text(error)
+    assert client.requests_sent == 0
+
+
+# ---- a scripted flaky server --------------------------------------------------------------
+
+class _Script:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.steps: list[Callable[[BaseHTTPRequestHandler], None]] = []
+
+
+@pytest.fixture
+def flaky() -> Iterator[tuple[_Script, S3Config]]:
+    script = _Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _any(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if length:
+                self.rfile.read(length)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            headers["x-client"] = str(self.client_address)
+            script.seen.append((self.command, self.path, headers))
+            script.steps.pop(0)(self)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    config = S3Config(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}", access_key_id="AKID",
+                      secret_access_key="flaky-secret")
+    try:
+        yield script, config
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _hang_up(handler: BaseHTTPRequestHandler) -> None:
+    handler.close_connection = True  # no answer at all: the client sees the connection drop
+
+
+def _answer(status: int, body: bytes = b"", headers: dict[str, str] | None = None,
+            send: bytes | None = None) -> Callable[[BaseHTTPRequestHandler], None]:
+    def step(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body if send is None else send)
+        if send is not None:
+            handler.close_connection = True
+    return step
+
+
+def test_idempotent_request_retried_after_a_dropped_connection(flaky) -> None:
+    script, config = flaky
+    script.steps += [_hang_up, _answer(200, headers={"ETag": '"e"'})]
+    with S3Client(config, retry_delay=0.01) as client:
+        assert client.put_object("bucket", "key", b"data") == '"e"'
+    assert [s[0] for s in script.seen] == ["PUT", "PUT"]
+
+
+def test_server_errors_are_retried(flaky) -> None:
+    script, config = flaky
+    script.steps += [_answer(503, b"<Error><Code>SlowDown</Code></Error>"), _answer(200, b"x")]
+    with S3Client(config, retry_delay=0.01) as client:
+        assert b"".join(client.get_object("bucket", "key")) == b"x"
+
+
+def test_non_idempotent_request_is_not_retried(flaky) -> None:
+    script, config = flaky
+    script.steps += [_hang_up, _answer(200, b"<R><UploadId>u</UploadId></R>")]
+    with S3Client(config, retry_delay=0.01) as client, pytest.raises(S3ConnectionLost) as info:
+        client.create_multipart_upload("bucket", "key")
+    assert info.value.sqlstate == "08006"
+    assert len(script.seen) == 1
+
+
+def test_broken_download_resumes_with_a_range_on_the_same_version(flaky) -> None:
+    script, config = flaky
+    script.steps += [
+        _answer(200, b"0123456789", headers={"ETag": '"v1"'}, send=b"01234"),  # promises 10 bytes, sends 5
+        _answer(206, b"56789", headers={"ETag": '"v1"'}),
+    ]
+    with S3Client(config, retry_delay=0.01) as client:
+        assert b"".join(client.get_object("bucket", "key", chunk_size=4)) == b"0123456789"
+    resume = script.seen[1][2]
+    assert resume["range"] == "bytes=5-" and resume["if-match"] == '"v1"'
+
+
+def test_connections_are_kept_alive(flaky) -> None:
+    # (moto's server closes every connection, so keep-alive is checked here)
+    script, config = flaky
+    script.steps += [_answer(200, headers={"ETag": f'"{i}"'}) for i in range(5)]
+    with S3Client(config) as client:
+        for i in range(5):
+            client.put_object("bucket", f"k{i}", b"x")
+        assert len(client._idle) == 1
+    assert len({s[2]["x-client"] for s in script.seen}) == 1  # one TCP connection for all five
