@@ -79,7 +79,7 @@ class _ObjectUpload:
                 self.upload_id = self.client.create_multipart_upload(self.bucket, self.key,
                                                                      content_type=self.content_type)
             number = len(self.parts) + 1
-            piece = bytes(self.buffer[:self.chunk_size])
+            piece = bytes(memoryview(self.buffer)[:self.chunk_size])
             del self.buffer[:self.chunk_size]
             self.parts.append((number, self.client.upload_part(self.bucket, self.key, self.upload_id, number, piece)))
 
