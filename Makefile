@@ -117,6 +117,9 @@ demo: install
 	@$(CHURNML) data generate --customers 10000 --seed 42
 	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/train_churn.sql
 	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/call_center.sql
+	@$(CHURNML) s3 start
+	@$(CHURNML) export "SELECT * FROM customers" s3://churnml/incoming/customers --header --no-manifest --overwrite --quiet
+	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/loaders.sql
 	@echo "==> the model report for Marketing:"
 	@$(CHURNML) report churn --out reports/churn
 

@@ -9,7 +9,6 @@ Peak backend memory (VmHWM) is read in a fresh connection per measurement.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -22,19 +21,11 @@ from churnml.cli import datagen
 
 def _configure(url: str) -> None:
     from churnml.cli.s3_server import LocalS3Server
+    from churnml.transfer.server_config import write_file
 
     config = LocalS3Server.from_environment(BENCH_HOME).start()
     with psycopg.connect(url) as conn:
-        datadir = Path(conn.execute("SHOW data_directory").fetchone()[0])
-    path = datadir / "churnml" / "s3.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps({"endpoint_url": config.endpoint_url, "access_key_id": config.access_key_id,
-                                "secret_access_key": config.secret_access_key}), encoding="utf-8")
-    path.chmod(0o600)
-    if os.geteuid() == 0:
-        owner = datadir.stat().st_uid
-        os.chown(path.parent, owner, -1)
-        os.chown(path, owner, -1)
+        write_file(Path(conn.execute("SHOW data_directory").fetchone()[0]), config)
 
 
 def _prepare(url: str, customers: int) -> None:

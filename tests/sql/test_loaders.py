@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import json
 import os
 import pwd
 import shutil
@@ -34,21 +33,15 @@ def s3() -> Iterator[S3Config]:
         server.stop()
 
 
-def _write_server_config(server_url: str, values: dict[str, object]) -> Path:
-    """The DBA's step: $PGDATA/churnml/s3.json, owned by the server's OS user, mode 600."""
+def _write_server_config(server_url: str, config: S3Config, file_root: Path) -> Path:
+    """The DBA's step: $PGDATA/churnml/s3.json."""
+    from churnml.transfer.server_config import write_file
+
     with psycopg.connect(server_url) as conn:
         datadir = Path(conn.execute("SHOW data_directory").fetchone()[0])
-    path = datadir / "churnml" / "s3.json"
     if not os.access(datadir, os.W_OK):
         pytest.skip(f"cannot write the server's configuration into {datadir}")
-    owner = datadir.stat().st_uid
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(values), encoding="utf-8")
-    path.chmod(0o600)
-    if os.geteuid() == 0:
-        os.chown(path.parent, owner, -1)
-        os.chown(path, owner, -1)
-    return path
+    return write_file(datadir, config, str(file_root))
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +55,7 @@ def files_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def configured(server_url: str, s3: S3Config, files_dir: Path) -> Iterator[S3Config]:
-    values = {"endpoint_url": s3.endpoint_url, "region": s3.region, "access_key_id": s3.access_key_id,
-              "secret_access_key": s3.secret_access_key, "file_root": str(files_dir)}
-    path = _write_server_config(server_url, values)
+    path = _write_server_config(server_url, s3, files_dir)
     yield s3
     path.unlink(missing_ok=True)
 
@@ -189,8 +180,7 @@ def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: 
             assert info.value.diag.sqlstate == sqlstate, statement
             assert hint in (info.value.diag.message_hint or ""), (statement, info.value.diag.message_hint)
     wrong = dataclasses.replace(configured, secret_access_key="not-the-secret")
-    _write_server_config(server_url, {"endpoint_url": wrong.endpoint_url, "access_key_id": wrong.access_key_id,
-                                      "secret_access_key": wrong.secret_access_key, "file_root": str(files_dir)})
+    _write_server_config(server_url, wrong, files_dir)
     try:
         with psycopg.connect(telco, autocommit=True) as conn:
             with pytest.raises(psycopg.Error) as info:
@@ -199,10 +189,7 @@ def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: 
             assert "not-the-secret" not in str(info.value) and "not-the-secret" not in (info.value.diag.message_detail
                                                                                           or "")
     finally:
-        _write_server_config(server_url, {"endpoint_url": configured.endpoint_url,
-                                          "access_key_id": configured.access_key_id,
-                                          "secret_access_key": configured.secret_access_key,
-                                          "file_root": str(files_dir)})
+        _write_server_config(server_url, configured, files_dir)
 
 
 def test_privileges(telco: str, configured: S3Config, files_dir: Path) -> None:

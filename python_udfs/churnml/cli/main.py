@@ -83,6 +83,12 @@ def _s3(args: argparse.Namespace) -> int:
         config = server.start()
         print(f"churnml: S3 server (moto) running on {config.endpoint}; bucket churnml; "
               f"credentials in {server.config_file}", flush=True)
+        database = EmbeddedServer.from_environment()
+        if database.initialized():
+            # export_query/load_from_s3 in the embedded server read the same endpoint and credentials
+            from churnml.transfer.server_config import write_file
+
+            print(f"churnml: the embedded PostgreSQL uses it too ({write_file(database.datadir, config)})")
         return 0
     if action == "stop":
         stopped = server.stop()

@@ -70,3 +70,29 @@ def file_path(config: ServerConfig, path: PurePosixPath) -> Path:
         raise InsufficientPrivilege(f"{path} is outside the directory file:// URIs may use",
                                     detail=f"file_root is {config.file_root}.")
     return Path(str(real))
+
+
+def write_file(datadir: Path, config: S3Config, file_root: str | None = None) -> Path:
+    """The DBA's step, for a server whose data directory this process can write (e.g. the embedded one).
+
+    Writes $PGDATA/churnml/s3.json, mode 600, owned like the data directory, so only the
+    server's OS user reads it. Backends read it on each call: no restart needed.
+    """
+    values: dict[str, object] = {"endpoint_url": config.endpoint_url, "region": config.region,
+                                 "access_key_id": config.access_key_id,
+                                 "secret_access_key": config.secret_access_key}
+    if config.session_token:
+        values["session_token"] = config.session_token
+    if file_root:
+        values["file_root"] = file_root
+    path = Path(datadir) / "churnml" / "s3.json"
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+    partial.chmod(0o600)
+    if os.geteuid() == 0:
+        owner = Path(datadir).stat().st_uid
+        os.chown(path.parent, owner, -1)
+        os.chown(partial, owner, -1)
+    partial.replace(path)
+    return path
