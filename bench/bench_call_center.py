@@ -25,8 +25,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.run import Context, Result
-from churnml.cli import datagen
+from bench.run import Context, Result, ensure_customers
 
 CUSTOMERS = 10_000
 MESSAGES = (
@@ -99,10 +98,7 @@ def _recommend_results(ctx: Context, url: str) -> list[Result]:
 
 def _prepare(url: str) -> None:
     with psycopg.connect(url) as conn:
-        have = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'customers'").fetchone()[0]
-        n = conn.execute("SELECT count(*) FROM customers").fetchone()[0] if have else 0
-        if n != CUSTOMERS:
-            datagen.load(conn, CUSTOMERS, 1, progress=False)
+        ensure_customers(conn, CUSTOMERS)
     with psycopg.connect(url, autocommit=True) as conn:
         # the demo's model: all the customer columns but the keys
         conn.execute("SELECT churnml.train('churn', 'customers', 'churn', "

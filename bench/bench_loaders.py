@@ -15,8 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.run import BENCH_HOME, Context, Result, timed
-from churnml.cli import datagen
+from bench.run import BENCH_HOME, Context, Result, ensure_customers, timed
 
 
 def _configure(url: str) -> None:
@@ -30,10 +29,7 @@ def _configure(url: str) -> None:
 
 def _prepare(url: str, customers: int) -> None:
     with psycopg.connect(url) as conn:
-        have = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'customers'").fetchone()[0]
-        n = conn.execute("SELECT count(*) FROM customers").fetchone()[0] if have else 0
-        if n != customers:
-            datagen.load(conn, customers, 1, progress=False)
+        ensure_customers(conn, customers)
         conn.execute("DROP TABLE IF EXISTS loaded")
         conn.execute("CREATE UNLOGGED TABLE loaded (LIKE customers)")
 

@@ -17,8 +17,7 @@ import time
 import numpy as np
 import psycopg
 
-from bench.run import Context, Result, timed
-from churnml.cli import datagen
+from bench.run import Context, Result, ensure_customers, timed
 
 # the walkthrough's 11 model inputs, int_plan_no computed the way its SQL helper did
 FEATURES = ("acc_length, vmail_msg, day_mins, day_calls, eve_mins, night_mins, night_calls, int_calls, "
@@ -47,10 +46,7 @@ CREATE OR REPLACE FUNCTION bench_noop(a float8) RETURNS float8 LANGUAGE plpython
 
 def _prepare(url: str, customers: int) -> None:
     with psycopg.connect(url) as conn:
-        have = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'customers'").fetchone()[0]
-        n = conn.execute("SELECT count(*) FROM customers").fetchone()[0] if have else 0
-        if n != customers:
-            datagen.load(conn, customers, 1, progress=False)
+        ensure_customers(conn, customers)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT churnml.train('bench', %s, 'churn', hyperparams => %s, deploy => true)",
                      (TRAIN_SOURCE, '{"num_boost_round": 150, "early_stopping_rounds": 0, "max_depth": 4}'))

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -60,6 +61,16 @@ class Context:
         """Call fn (which returns a measurement) `runs` times; median and all values."""
         values = [fn() for _ in range(runs or self.runs)]
         return statistics.median(values), values
+
+
+def ensure_customers(conn: Any, customers: int) -> None:
+    """The demo data with exactly `customers` customers (seed 1), generated only when it differs."""
+    from churnml.cli import datagen
+
+    have = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'customers'").fetchone()[0]
+    n = conn.execute("SELECT count(*) FROM customers").fetchone()[0] if have else 0
+    if n != customers:
+        datagen.load(conn, customers, 1, progress=False)
 
 
 def timed(fn: Callable[[], object]) -> float:
