@@ -13,7 +13,9 @@ import pytest
 
 from churnml.errors import InvalidParameter, NullValueNotAllowed
 from churnml.sentiment import LABELS, MAX_CHARS, analyze, embed, encoder_loaded
+from churnml.sentiment import encoder as encoder_module
 from churnml.sentiment import evaluation_examples as ev
+from churnml.sentiment.batching import by_characters, by_tokens
 from churnml.sentiment.encoder import WINDOW_TOKENS, _split_windows, model, windows
 from churnml.sentiment.result import dominant
 
@@ -139,3 +141,34 @@ def test_batch_equals_single() -> None:
         single = analyze([text])[0]
         assert single.label == result.label
         assert single.confidence == pytest.approx(result.confidence, abs=1e-4)
+
+
+def test_token_batches_pad_little_and_keep_every_text() -> None:
+    lengths = [5, 40, 7, 7, 254, 12, 6, 39, 254, 3]
+    batches = by_tokens(lengths, batch_size=4, max_padded=300)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths)  # shortest first, so each batch pads to its last member
+    for b in batches:
+        assert len(b) <= 4 and (len(b) == 1 or len(b) * lengths[b[-1]] <= 300)
+    assert by_tokens([], 64, 4096) == []
+
+
+def test_character_batches_are_the_historical_grouping() -> None:
+    texts = ["a" * n for n in (10, 12, 30, 100, 101, 400, 11)]
+    batches = by_characters(texts, batch_size=3, max_padded_chars=64 * 200)
+    assert sorted(i for b in batches for i in b) == list(range(len(texts)))
+    # a batch ends at batch_size, or where a text is more than twice (+64) its first
+    assert batches == [[0, 6, 1], [2, 3, 4], [5]]
+
+
+def test_token_batching_embeds_like_sentence_transformers() -> None:
+    texts = ["How do I dial Morocco?", "Great phone, but the battery dies by lunchtime.", "ok", "Thanks a lot!",
+             "My bill is wrong. " * 30]
+    fast = embed(texts)
+    historical = encoder_module.embed(texts, batching="characters")
+    plain = model().encode(texts, batch_size=64, normalize_embeddings=True)
+    assert np.allclose(fast, historical, atol=1e-5)
+    assert np.allclose(fast[:4], plain[:4], atol=1e-5)
+    with pytest.raises(ValueError, match="batching"):
+        encoder_module.embed(texts, batching="words")

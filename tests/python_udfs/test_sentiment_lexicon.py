@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from churnml.errors import DatatypeMismatch, InvalidParameter
-from churnml.sentiment import LABELS, MAX_CHARS, analyze
+from churnml.sentiment import LABELS, MAX_CHARS, analyze, evaluation_examples
+from churnml.sentiment.analysis import resolve, run, run_one
 from churnml.sentiment.lexicon import LexiconEngine, raw_vader_label
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,3 +112,21 @@ def test_lexicon_path_never_imports_torch() -> None:
     ).stdout
     # neither torch nor numpy: the lexicon engine is plain Python
     assert out.strip() == "[] []"
+
+
+def test_one_text_path_equals_the_batch_path() -> None:
+    engine = LexiconEngine.shipped()
+    texts = [t for t, _ in evaluation_examples.MESSAGES] + list(evaluation_examples.MIXED_MESSAGES)
+    texts += [None, "", "  \n", "ok", "x" * (MAX_CHARS + 5)]
+    assert [run_one(t, engine) for t in texts] == run(texts, engine)
+
+
+def test_engine_and_language_checks_are_remembered_not_skipped() -> None:
+    first = resolve("lexicon", "en-US")
+    assert resolve("lexicon", "en-US") is first is resolve("lexicon", "en")
+    # a failed check is never remembered: it fails again
+    for _ in range(2):
+        with pytest.raises(InvalidParameter, match="unsupported sentiment language"):
+            resolve("lexicon", "fr")
+        with pytest.raises(InvalidParameter, match="unknown sentiment engine"):
+            resolve("bert", "en")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
 from churnml.errors import InvalidParameter
+from churnml.sentiment import evaluation_examples as ev
+from churnml.sentiment import text as text_module
 from churnml.sentiment.result import (
     EMPTY_RESULT,
     LABELS,
@@ -120,3 +123,55 @@ def test_threshold_edge_and_worst_case_argmax() -> None:
 def test_empty_result() -> None:
     assert EMPTY_RESULT.label == NEUTRAL and EMPTY_RESULT.confidence == 1.0
     _check(EMPTY_RESULT)
+
+
+def _reference_clauses(text: str) -> list[str]:
+    """mixed_clauses without its shortcuts: every regular expression runs on every text."""
+    out: list[str] = []
+    for sentence in text_module.SENTENCE_END.split(text):
+        opening = text_module._CONCESSIVE_START.match(sentence)
+        pieces = sentence[opening.end() :].split(",", 1) if opening else [sentence]
+        for piece in pieces:
+            out.extend(text_module._counted(part) for part in text_module._CONTRAST.split(piece))
+    kept = [part for part in out if part]
+    return kept if len(kept) >= 2 else []
+
+
+def test_shortcuts_never_change_the_clauses() -> None:
+    """The substring pre-checks only skip work: the clauses are what the full split gives."""
+    rng = random.Random(7)
+    vocab = [
+        "but", "BUT", "But,", "however", "However,", "although", "Although", "though", "even though", "while",
+        "While", "whereas", "despite", "Despite", "nevertheless", "on the other hand", "except that",
+        "nothing but", "all but", "but also", "good", "bad", "the", "bill", "Hi.", "Thanks.", "ok.", "I", "love",
+        "hate", "it", ".", "!", "?", ";", ",", "\n", "-", "—", "button", "Thank you!", "great,", "awful",
+        # non-ASCII letters that re.IGNORECASE matches but str.lower does not map to ASCII
+        "whıle", "whİle", "whereaſ", "deſpite",
+    ]  # fmt: skip
+    texts = [t for t, _ in ev.MESSAGES] + list(ev.MIXED_MESSAGES)
+    for _ in range(5000):
+        words = [rng.choice(vocab) for _ in range(rng.randint(0, 14))]
+        glue = rng.choice([" ", ". ", ", ", "", "\n"])
+        texts.append(glue.join(words))
+    for text in texts:
+        assert mixed_clauses(text) == _reference_clauses(text), text
+
+
+def test_may_split_at_matches_exactly_where_sentence_end_splits() -> None:
+    for text in ["a. b", "a.b", "a\nb", "a!\tb", "a?", "a; b", "a\u2003b.", "a.\u00a0b", "a\rb", "a b"]:
+        found = text_module._MAY_SPLIT_AT.search(text) is not None
+        assert found == (len(text_module.SENTENCE_END.split(text)) > 1), repr(text)
+
+
+def test_mixed_strength_pairs_equal_the_sorted_search() -> None:
+    rng = random.Random(3)
+    for _ in range(2000):
+        probs = [(rng.random(), rng.random(), 0.0) for _ in range(rng.randint(2, 8))]
+        brute = max(min(p[0], q[1]) for i, p in enumerate(probs) for j, q in enumerate(probs) if i != j)
+        assert mixed_strength(probs) == brute
+
+
+@pytest.mark.parametrize("whole", [(0.4, 0.4, 0.2), (0.2, 0.4, 0.4), (0.4, 0.2, 0.4), (1 / 3, 1 / 3, 1 / 3)])
+def test_ties_go_to_the_first_class(whole: tuple[float, float, float]) -> None:
+    expected = ("POSITIVE", "NEGATIVE", "NEUTRAL")[max(range(3), key=whole.__getitem__)]
+    assert combine(whole, []).label == expected

@@ -61,6 +61,26 @@ def test_engines_setting_and_errors(telco: str) -> None:
         assert conn.execute("SELECT 1").fetchone()[0] == 1
 
 
+def test_per_row_calls_answer_like_the_batch_and_keep_checking(telco: str) -> None:
+    """One call per row takes the fast path (checks remembered per session); same answers."""
+    with psycopg.connect(telco, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT m.message, s.sentiment, s.confidence FROM "
+            "(SELECT message FROM customer_message ORDER BY message LIMIT 300) m, "
+            "churnml.detect_sentiment(m.message, 'en', 'lexicon') s").fetchall()
+        batch = conn.execute("SELECT sentiment, confidence FROM churnml.detect_sentiment_batch(%s, 'en', 'lexicon') "
+                             "ORDER BY ordinality", ([r[0] for r in rows],)).fetchall()
+        assert [(sentiment, confidence) for _, sentiment, confidence in rows] == batch
+        assert {sentiment for _, sentiment, _ in rows} >= {"POSITIVE", "NEGATIVE", "NEUTRAL"}
+        for _ in range(2):  # a failed check is not remembered
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("SELECT churnml.detect_sentiment('bonjour', 'fr', 'lexicon')")
+            assert info.value.diag.sqlstate == "22023"
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("SELECT churnml.detect_sentiment('hello', NULL, 'lexicon')")
+            assert info.value.diag.sqlstate == "22004"
+
+
 def test_batch_summary_first_sentence_and_embeddings(telco: str) -> None:
     with psycopg.connect(telco, autocommit=True) as conn:
         rows = conn.execute("SELECT ordinality, sentiment FROM churnml.detect_sentiment_batch(%s)",

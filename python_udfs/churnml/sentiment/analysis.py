@@ -27,6 +27,8 @@ class Engine(Protocol):
 
 
 _ENGINES: dict[str, Engine] = {}
+_RESOLVED: dict[tuple[str, str], Engine] = {}
+_RESOLVED_MAX = 64  # distinct spellings ('en', 'en-US', ' Lexicon ', ...) a process remembers
 
 
 def get_engine(name: str) -> Engine:
@@ -62,10 +64,24 @@ def analyze(
             detail="A single string would be analysed character by character.",
             hint="Wrap one text in a list: analyze([text]).",
         )
-    if language != "en":
-        normalize_language(language)
-    chosen = _ENGINES.get(engine) or _engine_named(engine)
-    return run(texts, chosen)
+    return run(texts, resolve(engine, language))
+
+
+def resolve(engine: Any, language: Any) -> Engine:
+    """The engine for (engine name, language), after checking both; remembered per process.
+
+    Both checks depend only on the two strings and the shipped weights, so a repeated
+    pair (every row of a statement) costs one dictionary look-up.
+    """
+    key = (engine, language)
+    found = _RESOLVED.get(key)
+    if found is None:
+        if language != "en":
+            normalize_language(language)
+        found = _ENGINES.get(engine) or _engine_named(engine)
+        if len(_RESOLVED) < _RESOLVED_MAX and isinstance(engine, str) and isinstance(language, str):
+            _RESOLVED[key] = found
+    return found
 
 
 def _engine_named(name: Any) -> Engine:
@@ -87,14 +103,8 @@ def run(texts: Sequence[str | None], scorer: Engine) -> list[SentimentResult | N
     for i, text in enumerate(texts):
         if text is None:
             continue
-        if not isinstance(text, str):
-            raise DatatypeMismatch(
-                "sentiment texts must be strings",
-                detail=f"Item {i} is a {type(text).__name__}.",
-                hint="Pass text values, or NULL (None) for no text.",
-            )
-        capped = text[:MAX_CHARS] if len(text) > MAX_CHARS else text
-        if not capped or capped.isspace():
+        capped = _capped(text, i)
+        if capped is None:
             results[i] = EMPTY_RESULT
             continue
         todo.append(i)
@@ -111,3 +121,31 @@ def run(texts: Sequence[str | None], scorer: Engine) -> list[SentimentResult | N
         results[i] = combine(probs[k], probs[position : position + count])
         position += count
     return results
+
+
+def run_one(text: str | None, scorer: Engine) -> SentimentResult | None:
+    """`run([text], scorer)[0]` without the batch bookkeeping (one SQL call per row)."""
+    if text is None:
+        return None
+    capped = _capped(text, 0)
+    if capped is None:
+        return EMPTY_RESULT
+    clauses = mixed_clauses(capped)
+    if not clauses:
+        return combine(scorer.probs([capped])[0], ())
+    probs = scorer.probs([capped, *clauses])
+    return combine(probs[0], probs[1:])
+
+
+def _capped(text: Any, i: int) -> str | None:
+    """The analysed part of item i (`text.MAX_CHARS`), or None when it is empty or blank."""
+    if not isinstance(text, str):
+        raise DatatypeMismatch(
+            "sentiment texts must be strings",
+            detail=f"Item {i} is a {type(text).__name__}.",
+            hint="Pass text values, or NULL (None) for no text.",
+        )
+    capped = text[:MAX_CHARS] if len(text) > MAX_CHARS else text
+    if not capped or capped.isspace():
+        return None
+    return capped

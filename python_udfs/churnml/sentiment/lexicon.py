@@ -6,6 +6,11 @@ multinomial logistic regression on those four numbers, fitted by `train_head` an
 temperature-scaled on held-out data, turns them into calibrated P(POSITIVE, NEGATIVE,
 NEUTRAL). Evaluation is 12 multiply-adds and three exps in plain Python: this path never
 imports numpy, torch or sentence-transformers.
+
+The engine scores texts with `churnml.sentiment.vader.Polarity`, which gives exactly
+VADER's four numbers ~3x faster (detect_sentiment calls it for a message and for each of
+its clauses); `features` and `raw_vader_label` keep calling VADER itself, as the
+reference that training and the evaluation baseline are defined by.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from churnml.errors import DataCorrupted
 from churnml.sentiment import weights as weight_files
 from churnml.sentiment.result import CLASSES, Probs
+from churnml.sentiment.vader import Polarity
 
 WEIGHTS_FILE = "lexicon_calibration.json"
 FEATURES: tuple[str, str, str, str] = ("neg", "neu", "pos", "compound")
@@ -71,18 +77,22 @@ class LexiconEngine:
             ) from exc
         # The temperature is folded into the weights once, here.
         self._rows = tuple((bias[k], *matrix[k]) for k in range(3))
-        self._polarity = vader().polarity_scores
+        # Bit-identical to vader().polarity_scores, ~3x faster (see churnml.sentiment.vader).
+        self._polarity = Polarity(vader())
 
     @classmethod
     def shipped(cls) -> LexiconEngine:
         return cls(weight_files.load(WEIGHTS_FILE))
 
     def probs_one(self, text: str) -> Probs:
-        scores = self._polarity(text)
-        neg, neu, pos, compound = scores["neg"], scores["neu"], scores["pos"], scores["compound"]
-        z = [b + w0 * neg + w1 * neu + w2 * pos + w3 * compound for b, w0, w1, w2, w3 in self._rows]
-        top = max(z)
-        e0, e1, e2 = math.exp(z[0] - top), math.exp(z[1] - top), math.exp(z[2] - top)
+        neg, neu, pos, compound = self._polarity(text)
+        # Unrolled: this runs once per text and clause, and loops cost more than the arithmetic.
+        (b0, w00, w01, w02, w03), (b1, w10, w11, w12, w13), (b2, w20, w21, w22, w23) = self._rows
+        z0 = b0 + w00 * neg + w01 * neu + w02 * pos + w03 * compound
+        z1 = b1 + w10 * neg + w11 * neu + w12 * pos + w13 * compound
+        z2 = b2 + w20 * neg + w21 * neu + w22 * pos + w23 * compound
+        top = max(z0, z1, z2)
+        e0, e1, e2 = math.exp(z0 - top), math.exp(z1 - top), math.exp(z2 - top)
         total = e0 + e1 + e2
         return e0 / total, e1 / total, e2 / total
 

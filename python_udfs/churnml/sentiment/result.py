@@ -37,6 +37,7 @@ LABELS: tuple[str, str, str, str] = (POSITIVE, NEGATIVE, NEUTRAL, MIXED)
 
 MIXED_THRESHOLD = 0.6
 _BELOW_THRESHOLD_SCALE = 0.25
+_ALL_PAIRS_UP_TO = 4  # clauses; beyond that mixed_strength sorts instead of trying every pair
 
 Probs = tuple[float, float, float]  # (POSITIVE, NEGATIVE, NEUTRAL), summing to 1
 
@@ -62,12 +63,23 @@ EMPTY_RESULT = SentimentResult(NEUTRAL, 1.0, {POSITIVE: 0.0, NEGATIVE: 0.0, NEUT
 
 def mixed_strength(clause_probs: Sequence[Probs]) -> float:
     """max over i != j of min(P_i(POSITIVE), P_j(NEGATIVE)); 0 with fewer than two clauses."""
-    if len(clause_probs) < 2:
+    count = len(clause_probs)
+    if count < 2:
         return 0.0
+    if count <= _ALL_PAIRS_UP_TO:
+        # Few clauses (nearly every message): every pair, cheaper than sorting.
+        best = 0.0
+        for i, p in enumerate(clause_probs):
+            for j, q in enumerate(clause_probs):
+                if i != j:
+                    pair = p[0] if p[0] < q[1] else q[1]
+                    if pair > best:
+                        best = pair
+        return best
     # The best pair uses the clause with the largest P(POSITIVE) or the one with the
     # largest P(NEGATIVE); only when both are the same clause is a runner-up needed.
-    pos = sorted(range(len(clause_probs)), key=lambda i: clause_probs[i][0], reverse=True)[:2]
-    neg = sorted(range(len(clause_probs)), key=lambda i: clause_probs[i][1], reverse=True)[:2]
+    pos = sorted(range(count), key=lambda i: clause_probs[i][0], reverse=True)[:2]
+    neg = sorted(range(count), key=lambda i: clause_probs[i][1], reverse=True)[:2]
     best = 0.0
     for i in pos:
         for j in neg:
@@ -81,9 +93,17 @@ def combine(whole: Probs, clause_probs: Sequence[Probs]) -> SentimentResult:
     m = mixed_strength(clause_probs)
     mixed = m if m >= MIXED_THRESHOLD else m * _BELOW_THRESHOLD_SCALE
     rest = 1.0 - mixed
-    scores = {POSITIVE: rest * whole[0], NEGATIVE: rest * whole[1], NEUTRAL: rest * whole[2], MIXED: mixed}
-    label = MIXED if m >= MIXED_THRESHOLD else CLASSES[max(range(3), key=whole.__getitem__)]
-    return SentimentResult(label, scores[label], scores)
+    p_pos, p_neg, p_neu = rest * whole[0], rest * whole[1], rest * whole[2]
+    scores = {POSITIVE: p_pos, NEGATIVE: p_neg, NEUTRAL: p_neu, MIXED: mixed}
+    if m >= MIXED_THRESHOLD:
+        return SentimentResult(MIXED, mixed, scores)
+    # The first largest of the whole-text probabilities, in CLASSES order (as max() picks).
+    a, b, c = whole
+    if a >= b and a >= c:
+        return SentimentResult(POSITIVE, p_pos, scores)
+    if b >= c:
+        return SentimentResult(NEGATIVE, p_neg, scores)
+    return SentimentResult(NEUTRAL, p_neu, scores)
 
 
 def dominant(result: SentimentResult) -> str:

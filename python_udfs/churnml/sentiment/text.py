@@ -41,12 +41,20 @@ _CONTRAST = re.compile(
 # still dead.") contrasts its first comma-delimited clause with the rest.
 _CONCESSIVE_START = re.compile(r"^\s*(?:although|even though|though|while|whereas|despite)\b[\s,]*", re.IGNORECASE)
 # Anything that may split: a superset test (plain substring checks, ~1 µs), so most
-# one-clause texts skip the regular expressions below.
+# one-clause texts skip the regular expressions below. _MAY_SPLIT_AT itself is exact: it
+# matches a text if and only if SENTENCE_END does.
 _MAY_SPLIT_AT = re.compile(r"[.!?;]\s|[\r\n]")
 _MAY_SPLIT_WORDS: tuple[str, ...] = (
     "but", "however", "though", "whereas", "nevertheless", "nonetheless", "on the other hand", "except that",
     "while", "despite",
 )  # fmt: skip
+# The words each splitting pattern needs (lower case, ASCII): a sentence without one of them
+# cannot split there, so the pattern is not run (`mixed_clauses`, ASCII text only, where
+# str.lower agrees with re.IGNORECASE).
+_CONTRAST_WORDS: tuple[str, ...] = (
+    "but", "however", "though", "whereas", "nevertheless", "nonetheless", "on the other hand", "except that",
+)  # fmt: skip
+_CONCESSIVE_WORDS: tuple[str, ...] = ("though", "while", "whereas", "despite")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 # Greetings and sign-offs made only of these words are courtesy, not an opinion, and never
 # count as a clause for MIXED ("My bill is wrong again. Thanks in advance.").
@@ -86,16 +94,27 @@ def mixed_clauses(text: str) -> list[str]:
     comma. Clauses shorter than MIN_CLAUSE_WORDS words or made only of greeting/courtesy
     words are dropped.
     """
-    if _MAY_SPLIT_AT.search(text) is None:
-        lowered = text.lower()
-        if not any(word in lowered for word in _MAY_SPLIT_WORDS):
-            return []  # the common one-clause message
+    lowered = text.lower()
+    # _MAY_SPLIT_AT matches exactly where SENTENCE_END would split.
+    breaks = _MAY_SPLIT_AT.search(text) is not None
+    if not breaks and not any(word in lowered for word in _MAY_SPLIT_WORDS):
+        return []  # the common one-clause message
+    # Most multi-sentence messages ("Hi. My bill is wrong.") have no contrastive word at
+    # all; skipping those regular expressions then halves the cost of the split. Non-ASCII
+    # text always runs them: re.IGNORECASE matches a few non-ASCII letters (e.g. 'ı' for
+    # 'i') that str.lower does not map.
+    ascii_text = text.isascii()
+    contrast = not ascii_text or any(word in lowered for word in _CONTRAST_WORDS)
+    concessive = not ascii_text or any(word in lowered for word in _CONCESSIVE_WORDS)
     out: list[str] = []
-    for sentence in SENTENCE_END.split(text):
-        concessive = _CONCESSIVE_START.match(sentence)
-        pieces = sentence[concessive.end() :].split(",", 1) if concessive else [sentence]
+    for sentence in SENTENCE_END.split(text) if breaks else (text,):
+        opening = _CONCESSIVE_START.match(sentence) if concessive else None
+        pieces = sentence[opening.end() :].split(",", 1) if opening else [sentence]
         for piece in pieces:
-            out.extend(_counted(part) for part in _CONTRAST.split(piece))
+            if contrast:
+                out.extend(_counted(part) for part in _CONTRAST.split(piece))
+            else:
+                out.append(_counted(piece))
     kept = [part for part in out if part]
     return kept if len(kept) >= 2 else []
 

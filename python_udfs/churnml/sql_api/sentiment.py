@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from churnml.errors import InvalidParameter, NullValueNotAllowed, UndefinedObject
+from churnml.sentiment.analysis import run_one
 from churnml.sql_api.entry import entry
 
 DEFAULT_ENGINE = "encoder"
@@ -25,18 +26,38 @@ def _language(language: str | None) -> str:
     return language
 
 
-def analyze_texts(plpy: Any, texts: list[str | None], language: str | None, engine: str | None) -> list[Any]:
-    """Sentiment results (or None for NULL texts) with the engine named or set for this session."""
-    from churnml.sentiment import ENGINES, analyze
-    from churnml.sentiment.analysis import run
-    from churnml.sentiment.custom_models import head_for
-    from churnml.sentiment.text import normalize_language
+# (engine, language_code) as passed from SQL -> the checked built-in engine. detect_sentiment
+# runs once per row, and these checks (name, language, weights) gave the same answer for
+# every row; a deployed custom model is looked up per call instead, since it can change.
+_BUILT_IN: dict[tuple[str | None, str | None], Any] = {}
+_BUILT_IN_MAX = 64
+
+
+def scorer_for(plpy: Any, language: str | None, engine: str | None) -> Any:
+    """The engine named or set for this session (see `_engine`), after checking the language."""
+    found = _BUILT_IN.get((engine, language))
+    if found is not None:
+        return found
+    from churnml.sentiment.analysis import ENGINES, resolve
 
     name = _engine(engine)
     if name.lower() in ENGINES:
-        return analyze(texts, engine=name.lower(), language=_language(language))
+        found = resolve(name.lower(), _language(language))
+        if len(_BUILT_IN) < _BUILT_IN_MAX:
+            _BUILT_IN[(engine, language)] = found
+        return found
+    from churnml.sentiment.custom_models import head_for
+    from churnml.sentiment.text import normalize_language
+
     normalize_language(_language(language))
-    return run(texts, head_for(plpy, name))
+    return head_for(plpy, name)
+
+
+def analyze_texts(plpy: Any, texts: list[str | None], language: str | None, engine: str | None) -> list[Any]:
+    """Sentiment results (or None for NULL texts) with the engine named or set for this session."""
+    from churnml.sentiment.analysis import run
+
+    return run(texts, scorer_for(plpy, language, engine))
 
 
 def _row(result: Any) -> dict[str, Any]:
@@ -47,7 +68,7 @@ def _row(result: Any) -> dict[str, Any]:
 
 @entry
 def detect(plpy: Any, text: str | None, language: str | None, engine: str | None) -> dict[str, Any] | None:
-    result = analyze_texts(plpy, [text], language, engine)[0]
+    result = run_one(text, scorer_for(plpy, language, engine))
     if result is None:
         return None
     return {"sentiment": result.label, "confidence": result.confidence}
@@ -55,7 +76,7 @@ def detect(plpy: Any, text: str | None, language: str | None, engine: str | None
 
 @entry
 def scores(plpy: Any, text: str | None, language: str | None, engine: str | None) -> dict[str, Any] | None:
-    result = analyze_texts(plpy, [text], language, engine)[0]
+    result = run_one(text, scorer_for(plpy, language, engine))
     if result is None:
         return None
     row = _row(result)
