@@ -100,7 +100,7 @@ import churnml.sql_api.sentiment as api
 return api.summary(plpy, '@EXTVERSION@', input_texts, times, language_code, engine)
 $$;
 COMMENT ON FUNCTION churnml.sentiment_summary(text[], timestamptz[], text, text) IS
-'Sentiment over one customer''s messages, e.g. SELECT phone, (churnml.sentiment_summary(array_agg(message ORDER BY calltime), array_agg(calltime ORDER BY calltime))).* FROM customer_message GROUP BY phone. score = P(POSITIVE) - P(NEGATIVE) in -1..1; latest = label of the last message (by time, else array order); worst = the lowest-scoring message; trend_per_day = least-squares slope of score over time (NULL with fewer than two distinct times).';
+'Sentiment over one customer''s messages, e.g. SELECT m.phone, s.* FROM (SELECT phone, array_agg(message ORDER BY calltime) AS messages, array_agg(calltime ORDER BY calltime) AS times FROM customer_message GROUP BY phone) AS m, churnml.sentiment_summary(m.messages, m.times) AS s (a function in FROM runs once per row; (f(...)).* would run it once per column). score = P(POSITIVE) - P(NEGATIVE) in -1..1; latest = label of the last message (by time, else array order); worst = the lowest-scoring message; trend_per_day = least-squares slope of score over time (NULL with fewer than two distinct times).';
 
 CREATE FUNCTION churnml.embed(input_text text) RETURNS real[]
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
