@@ -8,7 +8,7 @@ NEUTRAL). Evaluation is 12 multiply-adds and three exps in plain Python: this pa
 imports numpy, torch or sentence-transformers.
 
 The engine scores texts with `churnml.sentiment.vader.Polarity`, which gives exactly
-VADER's four numbers ~3x faster (detect_sentiment calls it for a message and for each of
+VADER's four numbers ~3.5x faster (detect_sentiment calls it for a message and for each of
 its clauses); `features` and `raw_vader_label` keep calling VADER itself, as the
 reference that training and the evaluation baseline are defined by.
 """
@@ -77,7 +77,7 @@ class LexiconEngine:
             ) from exc
         # The temperature is folded into the weights once, here.
         self._rows = tuple((bias[k], *matrix[k]) for k in range(3))
-        # Bit-identical to vader().polarity_scores, ~3x faster (see churnml.sentiment.vader).
+        # Bit-identical to vader().polarity_scores, ~3.5x faster (see churnml.sentiment.vader).
         self._polarity = Polarity(vader())
 
     @classmethod

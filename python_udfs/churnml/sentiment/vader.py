@@ -8,7 +8,7 @@ grow with the square of its length. `Polarity` applies the same rules in the sam
 with the same floating-point operations, to one lower-cased word list, and uses the
 analyzer's own lexicon, emoji table and constants (never a copy), so its four numbers
 equal VADER's exactly (tests/python_udfs/test_sentiment_vader.py compares them on every
-bundled text and on random ones). On customer messages it is ~4x faster.
+bundled text and on random ones). On customer messages it is ~3.5x faster.
 
 Quirks kept on purpose, because changing them would change the numbers: a word's valence
 is looked up in lower case while ALL-CAPS emphasis reads the original word; `but` scales
