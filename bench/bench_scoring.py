@@ -17,7 +17,7 @@ import time
 import numpy as np
 import psycopg
 
-from bench.run import Context, Result, ensure_customers, timed
+from bench.run import Context, Result, ensure_customers, proc_status_mb, timed
 
 # the walkthrough's 11 model inputs, int_plan_no computed the way its SQL helper did
 FEATURES = ("acc_length, vmail_msg, day_mins, day_calls, eve_mins, night_mins, night_calls, int_calls, "
@@ -110,9 +110,7 @@ def _rss_mb(url: str, query: str) -> float:
     with psycopg.connect(url) as conn:
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         conn.execute(query).fetchall()
-        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
-            line = next(ln for ln in status if ln.startswith("VmRSS:"))
-        return int(line.split()[1]) / 1024
+        return proc_status_mb(pid, "VmRSS")
 
 
 def run(ctx: Context) -> list[Result]:

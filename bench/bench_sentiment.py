@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from bench.run import Context, Result, timed
+from bench.run import Context, Result, proc_status_mb, timed
 from churnml.cli import datagen
 
 SEED = 3
@@ -126,16 +126,11 @@ def _latency_pair(ctx: Context, url: str) -> tuple[float, list[float]]:
     return statistics.median(lexicon), encoder
 
 
-def _backend_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="utf-8") as status:
-        return int(next(ln for ln in status if ln.startswith("VmRSS:")).split()[1]) / 1024
-
-
 def _cold(url: str) -> tuple[float, float]:
     with psycopg.connect(url) as conn:
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         seconds = timed(lambda: conn.execute("SELECT churnml.detect_sentiment('My bill is wrong again')").fetchone())
-        return seconds, _backend_rss_mb(pid)
+        return seconds, proc_status_mb(pid, "VmRSS")
 
 
 def _noop_rss(url: str) -> tuple[float, float]:
@@ -144,7 +139,7 @@ def _noop_rss(url: str) -> tuple[float, float]:
                      "$$ return a $$")
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         seconds = timed(lambda: conn.execute("SELECT bench_noop_s(1)").fetchone())
-        return seconds, _backend_rss_mb(pid)
+        return seconds, proc_status_mb(pid, "VmRSS")
 
 
 def _paired(ctx: Context, name: str, unit: str, baseline_name: str, target: str,

@@ -73,6 +73,12 @@ def ensure_customers(conn: Any, customers: int) -> None:
         datagen.load(conn, customers, 1, progress=False)
 
 
+def proc_status_mb(pid: int | str, field: str) -> float:
+    """A memory line of /proc/<pid>/status (VmRSS, VmHWM, ...) in MB."""
+    with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+        return int(next(ln for ln in status if ln.startswith(f"{field}:")).split()[1]) / 1024
+
+
 def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()

@@ -1,5 +1,5 @@
 -- Scoring with deployed models. Every scoring function reads the deployment
--- registry, so it is STABLE (never IMMUTABLE: a deploy changes its answer). They are
+-- registry, so it is STABLE: a deploy changes its answer. They are
 -- PARALLEL UNSAFE, honestly: they look the deployment up through PL/Python's SPI,
 -- which opens a subtransaction, and PostgreSQL forbids subtransactions during any
 -- parallel operation, in the leader as well as in workers. A query calling them is

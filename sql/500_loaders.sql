@@ -18,7 +18,7 @@ CREATE TABLE churnml.load_history (
 SELECT pg_catalog.pg_extension_config_dump('churnml.load_history', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.load_history_id_seq', '');
 COMMENT ON TABLE churnml.load_history IS
-'One row per successful churnml.load_from_s3: the target table, the URI and mode, each object read (key, ETag, bytes, rows), the row count, who loaded and when. Written in the loading transaction, so a load that is rolled back leaves no row.';
+'One row per successful churnml.load_from_s3: the target table, the URI and mode, each object read (URI, ETag, bytes, and the SHA-256 its manifest gave), the row count, who loaded and when. Written in the loading transaction, so a load that is rolled back leaves no row.';
 GRANT SELECT, INSERT ON churnml.load_history TO churnml_loader;
 GRANT USAGE ON SEQUENCE churnml.load_history_id_seq TO churnml_loader;
 

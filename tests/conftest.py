@@ -7,6 +7,7 @@ CHURNML_TEST_DSN (a superuser URL; databases are created on it).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -116,6 +117,22 @@ def run_psql(url: str, *args: str, input_text: str | None = None, cwd: Path | No
         [psql_binary(), "-X", "-d", no_password, *args],
         input=input_text, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
     )
+
+
+def dump_and_restore(source: str, target: str) -> subprocess.CompletedProcess[bytes]:
+    """pg_dump -Fc of `source` restored into `target` with --exit-on-error; the restore's result."""
+    env = {**os.environ, "PGPASSWORD": urlsplit(source).password or ""}
+    bindir = json.loads(subprocess.run([str(VENV_BIN / "python"), "-m", "churnml.cli.install_info", "show"],
+                                       capture_output=True, text=True, check=True).stdout)["pg_bindir"]
+
+    def no_password(url: str) -> str:
+        p = urlsplit(url)
+        return p._replace(netloc=f"{p.username}@{p.hostname}:{p.port}").geturl()
+
+    dump = subprocess.run([f"{bindir}/pg_dump", "-Fc", "-d", no_password(source)], env=env, capture_output=True,
+                          check=True).stdout
+    return subprocess.run([f"{bindir}/pg_restore", "--exit-on-error", "-d", no_password(target)], input=dump,
+                          env=env, capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")

@@ -208,7 +208,7 @@ class LoadReader:
         expect_gzip = None
         if self.plan.manifest is not None:
             expect_gzip = self.plan.manifest.compression == "gzip"
-        data = _maybe_gunzip(raw, where=source.uri, expect_gzip=expect_gzip, out_size=self.chunk_size)
+        data = maybe_gunzip(raw, where=source.uri, expect_gzip=expect_gzip, out_size=self.chunk_size)
         if self.fmt == "binary":
             yield from _binary_object(data, keep_header=first, keep_trailer=last, where=source.uri)
         else:
@@ -222,8 +222,9 @@ class LoadReader:
             yield chunk
 
 
-def _maybe_gunzip(chunks: Iterable[bytes], *, where: str, expect_gzip: bool | None,
-                  out_size: int) -> Iterator[bytes]:
+def maybe_gunzip(chunks: Iterable[bytes], *, where: str, expect_gzip: bool | None = None,
+                 out_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+    """The bytes as they are, or gunzipped when they start with gzip's magic bytes."""
     it = iter(chunks)
     head = b""
     for chunk in it:

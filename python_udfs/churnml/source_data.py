@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from churnml.errors import DataException, InvalidParameter
+from churnml.spi import prepared
 from churnml.training.sql_types import type_family
 
 
@@ -61,6 +62,19 @@ def resolve_source(plpy: Any, source: str | None) -> tuple[str, str]:
     return f"({body}) AS src", body
 
 
+def query_columns(plpy: Any, from_item: str, what: str) -> list[tuple[str, str]]:
+    """(name, format_type) of each column a FROM item returns; two columns of one name are an error."""
+    probe = plpy.execute(f"SELECT * FROM {from_item} LIMIT 0")
+    names: list[str] = list(probe.colnames())
+    if len(set(names)) != len(names):
+        raise DataException(f"{what} has two columns with the same name", detail=f"Columns: {', '.join(names)}.",
+                            hint=f"Give every column of {what} a distinct name (AS).")
+    plan = prepared(plpy, "format_types", "SELECT pg_catalog.format_type(t, NULL) AS t "
+                    "FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u(t, i) ORDER BY i", ["oid[]"])
+    types = [r["t"] for r in plpy.execute(plan, [list(probe.coltypes())])]
+    return list(zip(names, types, strict=True))
+
+
 def read_source(plpy: Any, source: str | None, search_path: str | None, *,
                 wanted: list[str] | None = None) -> SourceData:
     with caller_search_path(plpy, search_path):
@@ -69,16 +83,9 @@ def read_source(plpy: Any, source: str | None, search_path: str | None, *,
 
 def _read_source(plpy: Any, source: str | None, wanted: list[str] | None) -> SourceData:
     from_item, description = resolve_source(plpy, source)
-    probe = plpy.execute(f"SELECT * FROM {from_item} LIMIT 0")
-    names: list[str] = list(probe.colnames())
-    oids: list[int] = list(probe.coltypes())
-    if len(set(names)) != len(names):
-        raise DataException("the source has two columns with the same name",
-                            detail=f"Columns: {', '.join(names)}.",
-                            hint="Give every column of the source query a distinct name.")
-    type_plan = plpy.prepare("SELECT pg_catalog.format_type(t, NULL) AS t FROM pg_catalog.unnest($1::pg_catalog.oid[]) "
-                             "WITH ORDINALITY AS u(t, i) ORDER BY i", ["oid[]"])
-    types = [r["t"] for r in plpy.execute(type_plan, [oids])]
+    described = query_columns(plpy, from_item, "the source")
+    names = [n for n, _ in described]
+    types = [t for _, t in described]
     keep = [i for i, n in enumerate(names) if wanted is None or n in wanted]
     selects = []
     for i in keep:

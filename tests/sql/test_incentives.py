@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -14,6 +12,8 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from psycopg import sql
+
+from tests.conftest import dump_and_restore
 
 EXPERIMENT = "negative_medium_risk_credit"
 SEED = "churnml-walkthrough-rule-4"
@@ -445,18 +445,7 @@ def test_rules_survive_pg_dump_and_restore(db: str, make_database: Callable[...,
                      "VALUES ('dumped', 1, 'kept', 'dumped_input AND will_churn > 0.2', 'kept')")
         conn.execute("SELECT churnml.log_offer('dump/1', r) FROM churnml.recommend_incentive(0.85, 'NEGATIVE', 0.9) r")
     target = make_database("restored", extension=False)
-    env = {**os.environ, "PGPASSWORD": urlsplit(db).password or ""}
-    bindir = json.loads(subprocess.run([".venv/bin/python", "-m", "churnml.cli.install_info", "show"],
-                                       capture_output=True, text=True, check=True).stdout)["pg_bindir"]
-
-    def no_password(url: str) -> str:
-        p = urlsplit(url)
-        return p._replace(netloc=f"{p.username}@{p.hostname}:{p.port}").geturl()
-
-    dump = subprocess.run([f"{bindir}/pg_dump", "-Fc", "-d", no_password(db)], env=env, capture_output=True,
-                          check=True).stdout
-    restored = subprocess.run([f"{bindir}/pg_restore", "--exit-on-error", "-d", no_password(target)], input=dump,
-                              env=env, capture_output=True, check=False)
+    restored = dump_and_restore(db, target)
     assert restored.returncode == 0, restored.stderr.decode()
     queries = [
         "SELECT id, rule_set, priority, name, condition, condition_ast, offer, offer_value, arms, experiment, reason, "

@@ -65,10 +65,6 @@ def telco(make_telco: Callable[..., str], configured: S3Config) -> str:
     return make_telco("loaders", 3000, 11)
 
 
-def _client(config: S3Config) -> S3Client:
-    return S3Client(config)
-
-
 def _copy_out(conn: psycopg.Connection, query: str) -> bytes:
     with conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
         return b"".join(bytes(b) for b in copy)
@@ -79,7 +75,7 @@ def _checksum(conn: psycopg.Connection, table: str) -> tuple[int, str]:
 
 
 def test_walkthrough_flow_load_export_load(telco: str, configured: S3Config) -> None:
-    with psycopg.connect(telco, autocommit=True) as conn, _client(configured) as client:
+    with psycopg.connect(telco, autocommit=True) as conn, S3Client(configured) as client:
         # the DBA's customer file, as a CSV with a header, in S3
         client.put_object(BUCKET, "incoming/customers.csv", _copy_out(conn, "SELECT * FROM customers"))
         conn.execute("CREATE TABLE customers_loaded (LIKE customers INCLUDING ALL)")
@@ -125,7 +121,7 @@ def test_gzip_text_format_prefix_and_conflicts(telco: str, configured: S3Config)
 
 
 def test_a_bad_row_loads_nothing_and_is_named(telco: str, configured: S3Config) -> None:
-    with psycopg.connect(telco, autocommit=True) as conn, _client(configured) as client:
+    with psycopg.connect(telco, autocommit=True) as conn, S3Client(configured) as client:
         data = _copy_out(conn, "SELECT phone, day_mins, churn FROM customers").split(b"\n")
         data[1500] = data[1500].replace(b",", b",not-a-number", 1)  # line 1501: day_mins
         client.put_object(BUCKET, "bad/part1.csv", gzip.compress(b"\n".join(data)))
@@ -148,7 +144,7 @@ def test_a_bad_row_loads_nothing_and_is_named(telco: str, configured: S3Config) 
 
 
 def test_failed_export_leaves_no_parts_and_no_manifest(telco: str, configured: S3Config) -> None:
-    with psycopg.connect(telco, autocommit=True) as conn, _client(configured) as client:
+    with psycopg.connect(telco, autocommit=True) as conn, S3Client(configured) as client:
         with pytest.raises(psycopg.errors.DivisionByZero):
             conn.execute("SELECT * FROM churnml.export_query('SELECT i, repeat(''x'', 200) AS pad, "
                          "CASE WHEN i = 40000 THEN 1 / 0 ELSE i END AS v FROM generate_series(1, 50000) i', "

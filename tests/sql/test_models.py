@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -15,6 +12,7 @@ import xgboost as xgb
 from psycopg import sql
 
 from churnml.training.feature_spec import FeatureSpec
+from tests.conftest import dump_and_restore
 
 FEATURES_11 = ("acc_length, vmail_msg, day_mins, day_calls, eve_mins, night_mins, night_calls, int_calls, "
                "int_charge, cust_service_calls, (int_plan = 'no')::int AS int_plan_no")
@@ -232,18 +230,8 @@ def test_roles_can_do_exactly_their_part(telco: str) -> None:
 
 def test_registry_survives_pg_dump_and_restore(telco: str, make_database: Callable[..., str]) -> None:
     target = make_database("restored", extension=False)
-    env = {**os.environ, "PGPASSWORD": urlsplit(telco).password or ""}
-    bindir = json.loads(subprocess.run([".venv/bin/python", "-m", "churnml.cli.install_info", "show"],
-                                       capture_output=True, text=True, check=True).stdout)["pg_bindir"]
-
-    def no_password(url: str) -> str:
-        p = urlsplit(url)
-        return p._replace(netloc=f"{p.username}@{p.hostname}:{p.port}").geturl()
-
-    dump = subprocess.run([f"{bindir}/pg_dump", "-Fc", "-d", no_password(telco)], env=env, capture_output=True,
-                          check=True).stdout
-    subprocess.run([f"{bindir}/pg_restore", "--exit-on-error", "-d", no_password(target)], input=dump, env=env,
-                   check=True, capture_output=True)
+    restored = dump_and_restore(telco, target)
+    assert restored.returncode == 0, restored.stderr.decode()
     with psycopg.connect(telco) as src, psycopg.connect(target) as dst:
         query = "SELECT id, name, artifact_sha256 FROM churnml.models ORDER BY id"
         assert src.execute(query).fetchall() == dst.execute(query).fetchall()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege, InvalidParameter
-from churnml.source_data import caller_search_path
+from churnml.source_data import caller_search_path, query_columns
 from churnml.sql_api.entry import entry
 from churnml.transfer import server_config
 from churnml.transfer.records import csv_records, lines, text_records
@@ -22,7 +23,6 @@ from churnml.transfer.table_loader import BATCH_ROWS, TableLoader, target_column
 from churnml_loaders.uris import FileUri, parse_uri
 
 LOAD_FORMATS = ("csv", "text")
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _require_admin_for_files(plpy: Any) -> None:
@@ -32,19 +32,18 @@ def _require_admin_for_files(plpy: Any) -> None:
                                     hint="Use an s3:// URI, or ask an administrator.")
 
 
-def _file_lines(plpy: Any, config: server_config.ServerConfig, uri: Any, skip: int) -> Iterator[str]:
-    """The lines of a server-side file (admins only, under file_root), gunzipped when it is gzip."""
-    _require_admin_for_files(plpy)
-    path = server_config.file_path(config, uri.path)
+def _file_lines(path: Path, where: str, skip: int) -> Iterator[str]:
+    """The lines of a server-side file, gunzipped when it is gzip, after the first `skip`."""
+    from churnml_loaders.load_reader import maybe_gunzip
+
     try:
-        with open(path, "rb") as probe:
-            compressed = probe.read(2) == GZIP_MAGIC
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as handle:
-            for number, line in enumerate(lines(iter(lambda: handle.read(1 << 20), b"")), start=1):
+        with open(path, "rb") as handle:
+            chunks = maybe_gunzip(iter(lambda: handle.read(1 << 20), b""), where=where)
+            for number, line in enumerate(lines(chunks), start=1):
                 if number > skip:
                     yield line
     except OSError as exc:
-        raise DataException(f"cannot read {uri}", detail=str(exc.strerror or exc)) from None
+        raise DataException(f"cannot read {where}", detail=str(exc.strerror or exc)) from None
 
 
 def _batches(records: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
@@ -105,10 +104,11 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
         if isinstance(parsed, FileUri):
             if mode != "file":
                 raise InvalidParameter("a file:// URI names one file: use mode => 'file'")
-            text = _file_lines(plpy, config, parsed, skip)
-            for batch in _batches(_records(text, fmt, str(parsed)), BATCH_ROWS):
+            _require_admin_for_files(plpy)
+            path = server_config.file_path(config, parsed.path)
+            for batch in _batches(_records(_file_lines(path, str(parsed), skip), fmt, str(parsed)), BATCH_ROWS):
                 loader.load(batch, lambda line, where=str(parsed): f"{where} line {line + skip}")
-            objects.append({"object": str(parsed), "rows": loader.rows})
+            objects.append({"object": str(parsed), "etag": None, "bytes": path.stat().st_size, "sha256": None})
         else:
             _load_objects(loader, parsed, mode, fmt, skip, config, objects)
     finally:
@@ -122,17 +122,6 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
 
 
 EXPORT_BATCH_ROWS = 10_000
-
-
-def _query_columns(plpy: Any, body: str) -> list[tuple[str, str]]:
-    probe = plpy.execute(f"SELECT * FROM ({body}) AS q LIMIT 0")
-    names = list(probe.colnames())
-    if len(set(names)) != len(names):
-        raise DataException("the exported query has two columns with the same name",
-                            detail=f"Columns: {', '.join(names)}.", hint="Give every column a distinct name (AS).")
-    types = plpy.prepare("SELECT pg_catalog.format_type(t, NULL) AS t FROM pg_catalog.unnest($1::pg_catalog.oid[]) "
-                         "WITH ORDINALITY AS u(t, i) ORDER BY i", ["oid[]"])
-    return list(zip(names, [r["t"] for r in plpy.execute(types, [list(probe.coltypes())])], strict=True))
 
 
 def _line_batches(plpy: Any, query: str, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
@@ -202,7 +191,7 @@ def export_query(plpy: Any, query: str | None, uri: str | None, fmt: str | None,
     target = parse_uri(uri)
     body = query.strip().rstrip(";").strip()
     with caller_search_path(plpy, search_path):
-        columns = _query_columns(plpy, body)
+        columns = query_columns(plpy, f"({body}) AS q", "the exported query")
         names = [n for n, _ in columns]
         preamble = (header_line(names, fmt) + "\n").encode("utf-8") if header else b""
         batches = _line_batches(plpy, lines_query(body, names, fmt, plpy.quote_ident),

@@ -172,5 +172,4 @@ class TableLoader:
 
 
 def _message(exc: Any) -> str:
-    text = str(getattr(exc, "args", [exc])[0] if getattr(exc, "args", None) else exc)
-    return text.split("\n", 1)[0]
+    return str(exc).split("\n", 1)[0]
