@@ -38,18 +38,26 @@ PIP_INSTALL := pip install --disable-pip-version-check --progress-bar on -c requ
 # This machine's pip configuration names local package directories that lack some
 # packages; pip says so for each one. Those lines are noise, not problems.
 PIP_QUIET_NOISE := grep -v -e "^WARNING: Location 'file:" || true
-APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) python3-venv python3-dev \
-	libpostgresql-jdbc-java
+APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) postgresql-server-dev-$(PG_MAJOR) \
+	python3-venv python3-dev libpostgresql-jdbc-java default-jdk-headless
 
 BUILT_SQL := extension/$(EXTENSION)--$(VERSION).sql
 SQL_SOURCES := $(sort $(wildcard sql/*.sql))
 UPGRADE_SQL := $(wildcard extension/$(EXTENSION)--*--*.sql)
+# churnml_aws, the opt-in Aurora-compatibility extension: SQL from sql/aws/, one C function.
+AWS_BUILT_SQL := extension/churnml_aws--$(VERSION).sql
+AWS_CONTROL := extension/churnml_aws.control
+AWS_SQL_SOURCES := $(sort $(wildcard sql/aws/*.sql))
+AWS_MODULE := build/churnml_aws.so
+AWS_C_SOURCES := $(wildcard extension/aws/*.c)
+PKGLIBDIR = $(shell $(PG_CONFIG) --pkglibdir)
+
 PY_SOURCES := $(shell find python_udfs loaders -name '*.py' -not -path '*/__pycache__/*')
 
 NATIVE_SRC := python_udfs/churnml/scoring/_native_trees.c
 NATIVE_EXT = python_udfs/churnml/scoring/_native_trees$(shell $(VENV)/bin/python -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
 
-.PHONY: all deps build venv native runtime install demo test test-fast bench lint lock clean uninstall
+.PHONY: all deps build venv native runtime install demo test test-fast bench docs lint lock clean uninstall
 
 all: build
 
@@ -64,8 +72,8 @@ deps:
 		echo "missing Debian packages: $$missing (run as root, or: sudo apt-get install $$missing)" >&2; exit 1; \
 	fi
 
-## build: the install script, concatenated from sql/ in file-name order
-build: $(BUILT_SQL)
+## build: the install scripts, concatenated from sql/ (and sql/aws/) in file-name order
+build: $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL)
 
 $(BUILT_SQL): $(SQL_SOURCES) extension/churnml.control
 	@echo "==> building $@ from $(words $(SQL_SOURCES)) files in sql/"
@@ -73,6 +81,22 @@ $(BUILT_SQL): $(SQL_SOURCES) extension/churnml.control
 	   echo '\echo Use "CREATE EXTENSION churnml" to load this file. \quit'; \
 	   for f in $(SQL_SOURCES); do printf '\n-- ---- %s ----\n' "$$f"; cat "$$f"; done; \
 	 } | sed -e 's/@EXTVERSION@/$(VERSION)/g' > $@
+
+$(AWS_BUILT_SQL): $(AWS_SQL_SOURCES) extension/churnml.control
+	@echo "==> building $@ from $(words $(AWS_SQL_SOURCES)) files in sql/aws/"
+	@{ echo "-- churnml_aws $(VERSION) install script, built by make from sql/aws/*.sql: edit those, not this."; \
+	   echo '\echo Use "CREATE EXTENSION churnml_aws" to load this file. \quit'; \
+	   for f in $(AWS_SQL_SOURCES); do printf '\n-- ---- %s ----\n' "$$f"; cat "$$f"; done; \
+	 } | sed -e 's/@EXTVERSION@/$(VERSION)/g' > $@
+
+$(AWS_CONTROL): extension/churnml_aws.control.in extension/churnml.control
+	@sed -e 's/@EXTVERSION@/$(VERSION)/g' $< > $@
+
+$(AWS_MODULE): $(AWS_C_SOURCES)
+	@echo "==> compiling $@"
+	@mkdir -p build
+	@cc -O2 -fPIC -shared -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+		-I"$$($(PG_CONFIG) --includedir-server)" $(AWS_C_SOURCES) -o $@
 
 ## venv: the client environment (.venv/bin/churnml, pytest), built with the backend's Python
 venv: deps $(VENV)/.installed
@@ -86,7 +110,7 @@ $(VENV)/.installed: requirements/constraints.txt requirements/runtime.in require
 
 ## native: the C tree evaluator (a compiler and the backend Python's headers are Debian packages in deps)
 native: venv
-	@$(MAKE) --no-print-directory $(NATIVE_EXT)
+	@$(MAKE) --no-print-directory $(NATIVE_EXT) $(AWS_MODULE)
 
 python_udfs/churnml/scoring/_native_trees.cpython-%.so: $(NATIVE_SRC)
 	@echo "==> compiling $@"
@@ -102,6 +126,8 @@ install: deps build venv runtime
 	@echo "==> installing extension files into $(SHAREDIR)/extension"
 	@install -d "$(SHAREDIR)/extension"
 	@install -m 644 extension/churnml.control $(BUILT_SQL) $(UPGRADE_SQL) "$(SHAREDIR)/extension/"
+	@install -m 644 $(AWS_CONTROL) $(AWS_BUILT_SQL) "$(SHAREDIR)/extension/"
+	@install -m 755 $(AWS_MODULE) "$(PKGLIBDIR)/"
 	@$(VENV)/bin/python -m churnml.cli.install_info write --pg-config "$(PG_CONFIG)" \
 		--runtime-site "$(RUNTIME_SITE)" --version "$(VERSION)"
 	@echo "==> churnml $(VERSION) installed. The server needs PYTHONPATH=$(RUNTIME_SITE) in its environment" \
@@ -109,6 +135,7 @@ install: deps build venv runtime
 
 uninstall:
 	rm -f "$(SHAREDIR)/extension/churnml.control" "$(SHAREDIR)"/extension/churnml--*.sql
+	rm -f "$(SHAREDIR)/extension/churnml_aws.control" "$(SHAREDIR)"/extension/churnml_aws--*.sql "$(PKGLIBDIR)/churnml_aws.so"
 	rm -rf "$(RUNTIME_DIR)"
 
 ## demo: the call-center flow on the embedded server
@@ -132,6 +159,10 @@ test: install
 bench: install
 	@$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 
+## docs: docs/sql-reference.md from the catalog of a fresh database (tests/docs checks it is current)
+docs: install
+	@$(CHURNML) docs sql-reference
+
 lint: venv
 	$(VENV)/bin/ruff check python_udfs loaders tests bench
 
@@ -145,5 +176,5 @@ lock: deps
 	rm -rf .lock-venv
 
 clean:
-	rm -f $(BUILT_SQL) python_udfs/churnml/scoring/_native_trees*.so
+	rm -f $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL) python_udfs/churnml/scoring/_native_trees*.so
 	rm -rf build *.egg-info python_udfs/*.egg-info .pytest_cache .ruff_cache

@@ -28,4 +28,6 @@ FROM (SELECT 1 AS ord, 'customers' AS name, count(*) AS rows,
       SELECT 3, 'customers_roundtrip', count(*), md5(string_agg(c::text, ',' ORDER BY c.area_code, c.phone))
       FROM customers_roundtrip c) AS t
 ORDER BY t.ord;
-SELECT target, mode, rows, loaded_by FROM churnml.load_history ORDER BY id DESC LIMIT 2;
+-- every load is recorded, with who ran it
+SELECT target, mode, rows, loaded_by = current_user AS loaded_by_me
+FROM churnml.load_history ORDER BY id DESC LIMIT 2;

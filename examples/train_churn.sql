@@ -5,7 +5,7 @@
 SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone', 'area_code', 'state']) AS model_id
 \gset
 SELECT id, name, round(train_auc::numeric, 3) AS train_auc, round(validation_auc::numeric, 3) AS validation_auc,
-       round(test_auc::numeric, 3) AS test_auc, n_features, training_rows, training_seconds
+       round(test_auc::numeric, 3) AS test_auc, n_features, training_rows
 FROM churnml.model_summary WHERE id = :model_id;
 
 \echo '== What drives churn (gain; weight = number of splits using the feature)'

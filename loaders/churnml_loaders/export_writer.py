@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from churnml.errors import ChurnmlError, DuplicateObject, InvalidParameter
 from churnml_loaders.copy_formats import COPY_FORMATS, Framing
-from churnml_loaders.manifest import Column, Manifest, ManifestPart, is_part_of, manifest_key, part_key
+from churnml_loaders.manifest import MYSQL_PARTS, Column, Manifest, ManifestPart, PartNaming, manifest_key
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.uris import S3Uri
 
@@ -150,7 +150,7 @@ class ExportWriter:
     def __init__(self, client: S3Client, target: S3Uri, *, fmt: str, header: bool = False,
                  columns: Sequence[Column] = (), gzip: bool = False, part_size: int = DEFAULT_PART_SIZE,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, write_manifest: bool = True, overwrite: bool = False,
-                 compresslevel: int = 6) -> None:
+                 compresslevel: int = 6, naming: PartNaming = MYSQL_PARTS) -> None:
         if fmt not in COPY_FORMATS:
             raise InvalidParameter(f"unknown export format \"{fmt}\"", hint="Use csv, text or binary.")
         if not target.key or target.key.endswith("/"):
@@ -176,6 +176,7 @@ class ExportWriter:
         self.write_manifest = write_manifest
         self.overwrite = overwrite
         self.compresslevel = compresslevel
+        self.naming = naming
         self._existing: list[str] | None = None
 
     @property
@@ -185,7 +186,7 @@ class ExportWriter:
     def _existing_objects(self) -> list[str]:
         prefix = self.target.key
         return [o.key for o in self.client.list_objects(self.target.bucket, prefix)
-                if o.key == manifest_key(prefix) or is_part_of(prefix, o.key)]
+                if o.key == manifest_key(prefix) or self.naming.owns(prefix, o.key)]
 
     def prepare(self) -> None:
         """Check the bucket and the target before any row is read (cheap, and fails early)."""
@@ -245,7 +246,7 @@ class ExportWriter:
             raise
 
     def _start_part(self, index: int, framing: Framing, touched: list[str]) -> _Part:
-        key = part_key(self.target.key, index)
+        key = self.naming.key(self.target.key, index)
         touched.append(key)
         content_type = "application/gzip" if self.gzip else (
             "text/csv" if self.fmt == "csv" else "application/octet-stream")
@@ -274,7 +275,7 @@ class ExportWriter:
                 problems.append(f"deleting {len(doomed)} part(s): {_short(cleanup_exc)}")
         if problems:
             note = ("churnml could not clean up after the failed export (" + "; ".join(problems) +
-                    f"); objects under s3://{self.target.bucket}/{self.target.key}.part_* may remain, "
+                    f"); parts of s3://{self.target.bucket}/{self.target.key} may remain, "
                     "but no manifest was written")
             log.warning("%s", note)
             if isinstance(exc, ChurnmlError):

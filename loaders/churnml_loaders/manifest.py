@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +46,31 @@ _PART_SUFFIX = re.compile(r"\.part_(\d{5,})")
 def part_key(prefix: str, index: int) -> str:
     """`prefix.part_00000`, `prefix.part_00001`, ... (Aurora MySQL's naming)."""
     return f"{prefix}.part_{index:05d}"
+
+
+@dataclass(frozen=True)
+class PartNaming:
+    """How an export names its part objects: the key of part `index`, and which keys are parts."""
+
+    key: Callable[[str, int], str]
+    owns: Callable[[str, str], bool]
+
+
+_AURORA_PG_SUFFIX = re.compile(r"_part([2-9]|[1-9][0-9]+)")
+
+
+def _aurora_pg_key(path: str, index: int) -> str:
+    return path if index == 0 else f"{path}_part{index + 1}"
+
+
+def _aurora_pg_owns(path: str, key: str) -> bool:
+    return key == path or (key.startswith(path) and _AURORA_PG_SUFFIX.fullmatch(key[len(path):]) is not None)
+
+
+# Aurora MySQL (and churnml): prefix.part_00000, prefix.part_00001, ...
+MYSQL_PARTS = PartNaming(key=lambda prefix, index: part_key(prefix, index), owns=lambda p, k: is_part_of(p, k))
+# Aurora PostgreSQL's aws_s3.query_export_to_s3: the file itself, then file_part2, file_part3, ...
+AURORA_PG_PARTS = PartNaming(key=_aurora_pg_key, owns=_aurora_pg_owns)
 
 
 def manifest_key(prefix: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from churnml.errors import DuplicateObject, InvalidParameter, S3Unreachable
 from churnml_loaders.copy_formats import Framing
 from churnml_loaders.export_writer import MIN_CHUNK_SIZE, ExportWriter
-from churnml_loaders.manifest import Column, Manifest
+from churnml_loaders.manifest import AURORA_PG_PARTS, Column, Manifest
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from churnml_loaders.uris import S3Uri
@@ -46,6 +46,25 @@ def test_parts_split_on_row_boundaries(s3: S3Client, bucket: str) -> None:
     assert all_rows == list(rows(30))
     manifest = Manifest.parse(read(s3, bucket, "exp/c.manifest"), where="m")
     assert manifest.parts == tuple(result.parts) and manifest.header and manifest.columns[0].type == "integer"
+
+
+def test_aurora_postgresql_part_names(s3: S3Client, bucket: str) -> None:
+    """aws_s3.query_export_to_s3's naming: the file itself, then file_part2, file_part3, ...; overwriting
+    a larger earlier export removes its extra parts, and other keys sharing the prefix are left alone."""
+    target = S3Uri(bucket, "aurora/out.csv")
+    s3.put_object(bucket, "aurora/out.csv.bak", b"keep me")
+    first = ExportWriter(s3, target, fmt="csv", part_size=100, write_manifest=False, naming=AURORA_PG_PARTS)
+    result = first.write(rows(30))
+    names = ["aurora/out.csv"] + [f"aurora/out.csv_part{i}" for i in range(2, len(result.parts) + 1)]
+    assert [p.key for p in result.parts] == names and len(names) > 3
+    assert keys(s3, bucket, "aurora/") == sorted([*names, "aurora/out.csv.bak"])
+    again = ExportWriter(s3, target, fmt="csv", part_size=10_000, write_manifest=False, overwrite=True,
+                         naming=AURORA_PG_PARTS).write(rows(30))
+    assert [p.key for p in again.parts] == ["aurora/out.csv"]
+    assert keys(s3, bucket, "aurora/") == ["aurora/out.csv", "aurora/out.csv.bak"]
+    assert read(s3, bucket, "aurora/out.csv") == b"".join(rows(30))
+    assert AURORA_PG_PARTS.owns("a/f", "a/f_part12") and not AURORA_PG_PARTS.owns("a/f", "a/f_part1")
+    assert not AURORA_PG_PARTS.owns("a/f", "a/f_part2x") and not AURORA_PG_PARTS.owns("a/f", "a/f_part02")
 
 
 def test_a_row_larger_than_a_part_gets_its_own_part(s3: S3Client, bucket: str) -> None:

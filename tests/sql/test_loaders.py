@@ -6,8 +6,7 @@ import dataclasses
 import gzip
 import os
 import pwd
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -15,49 +14,10 @@ import pytest
 
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
-from tests.conftest import TEST_HOME
+from tests.sql.conftest import write_server_config
 
 BUCKET = "churnml"
 CHECKSUM = "SELECT count(*), md5(string_agg(c::text, ',' ORDER BY c::text)) FROM {} c"
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Config]:
-    from churnml.cli.s3_server import LocalS3Server
-
-    server = LocalS3Server.from_environment(TEST_HOME / "sql-loaders")
-    config = server.start()
-    try:
-        yield config
-    finally:
-        server.stop()
-
-
-def _write_server_config(server_url: str, config: S3Config, file_root: Path) -> Path:
-    """The DBA's step: $PGDATA/churnml/s3.json."""
-    from churnml.transfer.server_config import write_file
-
-    with psycopg.connect(server_url) as conn:
-        datadir = Path(conn.execute("SHOW data_directory").fetchone()[0])
-    if not os.access(datadir, os.W_OK):
-        pytest.skip(f"cannot write the server's configuration into {datadir}")
-    return write_file(datadir, config, str(file_root))
-
-
-@pytest.fixture(scope="module")
-def files_dir() -> Iterator[Path]:
-    path = Path(f"/tmp/churnml-test-files-{os.getuid()}")
-    path.mkdir(mode=0o777, exist_ok=True)
-    path.chmod(0o777)  # the server's OS user writes exports here
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def configured(server_url: str, s3: S3Config, files_dir: Path) -> Iterator[S3Config]:
-    path = _write_server_config(server_url, s3, files_dir)
-    yield s3
-    path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +136,7 @@ def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: 
             assert info.value.diag.sqlstate == sqlstate, statement
             assert hint in (info.value.diag.message_hint or ""), (statement, info.value.diag.message_hint)
     wrong = dataclasses.replace(configured, secret_access_key="not-the-secret")
-    _write_server_config(server_url, wrong, files_dir)
+    write_server_config(server_url, wrong, files_dir)
     try:
         with psycopg.connect(telco, autocommit=True) as conn:
             with pytest.raises(psycopg.Error) as info:
@@ -185,7 +145,7 @@ def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: 
             assert "not-the-secret" not in str(info.value) and "not-the-secret" not in (info.value.diag.message_detail
                                                                                           or "")
     finally:
-        _write_server_config(server_url, configured, files_dir)
+        write_server_config(server_url, configured, files_dir)
 
 
 def test_privileges(telco: str, configured: S3Config, files_dir: Path) -> None:

@@ -6,6 +6,7 @@
     churnml s3 start|stop|status|url
     churnml export QUERY s3://bucket/prefix [--format csv|text|binary] [--header] [--gzip] [--part-size 64MB] ...
     churnml load TABLE s3://bucket/key [--mode file|prefix|manifest] [--format ...] [--header] [--columns a,b] ...
+    churnml docs sql-reference [--out docs/sql-reference.md] [--dsn URL] [--extension NAME ...]
 """
 
 from __future__ import annotations
@@ -110,6 +111,29 @@ def _s3(args: argparse.Namespace) -> int:
     raise AssertionError(action)
 
 
+def _docs(args: argparse.Namespace) -> int:
+    from churnml.cli import sql_reference
+
+    if args.dsn:
+        text = sql_reference.generate_from_dsn(args.dsn, args.extension)
+    else:
+        # a scratch database on the embedded server (started for the occasion if it is not running)
+        server = EmbeddedServer.from_environment()
+        was_running = server.running_pid() is not None
+        server.start(database="")
+        try:
+            text = sql_reference.generate_in_scratch_database(server.url("postgres"), args.extension)
+        finally:
+            if not was_running:
+                server.stop()
+    if str(args.out) == "-":
+        sys.stdout.write(text)
+        return 0
+    changed = sql_reference.write_if_changed(args.out, text)
+    print(f"churnml: {'wrote' if changed else 'unchanged:'} {args.out}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -152,6 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
     s3 = commands.add_parser("s3", help="a local S3-compatible server (moto) for exports and loads")
     s3.add_argument("action", choices=["start", "stop", "status", "url"])
     s3.set_defaults(func=_s3)
+
+    docs = commands.add_parser("docs", help="generated documentation")
+    docs_commands = docs.add_subparsers(dest="docs_command", required=True)
+    reference = docs_commands.add_parser(
+        "sql-reference", help="docs/sql-reference.md from the catalog of a database with the extension(s)")
+    reference.add_argument("--out", type=Path, default=Path("docs/sql-reference.md"), metavar="FILE",
+                           help="output file, - for stdout (default docs/sql-reference.md)")
+    reference.add_argument("--dsn", metavar="URL",
+                           help="libpq URL of a database where the extensions are installed (default: a scratch "
+                                "database on the embedded server, with CREATE EXTENSION ... CASCADE, dropped after)")
+    reference.add_argument("--extension", action="append", metavar="NAME",
+                           help="an extension to document, repeatable (default: churnml, plus churnml_aws "
+                                "when the server has its control file)")
+    reference.set_defaults(func=_docs)
 
     from churnml.cli import loaders_cli
 

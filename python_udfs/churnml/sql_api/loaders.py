@@ -20,6 +20,7 @@ from churnml.sql_api.entry import entry
 from churnml.transfer import server_config
 from churnml.transfer.records import csv_records, lines, text_records
 from churnml.transfer.table_loader import BATCH_ROWS, TableLoader, target_columns
+from churnml_loaders.manifest import MYSQL_PARTS, PartNaming
 from churnml_loaders.uris import FileUri, parse_uri
 
 LOAD_FORMATS = ("csv", "text")
@@ -175,8 +176,14 @@ def _export_file(plpy: Any, config: server_config.ServerConfig, uri: Any, batche
 def export_query(plpy: Any, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
                  manifest: bool | None, overwrite: bool | None, compression: str | None, part_size: int | None,
                  search_path: str | None) -> list[tuple[int, int, int]]:
-    from churnml.transfer.export_lines import FORMATS, header_line, lines_query
+    return [run_export(plpy, query, uri, fmt, header, manifest, overwrite, compression, part_size, search_path)]
 
+
+def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
+               manifest: bool | None, overwrite: bool | None, compression: str | None, part_size: int | None,
+               search_path: str | None, naming: PartNaming = MYSQL_PARTS) -> tuple[int, int, int]:
+    """(rows, files, bytes) of an export; `naming` names the parts (churnml's, or Aurora PostgreSQL's)."""
+    from churnml.transfer.export_lines import FORMATS, header_line, lines_query
     if query is None or uri is None:
         raise InvalidParameter("query and uri must not be NULL")
     fmt = fmt or "csv"
@@ -197,7 +204,7 @@ def export_query(plpy: Any, query: str | None, uri: str | None, fmt: str | None,
         batches = _line_batches(plpy, lines_query(body, names, fmt, plpy.quote_ident),
                                  max(1, min(1 << 20, part_size // 8)))
         if isinstance(target, FileUri):
-            return [_export_file(plpy, config, target, batches, preamble, compression == "gzip", bool(overwrite))]
+            return _export_file(plpy, config, target, batches, preamble, compression == "gzip", bool(overwrite))
         from churnml_loaders.copy_formats import Framing
         from churnml_loaders.export_writer import ExportWriter
         from churnml_loaders.manifest import Column
@@ -207,7 +214,7 @@ def export_query(plpy: Any, query: str | None, uri: str | None, fmt: str | None,
             writer = ExportWriter(client, target, fmt=fmt, header=bool(header),
                                   columns=[Column(n, t) for n, t in columns], gzip=compression == "gzip",
                                   part_size=part_size, write_manifest=manifest is not False,
-                                  overwrite=bool(overwrite))
+                                  overwrite=bool(overwrite), naming=naming)
             writer.prepare()
             result = writer.write(batches, framing=Framing(preamble=preamble))
-    return [(result.rows, len(result.parts), result.bytes)]
+    return result.rows, len(result.parts), result.bytes

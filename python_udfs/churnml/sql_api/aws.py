@@ -1,0 +1,207 @@
+"""SQL area of the churnml_aws extension: Aurora ML's functions, answered by churnml.
+
+Each entry point keeps Aurora's arguments and results and hands the work to the
+churnml function that does it: detect_sentiment to the sentiment engines,
+invoke_endpoint to a deployed model, the aws_s3 functions to the loaders. Where
+churnml differs on purpose (credentials are never SQL arguments) the error says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from churnml.errors import ChurnmlError, DataException, InvalidParameter, NullValueNotAllowed, WrongArgumentCount
+from churnml.scoring import model_cache
+from churnml.sql_api.entry import entry
+from churnml.training.sql_types import type_family
+from churnml.transfer import copy_options
+
+# Aurora PostgreSQL starts a new object after about 6 GB of export.
+AURORA_PART_SIZE = 6 * 1024**3
+_TRUE = {"t", "true", "y", "yes", "on", "1"}
+_FALSE = {"f", "false", "n", "no", "off", "0"}
+
+
+class CredentialsRefused(ChurnmlError):
+    sqlstate = "0A000"  # feature_not_supported
+
+
+@entry
+def refuse_credentials(plpy: Any) -> None:
+    raise CredentialsRefused(
+        "churnml does not take AWS credentials as SQL arguments",
+        detail="Credentials written into SQL reach the server log, pg_stat_activity and client histories.",
+        hint="A DBA configures the S3 endpoint and credentials once, in $PGDATA/churnml/s3.json "
+             "(docs/loaders.md); then call the same function without credentials, e.g. "
+             "aws_s3.table_import_from_s3(table_name, column_list, options, s3_info).")
+
+
+def _check_batch(max_rows_per_batch: int | None) -> None:
+    if max_rows_per_batch is not None and max_rows_per_batch < 1:
+        raise InvalidParameter(f"max_rows_per_batch must be NULL or positive, not {max_rows_per_batch}",
+                               hint="churnml scores inside the server, so batching does not change results; pass NULL.")
+
+
+_engine_plan: Any = None
+
+
+def _session_engine(plpy: Any) -> str | None:
+    global _engine_plan
+    if _engine_plan is None:
+        _engine_plan = plpy.prepare(
+            "SELECT pg_catalog.current_setting('churnml.sentiment_engine', true) AS engine", [])
+    return plpy.execute(_engine_plan)[0]["engine"]
+
+
+@entry
+def detect_sentiment(plpy: Any, text: str | None, language: str | None,
+                     max_rows_per_batch: int | None) -> dict[str, Any] | None:
+    from churnml.sentiment.analysis import run_one
+    from churnml.sql_api.sentiment import scorer_for
+
+    _check_batch(max_rows_per_batch)
+    if language is None:
+        raise NullValueNotAllowed("language_code must not be NULL", hint="Pass 'en'.")
+    result = run_one(text, scorer_for(plpy, language, _session_engine(plpy)))
+    if result is None:
+        return {"sentiment": None, "confidence": None}
+    return {"sentiment": result.label, "confidence": result.confidence}
+
+
+def _typed(value: str | None, feature: Any, position: int) -> Any:
+    """The text form of one model input as the value its feature takes (None stays missing)."""
+    if value is None:
+        return None
+    family = type_family(feature.sql_type)
+    if family == "numeric":
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isnan(number) and value.strip().lower() != "nan":
+            raise DataException(f"model input {position} ({feature.name}) must be a number, not {value!r}",
+                                hint=f"Feature {feature.name} is {feature.sql_type}.")
+        return number
+    if family == "boolean":
+        word = value.strip().lower()
+        if word in _TRUE | _FALSE:
+            return word in _TRUE
+        raise DataException(f"model input {position} ({feature.name}) must be a boolean, not {value!r}")
+    return value
+
+
+@entry
+def invoke_endpoint(plpy: Any, endpoint: str | None, max_rows_per_batch: int | None, inputs: list[str | None],
+                    statement: float | None) -> str | None:
+    if endpoint is None:
+        raise NullValueNotAllowed("endpoint_name must not be NULL",
+                                  hint="Name a model deployed with churnml.deploy, e.g. 'churn'.")
+    _check_batch(max_rows_per_batch)
+    loaded = model_cache.serving(plpy, endpoint, statement).model
+    features = loaded.spec.features
+    if len(inputs) != len(features):
+        described = ", ".join(f"{f.name} {f.sql_type}" for f in features)
+        raise WrongArgumentCount(
+            f"endpoint \"{endpoint}\" takes {len(features)} model inputs, not {len(inputs)}",
+            detail=f"Model {loaded.model_id} expects, in order: {described}.",
+            hint="Pass the features in training order (the detail lists them), or score whole rows "
+                 "with churnml.will_churn(c).")
+    values = [_typed(v, f, i + 1) for i, (v, f) in enumerate(zip(inputs, features, strict=True))]
+    return repr(loaded.score_values(values))
+
+
+def _s3_uri(s3_info: dict[str, Any] | None) -> str:
+    if s3_info is None or not s3_info.get("bucket") or not s3_info.get("file_path"):
+        raise InvalidParameter("s3_info must name a bucket and a file path",
+                               hint="Build it with aws_commons.create_s3_uri('bucket', 'path/file.csv', 'region').")
+    return f"s3://{s3_info['bucket']}/{s3_info['file_path'].lstrip('/')}"
+
+
+@entry
+def query_export_to_s3(plpy: Any, query: str | None, s3_info: dict[str, Any] | None, options: str | None,
+                       search_path: str | None) -> dict[str, int]:
+    from churnml.sql_api.loaders import run_export
+    from churnml_loaders.manifest import AURORA_PG_PARTS
+
+    parsed = copy_options.parse(options, direction="export")
+    if query is None:
+        raise NullValueNotAllowed("query must not be NULL")
+    # Aurora's semantics: objects are replaced, no manifest, file, file_part2, ...
+    rows, files, size = run_export(plpy, query, _s3_uri(s3_info), parsed.format, parsed.header, False, True, None,
+                                   AURORA_PART_SIZE, search_path, naming=AURORA_PG_PARTS)
+    return {"rows_uploaded": rows, "files_uploaded": files, "bytes_uploaded": size}
+
+
+def column_names(column_list: str | None) -> list[str] | None:
+    """'a, "B c", d' → ['a', 'B c', 'd'] (identifiers as PostgreSQL folds them); '' → None (all)."""
+    if column_list is None or not column_list.strip():
+        return None
+    text = column_list.strip()
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    names: list[str] = []
+    position = 0
+    while True:
+        rest = text[position:].lstrip()
+        position = len(text) - len(rest)
+        if rest.startswith('"'):
+            end = 1
+            while True:
+                end = rest.find('"', end)
+                if end < 0:
+                    raise InvalidParameter(f"unterminated quoted column name in column_list {column_list!r}")
+                if rest[end + 1:end + 2] == '"':
+                    end += 2
+                    continue
+                break
+            names.append(rest[1:end].replace('""', '"'))
+            position += end + 1
+        else:
+            word = rest.split(",", 1)[0].strip()
+            if not word or not all(c.isalnum() or c in "_$" for c in word) or word[0].isdigit():
+                raise InvalidParameter(f"invalid column name {word!r} in column_list {column_list!r}",
+                                       hint="Separate column names with commas; quote unusual ones with \"...\".")
+            names.append(word.lower())
+            position += len(rest.split(",", 1)[0])
+        rest = text[position:].lstrip()
+        if not rest:
+            return names
+        if not rest.startswith(","):
+            raise InvalidParameter(f"column_list {column_list!r} must be column names separated by commas")
+        position = len(text) - len(rest) + 1
+
+
+_resolve_plan: Any = None
+_load_plan: Any = None
+_loaded_plan: Any = None
+
+
+@entry
+def table_import_from_s3(plpy: Any, table_name: str | None, column_list: str | None, options: str | None,
+                         s3_info: dict[str, Any] | None, search_path: str | None) -> str:
+    global _resolve_plan, _load_plan, _loaded_plan
+    from churnml.source_data import caller_search_path
+
+    if table_name is None:
+        raise NullValueNotAllowed("table_name must not be NULL")
+    parsed = copy_options.parse(options, direction="import")
+    uri = _s3_uri(s3_info)
+    columns = column_names(column_list)
+    if _resolve_plan is None:
+        _resolve_plan = plpy.prepare(
+            "SELECT $1::pg_catalog.regclass::pg_catalog.oid AS oid, $1::pg_catalog.regclass::pg_catalog.text AS name",
+            ["text"])
+        _load_plan = plpy.prepare(
+            "SELECT churnml.load_from_s3($1::pg_catalog.oid::pg_catalog.regclass, $2, 'file', $3, $4, 0, $5, "
+            "'error', $6) AS n", ["oid", "text", "text", "bool", "text[]", "text"])
+        _loaded_plan = plpy.prepare(
+            "SELECT objects::pg_catalog.text AS objects FROM churnml.load_history "
+            "WHERE id OPERATOR(pg_catalog.=) pg_catalog.currval('churnml.load_history_id_seq')", [])
+    with caller_search_path(plpy, search_path):
+        target = plpy.execute(_resolve_plan, [table_name])[0]
+    rows = plpy.execute(_load_plan, [target["oid"], uri, parsed.format, parsed.header, columns, search_path])[0]["n"]
+    objects = json.loads(plpy.execute(_loaded_plan)[0]["objects"])
+    size = sum(int(o.get("bytes") or 0) for o in objects)
+    return f"{rows} rows imported into relation \"{target['name']}\" from file {s3_info['file_path']} of {size} bytes"

@@ -1,0 +1,29 @@
+-- Models, Aurora PostgreSQL's aws_sagemaker.invoke_endpoint: the endpoint name names a
+-- model deployed in churnml, the inputs are its features in training order. The
+-- VARIADIC "any" signature needs a C function (no procedural language accepts
+-- "any"); it turns each input into text and calls _invoke_endpoint.
+
+CREATE FUNCTION aws_sagemaker._invoke_endpoint(
+    endpoint_name text, max_rows_per_batch int, model_input text[],
+    _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
+) RETURNS text
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.aws as api
+return api.invoke_endpoint(plpy, '@EXTVERSION@', endpoint_name, max_rows_per_batch, model_input, _statement)
+$$;
+COMMENT ON FUNCTION aws_sagemaker._invoke_endpoint(text, int, text[], float8) IS
+'Internal: the model inputs of aws_sagemaker.invoke_endpoint as text, in feature order; returns the churn probability as text.';
+
+CREATE FUNCTION aws_sagemaker.invoke_endpoint(
+    endpoint_name varchar,
+    max_rows_per_batch int,
+    VARIADIC model_input "any",
+    OUT model_output varchar
+)
+LANGUAGE C STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'churnml_aws_invoke_endpoint';
+COMMENT ON FUNCTION aws_sagemaker.invoke_endpoint(varchar, int, "any") IS
+'Aurora-compatible: the output of the model deployed in churnml as endpoint_name for one row whose features are model_input, in the model''s training order (a wrong count is an error that lists them); for a churn model, the probability as text, e.g. SELECT aws_sagemaker.invoke_endpoint(''churn'', NULL, 120, 0, ...)::float8. A NULL input is a missing value; a wrong number of inputs, or one that does not fit its feature''s type, is an error naming the feature. max_rows_per_batch must be NULL or positive and does not change results.';

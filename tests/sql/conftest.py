@@ -1,0 +1,54 @@
+"""Fixtures for the SQL-level tests that need object storage: a real S3-compatible
+server (moto) on 127.0.0.1, and the server-side configuration the DBA writes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from churnml_loaders.s3_config import S3Config
+from tests.conftest import TEST_HOME
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Config]:
+    from churnml.cli.s3_server import LocalS3Server
+
+    server = LocalS3Server.from_environment(TEST_HOME / "sql-s3")
+    config = server.start()
+    try:
+        yield config
+    finally:
+        server.stop()
+
+
+def write_server_config(server_url: str, config: S3Config, file_root: Path) -> Path:
+    """The DBA's step: $PGDATA/churnml/s3.json."""
+    from churnml.transfer.server_config import write_file
+
+    with psycopg.connect(server_url) as conn:
+        datadir = Path(conn.execute("SHOW data_directory").fetchone()[0])
+    if not os.access(datadir, os.W_OK):
+        pytest.skip(f"cannot write the server's configuration into {datadir}")
+    return write_file(datadir, config, str(file_root))
+
+
+@pytest.fixture(scope="module")
+def files_dir() -> Iterator[Path]:
+    path = Path(f"/tmp/churnml-test-files-{os.getuid()}")
+    path.mkdir(mode=0o777, exist_ok=True)
+    path.chmod(0o777)  # the server's OS user writes exports here
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def configured(server_url: str, s3: S3Config, files_dir: Path) -> Iterator[S3Config]:
+    path = write_server_config(server_url, s3, files_dir)
+    yield s3
+    path.unlink(missing_ok=True)
