@@ -1,0 +1,124 @@
+"""SQL area: dashboards (churnml.customer_risk), every customer scored and explained in bulk.
+
+The customer table and its two key columns come from churnml.call_center_config
+(the ones assess_customer uses); its name is resolved by to_regclass under the
+caller's search_path and written back schema-qualified with quote_ident, column
+names go through plpy.quote_ident: nothing a caller types becomes SQL text. The
+table is read with the caller's own privileges, through one cursor, in batches:
+one vectorised prediction and one C TreeSHAP pass per row of each batch, no SPI
+per row. Each batch goes back to SQL as one row of packed columns (JSON arrays
+and comma-joined floats), which the view unnests in C: returning a Python value
+per cell would cost ~1 us each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from churnml.errors import InvalidParameter, UndefinedColumn, UndefinedObject
+from churnml.scoring import model_cache
+from churnml.scoring.native_trees import format_floats
+from churnml.scoring.risk import assess_matrix
+from churnml.source_data import caller_search_path, query_columns
+from churnml.spi import prepared
+from churnml.sql_api.entry import entry
+
+_SETTINGS = "SELECT customer_table, key_columns, model FROM churnml.call_center_config"
+_QUALIFIED = """
+    SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'
+           OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) AS rel
+    FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+    WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)"""
+_HINT = "Set it in churnml.call_center_settings (see its COMMENT)."
+
+
+def _customer_table(plpy: Any, table: str) -> str:
+    """The configured customer table as schema-qualified, quoted SQL, or 42704."""
+    try:
+        rows = plpy.execute(prepared(plpy, "dashboards:qualified", _QUALIFIED, ["text"]), [table])
+    except plpy.SPIError:
+        rows = []  # not even parseable as a name
+    if not rows:
+        raise UndefinedObject(f'the customer table "{table}" does not exist', hint=_HINT)
+    return str(rows[0]["rel"])
+
+
+def _features_hint(loaded: model_cache.LoadedModel) -> str:
+    return f'Model {loaded.model_id} ("{loaded.name}") needs: {", ".join(loaded.input_names)}.'
+
+
+def _stream_query(plpy: Any, relation: str, keys: list[str], features: list[tuple[str, str]]) -> str:
+    """Key as text (key1/key2, like assess_customer's customer_key), numeric features packed as float8 bytes."""
+    k1, k2 = (f"(c.{plpy.quote_ident(k)})::pg_catalog.text" for k in keys)
+    key = f"{k1} OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) {k2}"
+    packed = [f"pg_catalog.float8send(COALESCE(c.{plpy.quote_ident(n)}::pg_catalog.float8, "
+              f"'NaN'::pg_catalog.float8))" for n, group in features if group == "numeric"]
+    others = [f"c.{plpy.quote_ident(n)} AS c{i}" for i, (n, group) in enumerate(features) if group != "numeric"]
+    packed_expr = " OPERATOR(pg_catalog.||) ".join(packed) or "''::pg_catalog.bytea"
+    columns = ", ".join([f"{key} AS k", f"({packed_expr}) AS x", *others])
+    return f"SELECT {columns} FROM {relation} AS c"  # noqa: S608 - quoted identifiers and a regclass-checked name
+
+
+def _batch_columns(rows: Any, features: list[tuple[str, str]]) -> dict[str, Any]:
+    import numpy as np
+
+    numeric = [n for n, group in features if group == "numeric"]
+    matrix = np.frombuffer(b"".join([r["x"] for r in rows]), dtype=">f8").reshape(len(rows), len(numeric))
+    columns: dict[str, Any] = {n: matrix[:, j] for j, n in enumerate(numeric)}
+    for i, (name, group) in enumerate(features):
+        if group != "numeric":
+            columns[name] = [r[f"c{i}"] for r in rows]
+    return columns
+
+
+def _floats_or_null(values: list[float | None]) -> str:
+    """Comma-joined exact floats, '' for NULL (SQL splits with string_to_array(t, ',', ''))."""
+    return ",".join("" if v is None else repr(v) for v in values)
+
+
+@entry
+def customer_risk_batches(plpy: Any, batch_size: int | None, search_path: str | None,
+                          statement: float | None) -> list[dict[str, Any]]:
+    if batch_size is None or not 1 <= batch_size <= 1_000_000:
+        raise InvalidParameter(f"batch_size must be between 1 and 1000000, not {batch_size}")
+    settings = plpy.execute(prepared(plpy, "dashboards:settings", _SETTINGS, []))[0]
+    serving = model_cache.serving(plpy, settings["model"], statement)
+    with caller_search_path(plpy, search_path):
+        return list(_batches(plpy, settings, serving, batch_size))
+
+
+def _batches(plpy: Any, settings: dict[str, Any], serving: model_cache.Serving,
+             batch_size: int) -> Iterator[dict[str, Any]]:
+    loaded = serving.model
+    table = settings["customer_table"]
+    relation = _customer_table(plpy, table)
+    present = {name for name, _ in query_columns(plpy, f"{relation} AS c", f'the customer table "{table}"')}
+    keys = list(settings["key_columns"])
+    missing_keys = [k for k in keys if k not in present]
+    if missing_keys:
+        raise UndefinedColumn(f'the customer table "{table}" has no key column "{missing_keys[0]}"', hint=_HINT)
+    missing = [n for n in loaded.input_names if n not in present]
+    if missing:
+        raise UndefinedColumn(f'the customer table "{table}" has no column "{missing[0]}" that model '
+                              f'"{settings["model"]}" needs', hint=_features_hint(loaded))
+    features = [(f.name, f.group) for f in loaded.spec.features]
+    cursor = plpy.cursor(_stream_query(plpy, relation, keys, features))
+    while True:
+        rows = cursor.fetch(batch_size)
+        if not rows:
+            break
+        matrix = loaded.transform(_batch_columns(rows, features))
+        assessed = assess_matrix(loaded, matrix, serving.threshold)
+        yield {
+            "keys": json.dumps([r["k"] for r in rows]),
+            "probabilities": format_floats(assessed.probabilities),
+            "bands": json.dumps(assessed.bands),
+            "reasons": json.dumps(assessed.reasons),
+            "contributions": _floats_or_null(assessed.contributions),
+            "threshold": serving.threshold,
+            "model": settings["model"],
+            "model_id": loaded.model_id,
+        }
+
