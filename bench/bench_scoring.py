@@ -51,6 +51,7 @@ def _prepare(url: str, customers: int) -> None:
         conn.execute("SELECT churnml.train('bench', %s, 'churn', hyperparams => %s, deploy => true)",
                      (TRAIN_SOURCE, '{"num_boost_round": 150, "early_stopping_rounds": 0, "max_depth": 4}'))
         conn.execute("SELECT churnml.create_model_function('will_churn', 'bench')")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS churnml_aws")
         conn.execute(BASELINE_FUNCTION)
         conn.execute("DROP TABLE IF EXISTS scores_db, scores_client")
         conn.execute("CREATE TABLE scores_db (id text, probability float8)")
@@ -134,6 +135,14 @@ def run(ctx: Context) -> list[Result]:
     results.append(Result(name="will_churn(row), per row", unit="rows/s", median=rows_median, runs=runs,
                           baseline="xgboost inplace_predict per row in PL/Python", baseline_median=base,
                           target="(generic row form; typed function is the fast path)"))
+
+    aws_query = (f"SELECT sum(aws_sagemaker.invoke_endpoint('bench', NULL, acc_length, vmail_msg, day_mins, day_calls, "
+                 f"eve_mins, night_mins, night_calls, int_calls, int_charge, cust_service_calls, "
+                 f"(int_plan = 'no')::int)::float8) FROM (SELECT * FROM customers LIMIT {row_n}) AS c")
+    aws, runs = ctx.median_of(lambda: _rate(url, aws_query, row_n))
+    results.append(Result(name="aws_sagemaker.invoke_endpoint (churnml_aws), per row", unit="rows/s", median=aws,
+                          runs=runs, baseline="will_churn(11 typed args) per row", baseline_median=typed,
+                          target="(Aurora compatibility; the typed function is the fast path)"))
 
     client, _ = ctx.median_of(lambda: _client_score_and_store(url))
     bulk, runs = ctx.median_of(lambda: _db_score_and_store(url, bulk_n))
