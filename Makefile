@@ -77,10 +77,12 @@ build: $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL)
 
 $(BUILT_SQL): $(SQL_SOURCES) extension/churnml.control
 	@echo "==> building $@ from $(words $(SQL_SOURCES)) files in sql/"
-	@{ echo "-- churnml $(VERSION) install script, built by make from sql/*.sql: edit those, not this."; \
+	@build_id=$$(cat $(SQL_SOURCES) | sha256sum | cut -c1-16); \
+	{ echo "-- churnml $(VERSION) install script, built by make from sql/*.sql: edit those, not this."; \
+	   echo "-- build id: $$build_id"; \
 	   echo '\echo Use "CREATE EXTENSION churnml" to load this file. \quit'; \
 	   for f in $(SQL_SOURCES); do printf '\n-- ---- %s ----\n' "$$f"; cat "$$f"; done; \
-	 } | sed -e 's/@EXTVERSION@/$(VERSION)/g' > $@
+	 } | sed -e 's/@EXTVERSION@/$(VERSION)/g' -e "s/@BUILD_ID@/$$build_id/g" > $@
 
 $(AWS_BUILT_SQL): $(AWS_SQL_SOURCES) extension/churnml.control
 	@echo "==> building $@ from $(words $(AWS_SQL_SOURCES)) files in sql/aws/"

@@ -46,6 +46,10 @@ SELECT churnml.train('churn_endpoint',
 
 -- MySQL: CREATE FUNCTION will_churn(...) RETURNS float ALIAS AWS_SAGEMAKER_INVOKE_ENDPOINT ENDPOINT NAME '...'
 -- becomes a SQL function over aws_sagemaker.invoke_endpoint, as Aurora PostgreSQL writes it.
+-- (A will_churn made by churnml.create_model_function takes one more, defaulted, argument;
+-- with both present an 11-argument call would be ambiguous, so that one goes.)
+DROP FUNCTION IF EXISTS will_churn(bigint, bigint, float8, bigint, float8, float8, bigint, bigint, float8, bigint,
+                                   int, float8);
 CREATE OR REPLACE FUNCTION will_churn(
     acc_length bigint, vmail_msg bigint, day_mins float8, day_calls bigint, eve_mins float8,
     night_mins float8, night_calls bigint, int_calls bigint, int_charge float8,

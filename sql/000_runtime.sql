@@ -27,6 +27,13 @@ AS $$ SELECT '@EXTVERSION@'::text $$;
 COMMENT ON FUNCTION churnml.version() IS
 'The version of the installed churnml SQL definitions.';
 
+CREATE FUNCTION churnml._build_id() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '@BUILD_ID@'::text $$;
+COMMENT ON FUNCTION churnml._build_id() IS
+'Internal: a hash of the SQL this installation was created from, so that tools can tell a database created by an earlier build of the same version (the embedded server re-creates it).';
+
 CREATE FUNCTION churnml.runtime_info() RETURNS jsonb
 LANGUAGE plpython3u VOLATILE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp

@@ -106,3 +106,21 @@ def test_port_taken_while_stopped_moves_to_a_free_port(home: Path) -> None:
     assert f":{old_port}/" not in new_url
     with psycopg.connect(new_url) as conn:
         assert conn.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_a_database_from_an_earlier_build_is_re_created(embedded_server, make_database) -> None:
+    """Same version, other SQL (a development build): `churnml db start` must not leave stale definitions."""
+    import psycopg
+
+    url = make_database("stale")
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        current = conn.execute("SELECT churnml._build_id()").fetchone()[0]
+        conn.execute("CREATE OR REPLACE FUNCTION churnml._build_id() RETURNS text LANGUAGE sql "
+                      "AS $$ SELECT 'an-earlier-build'::text $$")
+        conn.execute("CREATE TABLE kept (i int)")  # user data outside the extension stays
+    embedded_server.ensure_database(database)
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT churnml._build_id()").fetchone()[0] == current
+        assert conn.execute("SELECT to_regclass('public.kept') IS NOT NULL").fetchone()[0]
+    embedded_server.ensure_database(database)  # now current: nothing to do

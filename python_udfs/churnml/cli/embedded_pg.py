@@ -17,6 +17,7 @@ only way the backend finds churnml's Python, and no SQL user can change it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pwd
 import secrets
@@ -26,6 +27,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from churnml.cli import install_info
@@ -292,6 +294,29 @@ class EmbeddedServer:
             elif row[0] != self.info.version:
                 print(f"==> ALTER EXTENSION churnml UPDATE ({row[0]} -> {self.info.version})", flush=True)
                 conn.execute("ALTER EXTENSION churnml UPDATE")
+            elif self._installed_build_id() not in (None, _database_build_id(conn)):
+                # Same version, other SQL: a development build of this version was installed
+                # over the one this database was created from. This is the private demo and
+                # development server, so re-create the extension rather than run stale SQL.
+                print(f"==> churnml {row[0]} in {database} comes from an earlier build: re-creating the extension "
+                      "(DROP EXTENSION churnml CASCADE; CREATE EXTENSION churnml)", flush=True)
+                with conn.transaction():
+                    conn.execute("DROP EXTENSION churnml CASCADE")
+                    conn.execute("CREATE EXTENSION churnml CASCADE")
+
+    def _installed_build_id(self) -> str | None:
+        """The build id in the installed extension script's header, if it has one."""
+        sharedir = subprocess.run([self.info.pg_config, "--sharedir"], check=True, capture_output=True,
+                                  text=True).stdout.strip()
+        script = Path(sharedir) / "extension" / f"churnml--{self.info.version}.sql"
+        try:
+            with script.open(encoding="utf-8") as lines:
+                for line in itertools.islice(lines, 5):
+                    if line.startswith("-- build id: "):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            return None
+        return None
 
     def psql(self, args: list[str], database: str = DEFAULT_DATABASE) -> int:
         env = {**os.environ, **self.libpq_env(database)}
@@ -329,3 +354,14 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _database_build_id(conn: Any) -> str | None:
+    """The build id of the churnml SQL a database was created from (None before build ids existed)."""
+    import psycopg
+
+    try:
+        with conn.transaction():
+            return conn.execute("SELECT churnml._build_id()").fetchone()[0]
+    except psycopg.errors.UndefinedFunction:
+        return None
