@@ -48,6 +48,15 @@ def part_key(prefix: str, index: int) -> str:
     return f"{prefix}.part_{index:05d}"
 
 
+def manifest_key(prefix: str) -> str:
+    return prefix + MANIFEST_SUFFIX
+
+
+def is_part_of(prefix: str, key: str) -> bool:
+    """Whether `key` is one of the part objects an export to `prefix` writes."""
+    return key.startswith(prefix) and _PART_SUFFIX.fullmatch(key[len(prefix):]) is not None
+
+
 @dataclass(frozen=True)
 class PartNaming:
     """How an export names its part objects: the key of part `index`, and which keys are parts."""
@@ -68,18 +77,9 @@ def _aurora_pg_owns(path: str, key: str) -> bool:
 
 
 # Aurora MySQL (and churnml): prefix.part_00000, prefix.part_00001, ...
-MYSQL_PARTS = PartNaming(key=lambda prefix, index: part_key(prefix, index), owns=lambda p, k: is_part_of(p, k))
+MYSQL_PARTS = PartNaming(key=part_key, owns=is_part_of)
 # Aurora PostgreSQL's aws_s3.query_export_to_s3: the file itself, then file_part2, file_part3, ...
 AURORA_PG_PARTS = PartNaming(key=_aurora_pg_key, owns=_aurora_pg_owns)
-
-
-def manifest_key(prefix: str) -> str:
-    return prefix + MANIFEST_SUFFIX
-
-
-def is_part_of(prefix: str, key: str) -> bool:
-    """Whether `key` is one of the part objects an export to `prefix` writes."""
-    return key.startswith(prefix) and _PART_SUFFIX.fullmatch(key[len(prefix):]) is not None
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from churnml.errors import ChurnmlError, DataException, InvalidParameter, NullValueNotAllowed, WrongArgumentCount
 from churnml.scoring import model_cache
+from churnml.scoring.feature_batches import features_hint
+from churnml.spi import prepared
 from churnml.sql_api.entry import entry
 from churnml.training.sql_types import type_family
 from churnml.transfer import copy_options
@@ -44,27 +47,16 @@ def _check_batch(max_rows_per_batch: int | None) -> None:
                                hint="churnml scores inside the server, so batching does not change results; pass NULL.")
 
 
-_engine_plan: Any = None
-
-
-def _session_engine(plpy: Any) -> str | None:
-    global _engine_plan
-    if _engine_plan is None:
-        _engine_plan = plpy.prepare(
-            "SELECT pg_catalog.current_setting('churnml.sentiment_engine', true) AS engine", [])
-    return plpy.execute(_engine_plan)[0]["engine"]
-
-
 @entry
-def detect_sentiment(plpy: Any, text: str | None, language: str | None,
-                     max_rows_per_batch: int | None) -> dict[str, Any] | None:
+def detect_sentiment(plpy: Any, text: str | None, language: str | None, max_rows_per_batch: int | None,
+                     engine: str | None) -> dict[str, Any] | None:
     from churnml.sentiment.analysis import run_one
     from churnml.sql_api.sentiment import scorer_for
 
     _check_batch(max_rows_per_batch)
     if language is None:
         raise NullValueNotAllowed("language_code must not be NULL", hint="Pass 'en'.")
-    result = run_one(text, scorer_for(plpy, language, _session_engine(plpy)))
+    result = run_one(text, scorer_for(plpy, language, engine))
     if result is None:
         return {"sentiment": None, "confidence": None}
     return {"sentiment": result.label, "confidence": result.confidence}
@@ -102,10 +94,9 @@ def invoke_endpoint(plpy: Any, endpoint: str | None, max_rows_per_batch: int | N
     loaded = model_cache.serving(plpy, endpoint, statement).model
     features = loaded.spec.features
     if len(inputs) != len(features):
-        described = ", ".join(f"{f.name} {f.sql_type}" for f in features)
         raise WrongArgumentCount(
             f"endpoint \"{endpoint}\" takes {len(features)} model inputs, not {len(inputs)}",
-            detail=f"Model {loaded.model_id} expects, in order: {described}.",
+            detail=features_hint(loaded),
             hint="Pass the features in training order (the detail lists them), or score whole rows "
                  "with churnml.will_churn(c).")
     values = [_typed(v, f, i + 1) for i, (v, f) in enumerate(zip(inputs, features, strict=True))]
@@ -134,6 +125,9 @@ def query_export_to_s3(plpy: Any, query: str | None, s3_info: dict[str, Any] | N
     return {"rows_uploaded": rows, "files_uploaded": files, "bytes_uploaded": size}
 
 
+_COLUMN = re.compile(r'\s*(?:"((?:[^"]|"")+)"|([^\W\d][\w$]*))\s*(,|$)')
+
+
 def column_names(column_list: str | None) -> list[str] | None:
     """'a, "B c", d' → ['a', 'B c', 'd'] (identifiers as PostgreSQL folds them); '' → None (all)."""
     if column_list is None or not column_list.strip():
@@ -144,44 +138,28 @@ def column_names(column_list: str | None) -> list[str] | None:
     names: list[str] = []
     position = 0
     while True:
-        rest = text[position:].lstrip()
-        position = len(text) - len(rest)
-        if rest.startswith('"'):
-            end = 1
-            while True:
-                end = rest.find('"', end)
-                if end < 0:
-                    raise InvalidParameter(f"unterminated quoted column name in column_list {column_list!r}")
-                if rest[end + 1:end + 2] == '"':
-                    end += 2
-                    continue
-                break
-            names.append(rest[1:end].replace('""', '"'))
-            position += end + 1
-        else:
-            word = rest.split(",", 1)[0].strip()
-            if not word or not all(c.isalnum() or c in "_$" for c in word) or word[0].isdigit():
-                raise InvalidParameter(f"invalid column name {word!r} in column_list {column_list!r}",
-                                       hint="Separate column names with commas; quote unusual ones with \"...\".")
-            names.append(word.lower())
-            position += len(rest.split(",", 1)[0])
-        rest = text[position:].lstrip()
-        if not rest:
+        match = _COLUMN.match(text, position)
+        if match is None:
+            raise InvalidParameter(f"column_list {column_list!r} must be column names separated by commas",
+                                   hint="Quote unusual names with \"...\".")
+        quoted, plain, separator = match.groups()
+        names.append(quoted.replace('""', '"') if quoted is not None else plain.lower())
+        position = match.end()
+        if not separator:
             return names
-        if not rest.startswith(","):
-            raise InvalidParameter(f"column_list {column_list!r} must be column names separated by commas")
-        position = len(text) - len(rest) + 1
 
 
-_resolve_plan: Any = None
-_load_plan: Any = None
-_loaded_plan: Any = None
+_RESOLVE = ("SELECT $1::pg_catalog.regclass::pg_catalog.oid AS oid, "
+            "$1::pg_catalog.regclass::pg_catalog.text AS name")
+_LOAD = ("SELECT churnml.load_from_s3($1::pg_catalog.oid::pg_catalog.regclass, $2, 'file', $3, $4, 0, $5, "
+         "'error', $6) AS n")
+_LOADED = ("SELECT objects::pg_catalog.text AS objects FROM churnml.load_history "
+           "WHERE id OPERATOR(pg_catalog.=) pg_catalog.currval('churnml.load_history_id_seq')")
 
 
 @entry
 def table_import_from_s3(plpy: Any, table_name: str | None, column_list: str | None, options: str | None,
                          s3_info: dict[str, Any] | None, search_path: str | None) -> str:
-    global _resolve_plan, _load_plan, _loaded_plan
     from churnml.source_data import caller_search_path
 
     if table_name is None:
@@ -189,19 +167,10 @@ def table_import_from_s3(plpy: Any, table_name: str | None, column_list: str | N
     parsed = copy_options.parse(options, direction="import")
     uri = _s3_uri(s3_info)
     columns = column_names(column_list)
-    if _resolve_plan is None:
-        _resolve_plan = plpy.prepare(
-            "SELECT $1::pg_catalog.regclass::pg_catalog.oid AS oid, $1::pg_catalog.regclass::pg_catalog.text AS name",
-            ["text"])
-        _load_plan = plpy.prepare(
-            "SELECT churnml.load_from_s3($1::pg_catalog.oid::pg_catalog.regclass, $2, 'file', $3, $4, 0, $5, "
-            "'error', $6) AS n", ["oid", "text", "text", "bool", "text[]", "text"])
-        _loaded_plan = plpy.prepare(
-            "SELECT objects::pg_catalog.text AS objects FROM churnml.load_history "
-            "WHERE id OPERATOR(pg_catalog.=) pg_catalog.currval('churnml.load_history_id_seq')", [])
     with caller_search_path(plpy, search_path):
-        target = plpy.execute(_resolve_plan, [table_name])[0]
-    rows = plpy.execute(_load_plan, [target["oid"], uri, parsed.format, parsed.header, columns, search_path])[0]["n"]
-    objects = json.loads(plpy.execute(_loaded_plan)[0]["objects"])
+        target = plpy.execute(prepared(plpy, "aws:resolve", _RESOLVE, ["text"]), [table_name])[0]
+    load = prepared(plpy, "aws:load", _LOAD, ["oid", "text", "text", "bool", "text[]", "text"])
+    rows = plpy.execute(load, [target["oid"], uri, parsed.format, parsed.header, columns, search_path])[0]["n"]
+    objects = json.loads(plpy.execute(prepared(plpy, "aws:loaded", _LOADED, []))[0]["objects"])
     size = sum(int(o.get("bytes") or 0) for o in objects)
     return f"{rows} rows imported into relation \"{target['name']}\" from file {s3_info['file_path']} of {size} bytes"

@@ -19,6 +19,7 @@ from typing import Any
 
 from churnml.errors import InvalidParameter, UndefinedColumn, UndefinedObject
 from churnml.scoring import model_cache
+from churnml.scoring.feature_batches import batch_columns, features_hint, packed_query
 from churnml.scoring.native_trees import format_floats
 from churnml.scoring.risk import assess_matrix
 from churnml.source_data import caller_search_path, query_columns
@@ -43,34 +44,6 @@ def _customer_table(plpy: Any, table: str) -> str:
     if not rows:
         raise UndefinedObject(f'the customer table "{table}" does not exist', hint=_HINT)
     return str(rows[0]["rel"])
-
-
-def _features_hint(loaded: model_cache.LoadedModel) -> str:
-    return f'Model {loaded.model_id} ("{loaded.name}") needs: {", ".join(loaded.input_names)}.'
-
-
-def _stream_query(plpy: Any, relation: str, keys: list[str], features: list[tuple[str, str]]) -> str:
-    """Key as text (key1/key2, like assess_customer's customer_key), numeric features packed as float8 bytes."""
-    k1, k2 = (f"(c.{plpy.quote_ident(k)})::pg_catalog.text" for k in keys)
-    key = f"{k1} OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) {k2}"
-    packed = [f"pg_catalog.float8send(COALESCE(c.{plpy.quote_ident(n)}::pg_catalog.float8, "
-              f"'NaN'::pg_catalog.float8))" for n, group in features if group == "numeric"]
-    others = [f"c.{plpy.quote_ident(n)} AS c{i}" for i, (n, group) in enumerate(features) if group != "numeric"]
-    packed_expr = " OPERATOR(pg_catalog.||) ".join(packed) or "''::pg_catalog.bytea"
-    columns = ", ".join([f"{key} AS k", f"({packed_expr}) AS x", *others])
-    return f"SELECT {columns} FROM {relation} AS c"  # noqa: S608 - quoted identifiers and a regclass-checked name
-
-
-def _batch_columns(rows: Any, features: list[tuple[str, str]]) -> dict[str, Any]:
-    import numpy as np
-
-    numeric = [n for n, group in features if group == "numeric"]
-    matrix = np.frombuffer(b"".join([r["x"] for r in rows]), dtype=">f8").reshape(len(rows), len(numeric))
-    columns: dict[str, Any] = {n: matrix[:, j] for j, n in enumerate(numeric)}
-    for i, (name, group) in enumerate(features):
-        if group != "numeric":
-            columns[name] = [r[f"c{i}"] for r in rows]
-    return columns
 
 
 def _floats_or_null(values: list[float | None]) -> str:
@@ -102,14 +75,17 @@ def _batches(plpy: Any, settings: dict[str, Any], serving: model_cache.Serving,
     missing = [n for n in loaded.input_names if n not in present]
     if missing:
         raise UndefinedColumn(f'the customer table "{table}" has no column "{missing[0]}" that model '
-                              f'"{settings["model"]}" needs', hint=_features_hint(loaded))
+                              f'"{settings["model"]}" needs', hint=features_hint(loaded))
     features = [(f.name, f.group) for f in loaded.spec.features]
-    cursor = plpy.cursor(_stream_query(plpy, relation, keys, features))
+    # customer_key as assess_customer spells it: key1/key2
+    k1, k2 = (f"(s.{plpy.quote_ident(k)})::pg_catalog.text" for k in keys)
+    key_sql = f"{k1} OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) {k2}"
+    cursor = plpy.cursor(packed_query(plpy, f"{relation} AS s", key_sql, features))
     while True:
         rows = cursor.fetch(batch_size)
         if not rows:
             break
-        matrix = loaded.transform(_batch_columns(rows, features))
+        matrix = loaded.transform(batch_columns(rows, features))
         assessed = assess_matrix(loaded, matrix, serving.threshold)
         yield {
             "keys": json.dumps([r["k"] for r in rows]),

@@ -13,16 +13,12 @@ from typing import Any
 
 from churnml.errors import InvalidParameter, UndefinedColumn, WrongArgumentCount
 from churnml.scoring import model_cache
+from churnml.scoring.feature_batches import batch_columns, features_hint, packed_query
 from churnml.scoring.native_trees import format_floats
 from churnml.sql_api.entry import entry
 from churnml.version import VERSION
 
 FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-
-def _features_hint(model: model_cache.LoadedModel) -> str:
-    described = ", ".join(f"{f.name} {f.sql_type}" for f in model.spec.features)
-    return f"Model {model.model_id} (\"{model.name}\") expects: {described}."
 
 
 @entry
@@ -36,7 +32,7 @@ def score_json(plpy: Any, name: str, row_json: str | None, statement: float | No
         values = [row[n] for n in loaded.input_names]
     except KeyError as missing:
         raise UndefinedColumn(f"the row has no column {missing} that model \"{name}\" needs",
-                              detail=f"Row columns: {', '.join(row)}.", hint=_features_hint(loaded)) from None
+                              detail=f"Row columns: {', '.join(row)}.", hint=features_hint(loaded)) from None
     return loaded.score_values(values)
 
 
@@ -48,7 +44,7 @@ def score_args(plpy: Any, name: str, args: list[Any]) -> float:
     if len(values) != len(loaded.input_names):
         raise WrongArgumentCount(
             f"model \"{name}\" now expects {len(loaded.input_names)} features, the function passed {len(values)}",
-            hint=_features_hint(loaded) + " Recreate the function with churnml.create_model_function().")
+            hint=features_hint(loaded) + " Recreate the function with churnml.create_model_function().")
     return loaded.score_values(values)
 
 
@@ -73,7 +69,7 @@ def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None,
     missing = [n for n in loaded.input_names if n not in row]
     if missing:
         raise UndefinedColumn(f"the row has no column \"{missing[0]}\" that model \"{name}\" needs",
-                              hint=_features_hint(loaded))
+                              hint=features_hint(loaded))
     values = [row[n] for n in loaded.input_names]
     encoded = loaded.encode_row(values)  # embeds text features too
     contributions = loaded.contributions(encoded)
@@ -82,35 +78,6 @@ def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None,
     rows = [{"feature": feature, "value": None if by_name.get(feature) is None else str(by_name[feature]),
              "contribution": float(value)} for feature, value in grouped]
     return rows[:top_k] if top_k else rows
-
-
-def _stream_query(plpy: Any, query: str, key_column: str | None, features: list[tuple[str, str]]) -> str:
-    """One row per source row: the key, the numeric features packed, the others as they are.
-
-    The numeric features travel as one bytea of big-endian float8s per row
-    (float8send, NULL as NaN), so a batch becomes a matrix with one join and one
-    numpy call instead of one Python object per value. The rows stream through a
-    cursor in source order: no sort, constant memory.
-    """
-    key = f"(s.{plpy.quote_ident(key_column)})::pg_catalog.text" if key_column else "NULL::pg_catalog.text"
-    packed = [f"pg_catalog.float8send(COALESCE(s.{plpy.quote_ident(n)}::pg_catalog.float8, 'NaN'::pg_catalog.float8))"
-              for n, group in features if group == "numeric"]
-    others = [f"s.{plpy.quote_ident(n)} AS c{i}" for i, (n, group) in enumerate(features) if group != "numeric"]
-    packed_expr = " OPERATOR(pg_catalog.||) ".join(packed) or "''::pg_catalog.bytea"
-    columns = [f"{key} AS k", f"({packed_expr}) AS x", *others]
-    return f"SELECT {', '.join(columns)} FROM ({query}) AS s"
-
-
-def _batch_columns(rows: Any, features: list[tuple[str, str]]) -> dict[str, Any]:
-    import numpy as np
-
-    numeric = [n for n, group in features if group == "numeric"]
-    matrix = np.frombuffer(b"".join([r["x"] for r in rows]), dtype=">f8").reshape(len(rows), len(numeric))
-    columns: dict[str, Any] = {n: matrix[:, j] for j, n in enumerate(numeric)}
-    for i, (name, group) in enumerate(features):
-        if group != "numeric":
-            columns[name] = [r[f"c{i}"] for r in rows]
-    return columns
 
 
 @entry
@@ -137,17 +104,18 @@ def _score_batches(plpy: Any, name: str, source: str, key_column: str | None, ba
     missing = [n for n in loaded.input_names if n not in present]
     if missing:
         raise UndefinedColumn(f"the source has no column \"{missing[0]}\" that model \"{name}\" needs",
-                              hint=_features_hint(loaded))
+                              hint=features_hint(loaded))
     if key_column is not None and key_column not in present:
         raise UndefinedColumn(f"the source has no key column \"{key_column}\"",
                               detail=f"Source columns: {', '.join(probe.colnames())}.")
     features = [(f.name, f.group) for f in loaded.spec.features]
-    cursor = plpy.cursor(_stream_query(plpy, query, key_column, features))
+    key_sql = f"(s.{plpy.quote_ident(key_column)})::pg_catalog.text" if key_column else "NULL::pg_catalog.text"
+    cursor = plpy.cursor(packed_query(plpy, f"({query}) AS s", key_sql, features))
     while True:
         rows = cursor.fetch(batch_size)
         if not rows:
             break
-        matrix = loaded.transform(_batch_columns(rows, features))
+        matrix = loaded.transform(batch_columns(rows, features))
         probabilities = loaded.predict_matrix(matrix)
         # PL/Python turns a returned list into an array through each element's text
         # form, ~1 us a value; one JSON text of keys and one comma-joined text of

@@ -150,13 +150,14 @@ def _boolean(name: str, value: list[_Token], text: str) -> bool:
 
 def parse(text: str | None, *, direction: str) -> CopyOptions:
     """The options of an export (`direction` 'export') or an import ('import')."""
-    tokens = _tokens(text or "")
+    text = text or ""
+    tokens = _tokens(text)
     if not tokens:
         return CopyOptions()
     first = tokens[0].value if tokens[0].kind == "ident" else tokens[0].text
     new_style = (tokens[0].text == "(" or any(t.text == "," for t in tokens) or first not in _OLD_KEYWORDS
                  or (first == "header" and len(tokens) == 2 and tokens[1].value.lower() in _TRUE | _FALSE))
-    items = _option_list(tokens, text or "") if new_style else _old_style(tokens, text or "")
+    items = _option_list(tokens, text) if new_style else _old_style(tokens, text)
     fmt, header = "text", False
     seen: set[str] = set()
     values: dict[str, str] = {}
@@ -172,12 +173,12 @@ def parse(text: str | None, *, direction: str) -> CopyOptions:
             if value and value[0].value.lower() == "match":
                 raise UnsupportedCopyOption("COPY option header match is not supported by churnml",
                                             hint="Use header true: the first line is skipped.")
-            header = _boolean(name, value, text or "")
+            header = _boolean(name, value, text)
         elif name in ("delimiter", "null", "quote", "escape", "encoding"):
             if len(value) != 1:
                 raise InvalidParameter(f"COPY option {name} needs one value", detail=f"Options: {text}")
             values[name] = value[0].value
-        elif name == "freeze" and not _boolean(name, value, text or ""):
+        elif name == "freeze" and not _boolean(name, value, text):
             continue
         elif name == "force_quote" and direction == "export":
             continue  # churnml's CSV export quotes every non-NULL value already
