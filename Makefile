@@ -43,7 +43,10 @@ APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) postgres
 
 BUILT_SQL := extension/$(EXTENSION)--$(VERSION).sql
 SQL_SOURCES := $(sort $(wildcard sql/*.sql))
-UPGRADE_SQL := $(wildcard extension/$(EXTENSION)--*--*.sql)
+# Upgrade scripts (extension/<ext>--<release>--$(VERSION).sql) are built from the
+# hand-written deltas in sql/upgrades/ and the new install script: see extension/tools/build_upgrades.py.
+UPGRADE_DELTAS := $(wildcard sql/upgrades/*.sql sql/aws/upgrades/*.sql)
+UPGRADES_STAMP := build/upgrades-$(VERSION).stamp
 # churnml_aws, the opt-in Aurora-compatibility extension: SQL from sql/aws/, one C function.
 AWS_BUILT_SQL := extension/churnml_aws--$(VERSION).sql
 AWS_CONTROL := extension/churnml_aws.control
@@ -73,7 +76,13 @@ deps:
 	fi
 
 ## build: the install scripts, concatenated from sql/ (and sql/aws/) in file-name order
-build: $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL)
+build: $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL) $(UPGRADES_STAMP)
+
+$(UPGRADES_STAMP): $(BUILT_SQL) $(AWS_BUILT_SQL) $(UPGRADE_DELTAS) extension/tools/build_upgrades.py
+	@mkdir -p build
+	@python3 extension/tools/build_upgrades.py $(EXTENSION) $(VERSION) $(BUILT_SQL) sql/upgrades extension
+	@python3 extension/tools/build_upgrades.py churnml_aws $(VERSION) $(AWS_BUILT_SQL) sql/aws/upgrades extension
+	@touch $@
 
 $(BUILT_SQL): $(SQL_SOURCES) extension/churnml.control
 	@echo "==> building $@ from $(words $(SQL_SOURCES)) files in sql/"
@@ -127,8 +136,10 @@ runtime: venv native
 install: deps build venv runtime
 	@echo "==> installing extension files into $(SHAREDIR)/extension"
 	@install -d "$(SHAREDIR)/extension"
-	@install -m 644 extension/churnml.control $(BUILT_SQL) $(UPGRADE_SQL) "$(SHAREDIR)/extension/"
-	@install -m 644 $(AWS_CONTROL) $(AWS_BUILT_SQL) "$(SHAREDIR)/extension/"
+	@install -m 644 extension/churnml.control $(BUILT_SQL) $$(ls extension/$(EXTENSION)--*--$(VERSION).sql 2>/dev/null) \
+		"$(SHAREDIR)/extension/"
+	@install -m 644 $(AWS_CONTROL) $(AWS_BUILT_SQL) $$(ls extension/churnml_aws--*--$(VERSION).sql 2>/dev/null) \
+		"$(SHAREDIR)/extension/"
 	@install -m 755 $(AWS_MODULE) "$(PKGLIBDIR)/"
 	@$(VENV)/bin/python -m churnml.cli.install_info write --pg-config "$(PG_CONFIG)" \
 		--runtime-site "$(RUNTIME_SITE)" --version "$(VERSION)"
@@ -178,5 +189,5 @@ lock: deps
 	rm -rf .lock-venv
 
 clean:
-	rm -f $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL) python_udfs/churnml/scoring/_native_trees*.so
+	rm -f $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL) extension/*--*--*.sql python_udfs/churnml/scoring/_native_trees*.so
 	rm -rf build *.egg-info python_udfs/*.egg-info .pytest_cache .ruff_cache

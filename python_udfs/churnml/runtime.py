@@ -35,18 +35,35 @@ DISTRIBUTIONS = {
 }
 
 
+def _release(version: str) -> tuple[int, ...] | None:
+    parts = version.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
+
+
 def require_version(expected: str) -> None:
     """Fail if the churnml code loaded in this backend is not `expected`."""
-    if expected != VERSION:
+    if expected == VERSION:
+        return
+    sql, code = _release(expected), _release(VERSION)
+    if sql is not None and code is not None and sql < code:
+        # The server runs a newer runtime than this database's definitions: the DBA
+        # installed a release and restarted but has not updated this database yet.
         raise VersionMismatch(
-            f"the Python code loaded in this session is version {VERSION} "
-            f"but the installed extension is {expected}",
-            detail="The extension was created or updated after this session first used churnml.",
-            hint=(
-                "Reconnect. If it persists, the server's PYTHONPATH still names the runtime of "
-                f"version {VERSION}: point it at the {expected} runtime and restart the server."
-            ),
+            f"the installed extension churnml is version {expected} but the server runs churnml {VERSION}",
+            detail=f"This database's churnml definitions are older than the Python runtime the server loads "
+                   f"(PYTHONPATH names the {VERSION} runtime).",
+            hint="Run ALTER EXTENSION churnml UPDATE in this database (and ALTER EXTENSION churnml_aws UPDATE "
+                 "where that is installed); see docs/install.md, \"Upgrading\".",
         )
+    raise VersionMismatch(
+        f"the Python code loaded in this session is version {VERSION} "
+        f"but the installed extension is {expected}",
+        detail="The extension was created or updated after this session first used churnml.",
+        hint=(
+            "Reconnect. If it persists, the server's PYTHONPATH still names the runtime of "
+            f"version {VERSION}: point it at the {expected} runtime and restart the server."
+        ),
+    )
 
 
 def _distribution_version(module: str) -> str | None:

@@ -30,3 +30,24 @@ def entry(func: F) -> F:
             raise  # unreachable: plpy.error raises
 
     return wrapper  # type: ignore[return-value]
+
+
+def generated_entry(func: F) -> F:
+    """For functions churnml generates at run time (create_model_function): called as
+    `func(plpy, version_at_creation, *args)`, errors mapped like `entry`, but the
+    version is not checked. Those functions live outside the extension, so
+    ALTER EXTENSION UPDATE does not re-create them and pg_dump keeps them as they
+    are: their calling convention is frozen and every release must accept it.
+    """
+
+    @functools.wraps(func)
+    def wrapper(plpy: Any, version_at_creation: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(plpy, *args, **kwargs)
+        except (plpy.SPIError, plpy.Error, plpy.Fatal):
+            raise
+        except Exception as exc:  # every other exception becomes a SQL error here
+            raise_as_sql(plpy, exc)
+            raise  # unreachable: plpy.error raises
+
+    return wrapper  # type: ignore[return-value]

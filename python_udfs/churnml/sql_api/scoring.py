@@ -15,7 +15,7 @@ from churnml.errors import InvalidParameter, UndefinedColumn, WrongArgumentCount
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import batch_columns, features_hint, packed_query
 from churnml.scoring.native_trees import format_floats
-from churnml.sql_api.entry import entry
+from churnml.sql_api.entry import entry, generated_entry
 from churnml.version import VERSION
 
 FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -36,9 +36,11 @@ def score_json(plpy: Any, name: str, row_json: str | None, statement: float | No
     return loaded.score_values(values)
 
 
-@entry
+@generated_entry
 def score_args(plpy: Any, name: str, args: list[Any]) -> float:
-    """A function made by create_model_function: features as typed arguments, then the statement time."""
+    """A function made by create_model_function: features as typed arguments, then the statement time.
+
+    Its calling convention, `score_args(plpy, version, name, args)`, is frozen (see generated_entry)."""
     *values, statement = args
     loaded = model_cache.serving(plpy, name, statement).model
     if len(values) != len(loaded.input_names):

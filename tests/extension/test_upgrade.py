@@ -1,0 +1,309 @@
+"""ALTER EXTENSION churnml UPDATE from the previous release, as a DBA does it.
+
+The previous release (its install scripts and its Python code) is rebuilt from git
+history at the commit that released it. A private server runs that release; the
+database gets a model, a deployment, a typed function, edited rules, an experiment,
+offers with outcomes and changed settings. Then the server is restarted with the
+current runtime and the database updated: everything is kept, scores are identical,
+and the updated catalog equals a fresh install's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.conftest import REPO
+
+# Each release and the commit it was made from (the last commit with that version).
+RELEASES = {"0.1.0": "db7e7480b910e5bfeaad041708c0922b9328e661"}
+PREVIOUS = "0.1.0"
+ROOT = Path(f"/tmp/churnml-upgrade-{os.getuid()}")
+
+SCORES = "SELECT area_code, phone, churnml.will_churn(c) FROM customers c ORDER BY area_code, phone"
+
+
+def typed_scores(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
+    """Scores through the typed function create_model_function made, its arguments taken by name."""
+    names = conn.execute("SELECT proargnames FROM pg_proc WHERE oid = 'public.will_churn_typed'::regproc"
+                         ).fetchone()[0]
+    args = sql.SQL(", ").join(sql.Identifier(n) for n in names if n != "_statement")
+    return conn.execute(sql.SQL("SELECT area_code, phone, public.will_churn_typed({}) FROM customers "
+                                "ORDER BY area_code, phone").format(args)).fetchall()
+
+
+def _release_tree(version: str, into: Path) -> Path:
+    """The release's sources, from git history."""
+    commit = RELEASES[version]
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit, "sql", "extension",
+                              "python_udfs/churnml", "loaders/churnml_loaders", "Makefile"],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        pytest.skip(f"release {version} ({commit[:12]}) is not in this checkout's git history: "
+                    f"{archive.stderr.decode(errors='replace').strip()}")
+    tree = into / f"src-{version}"
+    shutil.rmtree(tree, ignore_errors=True)
+    tree.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
+
+
+def _release_runtime(tree: Path, version: str, current_site: str) -> str:
+    """PYTHONPATH for the old release: its own churnml code first, then the pinned packages."""
+    code = tree / "runtime"
+    for src in (tree / "python_udfs" / "churnml", tree / "loaders" / "churnml_loaders"):
+        shutil.copytree(src, code / src.name)
+    (code / "churnml" / "_version.py").write_text(f'VERSION = "{version}"\n')
+    native = code / "churnml" / "scoring"
+    source = native / "_native_trees.c"
+    if source.exists():  # as the release's `make native` does
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        subprocess.run(["cc", "-O3", "-fPIC", "-shared", f"-I{sysconfig.get_paths()['include']}", str(source),
+                        "-o", str(native / f"_native_trees{suffix}"), "-lm", "-pthread"], check=True)
+    for path in [code, *code.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return f"{code}:{current_site}"
+
+
+def _install_release_scripts(tree: Path, version: str, sharedir: Path) -> None:
+    subprocess.run(["make", "-s", "-C", str(tree), "extension/churnml--" + version + ".sql",
+                    "extension/churnml_aws--" + version + ".sql"], check=True, capture_output=True)
+    target = sharedir / "extension"
+    if not os.access(target, os.W_OK):
+        pytest.skip(f"cannot install the {version} scripts into {target} (run the tests as root)")
+    for name in (f"churnml--{version}.sql", f"churnml_aws--{version}.sql"):
+        shutil.copy(tree / "extension" / name, target / name)
+        (target / name).chmod(0o644)
+
+
+@pytest.fixture(scope="module")
+def release_server(embedded_server) -> Iterator[dict[str, Any]]:
+    """A private server running the previous release; yields what the test needs to switch it."""
+    from churnml.cli.embedded_pg import EmbeddedServer
+
+    shutil.rmtree(ROOT, ignore_errors=True)
+    ROOT.mkdir(parents=True)
+    ROOT.chmod(0o755)
+    tree = _release_tree(PREVIOUS, ROOT)
+    sharedir = Path(subprocess.run([embedded_server.info.pg_config, "--sharedir"], capture_output=True, text=True,
+                                   check=True).stdout.strip())
+    _install_release_scripts(tree, PREVIOUS, sharedir)
+    old_info = dataclasses.replace(embedded_server.info, runtime_site=_release_runtime(
+        tree, PREVIOUS, embedded_server.info.runtime_site))
+    server = EmbeddedServer(home=ROOT / "home", info=old_info)
+    server.start(database="")
+    state = {"server": server, "current_info": embedded_server.info}
+    try:
+        yield state
+    finally:
+        state["server"].stop()
+        shutil.rmtree(ROOT, ignore_errors=True)
+
+
+def _restart_with(state: dict[str, Any], info: Any) -> None:
+    from churnml.cli.embedded_pg import EmbeddedServer
+
+    state["server"].stop()
+    state["server"] = EmbeddedServer(home=state["server"].home, info=info)
+    state["server"].start(database="")
+
+
+def _populate(url: str) -> None:
+    from churnml.cli import datagen
+
+    with psycopg.connect(url) as conn:
+        datagen.load(conn, 800, 11, progress=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], deploy => true)")
+        second = conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], "
+                              "hyperparams => '{\"max_depth\": 3}', seed => 5)").fetchone()[0]
+        conn.execute("SELECT churnml.deploy('churn', %s, threshold => 0.35)", (second,))
+        conn.execute("SELECT churnml.rollback('churn')")
+        conn.execute("SELECT churnml.create_model_function('will_churn_typed', model => 'churn')")
+        conn.execute("INSERT INTO churnml.experiments (name, seed, control_arm) VALUES ('upgrade_exp', 's1', 'a')")
+        conn.execute("INSERT INTO churnml.incentive_rules (priority, name, condition, offer, offer_value, arms, "
+                     "experiment, reason) VALUES (5, 'angry_regulars', 'will_churn > 0.0 AND cust_service_calls > 3', "
+                     "'call_back', 10, '[{\"arm\": \"a\", \"offer\": \"call back\", \"offer_value\": 0, "
+                     "\"weight\": 1}, "
+                     "{\"arm\": \"b\", \"offer\": \"$10 credit\", \"offer_value\": 10, \"weight\": 1}]', "
+                     "'upgrade_exp', 'many service calls')")
+        conn.execute("UPDATE churnml.incentive_rules SET offer_value = offer_value + 1 WHERE builtin AND priority = "
+                     "(SELECT min(priority) FROM churnml.incentive_rules WHERE builtin)")
+        conn.execute("UPDATE churnml.call_center_settings SET top_reasons = 4")
+        offers = conn.execute("SELECT a.offer_id FROM customers c, churnml.assess_customer(c.area_code, c.phone, "
+                              "'You charged me twice!', engine => 'lexicon') a ORDER BY c.area_code, c.phone LIMIT 20"
+                              ).fetchall()
+        for (offer_id,) in offers[:10]:
+            if offer_id is not None:
+                conn.execute("SELECT churnml.record_outcome(%s, 'retained')", (offer_id,))
+        conn.execute("CREATE EXTENSION churnml_aws")
+
+
+# Tables whose rows the update must keep, compared whole (text form, ordered).
+KEPT_TABLES = ("models", "deployments", "incentive_rules", "experiments", "incentive_inputs", "offer_log",
+               "offer_outcomes", "call_center_settings", "load_history")
+
+
+def _kept_rows(conn: psycopg.Connection) -> dict[str, list[str]]:
+    return {t: [r[0] for r in conn.execute(f"SELECT t::text FROM churnml.{t} t ORDER BY t::text").fetchall()]
+            for t in KEPT_TABLES}
+
+
+CATALOG = {
+    "functions": """
+        SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid), coalesce(p.proacl::text, ''),
+               coalesce(obj_description(p.oid, 'pg_proc'), '')
+        FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+        WHERE d.deptype = 'e' AND d.refobjid = ANY(%(ext)s)""",
+    "relations": """
+        SELECT c.oid::regclass::text, c.relkind::text, coalesce(c.relacl::text, ''),
+               coalesce(c.reloptions::text, ''), coalesce(obj_description(c.oid, 'pg_class'), ''),
+               CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END
+        FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+        WHERE d.deptype = 'e' AND d.refobjid = ANY(%(ext)s)""",
+    # Compared by name: a column added by an update comes last, which is not a difference users see by name.
+    "columns": """
+        SELECT a.attrelid::regclass::text || '.' || a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               coalesce(pg_get_expr(ad.adbin, ad.adrelid), ''), a.attidentity::text,
+               coalesce(col_description(a.attrelid, a.attnum), '')
+        FROM pg_attribute a JOIN pg_depend d ON d.objid = a.attrelid AND d.classid = 'pg_class'::regclass
+        LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+        WHERE d.deptype = 'e' AND d.refobjid = ANY(%(ext)s) AND a.attnum > 0 AND NOT a.attisdropped""",
+    "constraints": """
+        SELECT co.conrelid::regclass::text || ' ' || co.conname, pg_get_constraintdef(co.oid)
+        FROM pg_constraint co JOIN pg_depend d ON d.objid = co.conrelid AND d.classid = 'pg_class'::regclass
+        WHERE d.deptype = 'e' AND d.refobjid = ANY(%(ext)s)""",
+    "indexes": """
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i JOIN pg_depend d ON d.objid = i.indrelid AND d.classid = 'pg_class'::regclass
+        WHERE d.deptype = 'e' AND d.refobjid = ANY(%(ext)s)""",
+    "triggers": """
+        SELECT t.tgrelid::regclass::text || ' ' || t.tgname, pg_get_triggerdef(t.oid)
+        FROM pg_trigger t JOIN pg_depend d ON d.objid = t.tgrelid AND d.classid = 'pg_class'::regclass
+        WHERE d.deptype = 'e' AND d.refobjid = ANY(%(ext)s) AND NOT t.tgisinternal""",
+    "types": """
+        SELECT t.oid::regtype::text, t.typtype::text,
+               coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', '
+                                           ORDER BY a.attnum)
+                         FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0), ''),
+               coalesce(obj_description(t.oid, 'pg_type'), '')
+        FROM pg_type t JOIN pg_depend d ON d.objid = t.oid AND d.classid = 'pg_type'::regclass
+        WHERE d.deptype = 'e' AND d.refobjid = ANY(%(ext)s)""",
+    "schemas": """
+        SELECT n.nspname::text, coalesce(n.nspacl::text, ''), coalesce(obj_description(n.oid, 'pg_namespace'), '')
+        FROM pg_namespace n WHERE n.nspname IN ('churnml', 'aws_commons', 'aws_comprehend', 'aws_sagemaker',
+                                                'aws_s3')""",
+    "members": """
+        SELECT pg_describe_object(d.classid, d.objid, d.objsubid), e.extname::text
+        FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+        WHERE d.deptype = 'e' AND d.refobjid = ANY(%(ext)s)""",
+    "extensions": """
+        SELECT e.extname::text, e.extversion,
+               coalesce((SELECT string_agg(c::regclass::text, ',' ORDER BY c::regclass::text)
+                         FROM unnest(e.extconfig) c), ''),
+               coalesce(array_to_string(e.extcondition, '|'), '')
+        FROM pg_extension e WHERE e.oid = ANY(%(ext)s)""",
+}
+
+
+def catalog(conn: psycopg.Connection) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """Everything the churnml extensions define, keyed by object, in comparable form."""
+    ext = [r[0] for r in conn.execute(
+        "SELECT oid FROM pg_extension WHERE extname IN ('churnml', 'churnml_aws')").fetchall()]
+    out: dict[str, dict[str, tuple[Any, ...]]] = {}
+    for part, query in CATALOG.items():
+        rows = conn.execute(query, {"ext": ext}).fetchall()
+        out[part] = {row[0]: tuple(row[1:]) for row in rows}
+        assert len(out[part]) == len(rows), f"{part}: duplicate keys"
+    return out
+
+
+def _differences(fresh: dict[str, dict[str, tuple[Any, ...]]],
+                 updated: dict[str, dict[str, tuple[Any, ...]]]) -> list[str]:
+    problems = []
+    for part in CATALOG:
+        for key in sorted(fresh[part].keys() | updated[part].keys()):
+            if key not in updated[part]:
+                problems.append(f"{part}: {key} is missing after the update")
+            elif key not in fresh[part]:
+                problems.append(f"{part}: {key} is left over after the update")
+            elif fresh[part][key] != updated[part][key]:
+                problems.append(f"{part}: {key} differs:\n  fresh:   {fresh[part][key]}\n"
+                                f"  updated: {updated[part][key]}")
+    return problems
+
+
+@pytest.mark.slow
+def test_update_from_the_previous_release_keeps_everything(release_server: dict[str, Any]) -> None:
+    server = release_server["server"]
+    server.ensure_database("shop", ensure_extension=False)
+    url = server.url("shop")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE EXTENSION churnml VERSION {} CASCADE").format(sql.Literal(PREVIOUS)))
+        assert conn.execute("SELECT churnml.version()").fetchone()[0] == PREVIOUS
+    _populate(url)
+    with psycopg.connect(url) as conn:
+        before_scores = conn.execute(SCORES).fetchall()
+        before_typed = typed_scores(conn)
+        before_rows = _kept_rows(conn)
+        before_deployed = conn.execute("SELECT name, model_id, threshold FROM churnml.current_deployments").fetchall()
+    assert len(before_scores) == 800 and before_rows["offer_outcomes"]
+
+    # The DBA installs the new release (done: this checkout's `make install`) and restarts the server with it.
+    _restart_with(release_server, release_server["current_info"])
+    url = release_server["server"].url("shop")
+    with psycopg.connect(url, autocommit=True) as conn:
+        # Until the database is updated, churnml says what to do.
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as stale:
+            conn.execute(SCORES)
+        assert "ALTER EXTENSION churnml UPDATE" in (stale.value.diag.message_hint or "")
+        conn.execute("ALTER EXTENSION churnml UPDATE")
+        conn.execute("ALTER EXTENSION churnml_aws UPDATE")
+        versions = dict(conn.execute("SELECT extname, extversion FROM pg_extension "
+                                     "WHERE extname IN ('churnml', 'churnml_aws')").fetchall())
+        current = release_server["current_info"].version
+        assert versions == {"churnml": current, "churnml_aws": current}
+        assert conn.execute("SELECT churnml.version()").fetchone()[0] == current
+    with psycopg.connect(url) as conn:
+        assert conn.execute(SCORES).fetchall() == before_scores
+        assert typed_scores(conn) == before_typed  # made by the old release, still serving
+        assert _kept_rows(conn) == before_rows
+        assert conn.execute("SELECT name, model_id, threshold FROM churnml.current_deployments"
+                            ).fetchall() == before_deployed
+        # and the updated database works on: a new offer, an Aurora-style call
+        row = conn.execute("SELECT a.will_churn, a.offer FROM customers c, churnml.assess_customer("
+                           "c.area_code, c.phone, 'Thanks!', engine => 'lexicon') a "
+                           "ORDER BY c.area_code, c.phone LIMIT 1").fetchone()
+        assert row[0] == before_scores[0][2]
+        sentiment = conn.execute("SELECT sentiment FROM aws_comprehend.detect_sentiment("
+                                 "'I love it', 'en', _engine => 'lexicon')").fetchone()[0]
+        assert sentiment == "POSITIVE"
+
+    # The updated catalog is a fresh install's.
+    release_server["server"].ensure_database("fresh", ensure_extension=False)
+    with psycopg.connect(release_server["server"].url("fresh"), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION churnml CASCADE")
+        conn.execute("CREATE EXTENSION churnml_aws")
+        fresh = catalog(conn)
+    with psycopg.connect(url, autocommit=True) as conn:
+        updated = catalog(conn)
+    assert len(fresh["functions"]) > 50 and len(fresh["relations"]) > 15 and len(fresh["members"]) > 100
+    problems = _differences(fresh, updated)
+    assert not problems, "\n".join(problems)
+
+
+def test_update_of_a_current_database_is_a_no_op(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        before = catalog(conn)
+        conn.execute("ALTER EXTENSION churnml UPDATE")  # "already at version": a NOTICE, no change
+        assert catalog(conn) == before
