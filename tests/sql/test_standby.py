@@ -79,3 +79,30 @@ def test_standby_scores_with_the_primarys_deployment(primary: str, standby: str)
         # what writes cannot run on a standby, and says so
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             s.execute("SELECT churnml.deploy('churn', strategy => 'latest')")
+
+
+ASSESS = ("SELECT a.will_churn, a.sentiment, a.confidence, a.offer, a.reason, a.top_reasons::text "
+          "FROM churnml.assess_customer(415, '358-1921', 'You charged me twice, I am leaving!', "
+          "log_offer => false, engine => 'lexicon') a")
+
+
+@pytest.mark.slow
+def test_standby_serves_sentiment_incentives_and_the_call_center_answer(primary: str, standby: str) -> None:
+    wait_for_replay(primary, standby)
+    queries = [
+        ASSESS,
+        "SELECT * FROM churnml.detect_sentiment('Thank you, that fixed it', 'en', 'lexicon')",
+        "SELECT * FROM churnml.detect_sentiment('You morons! You charged me extra again!', 'en', 'encoder')",
+        "SELECT (r).offer, (r).reason, (r).rule_name FROM (SELECT churnml.recommend_incentive(0.9, 'NEGATIVE', 0.95, "
+        "'{\"cust_service_calls\": 5}', '415/358-1921') AS r) s",
+    ]
+    with psycopg.connect(primary) as p, psycopg.connect(standby, autocommit=True) as s:
+        for query in queries:
+            assert s.execute(query).fetchall() == p.execute(query).fetchall(), query
+        # writing the offer log cannot happen on a standby: a clear error, and the session goes on
+        offers = p.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0]
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as error:
+            s.execute("SELECT * FROM churnml.assess_customer(415, '358-1921', 'Hello', engine => 'lexicon')")
+        assert "log_offer => false" in (error.value.diag.message_hint or "")
+        assert s.execute(ASSESS).fetchone() == p.execute(ASSESS).fetchone()
+        assert p.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0] == offers

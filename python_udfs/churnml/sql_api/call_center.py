@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from churnml.errors import NoDataFound, UndefinedColumn, UndefinedObject
+from churnml.errors import NoDataFound, ReadOnlyTransaction, UndefinedColumn, UndefinedObject
 from churnml.scoring import model_cache
 from churnml.source_data import caller_search_path
 from churnml.spi import prepared
@@ -118,8 +118,19 @@ def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | N
     customer_key = f"{area_code}/{phone}"
     plan = prepared(plpy, "recommend", _RECOMMEND_AND_LOG,
                  ["float8", "text", "float8", "text", "text", "boolean", "bigint", "text"])
-    offer = plpy.execute(plan, [probability, sentiment, confidence, json.dumps(customer), customer_key,
-                                log_offer is not False, loaded.model_id, settings["rule_set"]])[0]
+    try:
+        offer = plpy.execute(plan, [probability, sentiment, confidence, json.dumps(customer), customer_key,
+                                    log_offer is not False, loaded.model_id, settings["rule_set"]])[0]
+    except plpy.SPIError as exc:
+        if getattr(exc, "sqlstate", None) != "25006" or log_offer is False:
+            raise
+        # a hot standby (or a READ ONLY transaction) can score but not write the offer log
+        raise ReadOnlyTransaction(
+            "assess_customer cannot log the offer in a read-only transaction",
+            detail="This server is a hot standby or the transaction is READ ONLY; the offer log is written on "
+                   "the primary.",
+            hint="Call churnml.assess_customer(..., log_offer => false) here, or make the call on the primary "
+                 "to record the offer.") from exc
     return [{
         "customer_key": customer_key, "customer": json.dumps(customer), "will_churn": probability,
         "churn_flag": probability > serving.threshold, "sentiment": sentiment, "confidence": confidence,
