@@ -7,14 +7,39 @@ DO $check$
 try:
     import churnml.sql_api.runtime as api
 except Exception as exc:  # ImportError, or a broken copy of churnml
-    plpy.error(
-        "churnml's Python code is not importable in this server",
-        detail="%s: %s. The server's PYTHONPATH is %r." % (
-            type(exc).__name__, exc, __import__("os").environ.get("PYTHONPATH")),
-        hint="Run `make install` in the churnml source tree, then start the server with "
-             "PYTHONPATH naming the runtime's site directory (default "
-             "/usr/local/lib/churnml/@EXTVERSION@/site); see docs/install.md.",
-        sqlstate="58P01")
+    import os
+    import pwd
+    pythonpath = os.environ.get("PYTHONPATH")
+    # A runtime the server's OS user cannot read imports as "No module named ...":
+    # name the directory and the user instead.
+    unreadable, missing = [], []
+    for entry in filter(None, (pythonpath or "").split(os.pathsep)):
+        package = os.path.join(entry, "churnml")
+        try:
+            os.stat(entry)
+        except FileNotFoundError:
+            missing.append(entry)
+            continue
+        except OSError:  # a parent directory it may not search
+            unreadable.append(entry)
+            continue
+        if not os.access(entry, os.R_OK | os.X_OK):
+            unreadable.append(entry)
+        elif os.path.isdir(package) and not os.access(package, os.R_OK | os.X_OK):
+            unreadable.append(package)
+    detail = "%s: %s. The server's PYTHONPATH is %r." % (type(exc).__name__, exc, pythonpath)
+    if missing:
+        detail += " %s does not exist." % ", ".join(missing)
+    hint = ("Run `make install` in the churnml source tree, then start the server with "
+            "PYTHONPATH naming the runtime's site directory (default "
+            "/usr/local/lib/churnml/@EXTVERSION@/site); see docs/install.md.")
+    if unreadable:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        detail += " The server's OS user %s cannot read %s." % (user, ", ".join(unreadable))
+        hint = ("Make the runtime readable by %s (chmod -R a+rX on the site directory, as `make install` "
+                "does) and reconnect; see docs/install.md." % user)
+    plpy.error("churnml's Python code is not importable in this server", detail=detail, hint=hint,
+               sqlstate="58P01")
 api.check_install(plpy, '@EXTVERSION@',
     "Run `make install` in the churnml source tree to (re)build the runtime directory, "
     "then restart the server; see docs/install.md.")

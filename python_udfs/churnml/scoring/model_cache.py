@@ -6,6 +6,8 @@ is looked up once per statement: the SQL functions pass the statement's start ti
 (statement_timestamp()), and a new value means "look again". So the first
 statement after a deploy uses the new model in every session, without
 reconnecting, while a running statement keeps one consistent model to its end.
+A deploy made by this backend also drops the name's entry (`forget`), because
+statements sent in one Query message share one statement_timestamp().
 """
 
 from __future__ import annotations
@@ -152,6 +154,17 @@ def serving(plpy: Any, name: str, statement: float | None) -> Serving:
                       threshold=deployment.threshold)
     _serving[name] = current
     return current
+
+
+def forget(name: str) -> None:
+    """Look `name` up again at its next use, even within the same statement time.
+
+    Called after this backend changes what `name` serves (deploy, rollback,
+    set_threshold): statements sent together in one Query message share one
+    statement_timestamp(), and without this a score after `SELECT churnml.deploy(...)`
+    in the same message would still use the model cached before the deploy.
+    """
+    _serving.pop(name, None)
 
 
 def clear() -> None:

@@ -141,9 +141,17 @@ def deploy_model(plpy: Any, name: str, model_id: int | None, strategy: str | Non
         threshold = float(history[0]["threshold"]) if history else 0.5
     deployment_id = registry.insert_deployment(plpy, name, chosen, threshold, recorded,
                                                _holdout_metrics(plpy, chosen, threshold))
+    _forget_serving(name)
     plpy.notice(f'churnml.deploy: "{name}" now serves model {chosen} (threshold {threshold})')
     return {"deployment_id": deployment_id, "name": name, "model_id": chosen, "threshold": threshold,
             "strategy": recorded}
+
+
+def _forget_serving(name: str) -> None:
+    """This session's next score of `name` looks the deployment up again (see model_cache.forget)."""
+    from churnml.scoring import model_cache
+
+    model_cache.forget(name)
 
 
 def _compiled_check(stored: registry.StoredModel) -> None:
@@ -179,6 +187,7 @@ def rollback(plpy: Any, name: str) -> dict[str, Any]:
     registry.load_model(plpy, model_id)
     deployment_id = registry.insert_deployment(plpy, name, model_id, threshold, "rollback",
                                                _holdout_metrics(plpy, model_id, threshold))
+    _forget_serving(name)
     plpy.notice(f'churnml.rollback: "{name}" serves model {model_id} again (was {current})')
     return {"deployment_id": deployment_id, "name": name, "model_id": model_id, "threshold": threshold,
             "strategy": "rollback"}
