@@ -142,23 +142,34 @@ def main(argv: list[str] | None = None) -> int:
                   f"(baseline {result.baseline}: {result.baseline_median:,.1f}; {result.ratio:.2f}x) {result.target}",
                   flush=True)
             results.append(result)
-    meta = {
+    save(results, run_meta(args.quick, args.runs), merge=bool(args.only))
+    return 0
+
+
+def run_meta(quick: bool, runs: int) -> dict[str, object]:
+    return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.system()} {platform.machine()}",
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
-        "quick": args.quick,
-        "runs": args.runs,
+        "quick": quick,
+        "runs": runs,
     }
+
+
+def save(results: list[Result], meta: dict[str, object], *, merge: bool) -> None:
+    """Write bench/results/latest.json and the table in docs/benchmarks.md.
+
+    merge: keep the other benchmarks' results from the previous latest.json (a partial run).
+    """
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() and args.only else {}
+    previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() and merge else {}
     merged = {r["name"]: r for r in previous.get("results", [])}
     merged.update({r.name: r.as_dict() for r in results})
     RESULTS.write_text(json.dumps({"meta": meta, "results": list(merged.values())}, indent=2) + "\n",
                        encoding="utf-8")
     _write_doc([Result(**{k: v for k, v in r.items() if k != "ratio"}) for r in merged.values()], meta)
     print(f"==> wrote {RESULTS.relative_to(REPO)} and {DOC.relative_to(REPO)}")
-    return 0
 
 
 if __name__ == "__main__":
