@@ -109,13 +109,14 @@ $(AWS_MODULE): $(AWS_C_SOURCES)
 	@cc -O2 -fPIC -shared -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 		-I"$$($(PG_CONFIG) --includedir-server)" $(AWS_C_SOURCES) -o $@
 
-## venv: the client environment (.venv/bin/churnml, pytest), built with the backend's Python
+## venv: the client environment (.venv/bin/churnml, pytest, dask for `churnml train --engine dask`),
+##       built with the backend's Python; requirements/client.in never reaches the backend runtime
 venv: deps $(VENV)/.installed
 
-$(VENV)/.installed: requirements/constraints.txt requirements/runtime.in requirements/dev.in pyproject.toml
+$(VENV)/.installed: requirements/constraints.txt requirements/runtime.in requirements/dev.in requirements/client.in pyproject.toml
 	@echo "==> creating $(VENV) with $(BACKEND_PYTHON)"
 	@[ -x $(VENV)/bin/python ] || $(BACKEND_PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/$(PIP_INSTALL) -q -r requirements/runtime.in -r requirements/dev.in 2>&1 | { $(PIP_QUIET_NOISE); }
+	@$(VENV)/bin/$(PIP_INSTALL) -q -r requirements/runtime.in -r requirements/dev.in -r requirements/client.in 2>&1 | { $(PIP_QUIET_NOISE); }
 	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -182,7 +183,7 @@ lint: venv
 ## lock: re-resolve requirements/*.in into requirements/constraints.txt
 lock: deps
 	rm -rf .lock-venv && $(BACKEND_PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q -r requirements/runtime.in -r requirements/dev.in
+	.lock-venv/bin/pip install -q -r requirements/runtime.in -r requirements/dev.in -r requirements/client.in
 	{ echo "# Pinned versions (pip constraints) for both the backend runtime and the client environment."; \
 	  echo "# Regenerate with 'make lock' after changing requirements/*.in."; \
 	  .lock-venv/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > requirements/constraints.txt

@@ -22,6 +22,32 @@ CREATE TABLE churnml.models (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX models_name_idx ON churnml.models (name, id);
+
+-- A registered model never changes what it predicts: churnml.predict(model_id, ...) is
+-- IMMUTABLE on that promise, and postgres_fdw ships it to shards because of it.
+CREATE FUNCTION churnml._models_keep_identity() RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.id IS DISTINCT FROM OLD.id OR NEW.artifact_sha256 IS DISTINCT FROM OLD.artifact_sha256
+       OR NEW.artifact_format IS DISTINCT FROM OLD.artifact_format OR NEW.kind IS DISTINCT FROM OLD.kind
+       OR NEW.feature_spec IS DISTINCT FROM OLD.feature_spec THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '55000',
+            MESSAGE = pg_catalog.format('churnml: model %s cannot change its id, kind, artifact checksum, '
+                                        'artifact format or feature spec', OLD.id),
+            DETAIL = 'A registered model always predicts the same; churnml.predict(model_id, ...) is IMMUTABLE on '
+                     'that promise.',
+            HINT = 'Train a new model (churnml.train) and deploy it instead.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION churnml._models_keep_identity() IS
+'Internal trigger: a registered model keeps its id, kind, artifact checksum, artifact format and feature spec. Its artifact bytes can still be overwritten (the tests do, to simulate damage), but then they fail the unchanged checksum and are never served (XX001).';
+CREATE TRIGGER keep_identity BEFORE UPDATE ON churnml.models
+    FOR EACH ROW EXECUTE FUNCTION churnml._models_keep_identity();
 COMMENT ON TABLE churnml.models IS
 'Every trained model: the artifact in XGBoost''s native JSON with its SHA-256 (verified on every load), the fitted feature spec, hyperparameters, metrics and training facts.';
 
@@ -43,6 +69,8 @@ SELECT pg_catalog.pg_extension_config_dump('churnml.models', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.deployments', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.models_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.deployments_id_seq', '');
+COMMENT ON SEQUENCE churnml.models_id_seq IS 'Ids of churnml.models (its identity column).';
+COMMENT ON SEQUENCE churnml.deployments_id_seq IS 'Ids of churnml.deployments (its identity column).';
 
 CREATE VIEW churnml.current_deployments AS
 SELECT DISTINCT ON (d.name)

@@ -29,6 +29,27 @@ $$;
 COMMENT ON FUNCTION churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text) IS
 'Train an XGBoost churn model on a table, view or query and register it; returns the model id. Features: all columns but the label (or `features`, or all but `exclude`); `feature_types` overrides groups ({"col": "categorical"}); `missing` is native|mean|median|zero; `search` = {"trials": n} runs a random search on validation AUC. Progress is reported as NOTICEs. A source name or query resolves with the caller''s search_path (the last argument captures it; leave it to its default).';
 
+CREATE FUNCTION churnml.register_model(
+    name text,
+    artifact text,
+    feature_spec jsonb,
+    metrics jsonb,
+    training jsonb,
+    params jsonb DEFAULT NULL,
+    holdout jsonb DEFAULT NULL,
+    deploy boolean DEFAULT false,
+    parent_id bigint DEFAULT NULL
+) RETURNS bigint
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.register_model(plpy, '@EXTVERSION@', name, artifact, feature_spec, metrics, training, params, holdout,
+                          deploy, parent_id)
+$$;
+COMMENT ON FUNCTION churnml.register_model(text, text, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint) IS
+'Register a churn model trained outside the database (churnml train --engine dask): `artifact` is XGBoost''s native JSON model text, `feature_spec` the fitted spec it was trained on, `metrics` and `training` as churnml.train stores them, `holdout` = {"labels": [...], "scores": [...]} of the test rows. The artifact must load in XGBoost and in the scorer, as a binary:logistic model whose input count and names match the spec''s encoded columns (else 22023); its SHA-256 is stored. Returns the model id; `deploy` deploys it at once.';
+
 CREATE TYPE churnml.deployment AS (
     deployment_id bigint,
     name text,
@@ -131,6 +152,7 @@ COMMENT ON FUNCTION churnml.model_trees(text) IS
 
 GRANT EXECUTE ON FUNCTION
     churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text),
+    churnml.register_model(text, text, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint),
     churnml.deploy(text, bigint, text, float8),
     churnml.rollback(text),
     churnml.set_threshold(text, float8)

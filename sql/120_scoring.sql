@@ -1,5 +1,7 @@
 -- Scoring with deployed models. Every scoring function reads the deployment
--- registry, so it is STABLE: a deploy changes its answer. They are
+-- registry, so it is STABLE: a deploy changes its answer. The exception is
+-- churnml.predict, which reads one registered model by id (and a registered model
+-- never changes), so it is IMMUTABLE: what postgres_fdw needs to ship it to shards. They are
 -- PARALLEL UNSAFE, honestly: they look the deployment up through PL/Python's SPI,
 -- which opens a subtransaction, and PostgreSQL forbids subtransactions during any
 -- parallel operation, in the leader as well as in workers. A query calling them is
@@ -17,7 +19,7 @@ import churnml.sql_api.scoring as api
 return api.score_json(plpy, '@EXTVERSION@', name, row_json, _statement)
 $$;
 COMMENT ON FUNCTION churnml._score_json(text, text, float8) IS
-'Internal: the churn probability of one row given as JSON (what will_churn(row) calls).';
+'Internal: the churn probability of one row given as JSON (what will_churn(row) calls, and the typed functions create_model_function makes for non-superusers: keep its signature).';
 
 CREATE FUNCTION churnml.will_churn(c anyelement, model text DEFAULT 'churn') RETURNS float8
 LANGUAGE sql STABLE PARALLEL UNSAFE
@@ -99,9 +101,32 @@ import churnml.sql_api.scoring as api
 return api.create_model_function(plpy, '@EXTVERSION@', function_name, model, schema)
 $$;
 COMMENT ON FUNCTION churnml.create_model_function(text, text, text) IS
-'Aurora-style: create schema.function_name(<feature> <type>, ...) RETURNS float8 with the deployed model''s features as named, typed arguments in training order, e.g. will_churn(acc_length bigint, ..., int_plan_no int). Executable by churnml_user. Returns the new function''s signature.';
+'Aurora-style: create schema.function_name(<feature> <type>, ...) RETURNS float8 with the deployed model''s features as named, typed arguments in training order, e.g. will_churn(acc_length bigint, ..., int_plan_no int). Executable by churnml_user (not PUBLIC), search_path pinned, owned by the caller, who needs CREATE on the schema. Made by a superuser it is PL/Python (the fastest per-row path); PL/Python is untrusted, so for any other churnml_admin it is a SQL function over churnml._score_json (will_churn(row)''s speed). Returns the new function''s signature.';
+
+CREATE FUNCTION churnml.predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
+LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.scoring as api
+return api.predict(plpy, '@EXTVERSION@', model_id, numbers, texts)
+$$;
+COMMENT ON FUNCTION churnml.predict(bigint, float8[], text[]) IS
+'Churn probability (0..1) from exactly the registered model model_id, never a deployment: the model''s features in training order, those of number or boolean SQL types in `numbers` (booleans as 1/0), the others in `texts`; NULL elements are missing values. IMMUTABLE because a registered model''s artifact checksum and feature spec can never change (a trigger on churnml.models refuses it), so postgres_fdw ships it to shards and it may be used in indexes. Wrong array lengths fail with 22023 and a hint listing both arrays'' features. Written for you by churnml.create_shard_function.';
+
+CREATE FUNCTION churnml.create_shard_function(
+    function_name text, relation regclass, model text DEFAULT 'churn', schema text DEFAULT 'public'
+) RETURNS text
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.scoring as api
+return api.create_shard_function(plpy, '@EXTVERSION@', function_name, relation, model, schema)
+$$;
+COMMENT ON FUNCTION churnml.create_shard_function(text, regclass, text, text) IS
+'Create (or re-point) schema.function_name(c <relation''s row type>) RETURNS float8: an IMMUTABLE LANGUAGE sql function whose body is churnml.predict(<the model deployed as `model` now>, ARRAY[<its number columns>], ARRAY[<its text columns>]). The planner inlines it into plain column references, so postgres_fdw ships the call to shards with churnml in the foreign server''s `extensions` option (docs/models.md, "Sharded scoring with postgres_fdw"). It is pinned to one model id: run this again after every deploy. Deliberately without SET search_path, because PostgreSQL never inlines a function that has one; its body is SQL-standard (RETURN ...), parsed once here with every name schema-qualified, so nothing is looked up by name when it runs. Executable by churnml_user, owned by the caller, who needs CREATE on the schema. Returns the function''s signature.';
 
 GRANT EXECUTE ON FUNCTION
+    churnml.predict(bigint, float8[], text[]),
     churnml._score_json(text, text, float8),
     churnml.will_churn(anyelement, text),
     churnml.churn_flag(float8, text, float8),
@@ -111,3 +136,4 @@ GRANT EXECUTE ON FUNCTION
     churnml.score(text, text, text, int, text)
 TO churnml_user;
 GRANT EXECUTE ON FUNCTION churnml.create_model_function(text, text, text) TO churnml_admin;
+GRANT EXECUTE ON FUNCTION churnml.create_shard_function(text, regclass, text, text) TO churnml_admin;

@@ -227,6 +227,8 @@ SELECT pg_catalog.pg_extension_config_dump('churnml.incentive_rules_id_seq', '')
 SELECT pg_catalog.pg_extension_config_dump('churnml.offer_log', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.offer_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.offer_outcomes', '');
+COMMENT ON SEQUENCE churnml.incentive_rules_id_seq IS 'Ids of churnml.incentive_rules (its identity column).';
+COMMENT ON SEQUENCE churnml.offer_log_id_seq IS 'Ids of churnml.offer_log (its identity column): offer ids, as log_offer and assess_customer return them.';
 
 -- ---------------------------------------------------------------------------
 -- Recommending.

@@ -17,6 +17,7 @@ CREATE TABLE churnml.load_history (
 );
 SELECT pg_catalog.pg_extension_config_dump('churnml.load_history', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.load_history_id_seq', '');
+COMMENT ON SEQUENCE churnml.load_history_id_seq IS 'Ids of churnml.load_history (its serial column).';
 COMMENT ON TABLE churnml.load_history IS
 'One row per successful churnml.load_from_s3: the target table, the URI and mode, each object read (URI, ETag, bytes, and the SHA-256 its manifest gave), the row count, who loaded and when. Written in the loading transaction, so a load that is rolled back leaves no row.';
 GRANT SELECT, INSERT ON churnml.load_history TO churnml_loader;

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from churnml.errors import ChurnmlError, DuplicateObject, InvalidParameter
@@ -146,13 +146,24 @@ class _Part:
                             uncompressed_bytes=self.raw_bytes if self.compressor else None)
 
 
+@dataclass
+class _Run:
+    """One export in progress: every part key it started, and the part being written (if any)."""
+
+    touched: list[str] = field(default_factory=list)
+    part: _Part | None = None
+
+
 class ExportWriter:
+    formats: tuple[str, ...] = COPY_FORMATS
+    formats_hint = "Use csv, text or binary."
+
     def __init__(self, client: S3Client, target: S3Uri, *, fmt: str, header: bool = False,
                  columns: Sequence[Column] = (), gzip: bool = False, part_size: int = DEFAULT_PART_SIZE,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, write_manifest: bool = True, overwrite: bool = False,
                  compresslevel: int = 6, naming: PartNaming = MYSQL_PARTS) -> None:
-        if fmt not in COPY_FORMATS:
-            raise InvalidParameter(f"unknown export format \"{fmt}\"", hint="Use csv, text or binary.")
+        if fmt not in self.formats:
+            raise InvalidParameter(f"unknown export format \"{fmt}\"", hint=self.formats_hint)
         if not target.key or target.key.endswith("/"):
             raise InvalidParameter(
                 f"export target \"{target}\" must name a prefix for the part objects, not a folder",
@@ -203,32 +214,40 @@ class ExportWriter:
     def write(self, rows: Iterable[RowChunk], *, framing: Framing | None = None) -> ExportResult:
         """Write every row, then the manifest; on any failure leave nothing behind and re-raise."""
         framing = framing or Framing()
+        return self._export(lambda run: self._write_rows(rows, framing, run))
+
+    def _write_rows(self, rows: Iterable[RowChunk], framing: Framing, run: _Run) -> list[ManifestPart]:
+        done: list[ManifestPart] = []
+        for item in rows:
+            if isinstance(item, tuple):
+                data, count = item
+            else:
+                data, count = item, 1
+            if run.part is None:
+                run.part = self._start_part(len(done), framing, run.touched)
+            elif run.part.rows and run.part.raw_bytes + len(data) + len(framing.trailer) > self.part_size:
+                done.append(run.part.finish(framing.trailer))
+                run.part = self._start_part(len(done), framing, run.touched)
+            run.part.add(data, count)
+        if run.part is None:  # no rows: still one (empty or header-only) part, so loads find something
+            run.part = self._start_part(0, framing, run.touched)
+        done.append(run.part.finish(framing.trailer))
+        run.part = None
+        return done
+
+    def _export(self, produce: Callable[[_Run], list[ManifestPart]]) -> ExportResult:
+        """Run `produce` (which writes the parts, keeping `run` current), then the manifest; on any
+        failure abort the open upload, delete every part written, write no manifest, and re-raise."""
         if self._existing is None:
             self.prepare()
         existing = self._existing or []
         bucket = self.target.bucket
-        touched: list[str] = []
-        part: _Part | None = None
-        done: list[ManifestPart] = []
+        run = _Run()
         try:
             if self.manifest_key in existing:
                 # First take away the old "complete" signal, so nobody loads a half-replaced export.
                 self.client.delete_object(bucket, self.manifest_key)
-            for item in rows:
-                if isinstance(item, tuple):
-                    data, count = item
-                else:
-                    data, count = item, 1
-                if part is None:
-                    part = self._start_part(len(done), framing, touched)
-                elif part.rows and part.raw_bytes + len(data) + len(framing.trailer) > self.part_size:
-                    done.append(part.finish(framing.trailer))
-                    part = self._start_part(len(done), framing, touched)
-                part.add(data, count)
-            if part is None:  # no rows: still one (empty or header-only) part, so loads find something
-                part = self._start_part(0, framing, touched)
-            done.append(part.finish(framing.trailer))
-            part = None
+            done = produce(run)
             new_keys = {p.key for p in done}
             stale = [k for k in existing if k not in new_keys and k != self.manifest_key]
             if stale:
@@ -242,15 +261,16 @@ class ExportWriter:
             return ExportResult(target=self.target, parts=done, manifest=manifest,
                                 manifest_key=self.manifest_key if manifest else None, replaced=len(existing))
         except BaseException as exc:
-            self._clean_up(exc, part, touched, existing)
+            self._clean_up(exc, run.part, run.touched, existing)
             raise
+
+    def _content_type(self) -> str:
+        return "application/gzip" if self.gzip else ("text/csv" if self.fmt == "csv" else "application/octet-stream")
 
     def _start_part(self, index: int, framing: Framing, touched: list[str]) -> _Part:
         key = self.naming.key(self.target.key, index)
         touched.append(key)
-        content_type = "application/gzip" if self.gzip else (
-            "text/csv" if self.fmt == "csv" else "application/octet-stream")
-        upload = _ObjectUpload(self.client, self.target.bucket, key, self.chunk_size, content_type)
+        upload = _ObjectUpload(self.client, self.target.bucket, key, self.chunk_size, self._content_type())
         compressor = zlib.compressobj(self.compresslevel, zlib.DEFLATED, 31) if self.gzip else None
         part = _Part(key=key, upload=upload, compressor=compressor)
         if framing.preamble:

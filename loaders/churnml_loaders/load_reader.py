@@ -151,6 +151,12 @@ class LoadReader:
                  on_read: Callable[[int], None] | None = None) -> None:
         if fmt not in COPY_FORMATS:
             raise InvalidParameter(f"unknown load format \"{fmt}\"", hint="Use csv, text or binary.")
+        if plan.manifest is not None and plan.manifest.format not in COPY_FORMATS:
+            raise InvalidParameter(
+                f"the export s3://{plan.sources[0].bucket}/{plan.manifest_key} is in {plan.manifest.format} format",
+                detail="Loads read COPY data (csv, text or binary); Parquet parts are for readers such as Dask, "
+                       "Spark or pyarrow (churnml train --engine dask reads them).",
+                hint="Export again with --format csv (or text, binary) to load it into a table.")
         if fmt == "binary" and header_lines:
             raise InvalidParameter("header lines are not possible with the binary format")
         if header_lines < 0:
@@ -266,10 +272,12 @@ def _gunzip(chunks: Iterable[bytes], *, where: str, out_size: int) -> Iterator[b
                     member_started = False
                 else:
                     data = inflater.unconsumed_tail
+        # A broken object is bad input (22000), like a bad row; XX001 stays for churnml's own exports whose
+        # manifest, sizes or checksums disagree (docs/loaders.md), and for stored artifacts.
         if member_started and not inflater.eof:
-            raise DataCorrupted(f"gzip object {where} is truncated", hint="The object is incomplete; write it again.")
+            raise DataException(f"gzip object {where} is truncated", hint="The object is incomplete; write it again.")
     except zlib.error as exc:
-        raise DataCorrupted(f"gzip object {where} cannot be decompressed", detail=f"zlib: {exc}.") from None
+        raise DataException(f"gzip object {where} cannot be decompressed", detail=f"zlib: {exc}.") from None
 
 
 def _text_object(chunks: Iterable[bytes], span: ObjectSpan, header_lines: int) -> Iterator[bytes]:

@@ -36,7 +36,8 @@ from churnml_loaders.uris import check_key
 
 MANIFEST_VERSION = 1
 MANIFEST_SUFFIX = ".manifest"
-FORMATS = ("csv", "text", "binary")
+# csv/text/binary parts are COPY data; parquet parts are Apache Parquet files (`churnml export --format parquet`)
+FORMATS = ("csv", "text", "binary", "parquet")
 COMPRESSIONS = ("none", "gzip")
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")

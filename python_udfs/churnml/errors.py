@@ -115,6 +115,9 @@ class ExternalServiceError(ChurnmlError):
 # wins, so subclasses come before their bases).
 _BUILTIN_MAP: tuple[tuple[type[BaseException], str, str], ...] = (
     (MemoryError, "53200", "out of memory in churnml"),
+    # Python's recursion limit, e.g. json.loads of a 3,000-deep array: PostgreSQL's own
+    # "stack depth limit exceeded" (statement_too_complex)
+    (RecursionError, "54001", "input nested too deeply for churnml"),
     (ZeroDivisionError, "22012", "division by zero in churnml"),
     (OverflowError, "22003", "numeric value out of range in churnml"),
     (UnicodeError, "22021", "invalid text encoding in churnml"),

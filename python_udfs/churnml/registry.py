@@ -17,6 +17,7 @@ from churnml.errors import (
     DataCorrupted,
     DuplicateObject,
     InvalidParameter,
+    NullValueNotAllowed,
     ObjectNotInPrerequisiteState,
     UndefinedObject,
 )
@@ -35,6 +36,7 @@ class StoredModel:
     artifact_sha256: str
     feature_spec: dict[str, Any]
     metrics: dict[str, Any]
+    kind: str = "churn"
 
 
 def insert_model(plpy: Any, *, name: str, artifact: bytes, feature_spec: dict[str, Any], params: dict[str, Any],
@@ -47,11 +49,12 @@ def insert_model(plpy: Any, *, name: str, artifact: bytes, feature_spec: dict[st
         VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.jsonb, $7::pg_catalog.jsonb, $8::pg_catalog.jsonb,
                 $9::pg_catalog.jsonb, $10, $11, $12)
         RETURNING id""",
-        ["text", "text", "bytea", "text", "text", "text", "text", "text", "text", "boolean[]", "float8[]",
-         "bigint"])
+        ["pg_catalog.text", "pg_catalog.text", "pg_catalog.bytea", "pg_catalog.text", "pg_catalog.text",
+         "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "boolean[]",
+         "pg_catalog.float8[]", "bigint"])
     other = prepared(plpy, "other_kind", """
         SELECT kind FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.<>) $2
-        LIMIT 1""", ["text", "text"])
+        LIMIT 1""", ["pg_catalog.text", "pg_catalog.text"])
     clash = plpy.execute(other, [name, kind])
     if clash:
         raise DuplicateObject(f'"{name}" already names {clash[0]["kind"]} models',
@@ -69,7 +72,7 @@ def _json(value: Any) -> str:
 
 def load_model(plpy: Any, model_id: int, expected_sha256: str | None = None) -> StoredModel:
     plan = prepared(plpy, "load_model", """
-        SELECT id, name, artifact, artifact_sha256, feature_spec::pg_catalog.text AS spec,
+        SELECT id, name, kind, artifact, artifact_sha256, feature_spec::pg_catalog.text AS spec,
                metrics::pg_catalog.text AS metrics
         FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1""", ["bigint"])
     rows = plpy.execute(plan, [model_id])
@@ -86,7 +89,7 @@ def load_model(plpy: Any, model_id: int, expected_sha256: str | None = None) -> 
             hint="The artifact was changed outside churnml; redeploy another model or retrain this one.",
         )
     return StoredModel(id=int(row["id"]), name=row["name"], artifact=artifact, artifact_sha256=actual,
-                       feature_spec=json.loads(row["spec"]), metrics=json.loads(row["metrics"]))
+                       feature_spec=json.loads(row["spec"]), metrics=json.loads(row["metrics"]), kind=row["kind"])
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def current_deployment(plpy: Any, name: str) -> Deployment:
         SELECT d.model_id, m.artifact_sha256, d.threshold
         FROM churnml.deployments AS d JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id
         WHERE d.name OPERATOR(pg_catalog.=) $1
-        ORDER BY d.id DESC LIMIT 1""", ["text"])
+        ORDER BY d.id DESC LIMIT 1""", ["pg_catalog.text"])
     rows = plpy.execute(plan, [name])
     if not rows:
         raise ObjectNotInPrerequisiteState(
@@ -150,7 +153,7 @@ def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None)
                                hint="Use 'best' (highest validation AUC), 'latest', or pass a model_id.")
     plan = prepared(plpy, f"pick_{strategy}",
                  f"SELECT id FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1 "
-                 f"ORDER BY {orders[strategy]} LIMIT 1", ["text"])
+                 f"ORDER BY {orders[strategy]} LIMIT 1", ["pg_catalog.text"])
     rows = plpy.execute(plan, [name])
     if not rows:
         raise UndefinedObject(f'no model named "{name}" has been trained',
@@ -163,14 +166,14 @@ def insert_deployment(plpy: Any, name: str, model_id: int, threshold: float, str
     plan = prepared(plpy, "insert_deployment", """
         INSERT INTO churnml.deployments (name, model_id, threshold, strategy, metrics)
         VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb) RETURNING id""",
-        ["text", "bigint", "float8", "text", "text"])
+        ["pg_catalog.text", "bigint", "pg_catalog.float8", "pg_catalog.text", "pg_catalog.text"])
     return int(plpy.execute(plan, [name, model_id, threshold, strategy, _json(metrics)])[0]["id"])
 
 
 def deployment_history(plpy: Any, name: str) -> list[dict[str, Any]]:
     plan = prepared(plpy, "history", """
         SELECT id, model_id, threshold FROM churnml.deployments
-        WHERE name OPERATOR(pg_catalog.=) $1 ORDER BY id DESC""", ["text"])
+        WHERE name OPERATOR(pg_catalog.=) $1 ORDER BY id DESC""", ["pg_catalog.text"])
     return list(plpy.execute(plan, [name]))
 
 
@@ -188,9 +191,13 @@ def holdout(plpy: Any, model_id: int) -> tuple[list[bool], list[float]]:
     return list(labels), list(scores)
 
 
-def model_id_for(plpy: Any, name_or_id: str) -> int:
+def model_id_for(plpy: Any, name_or_id: str | None) -> int:
     """A model named by id ('42') or by deployment name ('churn' = its deployed model)."""
+    if name_or_id is None:
+        raise NullValueNotAllowed("the model name or id must not be NULL",
+                                  hint="Pass a deployed name such as 'churn', or a model id such as '42'.")
     text = name_or_id.strip()
-    if text.isdigit():
+    # ASCII digits only: str.isdigit() is also true for '²' or '٣', which int() refuses or reads as 3
+    if text.isascii() and text.isdigit():
         return int(text)
     return current_deployment(plpy, text).model_id

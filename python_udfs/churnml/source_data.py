@@ -38,7 +38,7 @@ def caller_search_path(plpy: Any, search_path: str | None) -> Iterator[None]:
     the SQL signature captures the caller's path as a default argument. PostgreSQL
     restores the pinned value when the function exits, and so do we on the way out.
     """
-    setter = plpy.prepare("SELECT pg_catalog.set_config('search_path', $1, true)", ["text"])
+    setter = plpy.prepare("SELECT pg_catalog.set_config('search_path', $1, true)", ["pg_catalog.text"])
     plpy.execute(setter, [search_path or PINNED_SEARCH_PATH])
     try:
         yield
@@ -46,12 +46,33 @@ def caller_search_path(plpy: Any, search_path: str | None) -> Iterator[None]:
         plpy.execute(setter, [PINNED_SEARCH_PATH])
 
 
+@contextmanager
+def pinned_search_path(plpy: Any) -> Iterator[None]:
+    """Back to the pinned search_path for a while inside caller_search_path.
+
+    For churnml's own SQL whose result must not depend on the caller's path: type
+    names printed by format_type are parsed again later under the pinned path (a
+    feature's type, a load's row type), so they are printed under it too — then a
+    type of the caller's path comes out schema-qualified and a look-alike of a
+    built-in type in the caller's path is never what a name means.
+    """
+    current = plpy.execute(prepared(plpy, "search_path", "SELECT pg_catalog.current_setting('search_path') AS p",
+                                    []))[0]["p"]
+    setter = prepared(plpy, "set_search_path", "SELECT pg_catalog.set_config('search_path', $1, true)",
+                      ["pg_catalog.text"])
+    plpy.execute(setter, [PINNED_SEARCH_PATH])
+    try:
+        yield
+    finally:
+        plpy.execute(setter, [current])
+
+
 def resolve_source(plpy: Any, source: str | None) -> tuple[str, str]:
     """(SQL for the source as a FROM item, description). Tables/views by name, else a query."""
     if source is None or not source.strip():
         raise InvalidParameter("source must name a table or view, or be a query",
                                hint="Pass e.g. 'customers' or 'SELECT ... FROM customers WHERE ...'.")
-    plan = plpy.prepare("SELECT pg_catalog.to_regclass($1)::pg_catalog.text AS rel", ["text"])
+    plan = plpy.prepare("SELECT pg_catalog.to_regclass($1)::pg_catalog.text AS rel", ["pg_catalog.text"])
     try:
         rel = plpy.execute(plan, [source.strip()])[0]["rel"]
     except plpy.SPIError:
@@ -70,8 +91,10 @@ def query_columns(plpy: Any, from_item: str, what: str) -> list[tuple[str, str]]
         raise DataException(f"{what} has two columns with the same name", detail=f"Columns: {', '.join(names)}.",
                             hint=f"Give every column of {what} a distinct name (AS).")
     plan = prepared(plpy, "format_types", "SELECT pg_catalog.format_type(t, NULL) AS t "
-                    "FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u(t, i) ORDER BY i", ["oid[]"])
-    types = [r["t"] for r in plpy.execute(plan, [list(probe.coltypes())])]
+                    "FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u(t, i) ORDER BY i",
+                    ["pg_catalog.oid[]"])
+    with pinned_search_path(plpy):  # the names are recorded and parsed later under the pinned path
+        types = [r["t"] for r in plpy.execute(plan, [list(probe.coltypes())])]
     return list(zip(names, types, strict=True))
 
 

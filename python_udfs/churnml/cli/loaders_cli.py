@@ -140,6 +140,69 @@ def export_query(conn: psycopg.Connection, query: str, target: S3Uri, client: S3
         return writer.write(rows, framing=framing)
 
 
+EXPORT_FORMATS = (*COPY_FORMATS, "parquet")
+PARQUET_FETCH_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class DescribedColumn:
+    name: str
+    type_oid: int
+    sql_type: str  # format_type with the type modifier: numeric(10,2), character varying(20)
+    base_type: str  # format_type without it: numeric, character varying (what churnml.train records)
+
+
+def describe_columns(conn: psycopg.Connection, query: str) -> list[DescribedColumn]:
+    """The query's columns (raises the query's own error if it cannot be described, e.g. it is not a SELECT)."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT * FROM ({}) AS churnml_export LIMIT 0").format(sql.SQL(query)))
+        if cur.description is None or cur.pgresult is None:
+            raise InvalidParameter("the query returns no columns", hint="Export a SELECT, TABLE or VALUES query.")
+        names = [c.name for c in cur.description]
+        oids = [c.type_code for c in cur.description]
+        mods = [cur.pgresult.fmod(i) for i in range(len(names))]
+        cur.execute("SELECT format_type(t, m), format_type(t, NULL) FROM unnest(%s::oid[], %s::int[]) "
+                    "WITH ORDINALITY AS u(t, m, i) ORDER BY i", (oids, mods))
+        types = cur.fetchall()
+    return [DescribedColumn(n, o, t[0], t[1]) for n, o, t in zip(names, oids, types, strict=True)]
+
+
+def export_parquet(conn: psycopg.Connection, query: str, target: S3Uri, client: S3Client, *,
+                   manifest: bool = True, overwrite: bool = False, part_size: int = DEFAULT_PART_SIZE,
+                   row_group_bytes: int | None = None, progress: bool = False) -> ExportResult:
+    """The query's rows as Parquet parts under `target` (see churnml_loaders.parquet_parts); all or nothing.
+
+    Rows stream through a server-side cursor in batches (constant memory); numeric values
+    arrive as float8, types Arrow has no match for as PostgreSQL's text output.
+    """
+    from psycopg.types.numeric import FloatLoader
+    from psycopg.types.string import TextLoader
+
+    from churnml_loaders.parquet_parts import DEFAULT_ROW_GROUP_BYTES, ParquetExportWriter, parquet_column
+
+    query = clean_query(query)
+    described = describe_columns(conn, query)
+    columns = [parquet_column(c.name, c.type_oid, c.sql_type) for c in described]
+    writer = ParquetExportWriter(client, target, columns=columns, part_size=part_size,
+                                 row_group_bytes=row_group_bytes or DEFAULT_ROW_GROUP_BYTES,
+                                 write_manifest=manifest, overwrite=overwrite)
+    writer.prepare()  # bucket and target checked before the query runs
+    with _bar("export", None, progress, unit=" rows") as bar, conn.transaction(), \
+            conn.cursor(name="churnml_parquet_export") as cur:
+        cur.adapters.register_loader("numeric", FloatLoader)
+        for column, parquet in zip(described, columns, strict=True):
+            if parquet.as_text:
+                cur.adapters.register_loader(column.type_oid, TextLoader)
+        cur.execute(sql.SQL(query))  # the caller's own query, run with the caller's rights
+
+        def batches() -> Iterator[list[tuple[Any, ...]]]:
+            while rows := cur.fetchmany(PARQUET_FETCH_ROWS):
+                bar.update(len(rows))
+                yield rows
+
+        return writer.write_batches(batches())
+
+
 # ---- load -----------------------------------------------------------------------------
 
 @dataclass
@@ -186,6 +249,7 @@ def load_table(conn: psycopg.Connection, table: str, source: S3Uri, client: S3Cl
     """COPY every object named by (source, mode) into `table` in one transaction: all rows or none."""
     plan = plan_load(client, source, mode)
     if plan.manifest is not None:
+        LoadReader(client, plan, fmt="csv")  # refuses an export in a format COPY cannot read (parquet)
         if fmt is not None and fmt != plan.manifest.format:
             raise InvalidParameter(f"the export is in {plan.manifest.format} format, not {fmt}",
                                    hint="Leave out --format in manifest mode: the manifest says it.")
@@ -242,13 +306,13 @@ class _NoBar:
         pass
 
 
-def _bar(desc: str, total: int | None, enabled: bool) -> Any:  # a tqdm, or a stand-in when disabled
+def _bar(desc: str, total: int | None, enabled: bool, unit: str = "B") -> Any:  # a tqdm, or a stand-in
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(desc=desc, total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                dynamic_ncols=True, leave=False, disable=None)  # None: no bar when stderr is not a terminal
+    return tqdm(desc=desc, total=total, unit=unit, unit_scale=True, unit_divisor=1024 if unit == "B" else 1000,
+                file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)  # None: no bar unless a terminal
 
 
 def _tick(messages: Iterable[bytes | memoryview], bar: Any) -> Iterator[bytes]:
@@ -277,11 +341,19 @@ def _dsn(args: argparse.Namespace) -> str:
 
 def run_export(args: argparse.Namespace) -> int:
     target = parse_s3_uri(args.uri)
+    if args.format == "parquet" and (args.header or args.gzip):
+        raise InvalidParameter(f"--{'header' if args.header else 'gzip'} does not apply to --format parquet",
+                               detail="Parquet files carry their column names and compress their columns (zstd).",
+                               hint="Leave the option out.")
     config = resolve_s3_config(args.s3_config)
     with S3Client(config) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
-        result = export_query(conn, args.query, target, client, fmt=args.format, header=args.header,
-                              manifest=not args.no_manifest, overwrite=args.overwrite, gzip=args.gzip,
-                              part_size=args.part_size, progress=not args.quiet)
+        if args.format == "parquet":
+            result = export_parquet(conn, args.query, target, client, manifest=not args.no_manifest,
+                                    overwrite=args.overwrite, part_size=args.part_size, progress=not args.quiet)
+        else:
+            result = export_query(conn, args.query, target, client, fmt=args.format, header=args.header,
+                                  manifest=not args.no_manifest, overwrite=args.overwrite, gzip=args.gzip,
+                                  part_size=args.part_size, progress=not args.quiet)
     where = f"; manifest s3://{target.bucket}/{result.manifest_key}" if result.manifest_key else ""
     print(f"churnml: exported {result.rows:,} rows ({_human(result.bytes)} in {len(result.parts)} "
           f"part{'s' if len(result.parts) != 1 else ''}) to {target}{where}")
@@ -313,13 +385,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", help="stream a query's result to S3 as parts and a manifest")
     export.add_argument("query", help="the query (SELECT, TABLE, VALUES, ...), run with your role")
     export.add_argument("uri", help="s3://bucket/prefix: parts are prefix.part_00000, ..., then prefix.manifest")
-    export.add_argument("--format", choices=COPY_FORMATS, default="csv", help="COPY format (default csv)")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="csv",
+                        help="COPY format, or parquet (Apache Parquet files, e.g. for Dask) (default csv)")
     export.add_argument("--header", action="store_true", help="a header line at the top of every part")
     export.add_argument("--no-manifest", action="store_true", help="write the parts only")
     export.add_argument("--overwrite", action="store_true", help="replace an earlier export at the same prefix")
     export.add_argument("--gzip", action="store_true", help="gzip every part")
     export.add_argument("--part-size", type=parse_size, default=DEFAULT_PART_SIZE, metavar="SIZE",
-                        help="start a new part past this many bytes, before compression (default 64MB)")
+                        help="start a new part past this many bytes, before compression (parquet: of Arrow "
+                             "column data before encoding) (default 64MB)")
     _common(export)
     export.set_defaults(func=run_export)
 

@@ -2,9 +2,10 @@
 
     churnml db start|stop|status|url|psql [psql args...]
     churnml data generate --customers N --seed S [--dsn URL]
+    churnml train NAME --source TABLE_OR_QUERY --label COL [--exclude a,b] [--engine database|dask] [--deploy] ...
     churnml report NAME [--out DIR] [--compare NAME_OR_ID ...] [--dsn URL] [--fp-cost 50 --fn-cost 500 ...]
     churnml s3 start|stop|status|url
-    churnml export QUERY s3://bucket/prefix [--format csv|text|binary] [--header] [--gzip] [--part-size 64MB] ...
+    churnml export QUERY s3://bucket/prefix [--format csv|text|binary|parquet] [--header] [--gzip] [--part-size 64MB]
     churnml load TABLE s3://bucket/key [--mode file|prefix|manifest] [--format ...] [--header] [--columns a,b] ...
     churnml docs sql-reference [--out docs/sql-reference.md] [--dsn URL] [--extension NAME ...]
 """
@@ -191,9 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "when the server has its control file)")
     reference.set_defaults(func=_docs)
 
-    from churnml.cli import loaders_cli
+    from churnml.cli import loaders_cli, train_cli
 
     loaders_cli.add_commands(commands)
+    train_cli.add_command(commands)
     return parser
 
 

@@ -71,7 +71,7 @@ GRAMMAR_DETAIL = ("A condition may use only named inputs, literals (numbers, 'st
                   "comparisons (= <> != < <= > >= IS [NOT] NULL, [NOT] IN, [NOT] BETWEEN), AND, OR, NOT, "
                   "+ - * / and parentheses.")
 
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD_CHAR = re.compile(r"[A-Za-z0-9_]")
 
@@ -115,6 +115,9 @@ class _Token:
         return self.kind == "op" and self.value in ops
 
 
+_DIGITS = frozenset("0123456789")
+
+
 def tokenize(text: str) -> list[_Token]:
     """The tokens of `text`, ending with an 'end' token.
 
@@ -129,7 +132,8 @@ def tokenize(text: str) -> list[_Token]:
         if c in " \t\r\n\f":
             i += 1
             continue
-        if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+        # ASCII digits only: str.isdigit() is also true for '²' or '٣', which _NUMBER does not match
+        if c in _DIGITS or (c == "." and i + 1 < n and text[i + 1] in _DIGITS):
             m = _NUMBER.match(text, i)
             assert m is not None
             literal = m.group()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from churnml import registry
-from churnml.errors import DataCorrupted
+from churnml.errors import DataCorrupted, InvalidParameter
 from churnml.scoring.compiled_trees import CompiledModel
 from churnml.scoring.native_trees import native_forest
 from churnml.text.embedder import embedder_for
@@ -114,6 +114,8 @@ class Serving:
 
 _models: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
 _serving: dict[str, Serving] = {}
+# predict(model_id, ...): model id -> the SHA-256 it was loaded with (its key in _models)
+_pinned: dict[int, str] = {}
 
 
 def build(stored: registry.StoredModel) -> LoadedModel:
@@ -134,12 +136,38 @@ def model(plpy: Any, model_id: int, sha256: str) -> LoadedModel:
     key = (model_id, sha256)
     loaded = _models.get(key)
     if loaded is None:
-        loaded = build(registry.load_model(plpy, model_id, expected_sha256=sha256))
-        _models[key] = loaded
-        while len(_models) > MAX_CACHED_MODELS:
-            _models.popitem(last=False)
+        loaded = _remember(build(registry.load_model(plpy, model_id, expected_sha256=sha256)))
     else:
         _models.move_to_end(key)
+    return loaded
+
+
+def _remember(loaded: LoadedModel) -> LoadedModel:
+    _models[(loaded.model_id, loaded.sha256)] = loaded
+    while len(_models) > MAX_CACHED_MODELS:
+        _models.popitem(last=False)
+    return loaded
+
+
+def by_id(plpy: Any, model_id: int) -> LoadedModel:
+    """Exactly the registered model `model_id`, whatever is deployed (churnml.predict).
+
+    A registered model's artifact checksum, format and feature spec never change
+    (the registry's trigger refuses it), so after the first load in this backend
+    the id alone finds the cached (id, SHA-256) entry: no registry query per row.
+    """
+    sha256 = _pinned.get(model_id)
+    if sha256 is not None:
+        loaded = _models.get((model_id, sha256))
+        if loaded is not None:
+            return loaded
+    stored = registry.load_model(plpy, model_id)  # verifies the checksum
+    if stored.kind != "churn":
+        raise InvalidParameter(f"model {model_id} is a {stored.kind} model, not a churn model",
+                               hint="churnml.predict scores with churn models: "
+                                    "SELECT id, name FROM churnml.model_summary WHERE kind = 'churn'.")
+    loaded = _models.get((stored.id, stored.artifact_sha256)) or _remember(build(stored))
+    _pinned[model_id] = loaded.sha256
     return loaded
 
 
@@ -170,3 +198,4 @@ def forget(name: str) -> None:
 def clear() -> None:
     _models.clear()
     _serving.clear()
+    _pinned.clear()

@@ -168,8 +168,9 @@ def table_import_from_s3(plpy: Any, table_name: str | None, column_list: str | N
     uri = _s3_uri(s3_info)
     columns = column_names(column_list)
     with caller_search_path(plpy, search_path):
-        target = plpy.execute(prepared(plpy, "aws:resolve", _RESOLVE, ["text"]), [table_name])[0]
-    load = prepared(plpy, "aws:load", _LOAD, ["oid", "text", "text", "bool", "text[]", "text"])
+        target = plpy.execute(prepared(plpy, "aws:resolve", _RESOLVE, ["pg_catalog.text"]), [table_name])[0]
+    load = prepared(plpy, "aws:load", _LOAD, ["pg_catalog.oid", "pg_catalog.text", "pg_catalog.text",
+                                              "pg_catalog.bool", "pg_catalog.text[]", "pg_catalog.text"])
     rows = plpy.execute(load, [target["oid"], uri, parsed.format, parsed.header, columns, search_path])[0]["n"]
     objects = json.loads(plpy.execute(prepared(plpy, "aws:loaded", _LOADED, []))[0]["objects"])
     size = sum(int(o.get("bytes") or 0) for o in objects)

@@ -40,7 +40,7 @@ def _key_types(plpy: Any, table: str, columns: list[str]) -> list[str]:
         FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)
           AND a.attname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]) AND NOT a.attisdropped""",
-        ["text", "text[]"])
+        ["pg_catalog.text", "pg_catalog.text[]"])
     found = {r["name"]: r["type"] for r in plpy.execute(plan, [table, columns])}
     if not found:
         raise UndefinedObject(f'the customer table "{table}" does not exist',
@@ -74,7 +74,8 @@ def _latest_message(plpy: Any, settings: dict[str, Any], key: tuple[Any, Any]) -
              f"WHERE m.{k1}::pg_catalog.text OPERATOR(pg_catalog.=) $1 "
              f"AND m.{k2}::pg_catalog.text OPERATOR(pg_catalog.=) $2 ORDER BY m.{time} DESC NULLS LAST LIMIT 1")
     try:
-        rows = plpy.execute(prepared(plpy, f"message:{query}", query, ["text", "text"]), [str(key[0]), str(key[1])])
+        rows = plpy.execute(prepared(plpy, f"message:{query}", query, ["pg_catalog.text", "pg_catalog.text"]),
+                            [str(key[0]), str(key[1])])
     except (plpy.spiexceptions.UndefinedTable, plpy.spiexceptions.UndefinedColumn):
         return None  # no message store configured: assess without a message
     return rows[0]["message"] if rows else None
@@ -117,7 +118,8 @@ def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | N
     confidence = None if result is None else result.confidence
     customer_key = f"{area_code}/{phone}"
     plan = prepared(plpy, "recommend", _RECOMMEND_AND_LOG,
-                 ["float8", "text", "float8", "text", "text", "boolean", "bigint", "text"])
+                 ["pg_catalog.float8", "pg_catalog.text", "pg_catalog.float8", "pg_catalog.text",
+                  "pg_catalog.text", "boolean", "bigint", "pg_catalog.text"])
     try:
         offer = plpy.execute(plan, [probability, sentiment, confidence, json.dumps(customer), customer_key,
                                     log_offer is not False, loaded.model_id, settings["rule_set"]])[0]

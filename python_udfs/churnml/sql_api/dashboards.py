@@ -38,7 +38,7 @@ _HINT = "Set it in churnml.call_center_settings (see its COMMENT)."
 def _customer_table(plpy: Any, table: str) -> str:
     """The configured customer table as schema-qualified, quoted SQL, or 42704."""
     try:
-        rows = plpy.execute(prepared(plpy, "dashboards:qualified", _QUALIFIED, ["text"]), [table])
+        rows = plpy.execute(prepared(plpy, "dashboards:qualified", _QUALIFIED, ["pg_catalog.text"]), [table])
     except plpy.SPIError:
         rows = []  # not even parseable as a name
     if not rows:

@@ -136,7 +136,7 @@ def _restore_builtin(plpy: Any, table: str, key: str, key_type: str, columns: tu
     plan = prepared(plpy, f"restore_{table}", f"""
         UPDATE churnml.{table} AS t SET ({assignments}) = (
             SELECT {values} FROM pg_catalog.jsonb_populate_record(NULL::churnml.{table}, $2::pg_catalog.jsonb) AS n)
-        WHERE t.{key} OPERATOR(pg_catalog.=) $1 AND t.builtin""", [key_type, "text"])  # noqa: S608 - fixed names
+        WHERE t.{key} OPERATOR(pg_catalog.=) $1 AND t.builtin""", [key_type, "pg_catalog.text"])  # noqa: S608 - fixed names
     _restoring = True
     try:
         done = plpy.execute(plan, [new[key], _json_row(new)]).nrows()
@@ -222,7 +222,7 @@ def check_experiment(plpy: Any, td: dict[str, Any]) -> str | None:
     new = td["new"]
     if event == "INSERT":
         if new.get("builtin") and not _restoring and _restore_builtin(
-                plpy, "experiments", "name", "text",
+                plpy, "experiments", "name", "pg_catalog.text",
                 ("seed", "description", "control_arm", "started_at", "stopped_at", "created_by", "created_at"), new):
             return "SKIP"
         return None
@@ -234,7 +234,7 @@ def check_experiment(plpy: Any, td: dict[str, Any]) -> str | None:
     if new["seed"] != old["seed"]:
         plan = prepared(plpy, "experiment_offers",
                      "SELECT count(*) AS n FROM churnml.offer_log WHERE experiment OPERATOR(pg_catalog.=) $1",
-                     ["text"])
+                     ["pg_catalog.text"])
         offers = plpy.execute(plan, [old["name"]])[0]["n"]
         if offers:
             raise ObjectNotInPrerequisiteState(
@@ -302,7 +302,8 @@ def _compile(ast_text: str) -> conditions.Compiled:
 
 def load_rule_set(plpy: Any, name: str, as_of: str) -> rules.RuleSet:
     """The enabled rules of `name` active at `as_of`, in evaluation order."""
-    row = plpy.execute(prepared(plpy, "rule_set", _RULES_QUERY, ["text", "timestamptz"]), [name, as_of])[0]
+    row = plpy.execute(prepared(plpy, "rule_set", _RULES_QUERY, ["pg_catalog.text", "pg_catalog.timestamptz"]),
+                       [name, as_of])[0]
     if not row["known"]:
         raise UndefinedObject(f'rule set "{name}" has no rules',
                               detail=_known_rule_sets(plpy),
@@ -331,7 +332,7 @@ def _rule_set(plpy: Any, name: str, as_of: str, statement: float | None) -> rule
     current = _loaded.get(name)
     if current is not None and statement is not None and current.statement == statement and current.as_of == as_of:
         return current.rule_set
-    plan = prepared(plpy, "rule_set_fingerprint", _FINGERPRINT_QUERY, ["text", "timestamptz"])
+    plan = prepared(plpy, "rule_set_fingerprint", _FINGERPRINT_QUERY, ["pg_catalog.text", "pg_catalog.timestamptz"])
     fingerprint = plpy.execute(plan, [name, as_of])[0]["fingerprint"]
     if current is not None and fingerprint is not None and current.fingerprint == fingerprint:
         current.statement, current.as_of = statement if statement is not None else float("nan"), as_of
@@ -393,7 +394,7 @@ def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, ou
     if offer_id is not None:
         plan = prepared(plpy, "offer_by_id", """
             SELECT id, offered_at OPERATOR(pg_catalog.<=) $2 AS in_order FROM churnml.offer_log
-            WHERE id OPERATOR(pg_catalog.=) $1""", ["bigint", "timestamptz"])
+            WHERE id OPERATOR(pg_catalog.=) $1""", ["bigint", "pg_catalog.timestamptz"])
         rows = plpy.execute(plan, [offer_id, recorded_at])
         if not rows:
             raise UndefinedObject(f"offer {offer_id} is not in the offer log")
@@ -406,7 +407,7 @@ def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, ou
         plan = prepared(plpy, "offer_by_customer", """
             SELECT id, TRUE AS in_order FROM churnml.offer_log
             WHERE customer_key OPERATOR(pg_catalog.=) $1 AND offered_at OPERATOR(pg_catalog.<=) $2
-            ORDER BY offered_at DESC, id DESC LIMIT 1""", ["text", "timestamptz"])
+            ORDER BY offered_at DESC, id DESC LIMIT 1""", ["pg_catalog.text", "pg_catalog.timestamptz"])
         rows = plpy.execute(plan, [customer_key, recorded_at])
         if not rows:
             raise UndefinedObject(f'no offer was made to customer "{customer_key}" at or before {recorded_at}',
@@ -416,7 +417,7 @@ def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, ou
         INSERT INTO churnml.offer_outcomes AS o (offer_id, outcome, recorded_at, note) VALUES ($1, $2, $3, $4)
         ON CONFLICT (offer_id) DO UPDATE SET outcome = excluded.outcome, recorded_at = excluded.recorded_at,
                                              note = excluded.note, recorded_by = current_user""",
-                 ["bigint", "text", "timestamptz", "text"])
+                 ["bigint", "pg_catalog.text", "pg_catalog.timestamptz", "pg_catalog.text"])
     plpy.execute(plan, [offer, outcome, recorded_at, note])
     return offer
 
@@ -426,7 +427,8 @@ def experiment_results(plpy: Any, experiment: str | None, control_arm: str | Non
     if experiment is None:
         raise NullValueNotAllowed("experiment must not be NULL")
     plan = prepared(plpy, "experiment",
-                    "SELECT control_arm FROM churnml.experiments WHERE name OPERATOR(pg_catalog.=) $1", ["text"])
+                    "SELECT control_arm FROM churnml.experiments WHERE name OPERATOR(pg_catalog.=) $1",
+                    ["pg_catalog.text"])
     found = plpy.execute(plan, [experiment])
     if not found:
         raise UndefinedObject(f'experiment "{experiment}" does not exist',
@@ -440,11 +442,11 @@ def experiment_results(plpy: Any, experiment: str | None, control_arm: str | Non
         FROM churnml.offer_log AS l
         LEFT JOIN churnml.offer_outcomes AS o ON o.offer_id OPERATOR(pg_catalog.=) l.id
         WHERE l.experiment OPERATOR(pg_catalog.=) $1
-        GROUP BY l.arm""", ["text"])
+        GROUP BY l.arm""", ["pg_catalog.text"])
     rows = {r["arm"]: dict(r) for r in plpy.execute(plan, [experiment])}
     plan = prepared(plpy, "experiment_rule_arms", """
         SELECT arms::pg_catalog.text AS arms FROM churnml.incentive_rules
-        WHERE experiment OPERATOR(pg_catalog.=) $1 AND arms IS NOT NULL ORDER BY id""", ["text"])
+        WHERE experiment OPERATOR(pg_catalog.=) $1 AND arms IS NOT NULL ORDER BY id""", ["pg_catalog.text"])
     for r in plpy.execute(plan, [experiment]):
         for arm in _loads(r["arms"]):
             rows.setdefault(arm["arm"], {"arm": arm["arm"], "offer": arm["offer"], "offers": 0, "outcomes_known": 0,

@@ -97,8 +97,9 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
         raise InvalidParameter(f"ignore_lines must not be negative, not {ignore_lines}")
     started = plpy.execute(plpy.prepare("SELECT pg_catalog.clock_timestamp()::pg_catalog.text AS t", []))[0]["t"]
     config = server_config.load()
-    with caller_search_path(plpy, search_path):
-        loader = TableLoader(plpy, target, target_columns(plpy, target, columns), on_conflict or "error")
+    # `target` is a regclass printed under the pinned search_path, so it names the table exactly;
+    # the columns' types are printed and parsed (the row type, the bad-row checks) under that path too.
+    loader = TableLoader(plpy, target, target_columns(plpy, target, columns), on_conflict or "error")
     objects: list[dict[str, Any]] = []
     try:
         parsed = parse_uri(uri, require_key=mode != "prefix")
@@ -117,7 +118,8 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
     record = plpy.prepare("""
         INSERT INTO churnml.load_history (target, uri, mode, format, objects, rows, started_at)
         VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, $6, $7::pg_catalog.timestamptz)""",
-                          ["text", "text", "text", "text", "text", "int8", "text"])
+                          ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text",
+                           "pg_catalog.text", "pg_catalog.int8", "pg_catalog.text"])
     plpy.execute(record, [target, uri, mode, fmt, json.dumps(objects), loader.rows, started])
     return loader.rows
 

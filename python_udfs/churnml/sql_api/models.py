@@ -85,6 +85,7 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
     holdout_labels = [bool(v) for v in y[split.test]] if test_scores is not None else []
     holdout_scores = [float(v) for v in test_scores] if test_scores is not None else []
     training = {
+        "engine": "database",
         "source": data.description,
         "label": label,
         "rows": data.rows,
@@ -109,6 +110,113 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
     plpy.notice(f"churnml.train: model {model_id} \"{name}\": validation AUC "
                 f"{auc if auc is None else round(auc, 4)}, {summary['n_trees']} trees, "
                 f"{training['seconds']} s")
+    if deploy:
+        deploy_model(plpy, name, model_id, None, None)
+    return model_id
+
+
+def _json_object(text: str | None, what: str, *, required: bool = True) -> dict[str, Any]:
+    value = _loads(text, what)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParameter(f"{what} must be a JSON object", detail=f"Got {type(value).__name__}.")
+    return value
+
+
+def _checked_holdout(holdout: str | None) -> tuple[list[bool], list[float]]:
+    value = _json_object(holdout, "holdout", required=False)
+    if not value:
+        return [], []
+    labels, scores = value.get("labels"), value.get("scores")
+    if (not isinstance(labels, list) or not isinstance(scores, list) or len(labels) != len(scores)
+            or set(value) - {"labels", "scores"}):
+        raise InvalidParameter("holdout must be {\"labels\": [...], \"scores\": [...]} of equal length",
+                               hint="Pass the held-out test rows' labels (true/false) and churn probabilities.")
+    if not all(isinstance(v, bool) for v in labels):
+        raise InvalidParameter("holdout labels must be true or false")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0.0 <= v <= 1.0 for v in scores):
+        raise InvalidParameter("holdout scores must be probabilities between 0 and 1")
+    return list(labels), [float(v) for v in scores]
+
+
+def check_artifact(artifact: str | None, spec: Any) -> bytes:
+    """The artifact as bytes, after checking that the scorer and XGBoost read it and that it fits `spec`.
+
+    Every problem is 22023 (a bad argument): the artifact has not been stored yet, so
+    nothing in the registry is corrupt.
+    """
+    from churnml.errors import DataCorrupted
+    from churnml.scoring.compiled_trees import CompiledModel
+
+    if artifact is None or not artifact.strip():
+        raise InvalidParameter("artifact must be an XGBoost model in its native JSON",
+                               hint="Pass bytes(booster.save_raw(\"json\")).decode().")
+    raw = artifact.encode("utf-8")
+    try:
+        compiled = CompiledModel.from_json(raw)  # the parser the scorer uses: JSON only, checked structure
+    except DataCorrupted as exc:
+        raise InvalidParameter(f"the artifact is not a readable XGBoost model: {exc.message}", detail=exc.detail,
+                               hint="Pass the text of booster.save_raw(\"json\").") from None
+    import xgboost as xgb
+
+    try:
+        booster = xgb.Booster(model_file=bytearray(raw))
+    except xgb.core.XGBoostError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "no reason given"
+        raise InvalidParameter("the artifact is not a readable XGBoost model",
+                               detail=f"XGBoost said: {first[:300]}.") from None
+    outputs = spec.output_names
+    for what, count in (("the scorer", compiled.n_features), ("XGBoost", booster.num_features())):
+        if count != len(outputs):
+            raise InvalidParameter(
+                f"the artifact takes {count} inputs, but the feature spec encodes {len(outputs)} columns",
+                detail=f"As read by {what}. The spec's encoded columns: {', '.join(outputs[:20])}"
+                       f"{', …' if len(outputs) > 20 else ''}.",
+                hint="Register the model with the feature spec it was trained on.")
+    names = booster.feature_names
+    if names is not None and list(names) != list(outputs):
+        raise InvalidParameter("the artifact's feature names differ from the feature spec's encoded columns",
+                               detail=f"Model: {', '.join(names[:10])}; spec: {', '.join(outputs[:10])}.",
+                               hint="Register the model with the feature spec it was trained on.")
+    return raw
+
+
+@entry
+def register_model(plpy: Any, name: str | None, artifact: str | None, feature_spec: str | None, metrics: str | None,
+                   training: str | None, params: str | None, holdout: str | None, deploy: bool | None,
+                   parent_id: int | None) -> int:
+    """Register a churn model trained outside the database; returns its id."""
+    from churnml.errors import DataCorrupted
+    from churnml.training.feature_spec import FeatureSpec
+    from churnml.training.jsonable import to_jsonable
+
+    if not name:
+        raise InvalidParameter("a model needs a name", hint="e.g. churnml.register_model('churn', ...)")
+    spec_doc = _json_object(feature_spec, "feature_spec")
+    if spec_doc.get("kind") == "sentiment":
+        raise InvalidParameter("register_model registers churn models", hint="Train sentiment models in SQL.")
+    try:
+        spec = FeatureSpec.from_dict(spec_doc)
+    except DataCorrupted as exc:
+        raise InvalidParameter(f"feature_spec is not a churnml feature spec: {exc.message}",
+                               detail=exc.detail) from None
+    if not spec.fitted:
+        raise InvalidParameter("feature_spec has not been fitted",
+                               hint="Register the spec after fitting it on the training rows.")
+    raw = check_artifact(artifact, spec)
+    metrics_doc = _json_object(metrics, "metrics")
+    facts = _json_object(training, "training")
+    facts.setdefault("engine", "external")
+    facts["registered_with"] = "churnml.register_model"
+    labels, scores = _checked_holdout(holdout)
+    model_id = registry.insert_model(
+        plpy, name=name, artifact=raw, feature_spec=to_jsonable(spec.to_dict()),  # type: ignore[arg-type]
+        params=_json_object(params, "params", required=False), metrics=metrics_doc, training=facts,
+        holdout_labels=labels, holdout_scores=scores, parent_id=parent_id)
+    auc = metrics_doc.get("validation", {}).get("auc") if isinstance(metrics_doc.get("validation"), dict) else None
+    plpy.notice(f"churnml.register_model: model {model_id} \"{name}\" ({facts['engine']} engine)"
+                + (f", validation AUC {round(auc, 4)}" if isinstance(auc, int | float) else ""))
     if deploy:
         deploy_model(plpy, name, model_id, None, None)
     return model_id
@@ -262,6 +370,9 @@ def compare_models(plpy: Any, names: list[str]) -> list[dict[str, Any]]:
     """One row per (metric, split) with one column per model, for side-by-side reading."""
     if not names:
         raise InvalidParameter("name at least one model")
+    if any(isinstance(n, list) for n in names):  # PL/Python passes a 2-D array as nested lists
+        raise InvalidParameter("names must be a one-dimensional array",
+                               hint="Pass the names as separate arguments, e.g. compare_models('churn', '12').")
     models = [registry.load_model(plpy, registry.model_id_for(plpy, n)) for n in names]
     rows = []
     for split in ("train", "validation", "test"):

@@ -9,13 +9,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import InvalidParameter, UndefinedColumn, WrongArgumentCount
+from churnml.errors import (
+    DatatypeMismatch,
+    InvalidParameter,
+    NullValueNotAllowed,
+    UndefinedColumn,
+    UndefinedObject,
+    WrongArgumentCount,
+)
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import batch_columns, features_hint, packed_query
 from churnml.scoring.native_trees import format_floats
 from churnml.sql_api.entry import entry, generated_entry
+from churnml.training.sql_types import type_family
 from churnml.version import VERSION
 
 FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -137,23 +146,219 @@ def _function_sql(plpy: Any, schema: str, function: str, name: str, features: li
     )
 
 
+def _sql_function_sql(plpy: Any, schema: str, function: str, name: str, features: list[tuple[str, str]]) -> str:
+    """The typed function as LANGUAGE sql, for a caller who may not create PL/Python functions.
+
+    PL/Python is untrusted: only superusers create functions in it. A churnml_admin
+    gets the same signature in SQL (a trusted language) over churnml._score_json, as
+    will_churn(row) does: the arguments become a JSON object keyed by feature name.
+    The body is one quoted literal, so no feature name can end it early.
+    """
+    params = ", ".join(f"{plpy.quote_ident(n)} {t}" for n, t in features)
+    qualified = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}"
+    pairs = [f"{plpy.quote_literal(n)}, ${i}" for i, (n, _) in enumerate(features, start=1)]
+    chunks = [pairs[i:i + 50] for i in range(0, len(pairs), 50)]  # json_build_object takes <= 100 arguments
+    if len(chunks) == 1:
+        row = f"pg_catalog.json_build_object({', '.join(chunks[0])})::pg_catalog.text"
+    else:
+        row = "(" + " OPERATOR(pg_catalog.||) ".join(
+            f"pg_catalog.jsonb_build_object({', '.join(chunk)})" for chunk in chunks) + ")::pg_catalog.text"
+    body = f"SELECT churnml._score_json({plpy.quote_literal(name)}, {row}, ${len(features) + 1})"
+    return (
+        f"CREATE OR REPLACE FUNCTION {qualified}({params}, _statement float8 DEFAULT "
+        f"pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())) RETURNS float8 "
+        f"LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp AS {plpy.quote_literal(body)}"
+    )
+
+
 @entry
 def create_model_function(plpy: Any, function: str, name: str, schema: str) -> str:
     if not function or not FUNCTION_NAME.match(function):
         raise InvalidParameter(f"invalid function name {function!r}",
                                hint="Use a plain identifier such as will_churn.")
     loaded = model_cache.serving(plpy, name, None).model
-    regtype = plpy.prepare("SELECT $1::pg_catalog.regtype::pg_catalog.text AS t", ["text"])
+    regtype = plpy.prepare("SELECT $1::pg_catalog.regtype::pg_catalog.text AS t", ["pg_catalog.text"])
     features = []
     for feature in loaded.spec.features:
         # Parsed by regtype: a stored type name can only ever come back as a real type's name.
         sql_type = plpy.execute(regtype, [feature.sql_type])[0]["t"]
         features.append((feature.name, sql_type))
-    plpy.execute(_function_sql(plpy, schema, function, name, features))
+    superuser = plpy.execute(plpy.prepare(
+        "SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER",
+        []))[0]["rolsuper"]
+    make = _function_sql if superuser else _sql_function_sql
+    plpy.execute(make(plpy, schema, function, name, features))
     signature = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}({', '.join(t for _, t in features)}, float8)"
     plpy.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
     plpy.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO churnml_user")
     comment = (f"Churn probability from the model deployed as \"{name}\" (made by churnml.create_model_function). "
                f"Leave _statement to its default: it keys the per-statement model cache.")
+    plpy.execute(f"COMMENT ON FUNCTION {signature} IS {plpy.quote_literal(comment)}")
+    return signature
+
+
+# ---------------------------------------------------------------------------------------------
+# churnml.predict(model_id, numbers, texts): one registered model, features as two arrays.
+#
+# IMMUTABLE, so postgres_fdw may ship it to shards (and Citus evaluates it there): it reads
+# exactly the model `model_id`, never a deployment, and a registered model's artifact checksum,
+# format and feature spec never change (the trigger on churnml.models refuses it).
+
+
+def takes_number(sql_type: str) -> bool:
+    """Whether a feature of this SQL type travels in predict's float8 array (else in the text one)."""
+    return type_family(sql_type) in ("numeric", "boolean")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each of a model's features sits in predict's two arrays."""
+
+    numbers: list[str]  # feature names, in spec order
+    texts: list[str]
+    order: list[int]  # value of feature i = (numbers + texts)[order[i]]
+    as_bool: list[int]  # categorical features of a boolean SQL type: 1.0/0.0 back to true/false
+
+    def hint(self, loaded: model_cache.LoadedModel) -> str:
+        return (f"Model {loaded.model_id} (\"{loaded.name}\") takes numbers => float8[] of "
+                f"{len(self.numbers)} ({', '.join(self.numbers) or 'none'}) and texts => text[] of "
+                f"{len(self.texts)} ({', '.join(self.texts) or 'none'}), in this order. "
+                f"churnml.create_shard_function writes the call for a table.")
+
+
+_layouts: dict[tuple[int, str], _Layout] = {}
+
+
+def layout(loaded: model_cache.LoadedModel) -> _Layout:
+    key = (loaded.model_id, loaded.sha256)
+    found = _layouts.get(key)
+    if found is None:
+        features = loaded.spec.features
+        numbers = [f.name for f in features if takes_number(f.sql_type)]
+        texts = [f.name for f in features if not takes_number(f.sql_type)]
+        order, n, t = [], 0, len(numbers)
+        for f in features:
+            if takes_number(f.sql_type):
+                order.append(n)
+                n += 1
+            else:
+                order.append(t)
+                t += 1
+        as_bool = [i for i, f in enumerate(features)
+                   if f.group == "categorical" and type_family(f.sql_type) == "boolean"]
+        if len(_layouts) >= 4 * model_cache.MAX_CACHED_MODELS:
+            _layouts.clear()
+        found = _layouts[key] = _Layout(numbers, texts, order, as_bool)
+    return found
+
+
+def _flat(values: list[Any], what: str, loaded: model_cache.LoadedModel, shape: _Layout) -> None:
+    for value in values:
+        if isinstance(value, list):
+            raise InvalidParameter(f"{what} must be a one-dimensional array", hint=shape.hint(loaded))
+
+
+@entry
+def predict(plpy: Any, model_id: int, numbers: list[Any], texts: list[Any]) -> float:
+    try:
+        loaded = model_cache.by_id(plpy, model_id)
+    except UndefinedObject as missing:
+        missing.hint = ("SELECT id, name FROM churnml.model_summary lists the models. On a shard, the "
+                        "coordinator's registry may not have replicated yet (docs/models.md, "
+                        "\"Sharded scoring with postgres_fdw\").")
+        raise
+    shape = layout(loaded)
+    if len(numbers) != len(shape.numbers) or len(texts) != len(shape.texts):
+        raise InvalidParameter(
+            f"model {model_id} takes {len(shape.numbers)} numbers and {len(shape.texts)} texts, "
+            f"not {len(numbers)} and {len(texts)}", hint=shape.hint(loaded))
+    merged = numbers + texts
+    try:
+        values = [merged[i] for i in shape.order]
+        for i in shape.as_bool:
+            if values[i] is not None:
+                values[i] = values[i] == 1.0 if values[i] in (0.0, 1.0) else values[i]
+        return loaded.score_values(values)
+    except (TypeError, DatatypeMismatch):
+        _flat(numbers, "numbers", loaded, shape)
+        _flat(texts, "texts", loaded, shape)
+        raise
+
+
+def _shard_function_sql(plpy: Any, schema: str, function: str, row_type: str, model_id: int,
+                        numbers: list[str], texts: list[str]) -> str:
+    qualified = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}"
+    return (
+        f"CREATE OR REPLACE FUNCTION {qualified}(c {row_type}) RETURNS pg_catalog.float8 "
+        f"LANGUAGE sql IMMUTABLE PARALLEL UNSAFE\n"
+        f"RETURN churnml.predict({int(model_id)}::pg_catalog.int8,\n"
+        f"    ARRAY[{', '.join(numbers)}]::pg_catalog.float8[],\n"
+        f"    ARRAY[{', '.join(texts)}]::pg_catalog.text[])"
+    )
+
+
+def _as_float8(plpy: Any, column: str, sql_type: str, feature: str) -> str:
+    ref = f"($1).{plpy.quote_ident(column)}"
+    family = type_family(sql_type)
+    if family == "boolean":
+        return f"CAST(CAST({ref} AS pg_catalog.int4) AS pg_catalog.float8)"
+    if family == "numeric":
+        return ref if sql_type == "double precision" else f"CAST({ref} AS pg_catalog.float8)"
+    raise DatatypeMismatch(
+        f"column \"{column}\" is of type {sql_type}, but feature \"{feature}\" is a number",
+        detail="The model was trained on a number or boolean column of that name.",
+        hint="Score a table or view whose column has a number or boolean type.")
+
+
+def _as_text(plpy: Any, column: str, sql_type: str) -> str:
+    ref = f"($1).{plpy.quote_ident(column)}"
+    return ref if sql_type == "text" else f"CAST({ref} AS pg_catalog.text)"
+
+
+@entry
+def create_shard_function(plpy: Any, function: str | None, relation: str | None, name: str | None,
+                          schema: str | None) -> str:
+    for argument, value in (("function_name", function), ("relation", relation), ("model", name),
+                            ("schema", schema)):
+        if value is None:
+            raise NullValueNotAllowed(f"{argument} must not be NULL")
+    if not FUNCTION_NAME.match(function):
+        raise InvalidParameter(f"invalid function name {function!r}",
+                               hint="Use a plain identifier such as churn_on_shards.")
+    # The function runs with search_path = pg_catalog, pg_temp: regclass and regtype print
+    # schema-qualified, quoted names, so what is read back and written below is exact.
+    rows = plpy.execute(plpy.prepare("""
+        SELECT c.reltype::pg_catalog.regtype::pg_catalog.text AS row_type, c.relkind::pg_catalog.text AS kind
+        FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)""",
+        ["pg_catalog.text"]),
+        [relation])
+    if not rows or rows[0]["kind"] not in ("r", "p", "f", "v", "m"):
+        raise UndefinedObject(f"{relation} is not a table, view or foreign table",
+                              hint="Name the table whose rows the function will score, e.g. 'customers'.")
+    row_type = rows[0]["row_type"]
+    columns = {r["attname"]: r["type"] for r in plpy.execute(plpy.prepare("""
+        SELECT a.attname, pg_catalog.format_type(a.atttypid, NULL) AS type
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND a.attnum OPERATOR(pg_catalog.>) 0
+          AND NOT a.attisdropped""", ["pg_catalog.text"]), [relation])}
+    loaded = model_cache.serving(plpy, name, None).model
+    missing = [f.name for f in loaded.spec.features if f.name not in columns]
+    if missing:
+        raise UndefinedColumn(f"{relation} has no column \"{missing[0]}\" that model \"{name}\" needs",
+                              hint=features_hint(loaded))
+    numbers = [_as_float8(plpy, f.name, columns[f.name], f.name)
+               for f in loaded.spec.features if takes_number(f.sql_type)]
+    texts = [_as_text(plpy, f.name, columns[f.name]) for f in loaded.spec.features if not takes_number(f.sql_type)]
+    plpy.execute(_shard_function_sql(plpy, schema, function, row_type, loaded.model_id, numbers, texts))
+    signature = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}({row_type})"
+    plpy.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+    plpy.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO churnml_user")
+    comment = (
+        f"Churn probability of a {row_type} row from model {loaded.model_id}, the model deployed as \"{name}\" "
+        f"when churnml.create_shard_function made this function: run it again after a deploy. IMMUTABLE and "
+        f"inlinable, so postgres_fdw ships the churnml.predict call inside to shards that have churnml. "
+        f"Deliberately without SET search_path (PostgreSQL never inlines a function that has one): its body is "
+        f"SQL-standard, parsed once at creation with every name schema-qualified, so no name is looked up "
+        f"when it runs.")
     plpy.execute(f"COMMENT ON FUNCTION {signature} IS {plpy.quote_literal(comment)}")
     return signature

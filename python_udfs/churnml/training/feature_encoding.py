@@ -42,31 +42,7 @@ RowEncoder = Callable[[Any, list[float], Embedder | None], None]
 def fit_feature(f: Feature, values: Sequence[Any] | np.ndarray, embed: Embedder | None) -> None:
     """Learn `f`'s state from its training values (already restricted to the training rows)."""
     state = f.state
-    if isinstance(state, NumericState):
-        numbers = numeric_column(values, f.name)
-        present = numbers[~np.isnan(numbers)]
-        if present.size == 0:
-            _raise_all_null(f)
-        if state.missing == "mean":
-            state.fill = float(present.mean())
-        elif state.missing == "median":
-            state.fill = float(np.median(present))
-        elif state.missing == "zero":
-            state.fill = 0.0
-        else:
-            state.fill = None
-    elif isinstance(state, CategoricalState):
-        counts = Counter(key for key in map(category_key, as_list(values)) if key is not None)
-        if not counts:
-            _raise_all_null(f)
-        ranked = sorted(counts, key=lambda key: (-counts[key], key))
-        state.categories = ranked[: state.max_categories]
-        state.dropped = len(ranked) - len(state.categories)
-        state.unknown = UNKNOWN_CATEGORY
-    elif isinstance(state, BooleanState):
-        if np.isnan(boolean_column(values, f.name)).all():
-            _raise_all_null(f)
-    else:
+    if isinstance(state, TextState):
         if embed is None:
             _raise_no_embedder(f)
         texts = [v for v in as_list(values) if v is not None]
@@ -74,6 +50,90 @@ def fit_feature(f: Feature, values: Sequence[Any] | np.ndarray, embed: Embedder 
             _raise_all_null(f)
         state.encoder = embedder_name(embed)
         state.dim = embed_texts(texts[:1], embed, f.name, None).shape[1]
+        return
+    fit_feature_from_stats(f, feature_stats(f, values))
+
+
+# The same fit in two steps, so it can run on data that lives in pieces (`churnml train
+# --engine dask`): `feature_stats` on each piece's training values, `merge_feature_stats`
+# to combine them, `fit_feature_from_stats` once. `fit_feature` is these steps on one piece.
+# Merged statistics give the same state as one pass over all values: category counts and
+# present-value counts add up, the median is taken over all present values; the mean is
+# the sum over count, equal to the one-pass mean up to floating-point summation order.
+
+FeatureStats = dict[str, Any]
+
+
+def feature_stats(f: Feature, values: Sequence[Any] | np.ndarray) -> FeatureStats:
+    """What fitting `f` needs to know about some of its training values."""
+    state = f.state
+    if isinstance(state, NumericState):
+        numbers = numeric_column(values, f.name)
+        present = numbers[~np.isnan(numbers)]
+        stats: FeatureStats = {"present": int(present.size)}
+        if state.missing == "mean":
+            stats["sum"] = float(np.add.reduce(present)) if present.size else 0.0
+        elif state.missing == "median":
+            stats["values"] = present
+        return stats
+    if isinstance(state, CategoricalState):
+        return {"counts": Counter(key for key in map(category_key, as_list(values)) if key is not None)}
+    if isinstance(state, BooleanState):
+        return {"present": int(np.count_nonzero(~np.isnan(boolean_column(values, f.name))))}
+    raise InvalidParameter(
+        f'feature "{f.name}" is free text, which cannot be fitted from statistics',
+        detail="Text features are embedded by a sentence encoder inside the database.",
+        hint=f'Train it with churnml.train (engine database), or exclude "{f.name}".',
+    )
+
+
+def merge_feature_stats(f: Feature, parts: Sequence[FeatureStats]) -> FeatureStats:
+    """Combine the statistics of several pieces of `f`'s training values."""
+    state = f.state
+    if isinstance(state, CategoricalState):
+        counts: Counter[str] = Counter()
+        for part in parts:
+            counts.update(part["counts"])
+        return {"counts": counts}
+    merged: FeatureStats = {"present": sum(int(part["present"]) for part in parts)}
+    if isinstance(state, NumericState):
+        if state.missing == "mean":
+            present = [part for part in parts if part["present"]]
+            merged["sum"] = present[0]["sum"] if len(present) == 1 else float(sum(p["sum"] for p in present))
+        elif state.missing == "median":
+            arrays = [np.asarray(part["values"], dtype=np.float64) for part in parts]
+            merged["values"] = np.concatenate(arrays) if arrays else np.zeros(0)
+    return merged
+
+
+def fit_feature_from_stats(f: Feature, stats: FeatureStats) -> None:
+    """Set `f`'s fitted state from (merged) statistics of all its training values."""
+    state = f.state
+    if isinstance(state, NumericState):
+        count = int(stats["present"])
+        if count == 0:
+            _raise_all_null(f)
+        if state.missing == "mean":
+            state.fill = float(stats["sum"] / count)
+        elif state.missing == "median":
+            state.fill = float(np.median(stats["values"]))
+        elif state.missing == "zero":
+            state.fill = 0.0
+        else:
+            state.fill = None
+    elif isinstance(state, CategoricalState):
+        counts = stats["counts"]
+        if not counts:
+            _raise_all_null(f)
+        ranked = sorted(counts, key=lambda key: (-counts[key], key))
+        state.categories = ranked[: state.max_categories]
+        state.dropped = len(ranked) - len(state.categories)
+        state.unknown = UNKNOWN_CATEGORY
+    elif isinstance(state, BooleanState):
+        if int(stats["present"]) == 0:
+            _raise_all_null(f)
+    else:
+        feature_stats(f, [])  # text: refused with the reason
 
 
 def _raise_all_null(f: Feature) -> None:

@@ -41,7 +41,16 @@ from churnml.errors import (
     WrongArgumentCount,
 )
 from churnml.lazy_numpy import np
-from churnml.training.feature_encoding import RowEncoder, encode_column, fit_feature, row_encoder
+from churnml.training.feature_encoding import (
+    FeatureStats,
+    RowEncoder,
+    encode_column,
+    feature_stats,
+    fit_feature,
+    fit_feature_from_stats,
+    merge_feature_stats,
+    row_encoder,
+)
 from churnml.training.feature_state import (
     DEFAULT_CATEGORICAL_MAX_DISTINCT,
     DEFAULT_MAX_CATEGORIES,
@@ -138,6 +147,34 @@ class FeatureSpec:
         for f in self.features:
             values = _take(columns[f.name], index)
             fit_feature(f, values, embed)
+            f.fitted = True
+        self._row_encoders = None
+        self._check_output_names()
+        return self
+
+    def statistics(self, columns: Columns, train_index: Sequence[int] | np.ndarray | None = None) -> dict[str, Any]:
+        """What fitting needs to know about one piece of the data: its training rows' statistics.
+
+        For data that lives in pieces (partitions on Dask workers): compute this on every
+        piece, then `fit_from_statistics` with all of them fits the spec as `fit` would on
+        the whole training split. Text features cannot be fitted this way (InvalidParameter).
+        """
+        n_rows = _row_count(columns, self.input_names)
+        index = np.arange(n_rows) if train_index is None else np.asarray(train_index, dtype=np.int64)
+        return {"rows": int(index.size),
+                "features": {f.name: feature_stats(f, _take(columns[f.name], index)) for f in self.features}}
+
+    def fit_from_statistics(self, pieces: Sequence[Mapping[str, Any]]) -> FeatureSpec:
+        """Fit every feature from the `statistics` of all pieces of the training split; returns self."""
+        if sum(int(piece["rows"]) for piece in pieces) == 0:
+            raise DataException(
+                "cannot fit the feature spec on zero rows",
+                detail="The training split is empty.",
+                hint="Train on a source with more rows.",
+            )
+        for f in self.features:
+            merged: FeatureStats = merge_feature_stats(f, [piece["features"][f.name] for piece in pieces])
+            fit_feature_from_stats(f, merged)
             f.fitted = True
         self._row_encoders = None
         self._check_output_names()

@@ -43,7 +43,7 @@ def target_columns(plpy: Any, table: str, wanted: list[str] | None) -> list[Colu
         FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attnum OPERATOR(pg_catalog.>) 0
           AND NOT a.attisdropped
-        ORDER BY a.attnum""", ["text"])
+        ORDER BY a.attnum""", ["pg_catalog.text"])
     rows = list(plpy.execute(plan, [table]))
     by_name = {r["name"]: r for r in rows}
     if wanted is None:
@@ -69,7 +69,7 @@ def _primary_key(plpy: Any, table: str) -> list[str]:
         JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
              AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)
         WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND i.indisprimary
-        ORDER BY a.attnum""", ["text"])
+        ORDER BY a.attnum""", ["pg_catalog.text"])
     return [r["name"] for r in plpy.execute(plan, [table])]
 
 
@@ -77,7 +77,8 @@ def _check_insert_privilege(plpy: Any, table: str, columns: list[Column]) -> Non
     """Fail before reading any object, not at the first batch (an empty file would never check)."""
     plan = plpy.prepare("""
         SELECT c AS name FROM pg_catalog.unnest($2::pg_catalog.text[]) AS c
-        WHERE NOT pg_catalog.has_column_privilege($1::pg_catalog.regclass, c, 'INSERT')""", ["text", "text[]"])
+        WHERE NOT pg_catalog.has_column_privilege($1::pg_catalog.regclass, c, 'INSERT')""", ["pg_catalog.text",
+                                                                                             "pg_catalog.text[]"])
     denied = [r["name"] for r in plpy.execute(plan, [table, [c.name for c in columns]])]
     if denied:
         raise InsufficientPrivilege(f"permission denied to insert into {table}",
@@ -118,8 +119,8 @@ class TableLoader:
         # OFFSET 0 keeps the cast in the subquery: flattened, (r).* would cast once per column
         self.insert = plpy.prepare(
             f"INSERT INTO {table} ({names}) SELECT (s.r).* FROM (SELECT l::{self.row_type} AS r "
-            f"FROM pg_catalog.unnest($1::pg_catalog.text[]) AS l OFFSET 0) AS s{conflict}", ["text[]"])
-        self.check_record = plpy.prepare(f"SELECT $1::{self.row_type} IS NOT NULL AS ok", ["text"])
+            f"FROM pg_catalog.unnest($1::pg_catalog.text[]) AS l OFFSET 0) AS s{conflict}", ["pg_catalog.text[]"])
+        self.check_record = plpy.prepare(f"SELECT $1::{self.row_type} IS NOT NULL AS ok", ["pg_catalog.text"])
 
     def close(self) -> None:
         # when the transaction is failing anyway the type goes with it
@@ -165,7 +166,7 @@ class TableLoader:
             if value is None:
                 continue
             try:
-                plpy.execute(plpy.prepare(f"SELECT $1::{column.type} IS NOT NULL AS ok", ["text"]), [value])
+                plpy.execute(plpy.prepare(f"SELECT $1::{column.type} IS NOT NULL AS ok", ["pg_catalog.text"]), [value])
             except plpy.SPIError:
                 return f', column "{column.name}"'
         return ""

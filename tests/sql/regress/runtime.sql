@@ -31,7 +31,8 @@ WHERE p.pronamespace = 'churnml'::regnamespace
   AND EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
               WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE');
 
--- Nothing reading a model may claim to be IMMUTABLE: only pure text helpers are.
+-- Nothing reading a deployment may claim to be IMMUTABLE: only pure text helpers are, and
+-- churnml.predict, which reads one registered model by id (a registered model never changes).
 SELECT p.oid::regprocedure AS immutable_python
 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 WHERE p.pronamespace = 'churnml'::regnamespace AND l.lanname = 'plpython3u' AND p.provolatile = 'i';

@@ -1,0 +1,89 @@
+"""Hostile input that used to escape as internal errors (XX000) now gets a proper SQLSTATE.
+
+Found by tests/sql/test_hostile_input.py; these check the fixes without a database.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from churnml import errors, registry
+from churnml.errors import NullValueNotAllowed, ObjectNotInPrerequisiteState
+from churnml.incentives import conditions
+from churnml.incentives.conditions import ConditionError
+from churnml.sql_api import models
+from churnml.version import VERSION
+
+
+class FakePlpy:
+    """Just enough of plpy for the entry decorator to raise its SQL error."""
+
+    class SPIError(Exception):
+        pass
+
+    class Error(Exception):
+        pass
+
+    class Fatal(Exception):
+        pass
+
+
+def test_recursion_error_is_stack_depth_not_internal() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(RecursionError) as raised:
+        json.loads(deep)
+    sqlstate, message, detail, _ = errors.describe(raised.value)
+    assert sqlstate == "54001"
+    assert message.startswith("input nested too deeply")
+    assert detail is not None and detail.startswith("RecursionError")
+
+
+def test_a_null_model_name_is_22004() -> None:
+    with pytest.raises(NullValueNotAllowed):
+        registry.model_id_for(object(), None)
+
+
+def test_model_ids_are_ascii_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert registry.model_id_for(object(), " 42 ") == 42
+    looked_up: list[str] = []
+
+    def not_deployed(plpy: Any, name: str) -> registry.Deployment:
+        looked_up.append(name)
+        raise ObjectNotInPrerequisiteState(f'model "{name}" is not deployed')
+
+    monkeypatch.setattr(registry, "current_deployment", not_deployed)
+    # str.isdigit() is true for these; int() refuses '²' (ValueError) and reads '٣' as 3
+    for name in ("\u00b2", "\u0663"):
+        with pytest.raises(ObjectNotInPrerequisiteState):
+            registry.model_id_for(object(), name)
+    assert looked_up == ["\u00b2", "\u0663"]
+
+
+@pytest.mark.parametrize("call", [
+    lambda plpy: models.model_trees(plpy, VERSION, None),
+    lambda plpy: models.feature_importance(plpy, VERSION, None, "input"),
+    lambda plpy: models.top_features(plpy, VERSION, None, 3, "input"),
+    lambda plpy: models.compare_models(plpy, VERSION, [None, "churn"]),
+])
+def test_null_model_names_reach_sql_as_22004(call: Any) -> None:
+    with pytest.raises(FakePlpy.Error) as raised:
+        call(FakePlpy())
+    assert raised.value.sqlstate == "22004"  # type: ignore[attr-defined]
+
+
+def test_compare_models_refuses_a_two_dimensional_array() -> None:
+    with pytest.raises(FakePlpy.Error) as raised:
+        models.compare_models(FakePlpy(), VERSION, [["churn"], ["12"]])
+    assert raised.value.sqlstate == "22023"  # type: ignore[attr-defined]
+    assert "one-dimensional" in str(raised.value)
+
+
+@pytest.mark.parametrize("condition", ["\u00b2", "x > \u00b2", "\u0663 > 2", "1\u0663 > 2", "x > .\u0663"])
+def test_condition_numbers_are_ascii_digits(condition: str) -> None:
+    """'²' and '٣' are digits to str.isdigit() and re's \\d; the condition language has ASCII numbers only."""
+    with pytest.raises(ConditionError) as raised:
+        conditions.parse(condition, {"x": "numeric"})
+    assert raised.value.sqlstate == "22023"
