@@ -191,6 +191,9 @@ def holdout(plpy: Any, model_id: int) -> tuple[list[bool], list[float]]:
     return list(labels), list(scores)
 
 
+MAX_BIGINT = 2**63 - 1
+
+
 def model_id_for(plpy: Any, name_or_id: str | None) -> int:
     """A model named by id ('42') or by deployment name ('churn' = its deployed model)."""
     if name_or_id is None:
@@ -199,5 +202,8 @@ def model_id_for(plpy: Any, name_or_id: str | None) -> int:
     text = name_or_id.strip()
     # ASCII digits only: str.isdigit() is also true for '²' or '٣', which int() refuses or reads as 3
     if text.isascii() and text.isdigit():
+        if len(text) > 19 or int(text) > MAX_BIGINT:  # len first: int() refuses more than 4300 digits
+            raise InvalidParameter(f"model id {text[:20]}{'…' if len(text) > 20 else ''} is out of range",
+                                   detail="Model ids are bigint.")
         return int(text)
     return current_deployment(plpy, text).model_id

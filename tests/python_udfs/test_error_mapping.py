@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from churnml import errors, registry
-from churnml.errors import NullValueNotAllowed, ObjectNotInPrerequisiteState
+from churnml.errors import InvalidParameter, NullValueNotAllowed, ObjectNotInPrerequisiteState
 from churnml.incentives import conditions
 from churnml.incentives.conditions import ConditionError
-from churnml.sql_api import models
+from churnml.sql_api import aws, models, scoring, sentiment
 from churnml.version import VERSION
 
 
@@ -87,3 +87,31 @@ def test_condition_numbers_are_ascii_digits(condition: str) -> None:
     with pytest.raises(ConditionError) as raised:
         conditions.parse(condition, {"x": "numeric"})
     assert raised.value.sqlstate == "22023"
+
+
+@pytest.mark.parametrize("row_json", ["", "[[[", "true", "[]", '"x"', "1", "null"])
+def test_row_json_must_be_an_object(row_json: str) -> None:
+    with pytest.raises(InvalidParameter, match="row_json"):
+        scoring._row(row_json)
+
+
+@pytest.mark.parametrize("name", ["9223372036854775808", "99999999999999999999", "1" + "0" * 5000])
+def test_model_ids_beyond_bigint_are_22023(name: str) -> None:
+    with pytest.raises(InvalidParameter, match="out of range"):
+        registry.model_id_for(object(), name)
+    assert registry.model_id_for(object(), "9223372036854775807") == 2**63 - 1
+
+
+def test_sentiment_summary_times_must_be_finite() -> None:
+    with pytest.raises(InvalidParameter, match="finite"):
+        sentiment._parse_times(object(), ["2024-01-01 00:00:00+00", "-infinity"], 2)
+
+
+def test_invoke_endpoint_with_null_inputs_is_null() -> None:
+    assert aws.invoke_endpoint(FakePlpy(), VERSION, "churn", None, None, 1.0) is None
+
+
+def test_create_model_function_needs_a_schema() -> None:
+    with pytest.raises(FakePlpy.Error) as raised:
+        scoring.create_model_function(FakePlpy(), VERSION, "will_churn_fn", "churn", None)
+    assert raised.value.sqlstate == "22004"  # type: ignore[attr-defined]

@@ -1,53 +1,51 @@
 """Hostile input for every public SQL function of churnml and churnml_aws (property-based, hypothesis).
 
-What is called: every function the two extensions own (pg_depend deptype 'e'), read from the catalog at run
-time, except internal ones (names starting with '_') that only their owner may execute: `_score_json`,
-`_explain_json`, `_score_batches`, `_customer_risk_batches` and `aws_sagemaker._invoke_endpoint` are granted to
-churnml_user, so they are called too. A function added later is called without any change here; if one of its
-argument types has no strategy in TYPE_STRATEGIES, test_every_argument_type_has_a_strategy fails naming it.
+Which functions: all that the two extensions own (pg_depend deptype 'e'), read from the catalog at run time,
+except internal ones (a leading '_') that no role but their owner may execute; the granted internal ones
+(_score_json, _explain_json, _score_batches, _customer_risk_batches, aws_sagemaker._invoke_endpoint) are called
+too. A function added later is fuzzed with no change here, unless it has an argument type without a strategy in
+TYPE_STRATEGIES: then test_every_argument_type_has_a_strategy fails and names it.
 
-How: each example draws, for every input argument, either a plausible value (GOOD, by parameter name) or a
-hostile one for its type, with at least one argument hostile; defaulted arguments that are not drawn keep their
-defaults. Hostile values: NULL (typed and untyped), NaN and ±Infinity, type extremes and overflowing numbers,
-negative and zero sizes, text that fails to cast to the parameter's type, values of other types, '', blanks,
-100,000-character text, combining marks, right-to-left and zero-width characters, emoji, control characters,
-SQL-looking text ('; DROP TABLE customers; --, $$, quotes, backslashes), unknown model/table/rule names,
-malformed and 3,000-deep JSON, multi-dimensional and non-1-based arrays, rows with missing or mistyped columns.
-Every call runs as the superuser inside a transaction that is rolled back, so the functions with side effects
-(train, train_sentiment, deploy, rollback, set_threshold, create_model_function, log_offer, record_outcome,
-load_from_s3, table_import_from_s3, assess_customer's offer log) run too and leave nothing behind; exports go to
-a private moto S3 server and a private file_root under CHURNML_TEST_HOME.
+How: each example gives every argument a plausible value (GOOD, FUNCTION_GOOD) or a hostile one for its type
+(usually one argument hostile, sometimes several, now and then none); defaulted arguments may keep their
+defaults. Hostile: NULL, NaN, ±Infinity, type extremes, numbers that overflow, negative and zero sizes, text that
+fails to cast, values of other types, '', blanks, 100,000-character text, combining marks, RTL and zero-width
+characters, emoji, control characters, SQL-looking text, quotes, $$ and backslashes, unknown names, malformed,
+huge and 3,000-deep JSON, 2-D and non-1-based arrays, rows with missing or mistyped columns, model artifacts and
+specs with one number broken, and S3 objects/files with NUL bytes, Latin-1, a BOM, broken gzip... Every call runs
+as the superuser in a transaction that is rolled back, so train, deploy, rollback, set_threshold, register_model,
+create_model_function, log_offer, record_outcome, load_from_s3, assess_customer's offer log and the other side
+effects leave nothing; exports go to a private moto S3 and file_root under CHURNML_TEST_HOME.
 
-"A documented value or a clean error" means:
+"A documented value or a clean error":
+- the call returns, and columns named like probabilities, confidences or class scores are in [0, 1] or NULL,
+  sentiment labels are POSITIVE/NEGATIVE/NEUTRAL/MIXED or NULL; or
+- it raises an error whose SQLSTATE is not XX000 (what churnml's errors.py gives an exception it does not know),
+  XX001/XX002, not class 38 (a Python exception that escaped un-mapped: PL/Python reports "KeyError: ..."), not
+  57014 (statement_timeout: a hang), and whose message is churnml's ("churnml: ...") or PostgreSQL's own (22P02
+  from a cast, 42883 for a wrong type, an SPI error passed through PL/Python with its SQLSTATE). Clean errors
+  that came from errors.py's catch-all mapping of Python's own exceptions ("invalid value in churnml") are
+  listed in the printed report: not failures, but inputs without a specific check.
+After every example the session still answers SELECT 1, and no SQL-injection payload outside `source` and
+`query` (SQL by contract) ran: the payloads call nextval() on a canary sequence that must never advance.
+test_server_log_has_no_crash then reads the server log written meanwhile: no "terminated by signal",
+"server process ... was terminated", PANIC or TRAP.
 
-- the call returns, and what the documentation promises holds: columns named like probabilities, confidences
-  and class scores are in [0, 1] or NULL; sentiment labels are POSITIVE, NEGATIVE, NEUTRAL, MIXED or NULL; or
-- it raises a PostgreSQL error whose SQLSTATE is not XX000 (internal_error, what churnml's error mapping gives
-  an exception it does not know), XX001/XX002 (data/index corrupted), not class 38 (external routine exception:
-  a Python exception that escaped un-mapped, reported by PL/Python as "KeyError: ..." without detail), and not
-  57014 (the statement_timeout that stands for a hang); the message is churnml's ("churnml: ...") or
-  PostgreSQL's own (22P02 from a cast, 42883 for an argument of the wrong type, 42P01, 3F000, ...; an SPI error
-  passing through PL/Python keeps PostgreSQL's SQLSTATE and counts as PostgreSQL's).
+Deliberate outcomes (checked when the call succeeds):
+- STRICT functions (first_sentence, predict) return NULL when an argument is NULL;
+- NULL text gives NULL(s) from detect_sentiment, _label, _confidence, sentiment_scores, embed, aws_comprehend's
+  and the aws_comprehend_detect_sentiment* functions; a NULL row gives NULL from will_churn/_score_json and no row
+  from explain_churn/_explain_json; NULL probability gives NULL from churn_flag; NULL area_code or phone gives no
+  row from assess_customer(_text); VARIADIC NULL (or a NULL model_input) gives NULL from invoke_endpoint;
+- XX001 from load_from_s3 for an invalid export manifest or a part that disagrees with it, as docs/loaders.md
+  documents (a broken gzip object is 22000);
+- NUL cannot reach a text argument: the client refuses it (psycopg DataError), the server refuses chr(0) (54000)
+  and invalid bytes (22021); a \u0000 escape in JSON text reaching Python is data (test_nul_...).
+test_first_error_does_not_poison_the_session: a fresh session whose first churnml call fails inside Python
+(also inside a transaction, rolled back) then gets the right answer, twice.
 
-After every example the session still answers SELECT 1, and hostile text in arguments that are not SQL by
-contract (everything but `source` and `query`) never ran as SQL: SQL-injection payloads call nextval() on a
-canary sequence, which must never advance. test_server_log_has_no_crash then checks that the server log got no
-"terminated by signal", "server process ... was terminated", PANIC or TRAP line during the module.
-
-Deliberate outcomes, accepted as documented values (checked when the call succeeds):
-
-- STRICT functions (first_sentence) return NULL when any argument is NULL;
-- NULL text gives NULL(s) from detect_sentiment, detect_sentiment_label/_confidence, sentiment_scores, embed,
-  aws_comprehend.detect_sentiment and the aws_comprehend_detect_sentiment* functions; a NULL row gives NULL from
-  will_churn and no rows from explain_churn; a NULL probability gives NULL from churn_flag; a NULL area_code or
-  phone gives no row from assess_customer(_text); VARIADIC NULL gives NULL from invoke_endpoint;
-- NUL characters cannot reach a text argument: the client refuses them (psycopg DataError) and the server
-  refuses chr(0) (54000) and invalid bytes (22021); JSON text escapes (\\u0000) reaching Python are data
-  (test_nul_characters_are_refused_cleanly).
-
-Examples: HOSTILE_EXAMPLES per function (default 60), fewer for the few functions that train a model
-(EXAMPLES_OVERRIDE); derandomized, so a run is reproducible. HOSTILE_ONLY=name[,name] limits the run to those
-functions while debugging.
+Examples: HOSTILE_EXAMPLES per function (default 60; fewer for the training functions, EXAMPLES_OVERRIDE),
+derandomized, so runs are reproducible; HOSTILE_ONLY=name,... runs only those functions.
 """
 
 from __future__ import annotations
@@ -68,6 +66,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from churnml.training.sql_types import type_family
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.conftest import TEST_HOME
@@ -91,6 +90,7 @@ NULL_GIVES_NULL = {
     ("will_churn", "c"), ("explain_churn", "c"), ("churn_flag", "probability"), ("_score_json", "row_json"),
     ("_explain_json", "row_json"), ("assess_customer", "area_code"), ("assess_customer", "phone"),
     ("assess_customer_text", "area_code"), ("assess_customer_text", "phone"), ("invoke_endpoint", "model_input"),
+    ("_invoke_endpoint", "model_input"),
 }
 SUPPRESSED = [getattr(HealthCheck, n) for n in ("too_slow", "data_too_large", "filter_too_much", "large_base_example",
                                                 "function_scoped_fixture", "differing_executors", "nested_given")
@@ -305,6 +305,18 @@ def text_array_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
         sql_type="text[]")
 
 
+def float_array_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
+    element = st.one_of(st.none(), st.sampled_from(FLOAT_EDGES), st.floats())
+    return hostile(
+        st.lists(element, max_size=14).map(lambda v: Arg("%s::float8[]", (array_literal([
+            None if x is None else repr(x).replace("inf", "Infinity").replace("nan", "NaN") for x in v]),))),
+        st.sampled_from([Arg("%s::float8[]", ("{{1,2},{3,4}}",)), Arg("%s::float8[]", ("[0:1]={1,2}",)),
+                         Arg("ARRAY[]::float8[]"), Arg("%s::float8[]", ("{1e400}",)), Arg("%s::float8[]", ("{abc}",)),
+                         Arg("%s::float8[]", (array_literal(["1"] * 2000),)), Arg("ARRAY[1, 2]::int[]"),
+                         Arg("%s::numeric[]", ("{1e1000}",))]),
+        sql_type="float8[]")
+
+
 def timestamptz_array_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
     element = st.one_of(st.none(), st.sampled_from(TIMESTAMPS))
     return hostile(
@@ -439,6 +451,7 @@ TYPE_STRATEGIES: dict[str, Callable[[Ctx, str], st.SearchStrategy[Any]]] = {
     "regclass": regclass_strategy,
     "timestamp with time zone": timestamptz_strategy,
     "text[]": text_array_strategy,
+    "double precision[]": float_array_strategy,
     "timestamp with time zone[]": timestamptz_array_strategy,
     "anyelement": anyelement_strategy,
     "churnml.incentive": composite_strategy(
@@ -469,6 +482,8 @@ class Ctx:
     customer_columns: tuple[str, ...]
     endpoint_inputs: tuple[str, ...]
     files_root: str
+    predict_numbers: tuple[float | None, ...]  # model_id2's features for predict, from one customer
+    predict_texts: tuple[str | None, ...]
     # model_id2 as register_model takes it: artifact, feature_spec, metrics, training, params, holdout
     stored: dict[str, str] = field(repr=False)
 
@@ -589,6 +604,11 @@ FUNCTION_GOOD: dict[tuple[str, str], Callable[[Ctx], list[Arg]]] = {
     ("export_query", "uri"): lambda ctx: [typed("text")("s3://churnml/hostile/out.csv"),
                                           typed("text")(f"file://{ctx.files_root}/out.csv")],
     ("query_export_to_s3", "file_path"): lambda ctx: [typed("text")("hostile/out.csv")],
+    ("predict", "model_id"): lambda ctx: [typed("bigint")(ctx.model_id2)],
+    ("predict", "numbers"): lambda ctx: [Arg("%s::float8[]", (array_literal(
+        [None if v is None else repr(v) for v in ctx.predict_numbers]),))],
+    ("predict", "texts"): lambda ctx: [Arg("%s::text[]", (array_literal(ctx.predict_texts),))],
+    ("create_shard_function", "relation"): lambda ctx: [Arg("'customers'::regclass")],
     ("register_model", "name"): lambda ctx: [typed("text")("churn"), typed("text")("hostile_model")],
     ("register_model", "artifact"): lambda ctx: [typed("text")(ctx.stored["artifact"])],
     ("register_model", "feature_spec"): lambda ctx: [typed("jsonb")(ctx.stored["feature_spec"])],
@@ -831,6 +851,8 @@ def canary_advanced(conn: psycopg.Connection) -> bool:
 
 
 def fuzz(session: Session, ctx: Ctx, good: dict[str, list[Arg]], fn: Func, stats: Stats) -> None:
+    missing = [fn.type_key(i) for i in range(len(fn.arg_types)) if fn.type_key(i) not in TYPE_STRATEGIES]
+    assert not missing, f"no argument strategy for {missing}: add one to TYPE_STRATEGIES"
     examples = EXAMPLES_OVERRIDE.get(fn.name, DEFAULT_EXAMPLES) if fn.arg_names else 1
 
     @settings(max_examples=examples, deadline=None, derandomize=True, database=None, print_blob=False,
@@ -927,11 +949,14 @@ def ctx(make_telco: Callable[..., str], configured: S3Config, files_dir: Path,
         columns = tuple(r[0] for r in conn.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attnum > 0 "
             "AND NOT attisdropped ORDER BY attnum").fetchall())
-        features = conn.execute("SELECT f ->> 'name' FROM churnml.models AS m, "
+        features = conn.execute("SELECT f ->> 'name', f ->> 'sql_type' FROM churnml.models AS m, "
                                 "jsonb_array_elements(m.feature_spec -> 'features') AS f WHERE m.id = %s",
                                 (model_id2,)).fetchall()
         customer = conn.execute("SELECT to_jsonb(c) FROM customers AS c WHERE phone = %s", (phone,)).fetchone()[0]
-        inputs = tuple(str(customer[f]) for (f,) in features)
+        inputs = tuple(str(customer[f]) for f, _ in features)
+        numbers = tuple(None if customer[f] is None else float(customer[f]) for f, t in features
+                        if type_family(t) in ("numeric", "boolean"))
+        texts = tuple(customer[f] for f, t in features if type_family(t) not in ("numeric", "boolean"))
         stored = dict(zip(("artifact", "feature_spec", "metrics", "training", "params", "holdout"), conn.execute(
             "SELECT convert_from(artifact, 'UTF8'), feature_spec::text, metrics::text, training::text, params::text, "
             "jsonb_build_object('labels', to_jsonb(holdout_labels), 'scores', to_jsonb(holdout_scores))::text "
@@ -944,7 +969,7 @@ def ctx(make_telco: Callable[..., str], configured: S3Config, files_dir: Path,
         (files_dir / name).chmod(0o644)
     return Ctx(url=url, model_id=model_id, model_id2=model_id2, area_code=area_code, phone=phone, customer_key=key,
                offer_id=offer_id, row_json=row_json, customer_columns=columns, endpoint_inputs=inputs,
-               files_root=str(files_dir), stored=stored)
+               files_root=str(files_dir), predict_numbers=numbers, predict_texts=texts, stored=stored)
 
 
 @pytest.fixture(scope="module")

@@ -85,12 +85,14 @@ def _typed(value: str | None, feature: Any, position: int) -> Any:
 
 
 @entry
-def invoke_endpoint(plpy: Any, endpoint: str | None, max_rows_per_batch: int | None, inputs: list[str | None],
+def invoke_endpoint(plpy: Any, endpoint: str | None, max_rows_per_batch: int | None, inputs: list[str | None] | None,
                     statement: float | None) -> str | None:
     if endpoint is None:
         raise NullValueNotAllowed("endpoint_name must not be NULL",
                                   hint="Name a model deployed with churnml.deploy, e.g. 'churn'.")
     _check_batch(max_rows_per_batch)
+    if inputs is None:  # as invoke_endpoint(..., VARIADIC NULL): nothing to score
+        return None
     loaded = model_cache.serving(plpy, endpoint, statement).model
     features = loaded.spec.features
     if len(inputs) != len(features):

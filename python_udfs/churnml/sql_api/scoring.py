@@ -30,13 +30,25 @@ from churnml.version import VERSION
 FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
+def _row(row_json: str) -> dict[str, Any]:
+    """A row as will_churn and explain_churn pass it: row_to_json of a composite value, so a JSON object."""
+    try:
+        row = json.loads(row_json)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter("row_json is not valid JSON", detail=str(exc)) from None
+    if not isinstance(row, dict):
+        raise InvalidParameter("row_json must be a JSON object of column values",
+                               detail=f"Got {type(row).__name__}.", hint="Pass row_to_json(c) of a table row c.")
+    return row
+
+
 @entry
 def score_json(plpy: Any, name: str, row_json: str | None, statement: float | None) -> float | None:
     """will_churn(c): the row arrives as JSON; features are taken by column name."""
     if row_json is None:
         return None
     loaded = model_cache.serving(plpy, name, statement).model
-    row = json.loads(row_json)
+    row = _row(row_json)
     try:
         values = [row[n] for n in loaded.input_names]
     except KeyError as missing:
@@ -76,7 +88,7 @@ def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None,
     if top_k is not None and top_k < 1:
         raise InvalidParameter(f"top_k must be at least 1, not {top_k}")
     loaded = model_cache.serving(plpy, name, statement).model
-    row = json.loads(row_json)
+    row = _row(row_json)
     missing = [n for n in loaded.input_names if n not in row]
     if missing:
         raise UndefinedColumn(f"the row has no column \"{missing[0]}\" that model \"{name}\" needs",
@@ -172,10 +184,12 @@ def _sql_function_sql(plpy: Any, schema: str, function: str, name: str, features
 
 
 @entry
-def create_model_function(plpy: Any, function: str, name: str, schema: str) -> str:
+def create_model_function(plpy: Any, function: str, name: str, schema: str | None) -> str:
     if not function or not FUNCTION_NAME.match(function):
         raise InvalidParameter(f"invalid function name {function!r}",
                                hint="Use a plain identifier such as will_churn.")
+    if schema is None:
+        raise NullValueNotAllowed("schema must not be NULL", hint="Pass the schema to create the function in.")
     loaded = model_cache.serving(plpy, name, None).model
     regtype = plpy.prepare("SELECT $1::pg_catalog.regtype::pg_catalog.text AS t", ["pg_catalog.text"])
     features = []

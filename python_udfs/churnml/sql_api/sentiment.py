@@ -121,6 +121,8 @@ def _parse_times(plpy: Any, times: list[Any] | None, n: int) -> list[datetime] |
                                hint="Pass one time per message, e.g. array_agg(calltime ORDER BY calltime).")
     if any(t is None for t in times):
         return None
+    if any(str(t) in ("infinity", "-infinity") for t in times):
+        raise InvalidParameter("times must be finite", hint="Pass the messages' real times, or NULL for none.")
     # PL/Python hands timestamptz over as text; PostgreSQL's ISO output parses directly.
     return [datetime.fromisoformat(str(t)) for t in times]
 
