@@ -11,7 +11,7 @@ that loads xgboost), with the same model options and the defaults for the rest
     churnml train bench_database --source customers --label churn --exclude phone --dsn URL --quiet
     churnml train bench_dask ... --engine dask --workers 2 --part-size SIZE --s3-config FILE
 
-`--part-size` is set so that the export is several Parquet parts (about PARTS), spread over
+`--part-size` is set so that the export is 8-10 Parquet parts (PARTS: 8 at 220 B a customer), spread over
 both workers: at this size the default 64MB would be one part, all on one worker.
 The two engines alternate, database first, ctx.runs times. Figures (medians):
 - wall time of the dask command (2 worker processes of a LocalCluster) against the database
@@ -44,8 +44,8 @@ from bench.run import REPO, Context, Result, ensure_customers
 S3_HOME = Path(f"/tmp/churnml-bench-dask-s3-{os.getuid()}")  # a CHURNML_HOME: the server lives in its s3/
 CHURNML = REPO / ".venv" / "bin" / "churnml"
 WORKERS = 2
-PARTS = 6  # about this many Parquet parts, so each worker reads and holds a share
-BYTES_PER_CUSTOMER = 170  # the exported columns' size before Parquet encoding (float8 numbers, short text)
+PARTS = 8  # about this many Parquet parts, so each worker reads and holds a share
+BYTES_PER_CUSTOMER = 220  # the exported columns' size before Parquet encoding (float8 numbers, short text)
 COMMON = ("--source", "customers", "--label", "churn", "--exclude", "phone", "--quiet")
 PHASES = (("export", "export_seconds"), ("cluster start", "cluster_seconds"), ("prepare", "prepare_seconds"),
           ("train", "training_seconds"), ("evaluate", "evaluation_seconds"), ("stop", "shutdown_seconds"))
@@ -108,11 +108,11 @@ def run(ctx: Context) -> list[Result]:
         **{f"dask_{key}": value for key, value in zip((k for _, k in PHASES), phases.values(), strict=True)},
         "dask_training_facts_seconds": statistics.median(f["seconds"] for f in facts),
         "database_training_facts_seconds": statistics.median(f["training"]["seconds"] for _, f in database),
-        "dask_parts": statistics.median(f["export"]["parts"] for f in facts),
-        "dask_export_bytes": statistics.median(f["export"]["bytes"] for f in facts),
+        "dask_parts": float(statistics.median(f["export"]["parts"] for f in facts)),
+        "dask_export_parquet_bytes": float(statistics.median(f["export"]["bytes"] for f in facts)),
         "part_size_bytes": float(part_size),
-        "dask_trees": statistics.median(f["n_trees"] for f in facts),
-        "database_trees": statistics.median(f["training"]["n_trees"] for _, f in database),
+        "dask_trees": float(statistics.median(f["n_trees"] for f in facts)),
+        "database_trees": float(statistics.median(f["training"]["n_trees"] for _, f in database)),
     }
     breakdown = " / ".join(f"{v:.1f}" for v in phases.values())
     common = (f"{customers:,} customers, `churnml train` wall time (start-up included), default hyperparameters "
