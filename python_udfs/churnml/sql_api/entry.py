@@ -1,4 +1,4 @@
-"""The decorator every SQL-callable entry point wears."""
+"""The decorators every SQL-callable entry point wears."""
 
 from __future__ import annotations
 
@@ -12,16 +12,12 @@ from churnml.runtime import require_version
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def entry(func: F) -> F:
-    """Check the version, then run `func(plpy, *args)` mapping errors to SQL errors.
-
-    Called as `func(plpy, expected_version, *args)` from SQL bodies.
-    """
-
+def _wrap(func: F, *, check_version: bool) -> F:
     @functools.wraps(func)
-    def wrapper(plpy: Any, expected_version: str, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(plpy: Any, version: str, *args: Any, **kwargs: Any) -> Any:
         try:
-            require_version(expected_version)
+            if check_version:
+                require_version(version)
             return func(plpy, *args, **kwargs)
         except (plpy.SPIError, plpy.Error, plpy.Fatal):
             raise
@@ -30,6 +26,14 @@ def entry(func: F) -> F:
             raise  # unreachable: plpy.error raises
 
     return wrapper  # type: ignore[return-value]
+
+
+def entry(func: F) -> F:
+    """Check the version, then run `func(plpy, *args)` mapping errors to SQL errors.
+
+    Called as `func(plpy, expected_version, *args)` from SQL bodies.
+    """
+    return _wrap(func, check_version=True)
 
 
 def generated_entry(func: F) -> F:
@@ -39,15 +43,4 @@ def generated_entry(func: F) -> F:
     ALTER EXTENSION UPDATE does not re-create them and pg_dump keeps them as they
     are: their calling convention is frozen and every release must accept it.
     """
-
-    @functools.wraps(func)
-    def wrapper(plpy: Any, version_at_creation: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(plpy, *args, **kwargs)
-        except (plpy.SPIError, plpy.Error, plpy.Fatal):
-            raise
-        except Exception as exc:  # every other exception becomes a SQL error here
-            raise_as_sql(plpy, exc)
-            raise  # unreachable: plpy.error raises
-
-    return wrapper  # type: ignore[return-value]
+    return _wrap(func, check_version=False)
