@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -38,13 +39,29 @@ def write_server_config(server_url: str, config: S3Config, file_root: Path) -> P
     return write_file(datadir, config, str(file_root))
 
 
+@contextmanager
+def writable_directory(path: Path) -> Iterator[Path]:
+    """A directory the server's OS user can write exports into; removed afterwards."""
+    path.mkdir(mode=0o777, exist_ok=True)
+    path.chmod(0o777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def files_dir() -> Iterator[Path]:
-    path = Path(f"/tmp/churnml-test-files-{os.getuid()}")
-    path.mkdir(mode=0o777, exist_ok=True)
-    path.chmod(0o777)  # the server's OS user writes exports here
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with writable_directory(Path(f"/tmp/churnml-test-files-{os.getuid()}")) as path:
+        yield path
+
+
+def telco_with_aws(make_telco: Callable[..., str], prefix: str, customers: int, seed: int) -> str:
+    """make_telco's database with churnml_aws installed too."""
+    url = make_telco(prefix, customers, seed)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION churnml_aws")
+    return url
 
 
 @pytest.fixture(scope="module")

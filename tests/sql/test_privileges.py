@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from psycopg import sql
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.conftest import TEST_HOME
+from tests.sql.conftest import telco_with_aws, writable_directory
 
 if TYPE_CHECKING:
     from churnml.cli.embedded_pg import EmbeddedServer
@@ -208,19 +208,13 @@ def role_url(url: str, role: str, password: str) -> str:
 @pytest.fixture(scope="module")
 def files_dir() -> Iterator[Path]:
     """This module's own file_root (overrides tests/sql/conftest.py's, shared by other modules)."""
-    path = Path(f"{TEST_HOME}-privileges-files")
-    path.mkdir(mode=0o777, exist_ok=True)
-    path.chmod(0o777)  # the server's OS user writes exports here
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with writable_directory(Path(f"{TEST_HOME}-privileges-files")) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
 def telco(make_telco: Callable[..., str], configured: S3Config) -> str:
-    url = make_telco("privileges", 600, 17)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION churnml_aws")
-    return url
+    return telco_with_aws(make_telco, "privileges", 600, 17)
 
 
 @pytest.fixture(scope="module")

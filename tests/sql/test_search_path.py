@@ -42,6 +42,7 @@ from psycopg.types.json import Jsonb
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.conftest import REPO, TEST_HOME
+from tests.sql.conftest import telco_with_aws, writable_directory
 
 PASSWORD = f"pw-{secrets.token_hex(8)}"
 BUCKET = "churnml"
@@ -225,21 +226,13 @@ class Attacker:
 @pytest.fixture(scope="module")
 def files_dir() -> Iterator[Path]:
     """This module's own file_root (overrides tests/sql/conftest.py's, shared by other modules)."""
-    import shutil
-
-    path = Path(f"{TEST_HOME}-search-path-files")
-    path.mkdir(mode=0o777, exist_ok=True)
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with writable_directory(Path(f"{TEST_HOME}-search-path-files")) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
 def telco(make_telco: Callable[..., str], configured: S3Config) -> str:
-    url = make_telco("searchpath", 600, 23)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION churnml_aws")
-    return url
+    return telco_with_aws(make_telco, "searchpath", 600, 23)
 
 
 @pytest.fixture(scope="module")

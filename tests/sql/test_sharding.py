@@ -116,6 +116,22 @@ def test_predict_is_in_both_shards_remote_sql(cluster: Cluster) -> None:
 
 
 @pytest.mark.slow
+def test_the_walkthroughs_will_churn_c_runs_on_the_shards(cluster: Cluster) -> None:
+    """Named will_churn, the shard function takes the walkthrough's own call: an unqualified
+    will_churn(c) over customers resolves to public.will_churn(customers) and is shipped."""
+    with psycopg.connect(cluster.coordinator, autocommit=True) as conn:
+        conn.execute("SELECT churnml.create_shard_function('will_churn', 'customers')")
+        try:
+            query = "SELECT count(*) FROM customers c WHERE will_churn(c) > 0.5"
+            plan = explain(conn, query)
+            shipped = f"churnml.predict({deployed_model(conn)}::bigint, ARRAY["
+            assert [shipped in r for r in remote_sql(plan)] == [True, True], plan
+            assert conn.execute(query).fetchone()[0] == conn.execute(SINGLE).fetchone()[0]
+        finally:
+            conn.execute("DROP FUNCTION public.will_churn(customers)")
+
+
+@pytest.mark.slow
 def test_sharded_results_equal_one_servers(cluster: Cluster) -> None:
     with psycopg.connect(cluster.coordinator, autocommit=True) as conn:
         count, average = conn.execute(SINGLE).fetchone()
