@@ -111,7 +111,7 @@ import churnml.sql_api.scoring as api
 return api.predict(plpy, '@EXTVERSION@', model_id, numbers, texts)
 $$;
 COMMENT ON FUNCTION churnml.predict(bigint, float8[], text[]) IS
-'Churn probability (0..1) from exactly the registered model model_id, never a deployment: the model''s features in training order, those of number or boolean SQL types in `numbers` (booleans as 1/0), the others in `texts`; NULL elements are missing values. IMMUTABLE because a registered model''s artifact checksum and feature spec can never change (a trigger on churnml.models refuses it), so postgres_fdw ships it to shards and it may be used in indexes. Wrong array lengths fail with 22023 and a hint listing both arrays'' features. Written for you by churnml.create_shard_function.';
+'Churn probability (0..1) from exactly the registered model model_id, never a deployment: the model''s features in training order, those of number or boolean SQL types in `numbers` (booleans as 1/0), the others in `texts`; NULL elements are missing values. IMMUTABLE because a registered model''s artifact checksum and feature spec can never change (a trigger on churnml.models refuses it), so postgres_fdw ships it to shards. (churnml never reuses a model id; do not delete a model and insert another under its id.) Wrong array lengths fail with 22023 and a hint listing both arrays'' features. Written for you by churnml.create_shard_function.';
 
 CREATE FUNCTION churnml.create_shard_function(
     function_name text, relation regclass, model text DEFAULT 'churn', schema text DEFAULT 'public'

@@ -16,19 +16,7 @@ from churnml.incentives import conditions
 from churnml.incentives.conditions import ConditionError
 from churnml.sql_api import aws, models, scoring, sentiment
 from churnml.version import VERSION
-
-
-class FakePlpy:
-    """Just enough of plpy for the entry decorator to raise its SQL error."""
-
-    class SPIError(Exception):
-        pass
-
-    class Error(Exception):
-        pass
-
-    class Fatal(Exception):
-        pass
+from tests.python_udfs.fake_plpy import FakePlpy
 
 
 def test_recursion_error_is_stack_depth_not_internal() -> None:

@@ -16,23 +16,7 @@ from churnml import registry
 from churnml.scoring import model_cache
 from churnml.sql_api import models
 from churnml.version import VERSION
-
-
-class FakePlpy:
-    class SPIError(Exception):
-        pass
-
-    class Error(Exception):
-        pass
-
-    class Fatal(Exception):
-        pass
-
-    def __init__(self) -> None:
-        self.notices: list[str] = []
-
-    def notice(self, message: str) -> None:
-        self.notices.append(message)
+from tests.python_udfs.fake_plpy import FakePlpy
 
 
 def _serving(statement: float) -> model_cache.Serving:

@@ -9,6 +9,7 @@ Used by bulk scoring (churnml.score) and the dashboard view (churnml.customer_ri
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,3 +49,13 @@ def batch_columns(rows: Any, features: Features) -> dict[str, Any]:
         if group != "numeric":
             columns[name] = [r[f"c{i}"] for r in rows]
     return columns
+
+
+def encoded_batches(plpy: Any, loaded: LoadedModel, from_item: str, key_sql: str,
+                    batch_size: int) -> Iterator[tuple[list[Any], Any]]:
+    """Stream `from_item` (aliased `s`) through a cursor: per batch, the keys and the
+    model's encoded input matrix."""
+    features = [(f.name, f.group) for f in loaded.spec.features]
+    cursor = plpy.cursor(packed_query(plpy, from_item, key_sql, features))
+    while rows := cursor.fetch(batch_size):
+        yield [r["k"] for r in rows], loaded.transform(batch_columns(rows, features))

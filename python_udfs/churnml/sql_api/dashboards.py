@@ -19,7 +19,7 @@ from typing import Any
 
 from churnml.errors import InvalidParameter, UndefinedColumn, UndefinedObject
 from churnml.scoring import model_cache
-from churnml.scoring.feature_batches import batch_columns, features_hint, packed_query
+from churnml.scoring.feature_batches import encoded_batches, features_hint
 from churnml.scoring.native_trees import format_floats
 from churnml.scoring.risk import assess_matrix
 from churnml.source_data import caller_search_path, query_columns
@@ -76,19 +76,13 @@ def _batches(plpy: Any, settings: dict[str, Any], serving: model_cache.Serving,
     if missing:
         raise UndefinedColumn(f'the customer table "{table}" has no column "{missing[0]}" that model '
                               f'"{settings["model"]}" needs', hint=features_hint(loaded))
-    features = [(f.name, f.group) for f in loaded.spec.features]
     # customer_key as assess_customer spells it: key1/key2
     k1, k2 = (f"(s.{plpy.quote_ident(k)})::pg_catalog.text" for k in keys)
     key_sql = f"{k1} OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) {k2}"
-    cursor = plpy.cursor(packed_query(plpy, f"{relation} AS s", key_sql, features))
-    while True:
-        rows = cursor.fetch(batch_size)
-        if not rows:
-            break
-        matrix = loaded.transform(batch_columns(rows, features))
+    for batch_keys, matrix in encoded_batches(plpy, loaded, f"{relation} AS s", key_sql, batch_size):
         assessed = assess_matrix(loaded, matrix, serving.threshold)
         yield {
-            "keys": json.dumps([r["k"] for r in rows]),
+            "keys": json.dumps(batch_keys),
             "probabilities": format_floats(assessed.probabilities),
             "bands": json.dumps(assessed.bands),
             "reasons": json.dumps(assessed.reasons),

@@ -21,7 +21,7 @@ from churnml.errors import (
     WrongArgumentCount,
 )
 from churnml.scoring import model_cache
-from churnml.scoring.feature_batches import batch_columns, features_hint, packed_query
+from churnml.scoring.feature_batches import encoded_batches, features_hint
 from churnml.scoring.native_trees import format_floats
 from churnml.sql_api.entry import entry, generated_entry
 from churnml.training.sql_types import type_family
@@ -131,19 +131,13 @@ def _score_batches(plpy: Any, name: str, source: str, key_column: str | None, ba
     if key_column is not None and key_column not in present:
         raise UndefinedColumn(f"the source has no key column \"{key_column}\"",
                               detail=f"Source columns: {', '.join(probe.colnames())}.")
-    features = [(f.name, f.group) for f in loaded.spec.features]
     key_sql = f"(s.{plpy.quote_ident(key_column)})::pg_catalog.text" if key_column else "NULL::pg_catalog.text"
-    cursor = plpy.cursor(packed_query(plpy, f"({query}) AS s", key_sql, features))
-    while True:
-        rows = cursor.fetch(batch_size)
-        if not rows:
-            break
-        matrix = loaded.transform(batch_columns(rows, features))
+    for keys, matrix in encoded_batches(plpy, loaded, f"({query}) AS s", key_sql, batch_size):
         probabilities = loaded.predict_matrix(matrix)
         # PL/Python turns a returned list into an array through each element's text
         # form, ~1 us a value; one JSON text of keys and one comma-joined text of
         # probabilities, which SQL splits in C, cost a fraction of that.
-        yield json.dumps([r["k"] for r in rows]), format_floats(probabilities)
+        yield json.dumps(keys), format_floats(probabilities)
 
 
 def _function_sql(plpy: Any, schema: str, function: str, name: str, features: list[tuple[str, str]]) -> str:
