@@ -53,6 +53,9 @@ AWS_CONTROL := extension/churnml_aws.control
 AWS_SQL_SOURCES := $(sort $(wildcard sql/aws/*.sql))
 AWS_MODULE := build/churnml_aws.so
 AWS_C_SOURCES := $(wildcard extension/aws/*.c)
+# churnml's own C: only what PL/Python cannot do fast (see extension/core/unpack_scores.c).
+CORE_MODULE := build/churnml.so
+CORE_C_SOURCES := $(wildcard extension/core/*.c)
 PKGLIBDIR = $(shell $(PG_CONFIG) --pkglibdir)
 
 PY_SOURCES := $(shell find python_udfs loaders -name '*.py' -not -path '*/__pycache__/*')
@@ -109,6 +112,12 @@ $(AWS_MODULE): $(AWS_C_SOURCES)
 	@cc -O2 -fPIC -shared -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 		-I"$$($(PG_CONFIG) --includedir-server)" $(AWS_C_SOURCES) -o $@
 
+$(CORE_MODULE): $(CORE_C_SOURCES)
+	@echo "==> compiling $@"
+	@mkdir -p build
+	@cc -O2 -fPIC -shared -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+		-I"$$($(PG_CONFIG) --includedir-server)" $(CORE_C_SOURCES) -o $@
+
 ## venv: the client environment (.venv/bin/churnml, pytest, dask for `churnml train --engine dask`),
 ##       built with the backend's Python; requirements/client.in never reaches the backend runtime
 venv: deps $(VENV)/.installed
@@ -122,7 +131,7 @@ $(VENV)/.installed: requirements/constraints.txt requirements/runtime.in require
 
 ## native: the C tree evaluator (a compiler and the backend Python's headers are Debian packages in deps)
 native: venv
-	@$(MAKE) --no-print-directory $(NATIVE_EXT) $(AWS_MODULE)
+	@$(MAKE) --no-print-directory $(NATIVE_EXT) $(AWS_MODULE) $(CORE_MODULE)
 
 python_udfs/churnml/scoring/_native_trees.cpython-%.so: $(NATIVE_SRC)
 	@echo "==> compiling $@"
@@ -141,7 +150,7 @@ install: deps build venv runtime
 		"$(SHAREDIR)/extension/"
 	@install -m 644 $(AWS_CONTROL) $(AWS_BUILT_SQL) $$(ls extension/churnml_aws--*--$(VERSION).sql 2>/dev/null) \
 		"$(SHAREDIR)/extension/"
-	@install -m 755 $(AWS_MODULE) "$(PKGLIBDIR)/"
+	@install -m 755 $(AWS_MODULE) $(CORE_MODULE) "$(PKGLIBDIR)/"
 	@$(VENV)/bin/python -m churnml.cli.install_info write --pg-config "$(PG_CONFIG)" \
 		--runtime-site "$(RUNTIME_SITE)" --version "$(VERSION)"
 	@echo "==> churnml $(VERSION) installed. The server needs PYTHONPATH=$(RUNTIME_SITE) in its environment" \
@@ -149,7 +158,7 @@ install: deps build venv runtime
 
 uninstall:
 	rm -f "$(SHAREDIR)/extension/churnml.control" "$(SHAREDIR)"/extension/churnml--*.sql
-	rm -f "$(SHAREDIR)/extension/churnml_aws.control" "$(SHAREDIR)"/extension/churnml_aws--*.sql "$(PKGLIBDIR)/churnml_aws.so"
+	rm -f "$(SHAREDIR)/extension/churnml_aws.control" "$(SHAREDIR)"/extension/churnml_aws--*.sql "$(PKGLIBDIR)/churnml_aws.so" "$(PKGLIBDIR)/churnml.so"
 	rm -rf "$(RUNTIME_DIR)"
 
 ## demo: the call-center flow on the embedded server

@@ -65,7 +65,7 @@ COMMENT ON FUNCTION churnml.explain_churn(anyelement, int, text) IS
 CREATE FUNCTION churnml._score_batches(
     name text, source text, key_column text, batch_size int, _search_path text,
     _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
-) RETURNS TABLE (keys text, probabilities text)
+) RETURNS TABLE (keys bytea, probabilities bytea)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -73,7 +73,24 @@ import churnml.sql_api.scoring as api
 return api.score_batches(plpy, '@EXTVERSION@', name, source, key_column, batch_size, _search_path, _statement)
 $$;
 COMMENT ON FUNCTION churnml._score_batches(text, text, text, int, text, float8) IS
-'Internal: bulk scoring, one row per batch: the keys as a JSON array and the probabilities as comma-separated text (what score calls).';
+'Internal: bulk scoring, one row per batch: the keys and the probabilities packed as churnml._unpack_scores reads them (what score calls).';
+
+-- Without SET search_path, unlike every other churnml function: C that looks up no
+-- names, called once per row, where a SET clause costs a GUC save and restore per call
+-- (a third more time for the whole fetch). tests/sql/test_privileges.py lists it.
+CREATE FUNCTION churnml._pack_float8(VARIADIC "any") RETURNS bytea
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'churnml_pack_float8';
+COMMENT ON FUNCTION churnml._pack_float8("any") IS
+'Internal (what score and customer_risk read rows through, in C): its double precision arguments, passed separately, as one bytea of native float8s, NULL as NaN. Any other argument type is 42804.';
+
+CREATE FUNCTION churnml._unpack_scores(keys bytea, probabilities bytea)
+RETURNS TABLE (key text, probability float8)
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'churnml_unpack_scores';
+COMMENT ON FUNCTION churnml._unpack_scores(bytea, bytea) IS
+'Internal (what score calls, in C): one row per probability of a batch from _score_batches. probabilities = float8 values in native byte order; keys = one UTF-8 key per probability, each followed by a zero byte, the single byte 0xFF for NULL. Sizes and UTF-8 are checked (22023, 22021).';
 
 CREATE FUNCTION churnml.score(
     source text, key_column text DEFAULT NULL, model text DEFAULT 'churn', batch_size int DEFAULT 10000,
@@ -82,11 +99,9 @@ CREATE FUNCTION churnml.score(
 LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT k, p
+SELECT u.key, u.probability
 FROM churnml._score_batches(model, source, key_column, batch_size, _search_path) AS b,
-     LATERAL ROWS FROM (pg_catalog.json_array_elements_text(b.keys::pg_catalog.json),
-                        pg_catalog.unnest(pg_catalog.string_to_array(b.probabilities, ',')::pg_catalog.float8[]))
-             AS u(k, p)
+     LATERAL churnml._unpack_scores(b.keys, b.probabilities) AS u
 $$;
 COMMENT ON FUNCTION churnml.score(text, text, text, int, text) IS
 'Bulk scoring: the churn probability of every row of a table, view or query (`source`), in batches with one vectorised prediction each; `key_column` (cast to text) identifies the rows. An order of magnitude faster than calling will_churn per row.';
@@ -133,6 +148,8 @@ GRANT EXECUTE ON FUNCTION
     churnml._explain_json(text, text, int, float8),
     churnml.explain_churn(anyelement, int, text),
     churnml._score_batches(text, text, text, int, text, float8),
+    churnml._pack_float8("any"),
+    churnml._unpack_scores(bytea, bytea),
     churnml.score(text, text, text, int, text)
 TO churnml_user;
 GRANT EXECUTE ON FUNCTION churnml.create_model_function(text, text, text) TO churnml_admin;

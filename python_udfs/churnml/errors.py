@@ -35,6 +35,10 @@ class InvalidParameter(ChurnmlError):
     sqlstate = "22023"  # invalid_parameter_value
 
 
+class FeatureNotSupported(ChurnmlError):
+    sqlstate = "0A000"  # feature_not_supported
+
+
 class NullValueNotAllowed(ChurnmlError):
     sqlstate = "22004"  # null_value_not_allowed
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import DataException, InvalidParameter
+from churnml.errors import DataException, FeatureNotSupported, InvalidParameter
 from churnml.spi import prepared
 from churnml.training.sql_types import type_family
 
@@ -67,6 +67,28 @@ def pinned_search_path(plpy: Any) -> Iterator[None]:
         plpy.execute(setter, [current])
 
 
+_encoding: list[str] = []  # the database's encoding, once per backend (it never changes)
+
+
+def _check_query_text(plpy: Any, text: str) -> None:
+    """Refuse non-ASCII SQL text in a database whose encoding is not UTF8.
+
+    PL/Python hands query text to SPI as UTF-8 whatever the database encoding, so in
+    a LATIN1 database 'Müller' in a query would silently read as 'MÃ¼ller'. Values
+    passed as parameters are converted properly; only SQL text is affected.
+    """
+    if text.isascii():
+        return
+    if not _encoding:
+        _encoding.append(plpy.execute(prepared(plpy, "database_encoding",
+                                               "SELECT pg_catalog.getdatabaseencoding() AS e", []))[0]["e"])
+    if _encoding[0] not in ("UTF8", "SQL_ASCII"):
+        raise FeatureNotSupported(
+            f"a source query or name with non-ASCII characters cannot be read in a {_encoding[0]} database",
+            detail="PL/Python passes SQL text to the server as UTF-8, whatever the database encoding.",
+            hint="Create a view over the query (or give the table an ASCII name) and pass the view's name.")
+
+
 def resolve_source(plpy: Any, source: str | None) -> tuple[str, str]:
     """(SQL for the source as a FROM item, description). Tables/views by name, else a query."""
     if source is None or not source.strip():
@@ -78,8 +100,10 @@ def resolve_source(plpy: Any, source: str | None) -> tuple[str, str]:
     except plpy.SPIError:
         rel = None  # not parseable as a name: it is a query
     if rel is not None:
+        _check_query_text(plpy, rel)
         return f"(SELECT * FROM {rel}) AS src", rel
     body = source.strip().rstrip(";").strip()
+    _check_query_text(plpy, body)
     return f"({body}) AS src", body
 
 

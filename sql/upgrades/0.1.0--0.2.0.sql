@@ -25,3 +25,7 @@ END
 $$;
 CREATE TRIGGER keep_identity BEFORE UPDATE ON churnml.models
     FOR EACH ROW EXECUTE FUNCTION churnml._models_keep_identity();
+
+-- churnml._score_batches returns its batches as bytea for churnml._unpack_scores (C)
+-- instead of JSON and comma-separated text: a new result type, so drop the old one.
+DROP FUNCTION churnml._score_batches(text, text, text, int, text, float8);

@@ -53,6 +53,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -317,6 +318,20 @@ def float_array_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
         sql_type="float8[]")
 
 
+# churnml._unpack_scores's inputs: well-formed ones, and every way to get them wrong
+# (no terminator, a length that is not whole float8s, invalid UTF-8, many keys).
+BYTEA_SAMPLES = [b"", b"\x00", b"\xff\x00", b"a\x00b\x00", b"\xc3\x28\x00", b"caf\xc3\xa9\x00", b"\x00" * 8,
+                 struct.pack("=d", 0.5), struct.pack("=dd", math.nan, math.inf), b"\x01" * 7, b"a" * 100_000,
+                 b"k\x00" * 10_000, struct.pack("=d", 0.25) * 10_000]
+
+
+def bytea_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
+    return hostile(
+        st.sampled_from(BYTEA_SAMPLES).map(typed("bytea")),
+        st.binary(max_size=64).map(typed("bytea")),
+        sql_type="bytea")
+
+
 def timestamptz_array_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
     element = st.one_of(st.none(), st.sampled_from(TIMESTAMPS))
     return hostile(
@@ -448,6 +463,7 @@ TYPE_STRATEGIES: dict[str, Callable[[Ctx, str], st.SearchStrategy[Any]]] = {
     "numeric": numeric_strategy,
     "boolean": boolean_strategy,
     "jsonb": jsonb_strategy,
+    "bytea": bytea_strategy,
     "regclass": regclass_strategy,
     "timestamp with time zone": timestamptz_strategy,
     "text[]": text_array_strategy,

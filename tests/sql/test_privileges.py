@@ -40,6 +40,12 @@ PINNED = "search_path=pg_catalog, pg_temp"
 GROUPS = {"user": "churnml_user", "admin": "churnml_admin", "loader": "churnml_loader", "none": None}
 # The only SECURITY DEFINER functions churnml may have, each with the reason; none.
 SECURITY_DEFINER_ALLOWED: dict[str, str] = {}
+# Functions without the pinned search_path, each with the reason. Only C functions that
+# look up no names qualify: the SET clause would protect nothing and costs a GUC save and
+# restore on every call (bulk scoring calls this once per row: 1.6 s -> 2.1 s a million rows).
+UNPINNED_ALLOWED: dict[str, str] = {
+    'churnml._pack_float8("any")': "C, per row, reads only its float8 arguments",
+}
 
 USER = frozenset({"user", "admin"})  # churnml_admin is a member of churnml_user
 ADMIN = frozenset({"admin"})
@@ -372,7 +378,7 @@ def test_every_function_pinned_no_public_no_security_definer_commented(telco: st
     for _extension, name, kind, secdef, config, comment, public, grantees in functions:
         if public:
             problems.append(f"{name}: PUBLIC may execute it")
-        if config != [PINNED]:
+        if config != [PINNED] and not (name in UNPINNED_ALLOWED and config is None):
             problems.append(f"{name}: proconfig is {config}, not [{PINNED!r}]")
         if secdef and name not in SECURITY_DEFINER_ALLOWED:
             problems.append(f"{name}: SECURITY DEFINER")

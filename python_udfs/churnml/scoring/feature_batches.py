@@ -1,8 +1,8 @@
 """Reading model inputs in bulk: the query that packs them, and the batch → columns step.
 
-The numeric features travel as one bytea of big-endian float8s per row
-(float8send, NULL as NaN), so a batch becomes a matrix with one join and one numpy
-call instead of one Python object per value; the other features come as they
+The numeric features travel as one bytea of native float8s per row
+(churnml._pack_float8, NULL as NaN), so a batch becomes a matrix in one C pass
+(or one join and one numpy call) instead of one Python object per value; the other features come as they
 are. Rows stream through a cursor in source order: no sort, constant memory.
 Used by bulk scoring (churnml.score) and the dashboard view (churnml.customer_risk).
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from churnml.scoring.native_trees import _native_trees
 
 if TYPE_CHECKING:
     from churnml.scoring.model_cache import LoadedModel
@@ -28,34 +30,60 @@ def packed_query(plpy: Any, from_item: str, key_sql: str, features: Features) ->
     """SELECT key AS k, packed numerics AS x, other features AS c<i> FROM from_item.
 
     `from_item` must alias the source as `s`; `key_sql` is SQL over `s` (already
-    quoted by the caller); feature names are quoted here.
+    quoted by the caller); feature names are quoted here. x is churnml._pack_float8
+    of the numeric features (native float8s, NULL as NaN), in chunks of 100
+    arguments (a function takes at most 100).
     """
-    packed = [f"pg_catalog.float8send(COALESCE(s.{plpy.quote_ident(n)}::pg_catalog.float8, 'NaN'::pg_catalog.float8))"
-              for n, group in features if group == "numeric"]
+    numeric = [f"s.{plpy.quote_ident(n)}::pg_catalog.float8" for n, group in features if group == "numeric"]
+    chunks = [numeric[i:i + 100] for i in range(0, len(numeric), 100)]
+    packed_expr = " OPERATOR(pg_catalog.||) ".join(
+        f"churnml._pack_float8({', '.join(chunk)})" for chunk in chunks) or "''::pg_catalog.bytea"
     others = [f"s.{plpy.quote_ident(n)} AS c{i}" for i, (n, group) in enumerate(features) if group != "numeric"]
-    packed_expr = " OPERATOR(pg_catalog.||) ".join(packed) or "''::pg_catalog.bytea"
     columns = [f"{key_sql} AS k", f"({packed_expr}) AS x", *others]
     return f"SELECT {', '.join(columns)} FROM {from_item}"  # noqa: S608 - identifiers quoted, from_item built by callers
 
 
-def batch_columns(rows: Any, features: Features) -> dict[str, Any]:
-    """A fetched batch of packed_query rows as columns by feature name (numerics as float64 arrays)."""
+NULL_KEY = b"\xff"  # never valid UTF-8, so never a real key
+
+
+def keys_blob(keys: list[str | None]) -> bytes:
+    """Keys in churnml._unpack_scores's format: UTF-8, each followed by a 0 byte, NULL as 0xFF."""
+    return b"".join((NULL_KEY if k is None else k.encode("utf-8")) + b"\0" for k in keys)
+
+
+def keys_list(blob: bytes) -> list[str | None]:
+    """The keys of a keys_blob back as Python values."""
+    return [None if k == NULL_KEY else k.decode("utf-8") for k in blob.split(b"\0")[:-1]]
+
+
+def _numeric_matrix(rows: Any, n_numeric: int) -> tuple[bytes, Any]:
+    """(keys blob, rows x n_numeric float64 matrix) of a fetched batch: in C when built, else numpy."""
     import numpy as np
 
+    if _native_trees is not None:
+        keys, x = _native_trees.pack_batch(rows, n_numeric)
+        return keys, np.frombuffer(x, dtype=np.float64).reshape(len(rows), n_numeric)
+    matrix = np.frombuffer(b"".join([r["x"] for r in rows]), dtype=np.float64).reshape(len(rows), n_numeric)
+    return keys_blob([r["k"] for r in rows]), matrix
+
+
+def batch_columns(rows: Any, features: Features) -> tuple[bytes, dict[str, Any]]:
+    """A fetched batch of packed_query rows: (keys blob, columns by feature name, numerics as float64 arrays)."""
     numeric = [n for n, group in features if group == "numeric"]
-    matrix = np.frombuffer(b"".join([r["x"] for r in rows]), dtype=">f8").reshape(len(rows), len(numeric))
+    keys, matrix = _numeric_matrix(rows, len(numeric))
     columns: dict[str, Any] = {n: matrix[:, j] for j, n in enumerate(numeric)}
     for i, (name, group) in enumerate(features):
         if group != "numeric":
             columns[name] = [r[f"c{i}"] for r in rows]
-    return columns
+    return keys, columns
 
 
 def encoded_batches(plpy: Any, loaded: LoadedModel, from_item: str, key_sql: str,
-                    batch_size: int) -> Iterator[tuple[list[Any], Any]]:
-    """Stream `from_item` (aliased `s`) through a cursor: per batch, the keys and the
-    model's encoded input matrix."""
+                    batch_size: int) -> Iterator[tuple[bytes, Any]]:
+    """Stream `from_item` (aliased `s`) through a cursor: per batch, the keys (as a
+    keys_blob) and the model's encoded input matrix."""
     features = [(f.name, f.group) for f in loaded.spec.features]
     cursor = plpy.cursor(packed_query(plpy, from_item, key_sql, features))
     while rows := cursor.fetch(batch_size):
-        yield [r["k"] for r in rows], loaded.transform(batch_columns(rows, features))
+        keys, columns = batch_columns(rows, features)
+        yield keys, loaded.transform(columns)

@@ -19,7 +19,7 @@ from typing import Any
 
 from churnml.errors import InvalidParameter, UndefinedColumn, UndefinedObject
 from churnml.scoring import model_cache
-from churnml.scoring.feature_batches import encoded_batches, features_hint
+from churnml.scoring.feature_batches import encoded_batches, features_hint, keys_list
 from churnml.scoring.native_trees import format_floats
 from churnml.scoring.risk import assess_matrix
 from churnml.source_data import caller_search_path, query_columns
@@ -82,7 +82,7 @@ def _batches(plpy: Any, settings: dict[str, Any], serving: model_cache.Serving,
     for batch_keys, matrix in encoded_batches(plpy, loaded, f"{relation} AS s", key_sql, batch_size):
         assessed = assess_matrix(loaded, matrix, serving.threshold)
         yield {
-            "keys": json.dumps(batch_keys),
+            "keys": json.dumps(keys_list(batch_keys)),
             "probabilities": format_floats(assessed.probabilities),
             "bands": json.dumps(assessed.bands),
             "reasons": json.dumps(assessed.reasons),

@@ -12,11 +12,13 @@ SELECT churnml.runtime_info() ->> 'python_version' LIKE '3.11.%' AS python_311,
        churnml.runtime_info() ->> 'churnml_version' = churnml.version() AS code_matches_sql,
        (churnml.runtime_info() -> 'packages' ->> 'xgboost') LIKE '3.2.%' AS xgboost_32;
 
--- Every function pins search_path (expect no rows).
+-- Every function pins search_path, except _pack_float8: C that looks up no names, called
+-- once per row, where SET would cost a GUC save and restore per call (sql/120_scoring.sql).
 SELECT p.oid::regprocedure AS unpinned
 FROM pg_proc p
 WHERE p.pronamespace = 'churnml'::regnamespace
-  AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false);
+  AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
+ORDER BY 1;
 
 -- Every function has a comment (expect no rows).
 SELECT p.oid::regprocedure AS undocumented
@@ -35,7 +37,8 @@ WHERE p.pronamespace = 'churnml'::regnamespace
 -- churnml.predict, which reads one registered model by id (a registered model never changes).
 SELECT p.oid::regprocedure AS immutable_python
 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-WHERE p.pronamespace = 'churnml'::regnamespace AND l.lanname = 'plpython3u' AND p.provolatile = 'i';
+WHERE p.pronamespace = 'churnml'::regnamespace AND l.lanname = 'plpython3u' AND p.provolatile = 'i'
+ORDER BY p.oid::regprocedure::text;
 
 -- The roles exist; the admin role is also a user.
 SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('churnml_user', 'churnml_admin') ORDER BY 1;
