@@ -138,3 +138,28 @@ def test_vector_walk_equals_node_walk_exactly(depth: int, rounds: int, rows: int
     compiled = CompiledModel.from_json(raw)
     python_p = [compiled.predict_row([None if np.isnan(v) else float(v) for v in row]) for row in x[:200]]
     np.testing.assert_allclose(vector[:200], python_p, rtol=0, atol=1e-12)  # Python sums in another order
+
+
+def test_prediction_in_a_background_thread_equals_predict_matrix() -> None:
+    raw, test = _model(3, 4, 100)
+    native = native_forest(parse_forest(load_document(raw)))
+    x = np.ascontiguousarray(np.vstack([test] * 20), dtype=np.float64)
+    expected = np.empty(len(x))
+    native.predict_matrix(x, expected)
+    outs = [np.empty(len(x)) for _ in range(3)]
+    pendings = [native.predict_matrix_start(x, out) for out in outs]  # three at once
+    for pending in pendings:
+        pending.wait()
+        pending.wait()  # a second wait is a no-op
+    for out in outs:
+        np.testing.assert_array_equal(out, expected)
+    # dropped without wait(): waited for on the way out, never left writing freed memory
+    dropped = np.empty(len(x))
+    native.predict_matrix_start(x, dropped)
+    np.testing.assert_array_equal(dropped, expected)
+    with pytest.raises(ValueError):
+        native.predict_matrix_start(np.zeros(13), np.zeros(1))
+    with pytest.raises(ValueError):
+        native.predict_matrix_start(x, np.zeros(3))
+    with pytest.raises(TypeError):
+        native.predict_matrix_start(x, b"read-only output")

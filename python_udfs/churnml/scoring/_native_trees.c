@@ -803,6 +803,108 @@ fail:
     return NULL;
 }
 
+
+/* A prediction running in a thread of its own while Python goes on (bulk scoring
+ * fetches the next batch meanwhile): Forest.predict_matrix_start(x, out) starts it,
+ * wait() ends it. It holds the forest and both buffers until it has ended, and a
+ * Pending that is dropped unwaited is waited for, so the thread never outlives what
+ * it reads and writes. The thread runs only C on those buffers: no Python object,
+ * no PostgreSQL function. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *forest;
+    Py_buffer x, out;
+    Slice slice;
+    pthread_t thread;
+    int running; /* a thread was started and not yet joined */
+} Pending;
+
+static void
+Pending_join(Pending *self)
+{
+    if (self->running) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(self->thread, NULL);
+        Py_END_ALLOW_THREADS
+        self->running = 0;
+    }
+}
+
+static void
+Pending_dealloc(Pending *self)
+{
+    Pending_join(self);
+    if (self->x.obj != NULL)
+        PyBuffer_Release(&self->x);
+    if (self->out.obj != NULL)
+        PyBuffer_Release(&self->out);
+    Py_XDECREF(self->forest);
+    Py_TYPE(self)->tp_free((PyObject *) self);
+}
+
+static PyObject *
+Pending_wait(Pending *self, PyObject *unused)
+{
+    (void) unused;
+    Pending_join(self);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Pending_methods[] = {
+    {"wait", (PyCFunction) Pending_wait, METH_NOARGS, "Wait until out holds the probabilities."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PendingType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "churnml.scoring._native_trees.Pending",
+    .tp_basicsize = sizeof(Pending),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A prediction running in its own thread (see Forest.predict_matrix_start).",
+    .tp_dealloc = (destructor) Pending_dealloc,
+    .tp_methods = Pending_methods,
+};
+
+/* predict_matrix_start(x, out) -> Pending: predict_matrix in one background thread.
+ * When no thread can be started, the prediction is done before this returns. */
+static PyObject *
+Forest_predict_matrix_start(Forest *self, PyObject *args)
+{
+    Pending *pending = PyObject_New(Pending, &PendingType);
+    Py_ssize_t rows;
+
+    if (pending == NULL)
+        return NULL;
+    pending->forest = NULL;
+    pending->x.obj = pending->out.obj = NULL;
+    pending->running = 0;
+    if (!PyArg_ParseTuple(args, "y*w*", &pending->x, &pending->out))
+        goto fail;
+    if (pending->x.len % (Py_ssize_t) (sizeof(double) * (size_t) self->n_features) != 0) {
+        PyErr_SetString(PyExc_ValueError, "x is not rows * n_features float64 values");
+        goto fail;
+    }
+    rows = pending->x.len / (Py_ssize_t) (sizeof(double) * (size_t) self->n_features);
+    if (pending->out.len != rows * (Py_ssize_t) sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "out must hold one float64 per row");
+        goto fail;
+    }
+    Py_INCREF(self);
+    pending->forest = (PyObject *) self;
+    pending->slice = (Slice) {self, (const double *) pending->x.buf, rows, (double *) pending->out.buf, 0};
+    if (pthread_create(&pending->thread, NULL, predict_slice, &pending->slice) == 0)
+        pending->running = 1;
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        predict_slice(&pending->slice);
+        Py_END_ALLOW_THREADS
+    }
+    return (PyObject *) pending;
+fail:
+    Py_DECREF(pending);
+    return NULL;
+}
+
 /* format_floats(buffer) -> str: float64 values as "%.17g" joined by commas (exact
  * round trip through float8in), for handing many numbers back to SQL as one text. */
 static PyObject *
@@ -960,6 +1062,8 @@ static PyMethodDef Forest_methods[] = {
     {"predict_row", (PyCFunction) Forest_predict_row, METH_O, "The probability of one row."},
     {"contributions_row", (PyCFunction) Forest_contributions_row, METH_O,
      "Per-feature TreeSHAP values of one row (log-odds; the bias is not included)."},
+    {"predict_matrix_start", (PyCFunction) Forest_predict_matrix_start, METH_VARARGS,
+     "predict_matrix_start(x, out) -> Pending: predict_matrix in a background thread; Pending.wait() ends it."},
     {"predict_matrix", (PyCFunction) Forest_predict_matrix, METH_VARARGS,
      "predict_matrix(x, out[, threads[, node_walk]]): probabilities of a C-contiguous float64 matrix into out."},
     {NULL, NULL, 0, NULL},
@@ -990,7 +1094,7 @@ PyInit__native_trees(void)
 {
     PyObject *m;
 
-    if (PyType_Ready(&ForestType) < 0)
+    if (PyType_Ready(&ForestType) < 0 || PyType_Ready(&PendingType) < 0)
         return NULL;
     m = PyModule_Create(&module);
     if (m == NULL)

@@ -93,6 +93,26 @@ class LoadedModel:
         matrix, _ = self.spec.transform(columns, embed=embedder_for(self.spec))
         return matrix
 
+    def predict_start(self, matrix: Any) -> Callable[[], Any]:
+        """Start predicting a float64 matrix; call the result for the probabilities.
+
+        With the C forest the prediction runs in a thread of its own, so the caller can
+        fetch the next batch meanwhile (bulk scoring's pipeline)."""
+        if self.native is None:
+            done = self.compiled.predict_matrix(matrix)
+            return lambda: done
+        import numpy as np
+
+        x = np.ascontiguousarray(matrix, dtype=np.float64)
+        out = np.empty(x.shape[0], dtype=np.float64)
+        pending = self.native.predict_matrix_start(x, out)
+
+        def result() -> Any:
+            pending.wait()
+            return out
+
+        return result
+
     def predict_matrix(self, matrix: Any) -> Any:
         """Probabilities for a float64 matrix (rows x encoded columns)."""
         if self.native is None:
