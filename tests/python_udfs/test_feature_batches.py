@@ -1,0 +1,65 @@
+"""The batch step of bulk scoring, outside Postgres: a fetched batch of packed rows
+becomes a keys blob and a matrix, the same with the C helper and without it."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from churnml.scoring import feature_batches
+from churnml.scoring.feature_batches import batch_columns, keys_blob, keys_list
+
+KEYS = ["a", None, "", "café", "🙂\tx", "k" * 300]
+
+
+def _rows(n_numeric: int) -> list[dict[str, object]]:
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=(len(KEYS), n_numeric))
+    values[1, 0] = np.nan
+    return [{"k": k, "x": struct.pack(f"={n_numeric}d", *row), "c2": f"cat{i}"}
+            for i, (k, row) in enumerate(zip(KEYS, values, strict=True))]
+
+
+def test_keys_blob_round_trip() -> None:
+    blob = keys_blob(KEYS)
+    assert blob.count(b"\0") == len(KEYS) and b"\xff\0" in blob
+    assert keys_list(blob) == KEYS
+    assert keys_list(keys_blob([])) == []
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_batch_columns_with_and_without_the_c_helper(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    if native and feature_batches._native_trees is None:
+        pytest.skip("the C helper is not built (make native)")
+    if not native:
+        monkeypatch.setattr(feature_batches, "_native_trees", None)
+    rows = _rows(2)
+    features = [("f0", "numeric"), ("f1", "numeric"), ("f2", "categorical")]
+    keys, columns = batch_columns(rows, features)
+    assert keys == keys_blob(KEYS)
+    expected = np.array([struct.unpack("=2d", r["x"]) for r in rows])
+    np.testing.assert_array_equal(columns["f0"], expected[:, 0])
+    np.testing.assert_array_equal(columns["f1"], expected[:, 1])
+    assert columns["f2"] == [f"cat{i}" for i in range(len(KEYS))]
+
+
+def test_pack_batch_refuses_malformed_rows() -> None:
+    native = feature_batches._native_trees
+    if native is None:
+        pytest.skip("the C helper is not built (make native)")
+    good = _rows(2)
+    assert native.pack_batch([], 2) == (b"", b"")
+    with pytest.raises(ValueError, match="wrong size"):
+        native.pack_batch(good, 3)
+    with pytest.raises(TypeError):
+        native.pack_batch([("k", b"")], 0)
+    with pytest.raises(TypeError):
+        native.pack_batch([{"k": 1, "x": b""}], 0)
+    with pytest.raises(KeyError):
+        native.pack_batch([{"k": "a"}], 0)
+    with pytest.raises(TypeError):
+        native.pack_batch(42, 0)
+    with pytest.raises(ValueError):
+        native.pack_batch(good, -1)
