@@ -61,7 +61,10 @@ PKGLIBDIR = $(shell $(PG_CONFIG) --pkglibdir)
 PY_SOURCES := $(shell find python_udfs loaders -name '*.py' -not -path '*/__pycache__/*')
 
 NATIVE_SRC := python_udfs/churnml/scoring/_native_trees.c
-NATIVE_EXT = python_udfs/churnml/scoring/_native_trees$(shell $(VENV)/bin/python -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+PY_EXT_SUFFIX = $(shell $(VENV)/bin/python -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+NATIVE_EXT = python_udfs/churnml/scoring/_native_trees$(PY_EXT_SUFFIX)
+COPY_ROWS_SRC := python_udfs/churnml/transfer/_copy_rows.c
+COPY_ROWS_EXT = python_udfs/churnml/transfer/_copy_rows$(PY_EXT_SUFFIX)
 
 .PHONY: all deps build venv native runtime install demo test test-fast bench docs lint lock clean uninstall
 
@@ -129,14 +132,19 @@ $(VENV)/.installed: requirements/constraints.txt requirements/runtime.in require
 	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $@
 
-## native: the C tree evaluator (a compiler and the backend Python's headers are Debian packages in deps)
+## native: the C tree evaluator, the COPY row scanner and the extensions' C (a compiler and the backend Python's headers are Debian packages in deps)
 native: venv
-	@$(MAKE) --no-print-directory $(NATIVE_EXT) $(AWS_MODULE) $(CORE_MODULE)
+	@$(MAKE) --no-print-directory $(NATIVE_EXT) $(COPY_ROWS_EXT) $(AWS_MODULE) $(CORE_MODULE)
 
 python_udfs/churnml/scoring/_native_trees.cpython-%.so: $(NATIVE_SRC)
 	@echo "==> compiling $@"
 	@cc -O3 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
 		$(NATIVE_SRC) -o $@ -lm -pthread
+
+python_udfs/churnml/transfer/_copy_rows.cpython-%.so: $(COPY_ROWS_SRC)
+	@echo "==> compiling $@"
+	@cc -O3 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+		$(COPY_ROWS_SRC) -o $@
 
 ## runtime: pinned packages + churnml's Python code in a versioned directory the server can read
 runtime: venv native

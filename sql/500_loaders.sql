@@ -23,6 +23,33 @@ COMMENT ON TABLE churnml.load_history IS
 GRANT SELECT, INSERT ON churnml.load_history TO churnml_loader;
 GRANT USAGE ON SEQUENCE churnml.load_history_id_seq TO churnml_loader;
 
+-- The C half (extension/core/copy_spool.c): PostgreSQL's COPY to and from spool files,
+-- temporary files of this backend. _copy_to_spool has no SET search_path: it parses and
+-- runs the caller's query under the caller's search_path, as COPY would (export_query
+-- sets that path around the call); it looks up nothing else.
+CREATE FUNCTION churnml._copy_to_spool(query text, format text)
+RETURNS TABLE (path text, rows bigint)
+LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'churnml_copy_to_spool';
+COMMENT ON FUNCTION churnml._copy_to_spool(text, text) IS
+'Internal (what export_query calls, in C): COPY (query) TO a new temporary file of this session, format csv (FORCE_QUOTE *), text or binary; the query must be one SELECT and runs as the caller. Returns the file''s path and the row count; the file is removed when the transaction ends.';
+
+CREATE FUNCTION churnml._spool_file() RETURNS text
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'churnml_spool_file';
+COMMENT ON FUNCTION churnml._spool_file() IS
+'Internal (what load_from_s3 calls, in C): a new, empty temporary file of this session for the objects to load, removed when the transaction ends; returns its path.';
+
+CREATE FUNCTION churnml._copy_from_spool(
+    target regclass, path text, format text, columns text[], sources text[], records bigint[], skipped bigint[]
+) RETURNS bigint
+LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'churnml_copy_from_spool';
+COMMENT ON FUNCTION churnml._copy_from_spool(regclass, text, text, text[], text[], bigint[], bigint[]) IS
+'Internal (what load_from_s3 calls, in C): COPY target (columns) FROM a spool file made by _spool_file or _copy_to_spool in this session (no other path), format csv, text or binary. Checks INSERT on the columns and refuses row-level security, as COPY does. sources/records/skipped give each object''s record count and skipped header lines, so a bad record is reported as "<object> line N, column c" (22P02 etc., nothing loaded). Returns the rows loaded.';
+
 CREATE FUNCTION churnml.export_query(
     query text,
     uri text,
@@ -42,7 +69,7 @@ return api.export_query(plpy, '@EXTVERSION@', query, uri, format, header, manife
                         part_size, _search_path)
 $$;
 COMMENT ON FUNCTION churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text) IS
-'Export the rows of a query to object storage, like SELECT INTO OUTFILE S3: format csv (COPY''s CSV, every value quoted) or text (COPY''s text format); header adds the column names. The query runs as the caller. Results larger than part_size bytes are split into uri.part_00000, .part_00001, ...; compression ''gzip'' compresses each part (.gz). With manifest, uri.manifest (JSON: parts, sizes, rows, SHA-256) is written last, as the completion signal. An existing target is an error unless overwrite. On any failure the parts written are removed and no manifest is written. Returns rows, files and bytes uploaded (as Aurora''s aws_s3.query_export_to_s3).';
+'Export the rows of a query to object storage, like SELECT INTO OUTFILE S3: format csv (COPY''s CSV, every value quoted), text or binary (COPY''s formats, written by COPY itself); header adds the column names (not with binary). The query runs as the caller. Results larger than part_size bytes are split into uri.part_00000, .part_00001, ...; compression ''gzip'' compresses each part (.gz). With manifest, uri.manifest (JSON: parts, sizes, rows, SHA-256) is written last, as the completion signal. An existing target is an error unless overwrite. On any failure the parts written are removed and no manifest is written. Returns rows, files and bytes uploaded (as Aurora''s aws_s3.query_export_to_s3).';
 
 CREATE FUNCTION churnml.load_from_s3(
     target regclass,
@@ -63,9 +90,12 @@ return api.load_from_s3(plpy, '@EXTVERSION@', target, uri, mode, format, header,
                         on_conflict, _search_path)
 $$;
 COMMENT ON FUNCTION churnml.load_from_s3(regclass, text, text, text, boolean, int, text[], text, text) IS
-'Load objects into a table, like LOAD DATA FROM S3: mode ''file'' (one object), ''prefix'' (every object under the prefix, in key order) or ''manifest'' (the parts an export manifest lists, checked against their sizes and SHA-256). format csv or text (COPY''s); header skips each object''s first line and ignore_lines skips more; columns names the target columns in file order (default: all insertable columns). on_conflict: ''error'', ''ignore'' (ON CONFLICT DO NOTHING) or ''replace'' (update the row with the same primary key). gzip objects are read transparently. All or nothing within the caller''s transaction: a bad row is an error naming the object, line and column, and nothing is loaded. Each load is recorded in churnml.load_history. Returns the number of rows loaded.';
+'Load objects into a table, like LOAD DATA FROM S3: mode ''file'' (one object), ''prefix'' (every object under the prefix, in key order) or ''manifest'' (the parts an export manifest lists, checked against their sizes and SHA-256). format csv, text or binary (COPY''s; loaded by COPY itself); header skips each object''s first line and ignore_lines skips more (csv and text); columns names the target columns in file order (default: all insertable columns). on_conflict: ''error'', ''ignore'' (ON CONFLICT DO NOTHING) or ''replace'' (update the row with the same primary key). gzip objects are read transparently. All or nothing within the caller''s transaction: a bad row is an error naming the object, line and column, and nothing is loaded. Each load is recorded in churnml.load_history. Returns the number of rows loaded.';
 
 GRANT EXECUTE ON FUNCTION
+    churnml._copy_to_spool(text, text),
+    churnml._spool_file(),
+    churnml._copy_from_spool(regclass, text, text, text[], text[], bigint[], bigint[]),
     churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text),
     churnml.load_from_s3(regclass, text, text, text, boolean, int, text[], text, text)
 TO churnml_loader;

@@ -216,9 +216,9 @@ class LoadReader:
             expect_gzip = self.plan.manifest.compression == "gzip"
         data = maybe_gunzip(raw, where=source.uri, expect_gzip=expect_gzip, out_size=self.chunk_size)
         if self.fmt == "binary":
-            yield from _binary_object(data, keep_header=first, keep_trailer=last, where=source.uri)
+            yield from binary_object(data, keep_header=first, keep_trailer=last, where=source.uri)
         else:
-            yield from _text_object(data, span, self.header_lines)
+            yield from text_object(data, span, self.header_lines)
 
     def _counted(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
@@ -280,7 +280,7 @@ def _gunzip(chunks: Iterable[bytes], *, where: str, out_size: int) -> Iterator[b
         raise DataException(f"gzip object {where} cannot be decompressed", detail=f"zlib: {exc}.") from None
 
 
-def _text_object(chunks: Iterable[bytes], span: ObjectSpan, header_lines: int) -> Iterator[bytes]:
+def text_object(chunks: Iterable[bytes], span: ObjectSpan, header_lines: int) -> Iterator[bytes]:
     skip = header_lines
     last = b""
     for chunk in chunks:
@@ -303,7 +303,7 @@ def _text_object(chunks: Iterable[bytes], span: ObjectSpan, header_lines: int) -
         yield b"\n"
 
 
-def _binary_object(chunks: Iterable[bytes], *, keep_header: bool, keep_trailer: bool,
+def binary_object(chunks: Iterable[bytes], *, keep_header: bool, keep_trailer: bool,
                    where: str) -> Iterator[bytes]:
     head = b""
     header_done = False

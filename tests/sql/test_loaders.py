@@ -80,6 +80,23 @@ def test_gzip_text_format_prefix_and_conflicts(telco: str, configured: S3Config)
         assert conn.execute("SELECT count(*) FROM c415 WHERE day_mins = -1").fetchone()[0] == 0
 
 
+def test_binary_round_trip_from_sql(telco: str, configured: S3Config) -> None:
+    """COPY's binary format both ways from SQL, in parts, with NULLs and every column type of customers."""
+    with psycopg.connect(telco, autocommit=True) as conn, S3Client(configured) as client:
+        conn.execute("CREATE TABLE with_nulls AS SELECT * FROM customers")
+        conn.execute("UPDATE with_nulls SET day_mins = NULL, int_plan = NULL WHERE phone LIKE '%7'")
+        rows, files, _ = conn.execute(
+            "SELECT * FROM churnml.export_query('SELECT * FROM with_nulls', 's3://churnml/bin/c', format => 'binary', "
+            "header => false, part_size => 60000)").fetchone()
+        assert rows == 3000 and files > 1
+        first = b"".join(client.get_object(BUCKET, "bin/c.part_00000"))
+        assert first.startswith(b"PGCOPY\n\xff\r\n\x00") and first.endswith(b"\xff\xff")
+        conn.execute("CREATE TABLE bin_again (LIKE customers)")
+        assert conn.execute("SELECT churnml.load_from_s3('bin_again', 's3://churnml/bin/c', mode => 'manifest', "
+                            "format => 'binary')").fetchone()[0] == 3000
+        assert _checksum(conn, "with_nulls") == _checksum(conn, "bin_again")
+
+
 def test_a_bad_row_loads_nothing_and_is_named(telco: str, configured: S3Config) -> None:
     with psycopg.connect(telco, autocommit=True) as conn, S3Client(configured) as client:
         data = _copy_out(conn, "SELECT phone, day_mins, churn FROM customers").split(b"\n")
@@ -128,7 +145,19 @@ def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: 
             ("SELECT churnml.load_from_s3('target', 'ftp://host/x')", "22023", "s3://"),
             ("SELECT churnml.load_from_s3('target', 's3://churnml/x', mode => 'sideways')", "22023", "prefix"),
             ("SELECT * FROM churnml.export_query('SELECT 1', 's3://churnml/e/x', format => 'binary')", "22023",
-             "churnml export"),
+             "header => false"),
+            ("SELECT * FROM churnml.export_query('SELECT 1; SELECT 2', 's3://churnml/e/x')", "42601", ""),
+            ("SELECT * FROM churnml.export_query('DELETE FROM target RETURNING a', 's3://churnml/e/x')", "42601", ""),
+            # the C half called directly: one SELECT only, and only this session's spool files
+            ("SELECT * FROM churnml._copy_to_spool('SELECT 1; SELECT 2', 'csv')", "42601", "one SELECT"),
+            ("SELECT * FROM churnml._copy_to_spool('DELETE FROM target RETURNING a', 'csv')", "42809", "SELECT"),
+            ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'xml')", "22023", "export_query"),
+            ("SELECT churnml._copy_from_spool('target', '/etc/passwd', 'text', ARRAY['a'], '{}', '{}', '{}')",
+             "42501", "load_from_s3"),
+            ("SELECT churnml._copy_from_spool('target', current_setting('data_directory') || '/churnml/s3.json', "
+             "'text', ARRAY['a'], '{}', '{}', '{}')", "42501", "load_from_s3"),
+            ("SELECT churnml.load_from_s3('target', 's3://churnml/x', format => 'binary', header => true)", "22023",
+             ""),
         ]
         for statement, sqlstate, hint in cases:
             with pytest.raises(psycopg.Error) as info:

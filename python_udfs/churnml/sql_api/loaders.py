@@ -8,22 +8,25 @@ caller may insert. Endpoint and credentials come from the server's configuration
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege, InvalidParameter
 from churnml.source_data import caller_search_path, query_columns
+from churnml.spi import prepared
 from churnml.sql_api.entry import entry
 from churnml.transfer import server_config
-from churnml.transfer.records import csv_records, lines, text_records
-from churnml.transfer.table_loader import BATCH_ROWS, TableLoader, target_columns
+from churnml.transfer.table_loader import TableLoader, target_columns
 from churnml_loaders.manifest import MYSQL_PARTS, PartNaming
 from churnml_loaders.uris import FileUri, parse_uri
 
-LOAD_FORMATS = ("csv", "text")
+LOAD_FORMATS = ("csv", "text", "binary")
 
 
 def _require_admin_for_files(plpy: Any) -> None:
@@ -33,88 +36,88 @@ def _require_admin_for_files(plpy: Any) -> None:
                                     hint="Use an s3:// URI, or ask an administrator.")
 
 
-def _file_lines(path: Path, where: str, skip: int) -> Iterator[str]:
-    """The lines of a server-side file, gunzipped when it is gzip, after the first `skip`."""
-    from churnml_loaders.load_reader import maybe_gunzip
+@dataclass
+class _Span:
+    """What one object put into the spool file: its name, records and header lines skipped."""
+
+    source: str
+    lines: int = 0
+    skipped: int = 0
+
+
+def _file_chunks(path: Path, span: _Span, fmt: str, skip: int) -> Iterator[bytes]:
+    """A server-side file as COPY input: gunzipped when it is gzip, header lines dropped."""
+    from churnml_loaders.load_reader import binary_object, maybe_gunzip, text_object
 
     try:
         with open(path, "rb") as handle:
-            chunks = maybe_gunzip(iter(lambda: handle.read(1 << 20), b""), where=where)
-            for number, line in enumerate(lines(chunks), start=1):
-                if number > skip:
-                    yield line
+            data = maybe_gunzip(iter(lambda: handle.read(1 << 20), b""), where=span.source)
+            if fmt == "binary":
+                yield from binary_object(data, keep_header=True, keep_trailer=True, where=span.source)
+            else:
+                yield from text_object(data, span, skip)  # type: ignore[arg-type]  # needs .lines, .skipped
     except OSError as exc:
-        raise DataException(f"cannot read {where}", detail=str(exc.strerror or exc)) from None
+        raise DataException(f"cannot read {span.source}", detail=str(exc.strerror or exc)) from None
 
 
-def _batches(records: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
-    batch: list[tuple[int, str]] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _records(text: Iterable[str], fmt: str, where: str) -> Iterator[tuple[int, str]]:
-    return csv_records(text, 0, where) if fmt == "csv" else text_records(text, 0)
-
-
-def _load_objects(loader: TableLoader, uri: Any, mode: str, fmt: str, skip: int,
-                  config: server_config.ServerConfig, objects: list[dict[str, Any]]) -> None:
+def _spool_objects(uri: Any, mode: str, fmt: str, skip: int, config: server_config.ServerConfig,
+                   out: Any, objects: list[dict[str, Any]]) -> list[_Span]:
+    """Write every object's records to the spool file `out`; what each object put there."""
     from churnml_loaders.load_reader import LoadReader, plan_load
     from churnml_loaders.s3_client import S3Client
 
     with S3Client(config.s3) as client:
-        plan = plan_load(client, uri, mode)
-        reader = LoadReader(client, plan, fmt=fmt, header_lines=skip)
-
-        def where(line: int) -> str:
-            found = reader.locate(line)
-            return f"{found.source.uri} line {found.line}" if found else f"{uri} (input line {line})"
-
-        for batch in _batches(_records(lines(reader.chunks()), fmt, str(uri)), BATCH_ROWS):
-            loader.load(batch, where)
+        reader = LoadReader(client, plan_load(client, uri, mode), fmt=fmt, header_lines=skip)
+        for chunk in reader.chunks():
+            out.write(chunk)
         for span in reader.spans:
             objects.append({"object": span.source.uri, "etag": span.source.etag, "bytes": span.source.size,
                             "sha256": span.source.part.sha256 if span.source.part else None})
+        return [_Span(span.source.uri, span.records, span.skipped) for span in reader.spans]
 
 
 @entry
 def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | None, header: bool | None,
                  ignore_lines: int | None, columns: list[str] | None, on_conflict: str | None,
                  search_path: str | None) -> int | None:
+    """The objects are written to a spool file (a temporary file of this backend) and
+    loaded by PostgreSQL's COPY (churnml._copy_from_spool, in C)."""
     if target is None or uri is None:
         return None
     mode, fmt = mode or "file", fmt or "csv"
     if fmt not in LOAD_FORMATS:
-        raise InvalidParameter(f"format must be csv or text, not {fmt!r}",
-                               hint="Binary COPY files load from the shell: churnml load TABLE URI --format binary.")
+        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}")
     skip = (ignore_lines or 0) + (1 if header else 0)
     if skip < 0:
         raise InvalidParameter(f"ignore_lines must not be negative, not {ignore_lines}")
+    if fmt == "binary" and skip:
+        raise InvalidParameter("header and ignore_lines are not possible with the binary format")
     started = plpy.execute(plpy.prepare("SELECT pg_catalog.clock_timestamp()::pg_catalog.text AS t", []))[0]["t"]
     config = server_config.load()
     # `target` is a regclass printed under the pinned search_path, so it names the table exactly;
-    # the columns' types are printed and parsed (the row type, the bad-row checks) under that path too.
+    # the columns' types are printed and parsed (the staging table) under that path too.
     loader = TableLoader(plpy, target, target_columns(plpy, target, columns), on_conflict or "error")
     objects: list[dict[str, Any]] = []
+    parsed = parse_uri(uri, require_key=mode != "prefix")
+    if isinstance(parsed, FileUri):
+        if mode != "file":
+            raise InvalidParameter("a file:// URI names one file: use mode => 'file'")
+        _require_admin_for_files(plpy)
+    spool = Path(plpy.execute(prepared(plpy, "loaders:spool_file", "SELECT churnml._spool_file() AS p", []))[0]["p"])
     try:
-        parsed = parse_uri(uri, require_key=mode != "prefix")
-        if isinstance(parsed, FileUri):
-            if mode != "file":
-                raise InvalidParameter("a file:// URI names one file: use mode => 'file'")
-            _require_admin_for_files(plpy)
-            path = server_config.file_path(config, parsed.path)
-            for batch in _batches(_records(_file_lines(path, str(parsed), skip), fmt, str(parsed)), BATCH_ROWS):
-                loader.load(batch, lambda line, where=str(parsed): f"{where} line {line + skip}")
-            objects.append({"object": str(parsed), "etag": None, "bytes": path.stat().st_size, "sha256": None})
-        else:
-            _load_objects(loader, parsed, mode, fmt, skip, config, objects)
+        with open(spool, "wb") as out:
+            if isinstance(parsed, FileUri):
+                path = server_config.file_path(config, parsed.path)
+                spans = [_Span(str(parsed))]
+                for chunk in _file_chunks(path, spans[0], fmt, skip):
+                    out.write(chunk)
+                objects.append({"object": str(parsed), "etag": None, "bytes": path.stat().st_size, "sha256": None})
+            else:
+                spans = _spool_objects(parsed, mode, fmt, skip, config, out, objects)
+        loader.copy(str(spool), fmt, [s.source for s in spans], [s.lines for s in spans],
+                    [s.skipped for s in spans])
     finally:
-        loader.close()
+        _release(spool)
     record = plpy.prepare("""
         INSERT INTO churnml.load_history (target, uri, mode, format, objects, rows, started_at)
         VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, $6, $7::pg_catalog.timestamptz)""",
@@ -124,37 +127,22 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
     return loader.rows
 
 
-EXPORT_BATCH_ROWS = 10_000
+def _spool_export(plpy: Any, query: str, fmt: str) -> Path:
+    """COPY (query) TO a spool file (churnml._copy_to_spool, in C), under the caller's search_path."""
+    plan = prepared(plpy, "loaders:copy_to_spool", "SELECT s.path FROM churnml._copy_to_spool($1, $2) AS s",
+                    ["pg_catalog.text", "pg_catalog.text"])
+    return Path(plpy.execute(plan, [query, fmt])[0]["path"])
 
 
-def _line_batches(plpy: Any, query: str, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """The export's rows as (bytes of whole lines, row count) of about chunk_bytes each.
-
-    Parts end between chunks, so chunks stay well under part_size.
-    """
-    cursor = plpy.cursor(query)
-    while True:
-        rows = cursor.fetch(EXPORT_BATCH_ROWS)
-        if not rows:
-            return
-        pending: list[str] = []
-        size = 0
-        for row in rows:
-            line = row["line"]
-            pending.append(line)
-            size += len(line) + 1
-            if size >= chunk_bytes:
-                yield ("\n".join(pending) + "\n").encode("utf-8"), len(pending)
-                pending, size = [], 0
-        if pending:
-            yield ("\n".join(pending) + "\n").encode("utf-8"), len(pending)
+def _release(path: Path) -> None:
+    """Give a spool file's disk space back now; PostgreSQL removes the file at transaction end."""
+    with contextlib.suppress(OSError):
+        os.truncate(path, 0)
 
 
 def _export_file(plpy: Any, config: server_config.ServerConfig, uri: Any, batches: Iterable[tuple[bytes, int]],
-                 preamble: bytes, gzip_it: bool, overwrite: bool) -> tuple[int, int, int]:
+                 framing: Any, gzip_it: bool, overwrite: bool) -> tuple[int, int, int]:
     """One server-side file, written under a temporary name and renamed when complete."""
-    import os
-
     _require_admin_for_files(plpy)
     path = server_config.file_path(config, uri.path)
     if path.exists() and not overwrite:
@@ -163,10 +151,11 @@ def _export_file(plpy: Any, config: server_config.ServerConfig, uri: Any, batche
     rows = 0
     try:
         with (gzip.open(partial, "wb") if gzip_it else open(partial, "wb")) as handle:
-            handle.write(preamble)
+            handle.write(framing.preamble)
             for data, count in batches:
                 handle.write(data)
                 rows += count
+            handle.write(framing.trailer)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -184,14 +173,22 @@ def export_query(plpy: Any, query: str | None, uri: str | None, fmt: str | None,
 def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
                manifest: bool | None, overwrite: bool | None, compression: str | None, part_size: int | None,
                search_path: str | None, naming: PartNaming = MYSQL_PARTS) -> tuple[int, int, int]:
-    """(rows, files, bytes) of an export; `naming` names the parts (churnml's, or Aurora PostgreSQL's)."""
-    from churnml.transfer.export_lines import FORMATS, header_line, lines_query
+    """(rows, files, bytes) of an export; `naming` names the parts (churnml's, or Aurora PostgreSQL's).
+
+    PostgreSQL's COPY writes the rows to a spool file (in C: PL/Python cannot run COPY
+    TO STDOUT), which is then uploaded in parts of whole rows."""
+    from churnml.transfer.copy_rows import spool_chunks
+    from churnml.transfer.export_lines import FORMATS, header_line
+    from churnml_loaders.copy_formats import BINARY_TRAILER, Framing
+
     if query is None or uri is None:
         raise InvalidParameter("query and uri must not be NULL")
     fmt = fmt or "csv"
     if fmt not in FORMATS:
-        raise InvalidParameter(f"format must be csv or text, not {fmt!r}",
-                               hint="Binary COPY exports run from the shell: churnml export QUERY URI --format binary.")
+        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}")
+    if fmt == "binary" and header:
+        raise InvalidParameter("a header line is not possible with the binary format",
+                               hint="Pass header => false with format => 'binary'.")
     if compression not in (None, "gzip"):
         raise InvalidParameter(f"compression must be 'gzip' or NULL, not {compression!r}")
     if part_size is None or part_size < 1:
@@ -201,13 +198,16 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     body = query.strip().rstrip(";").strip()
     with caller_search_path(plpy, search_path):
         columns = query_columns(plpy, f"({body}) AS q", "the exported query")
-        names = [n for n, _ in columns]
-        preamble = (header_line(names, fmt) + "\n").encode("utf-8") if header else b""
-        batches = _line_batches(plpy, lines_query(body, names, fmt, plpy.quote_ident),
-                                 max(1, min(1 << 20, part_size // 8)))
+        spool = _spool_export(plpy, body, fmt)
+    try:
+        binary_header, batches = spool_chunks(spool, fmt, max(1, min(1 << 20, part_size // 8)))
+        if fmt == "binary":
+            framing = Framing(preamble=binary_header, trailer=BINARY_TRAILER)
+        else:
+            names = [n for n, _ in columns]
+            framing = Framing(preamble=(header_line(names, fmt) + "\n").encode("utf-8") if header else b"")
         if isinstance(target, FileUri):
-            return _export_file(plpy, config, target, batches, preamble, compression == "gzip", bool(overwrite))
-        from churnml_loaders.copy_formats import Framing
+            return _export_file(plpy, config, target, batches, framing, compression == "gzip", bool(overwrite))
         from churnml_loaders.export_writer import ExportWriter
         from churnml_loaders.manifest import Column
         from churnml_loaders.s3_client import S3Client
@@ -218,5 +218,7 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
                                   part_size=part_size, write_manifest=manifest is not False,
                                   overwrite=bool(overwrite), naming=naming)
             writer.prepare()
-            result = writer.write(batches, framing=Framing(preamble=preamble))
+            result = writer.write(batches, framing=framing)
+    finally:
+        _release(spool)
     return result.rows, len(result.parts), result.bytes

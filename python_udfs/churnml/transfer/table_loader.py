@@ -1,38 +1,25 @@
-"""Insert composite-literal records into a table in batches, and find the bad one when a batch fails.
+"""Load spooled records into a table: the columns, the privilege check, the conflict handling.
 
-The records are cast to a temporary row type with exactly the loaded columns (names
-and types read from the catalog, quoted with quote_ident), so PostgreSQL's input
-functions parse every value, as COPY would. A failed batch is examined record by
-record, then field by field, so the error can name the object, line and column.
+Column names and types are read from the catalog and quoted with quote_ident; the
+records themselves are parsed by PostgreSQL's COPY (churnml._copy_from_spool).
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import ChurnmlError, InsufficientPrivilege, InvalidParameter, UndefinedColumn
-from churnml.transfer.records import literal_fields
+from churnml.errors import InsufficientPrivilege, InvalidParameter, UndefinedColumn
 
 ON_CONFLICT = ("error", "ignore", "replace")
-BATCH_ROWS = 10_000
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
     type: str
-
-
-class LoadRowError(ChurnmlError):
-    """A row the table refused; carries the SQLSTATE PostgreSQL gave it."""
-
-    def __init__(self, sqlstate: str, message: str, *, detail: str | None = None, hint: str | None = None) -> None:
-        super().__init__(message, detail=detail, hint=hint)
-        self.sqlstate = sqlstate
 
 
 def target_columns(plpy: Any, table: str, wanted: list[str] | None) -> list[Column]:
@@ -88,7 +75,13 @@ def _check_insert_privilege(plpy: Any, table: str, columns: list[Column]) -> Non
 
 
 class TableLoader:
-    """Batches of records into one table, within the caller's transaction."""
+    """Spooled records into one table with PostgreSQL's COPY, within the caller's transaction.
+
+    on_conflict 'error' copies straight into the table. 'ignore' and 'replace' copy into
+    a temporary table with the loaded columns, then INSERT ... SELECT ... ON CONFLICT.
+    Every value goes through its type's input function (COPY's own parsing), and a bad
+    record is reported by churnml._copy_from_spool as object, line and column.
+    """
 
     def __init__(self, plpy: Any, table: str, columns: list[Column], on_conflict: str) -> None:
         if on_conflict not in ON_CONFLICT:
@@ -96,15 +89,13 @@ class TableLoader:
         self.plpy = plpy
         self.table = table
         self.columns = columns
+        self.on_conflict = on_conflict
         self.rows = 0
         _check_insert_privilege(plpy, table, columns)
         q = plpy.quote_ident
-        self.row_type = f"pg_temp.{q('churnml_load_' + secrets.token_hex(6))}"
-        plpy.execute(f"CREATE TYPE {self.row_type} AS ({', '.join(f'{q(c.name)} {c.type}' for c in columns)})")
-        names = ", ".join(q(c.name) for c in columns)
-        conflict = ""
+        self.conflict = ""
         if on_conflict == "ignore":
-            conflict = " ON CONFLICT DO NOTHING"
+            self.conflict = " ON CONFLICT DO NOTHING"
         elif on_conflict == "replace":
             key = _primary_key(plpy, table)
             if not key:
@@ -115,62 +106,28 @@ class TableLoader:
             others = [c.name for c in columns if c.name not in key]
             action = ("DO UPDATE SET " + ", ".join(f"{q(n)} = EXCLUDED.{q(n)}" for n in others)
                       if others else "DO NOTHING")
-            conflict = f" ON CONFLICT ({', '.join(q(k) for k in key)}) {action}"
-        # OFFSET 0 keeps the cast in the subquery: flattened, (r).* would cast once per column
-        self.insert = plpy.prepare(
-            f"INSERT INTO {table} ({names}) SELECT (s.r).* FROM (SELECT l::{self.row_type} AS r "
-            f"FROM pg_catalog.unnest($1::pg_catalog.text[]) AS l OFFSET 0) AS s{conflict}", ["pg_catalog.text[]"])
-        self.check_record = plpy.prepare(f"SELECT $1::{self.row_type} IS NOT NULL AS ok", ["pg_catalog.text"])
+            self.conflict = f" ON CONFLICT ({', '.join(q(k) for k in key)}) {action}"
+        self.copy_plan = plpy.prepare(
+            "SELECT churnml._copy_from_spool($1::pg_catalog.regclass, $2, $3, $4, $5, $6, $7) AS n",
+            ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text[]", "pg_catalog.text[]",
+             "pg_catalog.int8[]", "pg_catalog.int8[]"])
 
-    def close(self) -> None:
-        # when the transaction is failing anyway the type goes with it
-        with contextlib.suppress(self.plpy.SPIError):
-            self.plpy.execute(f"DROP TYPE IF EXISTS {self.row_type}")
-
-    def load(self, batch: list[tuple[int, str]], where: Callable[[int], str]) -> int:
-        """Insert (line number, literal) records; raise LoadRowError naming the first bad row.
-
-        `where(line)` says where an input line came from, e.g. "s3://bucket/key line 12".
-        """
+    def copy(self, spool: str, fmt: str, sources: list[str], records: list[int], skipped: list[int]) -> int:
+        """COPY the spool file's records in; `sources` etc. say which object each came from."""
+        plpy, q = self.plpy, self.plpy.quote_ident
+        names = [c.name for c in self.columns]
+        where = (sources, records, skipped)
+        if self.on_conflict == "error":
+            self.rows = plpy.execute(self.copy_plan, [self.table, spool, fmt, names, *where])[0]["n"]
+            return self.rows
+        staging = f"pg_temp.{q('churnml_load_' + secrets.token_hex(6))}"
+        plpy.execute(f"CREATE TEMPORARY TABLE {staging} ({', '.join(f'{q(c.name)} {c.type}' for c in self.columns)})")
         try:
-            result = self.plpy.execute(self.insert, [[literal for _, literal in batch]])
-        except self.plpy.SPIError as exc:
-            raise self._explain(exc, batch, where) from None
-        self.rows += result.nrows()
-        return result.nrows()
-
-    def _explain(self, exc: Any, batch: list[tuple[int, str]], where: Callable[[int], str]) -> ChurnmlError:
-        plpy = self.plpy
-        for line, literal in batch:
-            try:
-                plpy.execute(self.check_record, [literal])
-            except plpy.SPIError as bad:
-                return LoadRowError(getattr(bad, "sqlstate", None) or "22P02",
-                                    f"cannot load {where(line)}{self._column(literal)}",
-                                    detail=_message(bad), hint="Nothing was loaded. Fix the row, or pass the "
-                                    "right format, header or columns.")
-        # every row parses: a constraint (unique, not null, check, foreign key) refused the batch
-        first = batch[0][0]
-        return LoadRowError(getattr(exc, "sqlstate", None) or "XX000",
-                            f"cannot load {where(first)} (or one of the {len(batch) - 1} records after it) "
-                            f"into {self.table}", detail=_message(exc),
-                            hint="Nothing was loaded. on_conflict => 'ignore' or 'replace' handles duplicate keys.")
-
-    def _column(self, literal: str) -> str:
-        """', column "x"' for the first field its type refuses, or a note on the field count."""
-        plpy = self.plpy
-        fields = literal_fields(literal)
-        if len(fields) != len(self.columns):
-            return f" (it has {len(fields)} fields, the load expects {len(self.columns)})"
-        for column, value in zip(self.columns, fields, strict=True):
-            if value is None:
-                continue
-            try:
-                plpy.execute(plpy.prepare(f"SELECT $1::{column.type} IS NOT NULL AS ok", ["pg_catalog.text"]), [value])
-            except plpy.SPIError:
-                return f', column "{column.name}"'
-        return ""
-
-
-def _message(exc: Any) -> str:
-    return str(exc).split("\n", 1)[0]
+            plpy.execute(self.copy_plan, [staging, spool, fmt, names, *where])
+            listed = ", ".join(q(n) for n in names)
+            self.rows = plpy.execute(f"INSERT INTO {self.table} ({listed}) SELECT {listed} FROM {staging}"
+                                     f"{self.conflict}").nrows()
+        finally:
+            with contextlib.suppress(plpy.SPIError):  # when the transaction is failing anyway the table goes with it
+                plpy.execute(f"DROP TABLE IF EXISTS {staging}")
+        return self.rows

@@ -1,0 +1,334 @@
+/*
+ * The C half of export_query and load_from_s3: PostgreSQL's own COPY, through a spool file.
+ *
+ * PL/Python cannot run COPY ... TO STDOUT or FROM STDIN, and formatting or parsing
+ * rows in SQL and Python costs several times what COPY does. So the loaders spool:
+ *
+ * churnml._copy_to_spool(query text, format text) RETURNS TABLE (path text, rows bigint)
+ *   runs COPY (query) TO a new temporary file (FORMAT csv with FORCE_QUOTE *, text or
+ *   binary) and returns its path; export_query then uploads it in parts.
+ *
+ * churnml._copy_from_spool(target regclass, path text, format text, columns text[],
+ *                          sources text[], records bigint[], skipped bigint[]) RETURNS bigint
+ *   runs COPY target (columns) FROM a spool file load_from_s3 filled with the objects'
+ *   records; sources/records/skipped say which object each record came from, so a bad
+ *   record is reported as "<object> line N, column c".
+ *
+ * Safety. Neither function is SECURITY DEFINER and neither reads or writes a path the
+ * caller chooses: spool files are temporary files this backend made (pgsql_tmp; removed
+ * when the transaction ends, counted against temp_file_limit), and
+ * _copy_from_spool accepts only a path _copy_to_spool or churnml._spool_file returned
+ * in this backend. COPY (query) TO runs the query with the caller's privileges, as any
+ * query; COPY FROM is checked here as COPY itself checks it (INSERT on every loaded
+ * column, no row-level security), since calling it from C skips copy.c's checks.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/copy.h"
+#include "commands/copyfrom_internal.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/parsenodes.h"
+#include "executor/executor.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "tcop/utility.h"
+#include "parser/parser.h"
+#include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+
+#include <sys/stat.h>
+
+PG_FUNCTION_INFO_V1(churnml_spool_file);
+PG_FUNCTION_INFO_V1(churnml_copy_to_spool);
+PG_FUNCTION_INFO_V1(churnml_copy_from_spool);
+
+#define HINT_INTERNAL "This function is internal to churnml.export_query and churnml.load_from_s3; call those."
+
+/* The spool files of this backend's current transaction: only these may be read by
+ * _copy_from_spool. They are temporary files kept out of resource owners (PL/Python
+ * runs each statement in a subtransaction, and a resource-owned file would be closed
+ * when that ends); the transaction callback closes, and so removes, them when the
+ * transaction ends, committed or not. */
+typedef struct SpoolFile
+{
+	File		file;
+	char	   *path;
+} SpoolFile;
+
+static List *spool_files = NIL;
+
+static void
+close_spool_files(XactEvent event, void *arg)
+{
+	ListCell   *cell;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT && event != XACT_EVENT_PREPARE &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	foreach(cell, spool_files)
+	{
+		SpoolFile  *spool = lfirst(cell);
+
+		FileClose(spool->file); /* a temporary file: removed */
+		pfree(spool->path);
+		pfree(spool);
+	}
+	list_free(spool_files);
+	spool_files = NIL;
+}
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	RegisterXactCallback(close_spool_files, NULL);
+}
+
+static char *
+new_spool_file(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	SpoolFile  *spool = palloc(sizeof(SpoolFile));
+	const char *name;
+
+	spool->file = OpenTemporaryFile(true); /* interXact: not owned by the (sub)transaction */
+	name = FilePathName(spool->file);
+	spool->path = is_absolute_path(name) ? pstrdup(name) : psprintf("%s/%s", DataDir, name);
+	spool_files = lappend(spool_files, spool);
+	MemoryContextSwitchTo(old);
+	return pstrdup(spool->path);
+}
+
+static bool
+is_spool_file(const char *path)
+{
+	ListCell   *cell;
+	struct stat st;
+
+	foreach(cell, spool_files)
+	{
+		if (strcmp(((SpoolFile *) lfirst(cell))->path, path) == 0)
+			return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	}
+	return false;
+}
+
+static const char *
+checked_format(text *format, bool binary_ok)
+{
+	char	   *f = text_to_cstring(format);
+
+	if (strcmp(f, "csv") != 0 && strcmp(f, "text") != 0 && !(binary_ok && strcmp(f, "binary") == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("format must be csv, text%s, not \"%s\"", binary_ok ? " or binary" : "", f),
+				 errhint(HINT_INTERNAL)));
+	return f;
+}
+
+/* churnml._spool_file() RETURNS text: a new, empty spool file for load_from_s3 to fill. */
+Datum
+churnml_spool_file(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(new_spool_file()));
+}
+
+Datum
+churnml_copy_to_spool(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *format = checked_format(PG_GETARG_TEXT_PP(1), true);
+	List	   *parsed = raw_parser(query, RAW_PARSE_DEFAULT);
+	RawStmt    *raw;
+	ParseState *pstate;
+	List	   *options;
+	CopyToState cstate;
+	char	   *path;
+	uint64		rows;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (list_length(parsed) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("the exported query must be exactly one statement, not %d", list_length(parsed)),
+				 errhint("Pass one SELECT, without a trailing second statement.")));
+	raw = linitial_node(RawStmt, parsed);
+	if (!IsA(raw->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the exported query must be a SELECT (or VALUES, TABLE)"),
+				 errhint("Export what a SELECT returns; run data changes separately.")));
+
+	options = list_make1(makeDefElem("format", (Node *) makeString(pstrdup(format)), -1));
+	if (strcmp(format, "csv") == 0)
+		options = lappend(options, makeDefElem("force_quote", (Node *) makeNode(A_Star), -1));
+
+	path = new_spool_file();
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = query;
+	cstate = BeginCopyTo(pstate, NULL, raw, InvalidOid, path, false, NIL, options);
+	rows = DoCopyTo(cstate);
+	EndCopyTo(cstate);
+	free_parsestate(pstate);
+
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = CStringGetTextDatum(path);
+	values[1] = Int64GetDatum((int64) rows);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
+
+/* Where record `record` (1-based, counted over the whole spool file) came from. */
+static char *
+record_source(ArrayType *sources, ArrayType *records, ArrayType *skipped, uint64 record)
+{
+	Datum	   *names,
+			   *counts,
+			   *skips;
+	bool	   *name_nulls,
+			   *count_nulls,
+			   *skip_nulls;
+	int			n,
+				n_counts,
+				n_skips;
+	uint64		before = 0;
+
+	deconstruct_array(sources, TEXTOID, -1, false, TYPALIGN_INT, &names, &name_nulls, &n);
+	deconstruct_array(records, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &counts, &count_nulls, &n_counts);
+	deconstruct_array(skipped, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &skips, &skip_nulls, &n_skips);
+	for (int i = 0; i < n && i < n_counts && i < n_skips; i++)
+	{
+		uint64		count = count_nulls[i] ? 0 : (uint64) DatumGetInt64(counts[i]);
+
+		if (record <= before + count && !name_nulls[i])
+			return psprintf("%s line " UINT64_FORMAT, TextDatumGetCString(names[i]),
+							record - before + (skip_nulls[i] ? 0 : (uint64) DatumGetInt64(skips[i])));
+		before += count;
+	}
+	return psprintf("record " UINT64_FORMAT, record);
+}
+
+/*
+ * The range table entry COPY FROM needs, with the permission checks copy.c's DoCopy
+ * makes (which calling CopyFrom directly skips): INSERT on every loaded column, and no
+ * row-level security.
+ */
+static void
+add_checked_target(ParseState *pstate, Relation rel, List *columns)
+{
+	ParseNamespaceItem *nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+	RangeTblEntry *rte = nsitem->p_rte;
+	ListCell   *cell;
+
+	rte->requiredPerms = ACL_INSERT;
+	foreach(cell, columns)
+	{
+		char	   *name = strVal(lfirst(cell));
+		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist", name, RelationGetRelationName(rel))));
+		rte->insertedCols = bms_add_member(rte->insertedCols, attnum - FirstLowInvalidHeapAttributeNumber);
+	}
+	ExecCheckRTPerms(pstate->p_rtable, true);
+	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot load into %s: it has row-level security", RelationGetRelationName(rel)),
+				 errhint("COPY FROM does not support row-level security; load into a table without it.")));
+	if (XactReadOnly && !rel->rd_islocaltemp)
+		PreventCommandIfReadOnly("COPY FROM");
+}
+
+Datum
+churnml_copy_from_spool(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	const char *format = checked_format(PG_GETARG_TEXT_PP(2), true);
+	ArrayType  *column_array = PG_GETARG_ARRAYTYPE_P(3);
+	ArrayType  *sources = PG_GETARG_ARRAYTYPE_P(4);
+	ArrayType  *records = PG_GETARG_ARRAYTYPE_P(5);
+	ArrayType  *skipped = PG_GETARG_ARRAYTYPE_P(6);
+	List	   *columns = NIL;
+	Datum	   *names;
+	bool	   *name_nulls;
+	int			n_names;
+	Relation	rel;
+	ParseState *pstate;
+	CopyFromState volatile cstate = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		rows = 0;
+
+	if (!is_spool_file(path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("\"%s\" is not a spool file of this session", path),
+				 errhint(HINT_INTERNAL)));
+	if (ARR_NDIM(column_array) > 1)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("columns must be a one-dimensional array")));
+	deconstruct_array(column_array, TEXTOID, -1, false, TYPALIGN_INT, &names, &name_nulls, &n_names);
+	for (int i = 0; i < n_names; i++)
+	{
+		if (name_nulls[i])
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("columns must not contain NULL")));
+		columns = lappend(columns, makeString(TextDatumGetCString(names[i])));
+	}
+
+	if (columns == NIL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("columns must name the loaded columns"),
+						errhint(HINT_INTERNAL)));
+	rel = table_open(relid, RowExclusiveLock);
+	pstate = make_parsestate(NULL);
+	add_checked_target(pstate, rel, columns);
+	PG_TRY();
+	{
+		cstate = BeginCopyFrom(pstate, rel, NULL, path, false, NULL, columns,
+							   list_make1(makeDefElem("format", (Node *) makeString(pstrdup(format)), -1)));
+		rows = CopyFrom(cstate);
+	}
+	PG_CATCH();
+	{
+		/* Say which object and line, instead of the spool file's record number. */
+		ErrorData  *error;
+		uint64		record = cstate != NULL ? cstate->cur_lineno : 0;
+		const char *column = cstate != NULL ? cstate->cur_attname : NULL;
+
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		if (record == 0 || error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(error->sqlerrcode),
+				 errmsg("cannot load %s%s%s%s", record_source(sources, records, skipped, record),
+						column ? ", column \"" : "", column ? column : "", column ? "\"" : ""),
+				 errdetail("%s", error->message),
+				 errhint("Nothing was loaded. %s",
+						 error->sqlerrcode == ERRCODE_UNIQUE_VIOLATION
+						 ? "on_conflict => 'ignore' or 'replace' handles duplicate keys."
+						 : "Fix the row, or pass the right format, header or columns.")));
+	}
+	PG_END_TRY();
+	EndCopyFrom(cstate);
+	free_parsestate(pstate);
+	table_close(rel, NoLock);
+	PG_RETURN_INT64((int64) rows);
+}

@@ -1,0 +1,102 @@
+"""Whole COPY rows in chunks of COPY data: for the spool files of export_query and load_from_s3.
+
+`scan` finds where the whole rows at the start of a chunk end (in C when
+`_copy_rows` is built, else in Python, slower but the same); `spool_chunks` reads
+a COPY output file as chunks of whole rows with their row counts, the form the
+export writer uploads in parts.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+from churnml.errors import DataException
+from churnml_loaders.copy_formats import BINARY_TRAILER, binary_header_length
+
+try:
+    from churnml.transfer import _copy_rows
+except ImportError:  # not built here: the Python scanner serves
+    _copy_rows = None
+
+
+def _scan_python(data: bytes, fmt: str) -> tuple[int, int, int]:
+    if fmt == "text":
+        end = data.rfind(b"\n") + 1
+        return end, data.count(b"\n", 0, end), -1
+    if fmt == "csv":
+        end = rows = 0
+        quoted = False
+        for i, byte in enumerate(data):
+            if byte == 0x22:
+                quoted = not quoted
+            elif byte == 0x0A and not quoted:
+                rows, end = rows + 1, i + 1
+        return end, rows, -1
+    at = end = rows = 0
+    while at + 2 <= len(data):
+        (fields,) = struct.unpack_from(">h", data, at)
+        if fields == -1:
+            return end, rows, at
+        if fields < 0:
+            raise ValueError(f"invalid binary COPY data: field count {fields}")
+        nxt = at + 2
+        for _ in range(fields):
+            if nxt + 4 > len(data):
+                return end, rows, -1
+            (length,) = struct.unpack_from(">i", data, nxt)
+            if length < -1:
+                raise ValueError(f"invalid binary COPY data: field length {length}")
+            nxt += 4 + max(length, 0)
+            if nxt > len(data):
+                return end, rows, -1
+        rows += 1
+        at = end = nxt
+    return end, rows, -1
+
+
+def scan(data: bytes, fmt: str) -> tuple[int, int, int]:
+    """(end, rows, trailer): the whole rows at the start of `data` end at `end`; `trailer`
+    is the offset of binary COPY's end marker when `data` holds it, else -1."""
+    if _copy_rows is not None:
+        return _copy_rows.scan(data, fmt)
+    return _scan_python(data, fmt)
+
+
+def spool_chunks(path: Path, fmt: str, chunk_bytes: int) -> tuple[bytes, Iterator[tuple[bytes, int]]]:
+    """(binary header or b"", chunks of (whole rows, row count)) of a COPY TO output file."""
+    handle = open(path, "rb")  # noqa: SIM115 - closed by the generator
+    header = b""
+    if fmt == "binary":
+        head = handle.read(1 << 16)
+        length = binary_header_length(head)
+        if length is None:
+            handle.close()
+            raise DataException("the spooled binary COPY output has no complete header")
+        header, rest = head[:length], head[length:]
+    else:
+        rest = b""
+
+    def chunks() -> Iterator[tuple[bytes, int]]:
+        pending = rest
+        try:
+            while True:
+                chunk = handle.read(chunk_bytes)
+                data = pending + chunk if pending else chunk
+                end, rows, trailer = scan(data, fmt)
+                if rows:
+                    yield data[:end], rows
+                pending = data[end:]
+                if trailer >= 0:
+                    if data[trailer:] != BINARY_TRAILER:
+                        raise DataException("the spooled binary COPY output has data after its end marker")
+                    return
+                if not chunk:
+                    break
+        finally:
+            handle.close()
+        if pending or fmt == "binary":
+            raise DataException("the spooled COPY output ends inside a row")
+
+    return header, chunks()
