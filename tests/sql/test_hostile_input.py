@@ -332,6 +332,16 @@ def bytea_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
         sql_type="bytea")
 
 
+def bigint_array_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
+    element = st.one_of(st.none(), st.sampled_from([0, 1, -1, 2**63 - 1, -(2**63)]), st.integers(-10, 10**6))
+    return hostile(
+        st.lists(element, max_size=6).map(lambda v: Arg("%s::bigint[]", (array_literal(
+            [None if x is None else str(x) for x in v]),))),
+        st.sampled_from([Arg("%s::bigint[]", ("{{1,2},{3,4}}",)), Arg("ARRAY[]::bigint[]"),
+                         Arg("%s::bigint[]", ("{1.5}",)), Arg("%s::numeric[]", ("{1e30}",))]),
+        sql_type="bigint[]")
+
+
 def timestamptz_array_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
     element = st.one_of(st.none(), st.sampled_from(TIMESTAMPS))
     return hostile(
@@ -467,6 +477,7 @@ TYPE_STRATEGIES: dict[str, Callable[[Ctx, str], st.SearchStrategy[Any]]] = {
     "regclass": regclass_strategy,
     "timestamp with time zone": timestamptz_strategy,
     "text[]": text_array_strategy,
+    "bigint[]": bigint_array_strategy,
     "double precision[]": float_array_strategy,
     "timestamp with time zone[]": timestamptz_array_strategy,
     "anyelement": anyelement_strategy,

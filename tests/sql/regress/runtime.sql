@@ -12,13 +12,15 @@ SELECT churnml.runtime_info() ->> 'python_version' LIKE '3.11.%' AS python_311,
        churnml.runtime_info() ->> 'churnml_version' = churnml.version() AS code_matches_sql,
        (churnml.runtime_info() -> 'packages' ->> 'xgboost') LIKE '3.2.%' AS xgboost_32;
 
--- Every function pins search_path, except _pack_float8: C that looks up no names, called
--- once per row, where SET would cost a GUC save and restore per call (sql/120_scoring.sql).
+-- Every function pins search_path, except two in C: _pack_float8 looks up no names and is
+-- called once per row, where SET would cost a GUC save and restore per call
+-- (sql/120_scoring.sql); _copy_to_spool runs the caller's query under the caller's path,
+-- as COPY does (sql/500_loaders.sql).
 SELECT p.oid::regprocedure AS unpinned
 FROM pg_proc p
 WHERE p.pronamespace = 'churnml'::regnamespace
   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
-ORDER BY 1;
+ORDER BY p.oid::regprocedure::text;
 
 -- Every function has a comment (expect no rows).
 SELECT p.oid::regprocedure AS undocumented
