@@ -214,3 +214,50 @@ def test_privileges(telco: str, configured: S3Config, files_dir: Path) -> None:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT churnml.load_from_s3('from_file', 'file:///etc/passwd')")
         assert pwd.getpwuid(os.stat(files_dir / "c.csv").st_uid).pw_name in ("postgres", pwd.getpwuid(os.getuid())[0])
+
+
+def test_s3_server_stopping_mid_load_loads_nothing(telco: str, configured: S3Config, server_url: str,
+                                                   files_dir: Path, tmp_path: Path) -> None:
+    """A real outage from SQL: the S3 server goes away while load_from_s3 is reading objects."""
+    import threading
+    import time
+
+    from churnml.cli.s3_server import LocalS3Server
+
+    server = LocalS3Server.from_environment(tmp_path)
+    private = server.start()
+    try:
+        with S3Client(private) as client:
+            for i in range(6):  # six objects of ~8 MB: the outage comes while the first ones download
+                client.put_object(BUCKET, f"big/part{i}.csv", b"".join(b"%d,%s\n" % (n, b"x" * 40)
+                                                                       for n in range(i * 200_000, (i + 1) * 200_000)))
+        write_server_config(server_url, private, files_dir)
+        with psycopg.connect(telco, autocommit=True) as conn:
+            conn.execute("CREATE TABLE big (n int, pad text)")
+            pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            tmp_dir = Path(conn.execute("SHOW data_directory").fetchone()[0]) / "base" / "pgsql_tmp"
+            history = conn.execute("SELECT count(*) FROM churnml.load_history").fetchone()[0]
+
+            def stop_when_spooling() -> None:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    spool = list(tmp_dir.glob(f"pgsql_tmp{pid}.*")) if tmp_dir.exists() else []
+                    if any(p.stat().st_size > 1_000_000 for p in spool if p.exists()):
+                        break
+                    time.sleep(0.002)
+                server.stop()
+
+            stopper = threading.Thread(target=stop_when_spooling)
+            stopper.start()
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("SELECT churnml.load_from_s3('big', 's3://churnml/big/', mode => 'prefix')")
+            stopper.join()
+            diag = info.value.diag
+            assert diag.sqlstate in ("08001", "08006"), (diag.sqlstate, diag.message_primary)
+            assert private.endpoint in diag.message_primary and diag.message_hint
+            assert conn.execute("SELECT count(*) FROM big").fetchone()[0] == 0
+            assert conn.execute("SELECT count(*) FROM churnml.load_history").fetchone()[0] == history
+            assert not list(tmp_dir.glob(f"pgsql_tmp{pid}.*"))  # the spool file went with the statement
+    finally:
+        server.stop()
+        write_server_config(server_url, configured, files_dir)
