@@ -152,6 +152,21 @@ def test_s3_import_column_list_text_format_and_gzip(conn: psycopg.Connection, co
         (415, "111-0000", "imported"), (408, "222-0000", "imported")]
 
 
+def test_s3_binary_format_round_trip(conn: psycopg.Connection, configured: S3Config) -> None:
+    key = f"aws/{uuid.uuid4().hex[:8]}/calls.bin"
+    rows, files, _ = conn.execute(
+        "SELECT * FROM aws_s3.query_export_to_s3('SELECT area_code, phone FROM customers', 'churnml', %s, "
+        "options => 'format binary')", (key,)).fetchone()
+    assert rows == conn.execute("SELECT count(*) FROM customers").fetchone()[0] and files == 1
+    conn.execute("DROP TABLE IF EXISTS calls_bin")
+    conn.execute("CREATE TABLE calls_bin (area_code bigint, phone text)")
+    message = conn.execute("SELECT aws_s3.table_import_from_s3('calls_bin', '', '(format binary)', "
+                           "aws_commons.create_s3_uri('churnml', %s, 'us-east-1'))", (key,)).fetchone()[0]
+    assert message.startswith(f'{rows} rows imported into relation "calls_bin"')
+    assert conn.execute("SELECT count(*) FROM (SELECT area_code, phone FROM customers EXCEPT "
+                        "SELECT * FROM calls_bin) d").fetchone()[0] == 0
+
+
 @pytest.mark.parametrize(("statement", "sqlstate", "words"), [
     ("SELECT aws_commons.create_aws_credentials('AKIAEXAMPLE', 'secret', '')", "0A000", "credentials"),
     ("SELECT aws_s3.table_import_from_s3('calls', '', '', 'churnml', 'x', 'us-east-1', 'AKIA', 's', '')",

@@ -768,6 +768,26 @@ forest_predict_threads(const Forest *f, const double *xs, Py_ssize_t rows, doubl
 /* predict_matrix(x, out[, threads[, node_walk]]): x a C-contiguous float64 buffer of
  * rows * n_features, out a writable float64 buffer of rows; fills out with
  * probabilities. node_walk=1 forces the node walk (tests compare the two walks). */
+/* The rows of a predict_matrix input x with an output buffer out of one float64 per
+ * row; -1 with a ValueError when their sizes do not fit this forest. */
+static Py_ssize_t
+matrix_rows(const Forest *self, const Py_buffer *x, const Py_buffer *out)
+{
+    const Py_ssize_t row_bytes = (Py_ssize_t) (sizeof(double) * (size_t) self->n_features);
+    Py_ssize_t rows;
+
+    if (x->len % row_bytes != 0) {
+        PyErr_SetString(PyExc_ValueError, "x is not rows * n_features float64 values");
+        return -1;
+    }
+    rows = x->len / row_bytes;
+    if (out->len != rows * (Py_ssize_t) sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "out must hold one float64 per row");
+        return -1;
+    }
+    return rows;
+}
+
 static PyObject *
 Forest_predict_matrix(Forest *self, PyObject *args)
 {
@@ -777,15 +797,8 @@ Forest_predict_matrix(Forest *self, PyObject *args)
 
     if (!PyArg_ParseTuple(args, "y*w*|ii", &x, &out, &threads, &node_walk))
         return NULL;
-    if (x.len % (Py_ssize_t) (sizeof(double) * (size_t) self->n_features) != 0) {
-        PyErr_SetString(PyExc_ValueError, "x is not rows * n_features float64 values");
+    if ((rows = matrix_rows(self, &x, &out)) < 0)
         goto fail;
-    }
-    rows = x.len / (Py_ssize_t) (sizeof(double) * (size_t) self->n_features);
-    if (out.len != rows * (Py_ssize_t) sizeof(double)) {
-        PyErr_SetString(PyExc_ValueError, "out must hold one float64 per row");
-        goto fail;
-    }
     {
         const double *xs = (const double *) x.buf;
         double *o = (double *) out.buf;
@@ -880,15 +893,8 @@ Forest_predict_matrix_start(Forest *self, PyObject *args)
     pending->running = 0;
     if (!PyArg_ParseTuple(args, "y*w*", &pending->x, &pending->out))
         goto fail;
-    if (pending->x.len % (Py_ssize_t) (sizeof(double) * (size_t) self->n_features) != 0) {
-        PyErr_SetString(PyExc_ValueError, "x is not rows * n_features float64 values");
+    if ((rows = matrix_rows(self, &pending->x, &pending->out)) < 0)
         goto fail;
-    }
-    rows = pending->x.len / (Py_ssize_t) (sizeof(double) * (size_t) self->n_features);
-    if (pending->out.len != rows * (Py_ssize_t) sizeof(double)) {
-        PyErr_SetString(PyExc_ValueError, "out must hold one float64 per row");
-        goto fail;
-    }
     Py_INCREF(self);
     pending->forest = (PyObject *) self;
     pending->slice = (Slice) {self, (const double *) pending->x.buf, rows, (double *) pending->out.buf, 0};

@@ -137,15 +137,19 @@ def _score_batches(plpy: Any, name: str, source: str, key_column: str | None, ba
         raise UndefinedColumn(f"the source has no key column \"{key_column}\"",
                               detail=f"Source columns: {', '.join(probe.colnames())}.")
     key_sql = f"(s.{plpy.quote_ident(key_column)})::pg_catalog.text" if key_column else "NULL::pg_catalog.text"
+    def done(batch: tuple[bytes, Any]) -> tuple[bytes, bytes]:
+        keys, probabilities = batch
+        return keys, np.ascontiguousarray(probabilities(), dtype=np.float64).tobytes()
+
     # A pipeline of two: batch i is predicted in a C thread while batch i+1 is fetched.
     previous = None
     for keys, matrix in encoded_batches(plpy, loaded, f"({query}) AS s", key_sql, batch_size):
         started = (keys, loaded.predict_start(matrix))
         if previous is not None:
-            yield previous[0], np.ascontiguousarray(previous[1](), dtype=np.float64).tobytes()
+            yield done(previous)
         previous = started
     if previous is not None:
-        yield previous[0], np.ascontiguousarray(previous[1](), dtype=np.float64).tobytes()
+        yield done(previous)
 
 
 def _function_sql(plpy: Any, schema: str, function: str, name: str, features: list[tuple[str, str]]) -> str:
