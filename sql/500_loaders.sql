@@ -27,19 +27,19 @@ GRANT USAGE ON SEQUENCE churnml.load_history_id_seq TO churnml_loader;
 -- temporary files of this backend. _copy_to_spool has no SET search_path: it parses and
 -- runs the caller's query under the caller's search_path, as COPY would (export_query
 -- sets that path around the call); it looks up nothing else.
-CREATE FUNCTION churnml._copy_to_spool(query text, format text)
+CREATE FUNCTION churnml._copy_to_spool(query text, format text, path text)
 RETURNS TABLE (path text, rows bigint)
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'churnml_copy_to_spool';
-COMMENT ON FUNCTION churnml._copy_to_spool(text, text) IS
-'Internal (what export_query calls, in C): COPY (query) TO a new temporary file of this session, format csv (FORCE_QUOTE *), text or binary; the query must be one SELECT and runs as the caller. Returns the file''s path and the row count; the file is removed when the transaction ends.';
+COMMENT ON FUNCTION churnml._copy_to_spool(text, text, text) IS
+'Internal (what export_query calls, in C): COPY (query) TO a spool file made by _spool_file in this session (no other path), format csv (FORCE_QUOTE *), text or binary; the query must be one SELECT and runs as the caller. Returns the file''s path and the row count; the file is removed when the transaction ends.';
 
 CREATE FUNCTION churnml._spool_file() RETURNS text
 LANGUAGE c VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'churnml_spool_file';
 COMMENT ON FUNCTION churnml._spool_file() IS
-'Internal (what load_from_s3 calls, in C): a new, empty temporary file of this session for the objects to load, removed when the transaction ends; returns its path.';
+'Internal (what load_from_s3 and export_query call, in C): a new, empty temporary file of this session, for the objects to load or for _copy_to_spool to write, removed when the transaction ends; returns its path.';
 
 CREATE FUNCTION churnml._copy_from_spool(
     target regclass, path text, format text, columns text[], sources text[], records bigint[], skipped bigint[]
@@ -48,7 +48,7 @@ LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'churnml_copy_from_spool';
 COMMENT ON FUNCTION churnml._copy_from_spool(regclass, text, text, text[], text[], bigint[], bigint[]) IS
-'Internal (what load_from_s3 calls, in C): COPY target (columns) FROM a spool file made by _spool_file or _copy_to_spool in this session (no other path), format csv, text or binary. Checks INSERT on the columns and refuses row-level security, as COPY does. sources/records/skipped give each object''s record count and skipped header lines, so a bad record is reported as "<object> line N, column c" (22P02 etc., nothing loaded). Returns the rows loaded.';
+'Internal (what load_from_s3 calls, in C): COPY target (columns) FROM a spool file made by _spool_file in this session (no other path), format csv, text or binary. Checks INSERT on the columns and refuses row-level security, as COPY does. sources/records/skipped give each object''s record count and skipped header lines, so a bad record is reported as "<object> line N, column c" (22P02 etc., nothing loaded). Returns the rows loaded.';
 
 CREATE FUNCTION churnml.export_query(
     query text,
@@ -93,7 +93,7 @@ COMMENT ON FUNCTION churnml.load_from_s3(regclass, text, text, text, boolean, in
 'Load objects into a table, like LOAD DATA FROM S3: mode ''file'' (one object), ''prefix'' (every object under the prefix, in key order) or ''manifest'' (the parts an export manifest lists, checked against their sizes and SHA-256). format csv, text or binary (COPY''s; loaded by COPY itself); header skips each object''s first line and ignore_lines skips more (csv and text); columns names the target columns in file order (default: all insertable columns). on_conflict: ''error'', ''ignore'' (ON CONFLICT DO NOTHING) or ''replace'' (update the row with the same primary key). gzip objects are read transparently. All or nothing within the caller''s transaction: a bad row is an error naming the object, line and column, and nothing is loaded. Each load is recorded in churnml.load_history. Returns the number of rows loaded.';
 
 GRANT EXECUTE ON FUNCTION
-    churnml._copy_to_spool(text, text),
+    churnml._copy_to_spool(text, text, text),
     churnml._spool_file(),
     churnml._copy_from_spool(regclass, text, text, text[], text[], bigint[], bigint[]),
     churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text),

@@ -4,9 +4,11 @@
  * PL/Python cannot run COPY ... TO STDOUT or FROM STDIN, and formatting or parsing
  * rows in SQL and Python costs several times what COPY does. So the loaders spool:
  *
- * churnml._copy_to_spool(query text, format text) RETURNS TABLE (path text, rows bigint)
- *   runs COPY (query) TO a new temporary file (FORMAT csv with FORCE_QUOTE *, text or
- *   binary) and returns its path; export_query then uploads it in parts.
+ * churnml._copy_to_spool(query text, format text, path text) RETURNS TABLE (path text, rows bigint)
+ *   runs COPY (query) TO the spool file `path` (made by churnml._spool_file in this
+ *   backend; FORMAT csv with FORCE_QUOTE *, text or binary) and returns its path and
+ *   the row count. export_query gives the path to its upload helper first, which
+ *   uploads the file's parts while COPY is still writing it.
  *
  * churnml._copy_from_spool(target regclass, path text, format text, columns text[],
  *                          sources text[], records bigint[], skipped bigint[]) RETURNS bigint
@@ -17,7 +19,7 @@
  * Safety. Neither function is SECURITY DEFINER and neither reads or writes a path the
  * caller chooses: spool files are temporary files this backend made (pgsql_tmp; removed
  * when the transaction ends, counted against temp_file_limit), and
- * _copy_from_spool accepts only a path _copy_to_spool or churnml._spool_file returned
+ * _copy_to_spool and _copy_from_spool accept only a path churnml._spool_file returned
  * in this backend. COPY (query) TO runs the query with the caller's privileges, as any
  * query; COPY FROM is checked here as COPY itself checks it (INSERT on every loaded
  * column, no row-level security), since calling it from C skips copy.c's checks.
@@ -138,7 +140,8 @@ checked_format(text *format, bool binary_ok)
 	return f;
 }
 
-/* churnml._spool_file() RETURNS text: a new, empty spool file for load_from_s3 to fill. */
+/* churnml._spool_file() RETURNS text: a new, empty spool file, for load_from_s3 to fill or
+ * for _copy_to_spool to write. */
 Datum
 churnml_spool_file(PG_FUNCTION_ARGS)
 {
@@ -151,16 +154,24 @@ churnml_copy_to_spool(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	const char *format = checked_format(PG_GETARG_TEXT_PP(1), true);
-	List	   *parsed = raw_parser(query, RAW_PARSE_DEFAULT);
+	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	List	   *parsed;
 	RawStmt    *raw;
 	ParseState *pstate;
 	List	   *options;
 	CopyToState cstate;
-	char	   *path;
 	uint64		rows;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
+	/* Only a spool file of this session: COPY TO would otherwise write any path the
+	 * server's OS user may write, which only superusers may choose. */
+	if (!is_spool_file(path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("\"%s\" is not a spool file of this session", path),
+				 errhint(HINT_INTERNAL)));
+	parsed = raw_parser(query, RAW_PARSE_DEFAULT);
 	if (list_length(parsed) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
@@ -177,7 +188,6 @@ churnml_copy_to_spool(PG_FUNCTION_ARGS)
 	if (strcmp(format, "csv") == 0)
 		options = lappend(options, makeDefElem("force_quote", (Node *) makeNode(A_Star), -1));
 
-	path = new_spool_file();
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = query;
 	cstate = BeginCopyTo(pstate, NULL, raw, InvalidOid, path, false, NIL, options);

@@ -40,7 +40,7 @@ DEFAULT_CHUNK_SIZE = 8 * MIB
 MIN_CHUNK_SIZE = 5 * MIB  # S3's smallest multipart part (all but the last)
 _FLUSH_BYTES = 1 * MIB     # rows are gathered this far before hashing/compressing/uploading
 
-RowChunk = bytes | bytearray | memoryview | tuple[bytes, int]
+RowChunk = bytes | bytearray | memoryview | tuple[bytes | memoryview, int]
 
 
 @dataclass
@@ -61,38 +61,54 @@ class ExportResult:
 
 
 class _ObjectUpload:
-    """One object, fed in pieces: a single PUT if it stays under one chunk, else a multipart upload."""
+    """One object, fed in pieces: a single PUT if it stays under one chunk, else a multipart upload.
+
+    Pieces are copied into one staging buffer of `chunk_size`, allocated once and sent
+    from in place: no per-chunk allocation, no copy beyond that one."""
 
     def __init__(self, client: S3Client, bucket: str, key: str, chunk_size: int, content_type: str) -> None:
         self.client, self.bucket, self.key = client, bucket, key
         self.chunk_size = chunk_size
         self.content_type = content_type
         self.buffer = bytearray()
+        self.filled = 0
         self.upload_id: str | None = None
         self.parts: list[tuple[int, str]] = []
         self.finished = False
 
-    def write(self, data: bytes) -> None:
-        self.buffer += data
-        while len(self.buffer) >= self.chunk_size:
-            if self.upload_id is None:
-                self.upload_id = self.client.create_multipart_upload(self.bucket, self.key,
-                                                                     content_type=self.content_type)
-            number = len(self.parts) + 1
-            piece = bytes(memoryview(self.buffer)[:self.chunk_size])
-            del self.buffer[:self.chunk_size]
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            if not self.buffer:
+                self.buffer = bytearray(self.chunk_size)
+            n = min(len(view), self.chunk_size - self.filled)
+            self.buffer[self.filled:self.filled + n] = view[:n]
+            self.filled += n
+            view = view[n:]
+            if self.filled == self.chunk_size:
+                self._send_chunk()
+
+    def _staged(self) -> memoryview:
+        return memoryview(self.buffer)[:self.filled]
+
+    def _send_chunk(self) -> None:
+        if self.upload_id is None:
+            self.upload_id = self.client.create_multipart_upload(self.bucket, self.key, content_type=self.content_type)
+        number = len(self.parts) + 1
+        with self._staged() as piece:
             self.parts.append((number, self.client.upload_part(self.bucket, self.key, self.upload_id, number, piece)))
+        self.filled = 0
 
     def close(self) -> None:
         if self.upload_id is None:
-            self.client.put_object(self.bucket, self.key, bytes(self.buffer), content_type=self.content_type)
+            with self._staged() as body:
+                self.client.put_object(self.bucket, self.key, body, content_type=self.content_type)
         else:
-            if self.buffer or not self.parts:
-                number = len(self.parts) + 1
-                self.parts.append((number, self.client.upload_part(self.bucket, self.key, self.upload_id, number,
-                                                                   bytes(self.buffer))))
+            if self.filled or not self.parts:
+                self._send_chunk()
             self.client.complete_multipart_upload(self.bucket, self.key, self.upload_id, self.parts)
         self.buffer = bytearray()
+        self.filled = 0
         self.finished = True
 
     def abort(self) -> None:
@@ -115,20 +131,22 @@ class _Part:
     pending: bytearray = field(default_factory=bytearray)
 
     def add(self, data: bytes | bytearray | memoryview, rows: int) -> None:
-        self.pending += data
         self.rows += rows
         self.raw_bytes += len(data)
+        if not self.pending and self.compressor is None and len(data) >= _FLUSH_BYTES:
+            self._store(data)  # already large: straight to the upload, without gathering it first
+            return
+        self.pending += data
         if len(self.pending) >= _FLUSH_BYTES:
             self.flush()
 
     def flush(self) -> None:
         if not self.pending:
             return
-        data = bytes(self.pending)
-        self.pending = bytearray()
+        data, self.pending = self.pending, bytearray()
         self._store(self.compressor.compress(data) if self.compressor else data)
 
-    def _store(self, data: bytes) -> None:
+    def _store(self, data: bytes | bytearray | memoryview) -> None:
         if data:
             self.digest.update(data)
             self.stored_bytes += len(data)
@@ -199,8 +217,9 @@ class ExportWriter:
         return [o.key for o in self.client.list_objects(self.target.bucket, prefix)
                 if o.key == manifest_key(prefix) or self.naming.owns(prefix, o.key)]
 
-    def prepare(self) -> None:
-        """Check the bucket and the target before any row is read (cheap, and fails early)."""
+    def prepare(self) -> list[str]:
+        """Check the bucket and the target before any row is read (cheap, and fails early);
+        the keys of an earlier export there (which overwrite replaces)."""
         self.client.head_bucket(self.target.bucket)
         existing = self._existing_objects()
         if existing and not self.overwrite:
@@ -210,11 +229,22 @@ class ExportWriter:
                 detail=f"{len(existing)} object(s) of an earlier export are there: {shown}.",
                 hint="Pass --overwrite (overwrite => true) to replace them, or choose another prefix.")
         self._existing = existing
+        return list(existing)
 
-    def write(self, rows: Iterable[RowChunk], *, framing: Framing | None = None) -> ExportResult:
-        """Write every row, then the manifest; on any failure leave nothing behind and re-raise."""
+    def assume_prepared(self, existing: Sequence[str]) -> None:
+        """Take `existing` as prepare()'s finding: export_query checks the target in the backend,
+        before its query runs, and hands the finding to the process that uploads."""
+        self._existing = list(existing)
+
+    def write(self, rows: Iterable[RowChunk], *, framing: Framing | None = None,
+              before_commit: Callable[[list[ManifestPart]], None] | None = None) -> ExportResult:
+        """Write every row, then the manifest; on any failure leave nothing behind and re-raise.
+
+        `before_commit` is called with the parts once they are all uploaded, before the old
+        export's leftovers are removed and the manifest is written: if it raises, the export
+        is undone as for any other failure (export_query's last chance to honour a cancel)."""
         framing = framing or Framing()
-        return self._export(lambda run: self._write_rows(rows, framing, run))
+        return self._export(lambda run: self._write_rows(rows, framing, run), before_commit)
 
     def _write_rows(self, rows: Iterable[RowChunk], framing: Framing, run: _Run) -> list[ManifestPart]:
         done: list[ManifestPart] = []
@@ -235,7 +265,8 @@ class ExportWriter:
         run.part = None
         return done
 
-    def _export(self, produce: Callable[[_Run], list[ManifestPart]]) -> ExportResult:
+    def _export(self, produce: Callable[[_Run], list[ManifestPart]],
+                before_commit: Callable[[list[ManifestPart]], None] | None = None) -> ExportResult:
         """Run `produce` (which writes the parts, keeping `run` current), then the manifest; on any
         failure abort the open upload, delete every part written, write no manifest, and re-raise."""
         if self._existing is None:
@@ -248,6 +279,8 @@ class ExportWriter:
                 # First take away the old "complete" signal, so nobody loads a half-replaced export.
                 self.client.delete_object(bucket, self.manifest_key)
             done = produce(run)
+            if before_commit is not None:
+                before_commit(done)
             new_keys = {p.key for p in done}
             stale = [k for k in existing if k not in new_keys and k != self.manifest_key]
             if stale:

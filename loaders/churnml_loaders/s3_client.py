@@ -148,6 +148,12 @@ class _Response:
     body: bytes
 
 
+def _payload(body: bytes | bytearray | memoryview) -> bytes | memoryview:
+    """A request body as sent, without copying it: hashing and sending read any buffer, and the
+    caller does not touch its buffer until the request has returned (retries included)."""
+    return body if isinstance(body, bytes) else memoryview(body).cast("B")
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -247,7 +253,7 @@ class S3Client:
     def put_object(self, bucket: str, key: str, body: bytes | bytearray | memoryview, *,
                    content_type: str = "application/octet-stream") -> str:
         """Store `body` as one object; return its ETag."""
-        response = self._call("PUT", bucket, key, body=bytes(body), headers={"content-type": content_type})
+        response = self._call("PUT", bucket, key, body=_payload(body), headers={"content-type": content_type})
         return response.headers.get("etag", "")
 
     def open_object(self, bucket: str, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> ObjectStream:
@@ -312,7 +318,7 @@ class S3Client:
     def upload_part(self, bucket: str, key: str, upload_id: str, part_number: int,
                     body: bytes | bytearray | memoryview) -> str:
         response = self._call("PUT", bucket, key, query=[("partNumber", str(part_number)), ("uploadId", upload_id)],
-                              body=bytes(body))
+                              body=_payload(body))
         return response.headers.get("etag", "")
 
     def complete_multipart_upload(self, bucket: str, key: str, upload_id: str,
@@ -371,7 +377,7 @@ class S3Client:
             self._idle.append(conn)
 
     def _send(self, method: str, bucket: str, key: str | None, *, query: Sequence[tuple[str, str]],
-              headers: Mapping[str, str] | None, body: bytes, idempotent: bool,
+              headers: Mapping[str, str] | None, body: bytes | memoryview, idempotent: bool,
               ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Send one request (retrying as allowed) and return the open response with its connection."""
         host, path = self._target(bucket, key)
@@ -420,7 +426,7 @@ class S3Client:
             return conn, response
 
     def _call(self, method: str, bucket: str, key: str | None, *, query: Sequence[tuple[str, str]] = (),
-              headers: Mapping[str, str] | None = None, body: bytes = b"", ok: tuple[int, ...] = (200,),
+              headers: Mapping[str, str] | None = None, body: bytes | memoryview = b"", ok: tuple[int, ...] = (200,),
               idempotent: bool | None = None) -> _Response:
         """A request whose whole answer is read: raise the matching S3 error unless its status is in `ok`."""
         idempotent = method in _IDEMPOTENT if idempotent is None else idempotent

@@ -149,9 +149,15 @@ def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: 
             ("SELECT * FROM churnml.export_query('SELECT 1; SELECT 2', 's3://churnml/e/x')", "42601", ""),
             ("SELECT * FROM churnml.export_query('DELETE FROM target RETURNING a', 's3://churnml/e/x')", "42601", ""),
             # the C half called directly: one SELECT only, and only this session's spool files
-            ("SELECT * FROM churnml._copy_to_spool('SELECT 1; SELECT 2', 'csv')", "42601", "one SELECT"),
-            ("SELECT * FROM churnml._copy_to_spool('DELETE FROM target RETURNING a', 'csv')", "42809", "SELECT"),
-            ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'xml')", "22023", "export_query"),
+            ("SELECT * FROM churnml._copy_to_spool('SELECT 1; SELECT 2', 'csv', churnml._spool_file())", "42601",
+             "one SELECT"),
+            ("SELECT * FROM churnml._copy_to_spool('DELETE FROM target RETURNING a', 'csv', churnml._spool_file())",
+             "42809", "SELECT"),
+            ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'xml', churnml._spool_file())", "22023", "export_query"),
+            ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'csv', '/tmp/churnml-not-a-spool')", "42501",
+             "export_query"),
+            ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'csv', current_setting('data_directory') || "
+             "'/postgresql.auto.conf')", "42501", "export_query"),
             ("SELECT churnml._copy_from_spool('target', '/etc/passwd', 'text', ARRAY['a'], '{}', '{}', '{}')",
              "42501", "load_from_s3"),
             ("SELECT churnml._copy_from_spool('target', current_setting('data_directory') || '/churnml/s3.json', "

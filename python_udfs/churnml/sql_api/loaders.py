@@ -8,10 +8,12 @@ caller may insert. Endpoint and credentials come from the server's configuration
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from churnml.spi import prepared
 from churnml.sql_api.entry import entry
 from churnml.transfer import server_config
 from churnml.transfer.table_loader import TableLoader, target_columns
-from churnml_loaders.manifest import MYSQL_PARTS, PartNaming
+from churnml_loaders.manifest import AURORA_PG_PARTS, MYSQL_PARTS, PartNaming
 from churnml_loaders.uris import FileUri, parse_uri
 
 LOAD_FORMATS = ("csv", "text", "binary")
@@ -127,11 +129,22 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
     return loader.rows
 
 
-def _spool_export(plpy: Any, query: str, fmt: str) -> Path:
-    """COPY (query) TO a spool file (churnml._copy_to_spool, in C), under the caller's search_path."""
-    plan = prepared(plpy, "loaders:copy_to_spool", "SELECT s.path FROM churnml._copy_to_spool($1, $2) AS s",
-                    ["pg_catalog.text", "pg_catalog.text"])
-    return Path(plpy.execute(plan, [query, fmt])[0]["path"])
+def _new_spool(plpy: Any) -> Path:
+    """A new, empty temporary file of this backend (churnml._spool_file, in C)."""
+    return Path(plpy.execute(prepared(plpy, "loaders:spool_file", "SELECT churnml._spool_file() AS p", []))[0]["p"])
+
+
+def _copy_to_spool(plpy: Any, query: str, fmt: str, spool: Path) -> int:
+    """COPY (query) TO the spool file (churnml._copy_to_spool, in C); the row count. Run it under
+    the caller's search_path."""
+    plan = prepared(plpy, "loaders:copy_to_spool", "SELECT s.rows FROM churnml._copy_to_spool($1, $2, $3) AS s",
+                    ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text"])
+    return int(plpy.execute(plan, [query, fmt, str(spool)])[0]["rows"])
+
+
+def _check_interrupts(plpy: Any) -> None:
+    """Raise QueryCanceled if the statement was cancelled: any executor run checks, a SELECT 1 is the cheapest."""
+    plpy.execute(prepared(plpy, "loaders:check_interrupts", "SELECT 1", []))
 
 
 def _release(path: Path) -> None:
@@ -176,8 +189,9 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     """(rows, files, bytes) of an export; `naming` names the parts (churnml's, or Aurora PostgreSQL's).
 
     PostgreSQL's COPY writes the rows to a spool file (in C: PL/Python cannot run COPY
-    TO STDOUT), which is then uploaded in parts of whole rows."""
-    from churnml.transfer.copy_rows import spool_chunks
+    TO STDOUT). To S3, a helper process uploads it in parts of whole rows while COPY
+    is still writing; to a server file, it is copied once COPY is done."""
+    from churnml.transfer.copy_rows import read_bytes, spool_chunks
     from churnml.transfer.export_lines import FORMATS, header_line
     from churnml_loaders.copy_formats import BINARY_TRAILER, Framing
 
@@ -198,27 +212,77 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     body = query.strip().rstrip(";").strip()
     with caller_search_path(plpy, search_path):
         columns = query_columns(plpy, f"({body}) AS q", "the exported query")
-        spool = _spool_export(plpy, body, fmt)
+    preamble = b""
+    if header and fmt != "binary":
+        preamble = (header_line([n for n, _ in columns], fmt) + "\n").encode("utf-8")
+    spool = _new_spool(plpy)
     try:
-        binary_header, batches = spool_chunks(spool, fmt, max(1, min(1 << 20, part_size // 8)))
-        if fmt == "binary":
-            framing = Framing(preamble=binary_header, trailer=BINARY_TRAILER)
-        else:
-            names = [n for n, _ in columns]
-            framing = Framing(preamble=(header_line(names, fmt) + "\n").encode("utf-8") if header else b"")
         if isinstance(target, FileUri):
+            _require_admin_for_files(plpy)  # before the query runs
+            with caller_search_path(plpy, search_path):
+                _copy_to_spool(plpy, body, fmt, spool)
+            binary_header, batches = spool_chunks(spool, fmt, read_bytes(part_size))
+            framing = (Framing(preamble=binary_header, trailer=BINARY_TRAILER) if fmt == "binary"
+                       else Framing(preamble=preamble))
             return _export_file(plpy, config, target, batches, framing, compression == "gzip", bool(overwrite))
-        from churnml_loaders.export_writer import ExportWriter
-        from churnml_loaders.manifest import Column
-        from churnml_loaders.s3_client import S3Client
-
-        with S3Client(config.s3) as client:
-            writer = ExportWriter(client, target, fmt=fmt, header=bool(header),
-                                  columns=[Column(n, t) for n, t in columns], gzip=compression == "gzip",
-                                  part_size=part_size, write_manifest=manifest is not False,
-                                  overwrite=bool(overwrite), naming=naming)
-            writer.prepare()
-            result = writer.write(batches, framing=framing)
+        export = _S3Export(target=target, fmt=fmt, header=bool(header), columns=columns, preamble=preamble,
+                           gzip=compression == "gzip", part_size=part_size, manifest=manifest is not False,
+                           overwrite=bool(overwrite), naming=naming)
+        return _export_s3(plpy, config, export, body, search_path, spool)
     finally:
         _release(spool)
-    return result.rows, len(result.parts), result.bytes
+
+
+@dataclass
+class _S3Export:
+    """An export_query to S3, as its upload helper needs it."""
+
+    target: Any  # S3Uri
+    fmt: str
+    header: bool
+    columns: list[tuple[str, str]]
+    preamble: bytes
+    gzip: bool
+    part_size: int
+    manifest: bool
+    overwrite: bool
+    naming: PartNaming
+
+
+def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export, query: str,
+               search_path: str | None, spool: Path) -> tuple[int, int, int]:
+    """COPY writes the spool file while the upload helper (a process: churnml.transfer.upload_helper)
+    uploads its parts; the manifest goes last, once the backend has checked for a cancel."""
+    from churnml.transfer.copy_rows import read_bytes
+    from churnml.transfer.upload_process import UploadHelper
+    from churnml_loaders.export_writer import ExportWriter
+    from churnml_loaders.manifest import Column
+    from churnml_loaders.s3_client import S3Client
+
+    with S3Client(config.s3) as client:  # bucket and target checked before the query runs
+        existing = ExportWriter(client, export.target, fmt=export.fmt, header=export.header,
+                                columns=[Column(n, t) for n, t in export.columns], gzip=export.gzip,
+                                part_size=export.part_size, write_manifest=export.manifest,
+                                overwrite=export.overwrite, naming=export.naming).prepare()
+    helper = UploadHelper.start({
+        "s3": json.loads(config.s3.to_json()), "s3_source": config.source, "spool": str(spool),
+        "bucket": export.target.bucket, "key": export.target.key, "format": export.fmt, "header": export.header,
+        "columns": export.columns, "preamble": base64.b64encode(export.preamble).decode(), "gzip": export.gzip,
+        "part_size": export.part_size, "manifest": export.manifest, "overwrite": export.overwrite,
+        "naming": "aurora_pg" if export.naming is AURORA_PG_PARTS else "mysql", "existing": existing,
+        "read_bytes": read_bytes(export.part_size)})
+    started = time.monotonic()
+    try:
+        with caller_search_path(plpy, search_path):
+            rows = _copy_to_spool(plpy, query, export.fmt, spool)
+        copied = time.monotonic()
+        helper.copy_finished(spool.stat().st_size, rows)
+        result = helper.result(lambda: _check_interrupts(plpy))
+    except BaseException:
+        if not helper.stop():
+            plpy.warning(f"churnml: export_query's upload helper did not stop within a reasonable time and was "
+                         f"killed; parts of s3://{export.target.bucket}/{export.target.key} may remain")
+        raise
+    plpy.debug(f"churnml export_query: COPY {copied - started:.3f} s, then uploads {time.monotonic() - copied:.3f} s; "
+               f"upload helper peak RSS {helper.peak_rss_kb} kB")
+    return result

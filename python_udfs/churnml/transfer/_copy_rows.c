@@ -12,11 +12,79 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static uint32_t
 be32(const unsigned char *p)
 {
     return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | ((uint32_t) p[2] << 8) | (uint32_t) p[3];
+}
+
+/*
+ * CSV: where the last row ends in p[0..n), and how many rows end there. A newline ends
+ * a row when an even number of quotes came before it. With every value quoted
+ * (export_query's FORCE_QUOTE *), quotes are a fifth of the bytes, so a byte-at-a-time
+ * loop branches badly; 64 bytes at a time instead: a bit mask of the quotes and one of
+ * the newlines (SSE2, in every x86-64), the quote mask's prefix XOR (bit i set = inside
+ * quotes at byte i), and the newlines outside quotes are the rows' ends. The same
+ * answer as the plain loop, which does the rest of the data and other machines.
+ */
+static void
+scan_csv(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end_out, Py_ssize_t *rows_out)
+{
+    Py_ssize_t    i = 0,
+                end = 0,
+                rows = 0;
+    int            quoted = 0;
+
+#if defined(__SSE2__)
+    {
+        const __m128i quote = _mm_set1_epi8('"');
+        const __m128i newline = _mm_set1_epi8('\n');
+        uint64_t    inside = 0; /* all ones when the previous block ended inside quotes */
+
+        for (; i + 64 <= n; i += 64) {
+            uint64_t    quotes = 0,
+                        newlines = 0,
+                        x,
+                        ends;
+
+            for (int k = 0; k < 4; k++) {
+                __m128i        v = _mm_loadu_si128((const __m128i *) (p + i + 16 * k));
+
+                quotes |= (uint64_t) (uint16_t) _mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) << (16 * k);
+                newlines |= (uint64_t) (uint16_t) _mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)) << (16 * k);
+            }
+            x = quotes;
+            x ^= x << 1;
+            x ^= x << 2;
+            x ^= x << 4;
+            x ^= x << 8;
+            x ^= x << 16;
+            x ^= x << 32;
+            x ^= inside;
+            ends = newlines & ~x;
+            if (ends) {
+                rows += __builtin_popcountll(ends);
+                end = i + 64 - __builtin_clzll(ends);
+            }
+            inside = (x >> 63) ? ~(uint64_t) 0 : 0;
+        }
+        quoted = inside != 0;
+    }
+#endif
+    for (; i < n; i++) {
+        if (p[i] == '"')
+            quoted = !quoted;
+        else if (p[i] == '\n' && !quoted) {
+            rows++;
+            end = i + 1;
+        }
+    }
+    *end_out = end;
+    *rows_out = rows;
 }
 
 /* scan(data, fmt) -> (end, rows, trailer): the whole rows at the start of data end at
@@ -46,16 +114,7 @@ scan(PyObject *module, PyObject *args)
             }
             end = at - p;
         } else if (strcmp(fmt, "csv") == 0) {
-            int quoted = 0;
-
-            for (Py_ssize_t i = 0; i < n; i++) {
-                if (p[i] == '"')
-                    quoted = !quoted;
-                else if (p[i] == '\n' && !quoted) {
-                    rows++;
-                    end = i + 1;
-                }
-            }
+            scan_csv(p, n, &end, &rows);
         } else if (strcmp(fmt, "binary") == 0) {
             Py_ssize_t at = 0;
 

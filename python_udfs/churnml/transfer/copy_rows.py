@@ -1,15 +1,15 @@
 """Whole COPY rows in chunks of COPY data: for the spool files of export_query and load_from_s3.
 
 `scan` finds where the whole rows at the start of a chunk end (in C when
-`_copy_rows` is built, else in Python, slower but the same); `spool_chunks` reads
-a COPY output file as chunks of whole rows with their row counts, the form the
-export writer uploads in parts.
+`_copy_rows` is built, else in Python, slower but the same); `copy_chunks` reads
+COPY output (`spool_chunks`: a finished file) as chunks of whole rows with their
+row counts, the form the export writer uploads in parts.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from churnml.errors import DataException
@@ -64,29 +64,45 @@ def scan(data: bytes, fmt: str) -> tuple[int, int, int]:
     return _scan_python(data, fmt)
 
 
-def spool_chunks(path: Path, fmt: str, chunk_bytes: int) -> tuple[bytes, Iterator[tuple[bytes, int]]]:
+def read_bytes(part_size: int) -> int:
+    """How much COPY output to scan and hand to the export writer at a time: an eighth of a
+    part (the writer closes a part before the chunk that would overflow it), at most 1 MiB."""
+    return max(1, min(1 << 20, part_size // 8))
+
+
+def spool_chunks(path: Path, fmt: str, chunk_bytes: int) -> tuple[bytes, Iterator[tuple[memoryview, int]]]:
     """(binary header or b"", chunks of (whole rows, row count)) of a COPY TO output file."""
     handle = open(path, "rb")  # noqa: SIM115 - closed by the generator
+    try:
+        return copy_chunks(handle.read, fmt, chunk_bytes, close=handle.close)
+    except BaseException:
+        handle.close()
+        raise
+
+
+def copy_chunks(read: Callable[[int], bytes], fmt: str, chunk_bytes: int,
+                close: Callable[[], None] = lambda: None) -> tuple[bytes, Iterator[tuple[memoryview, int]]]:
+    """(binary header or b"", chunks of (whole rows, row count)) of COPY TO output that
+    `read(n)` returns (up to n bytes; b"" at the end). `close` runs when the chunks end."""
     header = b""
     if fmt == "binary":
-        head = handle.read(1 << 16)
+        head = read(1 << 16)
         length = binary_header_length(head)
         if length is None:
-            handle.close()
             raise DataException("the spooled binary COPY output has no complete header")
         header, rest = head[:length], head[length:]
     else:
         rest = b""
 
-    def chunks() -> Iterator[tuple[bytes, int]]:
+    def chunks() -> Iterator[tuple[memoryview, int]]:
         pending = rest
         try:
             while True:
-                chunk = handle.read(chunk_bytes)
+                chunk = read(chunk_bytes)
                 data = pending + chunk if pending else chunk
                 end, rows, trailer = scan(data, fmt)
                 if rows:
-                    yield data[:end], rows
+                    yield memoryview(data)[:end], rows  # a view: the rows are not copied again
                 pending = data[end:]
                 if trailer >= 0:
                     if data[trailer:] != BINARY_TRAILER:
@@ -95,7 +111,7 @@ def spool_chunks(path: Path, fmt: str, chunk_bytes: int) -> tuple[bytes, Iterato
                 if not chunk:
                     break
         finally:
-            handle.close()
+            close()
         if pending or fmt == "binary":
             raise DataException("the spooled COPY output ends inside a row")
 

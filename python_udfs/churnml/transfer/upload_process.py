@@ -1,0 +1,161 @@
+"""The backend's side of export_query's upload helper (churnml.transfer.upload_helper).
+
+    helper = UploadHelper.start(job)       # before COPY: it follows the spool file as COPY writes it
+    ... COPY (query) TO the spool file ...
+    helper.copy_finished(size, rows)
+    rows, files, size = helper.result(check_interrupts)
+    # on any failure in between: helper.stop() - it undoes the export, and is gone when stop returns
+
+The helper runs as the server's OS user, in its own process group: a reload's SIGHUP
+or pg_cancel_backend's SIGINT to the backend's group does not reach it; it learns of a
+cancel, an error or the backend's death from the end of its input, and undoes the
+export then. Credentials go in the job on its stdin, never in argv or its environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import churnml
+import churnml_loaders
+from churnml.errors import ChurnmlError, ExternalServiceError
+
+STOP_SECONDS = 30.0     # how long a failed export waits for the helper to delete its parts
+CHECK_SECONDS = 0.05    # how often the backend looks for a cancel while the helper finishes
+
+
+class HelperError(ChurnmlError):
+    """An error the helper reported: its SQLSTATE, message, detail and hint, as it raised them."""
+
+    def __init__(self, sqlstate: str, message: str, detail: str | None, hint: str | None) -> None:
+        super().__init__(message, detail=detail, hint=hint)
+        self.sqlstate = sqlstate
+
+
+def _interpreter() -> str:
+    # The backend's embedded Python is the one whose packages the runtime holds.
+    for candidate in (sys.executable, f"{sys.base_prefix}/bin/python{sys.version_info[0]}.{sys.version_info[1]}"):
+        if candidate and os.access(candidate, os.X_OK) and Path(candidate).name.startswith("python"):
+            return candidate
+    raise ExternalServiceError("cannot find the Python interpreter to start export_query's upload helper",
+                               detail=f"sys.executable is {sys.executable!r}.")
+
+
+def _environment() -> dict[str, str]:
+    """Just enough to import churnml: nothing of the server's environment (it may hold AWS_* secrets)."""
+    roots = {str(Path(churnml.__file__).resolve().parents[1]), str(Path(churnml_loaders.__file__).resolve().parents[1])}
+    env = {"PYTHONPATH": os.pathsep.join(sorted(roots)), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+    return env
+
+
+class UploadHelper:
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self._stdin: IO[bytes] | None = process.stdin
+        self._stdout: IO[bytes] = process.stdout  # type: ignore[assignment]  # PIPE
+        self._lines: list[bytes] = []
+        self._pending = b""
+        self.peak_rss_kb: int | None = None  # the helper's, once it has answered
+
+    @classmethod
+    def start(cls, job: dict[str, Any]) -> UploadHelper:
+        # our own interpreter and module: no shell, nothing from the caller in argv
+        process = subprocess.Popen(
+            [_interpreter(), "-s", "-m", "churnml.transfer.upload_helper"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_environment(), close_fds=True,
+            process_group=0, cwd="/")
+        helper = cls(process)
+        helper._send(job)
+        return helper
+
+    # ---- the conversation ---------------------------------------------------------------
+    def _send(self, message: dict[str, Any]) -> bool:
+        """False if the helper is gone (its answer says why)."""
+        if self._stdin is None:
+            return False
+        try:
+            self._stdin.write(json.dumps(message).encode() + b"\n")
+            self._stdin.flush()
+        except BrokenPipeError:
+            return False
+        return True
+
+    def _next_line(self, timeout: float) -> bytes | None:
+        """The helper's next line, b"" if it closed its output, None if nothing came within timeout."""
+        while not self._lines:
+            ready, _, _ = select.select([self._stdout], [], [], timeout)
+            if not ready:
+                return None
+            data = os.read(self._stdout.fileno(), 1 << 16)
+            if not data:
+                return b""
+            *lines, self._pending = (self._pending + data).split(b"\n")
+            self._lines.extend(line for line in lines if line.strip())
+        return self._lines.pop(0)
+
+    def copy_finished(self, size: int, rows: int) -> None:
+        self._send({"end": {"size": size, "rows": rows}})
+
+    def result(self, check_interrupts: Callable[[], None]) -> tuple[int, int, int]:
+        """Wait for the helper to finish: (rows, files, bytes). `check_interrupts` raises if the
+        statement was cancelled meanwhile; once the helper is told to commit, nothing is checked."""
+        committing = False
+        while True:
+            line = self._next_line(CHECK_SECONDS)
+            if line is None:
+                if not committing:
+                    check_interrupts()
+                continue
+            if not line:
+                self._reap(STOP_SECONDS)
+                raise ExternalServiceError("export_query's upload helper ended without an answer",
+                                           detail=f"Exit status {self.process.returncode}.",
+                                           hint="The server log may say why.")
+            message = json.loads(line)
+            self.peak_rss_kb = message.get("peak_rss_kb", self.peak_rss_kb)
+            if "uploaded" in message:
+                check_interrupts()  # the last moment a cancel can still undo the export
+                committing = self._send({"commit": True})
+                continue
+            self._close_input()
+            self._reap(STOP_SECONDS)
+            if message.get("ok"):
+                return int(message["rows"]), int(message["files"]), int(message["bytes"])
+            error = message.get("error") or {}
+            raise HelperError(str(error.get("sqlstate") or "XX000"), str(error.get("message") or "upload failed"),
+                              error.get("detail"), error.get("hint"))
+
+    # ---- ending -------------------------------------------------------------------------
+    def _close_input(self) -> None:
+        if self._stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self._stdin.close()
+            self._stdin = None
+
+    def _reap(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the helper to exit; kill it after that. True if it exited by itself."""
+        try:
+            self.process.wait(timeout=seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return False
+        finally:
+            self._stdout.close()
+
+    def stop(self) -> bool:
+        """Undo the export (the helper aborts the upload in progress and deletes its parts) and wait
+        for the helper to exit. False if it had to be killed: parts may remain then."""
+        if self.process.returncode is not None:
+            return True
+        self._close_input()
+        return self._reap(STOP_SECONDS)
