@@ -19,17 +19,9 @@ from churnml.sentiment.batching import by_characters, by_tokens
 from churnml.sentiment.encoder import WINDOW_TOKENS, _split_windows, model, windows
 from churnml.sentiment.result import dominant
 
-KNOWN_MISSES = {
-    # Praise for a feature in how-to words; the head reads "store all my phone numbers" as a
-    # neutral request. Reported in the evaluation; kept visible rather than trained away.
-    "This is a really great feature, thank for helping me store all my phone numbers.",
-}
-
 
 @pytest.mark.parametrize(("text", "label"), ev.AURORA_MESSAGES)
 def test_aurora_walkthrough_messages(text: str, label: str) -> None:
-    if text in KNOWN_MISSES:
-        pytest.xfail("known miss of the encoder head")
     assert analyze([text])[0].label == label
 
 

@@ -48,7 +48,7 @@ def get_engine(name: str) -> Engine:
         raise InvalidParameter(
             f"unknown sentiment engine: {name!r}",
             detail="Supported engines: " + ", ".join(ENGINES) + ".",
-            hint="Use 'encoder' (accurate, ~20 ms a message) or 'lexicon' (VADER, microseconds a message).",
+            hint="Use 'encoder' (accurate, a few ms a message) or 'lexicon' (VADER, microseconds a message).",
         )
     _ENGINES[name] = found
     return found

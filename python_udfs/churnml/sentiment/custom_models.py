@@ -1,6 +1,8 @@
 """Sentiment models users train on their own labelled messages (churnml.train_sentiment).
 
-A custom model is a new head on the same all-MiniLM-L6-v2 embeddings, fitted and
+A custom model is a new head on the embeddings the shipped head uses (the int8
+encoder, `compact_encoder`; heads trained by 0.1.0 on the full float32
+model keep being applied to that one), fitted and
 temperature-calibrated exactly like the shipped head (`train_head._train_linear`),
 stored in the registry as JSON (kind 'sentiment') with its checksum, deployed and
 rolled back like churn models, and used with detect_sentiment(..., engine => name).
@@ -39,7 +41,7 @@ def train(plpy: Any, name: str, texts: list[Any], labels: list[Any], seed: int) 
     import random
 
     from churnml.lazy_numpy import np
-    from churnml.sentiment import embed
+    from churnml.sentiment.encoder import COMPACT_EMBEDDING, head_embed
     from churnml.sentiment.evaluate import scores
     from churnml.sentiment.train_head import C_GRID, Row, _train_linear
 
@@ -61,10 +63,10 @@ def train(plpy: Any, name: str, texts: list[Any], labels: list[Any], seed: int) 
             rows.append(Row(text=text, label=label, source="user", split=split))
     started = time.perf_counter()
     plpy.notice(f"churnml.train_sentiment: embedding {len(rows)} messages")
-    embeddings = np.asarray(embed([r.text for r in rows]), dtype=np.float64)
+    embeddings = np.asarray(head_embed([r.text for r in rows]), dtype=np.float64)
     fitted = _train_linear(embeddings, rows, C_GRID)
     weights = fitted["weights"]
-    weights["embedding"] = "all-MiniLM-L6-v2, mean pooling, L2-normalised"
+    weights["embedding"] = COMPACT_EMBEDDING
     engine = engine_from(weights)
     test = [r for r in rows if r.split == "test"]
     from churnml.sentiment.analysis import run

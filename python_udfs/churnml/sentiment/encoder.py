@@ -33,10 +33,15 @@ from churnml.errors import DataCorrupted, DatatypeMismatch, NullValueNotAllowed,
 from churnml.lazy_numpy import np
 from churnml.sentiment import weights as weight_files
 from churnml.sentiment.batching import by_characters, by_tokens
+from churnml.sentiment.compact_encoder import NAME as COMPACT_NAME
+from churnml.sentiment.compact_encoder import compact_encoder
 from churnml.sentiment.result import CLASSES
 from churnml.sentiment.text import SENTENCE_END, cap
 
 WEIGHTS_FILE = "encoder_head.json"
+# What a head's weights say it was fitted to ("embedding"): see EncoderEngine.
+FULL_EMBEDDING = "all-MiniLM-L6-v2, mean pooling, L2-normalised"
+COMPACT_EMBEDDING = COMPACT_NAME
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
 ENCODER_THREADS = 1
@@ -236,9 +241,18 @@ def embed(texts: Sequence[str], batch_size: int = 64, batching: str = "tokens") 
     """Normalised all-MiniLM-L6-v2 embeddings of the capped texts: float32 array (len(texts), 384).
 
     Texts longer than one window get the word-piece-weighted mean of their windows'
-    embeddings, re-normalised. For churn features and the sentiment head alike. `batching`:
-    "tokens" (fast) or "characters" (how the shipped head's training texts were embedded).
+    embeddings, re-normalised. The full float32 model: churn models' text features.
+    `batching`: "tokens" (fast) or "characters" (SentenceTransformer.encode's grouping).
     """
+    return _embed(texts, lambda flat: _encode(flat, batch_size, batching))
+
+
+def head_embed(texts: Sequence[str]) -> Any:
+    """The embeddings sentiment heads are trained on (`COMPACT_EMBEDDING`), windowed as `embed`."""
+    return _embed(texts, lambda flat: compact_encoder().embed(flat))
+
+
+def _embed(texts: Sequence[str], encode: Any) -> Any:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             error = NullValueNotAllowed if text is None else DatatypeMismatch
@@ -252,15 +266,20 @@ def embed(texts: Sequence[str], batch_size: int = 64, batching: str = "tokens") 
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
     per_text = windows(capped)
     if all(len(chunks) == 1 for chunks in per_text):
-        return _encode(capped, batch_size, batching).astype(np.float32, copy=False)
+        return encode(capped).astype(np.float32, copy=False)
     flat, owner, weight = _window_weights(per_text)
-    mean = _weighted_mean(_encode(flat, batch_size, batching).astype(np.float64), owner, weight, len(capped))
+    mean = _weighted_mean(encode(flat).astype(np.float64), owner, weight, len(capped))
     mean /= np.linalg.norm(mean, axis=1, keepdims=True)
     return mean.astype(np.float32)
 
 
 class EncoderEngine:
-    """Embeddings -> multinomial logistic head (W, b) / temperature -> softmax."""
+    """Embeddings -> multinomial logistic head (W, b) / temperature -> softmax.
+
+    The embedding is the one the head was fitted to, as its weights record: the int8
+    encoder (`compact_encoder`, the shipped head and heads trained since
+    0.2.0) or the full float32 model (heads of custom sentiment models trained by 0.1.0).
+    """
 
     name = "encoder"
 
@@ -268,6 +287,9 @@ class EncoderEngine:
         try:
             if tuple(weights["classes"]) != CLASSES:
                 raise ValueError(f"unexpected classes {weights['classes']}")
+            embedding = weights.get("embedding", FULL_EMBEDDING)
+            if embedding not in (FULL_EMBEDDING, COMPACT_EMBEDDING):
+                raise ValueError(f"unknown embedding {embedding!r}")
             temperature = float(weights["temperature"])
             matrix = np.asarray(weights["W"], dtype=np.float64)
             bias = np.asarray(weights["b"], dtype=np.float64)
@@ -282,6 +304,7 @@ class EncoderEngine:
         self._matrix_t = (matrix / temperature).T.copy()
         self._bias = bias / temperature
         self.batch_size = batch_size
+        self.compact = embedding == COMPACT_EMBEDDING
 
     @classmethod
     def shipped(cls) -> EncoderEngine:
@@ -299,6 +322,7 @@ class EncoderEngine:
             return []
         per_text = windows(list(texts))
         flat, owner, weight = _window_weights(per_text)
-        window_probs = self.probs_from_embeddings(_encode(flat, self.batch_size))
+        embedded = compact_encoder().embed(flat) if self.compact else _encode(flat, self.batch_size)
+        window_probs = self.probs_from_embeddings(embedded)
         probs = _weighted_mean(window_probs, owner, weight, len(texts)) if len(flat) != len(texts) else window_probs
         return [(float(p[0]), float(p[1]), float(p[2])) for p in probs]

