@@ -142,6 +142,11 @@ def _copy_to_spool(plpy: Any, query: str, fmt: str, spool: Path) -> int:
     return int(plpy.execute(plan, [query, fmt, str(spool)])[0]["rows"])
 
 
+def _absorb_interrupt(plpy: Any) -> None:
+    with contextlib.suppress(plpy.SPIError):
+        _check_interrupts(plpy)
+
+
 def _check_interrupts(plpy: Any) -> None:
     """Raise QueryCanceled if the statement was cancelled: any executor run checks, a SELECT 1 is the cheapest."""
     plpy.execute(prepared(plpy, "loaders:check_interrupts", "SELECT 1", []))
@@ -270,7 +275,7 @@ def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export,
         "columns": export.columns, "preamble": base64.b64encode(export.preamble).decode(), "gzip": export.gzip,
         "part_size": export.part_size, "manifest": export.manifest, "overwrite": export.overwrite,
         "naming": "aurora_pg" if export.naming is AURORA_PG_PARTS else "mysql", "existing": existing,
-        "read_bytes": read_bytes(export.part_size)})
+        "read_bytes": read_bytes(export.part_size), "backend_pid": os.getpid()})
     started = time.monotonic()
     try:
         with caller_search_path(plpy, search_path):
@@ -278,10 +283,17 @@ def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export,
         copied = time.monotonic()
         helper.copy_finished(spool.stat().st_size, rows)
         result = helper.result(lambda: _check_interrupts(plpy))
-    except BaseException:
+    except BaseException as exc:
         if not helper.stop():
             plpy.warning(f"churnml: export_query's upload helper did not stop within a reasonable time and was "
                          f"killed; parts of s3://{export.target.bucket}/{export.target.key} may remain")
+        reported = helper.reported_error()
+        if reported is not None and helper.interrupted_backend:
+            # The helper failed and cancelled the statement to stop COPY: its error is the one to
+            # report, and its SIGINT must not cancel whatever the caller runs next.
+            _absorb_interrupt(plpy)
+            if getattr(exc, "sqlstate", None) == "57014":
+                raise reported from None
         raise
     plpy.debug(f"churnml export_query: COPY {copied - started:.3f} s, then uploads {time.monotonic() - copied:.3f} s; "
                f"upload helper peak RSS {helper.peak_rss_kb} kB")

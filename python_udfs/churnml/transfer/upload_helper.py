@@ -19,14 +19,17 @@ stdin, from the backend:
   every part written is deleted, as for any other failure.
 stdout, to the backend: {"uploaded": n} when the parts are up; then one last line,
   {"ok": true, "rows", "files", "bytes", "peak_rss_kb"} or
-  {"ok": false, "error": {"sqlstate", "message", "detail", "hint"}}.
+  {"ok": false, "error": {"sqlstate", "message", "detail", "hint"}, "interrupts_backend": bool}.
+  A failure of its own (S3 refused or went away) also interrupts the backend's statement
+  with SIGINT after that line, as pg_cancel_backend would: COPY stops at once instead of
+  spooling the rest of the rows for nothing, and the backend reports the helper's error.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
+import os
 import resource
 import signal
 import sys
@@ -35,7 +38,7 @@ from typing import Any
 
 from churnml.errors import DataException, describe
 from churnml.transfer.copy_rows import copy_chunks
-from churnml.transfer.spool_follow import Backend, SpoolFollower
+from churnml.transfer.spool_follow import Backend, ExportAbandoned, SpoolFollower
 from churnml_loaders.copy_formats import BINARY_TRAILER, Framing
 from churnml_loaders.export_writer import ExportWriter
 from churnml_loaders.manifest import AURORA_PG_PARTS, MYSQL_PARTS, Column, ManifestPart
@@ -102,11 +105,24 @@ def export(job: dict[str, Any], backend: Backend) -> dict[str, Any]:
     return {"rows": result.rows, "files": len(result.parts), "bytes": result.bytes}
 
 
+def _interrupt_backend(backend: Backend, job: dict[str, Any]) -> bool:
+    """Cancel the backend's statement (SIGINT, as pg_cancel_backend) so that a COPY still running
+    stops now rather than when it would have finished; the backend then reports this helper's
+    error, which it has already been sent. Only the backend that started this process, still
+    waiting for it (not one that gave up, nor whatever process has its pid after it exited)."""
+    pid = job.get("backend_pid") if job else None
+    if not isinstance(pid, int) or backend.eof or os.getppid() != pid:
+        return False
+    os.kill(pid, signal.SIGINT)
+    return True
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     for name in ("SIGHUP", "SIGUSR1", "SIGUSR2"):  # never the helper's business; their default ends a process
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     backend = Backend(sys.stdin.fileno())
+    job: dict[str, Any] = {}
     try:
         job = backend.next_message()
         outcome: dict[str, Any] = {"ok": True, **export(job, backend)}
@@ -115,9 +131,15 @@ def main() -> int:
             exc = DataException(f"the upload was stopped ({exc or type(exc).__name__})")
         sqlstate, message, detail, hint = describe(exc)
         outcome = {"ok": False, "error": {"sqlstate": sqlstate, "message": message, "detail": detail, "hint": hint}}
+        # The backend may be deep in COPY: stop it, unless it is the one that stopped us.
+        outcome["interrupts_backend"] = not isinstance(exc, ExportAbandoned) and not backend.eof
     outcome["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with contextlib.suppress(BrokenPipeError):  # the backend is gone: nobody to tell
-        _say(outcome)
+    try:
+        _say(outcome)  # first the reason, then the interrupt: the backend reads why once it is stopped
+    except BrokenPipeError:  # the backend is gone: nobody to tell
+        return 1
+    if outcome.get("interrupts_backend"):
+        _interrupt_backend(backend, job)
     return 0 if outcome["ok"] else 1
 
 

@@ -20,6 +20,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -64,6 +65,7 @@ class UploadHelper:
         self._lines: list[bytes] = []
         self._pending = b""
         self.peak_rss_kb: int | None = None  # the helper's, once it has answered
+        self.outcome: dict[str, Any] | None = None  # its last line
 
     @classmethod
     def start(cls, job: dict[str, Any]) -> UploadHelper:
@@ -120,18 +122,35 @@ class UploadHelper:
                                            detail=f"Exit status {self.process.returncode}.",
                                            hint="The server log may say why.")
             message = json.loads(line)
-            self.peak_rss_kb = message.get("peak_rss_kb", self.peak_rss_kb)
             if "uploaded" in message:
                 check_interrupts()  # the last moment a cancel can still undo the export
                 committing = self._send({"commit": True})
                 continue
+            self._take_outcome(message)
             self._close_input()
             self._reap(STOP_SECONDS)
             if message.get("ok"):
                 return int(message["rows"]), int(message["files"]), int(message["bytes"])
-            error = message.get("error") or {}
-            raise HelperError(str(error.get("sqlstate") or "XX000"), str(error.get("message") or "upload failed"),
-                              error.get("detail"), error.get("hint"))
+            error = self.reported_error()
+            assert error is not None
+            raise error
+
+    def _take_outcome(self, message: dict[str, Any]) -> None:
+        self.outcome = message
+        self.peak_rss_kb = message.get("peak_rss_kb")
+
+    def reported_error(self) -> HelperError | None:
+        """The error the helper reported, if it failed (and said so)."""
+        if self.outcome is None or self.outcome.get("ok"):
+            return None
+        error = self.outcome.get("error") or {}
+        return HelperError(str(error.get("sqlstate") or "XX000"), str(error.get("message") or "upload failed"),
+                           error.get("detail"), error.get("hint"))
+
+    @property
+    def interrupted_backend(self) -> bool:
+        """Whether the helper may have sent the backend a SIGINT (see upload_helper)."""
+        return bool(self.outcome and self.outcome.get("interrupts_backend"))
 
     # ---- ending -------------------------------------------------------------------------
     def _close_input(self) -> None:
@@ -154,8 +173,17 @@ class UploadHelper:
 
     def stop(self) -> bool:
         """Undo the export (the helper aborts the upload in progress and deletes its parts) and wait
-        for the helper to exit. False if it had to be killed: parts may remain then."""
+        for the helper to exit, taking in its last word. False if it had to be killed: parts may
+        remain then."""
         if self.process.returncode is not None:
             return True
         self._close_input()
-        return self._reap(STOP_SECONDS)
+        deadline = time.monotonic() + STOP_SECONDS
+        while self.outcome is None:  # its answer first: a helper blocked writing it would never exit
+            line = self._next_line(max(0.0, deadline - time.monotonic()))
+            if not line:  # closed, or out of time
+                break
+            message = json.loads(line)
+            if "uploaded" not in message:
+                self._take_outcome(message)
+        return self._reap(max(0.0, deadline - time.monotonic()))
