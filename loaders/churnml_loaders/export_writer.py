@@ -40,6 +40,13 @@ DEFAULT_CHUNK_SIZE = 8 * MIB
 MIN_CHUNK_SIZE = 5 * MIB  # S3's smallest multipart part (all but the last)
 _FLUSH_BYTES = 1 * MIB     # rows are gathered this far before hashing/compressing/uploading
 
+def batch_bytes(part_size: int) -> int:
+    """How many bytes of whole rows to hand the writer at a time: an eighth of a part (a part
+    is closed before the batch that would overflow it, so parts stay within 7/8 of part_size
+    and part_size), at most 1 MiB."""
+    return max(1, min(_FLUSH_BYTES, part_size // 8))
+
+
 RowChunk = bytes | bytearray | memoryview | tuple[bytes | memoryview, int]
 
 

@@ -23,9 +23,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from churnml.cli.copy_out import copy_out_batches, pipelined
 from churnml.errors import ChurnmlError, InvalidParameter
-from churnml_loaders.copy_formats import COPY_FORMATS, split_copy_stream
-from churnml_loaders.export_writer import DEFAULT_PART_SIZE, ExportResult, ExportWriter
+from churnml_loaders.copy_formats import COPY_FORMATS, Framing, split_copy_stream
+from churnml_loaders.export_writer import DEFAULT_PART_SIZE, ExportResult, ExportWriter, batch_bytes
 from churnml_loaders.load_reader import LOAD_MODES, LoadReader, plan_load
 from churnml_loaders.manifest import Column
 from churnml_loaders.s3_client import S3Client
@@ -135,9 +136,17 @@ def export_query(conn: psycopg.Connection, query: str, target: S3Uri, client: S3
     writer = ExportWriter(client, target, fmt=fmt, header=header, columns=describe_query(conn, query), gzip=gzip,
                           part_size=part_size, write_manifest=manifest, overwrite=overwrite)
     writer.prepare()  # bucket and target checked before the query runs
-    with _bar("export", None, progress) as bar, conn.cursor() as cur, cur.copy(statement) as copy:
-        framing, rows = split_copy_stream(fmt, header, _tick(copy, bar))
-        return writer.write(rows, framing=framing)
+    if fmt == "binary":  # binary's framing comes glued to rows: the per-row path (rarely used)
+        with _bar("export", None, progress) as bar, conn.cursor() as cur, cur.copy(statement) as copy:
+            framing, rows = split_copy_stream(fmt, header, _tick(copy, bar))
+            return writer.write(rows, framing=framing)
+    with _bar("export", None, progress) as bar:
+        batches = _tick_batches(copy_out_batches(conn, statement, batch_bytes=batch_bytes(part_size),
+                                                 first_apart=header), bar)
+        preamble = b""
+        if header:  # COPY sends its header line even for zero rows
+            preamble = next(batches, (b"", 0))[0]
+        return pipelined(batches, lambda items: writer.write(items, framing=Framing(preamble=preamble)))
 
 
 EXPORT_FORMATS = (*COPY_FORMATS, "parquet")
@@ -313,6 +322,12 @@ def _bar(desc: str, total: int | None, enabled: bool, unit: str = "B") -> Any:  
 
     return tqdm(desc=desc, total=total, unit=unit, unit_scale=True, unit_divisor=1024 if unit == "B" else 1000,
                 file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)  # None: no bar unless a terminal
+
+
+def _tick_batches(batches: Iterator[tuple[bytes, int]], bar: Any) -> Iterator[tuple[bytes, int]]:
+    for batch in batches:
+        bar.update(len(batch[0]))
+        yield batch
 
 
 def _tick(messages: Iterable[bytes | memoryview], bar: Any) -> Iterator[bytes]:

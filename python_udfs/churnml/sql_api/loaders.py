@@ -196,9 +196,10 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     PostgreSQL's COPY writes the rows to a spool file (in C: PL/Python cannot run COPY
     TO STDOUT). To S3, a helper process uploads it in parts of whole rows while COPY
     is still writing; to a server file, it is copied once COPY is done."""
-    from churnml.transfer.copy_rows import read_bytes, spool_chunks
+    from churnml.transfer.copy_rows import spool_chunks
     from churnml.transfer.export_lines import FORMATS, header_line
     from churnml_loaders.copy_formats import BINARY_TRAILER, Framing
+    from churnml_loaders.export_writer import batch_bytes
 
     if query is None or uri is None:
         raise InvalidParameter("query and uri must not be NULL")
@@ -226,7 +227,7 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
             _require_admin_for_files(plpy)  # before the query runs
             with caller_search_path(plpy, search_path):
                 _copy_to_spool(plpy, body, fmt, spool)
-            binary_header, batches = spool_chunks(spool, fmt, read_bytes(part_size))
+            binary_header, batches = spool_chunks(spool, fmt, batch_bytes(part_size))
             framing = (Framing(preamble=binary_header, trailer=BINARY_TRAILER) if fmt == "binary"
                        else Framing(preamble=preamble))
             return _export_file(plpy, config, target, batches, framing, compression == "gzip", bool(overwrite))
@@ -258,9 +259,8 @@ def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export,
                search_path: str | None, spool: Path) -> tuple[int, int, int]:
     """COPY writes the spool file while the upload helper (a process: churnml.transfer.upload_helper)
     uploads its parts; the manifest goes last, once the backend has checked for a cancel."""
-    from churnml.transfer.copy_rows import read_bytes
     from churnml.transfer.upload_process import UploadHelper
-    from churnml_loaders.export_writer import ExportWriter
+    from churnml_loaders.export_writer import ExportWriter, batch_bytes
     from churnml_loaders.manifest import Column
     from churnml_loaders.s3_client import S3Client
 
@@ -275,7 +275,7 @@ def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export,
         "columns": export.columns, "preamble": base64.b64encode(export.preamble).decode(), "gzip": export.gzip,
         "part_size": export.part_size, "manifest": export.manifest, "overwrite": export.overwrite,
         "naming": "aurora_pg" if export.naming is AURORA_PG_PARTS else "mysql", "existing": existing,
-        "read_bytes": read_bytes(export.part_size), "backend_pid": os.getpid()})
+        "read_bytes": batch_bytes(export.part_size), "backend_pid": os.getpid()})
     started = time.monotonic()
     try:
         with caller_search_path(plpy, search_path):
@@ -295,6 +295,9 @@ def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export,
             if getattr(exc, "sqlstate", None) == "57014":
                 raise reported from None
         raise
-    plpy.debug(f"churnml export_query: COPY {copied - started:.3f} s, then uploads {time.monotonic() - copied:.3f} s; "
+    outcome = helper.outcome or {}
+    plpy.debug(f"churnml export_query: COPY {copied - started:.3f} s, then uploads {time.monotonic() - copied:.3f} s "
+               f"({outcome.get('behind_at_end')} bytes behind COPY at its end, parts done "
+               f"{outcome.get('end_to_uploaded')} s after it, commit {outcome.get('commit')} s); "
                f"upload helper peak RSS {helper.peak_rss_kb} kB")
     return result

@@ -64,12 +64,6 @@ def scan(data: bytes, fmt: str) -> tuple[int, int, int]:
     return _scan_python(data, fmt)
 
 
-def read_bytes(part_size: int) -> int:
-    """How much COPY output to scan and hand to the export writer at a time: an eighth of a
-    part (the writer closes a part before the chunk that would overflow it), at most 1 MiB."""
-    return max(1, min(1 << 20, part_size // 8))
-
-
 def spool_chunks(path: Path, fmt: str, chunk_bytes: int) -> tuple[bytes, Iterator[tuple[memoryview, int]]]:
     """(binary header or b"", chunks of (whole rows, row count)) of a COPY TO output file."""
     handle = open(path, "rb")  # noqa: SIM115 - closed by the generator

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ class Backend:
         self._messages: list[dict[str, Any]] = []
         self.eof = False
         self.end: CopyEnd | None = None
+        self.end_at: float | None = None  # when the end message came (time.monotonic)
         self.committed = False
 
     def poll(self, timeout: float) -> None:
@@ -83,6 +85,7 @@ class Backend:
     def _take(self, message: dict[str, Any]) -> None:
         if "end" in message:  # kept as state: the follower asks for it, nobody waits for it
             self.end = CopyEnd(int(message["end"]["size"]), int(message["end"]["rows"]))
+            self.end_at = time.monotonic()
             return
         if message.get("commit") is True:
             self.committed = True
@@ -96,12 +99,15 @@ class SpoolFollower:
         self.fd = os.open(path, os.O_RDONLY)
         self.backend = backend
         self.position = 0
+        self.behind_at_end: int | None = None  # bytes still to read when COPY's end was first seen
 
     def read(self, want: int) -> bytes:
         """`want` bytes once COPY has written them; fewer (b"" at the end) only once COPY is done."""
         while True:
             self.backend.poll(0)
             end = self.backend.end
+            if end is not None and self.behind_at_end is None:
+                self.behind_at_end = end.size - self.position
             limit = end.size if end is not None else os.fstat(self.fd).st_size
             available = limit - self.position
             if available >= want or end is not None:

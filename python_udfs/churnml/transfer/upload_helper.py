@@ -33,6 +33,7 @@ import os
 import resource
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,7 +88,10 @@ def export(job: dict[str, Any], backend: Backend) -> dict[str, Any]:
     else:
         framing = Framing(preamble=base64.b64decode(job["preamble"]))
 
+    timings: dict[str, float] = {}
+
     def before_commit(parts: list[ManifestPart]) -> None:
+        timings["uploaded"] = time.monotonic()
         _say({"uploaded": len(parts)})
         while not backend.committed:
             backend.next_message()
@@ -102,7 +106,12 @@ def export(job: dict[str, Any], backend: Backend) -> dict[str, Any]:
                               overwrite=bool(job["overwrite"]), naming=NAMINGS[job["naming"]])
         writer.assume_prepared(job["existing"])
         result = writer.write(_counted(chunks, backend), framing=framing, before_commit=before_commit)
-    return {"rows": result.rows, "files": len(result.parts), "bytes": result.bytes}
+    finished = time.monotonic()
+    # For the backend's debug log: how far behind COPY the uploads were, and what the end cost.
+    return {"rows": result.rows, "files": len(result.parts), "bytes": result.bytes,
+            "behind_at_end": follower.behind_at_end,
+            "end_to_uploaded": round(timings["uploaded"] - (backend.end_at or finished), 3),
+            "commit": round(finished - timings["uploaded"], 3)}
 
 
 def _interrupt_backend(backend: Backend, job: dict[str, Any]) -> bool:
