@@ -4,7 +4,8 @@ Data: the demo customers (100k quick, 1M full). S3: the local moto server
 (`churnml s3 start`), on the same machine, so the figures include its CPU time.
 Baselines, same run: `COPY (SELECT * FROM customers) TO '<file>' (FORMAT csv, HEADER)`
 and `COPY ... FROM '<file>'` into an empty copy of the table, run by the server.
-Peak backend memory (VmHWM) is read in a fresh connection per measurement.
+Peak backend memory (VmHWM) is read in a fresh connection per measurement; export_query's
+upload helper process reports its own peak (ru_maxrss) in a debug2 message.
 The shell commands (`churnml export` / `churnml load`: COPY streamed through psycopg)
 run as a user runs them, Python start-up included, with their own peak RSS.
 """
@@ -12,6 +13,7 @@ run as a user runs them, Python start-up included, with their own peak RSS.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,15 +41,25 @@ def _prepare(url: str, customers: int) -> None:
         conn.execute("CREATE UNLOGGED TABLE loaded (LIKE customers)")
 
 
-def _timed_with_peak(url: str, statement: str, before: str | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS MB of the backend that ran it)."""
+def _timed_with_peak(url: str, statement: str, before: str | None = None,
+                     notices: list[str] | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS MB of the backend that ran it); `notices` collects its debug2 messages."""
     with psycopg.connect(url, autocommit=True) as conn:
         if before:
             conn.execute(before)
+        if notices is not None:
+            conn.execute("SET client_min_messages = debug2")
+            conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         seconds = timed(lambda: conn.execute(statement))
         peak = proc_status_mb(pid, "VmHWM")
     return seconds, peak
+
+
+def _helper_peak_mb(notices: list[str]) -> float:
+    """The export's upload helper's peak RSS, from export_query's debug line (0 if absent)."""
+    found = [re.search(r"upload helper peak RSS (\d+) kB", n) for n in notices]
+    return max((int(m.group(1)) / 1024 for m in found if m), default=0.0)
 
 
 CHURNML = REPO / ".venv" / "bin" / "churnml"
@@ -82,20 +94,26 @@ def run(ctx: Context) -> list[Result]:
         local = Path(tmp) / "customers.csv"
         copy_to = f"COPY (SELECT * FROM customers) TO '{local}' (FORMAT csv, HEADER)"
         base, _ = ctx.median_of(lambda: customers / _timed_with_peak(url, copy_to)[0])
-        runs, peaks = [], []
+        runs, peaks, notices = [], [], []
         for _ in range(ctx.runs):
             seconds, peak = _timed_with_peak(url, "SELECT * FROM churnml.export_query('SELECT * FROM customers', "
-                                                  "'s3://churnml/bench/customers', overwrite => true)")
+                                                  "'s3://churnml/bench/customers', overwrite => true)",
+                                             notices=notices)
             runs.append(customers / seconds)
             peaks.append(peak)
         # constant memory: the same export of a tenth of the rows, for its peak
+        small_notices: list[str] = []
         _, peak_small = _timed_with_peak(url, f"SELECT * FROM churnml.export_query('SELECT * FROM customers LIMIT "
-                                              f"{customers // 10}', 's3://churnml/bench/small', overwrite => true)")
+                                              f"{customers // 10}', 's3://churnml/bench/small', overwrite => true)",
+                                         notices=small_notices)
         results.append(Result(name=f"export_query {customers:,} customers to S3 (CSV, manifest)", unit="rows/s",
                               median=sorted(runs)[len(runs) // 2], runs=runs,
                               baseline="COPY (query) TO a local file", baseline_median=base,
                               target="≥ 70% of COPY TO", extra={"peak_rss_mb": max(peaks),
                                                                  f"peak_rss_mb_{customers // 10}_rows": peak_small,
+                                                                 "helper_peak_rss_mb": _helper_peak_mb(notices),
+                                                                 f"helper_peak_rss_mb_{customers // 10}_rows":
+                                                                     _helper_peak_mb(small_notices),
                                                                  "bytes": local.stat().st_size}))
         copy_from = f"COPY loaded FROM '{local}' (FORMAT csv, HEADER)"
         base, _ = ctx.median_of(lambda: customers / _timed_with_peak(url, copy_from, "TRUNCATE loaded")[0])

@@ -70,10 +70,15 @@ class UploadHelper:
     @classmethod
     def start(cls, job: dict[str, Any]) -> UploadHelper:
         # our own interpreter and module: no shell, nothing from the caller in argv
-        process = subprocess.Popen(
-            [_interpreter(), "-s", "-m", "churnml.transfer.upload_helper"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_environment(), close_fds=True,
-            process_group=0, cwd="/")
+        try:
+            process = subprocess.Popen(
+                [_interpreter(), "-s", "-m", "churnml.transfer.upload_helper"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_environment(), close_fds=True,
+                process_group=0, cwd="/")
+        except OSError as exc:
+            raise ExternalServiceError("cannot start export_query's upload helper process",
+                                       detail=f"{exc.strerror or type(exc).__name__}.",
+                                       hint="The server may be out of processes or memory; try again.") from None
         helper = cls(process)
         helper._send(job)
         return helper
