@@ -58,7 +58,7 @@ def _timed_with_peak(url: str, statement: str, before: str | None = None,
 
 def _helper_peak_mb(notices: list[str]) -> float:
     """The export's upload helper's peak RSS, from export_query's debug line (0 if absent)."""
-    found = [re.search(r"upload helper peak RSS (\d+) kB", n) for n in notices]
+    found = [re.search(r"upload helper .*peak RSS (\d+) kB", n) for n in notices]
     return max((int(m.group(1)) / 1024 for m in found if m), default=0.0)
 
 

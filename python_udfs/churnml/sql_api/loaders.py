@@ -299,5 +299,5 @@ def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export,
     plpy.debug(f"churnml export_query: COPY {copied - started:.3f} s, then uploads {time.monotonic() - copied:.3f} s "
                f"({outcome.get('behind_at_end')} bytes behind COPY at its end, parts done "
                f"{outcome.get('end_to_uploaded')} s after it, commit {outcome.get('commit')} s); "
-               f"upload helper peak RSS {helper.peak_rss_kb} kB")
+               f"upload helper CPU {outcome.get('cpu_seconds')} s, peak RSS {helper.peak_rss_kb} kB")
     return result

@@ -142,7 +142,9 @@ def main() -> int:
         outcome = {"ok": False, "error": {"sqlstate": sqlstate, "message": message, "detail": detail, "hint": hint}}
         # The backend may be deep in COPY: stop it, unless it is the one that stopped us.
         outcome["interrupts_backend"] = not isinstance(exc, ExportAbandoned) and not backend.eof
-    outcome["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    outcome["peak_rss_kb"] = usage.ru_maxrss
+    outcome["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
     try:
         _say(outcome)  # first the reason, then the interrupt: the backend reads why once it is stopped
     except BrokenPipeError:  # the backend is gone: nobody to tell
