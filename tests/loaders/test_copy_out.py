@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -45,7 +45,8 @@ def test_stopping_early_cancels_the_copy(conn: psycopg.Connection) -> None:
 def test_the_pipe_consumes_in_another_thread_and_stops_on_either_side_failing() -> None:
     consumer_threads: set[str] = set()
 
-    def total(items: Iterator[int]) -> int:
+    def total(items: Iterator[int], check: Callable[[], None]) -> int:
+        check()
         consumer_threads.add(threading.current_thread().name)
         return sum(items)
 
@@ -59,7 +60,7 @@ def test_the_pipe_consumes_in_another_thread_and_stops_on_either_side_failing() 
             read.append(i)
             yield i
 
-    def fussy(items: Iterator[int]) -> None:
+    def fussy(items: Iterator[int], check: Callable[[], None]) -> None:
         for i in items:
             if i == 5:
                 raise ValueError("five")
@@ -74,7 +75,7 @@ def test_the_pipe_consumes_in_another_thread_and_stops_on_either_side_failing() 
         yield 1
         raise KeyError("source")
 
-    def careful(items: Iterator[int]) -> None:
+    def careful(items: Iterator[int], check: Callable[[], None]) -> None:
         try:
             list(items)
         except KeyError:
@@ -84,3 +85,26 @@ def test_the_pipe_consumes_in_another_thread_and_stops_on_either_side_failing() 
     with pytest.raises(KeyError):
         pipelined(failing_source(), careful)
     assert undone == [True]  # the consumer saw the source's error and could undo its work
+
+
+def test_ctrl_c_while_the_consumer_finishes_makes_it_undo_rather_than_be_cut_off() -> None:
+    import signal
+    import time
+
+    undone = []
+
+    def slow_finish(items: Iterator[int], check: Callable[[], None]) -> None:
+        list(items)
+        time.sleep(0.3)  # e.g. the last upload, while the reading side already waits
+        try:
+            check()  # the export writer's before_commit
+        except KeyboardInterrupt:
+            undone.append(True)
+            raise
+
+    main = threading.main_thread().ident
+    assert main is not None
+    threading.Timer(0.1, signal.pthread_kill, (main, signal.SIGINT)).start()  # Ctrl-C, to the main thread
+    with pytest.raises(KeyboardInterrupt):
+        pipelined(iter(range(3)), slow_finish)
+    assert undone == [True]

@@ -24,6 +24,7 @@ BATCH_BYTES = 1 << 20
 QUEUE_BATCHES = 8  # batches read ahead of the uploads at most: memory stays constant
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def copy_out_batches(conn: psycopg.Connection, statement: sql.Composable, *, batch_bytes: int = BATCH_BYTES,
@@ -110,14 +111,17 @@ class _Failed:
 _DONE = object()
 
 
-def pipelined(items: Iterator[T], consume: Callable[[Iterator[T]], Any]) -> Any:
-    """consume(items) with `items` read in this thread and consumed in another, at most
+def pipelined(items: Iterator[T], consume: Callable[[Iterator[T], Callable[[], None]], R]) -> R:
+    """consume(items, check) with `items` read in this thread and consumed in another, at most
     QUEUE_BATCHES apart. A failure on either side stops both: the reading side's error reaches
     `consume` as an exception from its iterator (so it can undo its work), `consume`'s error
-    stops the reading; the first error is raised here."""
+    stops the reading; the first error is raised here. A Ctrl-C once the reading is done makes
+    `check()` raise KeyboardInterrupt in the consuming thread, where `consume` calls it (the
+    export writer: before its manifest), so the work is undone rather than cut off."""
     handoff: queue.Queue[Any] = queue.Queue(QUEUE_BATCHES)
     outcome: dict[str, Any] = {}
     stop = threading.Event()
+    interrupted = threading.Event()
 
     def received() -> Iterator[T]:
         while True:
@@ -128,9 +132,13 @@ def pipelined(items: Iterator[T], consume: Callable[[Iterator[T]], Any]) -> Any:
                 raise item.exc
             yield item
 
+    def check() -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+
     def run() -> None:
         try:
-            outcome["result"] = consume(received())
+            outcome["result"] = consume(received(), check)
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             outcome["error"] = exc
         finally:
@@ -156,13 +164,27 @@ def pipelined(items: Iterator[T], consume: Callable[[Iterator[T]], Any]) -> Any:
             put(_DONE)
     except BaseException as exc:
         put(_Failed(exc))
-        worker.join()
+        _join(worker, stop, interrupted)
         raise
     finally:
         close = getattr(items, "close", None)
         if close is not None:
             close()  # a generator stopped early cleans up now (copy_out_batches cancels its COPY)
-    worker.join()
+    _join(worker, stop, interrupted)
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["result"]
+    return outcome["result"]  # type: ignore[no-any-return]
+
+
+def _join(worker: threading.Thread, stopped: threading.Event, interrupted: threading.Event) -> None:
+    """Wait for the consuming thread. A first Ctrl-C asks it to stop at its next check (and so
+    to undo its work); a second one stops waiting. (Waiting on an Event, not in Thread.join:
+    Python 3.11.2's join, interrupted, takes the thread for ended while it still runs.)"""
+    while not stopped.is_set():
+        try:
+            stopped.wait()
+        except KeyboardInterrupt:
+            if interrupted.is_set():
+                raise
+            interrupted.set()
+    worker.join()

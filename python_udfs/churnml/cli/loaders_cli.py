@@ -146,7 +146,8 @@ def export_query(conn: psycopg.Connection, query: str, target: S3Uri, client: S3
         preamble = b""
         if header:  # COPY sends its header line even for zero rows
             preamble = next(batches, (b"", 0))[0]
-        return pipelined(batches, lambda items: writer.write(items, framing=Framing(preamble=preamble)))
+        return pipelined(batches, lambda items, check: writer.write(items, framing=Framing(preamble=preamble),
+                                                                    before_commit=lambda parts: check()))
 
 
 EXPORT_FORMATS = (*COPY_FORMATS, "parquet")
