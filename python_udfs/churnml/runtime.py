@@ -9,7 +9,6 @@ before an upgrade must not mix old code with new SQL definitions.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -67,6 +66,9 @@ def require_version(expected: str) -> None:
 
 
 def _distribution_version(module: str) -> str | None:
+    # Imported here: importlib.metadata costs ~25 ms, which every session's first churnml call paid.
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(DISTRIBUTIONS.get(module, module))
     except importlib.metadata.PackageNotFoundError:
