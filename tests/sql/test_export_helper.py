@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -140,14 +141,22 @@ def test_an_export_uploads_parts_while_copy_runs_and_keeps_secrets_out_of_argv_a
         assert not _alive(helper) and not _children(run.pid)
 
 
+def _stopped_mid_export(export: Callable[..., _Export], client: S3Client, prefix: str,
+                        stop: Callable[[int], object]) -> tuple[_Export, Any]:
+    """Start an export to `prefix`, call stop(backend pid) once two of its objects exist, wait for it to end."""
+    run = export(prefix).start()
+    helper = run.helper()
+    assert _wait_for(lambda: len(_objects(client, prefix)) >= 2)
+    stop(run.pid)
+    run.finish()
+    return run, helper
+
+
 def test_cancelling_an_export_removes_its_parts_and_its_helper(export: Callable[..., _Export],
                                                                configured: S3Config, telco: str) -> None:
     with S3Client(configured) as client, psycopg.connect(telco, autocommit=True) as other:
-        run = export("cancelled/x").start()
-        helper = run.helper()
-        assert _wait_for(lambda: len(_objects(client, "cancelled/x")) >= 2)
-        other.execute("SELECT pg_cancel_backend(%s)", (run.pid,))
-        run.finish()
+        run, helper = _stopped_mid_export(export, client, "cancelled/x", lambda pid: other.execute(
+            "SELECT pg_cancel_backend(%s)", (pid,)))
         assert isinstance(run.error, psycopg.errors.QueryCanceled), run.error
         assert _objects(client, "cancelled/x") == []
         assert client.list_multipart_uploads(BUCKET, "cancelled/") == []
@@ -160,11 +169,8 @@ def test_cancelling_an_export_removes_its_parts_and_its_helper(export: Callable[
 def test_terminating_the_backend_mid_export_leaves_nothing(export: Callable[..., _Export], configured: S3Config,
                                                            telco: str) -> None:
     with S3Client(configured) as client, psycopg.connect(telco, autocommit=True) as other:
-        run = export("terminated/x").start()
-        helper = run.helper()
-        assert _wait_for(lambda: len(_objects(client, "terminated/x")) >= 2)
-        other.execute("SELECT pg_terminate_backend(%s)", (run.pid,))
-        run.finish()
+        run, helper = _stopped_mid_export(export, client, "terminated/x", lambda pid: other.execute(
+            "SELECT pg_terminate_backend(%s)", (pid,)))
         assert isinstance(run.error, psycopg.OperationalError), run.error
         # the helper learns it from the end of its input, undoes the export and exits
         assert _wait_for(lambda: not _alive(helper), 30)
