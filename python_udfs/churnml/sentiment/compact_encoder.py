@@ -47,7 +47,7 @@ _LOCK = threading.Lock()
 
 
 def compact_encoder() -> Any:
-    """The process's compact encoder (built from the float32 model on first use, ~0.3 s)."""
+    """The process's compact encoder (built from the float32 model on first use, ~0.5 s)."""
     global _ENCODER
     if _ENCODER is None:
         with _LOCK:

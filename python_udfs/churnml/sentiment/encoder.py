@@ -33,15 +33,15 @@ from churnml.errors import DataCorrupted, DatatypeMismatch, NullValueNotAllowed,
 from churnml.lazy_numpy import np
 from churnml.sentiment import weights as weight_files
 from churnml.sentiment.batching import by_characters, by_tokens
-from churnml.sentiment.compact_encoder import NAME as COMPACT_NAME
+from churnml.sentiment.compact_encoder import NAME as COMPACT_EMBEDDING
 from churnml.sentiment.compact_encoder import compact_encoder
 from churnml.sentiment.result import CLASSES
 from churnml.sentiment.text import SENTENCE_END, cap
 
 WEIGHTS_FILE = "encoder_head.json"
-# What a head's weights say it was fitted to ("embedding"): see EncoderEngine.
+# What a head's weights say it was fitted to ("embedding", see EncoderEngine): this, or
+# COMPACT_EMBEDDING (the int8 encoder's name).
 FULL_EMBEDDING = "all-MiniLM-L6-v2, mean pooling, L2-normalised"
-COMPACT_EMBEDDING = COMPACT_NAME
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
 ENCODER_THREADS = 1
@@ -157,7 +157,8 @@ def _encode(texts: list[str], batch_size: int, batching: str = "tokens") -> Any:
     """Normalised embeddings of `texts` (float32), each distinct text encoded once.
 
     Batches as `batching` says (see `churnml.sentiment.batching`): "tokens", the fast
-    default, or "characters", the grouping the shipped head was trained with.
+    default, or "characters", SentenceTransformer.encode's own grouping (the reference the
+    tests compare "tokens" with; the shipped head is trained on `head_embed` since 0.2.0).
     """
     unique = list(dict.fromkeys(texts))
     if batching == "tokens":
