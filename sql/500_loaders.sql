@@ -27,12 +27,12 @@ GRANT USAGE ON SEQUENCE churnml.load_history_id_seq TO churnml_loader;
 -- temporary files of this backend. _copy_to_spool has no SET search_path: it parses and
 -- runs the caller's query under the caller's search_path, as COPY would (export_query
 -- sets that path around the call); it looks up nothing else.
-CREATE FUNCTION churnml._copy_to_spool(query text, format text, path text)
+CREATE FUNCTION churnml._copy_to_spool(query text, format text, path text, force_quote boolean DEFAULT false)
 RETURNS TABLE (path text, rows bigint)
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'churnml_copy_to_spool';
-COMMENT ON FUNCTION churnml._copy_to_spool(text, text, text) IS
-'Internal (what export_query calls, in C): COPY (query) TO a spool file made by _spool_file in this session (no other path), format csv (FORCE_QUOTE *), text or binary; the query must be one SELECT and runs as the caller. Returns the file''s path and the row count; the file is removed when the transaction ends.';
+COMMENT ON FUNCTION churnml._copy_to_spool(text, text, text, boolean) IS
+'Internal (what export_query calls, in C): COPY (query) TO a spool file made by _spool_file in this session (no other path), format csv, text or binary with COPY''s defaults (the CSV is exactly COPY''s: values quoted only where needed, NULL unquoted and empty); force_quote adds FORCE_QUOTE * (every non-NULL value quoted; csv only, else 22023), for aws_s3.query_export_to_s3''s ''force_quote *''. The query must be one SELECT and runs as the caller. Returns the file''s path and the row count; the file is removed when the transaction ends.';
 
 CREATE FUNCTION churnml._spool_file() RETURNS text
 LANGUAGE c VOLATILE PARALLEL UNSAFE
@@ -69,7 +69,7 @@ return api.export_query(plpy, '@EXTVERSION@', query, uri, format, header, manife
                         part_size, _search_path)
 $$;
 COMMENT ON FUNCTION churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text) IS
-'Export the rows of a query to object storage, like SELECT INTO OUTFILE S3: format csv (COPY''s CSV, every value quoted), text or binary (COPY''s formats, written by COPY itself); header adds the column names (not with binary). The query runs as the caller. Results larger than part_size bytes are split into uri.part_00000, .part_00001, ...; compression ''gzip'' compresses each part (.gz). With manifest, uri.manifest (JSON: parts, sizes, rows, SHA-256) is written last, as the completion signal. An existing target is an error unless overwrite. On any failure the parts written are removed and no manifest is written. Returns rows, files and bytes uploaded (as Aurora''s aws_s3.query_export_to_s3).';
+'Export the rows of a query to object storage, like SELECT INTO OUTFILE S3: format csv, text or binary (COPY''s formats with their defaults, written by COPY itself: the CSV is byte for byte that of COPY (query) TO ... (FORMAT csv), values quoted only where needed, NULL unquoted and empty, '''' as ""); header adds the column names (not with binary). The query runs as the caller. Results larger than part_size bytes are split into uri.part_00000, .part_00001, ...; compression ''gzip'' compresses each part (.gz). With manifest, uri.manifest (JSON: parts, sizes, rows, SHA-256) is written last, as the completion signal. An existing target is an error unless overwrite. On any failure the parts written are removed and no manifest is written. Returns rows, files and bytes uploaded (as Aurora''s aws_s3.query_export_to_s3).';
 
 CREATE FUNCTION churnml.load_from_s3(
     target regclass,
@@ -93,7 +93,7 @@ COMMENT ON FUNCTION churnml.load_from_s3(regclass, text, text, text, boolean, in
 'Load objects into a table, like LOAD DATA FROM S3: mode ''file'' (one object), ''prefix'' (every object under the prefix, in key order) or ''manifest'' (the parts an export manifest lists, checked against their sizes and SHA-256). format csv, text or binary (COPY''s; loaded by COPY itself); header skips each object''s first line and ignore_lines skips more (csv and text); columns names the target columns in file order (default: all insertable columns). on_conflict: ''error'', ''ignore'' (ON CONFLICT DO NOTHING) or ''replace'' (update the row with the same primary key). gzip objects are read transparently. All or nothing within the caller''s transaction: a bad row is an error naming the object, line and column, and nothing is loaded. Each load is recorded in churnml.load_history. Returns the number of rows loaded.';
 
 GRANT EXECUTE ON FUNCTION
-    churnml._copy_to_spool(text, text, text),
+    churnml._copy_to_spool(text, text, text, boolean),
     churnml._spool_file(),
     churnml._copy_from_spool(regclass, text, text, text[], text[], bigint[], bigint[]),
     churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text),

@@ -4,9 +4,12 @@
  * PL/Python cannot run COPY ... TO STDOUT or FROM STDIN, and formatting or parsing
  * rows in SQL and Python costs several times what COPY does. So the loaders spool:
  *
- * churnml._copy_to_spool(query text, format text, path text) RETURNS TABLE (path text, rows bigint)
+ * churnml._copy_to_spool(query text, format text, path text, force_quote boolean)
+ *                        RETURNS TABLE (path text, rows bigint)
  *   runs COPY (query) TO the spool file `path` (made by churnml._spool_file in this
- *   backend; FORMAT csv with FORCE_QUOTE *, text or binary) and returns its path and
+ *   backend; FORMAT csv, text or binary, with COPY's defaults: the CSV is exactly
+ *   what COPY (query) TO ... (FORMAT csv) writes; force_quote adds FORCE_QUOTE *, for
+ *   aws_s3.query_export_to_s3's 'force_quote *', csv only) and returns its path and
  *   the row count. export_query gives the path to its upload helper first, which
  *   uploads the file's parts while COPY is still writing it.
  *
@@ -155,6 +158,7 @@ churnml_copy_to_spool(PG_FUNCTION_ARGS)
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	const char *format = checked_format(PG_GETARG_TEXT_PP(1), true);
 	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	bool		force_quote = PG_GETARG_BOOL(3);
 	List	   *parsed;
 	RawStmt    *raw;
 	ParseState *pstate;
@@ -171,6 +175,12 @@ churnml_copy_to_spool(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("\"%s\" is not a spool file of this session", path),
 				 errhint(HINT_INTERNAL)));
+	if (force_quote && strcmp(format, "csv") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("force_quote is possible only with format csv, not \"%s\"", format),
+				 errhint("Quote every value only in a CSV export (COPY's FORCE_QUOTE *); "
+						 "drop force_quote for text and binary.")));
 	parsed = raw_parser(query, RAW_PARSE_DEFAULT);
 	if (list_length(parsed) != 1)
 		ereport(ERROR,
@@ -184,8 +194,11 @@ churnml_copy_to_spool(PG_FUNCTION_ARGS)
 				 errmsg("the exported query must be a SELECT (or VALUES, TABLE)"),
 				 errhint("Export what a SELECT returns; run data changes separately.")));
 
+	/* COPY's own defaults, so the CSV is byte for byte COPY (query) TO ... (FORMAT csv): a
+	 * value is quoted only where it needs it, and NULL (unquoted, empty) still differs from
+	 * '' (written ""). force_quote is Aurora's 'force_quote *': every non-NULL value quoted. */
 	options = list_make1(makeDefElem("format", (Node *) makeString(pstrdup(format)), -1));
-	if (strcmp(format, "csv") == 0)
+	if (force_quote)
 		options = lappend(options, makeDefElem("force_quote", (Node *) makeNode(A_Star), -1));
 
 	pstate = make_parsestate(NULL);

@@ -30,10 +30,36 @@ def test_accepted(text: str | None, expected: CopyOptions) -> None:
     assert parse(text, direction="import") == expected
 
 
-def test_force_quote_is_what_exports_do_anyway() -> None:
-    assert parse("format csv, force_quote *", direction="export") == CopyOptions("csv", False)
-    with pytest.raises(UnsupportedCopyOption):
-        parse("format csv, force_quote *", direction="import")
+@pytest.mark.parametrize(("text", "expected"), [
+    ("format csv, force_quote *", CopyOptions("csv", False, force_quote=True)),
+    ("(FORMAT CSV, HEADER true, FORCE_QUOTE *)", CopyOptions("csv", True, force_quote=True)),
+    ("CSV HEADER FORCE QUOTE *", CopyOptions("csv", True, force_quote=True)),
+    ("format csv", CopyOptions("csv", False, force_quote=False)),
+])
+def test_force_quote_all_is_honoured_on_export(text: str, expected: CopyOptions) -> None:
+    assert parse(text, direction="export") == expected
+
+
+@pytest.mark.parametrize("text", ["format csv, force_quote (a)", "format csv, force_quote (a, b)",
+                                  "format csv, force_quote a", "CSV FORCE QUOTE a"])
+def test_force_quote_column_lists_are_refused_with_a_hint(text: str) -> None:
+    with pytest.raises(UnsupportedCopyOption) as raised:
+        parse(text, direction="export")
+    assert raised.value.sqlstate == "0A000" and "column list" in raised.value.message
+    assert raised.value.detail == f"Options: {text}" and "force_quote *" in (raised.value.hint or "")
+
+
+def test_force_quote_needs_csv_and_a_target_and_is_refused_on_import() -> None:
+    for text in ("format text, force_quote *", "force_quote *", "format binary, force_quote *"):
+        with pytest.raises(InvalidParameter) as raised:
+            parse(text, direction="export")
+        assert raised.value.sqlstate == "22023" and "format csv" in (raised.value.hint or "")
+    with pytest.raises(InvalidParameter) as raised:
+        parse("format csv, force_quote", direction="export")
+    assert raised.value.sqlstate == "22023"
+    for text in ("format csv, force_quote *", "CSV FORCE QUOTE *"):
+        with pytest.raises(UnsupportedCopyOption):
+            parse(text, direction="import")
 
 
 @pytest.mark.parametrize("text", [

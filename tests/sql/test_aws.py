@@ -167,7 +167,41 @@ def test_s3_binary_format_round_trip(conn: psycopg.Connection, configured: S3Con
                         "SELECT * FROM calls_bin) d").fetchone()[0] == 0
 
 
+FORCE_QUOTED = """SELECT * FROM (VALUES (1, NULL::text, 2.5::float8, true), (2, '', NULL, false),
+    (3, 'a, "b"', -1, NULL)) AS t(id, note, "x y", flag) ORDER BY id"""
+
+
+def _copy_to_stdout(conn: psycopg.Connection, query: str, options: str) -> bytes:
+    with conn.cursor().copy(sql.SQL("COPY ({}) TO STDOUT ({})").format(sql.SQL(query), sql.SQL(options))) as copy:
+        return b"".join(bytes(b) for b in copy)
+
+
+def test_s3_export_csv_is_copys_and_force_quote_all_is_honoured(conn: psycopg.Connection,
+                                                                 configured: S3Config) -> None:
+    """Aurora's 'format csv' is COPY's own CSV; 'force_quote *' quotes every non-NULL value (FORCE_QUOTE *),
+    the NULLs stay unquoted and empty, the header is not quoted."""
+    bodies = {}
+    for options in ("format csv, header true", "format csv, header true, force_quote *", "CSV FORCE QUOTE *"):
+        key = f"aws/{uuid.uuid4().hex[:8]}/quoted.csv"
+        conn.execute("SELECT * FROM aws_s3.query_export_to_s3(%s, 'churnml', %s, options => %s)",
+                     (FORCE_QUOTED, key, options))
+        with S3Client(configured) as client:
+            bodies[options] = b"".join(client.get_object("churnml", key))
+    assert bodies["format csv, header true"] == _copy_to_stdout(conn, FORCE_QUOTED, "FORMAT csv, HEADER")
+    assert bodies["format csv, header true"] == b'id,note,x y,flag\n1,,2.5,t\n2,"",,f\n3,"a, ""b""",-1,\n'
+    quoted = bodies["format csv, header true, force_quote *"]
+    assert quoted == _copy_to_stdout(conn, FORCE_QUOTED, "FORMAT csv, HEADER, FORCE_QUOTE *")
+    assert quoted == b'id,note,x y,flag\n"1",,"2.5","t"\n"2","",,"f"\n"3","a, ""b""","-1",\n'
+    assert bodies["CSV FORCE QUOTE *"] == quoted.split(b"\n", 1)[1]  # COPY's older spelling, no header
+
+
 @pytest.mark.parametrize(("statement", "sqlstate", "words"), [
+    ("SELECT * FROM aws_s3.query_export_to_s3('SELECT 1 AS a', 'churnml', 'aws/fq.csv', NULL, "
+     "'format csv, force_quote (a)')", "0A000", "force_quote with a column list"),
+    ("SELECT * FROM aws_s3.query_export_to_s3('SELECT 1 AS a', 'churnml', 'aws/fq.csv', NULL, "
+     "'format text, force_quote *')", "22023", "force_quote is possible only with format csv"),
+    ("SELECT aws_s3.table_import_from_s3('calls', '', 'format csv, force_quote *', 'churnml', 'x', 'us-east-1')",
+     "0A000", "force_quote"),
     ("SELECT aws_commons.create_aws_credentials('AKIAEXAMPLE', 'secret', '')", "0A000", "credentials"),
     ("SELECT aws_s3.table_import_from_s3('calls', '', '', 'churnml', 'x', 'us-east-1', 'AKIA', 's', '')",
      "0A000", "credentials"),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
@@ -97,6 +98,78 @@ def test_binary_round_trip_from_sql(telco: str, configured: S3Config) -> None:
         assert _checksum(conn, "with_nulls") == _checksum(conn, "bin_again")
 
 
+# NULL, '', quotes, commas, line breaks, `\.`, unicode, numbers; column names that need quoting
+# (and `\.`, which COPY quotes in a header only when it is the only column).
+AWKWARD = r'''SELECT * FROM (VALUES
+    (1, NULL::text, 1.5::float8, true, NULL::int, 'plain'),
+    (2, '', -0.25, false, 42, 'comma, inside'),
+    (3, 'say "hi"', 1e300, NULL, -7, E'two\nlines'),
+    (4, 'ünïcödé ✓ 🐘', 'NaN', true, 0, E'cr\rlf\r\n'),
+    (5, '\.', 123456789.125, false, 2147483647, ' spaced '),
+    (6, '""', NULL, NULL, NULL, NULL)
+) AS t(id, "a,b", x, "say ""q""", "\.", "note
+two") ORDER BY id'''
+ALONE = r"""SELECT v AS "\." FROM (VALUES (1, '\.'), (2, NULL), (3, ''), (4, 'x')) AS t(i, v) ORDER BY i"""
+
+
+def _copy_to_stdout(conn: psycopg.Connection, query: str, options: str) -> bytes:
+    """What COPY itself writes: psycopg's COPY TO STDOUT of the same query (options are the test's own)."""
+    with conn.cursor().copy(sql.SQL("COPY ({}) TO STDOUT ({})").format(sql.SQL(query), sql.SQL(options))) as copy:
+        return b"".join(bytes(b) for b in copy)
+
+
+def test_csv_export_is_byte_for_byte_copys_csv(telco: str, configured: S3Config) -> None:
+    """export_query's CSV (and text) is exactly what COPY (query) TO ... writes: values quoted only where
+    needed, NULL unquoted and empty, '' as "", the header as COPY's HEADER writes it."""
+    with psycopg.connect(telco, autocommit=True) as conn, S3Client(configured) as client:
+        for name, query, fmt, options in (("awkward", AWKWARD, "csv", "FORMAT csv, HEADER"),
+                                          ("alone", ALONE, "csv", "FORMAT csv, HEADER"),
+                                          ("awkward-text", AWKWARD, "text", "FORMAT text, HEADER")):
+            rows, files, size = conn.execute("SELECT * FROM churnml.export_query(%s, %s, format => %s)",
+                                             (query, f"s3://churnml/exact/{name}", fmt)).fetchone()
+            body = b"".join(client.get_object(BUCKET, f"exact/{name}.part_00000"))
+            assert body == _copy_to_stdout(conn, query, options), name
+            assert files == 1 and size == len(body)
+        awkward = b"".join(client.get_object(BUCKET, "exact/awkward.part_00000"))
+        assert awkward.startswith(b'id,"a,b",x,"say ""q""",\\.,"note\ntwo"\n1,,1.5,t,,plain\n2,"",-0.25,f,42,')
+        assert b'\n6,"""""",,,,\n' in awkward  # '""' is quoted, the NULLs are not
+        assert b"\n" + '4,ünïcödé ✓ 🐘,NaN,t,0,"cr\rlf\r\n"'.encode() + b"\n" in awkward
+        alone = b"".join(client.get_object(BUCKET, "exact/alone.part_00000"))
+        assert alone == b'"\\."\n"\\."\n\n""\nx\n'
+        # in parts: each starts with COPY's header line, and the rest put together is COPY's output of the
+        # whole table, as with the shell's `churnml export` (where parts are cut depends on how the rows
+        # arrive in batches, so the two may cut them at different rows)
+        from churnml.cli.loaders_cli import export_query
+        from churnml_loaders.uris import S3Uri
+
+        query = "SELECT * FROM customers ORDER BY area_code, phone"
+        rows, files, _ = conn.execute("SELECT * FROM churnml.export_query(%s, 's3://churnml/exact/sql', "
+                                      "part_size => 100000)", (query,)).fetchone()
+        shell = export_query(conn, query, S3Uri(BUCKET, "exact/shell"), client, header=True, part_size=100000)
+        assert rows == 3000 and files > 1 and len(shell.parts) > 1
+        header, copied = _copy_to_stdout(conn, query, "FORMAT csv, HEADER").split(b"\n", 1)
+        for prefix in ("exact/sql", "exact/shell"):
+            parts = [b"".join(client.get_object(BUCKET, o.key)) for o in client.list_objects(BUCKET, f"{prefix}.part_")]
+            assert all(part.startswith(header + b"\n") for part in parts), prefix
+            assert b"".join(part[len(header) + 1:] for part in parts) == copied, prefix
+
+
+def test_csv_round_trip_keeps_null_apart_from_empty(telco: str, configured: S3Config) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        # plain column names: the header is skipped as one line (a name with a line break would be two)
+        conn.execute("CREATE TABLE awkward (id int, a text, x float8, b boolean, n int, note text)")
+        conn.execute(f"INSERT INTO awkward {AWKWARD}")
+        conn.execute("SELECT * FROM churnml.export_query('SELECT * FROM awkward', 's3://churnml/exact/round')")
+        conn.execute("CREATE TABLE awkward_again (LIKE awkward)")
+        assert conn.execute("SELECT churnml.load_from_s3('awkward_again', 's3://churnml/exact/round', "
+                            "mode => 'manifest', header => true)").fetchone()[0] == 6
+        # EXCEPT compares NULL with NULL as equal and '' with NULL as different
+        assert conn.execute("SELECT count(*) FROM ((TABLE awkward EXCEPT TABLE awkward_again) UNION ALL "
+                            "(TABLE awkward_again EXCEPT TABLE awkward)) d").fetchone()[0] == 0
+        assert conn.execute("SELECT id, a FROM awkward_again WHERE id IN (1, 2, 6) ORDER BY id").fetchall() == [
+            (1, None), (2, ""), (6, '""')]
+
+
 def test_a_bad_row_loads_nothing_and_is_named(telco: str, configured: S3Config) -> None:
     with psycopg.connect(telco, autocommit=True) as conn, S3Client(configured) as client:
         data = _copy_out(conn, "SELECT phone, day_mins, churn FROM customers").split(b"\n")
@@ -154,6 +227,8 @@ def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: 
             ("SELECT * FROM churnml._copy_to_spool('DELETE FROM target RETURNING a', 'csv', churnml._spool_file())",
              "42809", "SELECT"),
             ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'xml', churnml._spool_file())", "22023", "export_query"),
+            ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'text', churnml._spool_file(), true)", "22023",
+             "force_quote"),
             ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'csv', '/tmp/churnml-not-a-spool')", "42501",
              "export_query"),
             ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'csv', current_setting('data_directory') || "

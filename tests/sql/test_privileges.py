@@ -45,7 +45,8 @@ SECURITY_DEFINER_ALLOWED: dict[str, str] = {}
 # restore on every call (bulk scoring calls this once per row: 1.6 s -> 2.1 s a million rows).
 UNPINNED_ALLOWED: dict[str, str] = {
     'churnml._pack_float8("any")': "C, per row, reads only its float8 arguments",
-    "churnml._copy_to_spool(text,text,text)": "C, runs the caller's query under the caller's search_path, as COPY does",
+    "churnml._copy_to_spool(text,text,text,boolean)":
+        "C, runs the caller's query under the caller's search_path, as COPY does",
 }
 
 USER = frozenset({"user", "admin"})  # churnml_admin is a member of churnml_user

@@ -123,7 +123,8 @@ def query_export_to_s3(plpy: Any, query: str | None, s3_info: dict[str, Any] | N
         raise NullValueNotAllowed("query must not be NULL")
     # Aurora's semantics: objects are replaced, no manifest, file, file_part2, ...
     rows, files, size = run_export(plpy, query, _s3_uri(s3_info), parsed.format, parsed.header, False, True, None,
-                                   AURORA_PART_SIZE, search_path, naming=AURORA_PG_PARTS)
+                                   AURORA_PART_SIZE, search_path, naming=AURORA_PG_PARTS,
+                                   force_quote=parsed.force_quote)
     return {"rows_uploaded": rows, "files_uploaded": files, "bytes_uploaded": size}
 
 

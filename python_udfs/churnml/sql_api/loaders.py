@@ -134,12 +134,13 @@ def _new_spool(plpy: Any) -> Path:
     return Path(plpy.execute(prepared(plpy, "loaders:spool_file", "SELECT churnml._spool_file() AS p", []))[0]["p"])
 
 
-def _copy_to_spool(plpy: Any, query: str, fmt: str, spool: Path) -> int:
-    """COPY (query) TO the spool file (churnml._copy_to_spool, in C); the row count. Run it under
-    the caller's search_path."""
-    plan = prepared(plpy, "loaders:copy_to_spool", "SELECT s.rows FROM churnml._copy_to_spool($1, $2, $3) AS s",
-                    ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text"])
-    return int(plpy.execute(plan, [query, fmt, str(spool)])[0]["rows"])
+def _copy_to_spool(plpy: Any, query: str, fmt: str, spool: Path, force_quote: bool) -> int:
+    """COPY (query) TO the spool file (churnml._copy_to_spool, in C); the row count. COPY's own
+    defaults, so csv is byte for byte COPY's CSV; force_quote adds FORCE_QUOTE * (csv only). Run it
+    under the caller's search_path."""
+    plan = prepared(plpy, "loaders:copy_to_spool", "SELECT s.rows FROM churnml._copy_to_spool($1, $2, $3, $4) AS s",
+                    ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.bool"])
+    return int(plpy.execute(plan, [query, fmt, str(spool), force_quote])[0]["rows"])
 
 
 def _absorb_interrupt(plpy: Any) -> None:
@@ -190,12 +191,16 @@ def export_query(plpy: Any, query: str | None, uri: str | None, fmt: str | None,
 
 def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
                manifest: bool | None, overwrite: bool | None, compression: str | None, part_size: int | None,
-               search_path: str | None, naming: PartNaming = MYSQL_PARTS) -> tuple[int, int, int]:
+               search_path: str | None, naming: PartNaming = MYSQL_PARTS, force_quote: bool = False
+               ) -> tuple[int, int, int]:
     """(rows, files, bytes) of an export; `naming` names the parts (churnml's, or Aurora PostgreSQL's).
 
     PostgreSQL's COPY writes the rows to a spool file (in C: PL/Python cannot run COPY
-    TO STDOUT). To S3, a helper process uploads it in parts of whole rows while COPY
-    is still writing; to a server file, it is copied once COPY is done."""
+    TO STDOUT), with COPY's defaults: the CSV is exactly COPY (query) TO ... (FORMAT csv)'s.
+    `force_quote` (aws_s3.query_export_to_s3's 'force_quote *') quotes every non-NULL
+    value, as FORCE_QUOTE * does; csv only. To S3, a helper process uploads the file in
+    parts of whole rows while COPY is still writing; to a server file, it is copied once
+    COPY is done."""
     from churnml.transfer.copy_rows import spool_chunks
     from churnml.transfer.export_lines import FORMATS, header_line
     from churnml_loaders.copy_formats import BINARY_TRAILER, Framing
@@ -209,6 +214,9 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     if fmt == "binary" and header:
         raise InvalidParameter("a header line is not possible with the binary format",
                                hint="Pass header => false with format => 'binary'.")
+    if force_quote and fmt != "csv":
+        raise InvalidParameter(f"force_quote is possible only with format csv, not {fmt!r}",
+                               hint="Export csv to quote every value, or drop force_quote.")
     if compression not in (None, "gzip"):
         raise InvalidParameter(f"compression must be 'gzip' or NULL, not {compression!r}")
     if part_size is None or part_size < 1:
@@ -226,14 +234,14 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
         if isinstance(target, FileUri):
             _require_admin_for_files(plpy)  # before the query runs
             with caller_search_path(plpy, search_path):
-                _copy_to_spool(plpy, body, fmt, spool)
+                _copy_to_spool(plpy, body, fmt, spool, force_quote)
             binary_header, batches = spool_chunks(spool, fmt, batch_bytes(part_size))
             framing = (Framing(preamble=binary_header, trailer=BINARY_TRAILER) if fmt == "binary"
                        else Framing(preamble=preamble))
             return _export_file(plpy, config, target, batches, framing, compression == "gzip", bool(overwrite))
         export = _S3Export(target=target, fmt=fmt, header=bool(header), columns=columns, preamble=preamble,
                            gzip=compression == "gzip", part_size=part_size, manifest=manifest is not False,
-                           overwrite=bool(overwrite), naming=naming)
+                           overwrite=bool(overwrite), naming=naming, force_quote=force_quote)
         return _export_s3(plpy, config, export, body, search_path, spool)
     finally:
         _release(spool)
@@ -253,6 +261,7 @@ class _S3Export:
     manifest: bool
     overwrite: bool
     naming: PartNaming
+    force_quote: bool = False
 
 
 def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export, query: str,
@@ -279,7 +288,7 @@ def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export,
     started = time.monotonic()
     try:
         with caller_search_path(plpy, search_path):
-            rows = _copy_to_spool(plpy, query, export.fmt, spool)
+            rows = _copy_to_spool(plpy, query, export.fmt, spool, export.force_quote)
         copied = time.monotonic()
         helper.copy_finished(spool.stat().st_size, rows)
         result = helper.result(lambda: _check_interrupts(plpy))

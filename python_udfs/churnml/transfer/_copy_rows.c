@@ -25,11 +25,12 @@ be32(const unsigned char *p)
 /*
  * CSV: where the last row ends in p[0..n), and how many rows end there. A newline ends
  * a row when an even number of quotes came before it. With every value quoted
- * (export_query's FORCE_QUOTE *), quotes are a fifth of the bytes, so a byte-at-a-time
- * loop branches badly; 64 bytes at a time instead: a bit mask of the quotes and one of
- * the newlines (SSE2, in every x86-64), the quote mask's prefix XOR (bit i set = inside
- * quotes at byte i), and the newlines outside quotes are the rows' ends. The same
- * answer as the plain loop, which does the rest of the data and other machines.
+ * (FORCE_QUOTE *: aws_s3.query_export_to_s3's 'force_quote *'), quotes are a fifth of
+ * the bytes and a byte-at-a-time loop branches badly; 64 bytes at a time instead, whatever
+ * the quoting: a bit mask of the quotes and one of the newlines (SSE2, in every x86-64),
+ * the quote mask's prefix XOR (bit i set = inside quotes at byte i), and the newlines
+ * outside quotes are the rows' ends. The same answer as the plain loop, which does the
+ * rest of the data and other machines.
  */
 static void
 scan_csv(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end_out, Py_ssize_t *rows_out)

@@ -25,6 +25,7 @@ class UnsupportedCopyOption(ChurnmlError):
 class CopyOptions:
     format: str = "text"
     header: bool = False
+    force_quote: bool = False  # export only: `force_quote *`, every non-NULL CSV value quoted
 
 
 _TOKEN = re.compile(r"""\s*(?:
@@ -128,7 +129,11 @@ def _old_style(tokens: list[_Token], text: str) -> list[tuple[str, list[_Token]]
             items.append((word, [tokens[i]]))
             i += 1
         elif word == "force":
-            items.append(("force", tokens[i:]))  # FORCE QUOTE/NOT NULL ...: refused below
+            rest = tokens[i:]  # FORCE QUOTE * is force_quote *; FORCE NOT NULL ... is refused below
+            if rest and rest[0].kind == "ident" and rest[0].value == "quote":
+                items.append(("force_quote", rest[1:]))
+            else:
+                items.append(("force", rest))
             break
         else:
             raise InvalidParameter(f"unknown COPY option \"{word}\"", detail=f"Options: {text}",
@@ -158,7 +163,7 @@ def parse(text: str | None, *, direction: str) -> CopyOptions:
     new_style = (tokens[0].text == "(" or any(t.text == "," for t in tokens) or first not in _OLD_KEYWORDS
                  or (first == "header" and len(tokens) == 2 and tokens[1].value.lower() in _TRUE | _FALSE))
     items = _option_list(tokens, text) if new_style else _old_style(tokens, text)
-    fmt, header = "text", False
+    fmt, header, force_quote = "text", False, False
     seen: set[str] = set()
     values: dict[str, str] = {}
     for name, value in items:
@@ -181,7 +186,7 @@ def parse(text: str | None, *, direction: str) -> CopyOptions:
         elif name == "freeze" and not _boolean(name, value, text):
             continue
         elif name == "force_quote" and direction == "export":
-            continue  # churnml's CSV export quotes every non-NULL value already
+            force_quote = _force_quote_all(value, text)
         elif name not in _COPY_OPTIONS:
             raise InvalidParameter(f"COPY option \"{name}\" not recognized", detail=f"Options: {text}",
                                    hint="COPY's options are " + ", ".join(sorted(_COPY_OPTIONS)) + ".")
@@ -201,4 +206,21 @@ def parse(text: str | None, *, direction: str) -> CopyOptions:
                                         detail=f"Options: {text}", hint=_HINT)
     if fmt == "binary" and header:
         raise InvalidParameter("COPY option header is not possible with format binary")
-    return CopyOptions(format=fmt, header=header)
+    if force_quote and fmt != "csv":
+        raise InvalidParameter("COPY option force_quote is possible only with format csv", detail=f"Options: {text}",
+                               hint="Add format csv, or drop force_quote.")
+    return CopyOptions(format=fmt, header=header, force_quote=force_quote)
+
+
+def _force_quote_all(value: list[_Token], text: str) -> bool:
+    """`force_quote *` (every non-NULL value quoted, as COPY's FORCE_QUOTE * writes it); a column list
+    is refused: churnml's exports quote all columns or none."""
+    if len(value) == 1 and value[0].text == "*":
+        return True
+    if not value:
+        raise InvalidParameter("COPY option force_quote needs * or a column list", detail=f"Options: {text}",
+                               hint="Write force_quote *.")
+    raise UnsupportedCopyOption("COPY option force_quote with a column list is not supported by churnml",
+                                detail=f"Options: {text}",
+                                hint="Write force_quote * to quote every non-NULL value, or drop force_quote: "
+                                     "values are then quoted where CSV needs it, as COPY's CSV does.")
