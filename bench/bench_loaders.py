@@ -8,12 +8,16 @@ Peak backend memory (VmHWM) is read in a fresh connection per measurement; expor
 upload helper process reports its own peak (ru_maxrss) in a debug2 message.
 The shell commands (`churnml export` / `churnml load`: COPY streamed through psycopg)
 run as a user runs them, Python start-up included, with their own peak RSS.
+Every run measures each path right after its baseline, so that a busy moment of the
+2-core machine weighs on both sides of a ratio; the medians of the paired ratios are
+reported too (extra.paired_ratio_median).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,68 +88,72 @@ def _shell(url: str, s3_home: Path, *args: str) -> tuple[float, float]:
 
 
 def run(ctx: Context) -> list[Result]:
+    """Each run measures every path right after its COPY baseline (interleaved), so a busy
+    moment of the machine lands on both sides of a ratio rather than on one of them."""
     customers = 100_000 if ctx.quick else 1_000_000
     url = ctx.server_url("bench_loaders")
     _prepare(url, customers)
     _configure(url)
-    results = []
+    export_sql = ("SELECT * FROM churnml.export_query('SELECT * FROM customers', 's3://churnml/bench/customers', "
+                  "overwrite => true)")
+    load_sql = ("SELECT churnml.load_from_s3('loaded', 's3://churnml/bench/customers', mode => 'manifest', "
+                "header => true)")
+    shell = {"export": ["export", "SELECT * FROM customers", "s3://churnml/bench/cli", "--header", "--overwrite"],
+             "load": ["load", "loaded", "s3://churnml/bench/cli", "--mode", "manifest"]}
+    rate: dict[str, list[float]] = {name: [] for name in ("copy_to", "export", "shell_export", "copy_from", "load",
+                                                           "shell_load")}
+    peak: dict[str, list[float]] = {name: [] for name in ("export", "load", "shell_export", "shell_load")}
+    notices: list[str] = []
     with tempfile.TemporaryDirectory(prefix="churnml-bench-copy-") as tmp:
         os.chmod(tmp, 0o777)  # the server's OS user writes the baseline's file
         local = Path(tmp) / "customers.csv"
         copy_to = f"COPY (SELECT * FROM customers) TO '{local}' (FORMAT csv, HEADER)"
-        base, _ = ctx.median_of(lambda: customers / _timed_with_peak(url, copy_to)[0])
-        runs, peaks, notices = [], [], []
-        for _ in range(ctx.runs):
-            seconds, peak = _timed_with_peak(url, "SELECT * FROM churnml.export_query('SELECT * FROM customers', "
-                                                  "'s3://churnml/bench/customers', overwrite => true)",
-                                             notices=notices)
-            runs.append(customers / seconds)
-            peaks.append(peak)
-        # constant memory: the same export of a tenth of the rows, for its peak
-        small_notices: list[str] = []
-        _, peak_small = _timed_with_peak(url, f"SELECT * FROM churnml.export_query('SELECT * FROM customers LIMIT "
-                                              f"{customers // 10}', 's3://churnml/bench/small', overwrite => true)",
-                                         notices=small_notices)
-        results.append(Result(name=f"export_query {customers:,} customers to S3 (CSV, manifest)", unit="rows/s",
-                              median=sorted(runs)[len(runs) // 2], runs=runs,
-                              baseline="COPY (query) TO a local file", baseline_median=base,
-                              target="≥ 70% of COPY TO", extra={"peak_rss_mb": max(peaks),
-                                                                 f"peak_rss_mb_{customers // 10}_rows": peak_small,
-                                                                 "helper_peak_rss_mb": _helper_peak_mb(notices),
-                                                                 f"helper_peak_rss_mb_{customers // 10}_rows":
-                                                                     _helper_peak_mb(small_notices),
-                                                                 "bytes": local.stat().st_size}))
         copy_from = f"COPY loaded FROM '{local}' (FORMAT csv, HEADER)"
-        base, _ = ctx.median_of(lambda: customers / _timed_with_peak(url, copy_from, "TRUNCATE loaded")[0])
-        runs, peaks = [], []
         for _ in range(ctx.runs):
-            seconds, peak = _timed_with_peak(url, "SELECT churnml.load_from_s3('loaded', 's3://churnml/bench/customers',"
-                                                  " mode => 'manifest', header => true)", "TRUNCATE loaded")
-            runs.append(customers / seconds)
-            peaks.append(peak)
-        _, peak_small = _timed_with_peak(url, "SELECT churnml.load_from_s3('loaded', 's3://churnml/bench/small', "
-                                              "mode => 'manifest', header => true)", "TRUNCATE loaded")
-        results.append(Result(name=f"load_from_s3 {customers:,} customers (CSV, manifest)", unit="rows/s",
-                              median=sorted(runs)[len(runs) // 2], runs=runs,
-                              baseline="COPY FROM a local file", baseline_median=base,
-                              target="≥ 70% of COPY FROM", extra={"peak_rss_mb": max(peaks),
-                                                                   f"peak_rss_mb_{customers // 10}_rows": peak_small}))
-        copy_to_base = results[0].baseline_median
-        copy_from_base = results[1].baseline_median
-    shell = {"export": ["export", "SELECT * FROM customers", "s3://churnml/bench/cli", "--header", "--overwrite"],
-             "load": ["load", "loaded", "s3://churnml/bench/cli", "--mode", "manifest"]}
-    for name, base in (("export", copy_to_base), ("load", copy_from_base)):
-        runs, peaks = [], []
-        for _ in range(ctx.runs):
-            if name == "load":
-                with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute("TRUNCATE loaded")
-            seconds, peak = _shell(url, BENCH_HOME, *shell[name])
-            runs.append(customers / seconds)
-            peaks.append(peak)
-        baseline = "COPY (query) TO a local file" if name == "export" else "COPY FROM a local file"
-        results.append(Result(name=f"churnml {name} (shell command) {customers:,} customers, S3", unit="rows/s",
-                              median=sorted(runs)[len(runs) // 2], runs=runs, baseline=baseline,
-                              baseline_median=base, target=f"≥ 70% of {baseline.split(' a ')[0]}",
-                              extra={"command_peak_rss_mb": max(peaks)}))
-    return results
+            rate["copy_to"].append(customers / _timed_with_peak(url, copy_to)[0])
+            seconds, mb = _timed_with_peak(url, export_sql, notices=notices)
+            rate["export"].append(customers / seconds)
+            peak["export"].append(mb)
+            seconds, mb = _shell(url, BENCH_HOME, *shell["export"])
+            rate["shell_export"].append(customers / seconds)
+            peak["shell_export"].append(mb)
+            rate["copy_from"].append(customers / _timed_with_peak(url, copy_from, "TRUNCATE loaded")[0])
+            seconds, mb = _timed_with_peak(url, load_sql, "TRUNCATE loaded")
+            rate["load"].append(customers / seconds)
+            peak["load"].append(mb)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("TRUNCATE loaded")
+            seconds, mb = _shell(url, BENCH_HOME, *shell["load"])
+            rate["shell_load"].append(customers / seconds)
+            peak["shell_load"].append(mb)
+        size = local.stat().st_size
+    # constant memory: the same export and load of a tenth of the rows, for their peaks
+    small_notices: list[str] = []
+    _, export_small = _timed_with_peak(url, f"SELECT * FROM churnml.export_query('SELECT * FROM customers LIMIT "
+                                            f"{customers // 10}', 's3://churnml/bench/small', overwrite => true)",
+                                       notices=small_notices)
+    _, load_small = _timed_with_peak(url, "SELECT churnml.load_from_s3('loaded', 's3://churnml/bench/small', "
+                                          "mode => 'manifest', header => true)", "TRUNCATE loaded")
+
+    def result(name: str, key: str, base: str, extra: dict[str, float]) -> Result:
+        baseline = "COPY (query) TO a local file" if base == "copy_to" else "COPY FROM a local file"
+        return Result(name=name, unit="rows/s", median=statistics.median(rate[key]), runs=rate[key],
+                      baseline=baseline, baseline_median=statistics.median(rate[base]),
+                      target=f"≥ 70% of {baseline.split(' a ')[0]}",
+                      extra={**extra, "baseline_runs": rate[base],
+                             "paired_ratio_median": statistics.median(a / b for a, b in zip(rate[key], rate[base],
+                                                                                            strict=True))})
+
+    tenth = f"{customers // 10}_rows"
+    return [
+        result(f"export_query {customers:,} customers to S3 (CSV, manifest)", "export", "copy_to",
+               {"peak_rss_mb": max(peak["export"]), f"peak_rss_mb_{tenth}": export_small,
+                "helper_peak_rss_mb": _helper_peak_mb(notices),
+                f"helper_peak_rss_mb_{tenth}": _helper_peak_mb(small_notices), "bytes": size}),
+        result(f"load_from_s3 {customers:,} customers (CSV, manifest)", "load", "copy_from",
+               {"peak_rss_mb": max(peak["load"]), f"peak_rss_mb_{tenth}": load_small}),
+        result(f"churnml export (shell command) {customers:,} customers, S3", "shell_export", "copy_to",
+               {"command_peak_rss_mb": max(peak["shell_export"])}),
+        result(f"churnml load (shell command) {customers:,} customers, S3", "shell_load", "copy_from",
+               {"command_peak_rss_mb": max(peak["shell_load"])}),
+    ]
