@@ -175,9 +175,10 @@ churnml_copy_to_spool(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("\"%s\" is not a spool file of this session", path),
 				 errhint(HINT_INTERNAL)));
+	/* 0A000, as COPY's own "COPY force quote available only in CSV mode" */
 	if (force_quote && strcmp(format, "csv") != 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("force_quote is possible only with format csv, not \"%s\"", format),
 				 errhint("Quote every value only in a CSV export (COPY's FORCE_QUOTE *); "
 						 "drop force_quote for text and binary.")));

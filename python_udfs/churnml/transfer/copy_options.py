@@ -207,8 +207,9 @@ def parse(text: str | None, *, direction: str) -> CopyOptions:
     if fmt == "binary" and header:
         raise InvalidParameter("COPY option header is not possible with format binary")
     if force_quote and fmt != "csv":
-        raise InvalidParameter("COPY option force_quote is possible only with format csv", detail=f"Options: {text}",
-                               hint="Add format csv, or drop force_quote.")
+        # 0A000, as COPY's own "COPY force quote available only in CSV mode"
+        raise UnsupportedCopyOption("COPY option force_quote is possible only with format csv",
+                                    detail=f"Options: {text}", hint="Add format csv, or drop force_quote.")
     return CopyOptions(format=fmt, header=header, force_quote=force_quote)
 
 
