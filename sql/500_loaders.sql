@@ -32,7 +32,7 @@ RETURNS TABLE (path text, rows bigint)
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'churnml_copy_to_spool';
 COMMENT ON FUNCTION churnml._copy_to_spool(text, text, text, boolean) IS
-'Internal (what export_query calls, in C): COPY (query) TO a spool file made by _spool_file in this session (no other path), format csv, text or binary with COPY''s defaults (the CSV is exactly COPY''s: values quoted only where needed, NULL unquoted and empty); force_quote adds FORCE_QUOTE * (every non-NULL value quoted; csv only, else 22023), for aws_s3.query_export_to_s3''s ''force_quote *''. The query must be one SELECT and runs as the caller. Returns the file''s path and the row count; the file is removed when the transaction ends.';
+'Internal (what export_query calls, in C): COPY (query) TO a spool file made by _spool_file in this session (no other path), format csv, text or binary with COPY''s defaults (the CSV is exactly COPY''s: values quoted only where needed, NULL unquoted and empty); force_quote adds FORCE_QUOTE * (every non-NULL value quoted; csv only, else 0A000 as COPY reports it), for aws_s3.query_export_to_s3''s ''force_quote *''. The query must be one SELECT and runs as the caller. Returns the file''s path and the row count; the file is removed when the transaction ends.';
 
 CREATE FUNCTION churnml._spool_file() RETURNS text
 LANGUAGE c VOLATILE PARALLEL UNSAFE

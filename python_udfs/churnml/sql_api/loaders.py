@@ -198,7 +198,8 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     PostgreSQL's COPY writes the rows to a spool file (in C: PL/Python cannot run COPY
     TO STDOUT), with COPY's defaults: the CSV is exactly COPY (query) TO ... (FORMAT csv)'s.
     `force_quote` (aws_s3.query_export_to_s3's 'force_quote *') quotes every non-NULL
-    value, as FORCE_QUOTE * does; csv only. To S3, a helper process uploads the file in
+    value, as FORCE_QUOTE * does (copy_options refuses it for other formats, and so does
+    churnml._copy_to_spool). To S3, a helper process uploads the file in
     parts of whole rows while COPY is still writing; to a server file, it is copied once
     COPY is done."""
     from churnml.transfer.copy_rows import spool_chunks
@@ -214,9 +215,6 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     if fmt == "binary" and header:
         raise InvalidParameter("a header line is not possible with the binary format",
                                hint="Pass header => false with format => 'binary'.")
-    if force_quote and fmt != "csv":
-        raise InvalidParameter(f"force_quote is possible only with format csv, not {fmt!r}",
-                               hint="Export csv to quote every value, or drop force_quote.")
     if compression not in (None, "gzip"):
         raise InvalidParameter(f"compression must be 'gzip' or NULL, not {compression!r}")
     if part_size is None or part_size < 1:
@@ -261,7 +259,7 @@ class _S3Export:
     manifest: bool
     overwrite: bool
     naming: PartNaming
-    force_quote: bool = False
+    force_quote: bool
 
 
 def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export, query: str,
