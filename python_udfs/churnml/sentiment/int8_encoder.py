@@ -56,6 +56,11 @@ def int8_encoder() -> Int8Encoder:
     return _ENCODER
 
 
+def loaded() -> bool:
+    """Whether this process has built the encoder already."""
+    return _ENCODER is not None
+
+
 def word_pieces() -> Any:
     """The process's `tokenizers.Tokenizer` of all-MiniLM-L6-v2 (no truncation, no padding)."""
     global _TOKENIZER
