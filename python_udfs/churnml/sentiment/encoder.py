@@ -38,6 +38,7 @@ from churnml.sentiment import weights as weight_files
 from churnml.sentiment.batching import by_characters, by_tokens
 from churnml.sentiment.int8_encoder import NAME as COMPACT_EMBEDDING
 from churnml.sentiment.int8_encoder import int8_encoder, word_pieces
+from churnml.sentiment.int8_encoder import loaded as int8_encoder_loaded
 from churnml.sentiment.result import CLASSES
 from churnml.sentiment.text import SENTENCE_END, cap
 
@@ -68,9 +69,7 @@ _LOCK = threading.Lock()
 
 def encoder_loaded() -> bool:
     """Whether this process has loaded an encoder: the sentiment engine's int8 one or the float32 model."""
-    from churnml.sentiment import int8_encoder as int8
-
-    return _MODEL is not None or int8.loaded()
+    return _MODEL is not None or int8_encoder_loaded()
 
 
 def model() -> Any:

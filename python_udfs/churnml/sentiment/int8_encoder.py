@@ -140,7 +140,14 @@ def quantize_rows(weight: Any) -> tuple[Any, Any]:
 
 def build_network(tensors: dict[str, Any]) -> Any:
     """The C encoder from BERT weights named as in all-MiniLM-L6-v2's model.safetensors."""
-    from churnml.sentiment import _int8_encoder
+    try:
+        from churnml.sentiment import _int8_encoder  # built by make
+    except ImportError as exc:
+        raise RuntimeMissing(
+            "the sentiment encoder needs churnml's C module _int8_encoder",
+            detail=f"Importing it failed: {exc}.",
+            hint="Run `make install` (it compiles the module), or use engine => 'lexicon'.",
+        ) from exc
 
     def get(name: str) -> Any:
         try:
@@ -182,14 +189,6 @@ class Int8Encoder:
 
     @classmethod
     def from_package(cls) -> Int8Encoder:
-        try:
-            from churnml.sentiment import _int8_encoder  # noqa: F401 (built by make)
-        except ImportError as exc:
-            raise RuntimeMissing(
-                "the sentiment encoder needs churnml's C module _int8_encoder",
-                detail=f"Importing it failed: {exc}.",
-                hint="Run `make install` (it compiles the module), or use engine => 'lexicon'.",
-            ) from exc
         network = build_network(read_safetensors(model_dir() / "model.safetensors", WEIGHTS_SHA256))
         return cls(word_pieces(), network)
 
