@@ -31,6 +31,12 @@ VENV_BIN = REPO / ".venv" / "bin"
 TEST_HOME = Path(os.environ.get("CHURNML_TEST_HOME", f"/tmp/churnml-test-{os.getuid()}"))
 
 
+def private_path(purpose: str) -> Path:
+    """A directory name for a test's private servers or files, beside TEST_HOME (so two test
+    runs with different CHURNML_TEST_HOMEs never share one)."""
+    return TEST_HOME.with_name(f"{TEST_HOME.name}-{purpose}")
+
+
 def with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + database))

@@ -14,9 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import VENV_BIN
+from tests.conftest import VENV_BIN, private_path
 
-HOME = Path(f"/tmp/churnml-cli-{os.getuid()}")
+HOME = private_path("cli")
 
 
 def churnml(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, private_path
 
 
 def test_create_in_several_databases_and_drop_removes_everything(make_database: Callable[..., str]) -> None:
@@ -51,7 +49,7 @@ def broken_server(embedded_server) -> Iterator[Callable[[str], str]]:
     """A second embedded server whose PYTHONPATH names a runtime we break on purpose."""
     from churnml.cli.embedded_pg import EmbeddedServer
 
-    root = Path(f"/tmp/churnml-broken-{os.getuid()}")
+    root = private_path("broken")
     shutil.rmtree(root, ignore_errors=True)
     runtime = root / "runtime"
     runtime.mkdir(parents=True)

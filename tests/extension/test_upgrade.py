@@ -24,12 +24,13 @@ import pytest
 from psycopg import sql
 
 from tests.churnml_state import SCORES, kept_rows, populate, typed_scores
-from tests.conftest import REPO
+from tests.conftest import REPO, private_path
 
 # Each release and the commit it was made from (the last commit with that version).
-RELEASES = {"0.1.0": "db7e7480b910e5bfeaad041708c0922b9328e661"}
-PREVIOUS = "0.1.0"
-ROOT = Path(f"/tmp/churnml-upgrade-{os.getuid()}")
+RELEASES = {"0.1.0": "db7e7480b910e5bfeaad041708c0922b9328e661",
+            "0.2.0": "71fd0b43a341d97c59a9ba891a10a938b45f8135"}
+PREVIOUS = "0.2.0"
+ROOT = private_path("upgrade")
 
 
 
@@ -56,12 +57,11 @@ def _release_runtime(tree: Path, version: str, current_site: str) -> str:
     for src in (tree / "python_udfs" / "churnml", tree / "loaders" / "churnml_loaders"):
         shutil.copytree(src, code / src.name)
     (code / "churnml" / "_version.py").write_text(f'VERSION = "{version}"\n')
-    native = code / "churnml" / "scoring"
-    source = native / "_native_trees.c"
-    if source.exists():  # as the release's `make native` does
-        suffix = sysconfig.get_config_var("EXT_SUFFIX")
-        subprocess.run(["cc", "-O3", "-fPIC", "-shared", f"-I{sysconfig.get_paths()['include']}", str(source),
-                        "-o", str(native / f"_native_trees{suffix}"), "-lm", "-pthread"], check=True)
+    # the release's CPython extensions, built as its `make native` did
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    for source in sorted(code.rglob("_*.c")):
+        subprocess.run(["cc", "-O3", "-fopenmp-simd", "-fPIC", "-shared", f"-I{sysconfig.get_paths()['include']}",
+                        str(source), "-o", str(source.with_suffix(suffix)), "-lm", "-pthread"], check=True)
     for path in [code, *code.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return f"{code}:{current_site}"

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from churnml_loaders.s3_config import S3Config
-from tests.conftest import TEST_HOME
+from tests.conftest import TEST_HOME, private_path
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def writable_directory(path: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def files_dir() -> Iterator[Path]:
-    with writable_directory(Path(f"/tmp/churnml-test-files-{os.getuid()}")) as path:
+    with writable_directory(private_path("files")) as path:
         yield path
 
 

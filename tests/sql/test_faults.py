@@ -32,10 +32,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import TEST_HOME
+from tests.conftest import TEST_HOME, private_path
 
 CRASH_MARKS = ("terminated by signal", "PANIC", "TRAP:")
-PRIVATE_ROOT = Path(f"/tmp/churnml-faults-{os.getuid()}")
+PRIVATE_ROOT = private_path("faults")
 
 # Model B differs from A (the default model make_telco deploys) on almost every row.
 TRAIN_B = ("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], "

@@ -16,13 +16,13 @@ tests/sharding_setup.py builds it (bench/bench_sharding.py times the same cluste
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
+from tests.conftest import private_path
 from tests.sharding_setup import (
     AGGREGATE_PER_SHARD,
     FUNCTION,
@@ -33,7 +33,7 @@ from tests.sharding_setup import (
     wait_for_registry,
 )
 
-PREFIX = f"churnml-shard-{os.getuid()}-"  # the servers' homes: /tmp/<PREFIX>coordinator, ...
+PREFIX = private_path("shard-").name  # the servers' homes: /tmp/<PREFIX>coordinator, ...
 CUSTOMERS = 3000
 SEED = 11
 

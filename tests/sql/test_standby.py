@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
-HOME = Path(f"/tmp/churnml-standby-{os.getuid()}")
+from tests.conftest import private_path
+
+HOME = private_path("standby")
 
 
 @pytest.fixture(scope="module")

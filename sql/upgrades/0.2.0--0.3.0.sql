@@ -1,0 +1,2 @@
+-- churnml 0.2.0 -> 0.3.0: what an update cannot get by re-running the 0.3.0 install
+-- script's functions, views, comments and grants (see extension/tools/build_upgrades.py).
