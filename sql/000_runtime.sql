@@ -68,3 +68,17 @@ return api.runtime_info(plpy, '@EXTVERSION@')
 $$;
 COMMENT ON FUNCTION churnml.runtime_info() IS
 'Diagnostics of the Python runtime in this backend: versions of churnml, Python and its packages, the backend pid.';
+
+CREATE FUNCTION churnml._limits(OUT max_batch_texts int, OUT max_batch_size bigint) RETURNS record
+LANGUAGE c STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'churnml_limits';
+COMMENT ON FUNCTION churnml._limits() IS
+'Internal: the batch limits in force (churnml.max_batch_texts; churnml.max_batch_size in bytes). Calling it loads churnml.so, which defines those parameters (superuser-settable), so a value a user SET before is refused.';
+
+CREATE FUNCTION churnml._check_select(query text, what text) RETURNS void
+LANGUAGE c STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'churnml_check_select';
+COMMENT ON FUNCTION churnml._check_select(text, text) IS
+'Internal: an error (42601, 42809) unless query is exactly one SELECT (or VALUES, TABLE) without a data-modifying WITH query or INTO, judged on PostgreSQL''s parse tree; what names the query in the message. Called before churnml runs a caller''s query as part of its own statement.';

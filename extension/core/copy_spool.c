@@ -52,6 +52,8 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 
+#include "churnml.h"
+
 #include <sys/stat.h>
 
 PG_FUNCTION_INFO_V1(churnml_spool_file);
@@ -99,6 +101,7 @@ void
 _PG_init(void)
 {
 	RegisterXactCallback(close_spool_files, NULL);
+	churnml_define_limits();
 }
 
 static char *
@@ -159,7 +162,6 @@ churnml_copy_to_spool(PG_FUNCTION_ARGS)
 	const char *format = checked_format(PG_GETARG_TEXT_PP(1), true);
 	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	bool		force_quote = PG_GETARG_BOOL(3);
-	List	   *parsed;
 	RawStmt    *raw;
 	ParseState *pstate;
 	List	   *options;
@@ -182,18 +184,7 @@ churnml_copy_to_spool(PG_FUNCTION_ARGS)
 				 errmsg("force_quote is possible only with format csv, not \"%s\"", format),
 				 errhint("Quote every value only in a CSV export (COPY's FORCE_QUOTE *); "
 						 "drop force_quote for text and binary.")));
-	parsed = raw_parser(query, RAW_PARSE_DEFAULT);
-	if (list_length(parsed) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("the exported query must be exactly one statement, not %d", list_length(parsed)),
-				 errhint("Pass one SELECT, without a trailing second statement.")));
-	raw = linitial_node(RawStmt, parsed);
-	if (!IsA(raw->stmt, SelectStmt))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("the exported query must be a SELECT (or VALUES, TABLE)"),
-				 errhint("Export what a SELECT returns; run data changes separately.")));
+	raw = churnml_one_select(query, "the exported query");
 
 	/* COPY's own defaults, so the CSV is byte for byte COPY (query) TO ... (FORMAT csv): a
 	 * value is quoted only where it needs it, and NULL (unquoted, empty) still differs from

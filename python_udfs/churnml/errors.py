@@ -69,6 +69,24 @@ class UndefinedColumn(ChurnmlError):
     sqlstate = "42703"  # undefined_column
 
 
+class UndefinedTable(ChurnmlError):
+    """A named table, view or other relation does not exist."""
+
+    sqlstate = "42P01"  # undefined_table
+
+
+class NumericValueOutOfRange(ChurnmlError):
+    """NaN, an infinity or a number outside what the argument allows."""
+
+    sqlstate = "22003"  # numeric_value_out_of_range
+
+
+class ProgramLimitExceeded(ChurnmlError):
+    """A request larger than a configured limit (churnml.max_batch_texts, ...)."""
+
+    sqlstate = "54000"  # program_limit_exceeded
+
+
 class DatatypeMismatch(ChurnmlError):
     sqlstate = "42804"  # datatype_mismatch
 
@@ -140,13 +158,22 @@ def describe(exc: BaseException) -> tuple[str, str, str | None, str | None]:
             hint = None
             if isinstance(exc, ImportError):
                 hint = "Run `make install` so the runtime directory has every pinned package, then reconnect."
-            return sqlstate, message, f"{type(exc).__name__}: {exc}", hint
+            return sqlstate, message, _detail_of(exc), hint
     return (
         "XX000",
         "internal error in churnml",
-        f"{type(exc).__name__}: {exc}",
+        f"Python raised {type(exc).__name__}: {_detail_of(exc) or 'no message'}",
         "This is a bug in churnml; please report it with the statement that caused it.",
     )
+
+
+def _detail_of(exc: BaseException) -> str | None:
+    """What the exception says, as a DETAIL sentence: its text, not its Python class."""
+    text = str(exc).strip()
+    if not text:
+        return None
+    text = text[:500] + ("…" if len(text) > 500 else "")
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "…")) else ".")
 
 
 _SQL_ERROR_CLASS: dict[int, type] = {}
@@ -167,9 +194,48 @@ def _sql_error_class(plpy: Any) -> type:
     return cls
 
 
+def _unpack_sqlstate(code: int) -> str:
+    """PostgreSQL's packed error code (MAKE_SQLSTATE: six bits a character) as its five characters."""
+    return "".join(chr(((code >> (6 * i)) & 0x3F) + ord("0")) for i in range(5))
+
+
+def spi_error_fields(exc: BaseException) -> tuple[str, str, str | None, str | None]:
+    """(sqlstate, message, detail, hint) of a plpy.SPIError: what the server reported."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    detail = hint = None
+    data = getattr(exc, "spidata", None)
+    if isinstance(data, tuple) and len(data) >= 3:
+        code, detail, hint = data[0], data[1], data[2]
+        if sqlstate is None and isinstance(code, int):
+            sqlstate = _unpack_sqlstate(code)
+    message = str(exc.args[0]) if exc.args else str(exc)
+    return sqlstate or "XX000", message, detail, hint
+
+
+# What the server reports for a name it cannot parse: to_regclass's "invalid name syntax"
+# (42602), parse_ident's "string is not a valid identifier" (22023), a syntax error (42601).
+_NOT_A_NAME = frozenset({"42602", "22023", "42601"})
+
+
+def not_a_name(exc: BaseException) -> bool:
+    """Whether an SPI error only says "this text is not a name". Code that tries a text as
+    a name must catch just these: a broad `except plpy.SPIError` would also swallow a cancel
+    (57014) or a terminate and carry on."""
+    return spi_error_fields(exc)[0] in _NOT_A_NAME
+
+
+def raise_spi_error_as_sql(plpy: Any, exc: BaseException) -> None:
+    """Re-raise an error of a statement churnml ran, without PL/Python's class-name prefix."""
+    sqlstate, message, detail, hint = spi_error_fields(exc)
+    _raise(plpy, sqlstate, message, detail, hint)
+
+
 def raise_as_sql(plpy: Any, exc: BaseException) -> None:
     """Raise `exc` as a PostgreSQL error through plpy (never returns)."""
-    sqlstate, message, detail, hint = describe(exc)
+    _raise(plpy, *describe(exc))
+
+
+def _raise(plpy: Any, sqlstate: str, message: str, detail: str | None, hint: str | None) -> None:
     error = _sql_error_class(plpy)(message)
     error.sqlstate = sqlstate
     error.detail = detail

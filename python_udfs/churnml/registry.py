@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,35 @@ from churnml.errors import (
     UndefinedObject,
 )
 from churnml.spi import prepared
+
+# churnml.models.name's CHECK constraint, checked before any work so that a bad name
+# fails in a millisecond, not after training, and never shows the failing row.
+MODEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
+
+
+def check_model_name(name: str | None) -> str:
+    if name is None:
+        raise NullValueNotAllowed("a model needs a name, not NULL", hint="e.g. churnml.train('churn', 'customers', "
+                                  "'churn')")
+    if not MODEL_NAME.fullmatch(name):
+        shown = name if len(name) <= 70 else name[:67] + "…"
+        raise InvalidParameter(f'invalid model name "{shown}"',
+                               detail="A model name is 1 to 63 characters: letters, digits, _ . and -, "
+                                      "starting with a letter or _.",
+                               hint="e.g. 'churn', 'churn_v2' or 'support-tone'.")
+    return name
+
+
+def check_parent(plpy: Any, parent_id: int | None) -> None:
+    """parent_id, if given, names an existing model (checked before training, not at the insert)."""
+    if parent_id is None:
+        return
+    plan = prepared(plpy, "parent_exists",
+                    "SELECT 1 FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1", ["bigint"])
+    if not plpy.execute(plan, [parent_id]):
+        raise UndefinedObject(f"parent model {parent_id} does not exist",
+                              hint="SELECT id, name FROM churnml.model_summary lists the models; pass one of "
+                                   "their ids, or NULL.")
 
 
 def sha256(data: bytes) -> str:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import DataException, FeatureNotSupported, InvalidParameter
+from churnml.errors import DataException, FeatureNotSupported, InvalidParameter, UndefinedTable, not_a_name
 from churnml.spi import prepared
 from churnml.training.sql_types import type_family
 
@@ -89,22 +89,38 @@ def _check_query_text(plpy: Any, text: str) -> None:
             hint="Create a view over the query (or give the table an ASCII name) and pass the view's name.")
 
 
-def resolve_source(plpy: Any, source: str | None) -> tuple[str, str]:
-    """(SQL for the source as a FROM item, description). Tables/views by name, else a query."""
+def resolve_source(plpy: Any, source: str | None, what: str = "the source") -> tuple[str, str]:
+    """(SQL for the source as a FROM item, description). Tables/views by name, else a query.
+
+    A source that parses as a (qualified) name is a relation, and one that does not
+    exist is 42P01 naming it; anything else must be exactly one SELECT (`_check_select`,
+    on the server's parse tree) before it is pasted into a statement of churnml's.
+    """
     if source is None or not source.strip():
-        raise InvalidParameter("source must name a table or view, or be a query",
+        raise InvalidParameter(f"{what} must name a table or view, or be a query",
                                hint="Pass e.g. 'customers' or 'SELECT ... FROM customers WHERE ...'.")
-    plan = plpy.prepare("SELECT pg_catalog.to_regclass($1)::pg_catalog.text AS rel", ["pg_catalog.text"])
+    text = source.strip()
+    plan = prepared(plpy, "source_relation", "SELECT pg_catalog.to_regclass($1)::pg_catalog.text AS rel, "
+                    "pg_catalog.parse_ident($1) IS NOT NULL AS is_name", ["pg_catalog.text"])
     try:
-        rel = plpy.execute(plan, [source.strip()])[0]["rel"]
-    except plpy.SPIError:
-        rel = None  # not parseable as a name: it is a query
-    if rel is not None:
-        _check_query_text(plpy, rel)
-        return f"(SELECT * FROM {rel}) AS src", rel
-    body = source.strip().rstrip(";").strip()
+        row = plpy.execute(plan, [text])[0]
+    except plpy.SPIError as exc:
+        if not not_a_name(exc):
+            raise
+        row = None  # not parseable as a name: it is a query
+    if row is not None:
+        if row["rel"] is None:
+            raise UndefinedTable(f'relation "{text if len(text) <= 80 else text[:77] + "…"}" does not exist',
+                                 detail=f"{what[0].upper()}{what[1:]} is read as a table or view name.",
+                                 hint="Check the name and the search_path, or pass a query (SELECT ...).")
+        _check_query_text(plpy, row["rel"])
+        return f"(SELECT * FROM {row['rel']}) AS src", row["rel"]
+    body = text.rstrip(";").strip()
     _check_query_text(plpy, body)
-    return f"({body}) AS src", body
+    plpy.execute(prepared(plpy, "check_select", "SELECT churnml._check_select($1, $2)",
+                          ["pg_catalog.text", "pg_catalog.text"]), [body, f"{what} query"])
+    # the newline ends a trailing -- comment before the closing parenthesis
+    return f"({body}\n) AS src", body
 
 
 def query_columns(plpy: Any, from_item: str, what: str) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ def test_recursion_error_is_stack_depth_not_internal() -> None:
     sqlstate, message, detail, _ = errors.describe(raised.value)
     assert sqlstate == "54001"
     assert message.startswith("input nested too deeply")
-    assert detail is not None and detail.startswith("RecursionError")
+    assert detail is not None and "RecursionError" not in detail
 
 
 def test_a_null_model_name_is_22004() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from churnml import interrupts
 from churnml.scoring.native_trees import _native_trees
 
 if TYPE_CHECKING:
@@ -85,5 +86,6 @@ def encoded_batches(plpy: Any, loaded: LoadedModel, from_item: str, key_sql: str
     features = [(f.name, f.group) for f in loaded.spec.features]
     cursor = plpy.cursor(packed_query(plpy, from_item, key_sql, features))
     while rows := cursor.fetch(batch_size):
+        interrupts.check()  # the fetch checks too; this also covers the caller's work on the last batch
         keys, columns = batch_columns(rows, features)
         yield keys, loaded.transform(columns)

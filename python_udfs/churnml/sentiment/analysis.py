@@ -9,9 +9,10 @@ and `result.combine` applies the MIXED rule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
+from churnml import interrupts
 from churnml.errors import DatatypeMismatch, InvalidParameter
 from churnml.sentiment.result import EMPTY_RESULT, Probs, SentimentResult, combine
 from churnml.sentiment.text import MAX_CHARS, mixed_clauses, normalize_language
@@ -94,8 +95,26 @@ def _engine_named(name: Any) -> Engine:
     return get_engine(name.strip().lower())
 
 
+# Texts scored per step of `run_chunks`: between steps a cancel or statement_timeout is
+# honoured and finished results can be handed on, so neither the wait nor the memory
+# grows with the batch (256 texts: ~0.6 s with the encoder on one core, ~15 ms with the lexicon).
+CHUNK_TEXTS = 256
+
+
 def run(texts: Sequence[str | None], scorer: Engine) -> list[SentimentResult | None]:
     """`analyze` with a given engine object (the training script evaluates unsaved weights)."""
+    return [result for chunk in run_chunks(texts, scorer) for result in chunk]
+
+
+def run_chunks(texts: Sequence[str | None], scorer: Engine,
+               chunk: int = CHUNK_TEXTS) -> Iterator[list[SentimentResult | None]]:
+    """The results of `run`, CHUNK_TEXTS texts at a time, checking for interrupts in between."""
+    for first in range(0, len(texts), chunk):
+        interrupts.check()
+        yield _run_chunk(texts[first : first + chunk], scorer, first)
+
+
+def _run_chunk(texts: Sequence[str | None], scorer: Engine, offset: int) -> list[SentimentResult | None]:
     results: list[SentimentResult | None] = [None] * len(texts)
     todo: list[int] = []
     batch: list[str] = []  # whole texts first, then every clause
@@ -103,7 +122,7 @@ def run(texts: Sequence[str | None], scorer: Engine) -> list[SentimentResult | N
     for i, text in enumerate(texts):
         if text is None:
             continue
-        capped = _capped(text, i)
+        capped = _capped(text, offset + i)
         if capped is None:
             results[i] = EMPTY_RESULT
             continue

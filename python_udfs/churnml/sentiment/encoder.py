@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import bisect
 import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
+from churnml import interrupts
 from churnml.errors import DataCorrupted, DatatypeMismatch, NullValueNotAllowed, RuntimeMissing
 from churnml.lazy_numpy import np
 from churnml.sentiment import weights as weight_files
@@ -63,23 +63,26 @@ TOKENIZE_CHUNK = 1024
 
 _HEAD_CHUNK = 1024  # rows per step of EncoderEngine.probs_from_embeddings
 
-_MODEL: Any = None
-_LOCK = threading.Lock()
-
-
 def encoder_loaded() -> bool:
     """Whether this process has loaded an encoder: the sentiment engine's int8 one or the float32 model."""
-    return _MODEL is not None or int8_encoder_loaded()
+    return _MODEL.ready() or int8_encoder_loaded()
+
+
+_threads_set: list[bool] = []
 
 
 def model() -> Any:
-    """The process's SentenceTransformer, loaded on first call."""
-    global _MODEL
-    if _MODEL is None:
-        with _LOCK:
-            if _MODEL is None:
-                _MODEL = _load_model()
-    return _MODEL
+    """The process's SentenceTransformer, loaded on first call (seconds: torch and
+    sentence-transformers are imported then), interruptibly (`interrupts.Once`)."""
+    loaded = _MODEL.get()
+    if not _threads_set:
+        # torch keeps the thread count per calling thread (OpenMP): set it where encode runs,
+        # not only in the thread that loaded the model
+        import torch
+
+        torch.set_num_threads(ENCODER_THREADS)
+        _threads_set.append(True)
+    return loaded
 
 
 def _load_model() -> Any:
@@ -121,6 +124,9 @@ def _load_model() -> Any:
         ) from exc
     loaded.eval()
     return loaded
+
+
+_MODEL = interrupts.Once(_load_model)
 
 
 def windows(texts: Sequence[str]) -> list[list[tuple[str, int]]]:
@@ -196,6 +202,7 @@ def _encode_by_tokens(unique: list[str], batch_size: int) -> Any:
             features = encoder.preprocess([unique[i] for i in members])
             lengths = features["attention_mask"].sum(dim=1).tolist()
             for rows in by_tokens(lengths, batch_size, PADDED_TOKENS_PER_BATCH):
+                interrupts.check()
                 width = lengths[rows[-1]]
                 index = torch.tensor(rows)
                 batch = {
@@ -217,6 +224,7 @@ def _encode_by_characters(unique: list[str], batch_size: int) -> Any:
     """The historical path: batches by character length, each through SentenceTransformer.encode."""
     out = np.empty((len(unique), EMBEDDING_DIM), dtype=np.float32)
     for members in by_characters(unique, batch_size, PADDED_CHARS_PER_BATCH):
+        interrupts.check()
         out[members] = model().encode(
             [unique[i] for i in members],
             batch_size=len(members),

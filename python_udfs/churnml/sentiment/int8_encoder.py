@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from churnml import interrupts
 from churnml.errors import DataCorrupted, RuntimeMissing
 from churnml.lazy_numpy import np
 
@@ -207,6 +208,7 @@ class Int8Encoder:
         for i, text in enumerate(texts):
             ids = self.ids(text)
             if pending and tokens + len(ids) > TOKENS_PER_PASS:
+                interrupts.check()  # a pass is ~0.1 s: a cancel waits for one at most
                 out[first:i] = self._pass(pending)
                 pending, first, tokens = [], i, 0
             pending.append(ids)

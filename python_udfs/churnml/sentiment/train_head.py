@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from churnml import interrupts
 from churnml.sentiment import evaluate, evaluation_examples, training_examples, uci
 from churnml.sentiment import weights as weight_files
 from churnml.sentiment.result import CLASSES, MIXED_THRESHOLD
@@ -142,6 +143,7 @@ def _train_linear(x: Any, rows: list[Row], grid: tuple[float, ...]) -> dict[str,
     best: tuple[float, float, Any, Any] | None = None
     losses = {}
     for c in grid:
+        interrupts.check()
         coef, intercept = fit_logistic(x[train], y[train], w_train, c)
         t = fit_temperature(x[cal] @ coef.T + intercept, y[cal], w_cal)
         loss = _log_loss((x[cal] @ coef.T + intercept) / t, y[cal], w_cal)

@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from churnml.errors import InvalidParameter, UndefinedColumn, UndefinedObject
+from churnml.errors import InvalidParameter, UndefinedColumn, UndefinedObject, not_a_name
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import encoded_batches, features_hint, keys_list
 from churnml.scoring.native_trees import format_floats
@@ -39,7 +39,9 @@ def _customer_table(plpy: Any, table: str) -> str:
     """The configured customer table as schema-qualified, quoted SQL, or 42704."""
     try:
         rows = plpy.execute(prepared(plpy, "dashboards:qualified", _QUALIFIED, ["pg_catalog.text"]), [table])
-    except plpy.SPIError:
+    except plpy.SPIError as exc:
+        if not not_a_name(exc):
+            raise
         rows = []  # not even parseable as a name
     if not rows:
         raise UndefinedObject(f'the customer table "{table}" does not exist', hint=_HINT)

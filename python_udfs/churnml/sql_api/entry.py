@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from churnml.errors import raise_as_sql
+from churnml.errors import raise_as_sql, raise_spi_error_as_sql
 from churnml.runtime import require_version
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -18,14 +19,36 @@ def _wrap(func: F, *, check_version: bool) -> F:
         try:
             if check_version:
                 require_version(version)
-            return func(plpy, *args, **kwargs)
-        except (plpy.SPIError, plpy.Error, plpy.Fatal):
-            raise
-        except Exception as exc:  # every other exception becomes a SQL error here
-            raise_as_sql(plpy, exc)
-            raise  # unreachable: plpy.error raises
+            result = func(plpy, *args, **kwargs)
+        except Exception as exc:  # every exception becomes a SQL error here
+            _reraise(plpy, exc)
+            raise  # unreachable: _reraise raises
+        if isinstance(result, types.GeneratorType):  # a set returned row by row: map its errors too
+            return _mapped_rows(plpy, result)
+        return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _reraise(plpy: Any, exc: Exception) -> None:
+    """Raise `exc` as the SQL error a client should see (never returns).
+
+    An error from a statement churnml ran (plpy.SPIError: a cancel, a missing table, a
+    constraint) keeps its SQLSTATE, message, detail and hint; only the Python class name
+    PL/Python would put in front of the message ("spiexceptions.QueryCanceled: ...") goes.
+    """
+    if isinstance(exc, plpy.SPIError):
+        raise_spi_error_as_sql(plpy, exc)
+    if isinstance(exc, plpy.Error | plpy.Fatal):
+        raise exc
+    raise_as_sql(plpy, exc)
+
+
+def _mapped_rows(plpy: Any, rows: Iterator[Any]) -> Iterator[Any]:
+    try:
+        yield from rows
+    except Exception as exc:  # noqa: BLE001 - mapped exactly as for a direct return
+        _reraise(plpy, exc)
 
 
 def entry(func: F) -> F:

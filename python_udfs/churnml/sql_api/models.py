@@ -9,7 +9,12 @@ import time
 from typing import Any
 
 from churnml import registry
-from churnml.errors import InvalidParameter, ObjectNotInPrerequisiteState, UndefinedObject
+from churnml.errors import (
+    InvalidParameter,
+    NullValueNotAllowed,
+    ObjectNotInPrerequisiteState,
+    UndefinedObject,
+)
 from churnml.sql_api.entry import entry
 
 DEFAULT_COSTS = {"tp_cost": 0.0, "fp_cost": 0.0, "tn_cost": 0.0, "fn_cost": 0.0}
@@ -46,10 +51,12 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
     from churnml.training.split import stratified_split
     from churnml.training.train import train_model
 
-    if not name:
-        raise InvalidParameter("a model needs a name", hint="e.g. churnml.train('churn', 'customers', 'churn')")
+    registry.check_model_name(name)
     if label is None:
-        raise InvalidParameter("label must name the column to predict")
+        raise NullValueNotAllowed("label must name the column to predict, not NULL",
+                                  hint="e.g. churnml.train('churn', 'customers', 'churn')")
+    _check_fractions(test_fraction, validation_fraction)
+    registry.check_parent(plpy, parent_id)
     from churnml.training.hyperparams import resolve_params
 
     params = _loads(hyperparams, "hyperparams")
@@ -113,6 +120,16 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
     if deploy:
         deploy_model(plpy, name, model_id, None, None)
     return model_id
+
+
+def _check_fractions(test_fraction: float | None, validation_fraction: float | None) -> None:
+    """The split's fractions, checked before reading any data (stratified_split checks them again)."""
+    from churnml.training.split import check_fractions
+
+    if test_fraction is None or validation_fraction is None:
+        raise NullValueNotAllowed("test_fraction and validation_fraction must not be NULL",
+                                  hint="Pass fractions such as 0.1 and 0.2 (test may be 0).")
+    check_fractions((1.0 - test_fraction - validation_fraction, validation_fraction, test_fraction))
 
 
 def _json_object(text: str | None, what: str, *, required: bool = True) -> dict[str, Any]:
@@ -191,8 +208,8 @@ def register_model(plpy: Any, name: str | None, artifact: str | None, feature_sp
     from churnml.training.feature_spec import FeatureSpec
     from churnml.training.jsonable import to_jsonable
 
-    if not name:
-        raise InvalidParameter("a model needs a name", hint="e.g. churnml.register_model('churn', ...)")
+    registry.check_model_name(name)
+    registry.check_parent(plpy, parent_id)
     spec_doc = _json_object(feature_spec, "feature_spec")
     if spec_doc.get("kind") == "sentiment":
         raise InvalidParameter("register_model registers churn models", hint="Train sentiment models in SQL.")

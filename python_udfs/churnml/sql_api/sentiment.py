@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from churnml import interrupts
 from churnml.errors import InvalidParameter, NullValueNotAllowed, UndefinedObject
+from churnml.limits import check_batch
 from churnml.sentiment.analysis import run_one
 from churnml.sql_api.entry import entry
 
@@ -83,20 +86,30 @@ def scores(plpy: Any, text: str | None, language: str | None, engine: str | None
     return {k: row[k] for k in ("positive", "negative", "neutral", "mixed")}
 
 
+# Batch calls do all their work before the first row (in chunks, honouring cancel between
+# them) and keep only compact results, then hand rows on one at a time: an error raised
+# while PL/Python is fetching rows would reach the client as "error fetching next item
+# from iterator", with the real message demoted to its DETAIL.
+
+
 @entry
 def detect_batch(plpy: Any, texts: list[str | None] | None, language: str | None,
-                 engine: str | None) -> list[dict[str, Any]]:
+                 engine: str | None) -> Iterator[dict[str, Any]]:
+    """One row per text."""
     if texts is None:
-        return []
-    results = analyze_texts(plpy, list(texts), language, engine)
-    rows = []
+        return iter(())
+    check_batch(texts)
+    results = analyze_texts(plpy, texts, language, engine)
+    return _detect_rows(results)
+
+
+def _detect_rows(results: list[Any]) -> Iterator[dict[str, Any]]:
     for i, result in enumerate(results, start=1):
         row = {"ordinality": i, "sentiment": None, "confidence": None, "positive": None, "negative": None,
                "neutral": None, "mixed": None}
         if result is not None:
             row.update(_row(result))
-        rows.append(row)
-    return rows
+        yield row
 
 
 def _score(result: Any) -> float:
@@ -132,6 +145,7 @@ def summary(plpy: Any, texts: list[str | None] | None, times: list[Any] | None, 
             engine: str | None) -> dict[str, Any] | None:
     if texts is None:
         return None
+    check_batch(texts)
     parsed = _parse_times(plpy, times, len(texts))
     results = analyze_texts(plpy, list(texts), language, engine)
     kept = [(i, r) for i, r in enumerate(results) if r is not None]
@@ -159,16 +173,35 @@ def embed_one(plpy: Any, text: str | None) -> list[float] | None:
     return embed([text])[0].tolist()
 
 
-@entry
-def embed_batch(plpy: Any, texts: list[str | None] | None) -> list[dict[str, Any]]:
-    if texts is None:
-        return []
-    from churnml.sentiment import embed
+# Texts embedded per step of embed_batch: a cancel is honoured between steps.
+EMBED_CHUNK = 512
 
-    present = [(i, t) for i, t in enumerate(texts) if t is not None]
-    vectors = embed([t for _, t in present]) if present else []
-    by_index = {i: vectors[k].tolist() for k, (i, _) in enumerate(present)}
-    return [{"ordinality": i + 1, "embedding": by_index.get(i)} for i in range(len(texts))]
+
+@entry
+def embed_batch(plpy: Any, texts: list[str | None] | None) -> Iterator[dict[str, Any]]:
+    """One row per text; the embeddings are kept as one float32 array (1.5 kB a text) until
+    each row is handed on, not as Python floats (~13 kB a text)."""
+    if texts is None:
+        return iter(())
+    check_batch(texts)
+    from churnml.lazy_numpy import np
+    from churnml.sentiment import embed
+    from churnml.sentiment.encoder import EMBEDDING_DIM
+
+    present = [i for i, t in enumerate(texts) if t is not None]
+    vectors = np.empty((len(present), EMBEDDING_DIM), dtype=np.float32)
+    for first in range(0, len(present), EMBED_CHUNK):
+        interrupts.check()
+        members = present[first : first + EMBED_CHUNK]
+        vectors[first : first + len(members)] = embed([texts[i] for i in members])
+    return _embedding_rows(len(texts), present, vectors)
+
+
+def _embedding_rows(n: int, present: list[int], vectors: Any) -> Iterator[dict[str, Any]]:
+    row_of = dict(zip(present, range(len(present)), strict=True))
+    for i in range(n):
+        k = row_of.get(i)
+        yield {"ordinality": i + 1, "embedding": None if k is None else vectors[k].tolist()}
 
 
 @entry
@@ -178,8 +211,7 @@ def train_sentiment(plpy: Any, name: str, source: str, text_column: str, label_c
     from churnml.sentiment import custom_models
     from churnml.source_data import read_source
 
-    if not name:
-        raise InvalidParameter("a sentiment model needs a name")
+    registry.check_model_name(name)
     data = read_source(plpy, source, search_path, wanted=[text_column, label_column])
     for column in (text_column, label_column):
         if column not in data.columns:

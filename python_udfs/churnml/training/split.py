@@ -60,7 +60,7 @@ def stratified_split(
     must be positive, test may be 0 (no test part). Raises InvalidParameter for bad
     fractions or seed, DataException when a class has fewer rows than there are parts.
     """
-    parts = _check_fractions(fractions)
+    parts = check_fractions(fractions)
     _check_seed(seed)
     y = np.asarray(labels)
     if y.ndim != 1 or not np.isin(y, (0, 1)).all():
@@ -108,7 +108,7 @@ def _allocate(n: int, fractions: tuple[float, float, float], cls: int) -> list[i
     return counts
 
 
-def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     values = tuple(fractions)
     valid = (
         len(values) == 3

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from churnml import interrupts
 from churnml.errors import DataCorrupted, DataException, InvalidParameter
 from churnml.training.hyperparams import FIXED, LOOP_KEYS, SearchPlan, plan_search, resolve_params
 from churnml.training.jsonable import to_jsonable
@@ -207,10 +208,19 @@ def _fit_once(params: dict[str, Any], dtrain: xgb.DMatrix, dval: xgb.DMatrix) ->
         early_stopping_rounds=early or None,
         evals_result=history,
         verbose_eval=False,
+        callbacks=[_Interruptible()],
     )
     curve = [float(v) for v in history["validation"]["auc"]]
     best_iteration = booster.best_iteration if early else len(curve) - 1
     return _Fit(booster, int(best_iteration), curve[best_iteration], curve)
+
+
+class _Interruptible(xgb.callback.TrainingCallback):
+    """Lets a cancel, statement_timeout or terminate take effect between boosting rounds."""
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        interrupts.check()
+        return False
 
 
 def _trial_row(trial: int, source: str, drawn: dict[str, Any], fit: _Fit, seconds: float) -> dict[str, Any]:

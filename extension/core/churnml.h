@@ -1,0 +1,13 @@
+/* Declarations shared by the C files of churnml.so. */
+#ifndef CHURNML_H
+#define CHURNML_H
+
+/* limits.c: defines churnml.max_batch_texts and churnml.max_batch_size (from _PG_init) */
+extern void churnml_define_limits(void);
+
+/* query_check.c: the one RawStmt of `query` if it is a single SELECT that changes nothing,
+ * else an error whose message starts with `what` (e.g. "the exported query") */
+struct RawStmt;
+extern struct RawStmt *churnml_one_select(const char *query, const char *what);
+
+#endif
