@@ -130,7 +130,10 @@ class Deployment:
     threshold: float
 
 
-def current_deployment(plpy: Any, name: str) -> Deployment:
+def current_deployment(plpy: Any, name: str | None) -> Deployment:
+    if name is None:
+        raise NullValueNotAllowed("the model name must not be NULL",
+                                  hint="Pass a deployed model's name, e.g. 'churn' (the default).")
     plan = prepared(plpy, "current_deployment", """
         SELECT d.model_id, m.artifact_sha256, d.threshold
         FROM churnml.deployments AS d JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id

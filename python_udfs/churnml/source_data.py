@@ -100,6 +100,9 @@ def resolve_source(plpy: Any, source: str | None, what: str = "the source") -> t
         raise InvalidParameter(f"{what} must name a table or view, or be a query",
                                hint="Pass e.g. 'customers' or 'SELECT ... FROM customers WHERE ...'.")
     text = source.strip()
+    # first: in a LATIN1 database even the server's "not a valid identifier" message, which
+    # quotes the text, could not be read back by PL/Python
+    _check_query_text(plpy, text)
     plan = prepared(plpy, "source_relation", "SELECT pg_catalog.to_regclass($1)::pg_catalog.text AS rel, "
                     "pg_catalog.parse_ident($1) IS NOT NULL AS is_name", ["pg_catalog.text"])
     try:
@@ -116,7 +119,6 @@ def resolve_source(plpy: Any, source: str | None, what: str = "the source") -> t
         _check_query_text(plpy, row["rel"])
         return f"(SELECT * FROM {row['rel']}) AS src", row["rel"]
     body = text.rstrip(";").strip()
-    _check_query_text(plpy, body)
     plpy.execute(prepared(plpy, "check_select", "SELECT churnml._check_select($1, $2)",
                           ["pg_catalog.text", "pg_catalog.text"]), [body, f"{what} query"])
     # the newline ends a trailing -- comment before the closing parenthesis

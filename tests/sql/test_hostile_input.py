@@ -1085,6 +1085,42 @@ def test_first_error_does_not_poison_the_session(ctx: Ctx, first: str, then: str
             assert fresh.execute(then, values).fetchall() == expected  # and again, from the caches
 
 
+SOURCE_QUERIES = [  # (a source or export query, the SQLSTATE it must get)
+    (f"SELECT * FROM customers; SELECT nextval('{CANARY}')", "42601"),
+    ("WITH gone AS (DELETE FROM customers RETURNING *) SELECT * FROM gone", "42809"),
+    ("WITH gone AS (UPDATE customers SET churn = NOT churn RETURNING *) SELECT * FROM gone", "42809"),
+    ("SELECT * INTO stolen FROM customers", "42809"),
+    ("DELETE FROM customers RETURNING *", "42809"),
+    (f"SELECT * FROM customers) AS src, (SELECT nextval('{CANARY}')", "42601"),
+    (f"SELECT * FROM customers -- ) AS src, (SELECT nextval('{CANARY}')", None),  # a comment stays a comment
+]
+
+
+@pytest.mark.parametrize(("query", "state"), SOURCE_QUERIES)
+def test_source_queries_are_one_select(ctx: Ctx, query: str, state: str | None) -> None:
+    """Training, scoring and export paste a caller's query into their own statement: it must be exactly one
+    SELECT that changes nothing, checked on the parse tree, the same for every function (internal ones too)."""
+    calls = [("SELECT churnml.train('hostile', %(q)s, 'churn', exclude => ARRAY['phone'])", {}),
+             ("SELECT count(*) FROM churnml.score(%(q)s)", {}),
+             ("SELECT rows FROM churnml._copy_to_spool(%(q)s, 'csv', churnml._spool_file())", {})]
+    with psycopg.connect(ctx.url, autocommit=True) as conn:
+        before = conn.execute(f"SELECT count(*), sum(churn::int), (SELECT last_value FROM {CANARY}) "
+                              "FROM customers").fetchone()
+        for call, _ in calls:
+            if state is None:
+                conn.execute("BEGIN")
+                conn.execute(call, {"q": query})
+                conn.execute("ROLLBACK")
+                continue
+            with pytest.raises(psycopg.Error) as refused:
+                conn.execute(call, {"q": query})
+            assert refused.value.sqlstate == state, (call, query, str(refused.value))
+            assert error_problem(refused.value) is None, error_problem(refused.value)
+        assert conn.execute(f"SELECT count(*), sum(churn::int), (SELECT last_value FROM {CANARY}) "
+                            "FROM customers").fetchone() == before
+        assert conn.execute("SELECT to_regclass('stolen')").fetchone()[0] is None
+
+
 def test_nul_characters_are_refused_cleanly(ctx: Ctx) -> None:
     """NUL cannot be in PostgreSQL text: the client refuses it, the server's paths to it fail cleanly."""
     with psycopg.connect(ctx.url, autocommit=True) as conn:

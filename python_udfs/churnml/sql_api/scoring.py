@@ -16,6 +16,7 @@ from churnml.errors import (
     DatatypeMismatch,
     InvalidParameter,
     NullValueNotAllowed,
+    NumericValueOutOfRange,
     UndefinedColumn,
     UndefinedObject,
     WrongArgumentCount,
@@ -74,6 +75,9 @@ def score_args(plpy: Any, name: str, args: list[Any]) -> float:
 def churn_flag(plpy: Any, name: str, probability: float | None, statement: float | None) -> bool | None:
     if probability is None:
         return None
+    if not 0.0 <= probability <= 1.0:  # also NaN
+        raise NumericValueOutOfRange(f"probability must be between 0 and 1, not {probability}",
+                                     hint="Pass a churn probability, e.g. churnml.churn_flag(churnml.will_churn(c)).")
     return probability > model_cache.serving(plpy, name, statement).threshold
 
 
