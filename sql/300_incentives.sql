@@ -262,6 +262,13 @@ BEGIN
     IF (SELECT a.rolsuper FROM pg_catalog.pg_roles AS a WHERE a.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
         RETURN NEW;
     END IF;
+    IF NEW.experiment IS NOT NULL
+       AND NOT EXISTS (SELECT FROM churnml.experiments AS e WHERE e.name OPERATOR(pg_catalog.=) NEW.experiment) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '23503',
+            MESSAGE = pg_catalog.format('churnml: experiment "%s" does not exist', NEW.experiment),
+            HINT = 'SELECT name FROM churnml.experiments lists them.';
+    END IF;
     IF NEW.experiment IS NOT NULL THEN
         SELECT 'Its arms: ' OPERATOR(pg_catalog.||)
                COALESCE(pg_catalog.string_agg(DISTINCT a.value OPERATOR(pg_catalog.->>) 'arm', ', '), 'none')
@@ -397,6 +404,14 @@ AS $$
 DECLARE
     logged bigint;
 BEGIN
+    -- NULL would log an offer of nothing (or fail on the table's NOT NULL): say which argument
+    IF $1 IS NULL OR $2 IS NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '22004',
+            MESSAGE = pg_catalog.format('churnml: %s must not be NULL',
+                                        CASE WHEN $1 IS NULL THEN 'customer_key' ELSE 'recommendation' END),
+            HINT = 'SELECT churnml.log_offer(key, r) FROM churnml.recommend_incentive(..., customer_key => key) r';
+    END IF;
     INSERT INTO churnml.offer_log (customer_key, rule_set, rule_id, rule_name, experiment, arm, offer, offer_value,
                                    currency, model_id, will_churn, sentiment, confidence, inputs, reason)
     VALUES ($1, ($2).rule_set, ($2).rule_id, ($2).rule_name, ($2).experiment, ($2).arm, ($2).offer, ($2).offer_value,

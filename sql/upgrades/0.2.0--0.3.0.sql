@@ -142,6 +142,13 @@ BEGIN
     IF (SELECT a.rolsuper FROM pg_catalog.pg_roles AS a WHERE a.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
         RETURN NEW;
     END IF;
+    IF NEW.experiment IS NOT NULL
+       AND NOT EXISTS (SELECT FROM churnml.experiments AS e WHERE e.name OPERATOR(pg_catalog.=) NEW.experiment) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '23503',
+            MESSAGE = pg_catalog.format('churnml: experiment "%s" does not exist', NEW.experiment),
+            HINT = 'SELECT name FROM churnml.experiments lists them.';
+    END IF;
     IF NEW.experiment IS NOT NULL THEN
         SELECT 'Its arms: ' OPERATOR(pg_catalog.||)
                COALESCE(pg_catalog.string_agg(DISTINCT a.value OPERATOR(pg_catalog.->>) 'arm', ', '), 'none')

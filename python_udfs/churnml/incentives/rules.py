@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -109,6 +110,24 @@ _TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "off", "0"})
 
 
+def _in_float8_range(name: str, value: float) -> float:
+    """A numeric input as float8 would hold it: finite and within its range.
+
+    jsonb keeps 1e400 exactly (Python reads it as a 401-digit int), and a float beyond
+    float8 reads as infinity; compared or written to the offer log's JSON, those either
+    fail with Python's words or compare false silently. (A string "NaN" is not a number.)"""
+    if isinstance(value, int):
+        if abs(value) <= sys.float_info.max:
+            return value
+        shown = f"a number of {len(str(abs(value)))} digits"
+    elif math.isfinite(value):
+        return value
+    else:
+        shown = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    raise NumericValueOutOfRange(f'input "{name}" is out of range: {shown}',
+                                 detail="Numeric inputs are float8: finite numbers up to about 1.8e308.")
+
+
 def coerce(name: str, kind: str, value: Any) -> Any:
     """A customer value as the input's declared type (None stays None)."""
     if value is None:
@@ -116,12 +135,8 @@ def coerce(name: str, kind: str, value: Any) -> Any:
     if kind == NUMERIC:
         if isinstance(value, bool):
             pass
-        elif isinstance(value, float) and not math.isfinite(value):
-            # json.loads reads a number beyond float8's range (1e400) as infinity
-            raise NumericValueOutOfRange(f'input "{name}" is out of range: {json.dumps(value)}',
-                                         detail="Numeric inputs are float8: finite numbers up to about 1.8e308.")
         elif isinstance(value, int | float):
-            return value
+            return _in_float8_range(name, value)
         elif isinstance(value, Decimal):
             return float(value)
         elif isinstance(value, str):
