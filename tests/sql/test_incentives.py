@@ -727,3 +727,22 @@ def test_incentive_functions_refuse_nonsense(conn: psycopg.Connection, statement
     assert primary.startswith("churnml: ") and message in primary, primary
     text = primary.removeprefix("churnml: ")
     assert text[0].islower() or text[0] in "\"'", primary  # lowercase, never "ValueError: ..." or "spiexceptions."
+
+
+def test_rules_and_experiments_with_offers_are_kept(conn: psycopg.Connection) -> None:
+    """No foreign key (it would lock the rule row on every offer): the triggers refuse the delete instead."""
+    conn.execute("INSERT INTO churnml.experiments (name, seed) VALUES ('kept_exp', 'k')")
+    conn.execute("""INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, arms, experiment)
+        VALUES ('kept', 1, 'kept_rule', 'TRUE', 'x', '[{"arm": "A", "offer": "x", "weight": 1}]', 'kept_exp')""")
+    conn.execute("SELECT churnml.log_offer('kept/1', r) FROM churnml.recommend_incentive(0.5, NULL, NULL, "
+                 "customer_key => 'kept/1', rule_set => 'kept') r")
+    with pytest.raises(psycopg.errors.ForeignKeyViolation) as info:
+        conn.execute("DELETE FROM churnml.incentive_rules WHERE name = 'kept_rule'")
+    assert info.value.diag.message_primary == 'churnml: rule "kept_rule" made offers and cannot be deleted'
+    assert "enabled = false" in info.value.diag.message_hint
+    conn.execute("UPDATE churnml.incentive_rules SET arms = NULL, experiment = NULL WHERE name = 'kept_rule'")
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute("DELETE FROM churnml.experiments WHERE name = 'kept_exp'")
+    conn.execute("DELETE FROM churnml.offer_log WHERE customer_key = 'kept/1'")
+    conn.execute("DELETE FROM churnml.incentive_rules WHERE name = 'kept_rule'")
+    conn.execute("DELETE FROM churnml.experiments WHERE name = 'kept_exp'")

@@ -149,6 +149,27 @@ def _refuse_builtin_from_others(plpy: Any, what: str, name: str | None) -> None:
             hint="Leave builtin to its default, false.")
 
 
+class ForeignKeyViolation(ChurnmlError):
+    sqlstate = "23503"  # foreign_key_violation
+
+
+_OFFERS_OF = {
+    "rule": ("SELECT count(*) AS n FROM churnml.offer_log WHERE rule_id OPERATOR(pg_catalog.=) $1", "bigint"),
+    "experiment": ("SELECT count(*) AS n FROM churnml.offer_log WHERE experiment OPERATOR(pg_catalog.=) $1",
+                   "pg_catalog.text"),
+}
+
+
+def _refuse_deleting_with_offers(plpy: Any, what: str, name: str, key: Any, hint: str) -> None:
+    """What a foreign key from churnml.offer_log would do (sql/300_incentives.sql says why there is none)."""
+    query, key_type = _OFFERS_OF[what]
+    offers = plpy.execute(prepared(plpy, f"offers_of_{what}", query, [key_type]), [key])[0]["n"]
+    if offers:
+        raise ForeignKeyViolation(f'{what} "{name}" made offers and cannot be deleted',
+                                  detail=f"churnml.offer_log has {offers} offers of it; they keep naming it.",
+                                  hint=hint)
+
+
 def _restore_builtin(plpy: Any, table: str, key: str, key_type: str, columns: tuple[str, ...],
                      new: Mapping[str, Any]) -> bool:
     """pg_restore re-inserts a builtin row that CREATE EXTENSION just installed: update it in place."""
@@ -178,6 +199,8 @@ def check_rule(plpy: Any, td: dict[str, Any]) -> str | None:
                 f'rule "{old["name"]}" is installed by churnml and cannot be deleted',
                 detail="CREATE EXTENSION installs it again on every restore, so a deletion would not last.",
                 hint=f"Disable it instead: set enabled = false on rule {old['id']}.")
+        _refuse_deleting_with_offers(plpy, "rule", old["name"], old["id"],
+                                     f"Disable it instead: set enabled = false on rule {old['id']}.")
         return None
     new = td["new"]
     if event == "INSERT" and new.get("builtin") and not _restoring:
@@ -242,6 +265,9 @@ def check_experiment(plpy: Any, td: dict[str, Any]) -> str | None:
             raise ObjectNotInPrerequisiteState(
                 f'experiment "{old["name"]}" is installed by churnml and cannot be deleted',
                 hint="Stop it instead: UPDATE churnml.experiments SET stopped_at = now() WHERE name = ...;")
+        _refuse_deleting_with_offers(plpy, "experiment", old["name"], old["name"],
+                                     "Stop it instead: UPDATE churnml.experiments SET stopped_at = now() "
+                                     "WHERE name = ...;")
         return None
     new = td["new"]
     if event == "INSERT":
