@@ -173,7 +173,8 @@ def test_argument_inputs_are_checked() -> None:
     for label in ("BOGUS", "", "POS"):
         with pytest.raises(InvalidParameter, match="sentiment must be POSITIVE, NEGATIVE, NEUTRAL or MIXED"):
             sentiment_label(label)
-    with pytest.raises(InvalidParameter, match='sentiment_mix key "BOGUS" must be POSITIVE'):
+    with pytest.raises(InvalidParameter,
+                       match='a sentiment_mix key must be POSITIVE, NEGATIVE, NEUTRAL or MIXED, not "BOGUS"'):
         parse_sentiment_mix({"NEGATIVE": 1, "BOGUS": 1})
 
 

@@ -710,7 +710,7 @@ def test_recommend_incentive_still_takes_nulls_and_any_case(conn: psycopg.Connec
      psycopg.errors.InvalidParameterValue, "customer must be a JSON object"),
     ("SELECT * FROM churnml.rule_set_cost('default', 100, 0.3, sentiment_mix => '{\"BOGUS\": 1}')",
      psycopg.errors.InvalidParameterValue,
-     'the sentiment_mix key "BOGUS" must be POSITIVE, NEGATIVE, NEUTRAL or MIXED'),
+     'a sentiment_mix key must be POSITIVE, NEGATIVE, NEUTRAL or MIXED, not "BOGUS"'),
     ("SELECT * FROM churnml.rule_set_cost('default', 100, 0.3, confidence => 'NaN')",
      psycopg.errors.NumericValueOutOfRange, "confidence must be between 0 and 1, not NaN"),
     ("SELECT churnml.record_outcome(1::bigint, NULL)", psycopg.errors.InvalidParameterValue,

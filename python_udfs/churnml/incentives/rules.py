@@ -284,7 +284,7 @@ def parse_sentiment_mix(mix: Mapping[str, Any] | None) -> list[tuple[str, float]
     for label, share in mix.items():
         if isinstance(share, bool) or not isinstance(share, int | float) or not math.isfinite(share) or share < 0:
             raise InvalidParameter(f'the share of "{label}" in sentiment_mix must be a number >= 0, not {share!r}')
-        pairs.append((sentiment_label(str(label), f"the sentiment_mix key {json.dumps(label)}"), float(share)))
+        pairs.append((sentiment_label(str(label), "a sentiment_mix key"), float(share)))
     total = sum(s for _, s in pairs)
     if total <= 0:
         raise InvalidParameter("the shares in sentiment_mix must add up to more than 0")
