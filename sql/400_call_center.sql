@@ -21,7 +21,27 @@ SELECT pg_catalog.pg_extension_config_dump('churnml.call_center_settings', '');
 COMMENT ON TABLE churnml.call_center_settings IS
 'Where assess_customer finds customers (table and its two key columns) and their messages, which deployed model and rule set it uses, and how many reasons it returns. At most one row; while there is none the column defaults apply. churnml_admin sets it: INSERT INTO churnml.call_center_settings (customer_table) VALUES (''crm.clients'') ON CONFLICT (singleton) DO UPDATE SET customer_table = excluded.customer_table;';
 GRANT SELECT ON churnml.call_center_settings TO churnml_user;
-GRANT INSERT, UPDATE, DELETE ON churnml.call_center_settings TO churnml_admin;
+-- updated_by/updated_at are the database's: the defaults on INSERT, the trigger on UPDATE.
+GRANT INSERT (singleton, customer_table, key_columns, message_table, message_column, time_column, model, rule_set,
+              top_reasons),
+      UPDATE (customer_table, key_columns, message_table, message_column, time_column, model, rule_set, top_reasons)
+    ON churnml.call_center_settings TO churnml_admin;
+GRANT DELETE ON churnml.call_center_settings TO churnml_admin;
+
+CREATE FUNCTION churnml._stamp_updated() RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.updated_by := CURRENT_USER;
+    NEW.updated_at := pg_catalog.now();
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION churnml._stamp_updated() IS
+'Internal trigger: an UPDATE stamps the row''s updated_by and updated_at, whatever the statement set.';
+CREATE TRIGGER stamp_updated BEFORE UPDATE ON churnml.call_center_settings
+    FOR EACH ROW EXECUTE FUNCTION churnml._stamp_updated();
 
 CREATE VIEW churnml.call_center_config AS
 SELECT customer_table, key_columns, message_table, message_column, time_column, model, rule_set, top_reasons

@@ -20,7 +20,9 @@ SELECT pg_catalog.pg_extension_config_dump('churnml.load_history_id_seq', '');
 COMMENT ON SEQUENCE churnml.load_history_id_seq IS 'Ids of churnml.load_history (its serial column).';
 COMMENT ON TABLE churnml.load_history IS
 'One row per successful churnml.load_from_s3: the target table, the URI and mode, each object read (URI, ETag, bytes, and the SHA-256 its manifest gave), the row count, who loaded and when. Written in the loading transaction, so a load that is rolled back leaves no row.';
-GRANT SELECT, INSERT ON churnml.load_history TO churnml_loader;
+-- load_from_s3 runs as the caller, so the caller inserts; id, loaded_by and finished_at are
+-- left out of the grant so that their defaults, not the caller, say who loaded and when.
+GRANT SELECT, INSERT (target, uri, mode, format, objects, rows, started_at) ON churnml.load_history TO churnml_loader;
 GRANT USAGE ON SEQUENCE churnml.load_history_id_seq TO churnml_loader;
 
 -- The C half (extension/core/copy_spool.c): PostgreSQL's COPY to and from spool files,

@@ -43,6 +43,18 @@ class NullValueNotAllowed(ChurnmlError):
     sqlstate = "22004"  # null_value_not_allowed
 
 
+class NumericValueOutOfRange(ChurnmlError):
+    """A number is NaN, infinite or outside the range the argument allows."""
+
+    sqlstate = "22003"  # numeric_value_out_of_range
+
+
+class CardinalityViolation(ChurnmlError):
+    """A lookup meant to find one row found several (e.g. an outcome by an ambiguous customer key)."""
+
+    sqlstate = "21000"  # cardinality_violation
+
+
 class DataException(ChurnmlError):
     """Input data (rows, labels, files) cannot be used as given."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from churnml.errors import InvalidParameter, NullValueNotAllowed
+from churnml.errors import InvalidParameter, NullValueNotAllowed, NumericValueOutOfRange
 from churnml.incentives import results
 from churnml.incentives.arms import parse_arms
 from churnml.incentives.conditions import DivisionByZero, compile_condition, parse
@@ -25,9 +25,11 @@ from churnml.incentives.rules import (
     format_value,
     parse_sentiment_mix,
     parse_template,
+    probability,
     recommend,
     render,
     rule_set_cost,
+    sentiment_label,
 )
 
 INPUTS = {"will_churn": "numeric", "sentiment": "text", "confidence": "numeric", "cust_service_calls": "numeric",
@@ -154,6 +156,26 @@ def test_customer_values_are_coerced_to_the_input_types() -> None:
                         ("text", {"a": 1}), ("numeric", [1])):
         with pytest.raises(InvalidParameter, match=f'input "x" must be {kind}'):
             coerce("x", kind, value)
+    # numbers float8 cannot hold: 22003, not a silent false comparison (issue 19)
+    for value, shown in ((10 ** 400, "a number of 401 digits"), (float("inf"), "Infinity"),
+                         (float("-inf"), "-Infinity"), (float("nan"), "NaN")):
+        with pytest.raises(NumericValueOutOfRange, match=f'input "x" is out of range: {shown}'):
+            coerce("x", "numeric", value)
+    assert coerce("x", "numeric", 10 ** 300) == 10 ** 300
+
+
+def test_argument_inputs_are_checked() -> None:
+    assert probability("will_churn", None) is None and probability("will_churn", 1.0) == 1.0
+    for value in (float("nan"), float("inf"), -0.01, 1.01):
+        with pytest.raises(NumericValueOutOfRange, match="will_churn must be between 0 and 1"):
+            probability("will_churn", value)
+    assert sentiment_label(" mixed ") == "MIXED" and sentiment_label(None) is None
+    for label in ("BOGUS", "", "POS"):
+        with pytest.raises(InvalidParameter, match="sentiment must be POSITIVE, NEGATIVE, NEUTRAL or MIXED"):
+            sentiment_label(label)
+    with pytest.raises(InvalidParameter,
+                       match='a sentiment_mix key must be POSITIVE, NEGATIVE, NEUTRAL or MIXED, not "BOGUS"'):
+        parse_sentiment_mix({"NEGATIVE": 1, "BOGUS": 1})
 
 
 # -- cost of a rule set --------------------------------------------------

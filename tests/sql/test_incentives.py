@@ -32,12 +32,17 @@ def conn(db: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture(scope="module")
 def roles(db: str) -> Callable[[str], str]:
-    """Login roles cm_inc_user (churnml_user) and cm_inc_admin (churnml_admin); returns role -> URL."""
+    """Login roles cm_inc_user (churnml_user), cm_inc_admin (churnml_admin) and cm_inc_none (no churnml
+    role); returns role -> URL."""
     with psycopg.connect(db, autocommit=True) as conn:
-        for role, member in (("cm_inc_user", "churnml_user"), ("cm_inc_admin", "churnml_admin")):
+        for role, member in (("cm_inc_user", "churnml_user"), ("cm_inc_admin", "churnml_admin"),
+                             ("cm_inc_none", None)):
+            if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw' IN ROLE {}").format(
-                sql.Identifier(role), sql.Identifier(member)))
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw'").format(sql.Identifier(role)))
+            if member:
+                conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(member), sql.Identifier(role)))
     parts = urlsplit(db)
 
     def as_role(role: str) -> str:
@@ -477,3 +482,267 @@ def test_recreating_the_extension_in_the_same_session(make_database: Callable[..
         assert recommend(conn, 0.85, "NEGATIVE", 0.9)["offer"] == "$26 credit"
         with pytest.raises(psycopg.errors.InvalidParameterValue):
             conn.execute("UPDATE churnml.incentive_rules SET condition = 'nope' WHERE name = 'negative_high_risk'")
+
+
+
+# --------------------------------------------------------------------------- issue 19: forgeable records
+
+RECOMMENDED = ("SELECT churnml.log_offer(%s, r) FROM churnml.recommend_incentive(0.6, 'NEGATIVE', 0.93, "
+               "customer_key => %s) AS r")
+# Direct INSERTs a caller might try, each with what a churnml_user or churnml_admin gets: the
+# column grants refuse naming an audit column or the id (42501), constraints and the trigger
+# refuse the rest.
+FORGERIES = [
+    ("negative offer_value", "INSERT INTO churnml.offer_log (customer_key, offer, offer_value) "
+                             "VALUES ('forge/1', 'x', -5)", "23514"),
+    ("currency", "INSERT INTO churnml.offer_log (customer_key, offer, currency) VALUES ('forge/1', 'x', 'usd')",
+     "23514"),
+    ("blank customer key", "INSERT INTO churnml.offer_log (customer_key) VALUES ('')", "23514"),
+    ("unknown experiment", "INSERT INTO churnml.offer_log (customer_key, experiment, arm) "
+                           "VALUES ('forge/1', 'no_such_experiment', 'A')", "23503"),
+    ("unknown arm", f"INSERT INTO churnml.offer_log (customer_key, experiment, arm) "
+                    f"VALUES ('forge/1', '{EXPERIMENT}', 'Z')", "23514"),
+    ("unknown rule id", "INSERT INTO churnml.offer_log (customer_key, rule_id) VALUES ('forge/1', 987654)", "23503"),
+    ("rule id with another rule's name",
+     "INSERT INTO churnml.offer_log (customer_key, rule_id, rule_name) SELECT 'forge/1', id, 'generous' "
+     "FROM churnml.incentive_rules WHERE name = 'negative_high_risk'", "23514"),
+    ("arm of another rule", f"INSERT INTO churnml.offer_log (customer_key, rule_id, experiment, arm) "
+                            f"SELECT 'forge/1', id, '{EXPERIMENT}', 'A' FROM churnml.incentive_rules "
+                            f"WHERE name = 'negative_high_risk'", "23514"),
+    ("offered_by", "INSERT INTO churnml.offer_log (customer_key, offered_by) VALUES ('forge/1', 'someone_else')",
+     "42501"),
+    ("offered_at", "INSERT INTO churnml.offer_log (customer_key, offered_at) VALUES ('forge/1', now() - "
+                   "interval '1 year')", "42501"),
+    ("offer id", "INSERT INTO churnml.offer_log (id, customer_key) VALUES (987654321, 'forge/1')", "42501"),
+    ("UPDATE an offer", "UPDATE churnml.offer_log SET offer_value = 1000", "42501"),
+]
+
+
+def _sqlstate(conn: psycopg.Connection, statement: str) -> str | None:
+    try:
+        with conn.transaction():
+            conn.execute(statement)
+    except psycopg.Error as exc:
+        return exc.sqlstate
+    return None
+
+
+@pytest.mark.parametrize("role", ["cm_inc_user", "cm_inc_admin", "cm_inc_none"])
+def test_the_offer_log_cannot_be_forged(roles: Callable[[str], str], role: str) -> None:
+    """The security review's forgeries, as each role: refused; what log_offer writes still goes in."""
+    with psycopg.connect(roles(role), autocommit=True) as caller:
+        got = {what: _sqlstate(caller, statement) for what, statement, _ in FORGERIES}
+        expected = {what: "42501" if role == "cm_inc_none" else sqlstate for what, _, sqlstate in FORGERIES}
+        assert got == expected
+        if role == "cm_inc_none":
+            assert _sqlstate(caller, RECOMMENDED % ("'forge/2'", "'forge/2'")) == "42501"
+            return
+        # the call center's way in: the database says who and when
+        offer_id = caller.execute(RECOMMENDED, ("forge/2", "forge/2")).fetchone()[0]
+        row = caller.execute("SELECT offered_by, offered_at > now() - interval '1 minute', rule_name, experiment, "
+                             "arm IN ('A', 'B') FROM churnml.offer_log WHERE id = %s", (offer_id,)).fetchone()
+        assert row == (role, True, "negative_medium_risk", EXPERIMENT, True)
+        # a hand-made offer without a rule is still possible (customer_key only, or an arm of a running experiment)
+        caller.execute("INSERT INTO churnml.offer_log (customer_key, offer, offer_value, currency, experiment, arm) "
+                       "VALUES ('forge/3', 'call back', 0, 'EUR', %s, 'B')", (EXPERIMENT,))
+        # rule_set and rule_name come from the rule when they are left out
+        named = caller.execute("INSERT INTO churnml.offer_log (customer_key, rule_id) SELECT 'forge/4', id FROM "
+                               "churnml.incentive_rules WHERE name = 'no_incentive' RETURNING rule_set, rule_name"
+                               ).fetchone()
+        assert named == ("default", "no_incentive")
+
+
+def test_forgery_errors_say_what_is_wrong(roles: Callable[[str], str]) -> None:
+    with psycopg.connect(roles("cm_inc_user"), autocommit=True) as user:
+        with pytest.raises(psycopg.errors.CheckViolation) as info:
+            user.execute("INSERT INTO churnml.offer_log (customer_key, experiment, arm) VALUES ('f/1', %s, 'Z')",
+                         (EXPERIMENT,))
+        diag = info.value.diag
+        assert diag.message_primary == f'churnml: the offer does not match its rule: "Z" is not an arm of ' \
+                                       f'experiment "{EXPERIMENT}"'
+        assert diag.message_detail == "Its arms: A, B." and "churnml.log_offer" in diag.message_hint
+
+
+def test_a_superuser_restores_offers_whose_rule_changed(conn: psycopg.Connection) -> None:
+    """pg_restore (a superuser) re-inserts offers as they were logged, even if the rule changed since."""
+    with conn.transaction(force_rollback=True):
+        row = conn.execute(
+            "INSERT INTO churnml.offer_log (customer_key, rule_id, rule_name, offered_by, offered_at) "
+            "SELECT 'restored/1', id, 'renamed_since', 'someone', now() - interval '1 day' "
+            "FROM churnml.incentive_rules WHERE name = 'negative_high_risk' "
+            "RETURNING rule_name, offered_by, offered_at < now()").fetchone()
+        assert row == ("renamed_since", "someone", True)
+
+
+def test_outcomes_by_customer_key_need_exactly_one_open_offer(conn: psycopg.Connection,
+                                                               roles: Callable[[str], str]) -> None:
+    """A row logged later for the same key no longer captures the real offer's outcome."""
+    with psycopg.connect(roles("cm_inc_user"), autocommit=True) as user, \
+            psycopg.connect(roles("cm_inc_admin"), autocommit=True) as admin:
+        real = user.execute(RECOMMENDED, ("victim/1", "victim/1")).fetchone()[0]
+        fake = user.execute("INSERT INTO churnml.offer_log (customer_key, offer) VALUES ('victim/1', 'fake') "
+                            "RETURNING id").fetchone()[0]
+        with pytest.raises(psycopg.errors.CardinalityViolation) as info:
+            admin.execute("SELECT churnml.record_outcome('victim/1', 'retained')")
+        diag = info.value.diag
+        assert diag.message_primary == 'churnml: customer "victim/1" has 2 open offers: pass the offer id'
+        assert f"{fake}, {real} (latest first)" in diag.message_detail
+        assert "record_outcome(offer_id, outcome)" in diag.message_hint
+        assert admin.execute("SELECT count(*) FROM churnml.offer_outcomes WHERE offer_id IN (%s, %s)",
+                             (real, fake)).fetchone()[0] == 0
+        # by id it is unambiguous; then the one offer left open is the key's
+        assert admin.execute("SELECT churnml.record_outcome(%s::bigint, 'retained')", (real,)).fetchone()[0] == real
+        assert admin.execute("SELECT churnml.record_outcome('victim/1', 'churned')").fetchone()[0] == fake
+        with pytest.raises(psycopg.errors.UndefinedObject) as info:
+            admin.execute("SELECT churnml.record_outcome('victim/1', 'churned')")
+        assert "no open offer" in info.value.diag.message_primary
+        assert "offer's id" in info.value.diag.message_hint
+        # recorded_by is the database's: an update is stamped, a forged one refused
+        assert admin.execute("SELECT recorded_by FROM churnml.offer_outcomes WHERE offer_id = %s", (real,)
+                             ).fetchone()[0] == "cm_inc_admin"
+        assert _sqlstate(admin, f"UPDATE churnml.offer_outcomes SET recorded_by = 'someone' WHERE offer_id = {real}"
+                         ) == "42501"
+        assert _sqlstate(admin, f"INSERT INTO churnml.offer_outcomes (offer_id, outcome, recorded_by) "
+                                f"VALUES ({real}, 'churned', 'someone')") == "42501"
+        conn.execute("UPDATE churnml.offer_outcomes SET note = 'x' WHERE offer_id = %s", (real,))
+        assert conn.execute("SELECT recorded_by = current_user FROM churnml.offer_outcomes WHERE offer_id = %s",
+                            (real,)).fetchone()[0]
+        # an outcome is recorded between its offer and now
+        for when in ("now() + interval '1 day'", "now() - interval '1 day'"):
+            with pytest.raises(psycopg.errors.InvalidParameterValue):
+                admin.execute(f"UPDATE churnml.offer_outcomes SET recorded_at = {when} WHERE offer_id = {real}")
+
+
+def test_builtin_rules_cannot_be_forged_or_overwritten(conn: psycopg.Connection,
+                                                       roles: Callable[[str], str]) -> None:
+    builtin_id, offer = conn.execute("SELECT id, offer FROM churnml.incentive_rules WHERE name = 'negative_high_risk'"
+                                     ).fetchone()
+    attempts = {
+        "builtin rule": "INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, builtin) "
+                        "VALUES ('forged', 1, 'forever', 'TRUE', 'x', true)",
+        "a builtin rule's id": f"INSERT INTO churnml.incentive_rules (id, rule_set, priority, name, condition, offer, "
+                               f"builtin) VALUES ({builtin_id}, 'default', 30, 'negative_high_risk', 'TRUE', "
+                               f"'$1000 credit', true)",
+        "builtin experiment": "INSERT INTO churnml.experiments (name, builtin) VALUES ('forever', true)",
+        "builtin flag": "UPDATE churnml.incentive_rules SET builtin = true WHERE NOT builtin",
+        "created_by": "INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, created_by) "
+                      "VALUES ('forged', 1, 'mine', 'TRUE', 'x', 'someone')",
+        "updated_by": "UPDATE churnml.incentive_rules SET updated_by = 'someone'",
+        "experiment created_at": "INSERT INTO churnml.experiments (name, created_at) VALUES ('old', '2001-01-01')",
+        "input builtin": "INSERT INTO churnml.incentive_inputs (name, type, builtin) VALUES ('forged', 'text', true)",
+        "settings updated_by": "INSERT INTO churnml.call_center_settings (top_reasons, updated_by) VALUES (4, 'x')",
+    }
+    for role in ("cm_inc_admin", "cm_inc_user", "cm_inc_none"):
+        with psycopg.connect(roles(role), autocommit=True) as caller:
+            got = {what: _sqlstate(caller, statement) for what, statement in attempts.items()}
+            assert got == dict.fromkeys(attempts, "42501"), role
+    assert conn.execute("SELECT offer FROM churnml.incentive_rules WHERE id = %s", (builtin_id,)).fetchone()[0] \
+        == offer
+    # a role granted the whole table by a DBA meets the trigger: only a superuser writes builtin rows
+    with psycopg.connect(roles("cm_inc_admin"), autocommit=True) as admin:
+        conn.execute("GRANT INSERT ON churnml.incentive_rules, churnml.experiments TO cm_inc_admin")
+        try:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege) as info:
+                admin.execute(attempts["a builtin rule's id"])
+            assert info.value.diag.message_primary.startswith("churnml: only churnml itself installs builtin rules")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                admin.execute(attempts["builtin experiment"])
+            # without builtin, a builtin rule's id is taken
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                admin.execute(f"INSERT INTO churnml.incentive_rules (id, rule_set, priority, name, condition, offer) "
+                              f"VALUES ({builtin_id}, 'forged', 1, 'x', 'TRUE', '$1000 credit')")
+        finally:
+            conn.execute("REVOKE INSERT ON churnml.incentive_rules, churnml.experiments FROM cm_inc_admin")
+            conn.execute("GRANT INSERT (rule_set, priority, name, condition, offer, offer_value, currency, "
+                         "active_from, active_until, arms, experiment, reason, enabled) ON churnml.incentive_rules "
+                         "TO churnml_admin")
+    assert conn.execute("SELECT offer, builtin FROM churnml.incentive_rules WHERE id = %s", (builtin_id,)
+                        ).fetchone() == (offer, True)
+    # the admin's own edits are stamped by the database
+    with psycopg.connect(roles("cm_inc_admin"), autocommit=True) as admin:
+        admin.execute("INSERT INTO churnml.call_center_settings (top_reasons) VALUES (3) ON CONFLICT (singleton) DO "
+                      "UPDATE SET top_reasons = excluded.top_reasons")
+        admin.execute("UPDATE churnml.call_center_settings SET top_reasons = 3")
+        assert admin.execute("SELECT updated_by FROM churnml.call_center_settings").fetchone()[0] == "cm_inc_admin"
+    conn.execute("DELETE FROM churnml.call_center_settings")
+
+
+NUMBERS = [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"), ("-0.1", "-0.1"), ("1.5", "1.5"),
+           ("1e300", "1e+300")]
+
+
+@pytest.mark.parametrize(("value", "shown"), NUMBERS)
+@pytest.mark.parametrize("argument", ["will_churn", "confidence"])
+def test_recommend_incentive_refuses_numbers_out_of_range(conn: psycopg.Connection, argument: str, value: str,
+                                                          shown: str) -> None:
+    """recommend_incentive('NaN', ...) was a JSON ValueError; 1.5 or NaN silently matched no rule."""
+    args = {"will_churn": "0.5", "confidence": "0.9", argument: value}
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange) as info:
+        conn.execute("SELECT * FROM churnml.recommend_incentive(%s::float8, 'NEGATIVE', %s::float8, "
+                     "customer_key => 'k')", (args["will_churn"], args["confidence"]))
+    diag = info.value.diag
+    assert diag.message_primary == f"churnml: {argument} must be between 0 and 1, not {shown}"
+    assert diag.message_detail == f"{argument} is a probability: a number from 0 to 1, or NULL when unknown."
+
+
+@pytest.mark.parametrize("label", ["BOGUS", "", "  ", "positive!", "NEG"])
+def test_recommend_incentive_refuses_unknown_sentiment_labels(conn: psycopg.Connection, label: str) -> None:
+    """An unknown label used to give "no incentive" silently."""
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+        recommend(conn, 0.9, label, 0.9)
+    diag = info.value.diag
+    assert diag.message_primary.startswith("churnml: sentiment must be POSITIVE, NEGATIVE, NEUTRAL or MIXED, not ")
+    assert diag.message_detail and diag.message_hint
+
+
+def test_recommend_incentive_still_takes_nulls_and_any_case(conn: psycopg.Connection) -> None:
+    assert recommend(conn, 0.85, " negative ", 0.9)["offer"] == "$25 credit"
+    assert recommend(conn, None, None, None)["rule_name"] == "no_incentive"
+    assert recommend(conn, 0, "MIXED", 1)["rule_name"] == "no_incentive"
+
+
+@pytest.mark.parametrize(("statement", "error", "message"), [
+    ("SELECT * FROM churnml.recommend_incentive(0.5, 'NEUTRAL', 0.9, '{\"day_mins\": 1e400}')",
+     psycopg.errors.NumericValueOutOfRange, 'input "day_mins" is out of range'),
+    ("SELECT * FROM churnml.recommend_incentive(0.5, 'NEUTRAL', 0.9, customer_key => '')",
+     psycopg.errors.InvalidParameterValue, "customer_key must not be blank"),
+    ("SELECT * FROM churnml.recommend_incentive(0.5, 'NEUTRAL', 0.9, '[1]')",
+     psycopg.errors.InvalidParameterValue, "customer must be a JSON object"),
+    ("SELECT * FROM churnml.rule_set_cost('default', 100, 0.3, sentiment_mix => '{\"BOGUS\": 1}')",
+     psycopg.errors.InvalidParameterValue,
+     'a sentiment_mix key must be POSITIVE, NEGATIVE, NEUTRAL or MIXED, not "BOGUS"'),
+    ("SELECT * FROM churnml.rule_set_cost('default', 100, 0.3, confidence => 'NaN')",
+     psycopg.errors.NumericValueOutOfRange, "confidence must be between 0 and 1, not NaN"),
+    ("SELECT churnml.record_outcome(1::bigint, NULL)", psycopg.errors.InvalidParameterValue,
+     "outcome must be 'retained' or 'churned', not NULL"),
+    ("SELECT churnml.log_offer('k', NULL)", psycopg.errors.NullValueNotAllowed, "recommendation must not be NULL"),
+    ("SELECT churnml.log_offer(NULL, r) FROM churnml.recommend_incentive(0.5, 'NEUTRAL', 0.9) r",
+     psycopg.errors.NullValueNotAllowed, "customer_key must not be NULL"),
+])
+def test_incentive_functions_refuse_nonsense(conn: psycopg.Connection, statement: str, error: type,
+                                             message: str) -> None:
+    with pytest.raises(error) as info:
+        conn.execute(statement)
+    primary = info.value.diag.message_primary
+    assert primary.startswith("churnml: ") and message in primary, primary
+    text = primary.removeprefix("churnml: ")
+    assert text[0].islower() or text[0] in "\"'", primary  # lowercase, never "ValueError: ..." or "spiexceptions."
+
+
+def test_rules_and_experiments_with_offers_are_kept(conn: psycopg.Connection) -> None:
+    """No foreign key (it would lock the rule row on every offer): the triggers refuse the delete instead."""
+    conn.execute("INSERT INTO churnml.experiments (name, seed) VALUES ('kept_exp', 'k')")
+    conn.execute("""INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, arms, experiment)
+        VALUES ('kept', 1, 'kept_rule', 'TRUE', 'x', '[{"arm": "A", "offer": "x", "weight": 1}]', 'kept_exp')""")
+    conn.execute("SELECT churnml.log_offer('kept/1', r) FROM churnml.recommend_incentive(0.5, NULL, NULL, "
+                 "customer_key => 'kept/1', rule_set => 'kept') r")
+    with pytest.raises(psycopg.errors.ForeignKeyViolation) as info:
+        conn.execute("DELETE FROM churnml.incentive_rules WHERE name = 'kept_rule'")
+    assert info.value.diag.message_primary == 'churnml: rule "kept_rule" made offers and cannot be deleted'
+    assert "enabled = false" in info.value.diag.message_hint
+    conn.execute("UPDATE churnml.incentive_rules SET arms = NULL, experiment = NULL WHERE name = 'kept_rule'")
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute("DELETE FROM churnml.experiments WHERE name = 'kept_exp'")
+    conn.execute("DELETE FROM churnml.offer_log WHERE customer_key = 'kept/1'")
+    conn.execute("DELETE FROM churnml.incentive_rules WHERE name = 'kept_rule'")
+    conn.execute("DELETE FROM churnml.experiments WHERE name = 'kept_exp'")

@@ -299,3 +299,80 @@ def test_random_search_reports_each_trial(telco: str) -> None:
     assert len(training["trials"]) == 3
     assert sum("trial" in n for n in notices) >= 3
     assert any(n.startswith("churnml.train: reading") for n in notices)
+
+
+# A deployment name that ends create_model_function's dollar-quoted body, in issue 19's review:
+# it made the superuser who ran create_model_function create a table (or anything else).
+CRAFTED = "x$churnml$; CREATE TABLE public.pwned_by_name (); SELECT $churnml$' || E'\\\\"
+NAME_CHECK = "CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$')"
+
+
+def test_deployment_names_are_checked(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        model_id = conn.execute("SELECT model_id FROM churnml.current_deployments WHERE name = 'churn'").fetchone()[0]
+        for name in (CRAFTED, "", "a b", "x" * 64, "1churn", "churn;"):
+            with pytest.raises(psycopg.errors.CheckViolation):
+                conn.execute("INSERT INTO churnml.deployments (name, model_id, strategy) VALUES (%s, %s, 'specific')",
+                             (name, model_id))
+        # every name the docs and tests use passes
+        for name in ("churn", "support_tone", "churn_small", "churn-v2", "Churn.2024", "_x"):
+            with conn.transaction(force_rollback=True):
+                conn.execute("INSERT INTO churnml.deployments (name, model_id, strategy) VALUES (%s, %s, 'specific')",
+                             (name, model_id))
+
+
+def test_create_model_function_is_immune_to_a_crafted_deployment_name(telco: str) -> None:
+    """Even with such a row already in the registry (the constraint NOT VALID, as an upgrade leaves a database
+    that had one), the name is data in the generated function, for a superuser and for an admin."""
+    with psycopg.connect(telco, autocommit=True) as conn:
+        model_id, spec = conn.execute(
+            "SELECT m.id, m.feature_spec FROM churnml.models AS m JOIN churnml.current_deployments AS d "
+            "ON d.model_id = m.id WHERE d.name = 'churn'").fetchone()
+        args = ", ".join('c."' + f["name"].replace('"', '""') + '"' for f in spec["features"])
+        conn.execute("DROP ROLE IF EXISTS cm_crafted_admin")
+        conn.execute("CREATE ROLE cm_crafted_admin LOGIN PASSWORD 'pw' IN ROLE churnml_admin")
+        conn.execute("CREATE SCHEMA crafted_fn")
+        conn.execute("GRANT CREATE, USAGE ON SCHEMA crafted_fn TO cm_crafted_admin")
+        conn.execute("GRANT SELECT ON customers TO churnml_user")
+        conn.execute("ALTER TABLE churnml.deployments DROP CONSTRAINT deployments_name_check")
+        conn.execute("INSERT INTO churnml.deployments (name, model_id, strategy) VALUES (%s, %s, 'specific')",
+                     (CRAFTED, model_id))
+        conn.execute(f"ALTER TABLE churnml.deployments ADD CONSTRAINT deployments_name_check {NAME_CHECK} NOT VALID")
+        try:
+            by_superuser = conn.execute("SELECT churnml.create_model_function('crafted_su', %s)", (CRAFTED,)
+                                        ).fetchone()[0]
+            parts = urlsplit(telco)
+            admin_url = parts._replace(netloc=f"cm_crafted_admin:pw@{parts.hostname}:{parts.port}").geturl()
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                by_admin = admin.execute("SELECT churnml.create_model_function('crafted_admin', %s, 'crafted_fn')",
+                                         (CRAFTED,)).fetchone()[0]
+            assert conn.execute("SELECT pg_catalog.to_regclass('public.pwned_by_name')").fetchone()[0] is None
+            expected = conn.execute("SELECT churnml.will_churn(c, %s) FROM customers c ORDER BY phone, area_code "
+                                    "LIMIT 50", (CRAFTED,)).fetchall()
+            for function in ("public.crafted_su", "crafted_fn.crafted_admin"):
+                got = conn.execute(f"SELECT {function}({args}) FROM customers c ORDER BY phone, area_code LIMIT 50"
+                                   ).fetchall()
+                assert got == expected, function
+            assert by_superuser.startswith("public.crafted_su(") and by_admin.startswith("crafted_fn.crafted_admin(")
+            source = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = 'public.crafted_su'::regproc").fetchone()[0]
+            version = conn.execute("SELECT churnml.version()").fetchone()[0]
+            assert source == ("\nimport churnml.sql_api.scoring as api\n"
+                              f"return api.score_args(plpy, {version!r}, {CRAFTED!r}, args)\n")
+        finally:
+            conn.execute("DROP FUNCTION IF EXISTS public.crafted_su")
+            conn.execute("DROP SCHEMA crafted_fn CASCADE")
+            conn.execute("DELETE FROM churnml.deployments WHERE name = %s", (CRAFTED,))
+            conn.execute("ALTER TABLE churnml.deployments VALIDATE CONSTRAINT deployments_name_check")
+            conn.execute("DROP OWNED BY cm_crafted_admin")
+            conn.execute("DROP ROLE cm_crafted_admin")
+
+
+def test_typed_functions_for_valid_names_are_unchanged(telco: str) -> None:
+    """The body a superuser's create_model_function writes, now quoted by the database, is the text it was."""
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("SELECT churnml.create_model_function('same_body', 'churn')")
+        source = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = 'public.same_body'::regproc").fetchone()[0]
+        version = conn.execute("SELECT churnml.version()").fetchone()[0]
+        assert source == ("\nimport churnml.sql_api.scoring as api\n"
+                          f"return api.score_args(plpy, '{version}', 'churn', args)\n")
+        conn.execute("DROP FUNCTION public.same_body")

@@ -188,6 +188,44 @@ CASES = [
          "'us-east-1', 'AKIA', 'secret', '')", LOADER, "0A000"),
     # --- nobody but a superuser
     Case("_build_id", "SELECT churnml._build_id()", NOBODY),
+    # records are the database's (issue 19): ids, builtin and audit columns are not granted
+    Case("INSERT offer_log with offered_by", "INSERT INTO churnml.offer_log (customer_key, offered_by) "
+                                             "VALUES ('priv/3', 'someone_else')", NOBODY),
+    Case("INSERT offer_log with offered_at", "INSERT INTO churnml.offer_log (customer_key, offered_at) "
+                                             "VALUES ('priv/3', now() - interval '1 year')", NOBODY),
+    Case("INSERT offer_log with an id", "INSERT INTO churnml.offer_log (id, customer_key) VALUES (999999, 'priv/3')",
+         NOBODY),
+    Case("INSERT offer_log with a negative offer_value",
+         "INSERT INTO churnml.offer_log (customer_key, offer_value) VALUES ('priv/3', -1)", USER, "23514"),
+    Case("INSERT offer_log with an unknown arm", "INSERT INTO churnml.offer_log (customer_key, experiment, arm) "
+                                                 "VALUES ('priv/3', 'negative_medium_risk_credit', 'Z')",
+         USER, "23514"),
+    Case("INSERT builtin incentive_rules", "INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, "
+                                           "offer, builtin) VALUES ('priv', 1, 'forever', 'TRUE', 'x', true)", NOBODY),
+    Case("INSERT incentive_rules with a builtin rule's id",
+         "INSERT INTO churnml.incentive_rules (id, rule_set, priority, name, condition, offer) "
+         "VALUES (3, 'default', 30, 'negative_high_risk', 'TRUE', '$1000 credit')", NOBODY),
+    Case("UPDATE incentive_rules builtin", "UPDATE churnml.incentive_rules SET builtin = false", NOBODY),
+    Case("UPDATE incentive_rules updated_by", "UPDATE churnml.incentive_rules SET updated_by = 'x'", NOBODY),
+    Case("INSERT builtin experiments", "INSERT INTO churnml.experiments (name, builtin) VALUES ('forever', true)",
+         NOBODY),
+    Case("INSERT models with created_by", "INSERT INTO churnml.models (name, artifact, artifact_format, "
+                                          "artifact_sha256, feature_spec, created_by) SELECT 'x', artifact, "
+                                          "artifact_format, artifact_sha256, feature_spec, 'x' FROM churnml.models "
+                                          "LIMIT 1", NOBODY),
+    Case("INSERT deployments with a crafted name", "INSERT INTO churnml.deployments (name, model_id, strategy) "
+                                                   "VALUES ('x$churnml$; --', {{model_id}}, 'specific')",
+         ADMIN, "23514"),
+    Case("UPDATE deployments deployed_by", "UPDATE churnml.deployments SET deployed_by = 'x'", NOBODY),
+    Case("UPDATE offer_outcomes recorded_by", "UPDATE churnml.offer_outcomes SET recorded_by = 'x'", NOBODY),
+    Case("UPDATE call_center_settings updated_by", "UPDATE churnml.call_center_settings SET updated_by = 'x'",
+         NOBODY),
+    Case("INSERT load_history with loaded_by", "INSERT INTO churnml.load_history (target, uri, mode, format, "
+                                               "objects, rows, started_at, loaded_by) VALUES ('t', 'u', 'file', "
+                                               "'csv', '[]', 0, now(), 'x')", NOBODY),
+    Case("INSERT load_history", "INSERT INTO churnml.load_history (target, uri, mode, format, objects, rows, "
+                                "started_at) VALUES ('t', 'u', 'file', 'csv', '[]', 0, now())", LOADER),
+    Case("record_outcome by customer key", "SELECT churnml.record_outcome('priv/0', 'retained')", ADMIN),
     Case("UPDATE offer_log (append-only)", "UPDATE churnml.offer_log SET reason = 'x' WHERE id < 0", NOBODY),
     Case("TRUNCATE offer_log", "TRUNCATE churnml.offer_log", NOBODY),
     Case("UPDATE load_history", "UPDATE churnml.load_history SET rows = 0 WHERE id < 0", NOBODY),

@@ -195,8 +195,8 @@ def area_of(obj: SqlObject, areas: dict[tuple[str | None, str], Area]) -> Area:
 
 def sort_privileges(privileges: Iterable[str]) -> tuple[str, ...]:
     def key(privilege: str) -> tuple[int, str]:
-        return (_PRIVILEGE_ORDER.index(privilege) if privilege in _PRIVILEGE_ORDER else len(_PRIVILEGE_ORDER),
-                privilege)
+        kind = privilege.split(" ", 1)[0]  # "INSERT (a, b)": a column grant sorts with its privilege
+        return (_PRIVILEGE_ORDER.index(kind) if kind in _PRIVILEGE_ORDER else len(_PRIVILEGE_ORDER), privilege)
 
     return tuple(sorted(set(privileges), key=key))
 
@@ -537,7 +537,16 @@ def _constraints(conn: psycopg.Connection[Any], column: str, oid: int) -> tuple[
 def _relations(conn: psycopg.Connection[Any], oids: list[int]) -> list[SqlObject]:
     query = sql.SQL(
         "SELECT c.oid, n.nspname, c.relname, c.relkind::text, pg_catalog.obj_description(c.oid, 'pg_class'), "
-        "{grants}, (SELECT a.attname::text "
+        "{grants}, "
+        # column grants, as [grantee, "INSERT (a, b)"]: what a role may write when it may not write every column
+        "(SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(x.grantee, "
+        "   x.privilege_type || ' (' || x.columns || ')') ORDER BY x.grantee, x.privilege_type), '[]') "
+        " FROM (SELECT pg_catalog.pg_get_userbyid(g.grantee) AS grantee, g.privilege_type, "
+        "         pg_catalog.string_agg(a.attname::text, ', ' ORDER BY a.attnum) AS columns "
+        "       FROM pg_catalog.pg_attribute AS a, pg_catalog.aclexplode(a.attacl) AS g "
+        "       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND g.grantee <> c.relowner "
+        "       GROUP BY 1, 2) AS x), "
+        "(SELECT a.attname::text "
         "  FROM pg_catalog.pg_depend AS d JOIN pg_catalog.pg_attribute AS a "
         "  ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
         "  WHERE c.relkind = 'S' AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid "
@@ -552,7 +561,8 @@ def _relations(conn: psycopg.Connection[Any], oids: list[int]) -> list[SqlObject
     rows = conn.execute(query, (oids,)).fetchall()
     owned: dict[int, list[SqlObject]] = {}
     objects = []
-    for oid, schema, name, relkind, comment, grants, owned_by, owner_oid in rows:
+    for oid, schema, name, relkind, comment, table_grants, column_grants, owned_by, owner_oid in rows:
+        grants = table_grants + column_grants
         kind = _RELATION_KINDS.get(relkind, f"relation ({relkind})")
         if relkind == "S":
             seq = SqlObject(group="relation", kind=kind, schema=schema, name=name, comment=comment,

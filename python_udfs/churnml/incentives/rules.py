@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from churnml.errors import InvalidParameter, NullValueNotAllowed
+from churnml.errors import InvalidParameter, NullValueNotAllowed, NumericValueOutOfRange
 from churnml.incentives import arms as arms_mod
 from churnml.incentives.conditions import BOOLEAN, NUMERIC, TEXT, Compiled, DivisionByZero
 
@@ -24,6 +25,8 @@ from churnml.incentives.conditions import BOOLEAN, NUMERIC, TEXT, Compiled, Divi
 ARGUMENT_INPUTS = ("will_churn", "sentiment", "confidence")
 # What a reason template may name besides the inputs.
 RESULT_FIELDS = ("offer", "offer_value", "currency", "arm", "experiment", "rule_name")
+# The labels churnml's sentiment engines give (detect_sentiment): what rules can compare with.
+SENTIMENTS = ("POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED")
 NO_MATCH = "(no match)"
 TOTAL = "(total)"
 
@@ -107,6 +110,24 @@ _TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "off", "0"})
 
 
+def _in_float8_range(name: str, value: float) -> float:
+    """A numeric input as float8 would hold it: finite and within its range.
+
+    jsonb keeps 1e400 exactly (Python reads it as a 401-digit int), and a float beyond
+    float8 reads as infinity; compared or written to the offer log's JSON, those either
+    fail with Python's words or compare false silently. (A string "NaN" is not a number.)"""
+    if isinstance(value, int):
+        if abs(value) <= sys.float_info.max:
+            return value
+        shown = f"a number of {len(str(abs(value)))} digits"
+    elif math.isfinite(value):
+        return value
+    else:
+        shown = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    raise NumericValueOutOfRange(f'input "{name}" is out of range: {shown}',
+                                 detail="Numeric inputs are float8: finite numbers up to about 1.8e308.")
+
+
 def coerce(name: str, kind: str, value: Any) -> Any:
     """A customer value as the input's declared type (None stays None)."""
     if value is None:
@@ -115,7 +136,7 @@ def coerce(name: str, kind: str, value: Any) -> Any:
         if isinstance(value, bool):
             pass
         elif isinstance(value, int | float):
-            return value
+            return _in_float8_range(name, value)
         elif isinstance(value, Decimal):
             return float(value)
         elif isinstance(value, str):
@@ -142,6 +163,31 @@ def coerce(name: str, kind: str, value: Any) -> Any:
     raise InvalidParameter(f'input "{name}" must be {kind}, not {json.dumps(value, default=str)[:60]}',
                            detail=f'The customer object gave "{name}" a value that is not {kind}.',
                            hint="See churnml.incentive_inputs for each input's type.")
+
+
+def probability(name: str, value: float | None) -> float | None:
+    """will_churn or confidence: NULL, or a number from 0 to 1 (NaN and infinities are not)."""
+    if value is None:
+        return None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        shown = "NaN" if math.isnan(value) else f"{value:g}".replace("inf", "Infinity")
+        raise NumericValueOutOfRange(f"{name} must be between 0 and 1, not {shown}",
+                                     detail=f"{name} is a probability: a number from 0 to 1, or NULL when unknown.")
+    return value
+
+
+def sentiment_label(value: str | None, what: str = "sentiment") -> str | None:
+    """A sentiment label upper-cased: one of SENTIMENTS, or None (unknown). Anything else would
+    silently match no rule, so it is refused."""
+    if value is None:
+        return None
+    label = value.strip().upper()
+    if label not in SENTIMENTS:
+        raise InvalidParameter(f"{what} must be POSITIVE, NEGATIVE, NEUTRAL or MIXED, not {json.dumps(value)[:70]}",
+                               detail="Rules compare the labels churnml.detect_sentiment gives; any other label "
+                                      "would match no sentiment rule.",
+                               hint="Pass detect_sentiment's label, or NULL when the sentiment is unknown.")
+    return label
 
 
 def customer_env(customer: Mapping[str, Any], inputs: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -238,7 +284,7 @@ def parse_sentiment_mix(mix: Mapping[str, Any] | None) -> list[tuple[str, float]
     for label, share in mix.items():
         if isinstance(share, bool) or not isinstance(share, int | float) or not math.isfinite(share) or share < 0:
             raise InvalidParameter(f'the share of "{label}" in sentiment_mix must be a number >= 0, not {share!r}')
-        pairs.append((str(label).strip().upper(), float(share)))
+        pairs.append((sentiment_label(str(label), "a sentiment_mix key"), float(share)))
     total = sum(s for _, s in pairs)
     if total <= 0:
         raise InvalidParameter("the shares in sentiment_mix must add up to more than 0")

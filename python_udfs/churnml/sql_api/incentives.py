@@ -18,7 +18,9 @@ from typing import Any
 
 from churnml import registry
 from churnml.errors import (
+    CardinalityViolation,
     ChurnmlError,
+    InsufficientPrivilege,
     InvalidParameter,
     NullValueNotAllowed,
     ObjectNotInPrerequisiteState,
@@ -127,6 +129,47 @@ def _json_row(row: Mapping[str, Any]) -> str:
     return json.dumps({k: plain(k, v) for k, v in row.items()}, default=str)
 
 
+def _is_superuser(plpy: Any) -> bool:
+    plan = prepared(plpy, "is_superuser", "SELECT r.rolsuper FROM pg_catalog.pg_roles AS r "
+                    "WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER", [])
+    rows = plpy.execute(plan)
+    return bool(rows and rows[0]["rolsuper"])
+
+
+def _refuse_builtin_from_others(plpy: Any, what: str, name: str | None) -> None:
+    """builtin = true is written by CREATE EXTENSION and pg_restore, both run by a superuser.
+
+    The column grants already keep churnml_admin from naming builtin; this also holds for a
+    role a DBA granted the whole table. A builtin row cannot be deleted and is updated in
+    place on restore, so a forged one would be permanent, or overwrite the real one."""
+    if not _is_superuser(plpy):
+        raise InsufficientPrivilege(
+            f'only churnml itself installs builtin {what}s: {what} "{name}" cannot be inserted with builtin = true',
+            detail="Builtin rows are written by CREATE EXTENSION and pg_restore (as a superuser), never by a role.",
+            hint="Leave builtin to its default, false.")
+
+
+class ForeignKeyViolation(ChurnmlError):
+    sqlstate = "23503"  # foreign_key_violation
+
+
+_OFFERS_OF = {
+    "rule": ("SELECT count(*) AS n FROM churnml.offer_log WHERE rule_id OPERATOR(pg_catalog.=) $1", "bigint"),
+    "experiment": ("SELECT count(*) AS n FROM churnml.offer_log WHERE experiment OPERATOR(pg_catalog.=) $1",
+                   "pg_catalog.text"),
+}
+
+
+def _refuse_deleting_with_offers(plpy: Any, what: str, name: str, key: Any, hint: str) -> None:
+    """What a foreign key from churnml.offer_log would do (sql/300_incentives.sql says why there is none)."""
+    query, key_type = _OFFERS_OF[what]
+    offers = plpy.execute(prepared(plpy, f"offers_of_{what}", query, [key_type]), [key])[0]["n"]
+    if offers:
+        raise ForeignKeyViolation(f'{what} "{name}" made offers and cannot be deleted',
+                                  detail=f"churnml.offer_log has {offers} offers of it; they keep naming it.",
+                                  hint=hint)
+
+
 def _restore_builtin(plpy: Any, table: str, key: str, key_type: str, columns: tuple[str, ...],
                      new: Mapping[str, Any]) -> bool:
     """pg_restore re-inserts a builtin row that CREATE EXTENSION just installed: update it in place."""
@@ -156,11 +199,15 @@ def check_rule(plpy: Any, td: dict[str, Any]) -> str | None:
                 f'rule "{old["name"]}" is installed by churnml and cannot be deleted',
                 detail="CREATE EXTENSION installs it again on every restore, so a deletion would not last.",
                 hint=f"Disable it instead: set enabled = false on rule {old['id']}.")
+        _refuse_deleting_with_offers(plpy, "rule", old["name"], old["id"],
+                                     f"Disable it instead: set enabled = false on rule {old['id']}.")
         return None
     new = td["new"]
-    if event == "INSERT" and new.get("builtin") and not _restoring and new.get("id") is not None \
-            and _restore_builtin(plpy, "incentive_rules", "id", "bigint", _RULE_COLUMNS, new):
-        return "SKIP"
+    if event == "INSERT" and new.get("builtin") and not _restoring:
+        _refuse_builtin_from_others(plpy, "rule", new.get("name"))
+        if new.get("id") is not None and _restore_builtin(plpy, "incentive_rules", "id", "bigint", _RULE_COLUMNS,
+                                                          new):
+            return "SKIP"
     if event == "UPDATE" and not _restoring and new["builtin"] != td["old"]["builtin"]:
         raise InvalidParameter("the builtin flag of a rule cannot change",
                                detail="It marks the rules churnml installs.")
@@ -218,13 +265,18 @@ def check_experiment(plpy: Any, td: dict[str, Any]) -> str | None:
             raise ObjectNotInPrerequisiteState(
                 f'experiment "{old["name"]}" is installed by churnml and cannot be deleted',
                 hint="Stop it instead: UPDATE churnml.experiments SET stopped_at = now() WHERE name = ...;")
+        _refuse_deleting_with_offers(plpy, "experiment", old["name"], old["name"],
+                                     "Stop it instead: UPDATE churnml.experiments SET stopped_at = now() "
+                                     "WHERE name = ...;")
         return None
     new = td["new"]
     if event == "INSERT":
-        if new.get("builtin") and not _restoring and _restore_builtin(
-                plpy, "experiments", "name", "pg_catalog.text",
-                ("seed", "description", "control_arm", "started_at", "stopped_at", "created_by", "created_at"), new):
-            return "SKIP"
+        if new.get("builtin") and not _restoring:
+            _refuse_builtin_from_others(plpy, "experiment", new.get("name"))
+            if _restore_builtin(plpy, "experiments", "name", "pg_catalog.text",
+                                ("seed", "description", "control_arm", "started_at", "stopped_at", "created_by",
+                                 "created_at"), new):
+                return "SKIP"
         return None
     old = td["old"]
     if _restoring:
@@ -363,11 +415,20 @@ def recommend_incentive(plpy: Any, will_churn: float | None, sentiment: str | No
         raise NullValueNotAllowed("rule_set must not be NULL")
     if as_of is None:
         raise NullValueNotAllowed("as_of must not be NULL")
+    # Checked before the rules are read: NaN or 1.5 would fail every comparison, and a
+    # misspelt label every sentiment rule, silently giving the fall-through offer.
+    will_churn = rules.probability("will_churn", will_churn)
+    confidence = rules.probability("confidence", confidence)
+    label = rules.sentiment_label(sentiment)
+    if customer_key is not None and not customer_key.strip():
+        raise InvalidParameter("customer_key must not be blank",
+                               detail="It keys the customer's experiment arm and the offer log.",
+                               hint="Pass a stable key such as area_code || '/' || phone, or NULL.")
     loaded = _rule_set(plpy, rule_set, as_of, statement)
     cust = _customer(customer)
     env = rules.customer_env(cust, loaded.inputs) if cust else {}
     env["will_churn"] = will_churn
-    env["sentiment"] = sentiment.strip().upper() if sentiment is not None else None
+    env["sentiment"] = label
     env["confidence"] = confidence
     return rules.recommend(loaded, env, customer_key)
 
@@ -383,11 +444,49 @@ def check_condition(plpy: Any, condition: str | None) -> str:
 OUTCOMES = ("retained", "churned")
 
 
+MAX_LISTED = 10
+
+
+def _open_offer(plpy: Any, customer_key: str, recorded_at: str) -> int:
+    """The customer's one open offer (no outcome yet) made at or before recorded_at.
+
+    Binding to the latest offer instead would let any row logged later for the same key
+    (churnml_user may log offers) capture the outcome of the real one: with two open
+    offers the caller must say which."""
+    plan = prepared(plpy, "offers_by_customer", """
+        SELECT l.id, o.offer_id IS NOT NULL AS closed FROM churnml.offer_log AS l
+        LEFT JOIN churnml.offer_outcomes AS o ON o.offer_id OPERATOR(pg_catalog.=) l.id
+        WHERE l.customer_key OPERATOR(pg_catalog.=) $1 AND l.offered_at OPERATOR(pg_catalog.<=) $2
+        ORDER BY l.offered_at DESC, l.id DESC""", ["pg_catalog.text", "pg_catalog.timestamptz"])
+    rows = plpy.execute(plan, [customer_key, recorded_at])
+    open_ids = [int(r["id"]) for r in rows if not r["closed"]]
+    if len(open_ids) == 1:
+        return open_ids[0]
+
+    def listed(ids: list[int]) -> str:
+        more = f" and {len(ids) - MAX_LISTED} more" if len(ids) > MAX_LISTED else ""
+        return ", ".join(str(i) for i in ids[:MAX_LISTED]) + more
+
+    if open_ids:
+        raise CardinalityViolation(
+            f'customer "{customer_key}" has {len(open_ids)} open offers: pass the offer id',
+            detail=f"Offers without an outcome made at or before {recorded_at}: {listed(open_ids)} (latest first).",
+            hint="Call churnml.record_outcome(offer_id, outcome) with the id of the offer this outcome answers.")
+    if rows:
+        raise UndefinedObject(
+            f'customer "{customer_key}" has no open offer at or before {recorded_at}',
+            detail=f"Every offer made to the customer already has an outcome: {listed([int(r['id']) for r in rows])}.",
+            hint="To change an outcome, call churnml.record_outcome(offer_id, outcome) with the offer's id.")
+    raise UndefinedObject(f'no offer was made to customer "{customer_key}" at or before {recorded_at}',
+                          hint="Outcomes are recorded against offers in churnml.offer_log.")
+
+
 @entry
 def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, outcome: str | None,
                    recorded_at: str | None, note: str | None) -> int:
     if outcome is None or outcome.strip().lower() not in OUTCOMES:
-        raise InvalidParameter(f"outcome must be 'retained' or 'churned', not {outcome!r}")
+        shown = "NULL" if outcome is None else json.dumps(outcome)[:70]
+        raise InvalidParameter(f"outcome must be 'retained' or 'churned', not {shown}")
     if recorded_at is None:
         raise NullValueNotAllowed("recorded_at must not be NULL")
     outcome = outcome.strip().lower()
@@ -401,22 +500,16 @@ def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, ou
         if not rows[0]["in_order"]:
             raise InvalidParameter(f"the outcome of offer {offer_id} cannot be recorded before the offer was made",
                                    detail=f"recorded_at is {recorded_at}.")
+        offer = int(rows[0]["id"])
     else:
         if customer_key is None:
             raise NullValueNotAllowed("give an offer id or a customer key")
-        plan = prepared(plpy, "offer_by_customer", """
-            SELECT id, TRUE AS in_order FROM churnml.offer_log
-            WHERE customer_key OPERATOR(pg_catalog.=) $1 AND offered_at OPERATOR(pg_catalog.<=) $2
-            ORDER BY offered_at DESC, id DESC LIMIT 1""", ["pg_catalog.text", "pg_catalog.timestamptz"])
-        rows = plpy.execute(plan, [customer_key, recorded_at])
-        if not rows:
-            raise UndefinedObject(f'no offer was made to customer "{customer_key}" at or before {recorded_at}',
-                                  hint="Outcomes are recorded against offers in churnml.offer_log.")
-    offer = int(rows[0]["id"])
+        offer = _open_offer(plpy, customer_key, recorded_at)
+    # recorded_by is the database's: the column default, or the trigger on an update
     plan = prepared(plpy, "record_outcome", """
         INSERT INTO churnml.offer_outcomes AS o (offer_id, outcome, recorded_at, note) VALUES ($1, $2, $3, $4)
         ON CONFLICT (offer_id) DO UPDATE SET outcome = excluded.outcome, recorded_at = excluded.recorded_at,
-                                             note = excluded.note, recorded_by = current_user""",
+                                             note = excluded.note""",
                  ["bigint", "pg_catalog.text", "pg_catalog.timestamptz", "pg_catalog.text"])
     plpy.execute(plan, [offer, outcome, recorded_at, note])
     return offer
@@ -466,6 +559,7 @@ def rule_set_cost(plpy: Any, rule_set: str | None, retained_value: Any, save_rat
                   as_of: str | None) -> list[dict[str, Any]]:
     if rule_set is None or model is None or as_of is None:
         raise NullValueNotAllowed("rule_set, model and as_of must not be NULL")
+    confidence = rules.probability("confidence", confidence)
     mix = rules.parse_sentiment_mix(json.loads(sentiment_mix) if sentiment_mix is not None else None)
     loaded = load_rule_set(plpy, rule_set, as_of)
     labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, model))

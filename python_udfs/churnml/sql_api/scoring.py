@@ -157,14 +157,21 @@ def _score_batches(plpy: Any, name: str, source: str, key_column: str | None, ba
 
 
 def _function_sql(plpy: Any, schema: str, function: str, name: str, features: list[tuple[str, str]]) -> str:
+    """The typed function in PL/Python, for a superuser.
+
+    The deployment name is a Python string literal (repr) inside a body that the database
+    quotes as one SQL literal (quote_literal): a name holding a dollar-quote tag or a quote
+    ends neither, so it can only ever be data. The body is the same text as before, so the
+    functions made for valid names are unchanged.
+    """
     params = ", ".join(f"{plpy.quote_ident(n)} {t}" for n, t in features)
     qualified = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}"
+    body = f"\nimport churnml.sql_api.scoring as api\nreturn api.score_args(plpy, {VERSION!r}, {name!r}, args)\n"
     return (
         f"CREATE OR REPLACE FUNCTION {qualified}({params}, _statement float8 DEFAULT "
         f"pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())) RETURNS float8 "
-        f"LANGUAGE plpython3u STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp AS $churnml$\n"
-        f"import churnml.sql_api.scoring as api\n"
-        f"return api.score_args(plpy, {VERSION!r}, {name!r}, args)\n$churnml$"
+        f"LANGUAGE plpython3u STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp "
+        f"AS {plpy.quote_literal(body)}"
     )
 
 
