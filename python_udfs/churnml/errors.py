@@ -87,12 +87,6 @@ class UndefinedTable(ChurnmlError):
     sqlstate = "42P01"  # undefined_table
 
 
-class NumericValueOutOfRange(ChurnmlError):
-    """NaN, an infinity or a number outside what the argument allows."""
-
-    sqlstate = "22003"  # numeric_value_out_of_range
-
-
 class ProgramLimitExceeded(ChurnmlError):
     """A request larger than a configured limit (churnml.max_batch_texts, ...)."""
 
