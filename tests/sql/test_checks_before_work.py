@@ -1,0 +1,107 @@
+"""Arguments are checked before expensive work, and errors say what is wrong in PostgreSQL's terms.
+
+Regression tests for what an outside review found: `train` validated the model name and
+parent_id only after training (52 s wasted) and then printed the whole model row,
+artifact included, in DETAIL; a misspelt table was a syntax error; messages began with
+`spiexceptions.X:`; a NULL model name read as "None"; churn_flag('Infinity') was true.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+FAST_S = 3.0  # generous: a cold backend's first call imports churnml (the proof is that nothing was read)
+
+
+@pytest.fixture(scope="module")
+def telco(make_telco: Callable[..., str]) -> str:
+    return make_telco("checks", 2000, 23)
+
+
+def _refused(conn: psycopg.Connection, statement: str, params: tuple | None = None) -> tuple[psycopg.Error, float]:
+    started = time.monotonic()
+    with pytest.raises(psycopg.Error) as raised:
+        conn.execute(statement, params)
+    return raised.value, time.monotonic() - started
+
+
+def _clean(error: psycopg.Error) -> None:
+    """A message in PostgreSQL's style: no Python class name, no internals, no row dump."""
+    message = error.diag.message_primary or ""
+    assert not message.startswith(("spiexceptions", "plpy", "churnml: spiexceptions")), message
+    assert "Error:" not in message and "Traceback" not in message, message
+    detail = error.diag.message_detail or ""
+    assert "Failing row contains" not in detail and "\\x7b" not in detail, detail
+    assert len(detail) < 600, detail
+
+
+# statements that must be refused before any data is read or any model trained
+BEFORE_TRAINING = [
+    ("SELECT churnml.train('x y', 'customers', 'churn')", "22023", 'invalid model name "x y"'),
+    ("SELECT churnml.train(repeat('x', 64), 'customers', 'churn')", "22023", "invalid model name"),
+    ("SELECT churnml.train(NULL, 'customers', 'churn')", "22004", "a model needs a name"),
+    ("SELECT churnml.train('churn2', 'customers', 'churn', parent_id => 424242)", "42704",
+     "parent model 424242 does not exist"),
+    ("SELECT churnml.train('churn2', 'customers', 'churn', test_fraction => 'NaN')", "22023",
+     "invalid split fractions"),
+    ("SELECT churnml.train('churn2', 'customers', 'churn', test_fraction => 0.6, validation_fraction => 0.5)",
+     "22023", "invalid split fractions"),
+    ("SELECT churnml.train('churn2', 'customers', NULL)", "22004", "label must name the column"),
+    ("SELECT churnml.train('churn2', 'custmers', 'churn')", "42P01", 'relation "custmers" does not exist'),
+    ("SELECT churnml.train_sentiment('tone 2', 'customer_message', 'message', 'label')", "22023",
+     'invalid model name "tone 2"'),
+    ("SELECT churnml.train_sentiment('tone2', 'labelled_messages', 'message', 'label')", "42P01",
+     'relation "labelled_messages" does not exist'),
+]
+
+
+@pytest.mark.parametrize(("statement", "sqlstate", "message"), BEFORE_TRAINING)
+def test_training_checks_its_arguments_first(telco: str, statement: str, sqlstate: str, message: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        notices: list[str] = []
+        conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+        error, seconds = _refused(conn, statement)
+        assert error.sqlstate == sqlstate, str(error)
+        assert message in (error.diag.message_primary or ""), error.diag.message_primary
+        assert seconds < FAST_S
+        if sqlstate != "42P01":  # refused before the source was even looked at
+            assert not any("reading" in n or "embedding" in n for n in notices), notices
+        _clean(error)
+        assert conn.execute("SELECT count(*) FROM churnml.models").fetchone()[0] == 1
+
+
+USER_ERRORS = [
+    ("SELECT * FROM churnml.score('custmers')", "42P01", 'churnml: relation "custmers" does not exist'),
+    ("SELECT * FROM churnml.score('NaN')", "42P01", 'churnml: relation "NaN" does not exist'),
+    ("SELECT * FROM churnml.score('SELECT nope FROM customers')", "42703", 'column "nope" does not exist'),
+    ("SELECT * FROM churnml.score('SELECT * FROM customers WHERE')", "42601", "syntax error"),
+    ("SELECT churnml.will_churn(c, NULL) FROM customers c LIMIT 1", "22004", "model name must not be NULL"),
+    ("SELECT churnml.churn_flag('Infinity')", "22003", "probability must be between 0 and 1"),
+    ("SELECT churnml.churn_flag(-1)", "22003", "probability must be between 0 and 1"),
+    ("SELECT churnml.churn_flag('NaN')", "22003", "probability must be between 0 and 1"),
+]
+
+
+@pytest.mark.parametrize(("statement", "sqlstate", "message"), USER_ERRORS)
+def test_user_errors_are_specific(telco: str, statement: str, sqlstate: str, message: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("GRANT SELECT ON customers TO churnml_user")
+        conn.execute("SET ROLE churnml_user")
+        error, _ = _refused(conn, statement)
+        assert error.sqlstate == sqlstate, str(error)
+        assert message in (error.diag.message_primary or ""), error.diag.message_primary
+        _clean(error)
+
+
+def test_errors_of_statements_churnml_runs_keep_their_fields(telco: str) -> None:
+    """An error inside a statement churnml runs for the caller (here a division by zero in the caller's own
+    source query) keeps SQLSTATE, message, detail and hint, without PL/Python's class name."""
+    with psycopg.connect(telco, autocommit=True) as conn:
+        error, _ = _refused(conn, "SELECT * FROM churnml.score('SELECT c.*, 1 / 0 AS boom FROM customers c')")
+        assert error.sqlstate == "22012"
+        assert error.diag.message_primary == "churnml: division by zero"
+        _clean(error)
