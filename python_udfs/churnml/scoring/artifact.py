@@ -37,7 +37,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import InvalidParameter
+from churnml.errors import ChurnmlError, DataCorrupted, InvalidParameter
 from churnml.scoring import ubjson
 from churnml.scoring.artifact_trees import (
     MAX_NODES_PER_TREE,
@@ -52,7 +52,7 @@ from churnml.scoring.ubjson import TypedArray
 
 __all__ = [
     "MAX_ARTIFACT_BYTES", "MAX_FEATURES", "MAX_NODES_PER_TREE", "MAX_TOTAL_NODES", "MAX_TREES", "MAX_TREE_DEPTH",
-    "ModelArtifact", "ValidTree", "load_document", "read_artifact", "validate_document",
+    "ModelArtifact", "ValidTree", "load_document", "read_artifact", "read_stored_artifact", "validate_document",
 ]
 
 MAX_ARTIFACT_BYTES = 64 << 20  # 64 MiB; a 300-tree depth-6 model is ~1.5 MB of JSON
@@ -170,6 +170,19 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def read_stored_artifact(model_id: int, raw: bytes) -> ModelArtifact:
+    """A registered model's artifact, validated again before it is served: any problem is
+    XX001, since what the registry holds should be a canonical document churnml wrote."""
+    try:
+        return read_artifact(raw)
+    except ChurnmlError as exc:
+        raise DataCorrupted(
+            f"model {model_id}: {exc.message}",
+            detail=exc.detail or f"The artifact stored for model {model_id} is not one churnml wrote.",
+            hint="The artifact was changed outside churnml: deploy another model, or register this one again.",
+        ) from None
 
 
 def read_artifact(raw: bytes | bytearray | memoryview | str | dict[str, Any]) -> ModelArtifact:
