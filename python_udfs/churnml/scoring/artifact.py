@@ -146,6 +146,9 @@ def _decode_json(raw: bytes) -> dict[str, Any]:
                             detail='xgboost reads only the escapes \\" \\\\ \\n \\r and \\t.')
     try:
         document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise malformed(f"the JSON has the key {exc.key[:40]!r} twice in one object",
+                        detail="xgboost's JSON and UBJSON readers disagree on which of the two counts.") from None
     except RecursionError:
         raise malformed("the JSON is nested too deeply") from None
     except ValueError as exc:
@@ -157,6 +160,12 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"non-standard JSON constant {name}")  # xgboost never writes NaN/Infinity in a model
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document = dict(pairs)
     if len(document) != len(pairs):
@@ -164,7 +173,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise ValueError(f"the key {key[:40]!r} appears twice in one object")
+                raise _DuplicateKey(key)
             seen.add(key)
     return document
 
