@@ -55,7 +55,7 @@ def looks_like_ubjson(data: bytes | bytearray | memoryview) -> bool:
 
 def _malformed(what: str, offset: int) -> DataCorrupted:
     return DataCorrupted(
-        f"malformed XGBoost model: UBJSON {what} at byte {offset}",
+        f"malformed XGBoost model: UBJSON at byte {offset}: {what}",
         detail="The UBJSON encoding is broken or uses markers xgboost does not write.",
         hint='Save the model with booster.save_raw("ubj") (or "json") from xgboost and register it again.',
     )
