@@ -123,10 +123,10 @@ def _array(tree: dict[str, Any], key: str, n: int, typed: bool, types: str, wher
 def _floats(tree: dict[str, Any], key: str, n: int, typed: bool, where: str) -> tuple[float, ...]:
     values = _array(tree, key, n, typed, "d", where)
     if not typed:
-        for index, value in enumerate(values):
-            if type(value) is not float:
-                raise malformed(f"{where} {key}[{index}] is {_type_name(value)}, not a float",
-                                detail="xgboost reads only JSON numbers with a fraction or exponent here.")
+        if not set(map(type, values)) <= {float}:  # map/set run in C: no per-node Python work on good input
+            index = next(i for i, v in enumerate(values) if type(v) is not float)
+            raise malformed(f"{where} {key}[{index}] is {_type_name(values[index])}, not a float",
+                            detail="xgboost reads only JSON numbers with a fraction or exponent here.")
         try:  # float32 rounding of all of them at once, in C; beyond float32 range is refused
             values = struct.unpack(f"<{n}f", struct.pack(f"<{n}f", *values))
         except OverflowError:
@@ -148,18 +148,17 @@ def _beyond_float32(value: float) -> bool:
 
 def _ints(tree: dict[str, Any], key: str, n: int, typed: bool, where: str, types: str = "l") -> list[int]:
     values = _array(tree, key, n, typed, types, where)
-    if not typed:
-        for index, value in enumerate(values):
-            if type(value) is not int:
-                raise malformed(f"{where} {key}[{index}] is {_type_name(value)}, not an integer")
+    if not typed and not set(map(type, values)) <= {int}:
+        index = next(i for i, v in enumerate(values) if type(v) is not int)
+        raise malformed(f"{where} {key}[{index}] is {_type_name(values[index])}, not an integer")
     return values
 
 
 def _flags(tree: dict[str, Any], n: int, typed: bool, where: str) -> list[int]:
     values = _array(tree, "default_left", n, typed, "U", where)
-    for index, value in enumerate(values):
-        if type(value) not in (int, bool) or value not in (0, 1):
-            raise malformed(f"{where} default_left[{index}] is {_short(value)}, not 0 or 1")
+    if not (set(map(type, values)) <= {int, bool} and set(values) <= {0, 1}):
+        index = next(i for i, v in enumerate(values) if type(v) not in (int, bool) or v not in (0, 1))
+        raise malformed(f"{where} default_left[{index}] is {_short(values[index])}, not 0 or 1")
     return [int(v) for v in values]
 
 
