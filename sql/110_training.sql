@@ -48,7 +48,28 @@ return api.register_model(plpy, '@EXTVERSION@', name, artifact, feature_spec, me
                           deploy, parent_id)
 $$;
 COMMENT ON FUNCTION churnml.register_model(text, text, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint) IS
-'Register a churn model trained outside the database (churnml train --engine dask): `artifact` is XGBoost''s native JSON model text, `feature_spec` the fitted spec it was trained on, `metrics` and `training` as churnml.train stores them, `holdout` = {"labels": [...], "scores": [...]} of the test rows. The artifact must load in XGBoost and in the scorer, as a binary:logistic model whose input count and names match the spec''s encoded columns (else 22023); its SHA-256 is stored. Returns the model id; `deploy` deploys it at once.';
+'Register a churn model trained outside the database (churnml train --engine dask): `artifact` is XGBoost''s native JSON model text (for its UBJSON, pass bytea), `feature_spec` the fitted spec it was trained on, `metrics` and `training` as churnml.train stores them, `holdout` = {"labels": [...], "scores": [...]} of the test rows. churnml validates every field of the artifact before any library reads it, and it must be a binary:logistic gbtree or dart model whose input count and names match the spec''s encoded columns (else 22023). The canonical JSON written from the validated values is stored, with its SHA-256. Returns the model id; `deploy` deploys it at once.';
+
+CREATE FUNCTION churnml.register_model(
+    name text,
+    artifact bytea,
+    feature_spec jsonb,
+    metrics jsonb,
+    training jsonb,
+    params jsonb DEFAULT NULL,
+    holdout jsonb DEFAULT NULL,
+    deploy boolean DEFAULT false,
+    parent_id bigint DEFAULT NULL
+) RETURNS bigint
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.register_model(plpy, '@EXTVERSION@', name, artifact, feature_spec, metrics, training, params, holdout,
+                          deploy, parent_id)
+$$;
+COMMENT ON FUNCTION churnml.register_model(text, bytea, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint) IS
+'Register a churn model trained outside the database from the bytes of its artifact: XGBoost''s UBJSON (booster.save_raw(), a .ubj file; its default save format) or its JSON. Otherwise as the text form: the artifact is validated completely before any library reads it (else 22023), and what is stored is its canonical JSON with its SHA-256. Returns the model id.';
 
 CREATE TYPE churnml.deployment AS (
     deployment_id bigint,
@@ -153,6 +174,7 @@ COMMENT ON FUNCTION churnml.model_trees(text) IS
 GRANT EXECUTE ON FUNCTION
     churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text),
     churnml.register_model(text, text, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint),
+    churnml.register_model(text, bytea, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint),
     churnml.deploy(text, bigint, text, float8),
     churnml.rollback(text),
     churnml.set_threshold(text, float8)

@@ -184,11 +184,12 @@ def test_register_model_refuses_a_corrupt_artifact(telco: str, trained: dict[str
     with psycopg.connect(telco, autocommit=True) as conn:
         good, spec = source_model(conn, trained["ids"]["churn_db"])
         before = conn.execute("SELECT count(*) FROM churnml.models").fetchone()[0]
-        for artifact, message in (("{not json", "not a readable XGBoost model"),
-                                  ('{"learner": {}}', "not a readable XGBoost model"),
+        for artifact, message in (("{not json", "malformed XGBoost model: the artifact is neither"),
+                                  ('{"learner": {}}', "malformed XGBoost model: version"),
                                   ("", "must be an XGBoost model"),
-                                  (good[: len(good) // 2], "not a readable XGBoost model"),
-                                  (good.replace('"num_feature":"', '"num_feature":"x', 1), "not a readable")):
+                                  (good[: len(good) // 2], "malformed XGBoost model: the JSON does not parse"),
+                                  (good.replace('"num_feature":"', '"num_feature":"x', 1),
+                                   "num_feature is not a non-negative decimal integer")):
             with pytest.raises(psycopg.Error) as info:
                 register(conn, "churn_bad", artifact, spec)
             assert info.value.diag.sqlstate == "22023", artifact[:40]
@@ -231,12 +232,13 @@ def test_register_model_is_for_churnml_admin_only(telco: str, trained: dict[str,
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw' IN ROLE churnml_user").format(sql.Identifier(role)))
         artifact, spec = source_model(conn, trained["ids"]["churn_db"])
-        public, user, admin = conn.execute(
-            "SELECT has_function_privilege('public', p, 'EXECUTE'), has_function_privilege('churnml_user', p, "
-            "'EXECUTE'), has_function_privilege('churnml_admin', p, 'EXECUTE') FROM (SELECT "
-            "'churnml.register_model(text, text, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint)'::regprocedure"
-            " AS p) AS f").fetchone()
-        assert (public, user, admin) == (False, False, True)
+        for artifact_type in ("text", "bytea"):  # the JSON text form and the bytes (UBJ or JSON) form
+            public, user, admin = conn.execute(
+                "SELECT has_function_privilege('public', p, 'EXECUTE'), has_function_privilege('churnml_user', p, "
+                "'EXECUTE'), has_function_privilege('churnml_admin', p, 'EXECUTE') FROM (SELECT "
+                f"'churnml.register_model(text, {artifact_type}, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint)'"
+                "::regprocedure AS p) AS f").fetchone()
+            assert (public, user, admin) == (False, False, True), artifact_type
     parts = urlsplit(telco)
     as_user = parts._replace(netloc=f"{role}:pw@{parts.hostname}:{parts.port}").geturl()
     try:

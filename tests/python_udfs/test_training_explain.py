@@ -180,7 +180,7 @@ def test_model_inputs_in_every_form(model: tuple) -> None:
     assert model_dict(parsed) == parsed
     assert model_dict(result.booster())["learner"]["feature_names"] == parsed["learner"]["feature_names"]
     for damaged in (b"not json", b'{"learner": {}}', b"[1, 2]"):
-        with pytest.raises(DataCorrupted, match="not XGBoost model JSON"):
+        with pytest.raises(DataCorrupted, match="malformed XGBoost model"):
             model_dict(damaged)
 
 

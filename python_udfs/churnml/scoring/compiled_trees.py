@@ -5,7 +5,8 @@ Why: inside a PostgreSQL backend `will_churn(...)` runs once per row. xgboost's
 of MB, while this module needs only the standard library for row scoring (numpy
 is imported lazily by the matrix methods).
 
-How: the JSON is parsed and validated into `Tree`s, then Python source for the
+How: the artifact (JSON or UBJSON) is validated completely by
+`churnml.scoring.artifact` and turned into `Tree`s, then Python source for the
 forest is generated and compiled once: each tree is one nested conditional
 expression, 32 trees are summed per statement, ~2k nodes per function (compiled
 one at a time to bound the compiler's memory), and `margin(values)` unpacks the
@@ -24,7 +25,6 @@ so margins differ from xgboost's by its float32 rounding only (~1e-6).
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +32,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from churnml.errors import DataCorrupted, InvalidParameter
+from churnml.scoring.artifact import ModelArtifact, read_artifact, validate_document
+from churnml.scoring.artifact import load_document as load_document  # re-exported: callers decode with it
+from churnml.scoring.artifact_trees import MAX_TREE_DEPTH as MAX_TREE_DEPTH  # re-exported
+from churnml.scoring.artifact_trees import ValidTree, malformed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,7 +44,6 @@ if TYPE_CHECKING:
 
 Row = Sequence[float | None]
 
-SUPPORTED_OBJECTIVE = "binary:logistic"
 # Deeper trees are not turned into nested expressions (CPython refuses more than
 # 200 nested parentheses); they are scored by a small interpreter loop instead.
 CODEGEN_MAX_DEPTH = 64
@@ -49,9 +52,6 @@ CODEGEN_MAX_DEPTH = 64
 TREES_PER_STATEMENT = 32
 # Nodes per separately compiled block function (see forest_sources).
 NODES_PER_BLOCK = 2048
-# Deeper trees are refused: TreeSHAP recurses once per level, and xgboost does
-# not grow such trees from real data.
-MAX_TREE_DEPTH = 256
 # Below this margin math.exp(-margin) overflows; the probability is < 1e-304.
 _MIN_MARGIN = -700.0
 
@@ -133,304 +133,43 @@ def float32_cutoff(threshold: float) -> float:
     return midpoint if bits & 1 == 0 else math.nextafter(midpoint, math.inf)
 
 
-# --------------------------------------------------------------------------- parsing
+# --------------------------------------------------------------------------- from the validated artifact
 
 
 def _corrupted(what: str, detail: str | None = None) -> DataCorrupted:
-    return DataCorrupted(
-        f"malformed XGBoost model: {what}",
-        detail=detail,
-        hint="Store the model with booster.save_raw(\"json\") from xgboost and register it again.",
-    )
+    return malformed(what, detail)
 
 
-def _unsupported(what: str, detail: str | None = None) -> InvalidParameter:
-    return InvalidParameter(
-        f"unsupported XGBoost model: {what}",
-        detail=detail,
-        hint="churnml scores gbtree or dart boosters trained with objective binary:logistic "
-        "on numerical features.",
-    )
+def parse_forest(doc: dict[str, Any] | ModelArtifact) -> Forest:
+    """The scoring view of a model: a parsed document is validated first (churnml.scoring.artifact)."""
+    return forest_of(doc if isinstance(doc, ModelArtifact) else validate_document(doc))
 
 
-def _field(section: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if not isinstance(section, dict):
-        raise _corrupted(f"{where} is not an object")
-    if key not in section:
-        raise _corrupted(f"{where}.{key} is missing")
-    value = section[key]
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-        raise _corrupted(f"{where}.{key} has the wrong type", detail=f"Found {type(value).__name__}.")
-    return value
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _int_text(value: Any, where: str) -> int:
-    """xgboost writes most scalar parameters as decimal strings ("20")."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) <= 12:
-        return int(value)
-    raise _corrupted(f"{where} is not a non-negative integer")
-
-
-def load_document(raw: bytes | bytearray | memoryview | str | dict[str, Any]) -> dict[str, Any]:
-    """Parse the model JSON (or accept the already parsed dict)."""
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, bytes | bytearray | memoryview):
-        raw = bytes(raw)
-        # UBJSON (xgboost's default save format) opens with "{" and a type marker.
-        if raw[:1] == b"{" and raw[1:2] in (b"L", b"l", b"i", b"U", b"I", b"$", b"#"):
-            raise _corrupted(
-                "not a JSON document",
-                detail="The artifact looks like UBJSON, xgboost's default save format.",
-            )
-    elif not isinstance(raw, str):
-        raise InvalidParameter(
-            "model must be JSON bytes, text or a parsed dict", detail=f"Got {type(raw).__name__}."
-        )
-    try:
-        doc = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise _corrupted("the JSON does not parse", detail=str(exc)) from None
-    if not isinstance(doc, dict):
-        raise _corrupted("the JSON document is not an object")
-    return doc
-
-
-def _reject_constant(name: str) -> float:
-    # NaN/Infinity are not JSON and xgboost never writes them in a model.
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-def parse_forest(doc: dict[str, Any]) -> Forest:
-    learner = _field(doc, "learner", dict, "model")
-    _check_objective(learner)
-    params = _field(learner, "learner_model_param", dict, "learner")
-    n_features = _parse_n_features(params)
-    base_margin = _parse_base_margin(params)
-    names = _parse_feature_names(learner, n_features)
-    tree_docs, weights = _booster_trees(_field(learner, "gradient_booster", dict, "learner"))
+def forest_of(model: ModelArtifact) -> Forest:
     trees = tuple(
-        parse_tree(tree_doc, n_features, weight, f"tree {index}")
-        for index, (tree_doc, weight) in enumerate(zip(tree_docs, weights, strict=True))
+        _scoring_tree(tree, weight) for tree, weight in zip(model.trees, model.tree_weights, strict=True)
     )
-    return Forest(trees=trees, base_margin=base_margin, n_features=n_features, feature_names=names)
+    base_margin = -math.log(1.0 / model.base_score - 1.0)  # xgboost stores base_score as a probability
+    return Forest(trees=trees, base_margin=base_margin, n_features=model.n_features,
+                  feature_names=model.feature_names or None)
 
 
-def _check_objective(learner: dict[str, Any]) -> None:
-    objective = _field(learner, "objective", dict, "learner")
-    name = _field(objective, "name", str, "learner.objective")
-    if name != SUPPORTED_OBJECTIVE:
-        raise _unsupported(
-            "objective is not binary:logistic",
-            detail=f"The model's objective is {name[:80]!r}; only {SUPPORTED_OBJECTIVE} is scored.",
-        )
-
-
-def _parse_n_features(params: dict[str, Any]) -> int:
-    n_features = _int_text(_field(params, "num_feature", (str, int), "learner_model_param"), "num_feature")
-    if n_features < 1:
-        raise _corrupted("num_feature is 0")
-    num_class = _int_text(params.get("num_class", "0"), "num_class")
-    num_target = _int_text(params.get("num_target", "1"), "num_target")
-    if num_class > 1 or num_target > 1:
-        raise _unsupported("multi-class or multi-target model")
-    return n_features
-
-
-def _parse_base_margin(params: dict[str, Any]) -> float:
-    """xgboost 3.x writes base_score as "[5E-1]" (2.x as "5E-1"), in probability space."""
-    raw = _field(params, "base_score", (str, int, float), "learner_model_param")
-    text = raw.strip().removeprefix("[").removesuffix("]") if isinstance(raw, str) else repr(raw)
-    try:
-        probability = to_float32(float(text))
-    except (ValueError, OverflowError):
-        raise _corrupted("base_score is not a number", detail=f"Found {str(raw)[:40]!r}.") from None
-    if not 0.0 < probability < 1.0:
-        raise _corrupted("base_score is not a probability strictly between 0 and 1")
-    return -math.log(1.0 / probability - 1.0)
-
-
-def _parse_feature_names(learner: dict[str, Any], n_features: int) -> tuple[str, ...] | None:
-    types = learner.get("feature_types", [])
-    if not isinstance(types, list) or not all(isinstance(kind, str) for kind in types):
-        raise _corrupted("feature_types is not a list of strings")
-    if "c" in types:
-        raise _unsupported("the model has categorical features")
-    names = learner.get("feature_names", [])
-    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-        raise _corrupted("feature_names is not a list of strings")
-    if not names:
-        return None
-    if len(names) != n_features:
-        raise _corrupted("feature_names does not have num_feature entries")
-    return tuple(names)
-
-
-def _booster_trees(booster: dict[str, Any]) -> tuple[list[Any], list[float]]:
-    """The tree documents and their weights (all 1 for gbtree; dart's weight_drop)."""
-    name = _field(booster, "name", str, "gradient_booster")
-    if name == "gbtree":
-        model = _field(booster, "model", dict, "gradient_booster")
-        trees = _field(model, "trees", list, "gradient_booster.model")
-        return trees, [1.0] * len(trees)
-    if name == "dart":
-        inner = _field(booster, "gbtree", dict, "gradient_booster")
-        model = _field(inner, "model", dict, "gradient_booster.gbtree")
-        trees = _field(model, "trees", list, "gradient_booster.gbtree.model")
-        weights = _field(booster, "weight_drop", list, "gradient_booster")
-        if len(weights) != len(trees):
-            raise _corrupted("dart weight_drop does not have one weight per tree")
-        return trees, [_finite_float32(w, "weight_drop") for w in weights]
-    raise _unsupported("booster is not gbtree or dart", detail=f"The booster is {name[:40]!r}.")
-
-
-def _finite_float32(value: Any, where: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise _corrupted(f"{where} holds a non-number")
-    try:
-        rounded = to_float32(value)
-    except OverflowError:
-        raise _corrupted(f"{where} holds a number beyond float32 range") from None
-    if not math.isfinite(rounded):
-        raise _corrupted(f"{where} holds a non-finite number")
-    return rounded
-
-
-def _number_list(tree: dict[str, Any], key: str, n_nodes: int, where: str) -> list[Any]:
-    values = _field(tree, key, list, where)
-    if len(values) != n_nodes:
-        raise _corrupted(f"{where}.{key} does not have one entry per node")
-    return values
-
-
-def parse_tree(doc: Any, n_features: int, weight: float, where: str) -> Tree:
-    """Validate one tree document and turn it into a `Tree` (weight folded into leaves)."""
-    _check_numerical_single_target(doc, where)
-    left = _field(doc, "left_children", list, where)
-    n_nodes = len(left)
-    if n_nodes == 0:
-        raise _corrupted(f"{where} has no nodes")
-    right = _number_list(doc, "right_children", n_nodes, where)
-    builder = _TreeBuilder(n_nodes, n_features, weight, where)
-    builder.conditions = _float32_list(doc, "split_conditions", n_nodes, where)
-    builder.cover = _float32_list(doc, "sum_hessian", n_nodes, where)
-    builder.split_feature = _number_list(doc, "split_indices", n_nodes, where)
-    builder.split_default = _number_list(doc, "default_left", n_nodes, where)
-    builder.walk(left, right)
-    return builder.build()
-
-
-def _float32_list(doc: Any, key: str, n_nodes: int, where: str) -> list[float]:
-    """All numbers of a node array rounded to float32 at once (struct does it in C)."""
-    values = _number_list(doc, key, n_nodes, where)
-    try:
-        return list(struct.unpack(f"<{n_nodes}f", struct.pack(f"<{n_nodes}f", *values)))
-    except struct.error:
-        raise _corrupted(f"{where}.{key} holds a non-number") from None
-    except OverflowError:
-        raise _corrupted(f"{where}.{key} holds a number beyond float32 range") from None
-
-
-def _check_numerical_single_target(doc: Any, where: str) -> None:
-    param = _field(doc, "tree_param", dict, where)
-    if _int_text(param.get("size_leaf_vector", "1"), "size_leaf_vector") > 1:
-        raise _unsupported("vector-leaf (multi-target) trees")
-    split_type = doc.get("split_type", [])
-    if not isinstance(split_type, list):
-        raise _corrupted(f"{where}.split_type is not a list")
-    if any(kind != 0 for kind in split_type) or doc.get("categories_nodes"):
-        raise _unsupported("categorical splits", detail=f"{where.capitalize()} splits on a category set.")
-
-
-class _TreeBuilder:
-    """Walks a tree document from the root, checking it is a proper tree."""
-
-    def __init__(self, n_nodes: int, n_features: int, weight: float, where: str) -> None:
-        self.n_nodes = n_nodes
-        self.n_features = n_features
-        self.weight = weight
-        self.where = where
-        self.conditions: list[float] = []  # split_conditions as float32: threshold or leaf value
-        self.cover: list[float] = []
-        self.split_feature: list[Any] = []
-        self.split_default: list[Any] = []
-        self.left = [-1] * n_nodes
-        self.right = [-1] * n_nodes
-        self.feature = [0] * n_nodes
-        self.cutoff = [0.0] * n_nodes
-        self.default_left = [False] * n_nodes
-        self.value = [0.0] * n_nodes
-        self.depth = 0
-
-    def walk(self, left: list[Any], right: list[Any]) -> None:
-        seen = bytearray(self.n_nodes)
-        stack = [(0, 0)]
-        while stack:
-            node, depth = stack.pop()
-            # A node reached twice would make the generated source grow exponentially.
-            if seen[node]:
-                raise _corrupted(f"{self.where} is not a tree (node {node} has two parents)")
-            seen[node] = 1
-            if depth > MAX_TREE_DEPTH:
-                raise _unsupported(f"a tree deeper than {MAX_TREE_DEPTH} levels")
-            self.depth = max(self.depth, depth)
-            if not math.isfinite(self.cover[node]) or self.cover[node] < 0:
-                raise _corrupted(f"{self.where} node {node} has a negative or non-finite sum_hessian")
-            children = self._children(node, left[node], right[node])
-            if children is None:
-                self._leaf(node)
-                continue
-            self._split(node)
-            self.left[node], self.right[node] = children
-            stack.append((children[0], depth + 1))
-            stack.append((children[1], depth + 1))
-
-    def _children(self, node: int, left: Any, right: Any) -> tuple[int, int] | None:
-        if type(left) is not int or type(right) is not int:
-            raise _corrupted(f"{self.where} has a non-integer child index")
-        if left == -1 and right == -1:
-            return None
-        if not (0 < left < self.n_nodes and 0 < right < self.n_nodes) or left == right:
-            raise _corrupted(f"{self.where} node {node} has invalid children")
-        return left, right
-
-    def _leaf(self, node: int) -> None:
-        value = self.conditions[node]
-        if not math.isfinite(value):
-            raise _corrupted(f"{self.where} node {node} has a non-finite leaf value")
-        self.value[node] = value * self.weight
-
-    def _split(self, node: int) -> None:
-        feature = self.split_feature[node]
-        if type(feature) is not int or not 0 <= feature < self.n_features:
-            raise _corrupted(f"{self.where} node {node} splits on a feature outside 0..num_feature-1")
-        threshold = self.conditions[node]
-        if math.isnan(threshold):
-            raise _corrupted(f"{self.where} node {node} has a NaN threshold")
-        default_left = self.split_default[node]
-        if type(default_left) not in (int, bool) or default_left not in (0, 1):
-            raise _corrupted(f"{self.where}.default_left holds something other than 0 or 1")
-        self.feature[node] = feature
-        self.cutoff[node] = float32_cutoff(threshold)
-        self.default_left[node] = bool(default_left)
-
-    def build(self) -> Tree:
-        return Tree(
-            left=tuple(self.left),
-            right=tuple(self.right),
-            feature=tuple(self.feature),
-            cutoff=tuple(self.cutoff),
-            default_left=tuple(self.default_left),
-            value=tuple(self.value),
-            cover=tuple(self.cover),
-            depth=self.depth,
-        )
+def _scoring_tree(tree: ValidTree, weight: float) -> Tree:
+    """Cutoffs for float64 comparisons on splits; leaf values (times the dart weight) on leaves."""
+    n = len(tree.left)
+    feature = [0] * n
+    cutoff = [0.0] * n
+    default_left = [False] * n
+    value = [0.0] * n
+    for node, left in enumerate(tree.left):
+        if left == -1:
+            value[node] = tree.split_condition[node] * weight
+        else:
+            feature[node] = tree.split_index[node]
+            cutoff[node] = float32_cutoff(tree.split_condition[node])
+            default_left[node] = tree.default_left[node]
+    return Tree(left=tree.left, right=tree.right, feature=tuple(feature), cutoff=tuple(cutoff),
+                default_left=tuple(default_left), value=tuple(value), cover=tree.sum_hessian, depth=tree.depth)
 
 
 def _reachable(tree: Tree) -> Iterable[int]:
@@ -740,10 +479,11 @@ class CompiledModel:
     def from_json(cls, raw: bytes | bytearray | str | dict[str, Any]) -> CompiledModel:
         """Build from `booster.save_raw("json")` bytes, its text, or the parsed dict.
 
-        Raises DataCorrupted for a malformed model and InvalidParameter for a model
-        this module does not score (other objectives, gblinear, categorical splits).
+        UBJSON bytes (`booster.save_raw()`) are read too. Raises DataCorrupted for a
+        malformed model and InvalidParameter for a model this module does not score
+        (other objectives, gblinear, categorical splits): see churnml.scoring.artifact.
         """
-        return cls(parse_forest(load_document(raw)))
+        return cls(forest_of(read_artifact(raw)))
 
     @property
     def n_features(self) -> int:

@@ -20,7 +20,8 @@ from typing import Any
 
 from churnml import registry
 from churnml.errors import DataCorrupted, InvalidParameter
-from churnml.scoring.compiled_trees import CompiledModel
+from churnml.scoring.artifact import read_stored_artifact
+from churnml.scoring.compiled_trees import CompiledModel, forest_of
 from churnml.scoring.native_trees import native_forest
 from churnml.text.embedder import embedder_for
 from churnml.training.feature_spec import FeatureSpec
@@ -140,7 +141,7 @@ _pinned: dict[int, str] = {}
 
 def build(stored: registry.StoredModel) -> LoadedModel:
     spec = FeatureSpec.from_dict(stored.feature_spec)
-    compiled = CompiledModel.from_json(stored.artifact)
+    compiled = CompiledModel(forest_of(read_stored_artifact(stored.id, stored.artifact)))
     if compiled.n_features != len(spec.output_names):
         raise DataCorrupted(
             f"model {stored.id} does not match its feature spec",

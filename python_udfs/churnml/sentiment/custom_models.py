@@ -78,10 +78,12 @@ def train(plpy: Any, name: str, texts: list[Any], labels: list[Any], seed: int) 
     return weights, json.loads(json.dumps(metrics, default=float))
 
 
-def engine_from(weights: dict[str, Any]) -> Any:
+def engine_from(weights: dict[str, Any] | bytes) -> Any:
+    """The engine of a head, from its weights or its stored JSON, validated completely first."""
     from churnml.sentiment.encoder import EncoderEngine
+    from churnml.sentiment.head_artifact import read_head
 
-    engine = EncoderEngine(weights)
+    engine = EncoderEngine(read_head(weights))
     engine.name = "custom"
     return engine
 
@@ -102,7 +104,7 @@ def head_for(plpy: Any, name: str) -> Any:
         if stored.feature_spec.get("kind") != "sentiment":
             raise InvalidParameter(f'"{name}" is a churn model, not a sentiment model',
                                    hint="Pass engine => 'encoder', 'lexicon' or a sentiment model's name.")
-        engine = engine_from(json.loads(stored.artifact))
+        engine = engine_from(stored.artifact)
         _HEADS[key] = engine
         while len(_HEADS) > 4:
             _HEADS.popitem(last=False)

@@ -10,6 +10,7 @@ from typing import Any
 
 from churnml import registry
 from churnml.errors import (
+    ChurnmlError,
     InvalidParameter,
     NullValueNotAllowed,
     ObjectNotInPrerequisiteState,
@@ -109,8 +110,11 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
         "output_columns": output_names,
         "libraries": _library_versions(),
     }
+    from churnml.scoring.artifact import read_artifact
+
+    canonical = read_artifact(result.model_json).canonical_json()  # stored in canonical form, as registered ones
     model_id = registry.insert_model(
-        plpy, name=name, artifact=result.model_json, feature_spec=spec.to_dict(), params=summary["params"],
+        plpy, name=name, artifact=canonical, feature_spec=spec.to_dict(), params=summary["params"],
         metrics=summary["metrics"], training=training, holdout_labels=holdout_labels,
         holdout_scores=holdout_scores, parent_id=parent_id)
     auc = summary["metrics"]["validation"].get("auc")
@@ -157,52 +161,83 @@ def _checked_holdout(holdout: str | None) -> tuple[list[bool], list[float]]:
     return list(labels), [float(v) for v in scores]
 
 
-def check_artifact(artifact: str | None, spec: Any) -> bytes:
-    """The artifact as bytes, after checking that the scorer and XGBoost read it and that it fits `spec`.
+def check_artifact(artifact: str | bytes | None, spec: Any) -> bytes:
+    """The artifact's canonical JSON, after validating it completely and checking that it fits `spec`.
 
-    Every problem is 22023 (a bad argument): the artifact has not been stored yet, so
-    nothing in the registry is corrupt.
+    `artifact` is XGBoost JSON (text or bytes) or UBJSON (bytes). churnml's validator
+    reads it first (churnml.scoring.artifact); xgboost only ever loads the canonical
+    document written from the validated values, and must then agree with churnml's
+    scorer. Every problem is 22023 (a bad argument): nothing has been stored yet.
     """
-    from churnml.errors import DataCorrupted
-    from churnml.scoring.compiled_trees import CompiledModel
+    from churnml.scoring.artifact import read_artifact
+    from churnml.scoring.compiled_trees import CompiledModel, forest_of
 
-    if artifact is None or not artifact.strip():
-        raise InvalidParameter("artifact must be an XGBoost model in its native JSON",
-                               hint="Pass bytes(booster.save_raw(\"json\")).decode().")
-    raw = artifact.encode("utf-8")
+    if artifact is None or (isinstance(artifact, str) and not artifact.strip()) or not artifact:
+        raise InvalidParameter("artifact must be an XGBoost model: its JSON, or its UBJSON as bytea",
+                               hint='Pass bytes(booster.save_raw("json")).decode(), or booster.save_raw() as bytea.')
     try:
-        compiled = CompiledModel.from_json(raw)  # the parser the scorer uses: JSON only, checked structure
-    except DataCorrupted as exc:
-        raise InvalidParameter(f"the artifact is not a readable XGBoost model: {exc.message}", detail=exc.detail,
-                               hint="Pass the text of booster.save_raw(\"json\").") from None
-    import xgboost as xgb
-
-    try:
-        booster = xgb.Booster(model_file=bytearray(raw))
-    except xgb.core.XGBoostError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "no reason given"
-        raise InvalidParameter("the artifact is not a readable XGBoost model",
-                               detail=f"XGBoost said: {first[:300]}.") from None
+        model = read_artifact(artifact)
+    except ChurnmlError as exc:  # DataCorrupted or InvalidParameter: the argument is bad either way
+        raise InvalidParameter(exc.message, detail=exc.detail, hint=exc.hint) from None
+    canonical = model.canonical_json()
+    compiled = CompiledModel(forest_of(model))
     outputs = spec.output_names
-    for what, count in (("the scorer", compiled.n_features), ("XGBoost", booster.num_features())):
-        if count != len(outputs):
-            raise InvalidParameter(
-                f"the artifact takes {count} inputs, but the feature spec encodes {len(outputs)} columns",
-                detail=f"As read by {what}. The spec's encoded columns: {', '.join(outputs[:20])}"
-                       f"{', …' if len(outputs) > 20 else ''}.",
-                hint="Register the model with the feature spec it was trained on.")
-    names = booster.feature_names
-    if names is not None and list(names) != list(outputs):
+    if compiled.n_features != len(outputs):
+        raise InvalidParameter(
+            f"the artifact takes {compiled.n_features} inputs, but the feature spec encodes {len(outputs)} columns",
+            detail=f"The spec's encoded columns: {', '.join(outputs[:20])}{', …' if len(outputs) > 20 else ''}.",
+            hint="Register the model with the feature spec it was trained on.")
+    names = list(model.feature_names)
+    if names and names != list(outputs):
         raise InvalidParameter("the artifact's feature names differ from the feature spec's encoded columns",
                                detail=f"Model: {', '.join(names[:10])}; spec: {', '.join(outputs[:10])}.",
                                hint="Register the model with the feature spec it was trained on.")
-    return raw
+    _xgboost_agrees(canonical, compiled)
+    return canonical
+
+
+def _xgboost_agrees(canonical: bytes, compiled: Any) -> None:
+    """xgboost reads the canonical document as churnml's scorer does (same probabilities on rows with
+    missing values and values on every threshold), so tools that load the stored model with
+    xgboost see the model that is served."""
+    import numpy as np
+    import xgboost as xgb
+
+    try:
+        booster = xgb.Booster(model_file=bytearray(canonical))
+    except xgb.core.XGBoostError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "no reason given"
+        raise InvalidParameter("XGBoost cannot load the validated artifact",
+                               detail=f"XGBoost said: {first[:300]}.") from None
+    rows = _probe_rows(compiled)
+    expected = booster.inplace_predict(rows)
+    if booster.num_features() != compiled.n_features or \
+            float(np.max(np.abs(compiled.predict_matrix(rows) - expected), initial=0.0)) > 1e-6:
+        raise InvalidParameter("XGBoost and churnml's scorer read the artifact differently",
+                               detail="Their probabilities differ by more than 1e-6 on the same rows.",
+                               hint="Report this model to the churnml maintainers.")
+
+
+def _probe_rows(compiled: Any) -> Any:
+    """Rows that take every path: each split's threshold, just below it, and missing values."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = compiled.n_features
+    rows = rng.normal(size=(64, n))
+    rows[rng.random(rows.shape) < 0.2] = np.nan
+    for tree in compiled.forest.trees[:64]:
+        for node, left in enumerate(tree.left):
+            if left != -1:
+                row = rng.integers(len(rows))
+                rows[row, tree.feature[node]] = np.float32(tree.cutoff[node])
+    return rows
 
 
 @entry
-def register_model(plpy: Any, name: str | None, artifact: str | None, feature_spec: str | None, metrics: str | None,
-                   training: str | None, params: str | None, holdout: str | None, deploy: bool | None,
-                   parent_id: int | None) -> int:
+def register_model(plpy: Any, name: str | None, artifact: str | bytes | None, feature_spec: str | None,
+                   metrics: str | None, training: str | None, params: str | None, holdout: str | None,
+                   deploy: bool | None, parent_id: int | None) -> int:
     """Register a churn model trained outside the database; returns its id."""
     from churnml.errors import DataCorrupted
     from churnml.training.feature_spec import FeatureSpec
@@ -284,7 +319,7 @@ def _compiled_check(stored: registry.StoredModel) -> None:
     if stored.feature_spec.get("kind") == "sentiment":
         from churnml.sentiment.custom_models import engine_from
 
-        engine_from(json.loads(stored.artifact))
+        engine_from(stored.artifact)  # validates the head completely (XX001 when it is damaged)
         return
     from churnml.scoring import model_cache
 

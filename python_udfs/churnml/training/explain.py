@@ -13,13 +13,12 @@ features (`int_plan`) with a FeatureSpec; contributions likewise.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from churnml.errors import DataCorrupted, InvalidParameter, UndefinedColumn
+from churnml.errors import InvalidParameter, UndefinedColumn
 from churnml.training.feature_spec import FeatureSpec
 
 ModelLike = Any  # xgboost.Booster | bytes | bytearray | str | dict (parsed JSON)
@@ -27,23 +26,20 @@ IMPORTANCE_KEYS = ("weight", "gain", "total_gain", "cover", "total_cover")
 
 
 def model_dict(model: ModelLike) -> dict[str, Any]:
-    """The parsed model JSON from a Booster, raw JSON bytes/text, or an already parsed dict."""
+    """The model document from a Booster, raw JSON/UBJSON bytes or text, or an already parsed dict.
+
+    Bytes and text are validated completely first (churnml.scoring.artifact), and what
+    comes back is the canonical document, so explanations never walk an unchecked tree.
+    """
     if isinstance(model, Mapping):
         return dict(model)
     if hasattr(model, "save_raw"):  # an xgboost.Booster; not imported so stored models need no XGBoost
         model = model.save_raw("json")
-    try:
-        text = model.decode("utf-8") if isinstance(model, bytes | bytearray) else model
-        parsed = json.loads(text)
-        if "gradient_booster" not in parsed["learner"]:
-            raise KeyError("learner.gradient_booster")
-    except (TypeError, ValueError, KeyError) as exc:
-        raise DataCorrupted(
-            "stored model is not XGBoost model JSON",
-            detail=f"{type(exc).__name__}: {exc}.",
-            hint="Retrain the model; its stored JSON cannot be read.",
-        ) from None
-    return parsed
+    from churnml.scoring.artifact import read_artifact
+
+    if isinstance(model, bytearray | memoryview):
+        model = bytes(model)
+    return read_artifact(model).document()
 
 
 def _trees(parsed: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -292,8 +292,15 @@ def _check_data(
 
 
 def load_booster(model_json: bytes | bytearray | str) -> xgb.Booster:
-    """A Booster from stored model JSON; DataCorrupted if it cannot be read."""
-    raw = model_json.encode("utf-8") if isinstance(model_json, str) else model_json
+    """A Booster from stored model JSON; DataCorrupted if it cannot be read.
+
+    xgboost loads only the canonical document churnml writes from the validated model
+    (churnml.scoring.artifact): its own loader trusts every index, and a crafted one
+    crashes the process.
+    """
+    from churnml.scoring.artifact import read_artifact
+
+    raw = read_artifact(bytes(model_json) if isinstance(model_json, bytearray) else model_json).canonical_json()
     try:
         return xgb.Booster(model_file=bytearray(raw))
     except xgb.core.XGBoostError as exc:
