@@ -1,6 +1,25 @@
 -- Training, deployment, thresholds and explanations (churnml_admin trains and deploys;
 -- churnml_user may read explanations and costs).
 
+-- The caller's search_path is what a source name or query resolves with, and a function
+-- with SET search_path no longer sees it: so train is a SQL function without that
+-- clause (every name in it schema-qualified) that hands the caller's path to _train.
+CREATE FUNCTION churnml._train(
+    name text, source text, label text, features text[], exclude text[], feature_types jsonb, hyperparams jsonb,
+    search jsonb, missing text, test_fraction float8, validation_fraction float8, seed int, deploy boolean,
+    parent_id bigint, search_path text
+) RETURNS bigint
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.train(plpy, '@EXTVERSION@', name, source, label, features, exclude, feature_types, hyperparams,
+                 search, missing, test_fraction, validation_fraction, seed, deploy, parent_id,
+                 search_path)
+$$;
+COMMENT ON FUNCTION churnml._train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text) IS
+'Internal: what churnml.train calls, with the caller''s search_path as the last argument.';
+
 CREATE FUNCTION churnml.train(
     name text,
     source text,
@@ -15,19 +34,16 @@ CREATE FUNCTION churnml.train(
     validation_fraction float8 DEFAULT 0.2,
     seed int DEFAULT 42,
     deploy boolean DEFAULT false,
-    parent_id bigint DEFAULT NULL,
-    _search_path text DEFAULT pg_catalog.current_setting('search_path')
+    parent_id bigint DEFAULT NULL
 ) RETURNS bigint
-LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 AS $$
-import churnml.sql_api.models as api
-return api.train(plpy, '@EXTVERSION@', name, source, label, features, exclude, feature_types, hyperparams,
-                 search, missing, test_fraction, validation_fraction, seed, deploy, parent_id,
-                 _search_path)
+SELECT churnml._train(name, source, label, features, exclude, feature_types, hyperparams, search, missing,
+                      test_fraction, validation_fraction, seed, deploy, parent_id,
+                      pg_catalog.current_setting('search_path'))
 $$;
-COMMENT ON FUNCTION churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text) IS
-'Train an XGBoost churn model on a table, view or query and register it; returns the model id. Features: all columns but the label (or `features`, or all but `exclude`); `feature_types` overrides groups ({"col": "categorical"}); `missing` is native|mean|median|zero; `search` = {"trials": n} runs a random search on validation AUC. Progress is reported as NOTICEs. A source name or query resolves with the caller''s search_path (the last argument captures it; leave it to its default).';
+COMMENT ON FUNCTION churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint) IS
+'Train an XGBoost churn model on a table, view or query and register it; returns the model id. Features: all columns but the label (or `features`, or all but `exclude`); `feature_types` overrides groups ({"col": "categorical"}); `missing` is native|mean|median|zero; `search` = {"trials": n} runs a random search on validation AUC. Progress is reported as NOTICEs. A source name or query resolves with the caller''s search_path.';
 
 CREATE FUNCTION churnml.register_model(
     name text,
@@ -172,7 +188,8 @@ COMMENT ON FUNCTION churnml.model_trees(text) IS
 'The trees of a deployed name or model id: count, depth of each, and the first tree as JSON and text (e.g. its first split "cust_service_calls < 3.5").';
 
 GRANT EXECUTE ON FUNCTION
-    churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text),
+    churnml._train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text),
+    churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint),
     churnml.register_model(text, text, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint),
     churnml.register_model(text, bytea, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint),
     churnml.deploy(text, bigint, text, float8),

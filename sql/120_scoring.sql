@@ -5,8 +5,8 @@
 -- PARALLEL UNSAFE, honestly: they look the deployment up through PL/Python's SPI,
 -- which opens a subtransaction, and PostgreSQL forbids subtransactions during any
 -- parallel operation, in the leader as well as in workers. A query calling them is
--- therefore planned serially (see docs/models.md). The trailing `_statement`
--- argument keys the per-statement model cache: leave it to its default.
+-- therefore planned serially (see docs/models.md). The deployment is looked up once
+-- per statement (keyed by the statement's start, which the Python reads from the server).
 
 CREATE FUNCTION churnml._score_json(
     name text, row_json text,
@@ -19,7 +19,7 @@ import churnml.sql_api.scoring as api
 return api.score_json(plpy, '@EXTVERSION@', name, row_json, _statement)
 $$;
 COMMENT ON FUNCTION churnml._score_json(text, text, float8) IS
-'Internal: the churn probability of one row given as JSON (what will_churn(row) calls, and the typed functions create_model_function makes for non-superusers: keep its signature).';
+'Internal: the churn probability of one row given as JSON (what will_churn(row) calls, and the typed functions create_model_function makes for non-superusers: keep its signature). The third argument is no longer used; the typed functions 0.2.0 made still pass it.';
 
 CREATE FUNCTION churnml.will_churn(c anyelement, model text DEFAULT 'churn') RETURNS float8
 LANGUAGE sql STABLE PARALLEL UNSAFE
@@ -28,30 +28,25 @@ AS $$ SELECT churnml._score_json(model, pg_catalog.row_to_json(c)::pg_catalog.te
 COMMENT ON FUNCTION churnml.will_churn(anyelement, text) IS
 'Churn probability (0..1) of a whole row, e.g. SELECT churnml.will_churn(c) FROM customers c, from the model deployed as `model`; features are taken from the row''s columns by name. For the fastest per-row calls make a typed function with churnml.create_model_function.';
 
-CREATE FUNCTION churnml.churn_flag(
-    probability float8, model text DEFAULT 'churn',
-    _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
-) RETURNS boolean
+CREATE FUNCTION churnml.churn_flag(probability float8, model text DEFAULT 'churn') RETURNS boolean
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
-return api.churn_flag(plpy, '@EXTVERSION@', model, probability, _statement)
+return api.churn_flag(plpy, '@EXTVERSION@', model, probability)
 $$;
-COMMENT ON FUNCTION churnml.churn_flag(float8, text, float8) IS
-'True when a churn probability is above the threshold stored with the deployment of `model` (see optimal_threshold and set_threshold).';
+COMMENT ON FUNCTION churnml.churn_flag(float8, text) IS
+'True when a churn probability is above the threshold stored with the deployment of `model` (see optimal_threshold and set_threshold); a probability outside 0..1 is 22003.';
 
-CREATE FUNCTION churnml._explain_json(
-    name text, row_json text, top_k int,
-    _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
-) RETURNS TABLE (feature text, value text, contribution float8)
+CREATE FUNCTION churnml._explain_json(name text, row_json text, top_k int)
+RETURNS TABLE (feature text, value text, contribution float8)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
-return api.explain_json(plpy, '@EXTVERSION@', name, row_json, top_k, _statement)
+return api.explain_json(plpy, '@EXTVERSION@', name, row_json, top_k)
 $$;
-COMMENT ON FUNCTION churnml._explain_json(text, text, int, float8) IS
+COMMENT ON FUNCTION churnml._explain_json(text, text, int) IS
 'Internal: per-feature contributions for one row given as JSON (what explain_churn calls).';
 
 CREATE FUNCTION churnml.explain_churn(c anyelement, top_k int DEFAULT 5, model text DEFAULT 'churn')
@@ -63,17 +58,16 @@ COMMENT ON FUNCTION churnml.explain_churn(anyelement, int, text) IS
 'Why the model predicts what it does for one customer: the top_k input features by absolute TreeSHAP contribution to the log-odds (one-hot columns folded back onto their column), largest first. Positive contributions push towards churn.';
 
 CREATE FUNCTION churnml._score_batches(
-    name text, source text, key_column text, batch_size int, _search_path text,
-    _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
+    name text, source text, key_column text, batch_size int, search_path text
 ) RETURNS TABLE (keys bytea, probabilities bytea)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
-return api.score_batches(plpy, '@EXTVERSION@', name, source, key_column, batch_size, _search_path, _statement)
+return api.score_batches(plpy, '@EXTVERSION@', name, source, key_column, batch_size, search_path)
 $$;
-COMMENT ON FUNCTION churnml._score_batches(text, text, text, int, text, float8) IS
-'Internal: bulk scoring, one row per batch: the keys and the probabilities packed as churnml._unpack_scores reads them (what score calls).';
+COMMENT ON FUNCTION churnml._score_batches(text, text, text, int, text) IS
+'Internal: bulk scoring, one row per batch: the keys and the probabilities packed as churnml._unpack_scores reads them (what score calls, with the caller''s search_path as the last argument).';
 
 -- Without SET search_path, unlike every other churnml function: C that looks up no
 -- names, called once per row, where a SET clause costs a GUC save and restore per call
@@ -92,18 +86,18 @@ AS 'MODULE_PATHNAME', 'churnml_unpack_scores';
 COMMENT ON FUNCTION churnml._unpack_scores(bytea, bytea) IS
 'Internal (what score calls, in C): one row per probability of a batch from _score_batches. probabilities = float8 values in native byte order; keys = one UTF-8 key per probability, each followed by a zero byte, the single byte 0xFF for NULL. Sizes and UTF-8 are checked (22023, 22021).';
 
+-- Without SET search_path: the source resolves with the caller's path, which this body
+-- hands on (every name in it is schema-qualified, and it uses no operator).
 CREATE FUNCTION churnml.score(
-    source text, key_column text DEFAULT NULL, model text DEFAULT 'churn', batch_size int DEFAULT 10000,
-    _search_path text DEFAULT pg_catalog.current_setting('search_path')
+    source text, key_column text DEFAULT NULL, model text DEFAULT 'churn', batch_size int DEFAULT 10000
 ) RETURNS TABLE (key text, probability float8)
 LANGUAGE sql STABLE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT u.key, u.probability
-FROM churnml._score_batches(model, source, key_column, batch_size, _search_path) AS b,
+FROM churnml._score_batches(model, source, key_column, batch_size, pg_catalog.current_setting('search_path')) AS b,
      LATERAL churnml._unpack_scores(b.keys, b.probabilities) AS u
 $$;
-COMMENT ON FUNCTION churnml.score(text, text, text, int, text) IS
+COMMENT ON FUNCTION churnml.score(text, text, text, int) IS
 'Bulk scoring: the churn probability of every row of a table, view or query (`source`), in batches with one vectorised prediction each; `key_column` (cast to text) identifies the rows. An order of magnitude faster than calling will_churn per row.';
 
 CREATE FUNCTION churnml.create_model_function(
@@ -144,13 +138,13 @@ GRANT EXECUTE ON FUNCTION
     churnml.predict(bigint, float8[], text[]),
     churnml._score_json(text, text, float8),
     churnml.will_churn(anyelement, text),
-    churnml.churn_flag(float8, text, float8),
-    churnml._explain_json(text, text, int, float8),
+    churnml.churn_flag(float8, text),
+    churnml._explain_json(text, text, int),
     churnml.explain_churn(anyelement, int, text),
-    churnml._score_batches(text, text, text, int, text, float8),
+    churnml._score_batches(text, text, text, int, text),
     churnml._pack_float8("any"),
     churnml._unpack_scores(bytea, bytea),
-    churnml.score(text, text, text, int, text)
+    churnml.score(text, text, text, int)
 TO churnml_user;
 GRANT EXECUTE ON FUNCTION churnml.create_model_function(text, text, text) TO churnml_admin;
 GRANT EXECUTE ON FUNCTION churnml.create_shard_function(text, regclass, text, text) TO churnml_admin;

@@ -133,23 +133,37 @@ GRANT EXECUTE ON FUNCTION
     churnml.embed_batch(text[])
 TO churnml_user;
 
-CREATE FUNCTION churnml.train_sentiment(
-    name text,
-    source text,
-    text_column text,
-    label_column text,
-    seed int DEFAULT 42,
-    deploy boolean DEFAULT false,
-    _search_path text DEFAULT pg_catalog.current_setting('search_path')
+CREATE FUNCTION churnml._train_sentiment(
+    name text, source text, text_column text, label_column text, seed int, deploy boolean, search_path text
 ) RETURNS bigint
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api
 return api.train_sentiment(plpy, '@EXTVERSION@', name, source, text_column, label_column, seed, deploy,
-                           _search_path)
+                           search_path)
 $$;
-COMMENT ON FUNCTION churnml.train_sentiment(text, text, text, text, int, boolean, text) IS
+COMMENT ON FUNCTION churnml._train_sentiment(text, text, text, text, int, boolean, text) IS
+'Internal: what churnml.train_sentiment calls, with the caller''s search_path as the last argument.';
+
+-- Without SET search_path, like churnml.train: it hands the caller's path on.
+CREATE FUNCTION churnml.train_sentiment(
+    name text,
+    source text,
+    text_column text,
+    label_column text,
+    seed int DEFAULT 42,
+    deploy boolean DEFAULT false
+) RETURNS bigint
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+AS $$
+SELECT churnml._train_sentiment(name, source, text_column, label_column, seed, deploy,
+                                pg_catalog.current_setting('search_path'))
+$$;
+COMMENT ON FUNCTION churnml.train_sentiment(text, text, text, text, int, boolean) IS
 'Train your own sentiment model from labelled rows of a table, view or query: a classifier head on the all-MiniLM-L6-v2 embeddings, calibrated like the shipped one (labels POSITIVE/NEGATIVE/NEUTRAL, any case, or 1/0; at least 5 per class; 70/15/15 split). It is registered in churnml.models (kind sentiment), deployed and rolled back with churnml.deploy/rollback, and used with detect_sentiment(..., engine => name). Returns the model id.';
 
-GRANT EXECUTE ON FUNCTION churnml.train_sentiment(text, text, text, text, int, boolean, text) TO churnml_admin;
+GRANT EXECUTE ON FUNCTION
+    churnml._train_sentiment(text, text, text, text, int, boolean, text),
+    churnml.train_sentiment(text, text, text, text, int, boolean)
+TO churnml_admin;

@@ -394,17 +394,16 @@ CREATE FUNCTION churnml.recommend_incentive(
     customer jsonb DEFAULT '{}',
     customer_key text DEFAULT NULL,
     rule_set text DEFAULT 'default',
-    as_of timestamptz DEFAULT pg_catalog.now(),
-    _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
+    as_of timestamptz DEFAULT pg_catalog.now()
 ) RETURNS churnml.incentive
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.incentives as api
 return api.recommend_incentive(plpy, '@EXTVERSION@', will_churn, sentiment, confidence, customer, customer_key,
-                               rule_set, as_of, _statement)
+                               rule_set, as_of)
 $$;
-COMMENT ON FUNCTION churnml.recommend_incentive(float8, text, float8, jsonb, text, text, timestamptz, float8) IS
+COMMENT ON FUNCTION churnml.recommend_incentive(float8, text, float8, jsonb, text, text, timestamptz) IS
 'The incentive Marketing''s rules give a customer: the first enabled rule of rule_set, by priority, active at as_of, whose condition is TRUE for these inputs (customer: JSON of further inputs by name, e.g. to_jsonb(c)). A rule running an experiment picks the arm from sha256(seed:experiment:customer_key), so it needs customer_key. No matching rule: offer and rule_name are NULL. Reads rules once per statement; never writes (log with churnml.log_offer).';
 
 CREATE FUNCTION churnml.check_condition(condition text) RETURNS jsonb
@@ -542,7 +541,7 @@ GRANT INSERT (offer_id, outcome, recorded_at, note), UPDATE (outcome, recorded_a
 GRANT DELETE ON churnml.offer_outcomes TO churnml_admin;
 
 GRANT EXECUTE ON FUNCTION
-    churnml.recommend_incentive(float8, text, float8, jsonb, text, text, timestamptz, float8),
+    churnml.recommend_incentive(float8, text, float8, jsonb, text, text, timestamptz),
     churnml.check_condition(text),
     churnml.log_offer(text, churnml.incentive, bigint),
     churnml.experiment_results(text, text),

@@ -54,14 +54,8 @@ COMMENT ON VIEW churnml.call_center_config IS
 'The settings assess_customer uses: the churnml.call_center_settings row, or the defaults while it is empty.';
 GRANT SELECT ON churnml.call_center_config TO churnml_user;
 
-CREATE FUNCTION churnml.assess_customer(
-    area_code bigint,
-    phone text,
-    message text DEFAULT NULL,
-    log_offer boolean DEFAULT true,
-    engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true),
-    _search_path text DEFAULT pg_catalog.current_setting('search_path'),
-    _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
+CREATE FUNCTION churnml._assess_customer(
+    area_code bigint, phone text, message text, log_offer boolean, engine text, search_path text
 ) RETURNS TABLE (
     customer_key text,
     customer jsonb,
@@ -83,9 +77,45 @@ LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.call_center as api
-return api.assess(plpy, '@EXTVERSION@', area_code, phone, message, log_offer, engine, _search_path, _statement)
+return api.assess(plpy, '@EXTVERSION@', area_code, phone, message, log_offer, engine, search_path)
 $$;
-COMMENT ON FUNCTION churnml.assess_customer(bigint, text, text, boolean, text, text, float8) IS
+COMMENT ON FUNCTION churnml._assess_customer(bigint, text, text, boolean, text, text) IS
+'Internal: what churnml.assess_customer calls, with the caller''s search_path as the last argument.';
+
+-- Without SET search_path, like churnml.train: an unqualified customer or message table
+-- in the settings resolves with the caller's path, which this body hands on.
+CREATE FUNCTION churnml.assess_customer(
+    area_code bigint,
+    phone text,
+    message text DEFAULT NULL,
+    log_offer boolean DEFAULT true,
+    engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
+) RETURNS TABLE (
+    customer_key text,
+    customer jsonb,
+    will_churn float8,
+    churn_flag boolean,
+    sentiment text,
+    confidence real,
+    offer text,
+    offer_value numeric,
+    reason text,
+    rule_name text,
+    arm text,
+    experiment text,
+    top_reasons text,
+    model_id bigint,
+    offer_id bigint
+)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+AS $$
+SELECT * FROM churnml._assess_customer(area_code, phone, message, log_offer, engine,
+                                       pg_catalog.current_setting('search_path'))
+$$;
+COMMENT ON FUNCTION churnml.assess_customer(bigint, text, text, boolean, text) IS
 'The call-center answer for one customer: their row (as jsonb), the churn probability from the deployed model and whether it is above the deployed cutoff, the sentiment of `message` (or, when NULL, of their latest stored message), the incentive Marketing''s rules recommend with its reason, rule and experiment arm, and the model''s top reasons for this customer. The message is data, never SQL. Unless log_offer is false the recommendation is written to churnml.offer_log (offer_id). An unknown customer is an error (SQLSTATE P0002). Tables and model come from churnml.call_center_settings.';
 
-GRANT EXECUTE ON FUNCTION churnml.assess_customer(bigint, text, text, boolean, text, text, float8) TO churnml_user;
+GRANT EXECUTE ON FUNCTION
+    churnml._assess_customer(bigint, text, text, boolean, text, text),
+    churnml.assess_customer(bigint, text, text, boolean, text)
+TO churnml_user;

@@ -7,19 +7,20 @@
 -- into one row each and unnested here. STABLE (it reads the deployed model),
 -- PARALLEL UNSAFE (SPI), run with the caller's privileges on the customer table.
 
+-- The view calls it without arguments: search_path's default, evaluated where the view
+-- is read, is the reader's path (the view runs with its reader's rights).
 CREATE FUNCTION churnml._customer_risk_batches(
     batch_size int DEFAULT 5000,
-    _search_path text DEFAULT pg_catalog.current_setting('search_path'),
-    _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
+    search_path text DEFAULT pg_catalog.current_setting('search_path')
 ) RETURNS TABLE (keys text, probabilities text, bands text, reasons text, contributions text,
                  threshold float8, model text, model_id bigint)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.dashboards as api
-return api.customer_risk_batches(plpy, '@EXTVERSION@', batch_size, _search_path, _statement)
+return api.customer_risk_batches(plpy, '@EXTVERSION@', batch_size, search_path)
 $$;
-COMMENT ON FUNCTION churnml._customer_risk_batches(int, text, float8) IS
+COMMENT ON FUNCTION churnml._customer_risk_batches(int, text) IS
 'Internal: every customer of the call-center customer table scored and explained, one row per batch (keys, bands and reasons as JSON arrays, probabilities and contributions as comma-separated text); what churnml.customer_risk unnests.';
 
 CREATE VIEW churnml.customer_risk WITH (security_invoker = true) AS
@@ -53,13 +54,13 @@ LEFT JOIN LATERAL (
 COMMENT ON VIEW churnml.customer_risk IS
 'One row per customer of the call-center customer table (churnml.call_center_config) for dashboards: customer_key (key1/key2, as assess_customer), will_churn from the deployed model, churn_flag and risk_band against the deployment''s threshold (high: will_churn > threshold, i.e. churn_flag; medium: > threshold/2; low: the rest), top_reason = the feature with the largest positive TreeSHAP contribution (as explain_churn; NULL when none is positive) and that contribution, the latest sentiment/confidence/time recorded for the customer in churnml.offer_log (NULL if never assessed with a sentiment), and the model name and id. Computed on every read (bulk scoring, TreeSHAP in C): for 10,000 customers about a second; materialise it for heavy dashboards. Reads the customer table with the caller''s privileges.';
 
+-- Without SET search_path, like churnml.assess_customer: it hands the caller's path on.
 CREATE FUNCTION churnml.assess_customer_text(
     area_code bigint,
     phone text,
     message text DEFAULT NULL,
     log_offer boolean DEFAULT true,
-    engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true),
-    _search_path text DEFAULT pg_catalog.current_setting('search_path')
+    engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
 ) RETURNS TABLE (
     customer_key text,
     customer text,
@@ -78,17 +79,17 @@ CREATE FUNCTION churnml.assess_customer_text(
     offer_id bigint
 )
 LANGUAGE sql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT a.customer_key, a.customer::pg_catalog.text, a.will_churn, a.churn_flag, a.sentiment, a.confidence,
        a.offer, a.offer_value, a.reason, a.rule_name, a.arm, a.experiment, a.top_reasons, a.model_id, a.offer_id
-FROM churnml.assess_customer(area_code, phone, message, log_offer, engine, _search_path) AS a
+FROM churnml._assess_customer(area_code, phone, message, log_offer, engine,
+                              pg_catalog.current_setting('search_path')) AS a
 $$;
-COMMENT ON FUNCTION churnml.assess_customer_text(bigint, text, text, boolean, text, text) IS
+COMMENT ON FUNCTION churnml.assess_customer_text(bigint, text, text, boolean, text) IS
 'assess_customer with only plain SQL types, for JDBC/ODBC and BI tools: the same columns, but `customer` is the customer row as JSON text instead of jsonb (which JDBC returns as org.postgresql.util.PGobject). Logs the offer like assess_customer unless log_offer is false.';
 
 GRANT EXECUTE ON FUNCTION
-    churnml._customer_risk_batches(int, text, float8),
-    churnml.assess_customer_text(bigint, text, text, boolean, text, text)
+    churnml._customer_risk_batches(int, text),
+    churnml.assess_customer_text(bigint, text, text, boolean, text)
 TO churnml_user;
 GRANT SELECT ON churnml.customer_risk TO churnml_user;

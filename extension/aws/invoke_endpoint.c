@@ -6,10 +6,8 @@
  * file does just that part. It turns every input into its text form with the
  * type's own output function (what Aurora does when it writes the inputs as one CSV
  * line for SageMaker) and hands the endpoint name, the batch size and the text[] to
- * the PL/Python function aws_sagemaker._invoke_endpoint(text, integer, text[], float8),
- * which does the real work: validation, the deployed model, the prediction. The
- * last argument is the statement's start time, the key of churnml's per-statement
- * model cache, computed as date_part('epoch', statement_timestamp()) is.
+ * the PL/Python function aws_sagemaker._invoke_endpoint(text, integer, text[]),
+ * which does the real work: validation, the deployed model, the prediction.
  *
  * Both the variadic form, invoke_endpoint('churn', NULL, 1, 2.5, 'no'), and an
  * explicit array, invoke_endpoint('churn', NULL, VARIADIC ARRAY[...]), work.
@@ -26,8 +24,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/timestamp.h"
-#include "access/xact.h"
 
 PG_MODULE_MAGIC;
 
@@ -38,7 +34,7 @@ PG_FUNCTION_INFO_V1(churnml_aws_invoke_endpoint);
 /* What one call site needs, kept in fn_extra for the life of the query. */
 typedef struct InvokeCache
 {
-	FmgrInfo	target;			/* aws_sagemaker._invoke_endpoint(text, int4, text[], float8) */
+	FmgrInfo	target;			/* aws_sagemaker._invoke_endpoint(text, int4, text[]) */
 	int			ninputs;		/* model inputs at this call site (separate arguments) */
 	FmgrInfo   *output;			/* one output function per input */
 	Oid			array_element;	/* VARIADIC ARRAY[...]: the element type, else InvalidOid */
@@ -51,10 +47,10 @@ typedef struct InvokeCache
 static Oid
 target_function(void)
 {
-	Oid			argtypes[4] = {TEXTOID, INT4OID, TEXTARRAYOID, FLOAT8OID};
+	Oid			argtypes[3] = {TEXTOID, INT4OID, TEXTARRAYOID};
 	List	   *name = list_make2(makeString("aws_sagemaker"), makeString("_invoke_endpoint"));
 
-	return LookupFuncName(name, 4, argtypes, false);
+	return LookupFuncName(name, 3, argtypes, false);
 }
 
 static InvokeCache *
@@ -155,23 +151,20 @@ Datum
 churnml_aws_invoke_endpoint(PG_FUNCTION_ARGS)
 {
 	InvokeCache *cache = call_site(fcinfo);
-	LOCAL_FCINFO(call, 4);
-	TimestampTz started = GetCurrentStatementStartTimestamp();
+	LOCAL_FCINFO(call, 3);
 	Datum		result;
 
 	/* With VARIADIC NULL the whole input list is NULL: nothing to score. */
 	if (OidIsValid(cache->array_element) && PG_ARGISNULL(FIXED_ARGS))
 		PG_RETURN_NULL();
 
-	InitFunctionCallInfoData(*call, &cache->target, 4, PG_GET_COLLATION(), NULL, NULL);
+	InitFunctionCallInfoData(*call, &cache->target, 3, PG_GET_COLLATION(), NULL, NULL);
 	call->args[0].value = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
 	call->args[0].isnull = PG_ARGISNULL(0);
 	call->args[1].value = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	call->args[1].isnull = PG_ARGISNULL(1);
 	call->args[2].value = PointerGetDatum(inputs_as_text(fcinfo, cache));
 	call->args[2].isnull = false;
-	call->args[3].value = Float8GetDatum((double) (started - SetEpochTimestamp()) / 1000000.0);
-	call->args[3].isnull = false;
 
 	result = FunctionCallInvoke(call);
 	if (call->isnull)

@@ -4,7 +4,7 @@ PostgreSQL's signal handlers only set flags (`InterruptPending`, then `QueryCanc
 or `ProcDiePending`); the flags take effect where the server's own code calls
 CHECK_FOR_INTERRUPTS(). Python code in a PL/Python function never does, so a long loop
 in churnml would run to its end whatever the client asked. `check()` is that call for
-Python: it reads `InterruptPending` from the server's memory (a few tens of nanoseconds,
+Python: it reads `InterruptPending` from the server's memory (`churnml.server`: well under a microsecond,
 cheap enough between batches of any size) and, only when it is set, runs one tiny
 statement through SPI, where the executor calls CHECK_FOR_INTERRUPTS(): the server then
 does what it would do anywhere else, "canceling statement due to statement timeout"
@@ -24,37 +24,25 @@ Not for PARALLEL SAFE functions: a parallel worker cannot run SPI statements.
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from churnml import server
+
 T = TypeVar("T")
 
 POLL_SECONDS = 0.05
 
-_flag: Any = None  # ctypes.c_int in the server's memory; False when not in a backend
-
-
-def _interrupt_flag() -> Any:
-    global _flag
-    if _flag is None:
-        try:
-            # RTLD_DEFAULT: the postgres executable exports its globals (it links with -E)
-            _flag = ctypes.c_int.in_dll(ctypes.CDLL(None), "InterruptPending")
-        except (OSError, ValueError):
-            _flag = False
-    return _flag
-
 
 def in_backend() -> bool:
-    return bool(_interrupt_flag() is not False)
+    return server.in_backend()
 
 
 def pending() -> bool:
     """Whether the server has an interrupt waiting (a cancel, a timeout, a terminate, ...)."""
-    flag = _flag if _flag is not None else _interrupt_flag()
+    flag = server.interrupt_flag()
     return bool(flag) and flag.value != 0
 
 
@@ -63,7 +51,7 @@ _PLAN: list[Any] = []
 
 def check() -> None:
     """Let the server act on a pending interrupt: raises its error (or exits) if one is due."""
-    flag = _flag if _flag is not None else _interrupt_flag()
+    flag = server.interrupt_flag()
     if not flag or not flag.value:
         return
     import plpy  # the PL/Python module: present whenever InterruptPending is

@@ -4,16 +4,15 @@
 -- "any"); it turns each input into text and calls _invoke_endpoint.
 
 CREATE FUNCTION aws_sagemaker._invoke_endpoint(
-    endpoint_name text, max_rows_per_batch int, model_input text[],
-    _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
+    endpoint_name text, max_rows_per_batch int, model_input text[]
 ) RETURNS text
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.aws as api
-return api.invoke_endpoint(plpy, '@EXTVERSION@', endpoint_name, max_rows_per_batch, model_input, _statement)
+return api.invoke_endpoint(plpy, '@EXTVERSION@', endpoint_name, max_rows_per_batch, model_input)
 $$;
-COMMENT ON FUNCTION aws_sagemaker._invoke_endpoint(text, int, text[], float8) IS
+COMMENT ON FUNCTION aws_sagemaker._invoke_endpoint(text, int, text[]) IS
 'Internal: the model inputs of aws_sagemaker.invoke_endpoint as text, in feature order; returns the churn probability as text.';
 
 CREATE FUNCTION aws_sagemaker.invoke_endpoint(

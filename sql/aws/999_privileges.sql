@@ -9,8 +9,8 @@ FROM PUBLIC;
 GRANT USAGE ON SCHEMA aws_commons, aws_comprehend, aws_sagemaker TO churnml_user;
 GRANT USAGE ON SCHEMA aws_commons, aws_s3 TO churnml_loader;
 GRANT EXECUTE ON FUNCTION
-    aws_comprehend.detect_sentiment(varchar, varchar, int, text),
-    aws_sagemaker._invoke_endpoint(text, int, text[], float8),
+    aws_comprehend.detect_sentiment(varchar, varchar, int),
+    aws_sagemaker._invoke_endpoint(text, int, text[]),
     aws_sagemaker.invoke_endpoint(varchar, int, "any"),
     @extschema@.aws_comprehend_detect_sentiment(text, text, int),
     @extschema@.aws_comprehend_detect_sentiment_confidence(text, text, int)

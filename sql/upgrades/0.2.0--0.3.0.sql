@@ -223,3 +223,21 @@ END
 $$;
 CREATE TRIGGER stamp_updated BEFORE UPDATE ON churnml.call_center_settings
     FOR EACH ROW EXECUTE FUNCTION churnml._stamp_updated();
+
+-- Public signatures without internal arguments: _search_path and _statement are gone
+-- (the caller's search_path is handed on by SQL wrappers, the statement start read from the
+-- server). CREATE OR REPLACE cannot drop an argument, so the old forms are dropped here and
+-- the replayed install script creates the new ones. customer_risk depends on
+-- _customer_risk_batches: the view is dropped with it and re-created by the replay.
+DROP VIEW churnml.customer_risk;
+DROP FUNCTION churnml._customer_risk_batches(int, text, float8);
+DROP FUNCTION churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean,
+                            bigint, text);
+DROP FUNCTION churnml.train_sentiment(text, text, text, text, int, boolean, text);
+DROP FUNCTION churnml.churn_flag(float8, text, float8);
+DROP FUNCTION churnml._explain_json(text, text, int, float8);
+DROP FUNCTION churnml.score(text, text, text, int, text);
+DROP FUNCTION churnml._score_batches(text, text, text, int, text, float8);
+DROP FUNCTION churnml.recommend_incentive(float8, text, float8, jsonb, text, text, timestamptz, float8);
+DROP FUNCTION churnml.assess_customer_text(bigint, text, text, boolean, text, text);
+DROP FUNCTION churnml.assess_customer(bigint, text, text, boolean, text, text, float8);

@@ -236,8 +236,10 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
                            "c.area_code, c.phone, 'Thanks!', engine => 'lexicon') a "
                            "ORDER BY c.area_code, c.phone LIMIT 1").fetchone()
         assert row[0] == before_scores[0][2]
+        conn.execute("SET churnml.sentiment_engine = 'lexicon'")
         sentiment = conn.execute("SELECT sentiment FROM aws_comprehend.detect_sentiment("
-                                 "'I love it', 'en', _engine => 'lexicon')").fetchone()[0]
+                                 "'I love it', 'en')").fetchone()[0]
+        conn.execute("RESET churnml.sentiment_engine")
         assert sentiment == "POSITIVE"
 
     # The updated catalog is a fresh install's.

@@ -277,7 +277,7 @@ def test_typed_function_after_the_model_changes_shape(telco: str) -> None:
         conn.execute("SELECT churnml.train('shape', 'SELECT churn, day_mins, cust_service_calls FROM customers', "
                      "'churn', deploy => true)")
         signature = conn.execute("SELECT churnml.create_model_function('shape_fn', 'shape')").fetchone()[0]
-        assert signature == "public.shape_fn(double precision, bigint, float8)"
+        assert signature == "public.shape_fn(double precision, bigint)"
         assert 0 < conn.execute("SELECT shape_fn(250.0, 4)").fetchone()[0] < 1
         conn.execute("SELECT churnml.train('shape', 'SELECT churn, day_mins FROM customers', 'churn', "
                      "deploy => true)")
@@ -357,7 +357,7 @@ def test_create_model_function_is_immune_to_a_crafted_deployment_name(telco: str
             source = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = 'public.crafted_su'::regproc").fetchone()[0]
             version = conn.execute("SELECT churnml.version()").fetchone()[0]
             assert source == ("\nimport churnml.sql_api.scoring as api\n"
-                              f"return api.score_args(plpy, {version!r}, {CRAFTED!r}, args)\n")
+                              f"return api.score_typed(plpy, {version!r}, {CRAFTED!r}, args)\n")
         finally:
             conn.execute("DROP FUNCTION IF EXISTS public.crafted_su")
             conn.execute("DROP SCHEMA crafted_fn CASCADE")
@@ -367,12 +367,35 @@ def test_create_model_function_is_immune_to_a_crafted_deployment_name(telco: str
             conn.execute("DROP ROLE cm_crafted_admin")
 
 
-def test_typed_functions_for_valid_names_are_unchanged(telco: str) -> None:
-    """The body a superuser's create_model_function writes, now quoted by the database, is the text it was."""
+def test_typed_functions_take_only_features_and_replace_the_earlier_form(telco: str) -> None:
+    """The body a superuser's create_model_function writes (quoted by the database) calls score_typed with the
+    features only: no hidden _statement argument. Made again over a function of 0.2.0's form (features, then
+    `_statement float8 DEFAULT ...`), it replaces it rather than adding an ambiguous overload."""
     with psycopg.connect(telco, autocommit=True) as conn:
         conn.execute("SELECT churnml.create_model_function('same_body', 'churn')")
-        source = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = 'public.same_body'::regproc").fetchone()[0]
+        source, names = conn.execute("SELECT prosrc, proargnames FROM pg_proc "
+                                     "WHERE oid = 'public.same_body'::regproc").fetchone()
         version = conn.execute("SELECT churnml.version()").fetchone()[0]
         assert source == ("\nimport churnml.sql_api.scoring as api\n"
-                          f"return api.score_args(plpy, '{version}', 'churn', args)\n")
+                          f"return api.score_typed(plpy, '{version}', 'churn', args)\n")
+        assert "_statement" not in names
+        signature = conn.execute("SELECT 'public.same_body'::regproc::regprocedure::text").fetchone()[0]
+        args = signature[signature.index("(") + 1:-1]
+        conn.execute("DROP FUNCTION public.same_body")
+        # what 0.2.0 made: the same features and a trailing _statement, calling score_args
+        old_body = ("\nimport churnml.sql_api.scoring as api\n"
+                    f"return api.score_args(plpy, '{version}', 'churn', args)\n")
+        params = ", ".join(f"{n} {t.strip()}" for n, t in zip(names, args.split(","), strict=True))
+        conn.execute(f"CREATE FUNCTION public.same_body({params}, _statement float8 DEFAULT "
+                     "date_part('epoch', statement_timestamp())) RETURNS float8 LANGUAGE plpython3u STABLE "
+                     f"AS $body${old_body}$body$")
+        row = conn.execute("SELECT c FROM customers c ORDER BY phone LIMIT 1").fetchone()[0]
+        values = ", ".join("%s" for _ in names)
+        firsts = conn.execute(f"SELECT {', '.join(names)} FROM customers ORDER BY phone LIMIT 1").fetchone()
+        old_score = conn.execute(f"SELECT public.same_body({values})", firsts).fetchone()[0]
+        conn.execute("SELECT churnml.create_model_function('same_body', 'churn')")
+        overloads = conn.execute("SELECT count(*) FROM pg_proc WHERE proname = 'same_body'").fetchone()[0]
+        assert overloads == 1
+        assert conn.execute(f"SELECT public.same_body({values})", firsts).fetchone()[0] == old_score
+        assert row is not None
         conn.execute("DROP FUNCTION public.same_body")

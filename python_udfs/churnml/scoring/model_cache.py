@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from churnml import registry
+from churnml import registry, server
 from churnml.errors import DataCorrupted, InvalidParameter
 from churnml.scoring.artifact import read_stored_artifact
 from churnml.scoring.compiled_trees import CompiledModel, forest_of
@@ -128,7 +128,7 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class Serving:
-    statement: float
+    statement: int | None  # the statement start it was looked up for (churnml.server.statement_start)
     model: LoadedModel
     threshold: float
 
@@ -192,13 +192,16 @@ def by_id(plpy: Any, model_id: int) -> LoadedModel:
     return loaded
 
 
-def serving(plpy: Any, name: str, statement: float | None) -> Serving:
-    """The model `name` serves for the statement that started at `statement`."""
+def serving(plpy: Any, name: str) -> Serving:
+    """The model `name` serves for the current statement: looked up once per statement (by its
+    start time, read from the server), so every row of a statement uses one model and a deploy
+    takes effect at the next statement. Outside a backend: looked up on every call."""
+    statement = server.statement_start()
     current = _serving.get(name)
     if current is not None and statement is not None and current.statement == statement:
         return current
     deployment = registry.current_deployment(plpy, name)
-    current = Serving(statement=statement if statement is not None else float("nan"),
+    current = Serving(statement=statement,
                       model=model(plpy, deployment.model_id, deployment.artifact_sha256),
                       threshold=deployment.threshold)
     _serving[name] = current

@@ -13,6 +13,7 @@ import math
 import re
 from typing import Any
 
+from churnml import server
 from churnml.errors import ChurnmlError, DataException, InvalidParameter, NullValueNotAllowed, WrongArgumentCount
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import features_hint
@@ -48,15 +49,16 @@ def _check_batch(max_rows_per_batch: int | None) -> None:
 
 
 @entry
-def detect_sentiment(plpy: Any, text: str | None, language: str | None, max_rows_per_batch: int | None,
-                     engine: str | None) -> dict[str, Any] | None:
+def detect_sentiment(plpy: Any, text: str | None, language: str | None,
+                     max_rows_per_batch: int | None) -> dict[str, Any] | None:
+    """Aurora's signature, which has no engine argument: the engine is the churnml.sentiment_engine setting."""
     from churnml.sentiment.analysis import run_one
     from churnml.sql_api.sentiment import scorer_for
 
     _check_batch(max_rows_per_batch)
     if language is None:
         raise NullValueNotAllowed("language_code must not be NULL", hint="Pass 'en'.")
-    result = run_one(text, scorer_for(plpy, language, engine))
+    result = run_one(text, scorer_for(plpy, language, server.setting("churnml.sentiment_engine")))
     if result is None:
         return {"sentiment": None, "confidence": None}
     return {"sentiment": result.label, "confidence": result.confidence}
@@ -85,15 +87,15 @@ def _typed(value: str | None, feature: Any, position: int) -> Any:
 
 
 @entry
-def invoke_endpoint(plpy: Any, endpoint: str | None, max_rows_per_batch: int | None, inputs: list[str | None] | None,
-                    statement: float | None) -> str | None:
+def invoke_endpoint(plpy: Any, endpoint: str | None, max_rows_per_batch: int | None,
+                    inputs: list[str | None] | None) -> str | None:
     if endpoint is None:
         raise NullValueNotAllowed("endpoint_name must not be NULL",
                                   hint="Name a model deployed with churnml.deploy, e.g. 'churn'.")
     _check_batch(max_rows_per_batch)
     if inputs is None:  # as invoke_endpoint(..., VARIADIC NULL): nothing to score
         return None
-    loaded = model_cache.serving(plpy, endpoint, statement).model
+    loaded = model_cache.serving(plpy, endpoint).model
     features = loaded.spec.features
     if len(inputs) != len(features):
         raise WrongArgumentCount(

@@ -94,7 +94,7 @@ def _reasons(loaded: model_cache.LoadedModel, values: list[Any], encoded: list[A
 
 @entry
 def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | None, log_offer: bool | None,
-           engine: str | None, search_path: str | None, statement: float | None) -> list[dict[str, Any]]:
+           engine: str | None, search_path: str | None) -> list[dict[str, Any]]:
     if area_code is None or phone is None:
         return []
     settings = plpy.execute(prepared(plpy, "settings", _SETTINGS, []))[0]
@@ -103,7 +103,7 @@ def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | N
         customer = _customer(plpy, settings, key)
         if message is None:
             message = _latest_message(plpy, settings, key)
-    serving = model_cache.serving(plpy, settings["model"], statement)
+    serving = model_cache.serving(plpy, settings["model"])
     loaded = serving.model
     missing = [n for n in loaded.input_names if n not in customer]
     if missing:

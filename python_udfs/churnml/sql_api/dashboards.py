@@ -54,12 +54,11 @@ def _floats_or_null(values: list[float | None]) -> str:
 
 
 @entry
-def customer_risk_batches(plpy: Any, batch_size: int | None, search_path: str | None,
-                          statement: float | None) -> list[dict[str, Any]]:
+def customer_risk_batches(plpy: Any, batch_size: int | None, search_path: str | None) -> list[dict[str, Any]]:
     if batch_size is None or not 1 <= batch_size <= 1_000_000:
         raise InvalidParameter(f"batch_size must be between 1 and 1000000, not {batch_size}")
     settings = plpy.execute(prepared(plpy, "dashboards:settings", _SETTINGS, []))[0]
-    serving = model_cache.serving(plpy, settings["model"], statement)
+    serving = model_cache.serving(plpy, settings["model"])
     with caller_search_path(plpy, search_path):
         return list(_batches(plpy, settings, serving, batch_size))
 

@@ -1,7 +1,7 @@
 """SQL area: incentive rules (validation triggers), recommend_incentive, the offer log,
 experiment results and the cost of a rule set.
 
-Rules are read once per statement (keyed by statement_timestamp(), like deployed
+Rules are read once per statement (keyed by the statement's start, like deployed
 models), so an admin's change applies to every session's next statement. Compiled
 conditions are cached per backend by their stored syntax tree. All statements are
 prepared with parameters; nothing here formats a value into SQL text.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from churnml import registry
+from churnml import registry, server
 from churnml.errors import (
     CardinalityViolation,
     ChurnmlError,
@@ -338,7 +338,7 @@ WHERE r.rule_set OPERATOR(pg_catalog.=) $1
 
 @dataclass
 class _Loaded:
-    statement: float
+    statement: int | None  # the statement start it was checked for (churnml.server.statement_start)
     as_of: str
     fingerprint: str
     rule_set: rules.RuleSet
@@ -379,21 +379,22 @@ def _known_rule_sets(plpy: Any) -> str:
     return f"Rule sets with rules: {sets}." if sets else "No rule set has any rules."
 
 
-def _rule_set(plpy: Any, name: str, as_of: str, statement: float | None) -> rules.RuleSet:
+def _rule_set(plpy: Any, name: str, as_of: str) -> rules.RuleSet:
     """The rules for this statement: looked up once per statement, rebuilt only when they changed."""
+    statement = server.statement_start()
     current = _loaded.get(name)
     if current is not None and statement is not None and current.statement == statement and current.as_of == as_of:
         return current.rule_set
     plan = prepared(plpy, "rule_set_fingerprint", _FINGERPRINT_QUERY, ["pg_catalog.text", "pg_catalog.timestamptz"])
     fingerprint = plpy.execute(plan, [name, as_of])[0]["fingerprint"]
     if current is not None and fingerprint is not None and current.fingerprint == fingerprint:
-        current.statement, current.as_of = statement if statement is not None else float("nan"), as_of
+        current.statement, current.as_of = statement, as_of
         return current.rule_set
     rule_set = load_rule_set(plpy, name, as_of)
     if fingerprint is not None:
         if len(_loaded) >= MAX_CACHED_SETS and name not in _loaded:
             _loaded.pop(next(iter(_loaded)))
-        _loaded[name] = _Loaded(statement if statement is not None else float("nan"), as_of, fingerprint, rule_set)
+        _loaded[name] = _Loaded(statement, as_of, fingerprint, rule_set)
     return rule_set
 
 
@@ -409,8 +410,8 @@ def _customer(customer: str | None) -> dict[str, Any]:
 
 @entry
 def recommend_incentive(plpy: Any, will_churn: float | None, sentiment: str | None, confidence: float | None,
-                        customer: str | None, customer_key: str | None, rule_set: str | None, as_of: str | None,
-                        statement: float | None) -> dict[str, Any]:
+                        customer: str | None, customer_key: str | None, rule_set: str | None,
+                        as_of: str | None) -> dict[str, Any]:
     if rule_set is None:
         raise NullValueNotAllowed("rule_set must not be NULL")
     if as_of is None:
@@ -424,7 +425,7 @@ def recommend_incentive(plpy: Any, will_churn: float | None, sentiment: str | No
         raise InvalidParameter("customer_key must not be blank",
                                detail="It keys the customer's experiment arm and the offer log.",
                                hint="Pass a stable key such as area_code || '/' || phone, or NULL.")
-    loaded = _rule_set(plpy, rule_set, as_of, statement)
+    loaded = _rule_set(plpy, rule_set, as_of)
     cust = _customer(customer)
     env = rules.customer_env(cust, loaded.inputs) if cust else {}
     env["will_churn"] = will_churn

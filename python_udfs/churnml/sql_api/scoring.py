@@ -23,6 +23,7 @@ from churnml.errors import (
 )
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import encoded_batches, features_hint
+from churnml.spi import prepared
 from churnml.sql_api.entry import entry, generated_entry
 from churnml.training.sql_types import type_family
 from churnml.version import VERSION
@@ -43,11 +44,15 @@ def _row(row_json: str) -> dict[str, Any]:
 
 
 @entry
-def score_json(plpy: Any, name: str, row_json: str | None, statement: float | None) -> float | None:
-    """will_churn(c): the row arrives as JSON; features are taken by column name."""
+def score_json(plpy: Any, name: str, row_json: str | None, _statement: float | None = None) -> float | None:
+    """will_churn(c): the row arrives as JSON; features are taken by column name.
+
+    `_statement` is what churnml._score_json's third argument still carries for the typed
+    functions 0.2.0's create_model_function made (their calling convention is frozen); the
+    statement is now read from the server (model_cache.serving)."""
     if row_json is None:
         return None
-    loaded = model_cache.serving(plpy, name, statement).model
+    loaded = model_cache.serving(plpy, name).model
     row = _row(row_json)
     try:
         values = [row[n] for n in loaded.input_names]
@@ -59,11 +64,23 @@ def score_json(plpy: Any, name: str, row_json: str | None, statement: float | No
 
 @generated_entry
 def score_args(plpy: Any, name: str, args: list[Any]) -> float:
-    """A function made by create_model_function: features as typed arguments, then the statement time.
+    """A function made by 0.2.0's create_model_function: features as typed arguments, then a
+    statement time that is no longer used.
 
     Its calling convention, `score_args(plpy, version, name, args)`, is frozen (see generated_entry)."""
-    *values, statement = args
-    loaded = model_cache.serving(plpy, name, statement).model
+    return _score_typed(plpy, name, args[:-1])
+
+
+@generated_entry
+def score_typed(plpy: Any, name: str, args: list[Any]) -> float:
+    """A function made by create_model_function: the features as typed arguments, nothing else.
+
+    Its calling convention, `score_typed(plpy, version, name, args)`, is frozen (see generated_entry)."""
+    return _score_typed(plpy, name, args)
+
+
+def _score_typed(plpy: Any, name: str, values: list[Any]) -> float:
+    loaded = model_cache.serving(plpy, name).model
     if len(values) != len(loaded.input_names):
         raise WrongArgumentCount(
             f"model \"{name}\" now expects {len(loaded.input_names)} features, the function passed {len(values)}",
@@ -72,25 +89,24 @@ def score_args(plpy: Any, name: str, args: list[Any]) -> float:
 
 
 @entry
-def churn_flag(plpy: Any, name: str, probability: float | None, statement: float | None) -> bool | None:
+def churn_flag(plpy: Any, name: str, probability: float | None) -> bool | None:
     if probability is None:
         return None
     if not 0.0 <= probability <= 1.0:  # also NaN
         raise NumericValueOutOfRange(f"probability must be between 0 and 1, not {probability}",
                                      hint="Pass a churn probability, e.g. churnml.churn_flag(churnml.will_churn(c)).")
-    return probability > model_cache.serving(plpy, name, statement).threshold
+    return probability > model_cache.serving(plpy, name).threshold
 
 
 @entry
-def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None,
-                 statement: float | None) -> list[dict[str, Any]]:
+def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None) -> list[dict[str, Any]]:
     from churnml.training.explain import group_contributions
 
     if row_json is None:
         return []
     if top_k is not None and top_k < 1:
         raise InvalidParameter(f"top_k must be at least 1, not {top_k}")
-    loaded = model_cache.serving(plpy, name, statement).model
+    loaded = model_cache.serving(plpy, name).model
     row = _row(row_json)
     missing = [n for n in loaded.input_names if n not in row]
     if missing:
@@ -108,7 +124,7 @@ def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None,
 
 @entry
 def score_batches(plpy: Any, name: str, source: str, key_column: str | None, batch_size: int,
-                  search_path: str | None, statement: float | None) -> list[tuple[bytes, bytes]]:
+                  search_path: str | None) -> list[tuple[bytes, bytes]]:
     """Bulk scoring: one SPI round trip per batch, one vectorised predict per batch.
 
     Each batch goes back as two bytea values, (keys, probabilities as native float8s),
@@ -117,18 +133,18 @@ def score_batches(plpy: Any, name: str, source: str, key_column: str | None, bat
     from churnml.source_data import caller_search_path
 
     with caller_search_path(plpy, search_path):
-        return list(_score_batches(plpy, name, source, key_column, batch_size, statement))
+        return list(_score_batches(plpy, name, source, key_column, batch_size))
 
 
-def _score_batches(plpy: Any, name: str, source: str, key_column: str | None, batch_size: int,
-                   statement: float | None) -> Iterator[tuple[bytes, bytes]]:
+def _score_batches(plpy: Any, name: str, source: str, key_column: str | None,
+                   batch_size: int) -> Iterator[tuple[bytes, bytes]]:
     import numpy as np
 
     from churnml.source_data import resolve_source
 
     if batch_size is None or not 1 <= batch_size <= 1_000_000:
         raise InvalidParameter(f"batch_size must be between 1 and 1000000, not {batch_size}")
-    loaded = model_cache.serving(plpy, name, statement).model
+    loaded = model_cache.serving(plpy, name).model
     from_item, _ = resolve_source(plpy, source)
     query = from_item.removesuffix(" AS src")
     probe = plpy.execute(f"SELECT * FROM {from_item} LIMIT 0")
@@ -161,15 +177,13 @@ def _function_sql(plpy: Any, schema: str, function: str, name: str, features: li
 
     The deployment name is a Python string literal (repr) inside a body that the database
     quotes as one SQL literal (quote_literal): a name holding a dollar-quote tag or a quote
-    ends neither, so it can only ever be data. The body is the same text as before, so the
-    functions made for valid names are unchanged.
+    ends neither, so it can only ever be data.
     """
     params = ", ".join(f"{plpy.quote_ident(n)} {t}" for n, t in features)
     qualified = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}"
-    body = f"\nimport churnml.sql_api.scoring as api\nreturn api.score_args(plpy, {VERSION!r}, {name!r}, args)\n"
+    body = f"\nimport churnml.sql_api.scoring as api\nreturn api.score_typed(plpy, {VERSION!r}, {name!r}, args)\n"
     return (
-        f"CREATE OR REPLACE FUNCTION {qualified}({params}, _statement float8 DEFAULT "
-        f"pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())) RETURNS float8 "
+        f"CREATE OR REPLACE FUNCTION {qualified}({params}) RETURNS float8 "
         f"LANGUAGE plpython3u STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp "
         f"AS {plpy.quote_literal(body)}"
     )
@@ -192,10 +206,9 @@ def _sql_function_sql(plpy: Any, schema: str, function: str, name: str, features
     else:
         row = "(" + " OPERATOR(pg_catalog.||) ".join(
             f"pg_catalog.jsonb_build_object({', '.join(chunk)})" for chunk in chunks) + ")::pg_catalog.text"
-    body = f"SELECT churnml._score_json({plpy.quote_literal(name)}, {row}, ${len(features) + 1})"
+    body = f"SELECT churnml._score_json({plpy.quote_literal(name)}, {row})"
     return (
-        f"CREATE OR REPLACE FUNCTION {qualified}({params}, _statement float8 DEFAULT "
-        f"pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())) RETURNS float8 "
+        f"CREATE OR REPLACE FUNCTION {qualified}({params}) RETURNS float8 "
         f"LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp AS {plpy.quote_literal(body)}"
     )
 
@@ -207,7 +220,7 @@ def create_model_function(plpy: Any, function: str, name: str, schema: str | Non
                                hint="Use a plain identifier such as will_churn.")
     if schema is None:
         raise NullValueNotAllowed("schema must not be NULL", hint="Pass the schema to create the function in.")
-    loaded = model_cache.serving(plpy, name, None).model
+    loaded = model_cache.serving(plpy, name).model
     regtype = plpy.prepare("SELECT $1::pg_catalog.regtype::pg_catalog.text AS t", ["pg_catalog.text"])
     features = []
     for feature in loaded.spec.features:
@@ -218,14 +231,32 @@ def create_model_function(plpy: Any, function: str, name: str, schema: str | Non
         "SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER",
         []))[0]["rolsuper"]
     make = _function_sql if superuser else _sql_function_sql
+    _drop_earlier_form(plpy, schema, function, features)
     plpy.execute(make(plpy, schema, function, name, features))
-    signature = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}({', '.join(t for _, t in features)}, float8)"
+    signature = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}({', '.join(t for _, t in features)})"
     plpy.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
     plpy.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO churnml_user")
-    comment = (f"Churn probability from the model deployed as \"{name}\" (made by churnml.create_model_function). "
-               f"Leave _statement to its default: it keys the per-statement model cache.")
+    comment = f"Churn probability from the model deployed as \"{name}\" (made by churnml.create_model_function)."
     plpy.execute(f"COMMENT ON FUNCTION {signature} IS {plpy.quote_literal(comment)}")
     return signature
+
+
+def _drop_earlier_form(plpy: Any, schema: str, function: str, features: list[tuple[str, str]]) -> None:
+    """Drop the function 0.2.0's create_model_function made under this name for these features.
+
+    Its signature had a last `_statement float8` argument with a default; beside the new
+    function without it, every call would be ambiguous ("function is not unique"). It is
+    the function this call replaces, so it goes, as CREATE OR REPLACE would have replaced it.
+    """
+    earlier = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}({', '.join(t for _, t in features)}, float8)"
+    plan = prepared(plpy, "earlier_typed_function", """
+        SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS signature
+        FROM pg_catalog.pg_proc AS p
+        WHERE p.oid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure($1)
+          AND p.proargnames[p.pronargs] OPERATOR(pg_catalog.=) '_statement'""", ["pg_catalog.text"])
+    rows = plpy.execute(plan, [earlier])
+    if rows:
+        plpy.execute(f"DROP FUNCTION {rows[0]['signature']}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,7 +403,7 @@ def create_shard_function(plpy: Any, function: str | None, relation: str | None,
         FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND a.attnum OPERATOR(pg_catalog.>) 0
           AND NOT a.attisdropped""", ["pg_catalog.text"]), [relation])}
-    loaded = model_cache.serving(plpy, name, None).model
+    loaded = model_cache.serving(plpy, name).model
     missing = [f.name for f in loaded.spec.features if f.name not in columns]
     if missing:
         raise UndefinedColumn(f"{relation} has no column \"{missing[0]}\" that model \"{name}\" needs",

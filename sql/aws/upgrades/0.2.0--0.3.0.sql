@@ -1,2 +1,8 @@
 -- churnml_aws 0.2.0 -> 0.3.0: what an update cannot get by re-running the 0.3.0 install
 -- script's functions, views, comments and grants (see extension/tools/build_upgrades.py).
+
+-- Aurora's signatures without churnml's hidden arguments (the engine is read from the
+-- churnml.sentiment_engine setting, the statement start from the server): the old forms
+-- go, the replayed install script creates the new ones.
+DROP FUNCTION aws_comprehend.detect_sentiment(varchar, varchar, int, text);
+DROP FUNCTION aws_sagemaker._invoke_endpoint(text, int, text[], float8);
