@@ -96,7 +96,7 @@ def test_sentiment_summary_times_must_be_finite() -> None:
 
 
 def test_invoke_endpoint_with_null_inputs_is_null() -> None:
-    assert aws.invoke_endpoint(FakePlpy(), VERSION, "churn", None, None, 1.0) is None
+    assert aws.invoke_endpoint(FakePlpy(), VERSION, "churn", None, None) is None
 
 
 def test_create_model_function_needs_a_schema() -> None:

@@ -15,7 +15,8 @@ SELECT churnml.runtime_info() ->> 'python_version' LIKE '3.11.%' AS python_311,
 -- Every function pins search_path, except two in C: _pack_float8 looks up no names and is
 -- called once per row, where SET would cost a GUC save and restore per call
 -- (sql/120_scoring.sql); _copy_to_spool runs the caller's query under the caller's path,
--- as COPY does (sql/500_loaders.sql).
+-- as COPY does (sql/500_loaders.sql); and the SQL functions whose one-line body hands the
+-- caller's search_path to an internal function (train, score, assess_customer, ...).
 SELECT p.oid::regprocedure AS unpinned
 FROM pg_proc p
 WHERE p.pronamespace = 'churnml'::regnamespace
