@@ -71,6 +71,7 @@ from churnml.training.sql_types import type_family
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.conftest import TEST_HOME
+from tests.sql.conftest import declare_storage
 
 DEFAULT_EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "60"))
 # Training runs XGBoost or the encoder for each accepted call: fewer examples keep the module within minutes.
@@ -952,7 +953,7 @@ def log_start(server_url: str) -> tuple[Path, int] | None:
 @pytest.fixture(scope="module")
 def ctx(make_telco: Callable[..., str], configured: S3Config, files_dir: Path,
         log_start: tuple[Path, int] | None) -> Ctx:
-    url = make_telco("hostile", 500, 3)
+    url = declare_storage(make_telco("hostile", 500, 3), files_dir)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET client_min_messages = warning")
         conn.execute("CREATE EXTENSION churnml_aws")

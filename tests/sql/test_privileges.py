@@ -29,7 +29,7 @@ from psycopg import sql
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.conftest import TEST_HOME
-from tests.sql.conftest import telco_with_aws, writable_directory
+from tests.sql.conftest import declare_storage, telco_with_aws, writable_directory
 
 if TYPE_CHECKING:
     from churnml.cli.embedded_pg import EmbeddedServer
@@ -221,8 +221,8 @@ def files_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def telco(make_telco: Callable[..., str], configured: S3Config) -> str:
-    return telco_with_aws(make_telco, "privileges", 600, 17)
+def telco(make_telco: Callable[..., str], configured: S3Config, files_dir: Path) -> str:
+    return declare_storage(telco_with_aws(make_telco, "privileges", 600, 17), files_dir)
 
 
 @pytest.fixture(scope="module")
