@@ -28,6 +28,8 @@ def aws_db(make_telco: Callable[..., str], configured: S3Config) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION churnml_aws")
         conn.execute("SELECT churnml.train('churn_endpoint', %s, 'churn', deploy => true)", (ENDPOINT_SOURCE,))
+        # declared, so that a missing bucket gets the storage's own answer (42704)
+        conn.execute("SELECT churnml.create_storage_location('missing_bucket', 's3://no-such-bucket/')")
     return declare_storage(url)
 
 

@@ -35,11 +35,10 @@ _GRANT = ("INSERT INTO churnml.storage_grants (location, grantee, privilege) "
 _REVOKE = ("DELETE FROM churnml.storage_grants WHERE location OPERATOR(pg_catalog.=) $1 "
            "AND grantee::pg_catalog.oid OPERATOR(pg_catalog.=) $2::pg_catalog.regrole::pg_catalog.oid "
            "AND privilege OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[])")
-_TEXT = ["pg_catalog.text"]
 
 
 def _location(plpy: Any, name: str) -> dict[str, Any] | None:
-    rows = plpy.execute(prepared(plpy, "storage:location", _LOCATION, _TEXT), [name])
+    rows = plpy.execute(prepared(plpy, "storage:location", _LOCATION, ["pg_catalog.text"]), [name])
     return rows[0] if rows else None
 
 
@@ -96,14 +95,15 @@ def create_location(plpy: Any, name: str | None, uri_prefix: str | None, credent
                     + ("" if same else f" (it is {existing['uri_prefix']} with credential "
                                        f"\"{existing['credential']}\", not what was asked)"))
         return str(existing["uri_prefix"])
-    other = plpy.execute(prepared(plpy, "storage:by_prefix", _BY_PREFIX, _TEXT), [prefix])
+    other = plpy.execute(prepared(plpy, "storage:by_prefix", _BY_PREFIX, ["pg_catalog.text"]), [prefix])
     if other:
         raise DuplicateObject(f"storage location \"{other[0]['name']}\" already has the prefix {prefix}",
                               detail="Each prefix belongs to one location, so each URI has one location.",
                               hint=f"Grant churnml.grant_storage('{other[0]['name']}', ...) instead, or choose "
                                    "a longer prefix.")
-    plpy.execute(prepared(plpy, "storage:insert", _INSERT, [*_TEXT, *_TEXT, *_TEXT, *_TEXT]),
-                 [name, prefix, credential, description])
+    insert = prepared(plpy, "storage:insert", _INSERT,
+                      ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text"])
+    plpy.execute(insert, [name, prefix, credential, description])
     _warn_unknown_credential(plpy, name, credential)
     return prefix
 
@@ -123,7 +123,7 @@ class InvalidCredentialName(ChurnmlError):
 @entry
 def drop_location(plpy: Any, name: str | None, if_exists: bool | None) -> None:
     name = check_name(name)
-    deleted = plpy.execute(prepared(plpy, "storage:delete", _DELETE, _TEXT), [name]).nrows()
+    deleted = plpy.execute(prepared(plpy, "storage:delete", _DELETE, ["pg_catalog.text"]), [name]).nrows()
     if deleted:
         return
     if not if_exists:
@@ -141,8 +141,8 @@ def grant(plpy: Any, location: str | None, privilege: str | None, role: str | No
     if role is None:
         raise NullValueNotAllowed("to_role must name a role", detail="It is NULL.",
                                   hint="Pass a role name, e.g. 'etl'.")
-    plpy.execute(prepared(plpy, "storage:grant", _GRANT, ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text[]"]),
-                 [location, role, list(privileges)])
+    plan = prepared(plpy, "storage:grant", _GRANT, ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text[]"])
+    plpy.execute(plan, [location, role, list(privileges)])
 
 
 @entry
