@@ -86,7 +86,8 @@ def parse_uri(text: str, *, require_key: bool = True) -> S3Uri | FileUri:
 def parse_s3_uri(text: str, *, require_key: bool = True) -> S3Uri:
     """Parse `s3://bucket/key`. With require_key=False, `s3://bucket` and `s3://bucket/` mean the whole bucket."""
     if not text.startswith("s3://"):
-        raise InvalidParameter(f"not an S3 URI: \"{_shown(text)}\"", hint=_S3_HINT)
+        raise InvalidParameter(f"not an S3 URI: \"{_shown(text)}\"", detail="An S3 URI starts with s3://.",
+                               hint=_S3_HINT)
     rest = text[len("s3://"):]
     bucket, _, key = rest.partition("/")
     check_bucket(bucket, uri=text)

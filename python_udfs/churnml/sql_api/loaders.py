@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from churnml import interrupts
-from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege, InvalidParameter
+from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege, InvalidParameter, NullValueNotAllowed
 from churnml.source_data import caller_search_path, query_columns
 from churnml.spi import prepared
 from churnml.sql_api.entry import entry
@@ -107,12 +107,18 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
         return None
     mode, fmt = mode or "file", fmt or "csv"
     if fmt not in LOAD_FORMATS:
-        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}")
+        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}",
+                               detail="COPY's formats: csv, text and binary.",
+                               hint="Pass format => 'csv', 'text' or 'binary'.")
     skip = (ignore_lines or 0) + (1 if header else 0)
     if skip < 0:
-        raise InvalidParameter(f"ignore_lines must not be negative, not {ignore_lines}")
+        raise InvalidParameter(f"ignore_lines must not be negative, not {ignore_lines}",
+                               detail="It counts the lines skipped at the top of every object, after the header.",
+                               hint="Pass 0 or more.")
     if fmt == "binary" and skip:
-        raise InvalidParameter("header and ignore_lines are not possible with the binary format")
+        raise InvalidParameter("header and ignore_lines are not possible with the binary format",
+                               detail="A binary COPY file has no lines.",
+                               hint="Pass header => false and ignore_lines => 0 with format => 'binary'.")
     started = plpy.execute(plpy.prepare("SELECT pg_catalog.clock_timestamp()::pg_catalog.text AS t", []))[0]["t"]
     parsed = parse_uri(uri, require_key=mode != "prefix")
     if isinstance(parsed, FileUri) and mode != "file":
@@ -242,17 +248,25 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     from churnml_loaders.export_writer import batch_bytes
 
     if query is None or uri is None:
-        raise InvalidParameter("query and uri must not be NULL")
+        raise NullValueNotAllowed("query and uri must not be NULL", detail="An export needs both.",
+                                  hint="Pass the SELECT to export and an s3:// URI.")
     fmt = fmt or "csv"
     if fmt not in FORMATS:
-        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}")
+        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}",
+                               detail="COPY's formats: csv, text and binary.",
+                               hint="Pass format => 'csv', 'text' or 'binary'.")
     if fmt == "binary" and header:
         raise InvalidParameter("a header line is not possible with the binary format",
+                               detail="A binary COPY file has no lines.",
                                hint="Pass header => false with format => 'binary'.")
     if compression not in (None, "gzip"):
-        raise InvalidParameter(f"compression must be 'gzip' or NULL, not {compression!r}")
+        raise InvalidParameter(f"compression must be 'gzip' or NULL, not {compression!r}",
+                               detail="Parts are written as they are, or each as one gzip file.",
+                               hint="Pass compression => 'gzip', or leave it out.")
     if part_size is None or part_size < 1:
-        raise InvalidParameter(f"part_size must be a positive number of bytes, not {part_size}")
+        raise InvalidParameter(f"part_size must be a positive number of bytes, not {part_size}",
+                               detail="A new part starts before the row that would pass part_size.",
+                               hint="Leave it out (256 MB), or pass e.g. part_size => 64 * 1024 * 1024.")
     target = parse_uri(uri)
     config = server_config.load()
     access = StorageAccess.fetch(plpy)  # the caller's grants, checked before the query runs or S3 is asked
