@@ -116,8 +116,11 @@ def test_the_reproduction_fails(db: str, configured: S3Config) -> None:
         # Aurora's functions go through the same checks
         refused(conn, "SELECT * FROM aws_s3.query_export_to_s3('SELECT 1 AS one', 'churnml', "
                       "'admin-only/customers.part_00000')")
-        refused(conn, "SELECT aws_s3.table_import_from_s3('landing_loader', '', '(format csv, header true)', "
-                      "aws_commons.create_s3_uri('churnml', 'admin-only/customers.part_00000', 'us-east-1'))")
+        diag = refused(conn, "SELECT aws_s3.table_import_from_s3('landing_loader', '', '(format csv, header true)', "
+                             "aws_commons.create_s3_uri('churnml', 'admin-only/customers.part_00000', 'us-east-1'))")
+        # load_from_s3's error, through SPI, keeps one "churnml: " prefix
+        assert diag.message_primary == 'churnml: permission denied to read storage location "admin_only"'
+        assert diag.message_detail and diag.message_hint
         assert conn.execute("SELECT count(*) FROM landing_loader").fetchone()[0] == 0
     with S3Client(configured) as client:
         after = {k: b"".join(client.get_object(BUCKET, k)) for k in keys(client, "admin-only/")}
