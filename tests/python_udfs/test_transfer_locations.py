@@ -168,3 +168,14 @@ def test_write_file_writes_named_credentials(tmp_path: Path) -> None:
     assert set(values["credentials"]) == {"default", "marketing"} and values["file_root"] == "/srv/x"
     loaded = server_config.parse(values, source=str(path))
     assert loaded.credential("marketing").secret_access_key == "s2"
+
+
+def test_a_listing_needs_every_location_nested_under_it() -> None:
+    access = StorageAccess("etl", False, LOCATIONS)
+    bucket = access.require("s3://b-1/", "read")
+    access.require_listing("s3://b-1/elsewhere/", access.require("s3://b-1/elsewhere/", "read"))
+    for listing in ("s3://b-1/", "s3://b-1/exp", "s3://b-1/exports/"):
+        with pytest.raises(InsufficientPrivilege) as denied:
+            access.require_listing(listing, bucket)
+        assert '"secret"' in denied.value.message and "would include" in denied.value.detail
+    StorageAccess("postgres", True, LOCATIONS).require_listing("s3://b-1/", bucket)

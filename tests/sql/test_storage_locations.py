@@ -27,6 +27,7 @@ from psycopg import sql
 from churnml_loaders.manifest import Column, Manifest, ManifestPart
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
+from tests.conftest import dump_and_restore
 from tests.sql.conftest import write_server_config
 
 BUCKET = "churnml"
@@ -161,7 +162,8 @@ def test_longest_prefix_wins_and_segments_are_whole(db: str, configured: S3Confi
                                                "'s3://churnml/shared/inner/b.csv')").message_primary
         # a listing of shared/ would include inner/b.csv: refused before reading anything
         diag = refused(conn, "SELECT churnml.load_from_s3('pairs', 's3://churnml/shared/', mode => 'prefix')")
-        assert "shared_inner" in diag.message_primary and "an object the prefix lists" in diag.message_detail
+        assert "shared_inner" in diag.message_primary and "which a listing of s3://churnml/shared/ would include" \
+            in diag.message_detail and "inner/b.csv" not in diag.message_detail  # no key of it is shown
         # "shared" does not cover "shared-secret", nor does a listing of "s3://churnml/shared" (it would list it)
         assert "shared_secret" in refused(conn, "SELECT churnml.load_from_s3('pairs', "
                                                 "'s3://churnml/shared-secret/c.csv')").message_primary
@@ -373,3 +375,32 @@ def test_copy_to_spool_refuses_a_data_modifying_with_query(db: str) -> None:
                 conn.execute("SELECT * FROM churnml._copy_to_spool(%s, 'csv', churnml._spool_file())", (query,))
             assert "not a SELECT" in info.value.diag.message_primary and info.value.diag.message_hint
         assert conn.execute("SELECT count(*), sum(a) FROM spool_victim").fetchone() == (5, 15)
+
+
+def test_pg_dump_keeps_locations_and_grants(db: str, make_database: Callable[..., str], server_url: str) -> None:
+    """Both tables are configuration tables: a restore brings back the locations, the grants (by role
+    name) and who made them, and the restored grants work."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("SELECT churnml.create_storage_location('dumped', 's3://churnml/dumped/', "
+                     "description => 'kept by pg_dump')")
+        conn.execute("SELECT churnml.grant_storage('dumped', 'read, write', %s)", (name("reader"),))
+        before = conn.execute("SELECT name, uri_prefix, credential, description, created_by, created_at "
+                              "FROM churnml.storage_locations ORDER BY name").fetchall()
+        grants = conn.execute("SELECT location, grantee::text, privilege, created_by, created_at "
+                              "FROM churnml.storage_grants ORDER BY 1, 2, 3").fetchall()
+    target = make_database("storage_restored", extension=False)
+    try:
+        restored = dump_and_restore(db, target)
+        assert restored.returncode == 0, restored.stderr.decode()[-2000:]
+        with psycopg.connect(target, autocommit=True) as conn:
+            assert conn.execute("SELECT name, uri_prefix, credential, description, created_by, created_at "
+                                "FROM churnml.storage_locations ORDER BY name").fetchall() == before
+            assert conn.execute("SELECT location, grantee::text, privilege, created_by, created_at "
+                                "FROM churnml.storage_grants ORDER BY 1, 2, 3").fetchall() == grants
+        with as_role(target, "reader") as conn:
+            assert conn.execute("SELECT count(*) FROM churnml.storage_privileges WHERE location = 'dumped'"
+                                ).fetchone()[0] == 2
+    finally:  # it holds objects of this module's roles, which the module drops at its end
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(target.rsplit("/", 1)[1])))

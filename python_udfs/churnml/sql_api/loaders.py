@@ -83,6 +83,8 @@ def _spool_objects(uri: S3Uri, mode: str, fmt: str, skip: int, config: server_co
     from churnml_loaders.load_reader import LoadReader, plan_load
     from churnml_loaders.s3_client import S3Client
 
+    if mode == "prefix":
+        access.require_listing(uri_text(uri), location)
     with S3Client(config.credential(location.credential, location=location.name)) as client:
         plan = plan_load(client, uri, mode)
         what = {"prefix": "an object the prefix lists", "manifest": "a part the manifest lists"}.get(mode, "")

@@ -93,6 +93,19 @@ class StorageAccess:
                       f"{_literal(privilege)}, {_role_literal(self.role)});"))
         return location
 
+    def require_listing(self, uri: str, used: Location) -> None:
+        """A prefix listing reaches every location nested under its prefix: each must be readable too.
+        Checked on the declared prefixes, before the listing, so a refusal names a location, never a key."""
+        for location in self.locations:
+            if location is used or not location.uri_prefix.startswith(uri) or self.superuser or location.can_read:
+                continue
+            raise InsufficientPrivilege(
+                f"permission denied to read storage location \"{location.name}\"",
+                detail=(f"Role \"{self.role}\" may not read {location.uri_prefix} (location \"{location.name}\"), "
+                        f"which a listing of {uri} would include."),
+                hint=(f"List a prefix outside it, or an administrator grants it: SELECT churnml.grant_storage("
+                      f"{_literal(location.name)}, 'read', {_role_literal(self.role)});"))
+
     def require_each(self, uris: Iterable[str], privilege: str, used: Location, *, what: str) -> None:
         """Every object a listing, a manifest or an overwrite names: each in a location this role may
         `privilege`, and each read or written with the credential of `used` (the URI's location)."""
