@@ -4,6 +4,14 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 \echo
+\echo '== Where SQL may read and write object storage: a storage location, granted to the loaders (the DBA, once)'
+-- The server's credentials are not the caller's: without a location and a grant, every export and load
+-- is refused (42501). churnml_loader's members (churnml_admin's too) may read and write the demo bucket.
+SELECT churnml.create_storage_location('demo', 's3://churnml/', if_not_exists => true) AS uri_prefix;
+SELECT churnml.grant_storage('demo', 'read, write', 'churnml_loader');
+SELECT location, uri_prefix, credential, grantee, privilege FROM churnml.storage_privileges
+WHERE location = 'demo' ORDER BY privilege;
+
 \echo '== Load the customer file from S3 into a table (header skipped; all or nothing)'
 DROP TABLE IF EXISTS customers_from_s3, customers_roundtrip;
 CREATE TABLE customers_from_s3 (LIKE customers INCLUDING ALL);

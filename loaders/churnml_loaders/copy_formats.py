@@ -65,7 +65,7 @@ def split_copy_stream(fmt: str, header: bool, messages: Iterable[bytes]) -> tupl
     binary one message to recognise the last).
     """
     if fmt not in COPY_FORMATS:
-        raise DataException(f"unknown COPY format \"{fmt}\"")
+        raise DataException(f"unknown COPY format \"{fmt}\"", detail="COPY's formats: csv, text and binary.")
     it = iter(messages)
     if fmt == "binary":
         return _split_binary(it)
@@ -86,7 +86,8 @@ def _split_binary(it: Iterator[bytes]) -> tuple[Framing, Iterator[bytes]]:
         if length is not None:
             break
     if length is None:
-        raise DataException("binary COPY output ended inside its header")
+        raise DataException("binary COPY output ended inside its header",
+                            detail="COPY's binary output starts with a 19-byte signature and header.")
     preamble, rest = head[:length], head[length:]
 
     def rows() -> Iterator[bytes]:
@@ -97,7 +98,8 @@ def _split_binary(it: Iterator[bytes]) -> tuple[Framing, Iterator[bytes]]:
             pending = bytes(message)
         # The last message ends with the end marker (for zero rows it is glued to the header).
         if not pending.endswith(BINARY_TRAILER):
-            raise DataException("binary COPY output has no end marker")
+            raise DataException("binary COPY output has no end marker",
+                                detail="A binary COPY stream ends with the two bytes ff ff.")
         if len(pending) > len(BINARY_TRAILER):
             yield pending[:-len(BINARY_TRAILER)]
 

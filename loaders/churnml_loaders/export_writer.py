@@ -188,18 +188,22 @@ class ExportWriter:
                  chunk_size: int = DEFAULT_CHUNK_SIZE, write_manifest: bool = True, overwrite: bool = False,
                  compresslevel: int = 6, naming: PartNaming = MYSQL_PARTS) -> None:
         if fmt not in self.formats:
-            raise InvalidParameter(f"unknown export format \"{fmt}\"", hint=self.formats_hint)
+            raise InvalidParameter(f"unknown export format \"{fmt}\"", detail=f"It is {fmt!r}.",
+                                   hint=self.formats_hint)
         if not target.key or target.key.endswith("/"):
             raise InvalidParameter(
                 f"export target \"{target}\" must name a prefix for the part objects, not a folder",
                 detail="Parts are written as <prefix>.part_00000, <prefix>.part_00001, ... and <prefix>.manifest.",
                 hint=f"Add a name, e.g. {target}{'' if target.key.endswith('/') or not target.key else '/'}customers.")
         if part_size < 1:
-            raise InvalidParameter("part size must be at least 1 byte")
+            raise InvalidParameter("part size must be at least 1 byte", detail=f"It is {part_size}.",
+                                   hint="Leave it out, or give e.g. 64MB.")
         if chunk_size < MIN_CHUNK_SIZE:
-            raise InvalidParameter(f"multipart chunk size must be at least {MIN_CHUNK_SIZE} bytes (S3's minimum)")
+            raise InvalidParameter(f"multipart chunk size must be at least {MIN_CHUNK_SIZE} bytes (S3's minimum)",
+                                   detail=f"It is {chunk_size}.")
         if fmt == "binary" and header:
             raise InvalidParameter("a header line is not possible with the binary format",
+                                   detail="A binary COPY file has no lines.",
                                    hint="Drop the header option, or use csv or text.")
         self.client = client
         self.target = target

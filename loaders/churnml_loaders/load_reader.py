@@ -82,10 +82,13 @@ def plan_load(client: S3Client, uri: S3Uri, mode: str = "file", *, allow_foreign
     keys the URI did not name.
     """
     if mode not in LOAD_MODES:
-        raise InvalidParameter(f"unknown load mode \"{mode}\"", hint="Use file, prefix or manifest.")
+        raise InvalidParameter(f"unknown load mode \"{mode}\"",
+                               detail="A load reads one object, a prefix or a manifest's parts.",
+                               hint="Use file, prefix or manifest.")
     if mode == "file":
         if not uri.key or uri.key.endswith("/"):
             raise InvalidParameter(f"\"{uri}\" names a folder, not an object",
+                                   detail="Mode file reads one object by its full key.",
                                    hint="Give the object's full key, or use --mode prefix.")
         info = client.head_object(uri.bucket, uri.key)
         return LoadPlan(mode, (SourceObject(uri.bucket, uri.key, info.size, info.etag),))
@@ -150,7 +153,8 @@ class LoadReader:
                  verify: bool = True, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  on_read: Callable[[int], None] | None = None) -> None:
         if fmt not in COPY_FORMATS:
-            raise InvalidParameter(f"unknown load format \"{fmt}\"", hint="Use csv, text or binary.")
+            raise InvalidParameter(f"unknown load format \"{fmt}\"", detail="COPY's formats: csv, text and binary.",
+                                   hint="Use csv, text or binary.")
         if plan.manifest is not None and plan.manifest.format not in COPY_FORMATS:
             raise InvalidParameter(
                 f"the export s3://{plan.sources[0].bucket}/{plan.manifest_key} is in {plan.manifest.format} format",
@@ -158,9 +162,11 @@ class LoadReader:
                        "Spark or pyarrow (churnml train --engine dask reads them).",
                 hint="Export again with --format csv (or text, binary) to load it into a table.")
         if fmt == "binary" and header_lines:
-            raise InvalidParameter("header lines are not possible with the binary format")
+            raise InvalidParameter("header lines are not possible with the binary format",
+                                   detail="A binary COPY file has no lines.", hint="Skip no lines with binary.")
         if header_lines < 0:
-            raise InvalidParameter("the number of header lines cannot be negative")
+            raise InvalidParameter("the number of header lines cannot be negative",
+                                   detail=f"It is {header_lines}.", hint="Pass 0 or more.")
         self.client = client
         self.plan = plan
         self.fmt = fmt
@@ -240,7 +246,9 @@ def maybe_gunzip(chunks: Iterable[bytes], *, where: str, expect_gzip: bool | Non
     is_gzip = head.startswith(GZIP_MAGIC)
     if expect_gzip is not None and head and expect_gzip != is_gzip:
         raise DataCorrupted(f"export part {where} is {'not ' if expect_gzip else ''}gzip-compressed "
-                            f"but its manifest says it is{'' if expect_gzip else ' not'}")
+                            f"but its manifest says it is{'' if expect_gzip else ' not'}",
+                            detail="The part was replaced after the manifest was written, or the manifest is not "
+                                   "churnml's.", hint="Export again.")
     if not is_gzip:
         if head:
             yield head
@@ -275,7 +283,9 @@ def _gunzip(chunks: Iterable[bytes], *, where: str, out_size: int) -> Iterator[b
         # A broken object is bad input (22000), like a bad row; XX001 stays for churnml's own exports whose
         # manifest, sizes or checksums disagree (docs/loaders.md), and for stored artifacts.
         if member_started and not inflater.eof:
-            raise DataException(f"gzip object {where} is truncated", hint="The object is incomplete; write it again.")
+            raise DataException(f"gzip object {where} is truncated",
+                                detail="The gzip stream ends before its last member is complete.",
+                                hint="The object is incomplete; write it again.")
     except zlib.error as exc:
         raise DataException(f"gzip object {where} cannot be decompressed", detail=f"zlib: {exc}.") from None
 
@@ -330,6 +340,7 @@ def binary_object(chunks: Iterable[bytes], *, keep_header: bool, keep_trailer: b
                             detail="It ends inside the PGCOPY header.")
     if held != BINARY_TRAILER:
         raise DataException(f"binary COPY object {where} has no end marker",
+                            detail="A binary COPY file ends with the two bytes ff ff.",
                             hint="The object is incomplete; export it again.")
     if keep_trailer:
         yield held

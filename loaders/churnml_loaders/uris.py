@@ -7,7 +7,10 @@ Two kinds:
 
 Keys are taken literally (no percent-decoding), as the AWS CLI does. What is refused
 is what could make one name mean another: `.` or `..` path segments, empty segments
-(`a//b`), a leading `/`, control characters, and keys longer than S3's 1024 bytes.
+(`a//b`), a leading `/`, control characters, a backslash, a percent-encoded `.`, `/`
+or `\\` (`%2e`, `%2f`, `%5c`: literal to S3, but a reader — or a server that decodes
+them — could take `%2e%2e` for `..`), and keys longer than S3's 1024 bytes. The scheme
+is case-insensitive (`S3://` is `s3://`); bucket names must be lowercase, as S3's are.
 Standard library only: this module also runs inside the PostgreSQL backend.
 """
 
@@ -28,6 +31,7 @@ _BUCKET_CHARS = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ENCODED_SEPARATOR = re.compile(r"%(?:2e|2f|5c)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,11 @@ class FileUri:
 def parse_uri(text: str, *, require_key: bool = True) -> S3Uri | FileUri:
     """Parse an `s3://` or `file://` URI; anything else is an InvalidParameter error."""
     if not isinstance(text, str) or not text.strip():
-        raise InvalidParameter("the storage URI is empty", hint=_S3_HINT)
+        raise InvalidParameter("the storage URI is empty", detail="A URI names an object or a prefix.",
+                               hint=_S3_HINT)
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower() in ("s3", "file"):
+        text = f"{scheme.lower()}://{rest}"  # RFC 3986: schemes are case-insensitive
     if text.startswith("s3://"):
         return parse_s3_uri(text, require_key=require_key)
     if text.startswith("file:"):
@@ -78,7 +86,8 @@ def parse_uri(text: str, *, require_key: bool = True) -> S3Uri | FileUri:
 def parse_s3_uri(text: str, *, require_key: bool = True) -> S3Uri:
     """Parse `s3://bucket/key`. With require_key=False, `s3://bucket` and `s3://bucket/` mean the whole bucket."""
     if not text.startswith("s3://"):
-        raise InvalidParameter(f"not an S3 URI: \"{_shown(text)}\"", hint=_S3_HINT)
+        raise InvalidParameter(f"not an S3 URI: \"{_shown(text)}\"", detail="An S3 URI starts with s3://.",
+                               hint=_S3_HINT)
     rest = text[len("s3://"):]
     bucket, _, key = rest.partition("/")
     check_bucket(bucket, uri=text)
@@ -151,6 +160,8 @@ def _key_problem(key: str) -> str | None:
         return "The key starts with \"/\" (write s3://bucket/key, with one slash after the bucket)."
     if "\\" in key:
         return "The key contains a backslash."
+    if _ENCODED_SEPARATOR.search(key):
+        return "The key contains a percent-encoded \".\", \"/\" or \"\\\" (%2e, %2f or %5c)."
     # A trailing "/" is a folder-style prefix, so only inner segments must be non-empty.
     segments = key.split("/")
     inner = segments[:-1] if key.endswith("/") else segments

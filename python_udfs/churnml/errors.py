@@ -233,7 +233,9 @@ def not_a_name(exc: BaseException) -> bool:
 def raise_spi_error_as_sql(plpy: Any, exc: BaseException) -> None:
     """Re-raise an error of a statement churnml ran, without PL/Python's class-name prefix."""
     sqlstate, message, detail, hint = spi_error_fields(exc)
-    _raise(plpy, sqlstate, message, detail, hint)
+    # a churnml function called through SPI (table_import_from_s3 calls load_from_s3) already said
+    # "churnml: "; the class-named error below says it once more
+    _raise(plpy, sqlstate, message.removeprefix("churnml: "), detail, hint)
 
 
 def raise_as_sql(plpy: Any, exc: BaseException) -> None:

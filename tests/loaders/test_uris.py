@@ -18,8 +18,13 @@ def test_s3_uri_parts() -> None:
 
 
 def test_keys_are_literal() -> None:
-    # no percent-decoding, as the AWS CLI: "%2e%2e" is a key, not ".."
-    assert parse_s3_uri("s3://abc/a%2e%2e/b c+d$").key == "a%2e%2e/b c+d$"
+    # no percent-decoding, as the AWS CLI: "%41" is a key, not "A"; but a percent-encoded ".", "/" or "\\"
+    # is refused, so that no reader (and no server that decodes) takes "%2e%2e" for ".."
+    assert parse_s3_uri("s3://abc/a%41/b c+d$").key == "a%41/b c+d$"
+    for trick in ("s3://abc/a%2e%2e/b", "s3://abc/a%2F", "s3://abc/%5Cx", "s3://abc/%2E/x"):
+        with pytest.raises(InvalidParameter, match="invalid S3 key"):
+            parse_s3_uri(trick)
+    assert parse_uri("S3://abc/d") == S3Uri("abc", "d")  # RFC 3986: the scheme is case-insensitive
     assert parse_s3_uri("s3://abc/folder/").key == "folder/"
 
 
@@ -94,7 +99,7 @@ def test_bad_file_uris(uri: str) -> None:
         parse_uri(uri)
 
 
-@pytest.mark.parametrize("uri", ["http://x/y", "S3://abc/d", "/tmp/x", "", "   "])
+@pytest.mark.parametrize("uri", ["http://x/y", "S3:/abc/d", "/tmp/x", "", "   "])
 def test_other_schemes(uri: str) -> None:
     with pytest.raises(InvalidParameter) as info:
         parse_uri(uri)

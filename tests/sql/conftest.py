@@ -28,15 +28,16 @@ def s3() -> Iterator[S3Config]:
         server.stop()
 
 
-def write_server_config(server_url: str, config: S3Config, file_root: Path) -> Path:
-    """The DBA's step: $PGDATA/churnml/s3.json."""
+def write_server_config(server_url: str, config: S3Config, file_root: Path,
+                        others: dict[str, S3Config] | None = None) -> Path:
+    """The DBA's step: $PGDATA/churnml/s3.json (`config` as the credential "default", `others` by name)."""
     from churnml.transfer.server_config import write_file
 
     with psycopg.connect(server_url) as conn:
         datadir = Path(conn.execute("SHOW data_directory").fetchone()[0])
     if not os.access(datadir, os.W_OK):
         pytest.skip(f"cannot write the server's configuration into {datadir}")
-    return write_file(datadir, config, str(file_root))
+    return write_file(datadir, config, str(file_root), others)
 
 
 @contextmanager
@@ -69,3 +70,23 @@ def configured(server_url: str, s3: S3Config, files_dir: Path) -> Iterator[S3Con
     path = write_server_config(server_url, s3, files_dir)
     yield s3
     path.unlink(missing_ok=True)
+
+
+TEST_LOCATION = "test_bucket"
+
+
+def declare_storage(url: str, files_root: Path | None = None, *, to: tuple[str, ...] = ("churnml_loader",)) -> str:
+    """The DBA's SQL step after writing s3.json: the test bucket (and file_root, for file:// URIs)
+    declared as storage locations and granted, read and write, to `to`. Returns `url`."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("SELECT churnml.create_storage_location(%s, 's3://churnml/', if_not_exists => true)",
+                     (TEST_LOCATION,))
+        if files_root is not None:
+            conn.execute("SELECT churnml.create_storage_location('test_files', %s, if_not_exists => true)",
+                         (f"file://{files_root}/",))
+        for role in to:
+            conn.execute("SELECT churnml.grant_storage(%s, 'read, write', %s)", (TEST_LOCATION, role))
+            if files_root is not None:
+                conn.execute("SELECT churnml.grant_storage('test_files', 'read, write', %s)", (role,))
+    return url

@@ -13,6 +13,7 @@ from psycopg import sql
 
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
+from tests.sql.conftest import declare_storage
 
 FEATURES = ("acc_length, vmail_msg, day_mins, day_calls, eve_mins, night_mins, night_calls, int_calls, int_charge, "
             "cust_service_calls")
@@ -27,7 +28,9 @@ def aws_db(make_telco: Callable[..., str], configured: S3Config) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION churnml_aws")
         conn.execute("SELECT churnml.train('churn_endpoint', %s, 'churn', deploy => true)", (ENDPOINT_SOURCE,))
-    return url
+        # declared, so that a missing bucket gets the storage's own answer (42704)
+        conn.execute("SELECT churnml.create_storage_location('missing_bucket', 's3://no-such-bucket/')")
+    return declare_storage(url)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
-from tests.sql.conftest import write_server_config
+from tests.sql.conftest import declare_storage, write_server_config
 
 BUCKET = "churnml"
 # ~17 MB of CSV over `seconds`: COPY is still writing while the first parts (1 MB each) go up.
@@ -33,7 +33,7 @@ def _slow(seconds: float) -> str:
 
 @pytest.fixture(scope="module")
 def telco(make_telco: Callable[..., str], configured: S3Config) -> str:
-    return make_telco("exporthelper", 100, 5)
+    return declare_storage(make_telco("exporthelper", 100, 5))
 
 
 def _children(pid: int) -> list[int]:

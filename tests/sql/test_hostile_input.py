@@ -71,6 +71,7 @@ from churnml.training.sql_types import type_family
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.conftest import TEST_HOME
+from tests.sql.conftest import declare_storage
 
 DEFAULT_EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "60"))
 # Training runs XGBoost or the encoder for each accepted call: fewer examples keep the module within minutes.
@@ -291,6 +292,15 @@ def regclass_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
         sql_type="regclass")
 
 
+def regrole_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
+    names = ["churnml_loader", "churnml_user", "pg_read_all_data", "no_such_role", "public", "", '"Weird ""Name"""',
+             "'; DROP TABLE customers; --", "\u202echurnml_loader", "x" * 100_000]
+    return hostile(
+        st.sampled_from(names).map(typed("regrole")),
+        st.sampled_from([0, 1, 10, 4294967295]).map(lambda o: Arg("%s::oid::regrole", (o,))),
+        sql_type="regrole")
+
+
 def text_array_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
     element = st.one_of(st.none(), st.sampled_from(TEXT_SAMPLES + PAYLOADS), st.text(TEXT_CHARS, max_size=20))
     return hostile(
@@ -475,6 +485,7 @@ TYPE_STRATEGIES: dict[str, Callable[[Ctx, str], st.SearchStrategy[Any]]] = {
     "jsonb": jsonb_strategy,
     "bytea": bytea_strategy,
     "regclass": regclass_strategy,
+    "regrole": regrole_strategy,
     "timestamp with time zone": timestamptz_strategy,
     "text[]": text_array_strategy,
     "bigint[]": bigint_array_strategy,
@@ -570,6 +581,10 @@ def good_values(ctx: Ctx) -> dict[str, list[Arg]]:
         "model_input": [Arg("%s::text[]", (array_literal(ctx.endpoint_inputs),))],
         "table_name": [t("hostile_target")], "column_list": [t("a,b"), t("")],
         "options": [t("(format csv)"), t("format csv, header false")],
+        "uri_prefix": [t("s3://churnml/hostile/"), t(f"file://{ctx.files_root}/")], "credential": [t("default")],
+        "description": [t("hostile")], "if_not_exists": [Arg("true")], "if_exists": [Arg("true")],
+        "location": [t("test_bucket")], "privilege": [t("read"), t("write"), t("read, write")],
+        "to_role": [Arg("'churnml_loader'::regrole")], "from_role": [Arg("'churnml_loader'::regrole")],
     }
 
 
@@ -952,7 +967,7 @@ def log_start(server_url: str) -> tuple[Path, int] | None:
 @pytest.fixture(scope="module")
 def ctx(make_telco: Callable[..., str], configured: S3Config, files_dir: Path,
         log_start: tuple[Path, int] | None) -> Ctx:
-    url = make_telco("hostile", 500, 3)
+    url = declare_storage(make_telco("hostile", 500, 3), files_dir)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET client_min_messages = warning")
         conn.execute("CREATE EXTENSION churnml_aws")

@@ -15,15 +15,15 @@ from psycopg import sql
 
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
-from tests.sql.conftest import write_server_config
+from tests.sql.conftest import declare_storage, write_server_config
 
 BUCKET = "churnml"
 CHECKSUM = "SELECT count(*), md5(string_agg(c::text, ',' ORDER BY c::text)) FROM {} c"
 
 
 @pytest.fixture(scope="module")
-def telco(make_telco: Callable[..., str], configured: S3Config) -> str:
-    return make_telco("loaders", 3000, 11)
+def telco(make_telco: Callable[..., str], configured: S3Config, files_dir: Path) -> str:
+    return declare_storage(make_telco("loaders", 3000, 11), files_dir)
 
 
 def _copy_out(conn: psycopg.Connection, query: str) -> bytes:
@@ -212,8 +212,11 @@ def test_failed_export_leaves_no_parts_and_no_manifest(telco: str, configured: S
 def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: str, files_dir: Path) -> None:
     with psycopg.connect(telco, autocommit=True) as conn:
         conn.execute("CREATE TABLE target (a int)")
+        conn.execute("SELECT churnml.create_storage_location('missing_bucket', 's3://no-such-bucket/')")
         cases = [
             ("SELECT churnml.load_from_s3('target', 's3://no-such-bucket/x.csv')", "42704", "bucket"),
+            ("SELECT churnml.load_from_s3('target', 's3://not-declared/x.csv')", "42501",
+             "churnml.create_storage_location('name', 's3://not-declared/')"),
             ("SELECT churnml.load_from_s3('target', 's3://churnml/no/such.csv')", "58P01", "key"),
             ("SELECT churnml.load_from_s3('target', 'ftp://host/x')", "22023", "s3://"),
             ("SELECT churnml.load_from_s3('target', 's3://churnml/x', mode => 'sideways')", "22023", "prefix"),

@@ -29,7 +29,7 @@ from psycopg import sql
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.conftest import TEST_HOME
-from tests.sql.conftest import telco_with_aws, writable_directory
+from tests.sql.conftest import declare_storage, telco_with_aws, writable_directory
 
 if TYPE_CHECKING:
     from churnml.cli.embedded_pg import EmbeddedServer
@@ -197,6 +197,18 @@ CASES = [
     Case("aws_s3.table_import_from_s3 with credentials (always refused)",
          "SELECT aws_s3.table_import_from_s3('public.priv_landing', '', '', 'churnml', 'priv/seed.csv', "
          "'us-east-1', 'AKIA', 'secret', '')", LOADER, "0A000"),
+    # --- storage locations: churnml_admin declares and grants, churnml_loader sees the locations and its grants
+    Case("create_storage_location", "SELECT churnml.create_storage_location('priv_{{role}}', "
+                                    "'s3://churnml/priv-locations/{{role}}/')", ADMIN),
+    Case("drop_storage_location", "SELECT churnml.drop_storage_location('test_files')", ADMIN),
+    Case("grant_storage", "SELECT churnml.grant_storage('test_bucket', 'read', 'churnml_user')", ADMIN),
+    Case("revoke_storage", "SELECT churnml.revoke_storage('test_bucket', 'read', 'churnml_loader')", ADMIN),
+    Case("INSERT storage_grants", "INSERT INTO churnml.storage_grants (location, grantee, privilege) "
+                                  "VALUES ('test_bucket', 'churnml_user', 'read')", ADMIN),
+    Case("UPDATE storage_locations", "UPDATE churnml.storage_locations SET description = 'x'", ADMIN),
+    Case("SELECT storage_locations", "SELECT count(*) FROM churnml.storage_locations", LOADER),
+    Case("SELECT storage_grants", "SELECT count(*) FROM churnml.storage_grants", LOADER),
+    Case("view storage_privileges", "SELECT count(*) FROM churnml.storage_privileges", LOADER),
     # --- nobody but a superuser
     Case("_build_id", "SELECT churnml._build_id()", NOBODY),
     # records are the database's (issue 19): ids, builtin and audit columns are not granted
@@ -270,8 +282,8 @@ def files_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def telco(make_telco: Callable[..., str], configured: S3Config) -> str:
-    return telco_with_aws(make_telco, "privileges", 600, 17)
+def telco(make_telco: Callable[..., str], configured: S3Config, files_dir: Path) -> str:
+    return declare_storage(telco_with_aws(make_telco, "privileges", 600, 17), files_dir)
 
 
 @pytest.fixture(scope="module")
@@ -602,9 +614,15 @@ def test_roles_are_not_superusers_and_cannot_reach_untrusted_languages(telco: st
         assert attempt(conn, "DO $$ plpy.notice('hi') $$ LANGUAGE plpython3u") == "42501", key
 
 
+# Arguments that name a server-side credential (a key of "credentials" in $PGDATA/churnml/s3.json): a
+# name, never the credential itself, which stays out of SQL.
+CREDENTIAL_NAMES = {"churnml.create_storage_location(text,text,text,text,boolean)"}
+
+
 def test_credentials_are_never_arguments(telco: str) -> None:
     """No churnml or churnml_aws function takes a credential, except Aurora's credential forms, which
-    exist only to refuse (0A000) so that a secret never reaches logs or pg_stat_activity."""
+    exist only to refuse (0A000) so that a secret never reaches logs or pg_stat_activity. A storage
+    location names its credential; that name is refused (22023) unless it is a plain name."""
     with psycopg.connect(telco, autocommit=True) as conn:
         rows = conn.execute(f"""
             SELECT p.oid::pg_catalog.regprocedure::text,
@@ -616,11 +634,17 @@ def test_credentials_are_never_arguments(telco: str) -> None:
                 SELECT FROM unnest(coalesce(p.proargnames, '{{}}')) AS a(name)
                 WHERE a.name ~* '(secret|password|passwd|access_key|token|credential)')""").fetchall()
         for signature, call in rows:
+            if signature in CREDENTIAL_NAMES:
+                with pytest.raises(psycopg.Error) as info:
+                    conn.execute("SELECT churnml.create_storage_location('leak', 's3://churnml/leak/', "
+                                 "'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY')")
+                assert info.value.sqlstate == "22023" and "wJalr" not in str(info.value), signature
+                continue
             with pytest.raises(psycopg.Error) as info:
                 conn.execute(call)
             assert info.value.sqlstate == "0A000", signature
             assert "credentials" in info.value.diag.message_primary
-    assert {r[0] for r in rows} == {
+    assert {r[0] for r in rows} == CREDENTIAL_NAMES | {
         "aws_commons.create_aws_credentials(text,text,text)",
         "aws_s3.table_import_from_s3(text,text,text,aws_commons._s3_uri_1,aws_commons._aws_credentials_1)",
         "aws_s3.table_import_from_s3(text,text,text,text,text,text,text,text,text)",

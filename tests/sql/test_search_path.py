@@ -42,7 +42,7 @@ from psycopg.types.json import Jsonb
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.conftest import REPO, TEST_HOME
-from tests.sql.conftest import telco_with_aws, writable_directory
+from tests.sql.conftest import declare_storage, telco_with_aws, writable_directory
 
 PASSWORD = f"pw-{secrets.token_hex(8)}"
 BUCKET = "churnml"
@@ -232,7 +232,7 @@ def files_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def telco(make_telco: Callable[..., str], configured: S3Config) -> str:
-    return telco_with_aws(make_telco, "searchpath", 600, 23)
+    return declare_storage(telco_with_aws(make_telco, "searchpath", 600, 23))
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,10 @@ def _s3(args: argparse.Namespace) -> int:
             # export_query/load_from_s3 in the embedded server read the same endpoint and credentials
             from churnml.transfer.server_config import write_file
 
-            print(f"churnml: the embedded PostgreSQL uses it too ({write_file(database.datadir, config)})")
+            print(f"churnml: the embedded PostgreSQL uses it too ({write_file(database.datadir, config)}, "
+                  "credential \"default\"); SQL reaches it only through a storage location: "
+                  "SELECT churnml.create_storage_location('demo', 's3://churnml/'), then churnml.grant_storage "
+                  "(examples/loaders.sql does both)")
         return 0
     if action == "stop":
         stopped = server.stop()

@@ -110,6 +110,7 @@ def invoke_endpoint(plpy: Any, endpoint: str | None, max_rows_per_batch: int | N
 def _s3_uri(s3_info: dict[str, Any] | None) -> str:
     if s3_info is None or not s3_info.get("bucket") or not s3_info.get("file_path"):
         raise InvalidParameter("s3_info must name a bucket and a file path",
+                               detail="Its bucket or file_path is NULL or empty.",
                                hint="Build it with aws_commons.create_s3_uri('bucket', 'path/file.csv', 'region').")
     return f"s3://{s3_info['bucket']}/{s3_info['file_path'].lstrip('/')}"
 
@@ -122,7 +123,8 @@ def query_export_to_s3(plpy: Any, query: str | None, s3_info: dict[str, Any] | N
 
     parsed = copy_options.parse(options, direction="export")
     if query is None:
-        raise NullValueNotAllowed("query must not be NULL")
+        raise NullValueNotAllowed("query must not be NULL", detail="The export needs the query whose rows it writes.",
+                                  hint="Pass a SELECT, e.g. 'SELECT * FROM customers'.")
     # Aurora's semantics: objects are replaced, no manifest, file, file_part2, ...
     rows, files, size = run_export(plpy, query, _s3_uri(s3_info), parsed.format, parsed.header, False, True, None,
                                    AURORA_PART_SIZE, search_path, naming=AURORA_PG_PARTS,
@@ -145,7 +147,8 @@ def column_names(column_list: str | None) -> list[str] | None:
     while True:
         match = _COLUMN.match(text, position)
         if match is None:
-            raise InvalidParameter(f"column_list {column_list!r} must be column names separated by commas",
+            raise InvalidParameter(f"column_list {column_list[:200]!r} must be column names separated by commas",
+                                   detail=f"It cannot be read past character {position + 1}.",
                                    hint="Quote unusual names with \"...\".")
         quoted, plain, separator = match.groups()
         names.append(quoted.replace('""', '"') if quoted is not None else plain.lower())
@@ -168,7 +171,8 @@ def table_import_from_s3(plpy: Any, table_name: str | None, column_list: str | N
     from churnml.source_data import caller_search_path
 
     if table_name is None:
-        raise NullValueNotAllowed("table_name must not be NULL")
+        raise NullValueNotAllowed("table_name must not be NULL", detail="The import needs the table it fills.",
+                                  hint="Pass the table's name, e.g. 'customers'.")
     parsed = copy_options.parse(options, direction="import")
     uri = _s3_uri(s3_info)
     columns = column_names(column_list)

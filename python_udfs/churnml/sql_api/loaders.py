@@ -2,8 +2,12 @@
 
 Both run with the caller's privileges (nothing here is SECURITY DEFINER): the
 exported query reads only what the caller may read, the load inserts only where the
-caller may insert. Endpoint and credentials come from the server's configuration
-(churnml.transfer.server_config), never from arguments.
+caller may insert. And they reach only the object storage the caller was granted: every
+URI, listed object, manifest part and overwritten object must lie in a storage location
+on which the caller has the privilege (read to load, write to export), checked before
+any request to storage (churnml.transfer.storage_access). Endpoint and credentials are
+the location's named credential in the server's configuration
+(churnml.transfer.server_config), never arguments.
 """
 
 from __future__ import annotations
@@ -19,14 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege, InvalidParameter
+from churnml import interrupts
+from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege, InvalidParameter, NullValueNotAllowed
 from churnml.source_data import caller_search_path, query_columns
 from churnml.spi import prepared
 from churnml.sql_api.entry import entry
 from churnml.transfer import server_config
+from churnml.transfer.locations import Location, uri_text
+from churnml.transfer.storage_access import StorageAccess
 from churnml.transfer.table_loader import TableLoader, target_columns
-from churnml_loaders.manifest import AURORA_PG_PARTS, MYSQL_PARTS, PartNaming
-from churnml_loaders.uris import FileUri, parse_uri
+from churnml_loaders.load_reader import LOAD_MODES
+from churnml_loaders.manifest import AURORA_PG_PARTS, MANIFEST_SUFFIX, MYSQL_PARTS, PartNaming
+from churnml_loaders.uris import FileUri, S3Uri, parse_uri
 
 LOAD_FORMATS = ("csv", "text", "binary")
 
@@ -35,6 +43,7 @@ def _require_admin_for_files(plpy: Any) -> None:
     plan = plpy.prepare("SELECT pg_catalog.pg_has_role(CURRENT_USER, 'churnml_admin', 'MEMBER') AS admin", [])
     if not plpy.execute(plan)[0]["admin"]:
         raise InsufficientPrivilege("only members of churnml_admin may use file:// URIs",
+                                    detail="file:// URIs read and write files of the database server.",
                                     hint="Use an s3:// URI, or ask an administrator.")
 
 
@@ -59,19 +68,31 @@ def _file_chunks(path: Path, span: _Span, fmt: str, skip: int) -> Iterator[bytes
             else:
                 yield from text_object(data, span, skip)  # type: ignore[arg-type]  # needs .lines, .skipped
     except OSError as exc:
-        raise DataException(f"cannot read {span.source}", detail=str(exc.strerror or exc)) from None
+        raise DataException(f"cannot read {span.source}", detail=f"{exc.strerror or 'The file cannot be read'}.",
+                            hint="Check that the file exists and the server's OS user may read it.") from None
 
 
-def _spool_objects(uri: Any, mode: str, fmt: str, skip: int, config: server_config.ServerConfig,
-                   out: Any, objects: list[dict[str, Any]]) -> list[_Span]:
-    """Write every object's records to the spool file `out`; what each object put there."""
+def _spool_objects(uri: S3Uri, mode: str, fmt: str, skip: int, config: server_config.ServerConfig,
+                   access: StorageAccess, location: Location, out: Any, objects: list[dict[str, Any]]
+                   ) -> list[_Span]:
+    """Write every object's records to the spool file `out`; what each object put there.
+
+    The objects a listing or a manifest names are checked against the caller's grants
+    before the first one is read: a manifest is data, and must not lead a load anywhere
+    its reader may not read."""
     from churnml_loaders.load_reader import LoadReader, plan_load
     from churnml_loaders.s3_client import S3Client
 
-    with S3Client(config.s3) as client:
-        reader = LoadReader(client, plan_load(client, uri, mode), fmt=fmt, header_lines=skip)
+    if mode == "prefix":
+        access.require_listing(uri_text(uri), location)
+    with S3Client(config.credential(location.credential, location=location.name)) as client:
+        plan = plan_load(client, uri, mode)
+        what = {"prefix": "an object the prefix lists", "manifest": "a part the manifest lists"}.get(mode, "")
+        access.require_each((s.uri for s in plan.sources), "read", location, what=what)
+        reader = LoadReader(client, plan, fmt=fmt, header_lines=skip)
         for chunk in reader.chunks():
             out.write(chunk)
+            interrupts.check()  # a cancel or timeout stops the download between chunks
         for span in reader.spans:
             objects.append({"object": span.source.uri, "etag": span.source.etag, "bytes": span.source.size,
                             "sha256": span.source.part.sha256 if span.source.part else None})
@@ -88,34 +109,51 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
         return None
     mode, fmt = mode or "file", fmt or "csv"
     if fmt not in LOAD_FORMATS:
-        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}")
+        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}",
+                               detail="COPY's formats: csv, text and binary.",
+                               hint="Pass format => 'csv', 'text' or 'binary'.")
     skip = (ignore_lines or 0) + (1 if header else 0)
     if skip < 0:
-        raise InvalidParameter(f"ignore_lines must not be negative, not {ignore_lines}")
+        raise InvalidParameter(f"ignore_lines must not be negative, not {ignore_lines}",
+                               detail="It counts the lines skipped at the top of every object, after the header.",
+                               hint="Pass 0 or more.")
     if fmt == "binary" and skip:
-        raise InvalidParameter("header and ignore_lines are not possible with the binary format")
+        raise InvalidParameter("header and ignore_lines are not possible with the binary format",
+                               detail="A binary COPY file has no lines.",
+                               hint="Pass header => false and ignore_lines => 0 with format => 'binary'.")
     started = plpy.execute(plpy.prepare("SELECT pg_catalog.clock_timestamp()::pg_catalog.text AS t", []))[0]["t"]
-    config = server_config.load()
+    parsed = parse_uri(uri, require_key=mode != "prefix")
+    if isinstance(parsed, FileUri) and mode != "file":
+        raise InvalidParameter("a file:// URI names one file: use mode => 'file'",
+                               detail=f"mode is {mode!r}.", hint="Pass mode => 'file', or use an s3:// URI.")
+    if mode not in LOAD_MODES:
+        raise InvalidParameter(f"unknown load mode \"{mode}\"", detail="A load reads one object, a prefix or a "
+                               "manifest's parts.", hint="Use file, prefix or manifest.")
     # `target` is a regclass printed under the pinned search_path, so it names the table exactly;
     # the columns' types are printed and parsed (the staging table) under that path too.
     loader = TableLoader(plpy, target, target_columns(plpy, target, columns), on_conflict or "error")
-    objects: list[dict[str, Any]] = []
-    parsed = parse_uri(uri, require_key=mode != "prefix")
+    config = server_config.load()
+    access = StorageAccess.fetch(plpy)  # the caller's grants, once for every object of the load
+    path: Path | None = None
     if isinstance(parsed, FileUri):
-        if mode != "file":
-            raise InvalidParameter("a file:// URI names one file: use mode => 'file'")
         _require_admin_for_files(plpy)
+        path = server_config.file_path(config, parsed.path)
+        access.require(f"file://{path}", "read")
+    else:
+        location = access.require(_read_target(parsed, mode), "read")
+    objects: list[dict[str, Any]] = []
     spool = Path(plpy.execute(prepared(plpy, "loaders:spool_file", "SELECT churnml._spool_file() AS p", []))[0]["p"])
     try:
         with open(spool, "wb") as out:
-            if isinstance(parsed, FileUri):
-                path = server_config.file_path(config, parsed.path)
+            if path is not None:
                 spans = [_Span(str(parsed))]
                 for chunk in _file_chunks(path, spans[0], fmt, skip):
                     out.write(chunk)
+                    interrupts.check()
                 objects.append({"object": str(parsed), "etag": None, "bytes": path.stat().st_size, "sha256": None})
             else:
-                spans = _spool_objects(parsed, mode, fmt, skip, config, out, objects)
+                spans = _spool_objects(parsed, mode, fmt, skip, config, access, location, out,
+                                       objects)
         loader.copy(str(spool), fmt, [s.source for s in spans], [s.lines for s in spans],
                     [s.skipped for s in spans])
     finally:
@@ -127,6 +165,13 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
                            "pg_catalog.text", "pg_catalog.int8", "pg_catalog.text"])
     plpy.execute(record, [target, uri, mode, fmt, json.dumps(objects), loader.rows, started])
     return loader.rows
+
+
+def _read_target(uri: S3Uri, mode: str) -> str:
+    """What a load reads first: the object, the listed prefix, or the manifest."""
+    if mode == "manifest" and not uri.key.endswith(MANIFEST_SUFFIX):
+        return f"{uri_text(uri)}{MANIFEST_SUFFIX}"
+    return uri_text(uri)
 
 
 def _new_spool(plpy: Any) -> Path:
@@ -144,13 +189,9 @@ def _copy_to_spool(plpy: Any, query: str, fmt: str, spool: Path, force_quote: bo
 
 
 def _absorb_interrupt(plpy: Any) -> None:
+    """Take in a SIGINT the upload helper sent (it may still be on its way: no InterruptPending test)."""
     with contextlib.suppress(plpy.SPIError):
-        _check_interrupts(plpy)
-
-
-def _check_interrupts(plpy: Any) -> None:
-    """Raise QueryCanceled if the statement was cancelled: any executor run checks, a SELECT 1 is the cheapest."""
-    plpy.execute(prepared(plpy, "loaders:check_interrupts", "SELECT 1", []))
+        plpy.execute(prepared(plpy, "loaders:absorb_interrupt", "SELECT 1", []))
 
 
 def _release(path: Path) -> None:
@@ -162,10 +203,10 @@ def _release(path: Path) -> None:
 def _export_file(plpy: Any, config: server_config.ServerConfig, uri: Any, batches: Iterable[tuple[bytes, int]],
                  framing: Any, gzip_it: bool, overwrite: bool) -> tuple[int, int, int]:
     """One server-side file, written under a temporary name and renamed when complete."""
-    _require_admin_for_files(plpy)
     path = server_config.file_path(config, uri.path)
     if path.exists() and not overwrite:
-        raise DuplicateObject(f"{uri} already exists", hint="Pass overwrite => true to replace it.")
+        raise DuplicateObject(f"{uri} already exists", detail="An export never replaces a file unless asked to.",
+                              hint="Pass overwrite => true to replace it.")
     partial = path.with_name(f".{path.name}.churnml-partial-{os.getpid()}")
     rows = 0
     try:
@@ -174,6 +215,7 @@ def _export_file(plpy: Any, config: server_config.ServerConfig, uri: Any, batche
             for data, count in batches:
                 handle.write(data)
                 rows += count
+                interrupts.check()
             handle.write(framing.trailer)
         os.replace(partial, path)
     except BaseException:
@@ -208,19 +250,33 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     from churnml_loaders.export_writer import batch_bytes
 
     if query is None or uri is None:
-        raise InvalidParameter("query and uri must not be NULL")
+        raise NullValueNotAllowed("query and uri must not be NULL", detail="An export needs both.",
+                                  hint="Pass the SELECT to export and an s3:// URI.")
     fmt = fmt or "csv"
     if fmt not in FORMATS:
-        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}")
+        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}",
+                               detail="COPY's formats: csv, text and binary.",
+                               hint="Pass format => 'csv', 'text' or 'binary'.")
     if fmt == "binary" and header:
         raise InvalidParameter("a header line is not possible with the binary format",
+                               detail="A binary COPY file has no lines.",
                                hint="Pass header => false with format => 'binary'.")
     if compression not in (None, "gzip"):
-        raise InvalidParameter(f"compression must be 'gzip' or NULL, not {compression!r}")
+        raise InvalidParameter(f"compression must be 'gzip' or NULL, not {compression!r}",
+                               detail="Parts are written as they are, or each as one gzip file.",
+                               hint="Pass compression => 'gzip', or leave it out.")
     if part_size is None or part_size < 1:
-        raise InvalidParameter(f"part_size must be a positive number of bytes, not {part_size}")
-    config = server_config.load()
+        raise InvalidParameter(f"part_size must be a positive number of bytes, not {part_size}",
+                               detail="A new part starts before the row that would pass part_size.",
+                               hint="Leave it out (256 MB), or pass e.g. part_size => 64 * 1024 * 1024.")
     target = parse_uri(uri)
+    config = server_config.load()
+    access = StorageAccess.fetch(plpy)  # the caller's grants, checked before the query runs or S3 is asked
+    if isinstance(target, FileUri):
+        _require_admin_for_files(plpy)
+        location = access.require(f"file://{server_config.file_path(config, target.path)}", "write")
+    else:
+        location = access.require(uri_text(target), "write")
     body = query.strip().rstrip(";").strip()
     with caller_search_path(plpy, search_path):
         columns = query_columns(plpy, f"({body}) AS q", "the exported query")
@@ -230,7 +286,6 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     spool = _new_spool(plpy)
     try:
         if isinstance(target, FileUri):
-            _require_admin_for_files(plpy)  # before the query runs
             with caller_search_path(plpy, search_path):
                 _copy_to_spool(plpy, body, fmt, spool, force_quote)
             binary_header, batches = spool_chunks(spool, fmt, batch_bytes(part_size))
@@ -240,7 +295,7 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
         export = _S3Export(target=target, fmt=fmt, header=bool(header), columns=columns, preamble=preamble,
                            gzip=compression == "gzip", part_size=part_size, manifest=manifest is not False,
                            overwrite=bool(overwrite), naming=naming, force_quote=force_quote)
-        return _export_s3(plpy, config, export, body, search_path, spool)
+        return _export_s3(plpy, config, access, location, export, body, search_path, spool)
     finally:
         _release(spool)
 
@@ -262,22 +317,27 @@ class _S3Export:
     force_quote: bool
 
 
-def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export, query: str,
-               search_path: str | None, spool: Path) -> tuple[int, int, int]:
+def _export_s3(plpy: Any, config: server_config.ServerConfig, access: StorageAccess, location: Location,
+               export: _S3Export, query: str, search_path: str | None, spool: Path) -> tuple[int, int, int]:
     """COPY writes the spool file while the upload helper (a process: churnml.transfer.upload_helper)
-    uploads its parts; the manifest goes last, once the backend has checked for a cancel."""
+    uploads its parts; the manifest goes last, once the backend has checked for a cancel. An earlier
+    export's objects, which overwrite deletes, must each be writable by the caller too."""
     from churnml.transfer.upload_process import UploadHelper
     from churnml_loaders.export_writer import ExportWriter, batch_bytes
     from churnml_loaders.manifest import Column
     from churnml_loaders.s3_client import S3Client
 
-    with S3Client(config.s3) as client:  # bucket and target checked before the query runs
+    credential = config.credential(location.credential, location=location.name)
+    with S3Client(credential) as client:  # bucket and target checked before the query runs
         existing = ExportWriter(client, export.target, fmt=export.fmt, header=export.header,
                                 columns=[Column(n, t) for n, t in export.columns], gzip=export.gzip,
                                 part_size=export.part_size, write_manifest=export.manifest,
                                 overwrite=export.overwrite, naming=export.naming).prepare()
+    access.require_each((f"s3://{export.target.bucket}/{key}" for key in existing), "write", location,
+                        what="an earlier export's object, which overwrite replaces")
     helper = UploadHelper.start({
-        "s3": json.loads(config.s3.to_json()), "s3_source": config.source, "spool": str(spool),
+        "s3": json.loads(credential.to_json()), "s3_source": f"{config.source} (credential {location.credential})",
+        "spool": str(spool),
         "bucket": export.target.bucket, "key": export.target.key, "format": export.fmt, "header": export.header,
         "columns": export.columns, "preamble": base64.b64encode(export.preamble).decode(), "gzip": export.gzip,
         "part_size": export.part_size, "manifest": export.manifest, "overwrite": export.overwrite,
@@ -289,7 +349,7 @@ def _export_s3(plpy: Any, config: server_config.ServerConfig, export: _S3Export,
             rows = _copy_to_spool(plpy, query, export.fmt, spool, export.force_quote)
         copied = time.monotonic()
         helper.copy_finished(spool.stat().st_size, rows)
-        result = helper.result(lambda: _check_interrupts(plpy))
+        result = helper.result(interrupts.check)
     except BaseException as exc:
         if not helper.stop():
             plpy.warning(f"churnml: export_query's upload helper did not stop within a reasonable time and was "

@@ -205,7 +205,8 @@ def parse(text: str | None, *, direction: str) -> CopyOptions:
             raise UnsupportedCopyOption(f"COPY option {name} '{shown}' is not supported by churnml for format {fmt}",
                                         detail=f"Options: {text}", hint=_HINT)
     if fmt == "binary" and header:
-        raise InvalidParameter("COPY option header is not possible with format binary")
+        raise InvalidParameter("COPY option header is not possible with format binary",
+                               detail="A binary COPY file has no lines.", hint="Leave header out with format binary.")
     if force_quote and fmt != "csv":
         # 0A000, as COPY's own "COPY force quote available only in CSV mode"
         raise UnsupportedCopyOption("COPY option force_quote is possible only with format csv",

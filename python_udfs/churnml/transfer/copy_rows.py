@@ -83,7 +83,8 @@ def copy_chunks(read: Callable[[int], bytes], fmt: str, chunk_bytes: int,
         head = read(1 << 16)
         length = binary_header_length(head)
         if length is None:
-            raise DataException("the spooled binary COPY output has no complete header")
+            raise DataException("the spooled binary COPY output has no complete header",
+                                detail="COPY's binary output must start with its 19-byte signature and header.")
         header, rest = head[:length], head[length:]
     else:
         rest = b""
@@ -100,13 +101,15 @@ def copy_chunks(read: Callable[[int], bytes], fmt: str, chunk_bytes: int,
                 pending = data[end:]
                 if trailer >= 0:
                     if data[trailer:] != BINARY_TRAILER:
-                        raise DataException("the spooled binary COPY output has data after its end marker")
+                        raise DataException("the spooled binary COPY output has data after its end marker",
+                                            detail="Nothing may follow COPY's end marker.")
                     return
                 if not chunk:
                     break
         finally:
             close()
         if pending or fmt == "binary":
-            raise DataException("the spooled COPY output ends inside a row")
+            raise DataException("the spooled COPY output ends inside a row",
+                                detail="COPY's output ended without a complete last row.")
 
     return header, chunks()

@@ -36,15 +36,19 @@ def target_columns(plpy: Any, table: str, wanted: list[str] | None) -> list[Colu
     if wanted is None:
         return [Column(r["name"], r["type"]) for r in rows if not r["generated"]]
     if len(set(wanted)) != len(wanted):
-        raise InvalidParameter("columns names a column twice")
+        raise InvalidParameter("columns names a column twice",
+                               detail=f"columns is {', '.join(wanted)[:300]}.", hint="Name each column once.")
     columns = []
     for name in wanted:
         row = by_name.get(name)
         if row is None:
             raise UndefinedColumn(f'column "{name}" of {table} does not exist',
-                                  hint=f"Columns: {', '.join(by_name)}.")
+                                  detail=f"{table} has the columns {', '.join(by_name)}.",
+                                  hint="Names are exact (case included), as in the table.")
         if row["generated"]:
-            raise InvalidParameter(f'column "{name}" of {table} is generated and cannot be loaded')
+            raise InvalidParameter(f'column "{name}" of {table} is generated and cannot be loaded',
+                                   detail="PostgreSQL computes a generated column from the others.",
+                                   hint="Leave it out of columns.")
         columns.append(Column(name, row["type"]))
     return columns
 
@@ -85,7 +89,9 @@ class TableLoader:
 
     def __init__(self, plpy: Any, table: str, columns: list[Column], on_conflict: str) -> None:
         if on_conflict not in ON_CONFLICT:
-            raise InvalidParameter(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, not {on_conflict!r}")
+            raise InvalidParameter(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, not {on_conflict!r}",
+                                   detail="error stops at a duplicate key, ignore skips the row, replace updates it.",
+                                   hint="Pass on_conflict => 'error', 'ignore' or 'replace'.")
         self.plpy = plpy
         self.table = table
         self.columns = columns
@@ -99,10 +105,14 @@ class TableLoader:
         elif on_conflict == "replace":
             key = _primary_key(plpy, table)
             if not key:
-                raise InvalidParameter(f"on_conflict 'replace' needs a primary key, and {table} has none")
+                raise InvalidParameter(f"on_conflict 'replace' needs a primary key, and {table} has none",
+                                       detail="Rows are replaced by their primary key.",
+                                       hint="Add a primary key, or use on_conflict => 'ignore' or 'error'.")
             missing = [k for k in key if k not in {c.name for c in columns}]
             if missing:
-                raise InvalidParameter(f'on_conflict \'replace\' needs the key column "{missing[0]}" in the file')
+                raise InvalidParameter(f'on_conflict \'replace\' needs the key column "{missing[0]}" in the file',
+                                       detail="Rows are replaced by their primary key, so the file must have it.",
+                                       hint="Add the key column to columns.")
             others = [c.name for c in columns if c.name not in key]
             action = ("DO UPDATE SET " + ", ".join(f"{q(n)} = EXCLUDED.{q(n)}" for n in others)
                       if others else "DO NOTHING")
