@@ -18,10 +18,12 @@ TO churnml_user;
 GRANT EXECUTE ON FUNCTION
     aws_commons.create_s3_uri(text, text, text),
     aws_commons.create_aws_credentials(text, text, text),
-    aws_s3.query_export_to_s3(text, aws_commons._s3_uri_1, text, text),
-    aws_s3.query_export_to_s3(text, text, text, text, text, text),
-    aws_s3.table_import_from_s3(text, text, text, aws_commons._s3_uri_1, text),
-    aws_s3.table_import_from_s3(text, text, text, text, text, text, text),
+    aws_s3._query_export_to_s3(text, aws_commons._s3_uri_1, text, text),
+    aws_s3.query_export_to_s3(text, aws_commons._s3_uri_1, text),
+    aws_s3.query_export_to_s3(text, text, text, text, text),
+    aws_s3._table_import_from_s3(text, text, text, aws_commons._s3_uri_1, text),
+    aws_s3.table_import_from_s3(text, text, text, aws_commons._s3_uri_1),
+    aws_s3.table_import_from_s3(text, text, text, text, text, text),
     aws_s3.table_import_from_s3(text, text, text, aws_commons._s3_uri_1, aws_commons._aws_credentials_1),
     aws_s3.table_import_from_s3(text, text, text, text, text, text, text, text, text)
 TO churnml_loader;

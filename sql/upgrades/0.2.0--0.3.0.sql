@@ -308,3 +308,8 @@ CREATE TRIGGER audit BEFORE INSERT OR UPDATE ON churnml.storage_locations
     FOR EACH ROW EXECUTE FUNCTION churnml._storage_audit();
 CREATE TRIGGER audit BEFORE INSERT OR UPDATE ON churnml.storage_grants
     FOR EACH ROW EXECUTE FUNCTION churnml._storage_audit();
+
+-- export_query and load_from_s3 without _search_path (SQL functions handing the caller's
+-- path to _export_query and _load_from_s3).
+DROP FUNCTION churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text);
+DROP FUNCTION churnml.load_from_s3(regclass, text, text, text, boolean, int, text[], text, text);

@@ -58,6 +58,12 @@ UNPINNED_ALLOWED.update({
     "churnml.score(text,text,text,integer)": CALLER_PATH,
     "churnml.assess_customer(bigint,text,text,boolean,text)": CALLER_PATH,
     "churnml.assess_customer_text(bigint,text,text,boolean,text)": CALLER_PATH,
+    "churnml.export_query(text,text,text,boolean,boolean,boolean,text,bigint)": CALLER_PATH,
+    "churnml.load_from_s3(regclass,text,text,text,boolean,integer,text[],text)": CALLER_PATH,
+    "aws_s3.query_export_to_s3(text,aws_commons._s3_uri_1,text)": CALLER_PATH,
+    "aws_s3.query_export_to_s3(text,text,text,text,text)": CALLER_PATH,
+    "aws_s3.table_import_from_s3(text,text,text,aws_commons._s3_uri_1)": CALLER_PATH,
+    "aws_s3.table_import_from_s3(text,text,text,text,text,text)": CALLER_PATH,
 })
 
 USER = frozenset({"user", "admin"})  # churnml_admin is a member of churnml_user

@@ -159,7 +159,7 @@ def column_names(column_list: str | None) -> list[str] | None:
 
 _RESOLVE = ("SELECT $1::pg_catalog.regclass::pg_catalog.oid AS oid, "
             "$1::pg_catalog.regclass::pg_catalog.text AS name")
-_LOAD = ("SELECT churnml.load_from_s3($1::pg_catalog.oid::pg_catalog.regclass, $2, 'file', $3, $4, 0, $5, "
+_LOAD = ("SELECT churnml._load_from_s3($1::pg_catalog.oid::pg_catalog.regclass, $2, 'file', $3, $4, 0, $5, "
          "'error', $6) AS n")
 _LOADED = ("SELECT objects::pg_catalog.text AS objects FROM churnml.load_history "
            "WHERE id OPERATOR(pg_catalog.=) pg_catalog.currval('churnml.load_history_id_seq')")

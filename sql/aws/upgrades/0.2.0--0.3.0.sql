@@ -6,3 +6,9 @@
 -- go, the replayed install script creates the new ones.
 DROP FUNCTION aws_comprehend.detect_sentiment(varchar, varchar, int, text);
 DROP FUNCTION aws_sagemaker._invoke_endpoint(text, int, text[], float8);
+-- The aws_s3 functions without _search_path: exactly Aurora's signatures. The forms taking
+-- bucket, file_path and region call the s3_info forms: dropped first.
+DROP FUNCTION aws_s3.query_export_to_s3(text, text, text, text, text, text);
+DROP FUNCTION aws_s3.query_export_to_s3(text, aws_commons._s3_uri_1, text, text);
+DROP FUNCTION aws_s3.table_import_from_s3(text, text, text, text, text, text, text);
+DROP FUNCTION aws_s3.table_import_from_s3(text, text, text, aws_commons._s3_uri_1, text);
