@@ -69,12 +69,12 @@ $$;
 COMMENT ON FUNCTION churnml.runtime_info() IS
 'Diagnostics of the Python runtime in this backend: versions of churnml, Python and its packages, the backend pid.';
 
-CREATE FUNCTION churnml._limits(OUT max_batch_texts int, OUT max_batch_size bigint) RETURNS record
-LANGUAGE c STABLE PARALLEL SAFE
+CREATE FUNCTION churnml._checked_batch(value anyarray, what text) RETURNS anyarray
+LANGUAGE c STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'churnml_limits';
-COMMENT ON FUNCTION churnml._limits() IS
-'Internal: the batch limits in force (churnml.max_batch_texts; churnml.max_batch_size in bytes). Calling it loads churnml.so, which defines those parameters (superuser-settable), so a value a user SET before is refused.';
+AS 'MODULE_PATHNAME', 'churnml_checked_batch';
+COMMENT ON FUNCTION churnml._checked_batch(anyarray, text) IS
+'Internal: value itself, after checking it against churnml.max_batch_texts (elements) and churnml.max_batch_size (bytes), else 54000 naming `what`; the batch functions pass their arrays through it before PL/Python converts them. Calling it loads churnml.so, which defines those superuser-only parameters, so a value a user SET before is dropped.';
 
 CREATE FUNCTION churnml._check_select(query text, what text) RETURNS void
 LANGUAGE c STABLE STRICT PARALLEL SAFE

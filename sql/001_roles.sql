@@ -26,4 +26,5 @@ GRANT USAGE ON SCHEMA churnml TO churnml_user, churnml_loader;
 GRANT EXECUTE ON FUNCTION churnml.version() TO churnml_user;
 GRANT EXECUTE ON FUNCTION churnml.runtime_info() TO churnml_admin;
 -- Internal helpers that churnml's Python calls as the caller, for every role.
-GRANT EXECUTE ON FUNCTION churnml._limits(), churnml._check_select(text, text) TO churnml_user, churnml_loader;
+GRANT EXECUTE ON FUNCTION churnml._checked_batch(anyarray, text), churnml._check_select(text, text)
+TO churnml_user, churnml_loader;

@@ -112,13 +112,22 @@ $$;
 COMMENT ON FUNCTION churnml.create_model_function(text, text, text) IS
 'Aurora-style: create schema.function_name(<feature> <type>, ...) RETURNS float8 with the deployed model''s features as named, typed arguments in training order, e.g. will_churn(acc_length bigint, ..., int_plan_no int). Executable by churnml_user (not PUBLIC), search_path pinned, owned by the caller, who needs CREATE on the schema. Made by a superuser it is PL/Python (the fastest per-row path); PL/Python is untrusted, so for any other churnml_admin it is a SQL function over churnml._score_json (will_churn(row)''s speed). Returns the new function''s signature.';
 
-CREATE FUNCTION churnml.predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
+CREATE FUNCTION churnml._predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
 LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
 return api.predict(plpy, '@EXTVERSION@', model_id, numbers, texts)
 $$;
+COMMENT ON FUNCTION churnml._predict(bigint, float8[], text[]) IS
+'Internal: what churnml.predict calls with its checked arrays.';
+
+-- In C (extension/core/predict.c): checks the two arrays (at most 100,000 elements and
+-- 16 MB each) before PL/Python converts them, then calls churnml._predict. Without SET
+-- search_path: C that looks up one schema-qualified function, once per call site.
+CREATE FUNCTION churnml.predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
+LANGUAGE c IMMUTABLE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'churnml_predict';
 COMMENT ON FUNCTION churnml.predict(bigint, float8[], text[]) IS
 'Churn probability (0..1) from exactly the registered model model_id, never a deployment: the model''s features in training order, those of number or boolean SQL types in `numbers` (booleans as 1/0), the others in `texts`; NULL elements are missing values. IMMUTABLE because a registered model''s artifact checksum and feature spec can never change (a trigger on churnml.models refuses it), so postgres_fdw ships it to shards. (churnml never reuses a model id; do not delete a model and insert another under its id.) Wrong array lengths fail with 22023 and a hint listing both arrays'' features. Written for you by churnml.create_shard_function.';
 
@@ -135,6 +144,7 @@ COMMENT ON FUNCTION churnml.create_shard_function(text, regclass, text, text) IS
 'Create (or re-point) schema.function_name(c <relation''s row type>) RETURNS float8: an IMMUTABLE LANGUAGE sql function whose body is churnml.predict(<the model deployed as `model` now>, ARRAY[<its number columns>], ARRAY[<its text columns>]). The planner inlines it into plain column references, so postgres_fdw ships the call to shards with churnml in the foreign server''s `extensions` option (docs/models.md, "Sharded scoring with postgres_fdw"). It is pinned to one model id: run this again after every deploy. Deliberately without SET search_path, because PostgreSQL never inlines a function that has one; its body is SQL-standard (RETURN ...), parsed once here with every name schema-qualified, so nothing is looked up by name when it runs. Executable by churnml_user, owned by the caller, who needs CREATE on the schema. Returns the function''s signature.';
 
 GRANT EXECUTE ON FUNCTION
+    churnml._predict(bigint, float8[], text[]),
     churnml.predict(bigint, float8[], text[]),
     churnml._score_json(text, text, float8),
     churnml.will_churn(anyelement, text),

@@ -70,20 +70,50 @@ $$;
 COMMENT ON FUNCTION churnml.sentiment_scores(text, text, text) IS
 'All four class probabilities of a text (they sum to 1).';
 
-CREATE FUNCTION churnml.detect_sentiment_batch(
-    input_texts text[],
-    language_code text DEFAULT 'en',
-    engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
-) RETURNS TABLE (ordinality int, sentiment text, confidence real, positive real, negative real, neutral real,
-                 mixed real)
+-- The batch functions are SQL functions that pass their arrays through
+-- churnml._checked_batch (C: churnml.max_batch_texts, churnml.max_batch_size) before the
+-- PL/Python function that does the work receives them: PL/Python converts an argument
+-- into Python objects before any Python runs, so the check must come first.
+CREATE FUNCTION churnml._detect_sentiment_batch(input_texts text[], language_code text, engine text)
+RETURNS TABLE (ordinality int, sentiment text, confidence real, positive real, negative real, neutral real,
+               mixed real)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api
 return api.detect_batch(plpy, '@EXTVERSION@', input_texts, language_code, engine)
 $$;
+COMMENT ON FUNCTION churnml._detect_sentiment_batch(text[], text, text) IS
+'Internal: what churnml.detect_sentiment_batch calls with its checked array.';
+
+CREATE FUNCTION churnml.detect_sentiment_batch(
+    input_texts text[],
+    language_code text DEFAULT 'en',
+    engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
+) RETURNS TABLE (ordinality int, sentiment text, confidence real, positive real, negative real, neutral real,
+                 mixed real)
+LANGUAGE sql STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT * FROM churnml._detect_sentiment_batch(churnml._checked_batch(input_texts, 'input_texts'), language_code,
+                                              engine)
+$$;
 COMMENT ON FUNCTION churnml.detect_sentiment_batch(text[], text, text) IS
 'Sentiment of many texts in one call (the encoder embeds them in batches, far faster than one call per row): one row per input element, ordinality from 1. Use with array_agg(...) and join back on ordinality.';
+
+CREATE FUNCTION churnml._sentiment_summary(
+    input_texts text[], times timestamptz[], language_code text, engine text,
+    OUT messages int, OUT latest text, OUT latest_confidence real, OUT mean_score real,
+    OUT worst_text text, OUT worst_score real, OUT trend_per_day real
+) RETURNS record
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.sentiment as api
+return api.summary(plpy, '@EXTVERSION@', input_texts, times, language_code, engine)
+$$;
+COMMENT ON FUNCTION churnml._sentiment_summary(text[], timestamptz[], text, text) IS
+'Internal: what churnml.sentiment_summary calls with its checked arrays.';
 
 CREATE FUNCTION churnml.sentiment_summary(
     input_texts text[],
@@ -93,11 +123,11 @@ CREATE FUNCTION churnml.sentiment_summary(
     OUT messages int, OUT latest text, OUT latest_confidence real, OUT mean_score real,
     OUT worst_text text, OUT worst_score real, OUT trend_per_day real
 ) RETURNS record
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-import churnml.sql_api.sentiment as api
-return api.summary(plpy, '@EXTVERSION@', input_texts, times, language_code, engine)
+SELECT * FROM churnml._sentiment_summary(churnml._checked_batch(input_texts, 'input_texts'),
+                                         churnml._checked_batch(times, 'times'), language_code, engine)
 $$;
 COMMENT ON FUNCTION churnml.sentiment_summary(text[], timestamptz[], text, text) IS
 'Sentiment over one customer''s messages, e.g. SELECT m.phone, s.* FROM (SELECT phone, array_agg(message ORDER BY calltime) AS messages, array_agg(calltime ORDER BY calltime) AS times FROM customer_message GROUP BY phone) AS m, churnml.sentiment_summary(m.messages, m.times) AS s (a function in FROM runs once per row; (f(...)).* would run it once per column). score = P(POSITIVE) - P(NEGATIVE) in -1..1; latest = label of the last message (by time, else array order); worst = the lowest-scoring message; trend_per_day = least-squares slope of score over time (NULL with fewer than two distinct times).';
@@ -112,12 +142,21 @@ $$;
 COMMENT ON FUNCTION churnml.embed(text) IS
 'The all-MiniLM-L6-v2 sentence embedding of a text (384 normalised reals), computed offline in the backend. NULL gives NULL.';
 
-CREATE FUNCTION churnml.embed_batch(input_texts text[]) RETURNS TABLE (ordinality int, embedding real[])
+CREATE FUNCTION churnml._embed_batch(input_texts text[]) RETURNS TABLE (ordinality int, embedding real[])
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api
 return api.embed_batch(plpy, '@EXTVERSION@', input_texts)
+$$;
+COMMENT ON FUNCTION churnml._embed_batch(text[]) IS
+'Internal: what churnml.embed_batch calls with its checked array.';
+
+CREATE FUNCTION churnml.embed_batch(input_texts text[]) RETURNS TABLE (ordinality int, embedding real[])
+LANGUAGE sql STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT * FROM churnml._embed_batch(churnml._checked_batch(input_texts, 'input_texts'))
 $$;
 COMMENT ON FUNCTION churnml.embed_batch(text[]) IS
 'Embeddings of many texts in one call (batched through the encoder): one row per element, ordinality from 1.';
@@ -127,9 +166,12 @@ GRANT EXECUTE ON FUNCTION
     churnml.detect_sentiment_label(text, text, text),
     churnml.detect_sentiment_confidence(text, text, text),
     churnml.sentiment_scores(text, text, text),
+    churnml._detect_sentiment_batch(text[], text, text),
     churnml.detect_sentiment_batch(text[], text, text),
+    churnml._sentiment_summary(text[], timestamptz[], text, text),
     churnml.sentiment_summary(text[], timestamptz[], text, text),
     churnml.embed(text),
+    churnml._embed_batch(text[]),
     churnml.embed_batch(text[])
 TO churnml_user;
 

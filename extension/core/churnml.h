@@ -10,4 +10,9 @@ extern void churnml_define_limits(void);
 struct RawStmt;
 extern struct RawStmt *churnml_one_select(const char *query, const char *what);
 
+/* limits.c: 54000 unless the array `value` has at most max_elements elements and max_bytes
+ * bytes; the message names `what`, the detail and hint the settings when given (else NULL) */
+extern void churnml_check_array(Datum value, const char *what, int64 max_elements, int64 max_bytes,
+								const char *elements_setting, const char *size_setting);
+
 #endif

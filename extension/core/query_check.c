@@ -1,5 +1,5 @@
 /*
- * Is a text exactly one SELECT that changes nothing? churnml runs a caller's own query
+ * Is a text exactly one SELECT, with no data-modifying part of its own? churnml runs a caller's own query
  * in a few places (a training or scoring source, an export): always as the caller,
  * but it is pasted into a larger statement or handed to COPY, so it must be what the
  * function says it takes, and the same thing everywhere, whichever function is called.

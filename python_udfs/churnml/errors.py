@@ -155,6 +155,12 @@ _BUILTIN_MAP: tuple[tuple[type[BaseException], str, str], ...] = (
 )
 
 
+def sql_literal(value: str) -> str:
+    """`value` as a SQL string literal, for the SQL a hint suggests (a name with a quote in it
+    must not turn the suggested statement into something else)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def describe(exc: BaseException) -> tuple[str, str, str | None, str | None]:
     """Return (sqlstate, message, detail, hint) for any exception."""
     if isinstance(exc, ChurnmlError):
@@ -243,11 +249,38 @@ def raise_as_sql(plpy: Any, exc: BaseException) -> None:
     _raise(plpy, *describe(exc))
 
 
+def raise_plpy_error_as_sql(plpy: Any, exc: BaseException) -> None:
+    """Re-raise a plain plpy.Error (PL/Python raises one when, e.g., plpy.notice is interrupted by a
+    cancel) as churnml's: same SQLSTATE, detail and hint, without "plpy.Error:" in front."""
+    if type(exc) is _sql_error_class(plpy):
+        raise exc
+    message = str(exc.args[0]) if exc.args else str(exc)
+    _raise(plpy, getattr(exc, "sqlstate", None) or "XX000", message.removeprefix("churnml: "),
+           getattr(exc, "detail", None), getattr(exc, "hint", None))
+
+
+# Bounds on what an error repeats back: a message, detail or hint may quote an argument,
+# and an argument can be a million characters or hold control characters.
+MAX_MESSAGE = 500
+MAX_DETAIL = 2000
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F)}
+_CONTROL_ALL = {**_CONTROL, 0x09: "\\t", 0x0A: "\\n"}
+
+
+def _bounded(text: str | None, limit: int, *, lines: bool) -> str | None:
+    if text is None:
+        return None
+    text = text.translate(_CONTROL if lines else _CONTROL_ALL)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _raise(plpy: Any, sqlstate: str, message: str, detail: str | None, hint: str | None) -> None:
-    error = _sql_error_class(plpy)(message)
+    if detail is not None and detail.startswith("Failing row contains"):
+        detail = None  # PostgreSQL's dump of the whole row (a model's artifact, a customer): never repeated
+    error = _sql_error_class(plpy)(_bounded(message, MAX_MESSAGE, lines=False))
     error.sqlstate = sqlstate
-    error.detail = detail
-    error.hint = hint
+    error.detail = _bounded(detail, MAX_DETAIL, lines=True)
+    error.hint = _bounded(hint, MAX_DETAIL, lines=True)
     raise error from None
 
 

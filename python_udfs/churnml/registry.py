@@ -21,6 +21,7 @@ from churnml.errors import (
     NullValueNotAllowed,
     ObjectNotInPrerequisiteState,
     UndefinedObject,
+    sql_literal,
 )
 from churnml.spi import prepared
 
@@ -144,7 +145,8 @@ def current_deployment(plpy: Any, name: str | None) -> Deployment:
         raise ObjectNotInPrerequisiteState(
             f'model "{name}" is not deployed',
             detail=_known_names(plpy),
-            hint=f"Train it with churnml.train('{name}', ...) and deploy it with churnml.deploy('{name}').",
+            hint=f"Train it with churnml.train({sql_literal(name)}, ...) and deploy it with "
+                 f"churnml.deploy({sql_literal(name)}).",
         )
     row = rows[0]
     return Deployment(name=name, model_id=int(row["model_id"]), artifact_sha256=row["artifact_sha256"],
@@ -170,7 +172,7 @@ def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None)
             raise UndefinedObject(f"model {model_id} does not exist")
         if rows[0]["name"] != name:
             raise InvalidParameter(f'model {model_id} belongs to "{rows[0]["name"]}", not "{name}"',
-                                   hint=f"Deploy it under its own name: churnml.deploy('{rows[0]['name']}', "
+                                   hint=f"Deploy it under its own name: churnml.deploy({sql_literal(rows[0]['name'])}, "
                                         f"{model_id}).")
         return model_id, "specific"
     strategy = strategy or "best"
@@ -190,7 +192,7 @@ def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None)
     rows = plpy.execute(plan, [name])
     if not rows:
         raise UndefinedObject(f'no model named "{name}" has been trained',
-                              hint=f"Train one first: SELECT churnml.train('{name}', 'customers', 'churn');")
+                              hint=f"Train one first: SELECT churnml.train({sql_literal(name)}, 'customers', 'churn');")
     return int(rows[0]["id"]), strategy
 
 

@@ -492,6 +492,7 @@ TYPE_STRATEGIES: dict[str, Callable[[Ctx, str], st.SearchStrategy[Any]]] = {
     "double precision[]": float_array_strategy,
     "timestamp with time zone[]": timestamptz_array_strategy,
     "anyelement": anyelement_strategy,
+    "anyarray": lambda ctx, param: st.one_of(text_array_strategy(ctx, param), float_array_strategy(ctx, param)),
     "churnml.incentive": composite_strategy(
         "churnml.incentive",
         ["text", "numeric", "text", "text", "text", "text", "bigint", "text", "text", "jsonb"]),

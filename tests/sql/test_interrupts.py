@@ -185,8 +185,7 @@ def test_batch_limits_refuse_oversized_requests_before_any_work(slow_db: str) ->
             with pytest.raises(psycopg.errors.ProgramLimitExceeded) as refused:
                 conn.execute(f"SELECT * FROM {call}")
             assert time.monotonic() - started < 1.0
-            assert refused.value.diag.message_primary == (
-                "churnml: input_texts has 100001 elements, more than one call takes")
+            assert refused.value.diag.message_primary == "input_texts has 100001 elements, more than one call takes"
             assert refused.value.diag.message_detail == "churnml.max_batch_texts is 100000."
             assert "churnml.max_batch_texts" in (refused.value.diag.message_hint or "")
         with pytest.raises(psycopg.errors.ProgramLimitExceeded) as too_big:
@@ -199,6 +198,46 @@ def test_batch_limits_refuse_oversized_requests_before_any_work(slow_db: str) ->
         conn.execute("RESET ROLE")
 
 
+def _peak_mb(conn: psycopg.Connection) -> float:
+    pid = conn.info.backend_pid
+    with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+        return int(next(ln for ln in status if ln.startswith("VmHWM:")).split()[1]) / 1024
+
+
+@pytest.mark.parametrize(("call", "what", "array"), [
+    # ~200 MB of text: over churnml.max_batch_size
+    ("SELECT count(*) FROM churnml.detect_sentiment_batch({array}, engine => 'lexicon')", "input_texts",
+     "array_fill(repeat('a', 2000), ARRAY[99999])"),
+    ("SELECT count(*) FROM churnml.embed_batch({array})", "input_texts", "array_fill(repeat('a', 2000), ARRAY[99999])"),
+    # 20 million timestamps (160 MB) beside one text
+    ("SELECT * FROM churnml.sentiment_summary(ARRAY['a'], {array})", "times", "array_fill(now(), ARRAY[20000000])"),
+    # more elements than a model has features
+    ("SELECT churnml.predict(1, {array}, ARRAY['no'])", "numbers", "array_fill(1.0::float8, ARRAY[200000])"),
+    ("SELECT churnml.predict(1, ARRAY[1.0], {array})", "texts", "array_fill('no'::text, ARRAY[200000])"),
+])
+def test_arrays_are_checked_before_python_copies_them(slow_db: str, call: str, what: str, array: str) -> None:
+    """The arrays a churnml_user passes are checked in C before PL/Python turns them into Python objects
+    (several times their size): the call's peak memory is that of building the array in SQL, give or take."""
+    peaks = []
+    for statement in (f"SELECT cardinality({array})", call.format(array=array)):
+        with psycopg.connect(slow_db, autocommit=True) as conn:
+            conn.execute("SET ROLE churnml_user")
+            conn.execute("SELECT churnml.detect_sentiment('warm up', engine => 'lexicon')")
+            before = _peak_mb(conn)
+            started = time.monotonic()
+            try:
+                conn.execute(statement)
+            except psycopg.errors.ProgramLimitExceeded as refused:
+                assert refused.diag.message_primary.startswith(f"{what} "), refused.diag.message_primary
+                assert time.monotonic() - started < 2.0
+            else:
+                assert statement.startswith("SELECT cardinality"), f"{statement} was not refused"
+            peaks.append(_peak_mb(conn) - before)
+    print(f"\n  {what}: building the array alone grew the backend {peaks[0]:.0f} MB, the refused call "
+          f"{peaks[1]:.0f} MB", end="")
+    assert peaks[1] < 1.1 * peaks[0] + 40
+
+
 def test_a_limit_set_before_the_library_loads_is_not_honoured(make_database: Callable[..., str]) -> None:
     """A churnml_user's SET before churnml.so defines the parameter is only a placeholder:
     loading the library drops it, as PostgreSQL does for any superuser-only parameter."""
@@ -209,7 +248,7 @@ def test_a_limit_set_before_the_library_loads_is_not_honoured(make_database: Cal
         rows = conn.execute("SELECT count(*) FROM churnml.detect_sentiment_batch("
                             "array_fill('fine'::text, ARRAY[10]), engine => 'lexicon')").fetchone()[0]
         assert rows == 10
-        assert conn.execute("SELECT max_batch_texts FROM churnml._limits()").fetchone()[0] == 100000
+        assert conn.execute("SHOW churnml.max_batch_texts").fetchone()[0] == "100000"
 
 
 def test_a_superuser_can_change_the_limits(slow_db: str) -> None:

@@ -52,6 +52,8 @@ UNPINNED_ALLOWED: dict[str, str] = {
 # (every name in it schema-qualified, no operator): a SET clause would hide that path.
 CALLER_PATH = "SQL, hands pg_catalog.current_setting('search_path') on to its internal function"
 UNPINNED_ALLOWED.update({
+    "churnml.predict(bigint,double precision[],text[])":
+        "C, checks its arrays and calls churnml._predict, found by its qualified name once per call site",
     "churnml.train(text,text,text,text[],text[],jsonb,jsonb,jsonb,text,double precision,double precision,"
     "integer,boolean,bigint)": CALLER_PATH,
     "churnml.train_sentiment(text,text,text,text,integer,boolean)": CALLER_PATH,

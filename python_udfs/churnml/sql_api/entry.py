@@ -7,7 +7,7 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from churnml.errors import raise_as_sql, raise_spi_error_as_sql
+from churnml.errors import raise_as_sql, raise_plpy_error_as_sql, raise_spi_error_as_sql
 from churnml.runtime import require_version
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,8 +39,10 @@ def _reraise(plpy: Any, exc: Exception) -> None:
     """
     if isinstance(exc, plpy.SPIError):
         raise_spi_error_as_sql(plpy, exc)
-    if isinstance(exc, plpy.Error | plpy.Fatal):
+    if isinstance(exc, plpy.Fatal):
         raise exc
+    if isinstance(exc, plpy.Error):
+        raise_plpy_error_as_sql(plpy, exc)
     raise_as_sql(plpy, exc)
 
 

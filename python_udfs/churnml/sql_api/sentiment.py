@@ -10,7 +10,6 @@ from typing import Any
 
 from churnml import interrupts
 from churnml.errors import InvalidParameter, NullValueNotAllowed, UndefinedObject
-from churnml.limits import check_batch
 from churnml.sentiment.analysis import run_one
 from churnml.sql_api.entry import entry
 
@@ -98,7 +97,6 @@ def detect_batch(plpy: Any, texts: list[str | None] | None, language: str | None
     """One row per text."""
     if texts is None:
         return iter(())
-    check_batch(texts)
     results = analyze_texts(plpy, texts, language, engine)
     return _detect_rows(results)
 
@@ -145,7 +143,6 @@ def summary(plpy: Any, texts: list[str | None] | None, times: list[Any] | None, 
             engine: str | None) -> dict[str, Any] | None:
     if texts is None:
         return None
-    check_batch(texts)
     parsed = _parse_times(plpy, times, len(texts))
     results = analyze_texts(plpy, list(texts), language, engine)
     kept = [(i, r) for i, r in enumerate(results) if r is not None]
@@ -183,7 +180,6 @@ def embed_batch(plpy: Any, texts: list[str | None] | None) -> Iterator[dict[str,
     each row is handed on, not as Python floats (~13 kB a text)."""
     if texts is None:
         return iter(())
-    check_batch(texts)
     from churnml.lazy_numpy import np
     from churnml.sentiment import embed
     from churnml.sentiment.encoder import EMBEDDING_DIM

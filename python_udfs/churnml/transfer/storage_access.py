@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import FeatureNotSupported, InsufficientPrivilege
+from churnml.errors import FeatureNotSupported, InsufficientPrivilege, sql_literal
 from churnml.spi import prepared
 from churnml.transfer.locations import Location, covering, suggested_prefix
 
@@ -46,14 +46,10 @@ _FETCH = """
 _VERB = {"read": "read", "write": "write to"}
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _role_literal(role: str) -> str:
     """A role name as a regrole literal in a hint: quoted as an identifier where it needs it."""
     plain = role.isascii() and role.replace("_", "a").isalnum() and role == role.lower() and not role[0].isdigit()
-    return _literal(role if plain else '"' + role.replace('"', '""') + '"')
+    return sql_literal(role if plain else '"' + role.replace('"', '""') + '"')
 
 
 @dataclass(frozen=True)
@@ -81,7 +77,7 @@ class StorageAccess:
                         "administrator declared (churnml.storage_locations), and no location's prefix is a "
                         "prefix of this URI."),
                 hint=(f"An administrator declares one and grants it, e.g. SELECT churnml.create_storage_location("
-                      f"'name', {_literal(folder)}); SELECT churnml.grant_storage('name', {_literal(privilege)}, "
+                      f"'name', {sql_literal(folder)}); SELECT churnml.grant_storage('name', {sql_literal(privilege)}, "
                       f"{_role_literal(self.role)});"))
         if not (self.superuser or location.allows(privilege)):
             raise InsufficientPrivilege(
@@ -89,8 +85,8 @@ class StorageAccess:
                 detail=(f"Role \"{self.role}\" may not {verb} {uri}{' (' + what + ')' if what else ''}: "
                         f"it lies in location \"{location.name}\" ({location.uri_prefix}), on which the role has "
                         f"no {privilege} privilege."),
-                hint=(f"An administrator can grant it: SELECT churnml.grant_storage({_literal(location.name)}, "
-                      f"{_literal(privilege)}, {_role_literal(self.role)});"))
+                hint=(f"An administrator can grant it: SELECT churnml.grant_storage({sql_literal(location.name)}, "
+                      f"{sql_literal(privilege)}, {_role_literal(self.role)});"))
         return location
 
     def require_listing(self, uri: str, used: Location) -> None:
@@ -104,7 +100,7 @@ class StorageAccess:
                 detail=(f"Role \"{self.role}\" may not read {location.uri_prefix} (location \"{location.name}\"), "
                         f"which a listing of {uri} would include."),
                 hint=(f"List a prefix outside it, or an administrator grants it: SELECT churnml.grant_storage("
-                      f"{_literal(location.name)}, 'read', {_role_literal(self.role)});"))
+                      f"{sql_literal(location.name)}, 'read', {_role_literal(self.role)});"))
 
     def require_each(self, uris: Iterable[str], privilege: str, used: Location, *, what: str) -> None:
         """Every object a listing, a manifest or an overwrite names: each in a location this role may

@@ -16,7 +16,8 @@ SELECT churnml.runtime_info() ->> 'python_version' LIKE '3.11.%' AS python_311,
 -- called once per row, where SET would cost a GUC save and restore per call
 -- (sql/120_scoring.sql); _copy_to_spool runs the caller's query under the caller's path,
 -- as COPY does (sql/500_loaders.sql); and the SQL functions whose one-line body hands the
--- caller's search_path to an internal function (train, score, assess_customer, ...).
+-- caller's search_path to an internal function (train, score, assess_customer, ...); and predict,
+-- C that checks its arrays and calls churnml._predict by its qualified name.
 SELECT p.oid::regprocedure AS unpinned
 FROM pg_proc p
 WHERE p.pronamespace = 'churnml'::regnamespace
@@ -37,7 +38,7 @@ WHERE p.pronamespace = 'churnml'::regnamespace
               WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE');
 
 -- Nothing reading a deployment may claim to be IMMUTABLE: only pure text helpers are, and
--- churnml.predict, which reads one registered model by id (a registered model never changes).
+-- churnml._predict (what predict calls), which reads one registered model by id (a registered model never changes).
 SELECT p.oid::regprocedure AS immutable_python
 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 WHERE p.pronamespace = 'churnml'::regnamespace AND l.lanname = 'plpython3u' AND p.provolatile = 'i'
