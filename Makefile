@@ -58,7 +58,7 @@ CORE_MODULE := build/churnml.so
 CORE_C_SOURCES := $(wildcard extension/core/*.c)
 PKGLIBDIR = $(shell $(PG_CONFIG) --pkglibdir)
 
-PY_SOURCES := $(shell find python_udfs loaders -name '*.py' -not -path '*/__pycache__/*')
+PY_SOURCES := $(shell find python_udfs loaders client -name '*.py' -not -path '*/__pycache__/*')
 
 NATIVE_SRC := python_udfs/churnml/scoring/_native_trees.c
 PY_EXT_SUFFIX = $(shell $(VENV)/bin/python -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
@@ -127,11 +127,13 @@ $(CORE_MODULE): $(CORE_C_SOURCES)
 ##       built with the backend's Python; requirements/client.in never reaches the backend runtime
 venv: deps $(VENV)/.installed
 
-$(VENV)/.installed: requirements/constraints.txt requirements/runtime.in requirements/dev.in requirements/client.in pyproject.toml
+$(VENV)/.installed: requirements/constraints.txt requirements/runtime.in requirements/dev.in requirements/client.in pyproject.toml client/pyproject.toml
 	@echo "==> creating $(VENV) with $(BACKEND_PYTHON)"
 	@[ -x $(VENV)/bin/python ] || $(BACKEND_PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/$(PIP_INSTALL) -q -r requirements/runtime.in -r requirements/dev.in -r requirements/client.in 2>&1 | { $(PIP_QUIET_NOISE); }
 	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	@# the client after the backend: it owns the `churnml` script, which 0.2.0's single distribution had
+	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e client
 	@touch $@
 
 ## native: the C tree evaluator, the COPY row scanner, the sentiment encoder and the extensions' C (a compiler and the backend Python's headers are Debian packages in deps)
@@ -167,7 +169,7 @@ install: deps build venv runtime
 	@install -m 644 $(AWS_CONTROL) $(AWS_BUILT_SQL) $$(ls extension/churnml_aws--*--$(VERSION).sql 2>/dev/null) \
 		"$(SHAREDIR)/extension/"
 	@install -m 755 $(AWS_MODULE) $(CORE_MODULE) "$(PKGLIBDIR)/"
-	@$(VENV)/bin/python -m churnml.cli.install_info write --pg-config "$(PG_CONFIG)" \
+	@$(VENV)/bin/python -m churnml_client.install_info write --pg-config "$(PG_CONFIG)" \
 		--runtime-site "$(RUNTIME_SITE)" --version "$(VERSION)"
 	@echo "==> churnml $(VERSION) installed. The server needs PYTHONPATH=$(RUNTIME_SITE) in its environment" \
 	      "(the embedded server gets it automatically; see docs/install.md for an existing server)."
@@ -191,7 +193,7 @@ demo: install
 
 ## test: the whole suite against a real server (embedded, or CHURNML_TEST_DSN)
 test: install
-	@$(VENV)/bin/ruff check python_udfs loaders tests bench
+	@$(VENV)/bin/ruff check python_udfs loaders client tests bench
 	@$(VENV)/bin/pytest
 
 ## bench: benchmarks under bench/, results in bench/results/ and docs/benchmarks.md
@@ -203,7 +205,7 @@ docs: install
 	@$(CHURNML) docs sql-reference
 
 lint: venv
-	$(VENV)/bin/ruff check python_udfs loaders tests bench
+	$(VENV)/bin/ruff check python_udfs loaders client tests bench
 
 ## lock: re-resolve requirements/*.in into requirements/constraints.txt
 lock: deps

@@ -11,7 +11,7 @@ from __future__ import annotations
 import psycopg
 
 from bench.run import Context, Result, timed
-from churnml.cli import datagen
+from churnml_client import datagen
 
 BASELINE_SQL = """
 DROP TABLE IF EXISTS customers_baseline;

@@ -40,7 +40,7 @@ def _prepare(url: str, customers: int) -> None:
 
 
 def _start_standby(primary: str) -> tuple[object, str]:
-    from churnml.cli.embedded_pg import EmbeddedServer, free_port
+    from churnml_client.embedded_pg import EmbeddedServer, free_port
 
     bench_server = EmbeddedServer.from_environment(BENCH_HOME)
     shutil.rmtree(STANDBY_HOME, ignore_errors=True)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import psycopg
 
 from bench.run import Context, Result, proc_status_mb, timed
-from churnml.cli import datagen
+from churnml_client import datagen
 
 SEED = 3
 

@@ -158,7 +158,7 @@ def run(ctx: Context) -> list[Result]:
     customers = 10_000 if ctx.quick else 20_000
     single_url = ctx.server_url("bench_sharding")
     _prepare_single(single_url, customers)
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
     info = EmbeddedServer.from_environment(BENCH_HOME).info
     with sharded_cluster(info, PREFIX, customers, SEED) as cluster:

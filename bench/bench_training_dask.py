@@ -74,7 +74,7 @@ def _facts(url: str, model_id: int) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> list[Result]:
-    from churnml.cli.s3_server import LocalS3Server
+    from churnml_client.s3_server import LocalS3Server
 
     customers = 10_000 if ctx.quick else 50_000
     url = ctx.server_url("bench_dask")

@@ -65,7 +65,7 @@ class Context:
 
 def ensure_customers(conn: Any, customers: int) -> None:
     """The demo data with exactly `customers` customers (seed 1), generated only when it differs."""
-    from churnml.cli import datagen
+    from churnml_client import datagen
 
     have = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'customers'").fetchone()[0]
     n = conn.execute("SELECT count(*) FROM customers").fetchone()[0] if have else 0
@@ -86,7 +86,7 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def _start_server() -> Callable[[str], str]:
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
     server = EmbeddedServer.from_environment(BENCH_HOME)
     server.start(database="")

@@ -24,7 +24,7 @@ def populate(url: str, customers: int = 800) -> None:
     """Customers, two models (one deployed, with a rollback in the history and a threshold), a typed
     function, an experiment with a rule, an edited built-in rule, a custom rule input, changed
     settings, offers with outcomes, and churnml_aws."""
-    from churnml.cli import datagen
+    from churnml_client import datagen
 
     with psycopg.connect(url) as conn:
         datagen.load(conn, customers, 11, progress=False)

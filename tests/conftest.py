@@ -22,7 +22,7 @@ import pytest
 from psycopg import sql
 
 if TYPE_CHECKING:
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -49,7 +49,7 @@ def server_url() -> Iterator[str]:
     if dsn:
         yield with_database(dsn, "postgres")
         return
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
     server = EmbeddedServer.from_environment(TEST_HOME)
     was_running = server.running_pid() is not None
@@ -66,7 +66,7 @@ def embedded_server(server_url: str) -> EmbeddedServer:
     """The embedded server object, for tests about the server itself."""
     if os.environ.get("CHURNML_TEST_DSN"):
         pytest.skip("CHURNML_TEST_DSN names an external server")
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
     return EmbeddedServer.from_environment(TEST_HOME)
 
@@ -128,7 +128,7 @@ def run_psql(url: str, *args: str, input_text: str | None = None, cwd: Path | No
 def dump_and_restore(source: str, target: str) -> subprocess.CompletedProcess[bytes]:
     """pg_dump -Fc of `source` restored into `target` with --exit-on-error; the restore's result."""
     env = {**os.environ, "PGPASSWORD": urlsplit(source).password or ""}
-    bindir = json.loads(subprocess.run([str(VENV_BIN / "python"), "-m", "churnml.cli.install_info", "show"],
+    bindir = json.loads(subprocess.run([str(VENV_BIN / "python"), "-m", "churnml_client.install_info", "show"],
                                        capture_output=True, text=True, check=True).stdout)["pg_bindir"]
 
     def no_password(url: str) -> str:
@@ -177,7 +177,7 @@ def make_telco(make_database: Callable[..., str]) -> Callable[..., str]:
     """A fresh database with generated demo customers and a deployed model 'churn'."""
 
     def make(prefix: str, customers: int, seed: int) -> str:
-        from churnml.cli import datagen
+        from churnml_client import datagen
 
         url = make_database(prefix)
         with psycopg.connect(url) as conn:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from churnml.cli import datagen
+from churnml_client import datagen
 
 HOMES = Path("/tmp")
 SHARDS = ("shard1", "shard2")
@@ -54,7 +54,7 @@ class Cluster:
 
 def start_server(info: Any, home: Path, extra: str = "") -> Any:
     """A fresh embedded server in `home` (a leftover one there is stopped and removed first)."""
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
     server = EmbeddedServer(home=home, info=info)
     if server.initialized():

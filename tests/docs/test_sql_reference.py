@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from churnml.cli import main as cli
-from churnml.cli import sql_reference
+from churnml_client import main as cli
+from churnml_client import sql_reference
 from tests.conftest import REPO
 
 REFERENCE = REPO / "docs" / "sql-reference.md"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from churnml.cli import sql_reference as ref
-from churnml.cli.sql_reference import Area, Argument, Column, ExtensionReference, Grant, Role, SqlObject
+from churnml_client import sql_reference as ref
+from churnml_client.sql_reference import Area, Argument, Column, ExtensionReference, Grant, Role, SqlObject
 
 SCRIPT = r'''-- churnml 0.1.0 install script
 \echo Use "CREATE EXTENSION churnml" to load this file. \quit

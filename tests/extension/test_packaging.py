@@ -47,7 +47,7 @@ def test_relocation_is_refused(db_url: str) -> None:
 @pytest.fixture(scope="module")
 def broken_server(embedded_server) -> Iterator[Callable[[str], str]]:
     """A second embedded server whose PYTHONPATH names a runtime we break on purpose."""
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
     root = private_path("broken")
     shutil.rmtree(root, ignore_errors=True)
@@ -111,3 +111,17 @@ def test_create_extension_with_incomplete_runtime_names_the_missing_packages(
         assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'churnml'").fetchone()[0] == 0
         # the connection is still usable after the failed first Python call
         assert conn.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_the_runtime_holds_the_backend_and_the_loaders_only(embedded_server) -> None:
+    """What make install copies next to the pinned packages: the backend package and object storage,
+    never the client (the `churnml` command lives in client/ and is installed into .venv only)."""
+    from pathlib import Path
+
+    site = Path(embedded_server.info.runtime_site)
+    ours = {p.name for p in site.iterdir() if p.name.startswith("churnml")}
+    assert ours == {"churnml", "churnml_loaders"}, ours
+    assert not (site / "churnml" / "cli").exists()
+    sources = {p.relative_to(REPO / "python_udfs").as_posix() for p in (REPO / "python_udfs").rglob("*.py")}
+    installed = {p.relative_to(site).as_posix() for p in (site / "churnml").rglob("*.py")} - {"churnml/_version.py"}
+    assert installed == sources, installed ^ sources

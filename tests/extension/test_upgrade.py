@@ -81,7 +81,7 @@ def _install_release_scripts(tree: Path, version: str, sharedir: Path) -> None:
 @pytest.fixture(scope="module")
 def release_server(embedded_server) -> Iterator[dict[str, Any]]:
     """A private server running the previous release; yields what the test needs to switch it."""
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
     shutil.rmtree(ROOT, ignore_errors=True)
     ROOT.mkdir(parents=True)
@@ -103,7 +103,7 @@ def release_server(embedded_server) -> Iterator[dict[str, Any]]:
 
 
 def _restart_with(state: dict[str, Any], info: Any) -> None:
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
     state["server"].stop()
     state["server"] = EmbeddedServer(home=state["server"].home, info=info)

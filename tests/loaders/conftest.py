@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from churnml.cli.s3_server import LocalS3Server
+from churnml_client.s3_server import LocalS3Server
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 

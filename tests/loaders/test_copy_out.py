@@ -1,4 +1,4 @@
-"""churnml.cli.copy_out: COPY TO STDOUT in batches, and the two-thread pipe `churnml export` uses."""
+"""churnml_client.copy_out: COPY TO STDOUT in batches, and the two-thread pipe `churnml export` uses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from churnml.cli.copy_out import copy_out_batches, pipelined
+from churnml_client.copy_out import copy_out_batches, pipelined
 
 QUERY = sql.SQL("COPY (SELECT i, repeat('x', i % 50) FROM generate_series(1, 20000) AS i) TO STDOUT (FORMAT csv{})")
 

@@ -198,7 +198,7 @@ def test_failed_overwrite_leaves_no_half_export(s3: S3Client, s3_config: S3Confi
 
 def test_server_stopping_mid_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A real outage: the S3 server goes away while rows are still coming."""
-    from churnml.cli.s3_server import LocalS3Server
+    from churnml_client.s3_server import LocalS3Server
 
     server = LocalS3Server.from_environment(tmp_path)
     config = server.start()

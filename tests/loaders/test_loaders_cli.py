@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from churnml.cli.main import main
-from churnml.cli.s3_server import LocalS3Server
+from churnml_client.main import main
+from churnml_client.s3_server import LocalS3Server
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config, write_config_file
 from tests.conftest import VENV_BIN
@@ -157,7 +157,7 @@ def test_wrong_credentials(capsys, telco: str, bucket: str, s3_config: S3Config,
 
 
 def test_unreachable_endpoint(capsys, telco: str, tmp_path: Path) -> None:
-    from churnml.cli.embedded_pg import free_port
+    from churnml_client.embedded_pg import free_port
 
     path = tmp_path / "down.json"
     write_config_file(S3Config(endpoint_url=f"http://127.0.0.1:{free_port()}", access_key_id="AKID",
@@ -217,8 +217,8 @@ def test_s3_failure_during_copy_out_cancels_the_query(telco: str, s3: S3Client, 
                                                       bucket: str) -> None:
     """The upload fails while PostgreSQL is still sending rows: the COPY is stopped, the
     connection stays usable, and S3 holds nothing."""
-    from churnml.cli.loaders_cli import export_query
     from churnml.errors import S3Unreachable
+    from churnml_client.loaders_cli import export_query
     from churnml_loaders.uris import S3Uri
     from tests.loaders.test_export_writer import FailingClient
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from churnml.cli.main import main
+from churnml_client.main import main
 from churnml_loaders.manifest import Manifest
 from churnml_loaders.parquet_parts import read_part
 from churnml_loaders.s3_client import S3Client

@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from churnml.cli.embedded_pg import free_port
 from churnml.errors import (
     S3AuthenticationFailed,
     S3BucketNotFound,
@@ -21,6 +20,7 @@ from churnml.errors import (
     S3Unreachable,
     describe,
 )
+from churnml_client.embedded_pg import free_port
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.loaders.conftest import keys

@@ -18,7 +18,7 @@ from tests.conftest import TEST_HOME, private_path
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[S3Config]:
-    from churnml.cli.s3_server import LocalS3Server
+    from churnml_client.s3_server import LocalS3Server
 
     server = LocalS3Server.from_environment(TEST_HOME / "sql-s3")
     config = server.start()

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from churnml.cli import datagen
+from churnml_client import datagen
 from tests.conftest import with_database
 
 KEYED = ("SELECT *, CASE WHEN phone LIKE '%1' THEN NULL WHEN phone LIKE '%2' THEN '' "

@@ -182,7 +182,7 @@ def test_s3_server_stopping_mid_export_fails_fast_and_writes_no_manifest(
         telco: str, configured: S3Config, server_url: str, files_dir: Path, tmp_path: Path,
         export: Callable[..., _Export]) -> None:
     """A real outage: the S3 server goes away while parts are uploading and COPY still runs."""
-    from churnml.cli.s3_server import LocalS3Server
+    from churnml_client.s3_server import LocalS3Server
 
     server = LocalS3Server.from_environment(tmp_path)
     private = server.start()

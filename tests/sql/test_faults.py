@@ -115,7 +115,7 @@ class LogWatch:
 def shared_log() -> LogWatch:
     if os.environ.get("CHURNML_TEST_DSN"):
         return LogWatch(None)
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
     return LogWatch(EmbeddedServer.from_environment(TEST_HOME).logfile)
 
@@ -397,8 +397,8 @@ def build_runtime_tree(real: Path, site: Path) -> None:
 def private(embedded_server: Any) -> Iterator[Private]:
     """A private embedded server whose PYTHONPATH is a runtime tree of our own, with model B
     deployed at threshold 0.3 over model A, and a slow view."""
-    from churnml.cli import datagen
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client import datagen
+    from churnml_client.embedded_pg import EmbeddedServer
 
     shutil.rmtree(PRIVATE_ROOT, ignore_errors=True)
     site = PRIVATE_ROOT / "runtime" / "site"

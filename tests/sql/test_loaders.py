@@ -139,7 +139,7 @@ def test_csv_export_is_byte_for_byte_copys_csv(telco: str, configured: S3Config)
         # in parts: each starts with COPY's header line, and the rest put together is COPY's output of the
         # whole table, as with the shell's `churnml export` (where parts are cut depends on how the rows
         # arrive in batches, so the two may cut them at different rows)
-        from churnml.cli.loaders_cli import export_query
+        from churnml_client.loaders_cli import export_query
         from churnml_loaders.uris import S3Uri
 
         query = "SELECT * FROM customers ORDER BY area_code, phone"
@@ -306,7 +306,7 @@ def test_s3_server_stopping_mid_load_loads_nothing(telco: str, configured: S3Con
     import threading
     import time
 
-    from churnml.cli.s3_server import LocalS3Server
+    from churnml_client.s3_server import LocalS3Server
 
     server = LocalS3Server.from_environment(tmp_path)
     private = server.start()

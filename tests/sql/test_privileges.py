@@ -32,7 +32,7 @@ from tests.conftest import TEST_HOME
 from tests.sql.conftest import declare_storage, telco_with_aws, writable_directory
 
 if TYPE_CHECKING:
-    from churnml.cli.embedded_pg import EmbeddedServer
+    from churnml_client.embedded_pg import EmbeddedServer
 
 BUCKET = "churnml"
 PASSWORD = f"pw-{secrets.token_hex(8)}"

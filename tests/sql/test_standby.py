@@ -22,7 +22,7 @@ def primary(make_telco: Callable[..., str]) -> str:
 
 @pytest.fixture(scope="module")
 def standby(embedded_server, primary: str) -> Iterator[str]:
-    from churnml.cli.embedded_pg import EmbeddedServer, free_port
+    from churnml_client.embedded_pg import EmbeddedServer, free_port
 
     shutil.rmtree(HOME, ignore_errors=True)
     server = EmbeddedServer(home=HOME, info=embedded_server.info)

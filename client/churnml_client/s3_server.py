@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from churnml.cli.embedded_pg import ServerError, default_home, free_port, port_is_free
+from churnml_client.embedded_pg import ServerError, default_home, free_port, port_is_free
 from churnml_loaders.s3_client import S3Client, signed_headers_for
 from churnml_loaders.s3_config import S3Config, write_config_file
 

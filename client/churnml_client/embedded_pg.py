@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from churnml.cli import install_info
+from churnml_client import install_info
 
 DEFAULT_DATABASE = "telco"
 SUPERUSER = "postgres"

@@ -23,8 +23,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from churnml.cli.copy_out import copy_out_batches, pipelined
 from churnml.errors import ChurnmlError, InvalidParameter
+from churnml_client.copy_out import copy_out_batches, pipelined
 from churnml_loaders.copy_formats import COPY_FORMATS, Framing, split_copy_stream
 from churnml_loaders.export_writer import DEFAULT_PART_SIZE, ExportResult, ExportWriter, batch_bytes
 from churnml_loaders.load_reader import LOAD_MODES, LoadReader, plan_load
@@ -77,7 +77,7 @@ def resolve_s3_config(path: Path | None, *, home: Path | None = None) -> S3Confi
         return S3Config.from_file(path)
     if environment_has_credentials():
         return S3Config.from_environment()
-    from churnml.cli.s3_server import LocalS3Server
+    from churnml_client.s3_server import LocalS3Server
 
     default = LocalS3Server.from_environment(home).config_file
     if default.exists():
@@ -350,7 +350,7 @@ def _tick(messages: Iterable[bytes | memoryview], bar: Any) -> Iterator[bytes]:
 def _dsn(args: argparse.Namespace) -> str:
     if args.dsn:
         return str(args.dsn)
-    from churnml.cli.embedded_pg import DEFAULT_DATABASE, EmbeddedServer
+    from churnml_client.embedded_pg import DEFAULT_DATABASE, EmbeddedServer
 
     return EmbeddedServer.from_environment().url(DEFAULT_DATABASE)
 

@@ -10,7 +10,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from churnml.cli import datagen as dg
+from churnml_client import datagen as dg
 
 EXPECTED_COLUMNS = (
     ("state", "text"),

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psycopg
 
-from churnml.cli.embedded_pg import DEFAULT_DATABASE, EmbeddedServer, ServerError
 from churnml.errors import ChurnmlError
+from churnml_client.embedded_pg import DEFAULT_DATABASE, EmbeddedServer, ServerError
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -53,7 +53,7 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from churnml.cli import datagen
+    from churnml_client import datagen
 
     dsn = args.dsn or EmbeddedServer.from_environment().url(DEFAULT_DATABASE)
     with psycopg.connect(dsn) as conn:
@@ -64,7 +64,7 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from churnml.cli import report
+    from churnml_client import report
 
     dsn = args.dsn or EmbeddedServer.from_environment().url(DEFAULT_DATABASE)
     # the name becomes a directory name: keep it to one safe path component
@@ -77,7 +77,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _s3(args: argparse.Namespace) -> int:
-    from churnml.cli.s3_server import LocalS3Server
+    from churnml_client.s3_server import LocalS3Server
 
     server = LocalS3Server.from_environment()
     action = args.action
@@ -116,7 +116,7 @@ def _s3(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
-    from churnml.cli import sql_reference
+    from churnml_client import sql_reference
 
     if args.dsn:
         text = sql_reference.generate_from_dsn(args.dsn, args.extension)
@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "when the server has its control file)")
     reference.set_defaults(func=_docs)
 
-    from churnml.cli import loaders_cli, train_cli
+    from churnml_client import loaders_cli, train_cli
 
     loaders_cli.add_commands(commands)
     train_cli.add_command(commands)
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ChurnmlError as exc:
-        from churnml.cli.loaders_cli import format_error
+        from churnml_client.loaders_cli import format_error
 
         print(f"churnml: {format_error(exc)}", file=sys.stderr)
         return 1

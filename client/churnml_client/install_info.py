@@ -42,7 +42,7 @@ def write(pg_config: str, runtime_site: str, version: str) -> InstallInfo:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m churnml.cli.install_info")
+    parser = argparse.ArgumentParser(prog="python -m churnml_client.install_info")
     parser.add_argument("action", choices=["write", "show"])
     parser.add_argument("--pg-config")
     parser.add_argument("--runtime-site")

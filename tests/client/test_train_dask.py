@@ -23,7 +23,7 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from churnml.cli.s3_server import LocalS3Server
+from churnml_client.s3_server import LocalS3Server
 from churnml_loaders.s3_client import S3Client
 from tests.conftest import VENV_BIN
 
@@ -50,7 +50,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3Serve
 
 @pytest.fixture(scope="module")
 def telco(make_database: Callable[..., str]) -> str:
-    from churnml.cli import datagen
+    from churnml_client import datagen
 
     url = make_database("dask")
     with psycopg.connect(url) as conn:

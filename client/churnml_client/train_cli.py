@@ -7,7 +7,7 @@
 source and trains in its backend, NOTICEs go to stderr. `--engine dask` exports the
 source to S3 as Parquet, trains with xgboost's Dask integration on a local Dask cluster
 (or the one `--scheduler` names) and registers the model with churnml.register_model:
-see churnml.cli.dask_train. Either way the model lands in churnml.models and
+see churnml_client.dask_train. Either way the model lands in churnml.models and
 `churnml.will_churn` serves it once deployed.
 """
 
@@ -73,7 +73,7 @@ def _jsonb(value: dict[str, Any] | None) -> Jsonb | None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from churnml.cli.loaders_cli import _dsn
+    from churnml_client.loaders_cli import _dsn
 
     if args.features and args.exclude:
         raise InvalidParameter("give either --features or --exclude, not both")
@@ -87,8 +87,8 @@ def run_train(args: argparse.Namespace) -> int:
                   f"{_auc(facts[0])}, test AUC {_auc(facts[1])}, {facts[2]:.1f} s"
                   + ("; deployed" if args.deploy else ""))
             return 0
-        from churnml.cli import dask_train
-        from churnml.cli.loaders_cli import resolve_s3_config
+        from churnml_client import dask_train
+        from churnml_client.loaders_cli import resolve_s3_config
 
         config = resolve_s3_config(args.s3_config)
         result = dask_train.train(
@@ -126,7 +126,7 @@ def _positive(text: str) -> int:
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
-    from churnml.cli.loaders_cli import parse_size
+    from churnml_client.loaders_cli import parse_size
 
     train = commands.add_parser(
         "train", help="train a churn model: in the database (churnml.train) or on a Dask cluster")

@@ -177,7 +177,7 @@ def train(conn: psycopg.Connection, config: S3Config, *, name: str, source: str,
     timings: dict[str, float] = {}
 
     inner, description = resolve_source(conn, source)
-    from churnml.cli.loaders_cli import describe_columns
+    from churnml_client.loaders_cli import describe_columns
 
     described = describe_columns(conn, inner)
     names = [c.name for c in described]
@@ -191,7 +191,7 @@ def train(conn: psycopg.Connection, config: S3Config, *, name: str, source: str,
     exported = [label, *chosen]
     target = _staging_target(s3_prefix, name)
 
-    from churnml.cli.loaders_cli import export_parquet
+    from churnml_client.loaders_cli import export_parquet
 
     with S3Client(config) as client:
         say(f"exporting {description!r} to {target} as Parquet")

@@ -1,1 +1,0 @@
-"""Client-side tooling (embedded server, demo data); never imported by the backend."""
