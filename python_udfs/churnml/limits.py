@@ -58,5 +58,22 @@ def check_batch(texts: Sequence[Any], what: str = "input_texts") -> None:
             hint="Pass the texts in several calls; a superuser can raise churnml.max_batch_size.")
 
 
+# A JSON argument of one call (recommend_incentive's customer, rule_set_cost's sentiment_mix):
+# a customer row is a few hundred bytes; 1 MB leaves room for wide rows and bounds what one
+# call parses. A constant, checked before the text is parsed: no SPI call on the hot path.
+MAX_JSON_ARGUMENT_BYTES = 1024 * 1024
+
+
+def check_json_argument(text: str | None, what: str, hint: str) -> None:
+    """Refuse (54000) a JSON argument over MAX_JSON_ARGUMENT_BYTES, before it is parsed."""
+    if text is None or len(text) <= MAX_JSON_ARGUMENT_BYTES // 4:  # 4 bytes a character at most
+        return
+    size = text_size([text])
+    if size > MAX_JSON_ARGUMENT_BYTES:
+        raise ProgramLimitExceeded(
+            f"{what} is {_megabytes(size)} of JSON, more than one call takes",
+            detail=f"{what} is at most {_megabytes(MAX_JSON_ARGUMENT_BYTES)}.", hint=hint)
+
+
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
