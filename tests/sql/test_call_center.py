@@ -116,10 +116,13 @@ def test_wrong_settings_are_errors_naming_the_setting(telco: str, setting: str, 
         count = conn.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0]
         try:
             conn.execute(f"UPDATE churnml.call_center_settings SET {setting}")
-            calls = ["SELECT * FROM churnml.assess_customer(408, '375-9999', 'You charged me twice!')",
-                     "SELECT * FROM churnml.assess_customer(408, '375-9999')"]
+            calls = ["SELECT * FROM churnml.assess_customer(408, '375-9999')"]  # reads the latest message
             if dashboard_too:
-                calls.append("SELECT count(*) FROM churnml.customer_risk")
+                calls += ["SELECT * FROM churnml.assess_customer(408, '375-9999', 'You charged me twice!')",
+                          "SELECT count(*) FROM churnml.customer_risk"]
+            else:  # the message table is read only when no message is given
+                assert conn.execute("SELECT sentiment FROM churnml.assess_customer(408, '375-9999', 'You charged me "
+                                    "twice!', log_offer => false)").fetchone()[0] == "NEGATIVE"
             for call in calls:
                 with pytest.raises(psycopg.Error) as info:
                     conn.execute(call)

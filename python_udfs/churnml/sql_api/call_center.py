@@ -201,7 +201,8 @@ def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | N
     settings = plpy.execute(prepared(plpy, "settings", _SETTINGS, []))[0]
     key = (area_code, phone)
     with caller_search_path(plpy, search_path):
-        tables = resolve_tables(plpy, settings, messages=True)
+        # the message table's settings matter only when it is read (message NULL)
+        tables = resolve_tables(plpy, settings, messages=message is None)
         customer = _customer(plpy, settings, tables, key)
         if message is None:
             message = _latest_message(plpy, settings, tables, key)

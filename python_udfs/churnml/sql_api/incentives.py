@@ -10,7 +10,6 @@ prepared with parameters; nothing here formats a value into SQL text.
 from __future__ import annotations
 
 import json
-import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -435,12 +434,15 @@ def _rule_set(plpy: Any, name: str, as_of: str) -> rules.RuleSet:
     return rule_set
 
 
-def _integer(digits: str) -> int | float:
-    """A JSON integer: Python reads at most 4300 digits, float8 holds about 309; beyond that an
-    infinity, which a numeric input refuses as out of range (and any other key ignores)."""
-    if len(digits) <= 400:
-        return int(digits)
-    return -math.inf if digits.startswith("-") else math.inf
+def _json_argument(text: str, what: str) -> Any:
+    """A jsonb argument's text as Python values. jsonb's text is always valid JSON; what Python cannot
+    read is an integer of more than 4300 digits (jsonb prints 1e5000 that way)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise NumericValueOutOfRange(f"{what} holds a number too large to read",
+                                     detail="Numeric inputs are float8: finite numbers up to about 1.8e308.",
+                                     hint="Pass numbers as float8 can hold them.") from None
 
 
 _CUSTOMER_HINT = ("Pass only the fields the rules use, e.g. to_jsonb(c) - 'notes', or "
@@ -451,7 +453,7 @@ def _customer(customer: str | None) -> dict[str, Any]:
     if customer is None:
         return {}
     limits.check_json_argument(customer, "customer", _CUSTOMER_HINT)
-    value = json.loads(customer, parse_int=_integer)
+    value = _json_argument(customer, "customer")
     if not isinstance(value, dict):
         raise InvalidParameter("customer must be a JSON object of input values",
                                hint="e.g. to_jsonb(c) for a customers row c, or '{\"cust_service_calls\": 4}'.")
@@ -614,7 +616,7 @@ def rule_set_cost(plpy: Any, rule_set: str | None, retained_value: Any, save_rat
     confidence = rules.probability("confidence", confidence)
     limits.check_json_argument(sentiment_mix, "sentiment_mix",
                                'Pass the share of each label, e.g. {"NEGATIVE": 0.3, "NEUTRAL": 0.7}.')
-    mix = rules.parse_sentiment_mix(json.loads(sentiment_mix, parse_int=_integer)
+    mix = rules.parse_sentiment_mix(_json_argument(sentiment_mix, "sentiment_mix")
                                     if sentiment_mix is not None else None)
     loaded = load_rule_set(plpy, rule_set, as_of)
     labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, model))
