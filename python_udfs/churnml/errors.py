@@ -81,6 +81,24 @@ class UndefinedColumn(ChurnmlError):
     sqlstate = "42703"  # undefined_column
 
 
+class StringDataRightTruncation(ChurnmlError):
+    """A text longer than its column or argument allows (PostgreSQL's "value too long")."""
+
+    sqlstate = "22001"  # string_data_right_truncation
+
+
+class InvalidName(ChurnmlError):
+    """A text that should name a table or column is not a valid name."""
+
+    sqlstate = "42602"  # invalid_name
+
+
+class WrongObjectType(ChurnmlError):
+    """A name resolves to an object of the wrong kind (e.g. a sequence where a table is needed)."""
+
+    sqlstate = "42809"  # wrong_object_type
+
+
 class UndefinedTable(ChurnmlError):
     """A named table, view or other relation does not exist."""
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from churnml import interrupts
 from churnml.errors import (
     DataCorrupted,
     DuplicateObject,
@@ -219,11 +220,45 @@ def holdout(plpy: Any, model_id: int) -> tuple[list[bool], list[float]]:
     rows = plpy.execute(plan, [model_id])
     if not rows:
         raise UndefinedObject(f"model {model_id} does not exist")
-    labels, scores = rows[0]["holdout_labels"], rows[0]["holdout_scores"]
-    if not labels:
+    labels, scores = rows[0]["holdout_labels"] or [], rows[0]["holdout_scores"] or []
+    if not labels and not scores:
         raise ObjectNotInPrerequisiteState(f"model {model_id} has no held-out test rows",
                                            hint="Train with a test fraction above 0 to tune thresholds.")
+    check_holdout(model_id, labels, scores)
     return list(labels), list(scores)
+
+
+HOLDOUT_CHUNK = 65536
+
+
+def check_holdout(model_id: int, labels: list[Any], scores: list[Any]) -> None:
+    """One label (true/false) and one score (a probability from 0 to 1) per held-out row, or XX001.
+
+    What threshold_costs, optimal_threshold, rule_set_cost and deploy's metrics all read: a NaN
+    score or arrays of different lengths (written into churnml.models by hand) would give wrong
+    figures or Python's own words, so the model is named instead. Checked in chunks, honouring a
+    cancel between them (millions of rows take a fraction of a second)."""
+    hint = ("Retrain the model, or fix churnml.models.holdout_labels and holdout_scores: one label and one "
+            "score from 0 to 1 per held-out row.")
+    if len(labels) != len(scores):
+        raise DataCorrupted(f"the held-out rows of model {model_id} are damaged",
+                            detail=f"It has {len(labels)} labels and {len(scores)} scores; each held-out row has "
+                                   "one of each.", hint=hint)
+    for start in range(0, len(scores), HOLDOUT_CHUNK):
+        interrupts.check()
+        chunk = scores[start:start + HOLDOUT_CHUNK]
+        bad = next((i for i, s in enumerate(chunk) if not (isinstance(s, float | int) and 0.0 <= s <= 1.0)), None)
+        if bad is None and None not in labels[start:start + HOLDOUT_CHUNK]:
+            continue
+        if bad is None:
+            row, what = start + labels[start:start + HOLDOUT_CHUNK].index(None) + 1, "a NULL label"
+        else:
+            value = chunk[bad]
+            row, what = start + bad + 1, "a NULL score" if value is None else f"the score {value!r}".replace(
+                "nan", "NaN").replace("inf", "Infinity")
+        raise DataCorrupted(f"the held-out rows of model {model_id} are damaged",
+                            detail=f"Held-out row {row} of {len(scores)} has {what}; each held-out row has a label "
+                                   "(true or false) and a score from 0 to 1.", hint=hint)
 
 
 MAX_BIGINT = 2**63 - 1

@@ -51,29 +51,56 @@ ALTER TABLE churnml.experiments ENABLE TRIGGER check_experiment;
 ALTER TABLE churnml.deployments
     ADD CONSTRAINT deployments_name_check CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$') NOT VALID;
 ALTER TABLE churnml.offer_log
-    ADD CONSTRAINT offer_log_customer_key_check CHECK (customer_key <> '') NOT VALID,
-    ADD CONSTRAINT offer_log_offer_value_check CHECK (offer_value >= 0) NOT VALID,
-    ADD CONSTRAINT offer_log_currency_check CHECK (currency ~ '^[A-Z]{3}$') NOT VALID;
+    ADD CONSTRAINT offer_log_customer_key_check CHECK (
+        customer_key OPERATOR(pg_catalog.~) '[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'
+        AND customer_key OPERATOR(pg_catalog.!~) '[\u0001-\u001f\u007f-\u009f]') NOT VALID,
+    ADD CONSTRAINT offer_log_offer_value_check
+        CHECK (offer_value OPERATOR(pg_catalog.>=) 0 AND offer_value OPERATOR(pg_catalog.<) 'Infinity') NOT VALID,
+    ADD CONSTRAINT offer_log_currency_check CHECK (currency ~ '^[A-Z]{3}$') NOT VALID,
+    ADD CONSTRAINT offer_log_will_churn_check
+        CHECK (will_churn OPERATOR(pg_catalog.>=) 0 AND will_churn OPERATOR(pg_catalog.<=) 1) NOT VALID,
+    ADD CONSTRAINT offer_log_sentiment_check
+        CHECK (sentiment OPERATOR(pg_catalog.=) ANY (ARRAY['POSITIVE', 'NEGATIVE', 'NEUTRAL', 'MIXED'])) NOT VALID,
+    ADD CONSTRAINT offer_log_confidence_check
+        CHECK (confidence OPERATOR(pg_catalog.>=) 0 AND confidence OPERATOR(pg_catalog.<=) 1) NOT VALID;
+ALTER TABLE churnml.incentive_rules
+    ADD CONSTRAINT incentive_rules_condition_length
+        CHECK (pg_catalog.char_length(condition) OPERATOR(pg_catalog.<=) 2000) NOT VALID,
+    ADD CONSTRAINT incentive_rules_offer_length
+        CHECK (pg_catalog.char_length(offer) OPERATOR(pg_catalog.<=) 100) NOT VALID,
+    ADD CONSTRAINT incentive_rules_reason_length
+        CHECK (pg_catalog.char_length(reason) OPERATOR(pg_catalog.<=) 500) NOT VALID;
 DO $validate$
 DECLARE
     c record;
     bad text;
 BEGIN
+    -- each: the table, the constraint, and the rows that break it (a row passes a CHECK unless it is false)
     FOR c IN SELECT * FROM (VALUES
-        ('deployments', 'deployments_name_check',
-         'SELECT pg_catalog.string_agg(pg_catalog.format(''%s (%L)'', id, name), '', '' ORDER BY id) FROM '
-         'churnml.deployments WHERE NOT name OPERATOR(pg_catalog.~) ''^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'''),
-        ('offer_log', 'offer_log_customer_key_check',
-         'SELECT pg_catalog.string_agg(id::pg_catalog.text, '', '' ORDER BY id) FROM churnml.offer_log '
-         'WHERE customer_key OPERATOR(pg_catalog.=) '''''),
-        ('offer_log', 'offer_log_offer_value_check',
-         'SELECT pg_catalog.string_agg(id::pg_catalog.text, '', '' ORDER BY id) FROM churnml.offer_log '
-         'WHERE offer_value OPERATOR(pg_catalog.<) 0'),
-        ('offer_log', 'offer_log_currency_check',
-         'SELECT pg_catalog.string_agg(id::pg_catalog.text, '', '' ORDER BY id) FROM churnml.offer_log '
-         'WHERE NOT currency OPERATOR(pg_catalog.~) ''^[A-Z]{3}$''')
-    ) AS v (tab, con, offenders) LOOP
-        EXECUTE c.offenders INTO bad;
+        ('deployments', 'deployments_name_check', 'pg_catalog.format(''%s (%L)'', id, name)',
+         'NOT name OPERATOR(pg_catalog.~) ''^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'''),
+        ('offer_log', 'offer_log_customer_key_check', 'id::pg_catalog.text',
+         'NOT (customer_key OPERATOR(pg_catalog.~) ''[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'' '
+         'AND customer_key OPERATOR(pg_catalog.!~) ''[\u0001-\u001f\u007f-\u009f]'')'),
+        ('offer_log', 'offer_log_offer_value_check', 'id::pg_catalog.text',
+         'NOT (offer_value OPERATOR(pg_catalog.>=) 0 AND offer_value OPERATOR(pg_catalog.<) ''Infinity'')'),
+        ('offer_log', 'offer_log_currency_check', 'id::pg_catalog.text',
+         'NOT currency OPERATOR(pg_catalog.~) ''^[A-Z]{3}$'''),
+        ('offer_log', 'offer_log_will_churn_check', 'id::pg_catalog.text',
+         'NOT (will_churn OPERATOR(pg_catalog.>=) 0 AND will_churn OPERATOR(pg_catalog.<=) 1)'),
+        ('offer_log', 'offer_log_sentiment_check', 'id::pg_catalog.text',
+         'NOT sentiment OPERATOR(pg_catalog.=) ANY (ARRAY[''POSITIVE'', ''NEGATIVE'', ''NEUTRAL'', ''MIXED''])'),
+        ('offer_log', 'offer_log_confidence_check', 'id::pg_catalog.text',
+         'NOT (confidence OPERATOR(pg_catalog.>=) 0 AND confidence OPERATOR(pg_catalog.<=) 1)'),
+        ('incentive_rules', 'incentive_rules_condition_length', 'pg_catalog.format(''%s (%s)'', id, name)',
+         'pg_catalog.char_length(condition) OPERATOR(pg_catalog.>) 2000'),
+        ('incentive_rules', 'incentive_rules_offer_length', 'pg_catalog.format(''%s (%s)'', id, name)',
+         'pg_catalog.char_length(offer) OPERATOR(pg_catalog.>) 100'),
+        ('incentive_rules', 'incentive_rules_reason_length', 'pg_catalog.format(''%s (%s)'', id, name)',
+         'pg_catalog.char_length(reason) OPERATOR(pg_catalog.>) 500')
+    ) AS v (tab, con, shown, broken) LOOP
+        EXECUTE pg_catalog.format('SELECT pg_catalog.string_agg(%s, '', '' ORDER BY id) FROM churnml.%I WHERE %s',
+                                  c.shown, c.tab, c.broken) INTO bad;
         IF bad IS NULL THEN
             EXECUTE pg_catalog.format('ALTER TABLE churnml.%I VALIDATE CONSTRAINT %I', c.tab, c.con);
         ELSE
@@ -91,91 +118,13 @@ $validate$;
 -- The offer log's consistency check (for new offers: those already logged are history, kept
 -- as they are), the outcomes' bounds and the settings' update stamp.
 -- The functions are created here so the triggers can name them; the replayed install
--- script then re-creates them identically.
+-- script then re-creates them (_offer_log_check with its body: here it is a placeholder).
 CREATE FUNCTION churnml._offer_log_check() RETURNS trigger
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    rule_set text;
-    rule_name text;
-    rule_experiment text;
-    has_arm boolean;
-    problem text;
-    detail text;
 BEGIN
-    IF NEW.rule_id IS NOT NULL THEN
-        -- one index probe: the rule's names, its experiment, and whether the arm is one of its arms
-        SELECT r.rule_set, r.name, r.experiment,
-               r.arms OPERATOR(pg_catalog.@>)
-                   pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('arm', NEW.arm))
-          INTO rule_set, rule_name, rule_experiment, has_arm
-        FROM churnml.incentive_rules AS r WHERE r.id OPERATOR(pg_catalog.=) NEW.rule_id;
-        IF NOT FOUND THEN
-            problem := pg_catalog.format('rule %s does not exist', NEW.rule_id);
-        ELSE
-            -- what the rule is called comes from the rule
-            IF NEW.rule_set IS NULL THEN
-                NEW.rule_set := rule_set;
-            END IF;
-            IF NEW.rule_name IS NULL THEN
-                NEW.rule_name := rule_name;
-            END IF;
-        END IF;
-        IF problem IS NOT NULL THEN
-            NULL;  -- reported below
-        ELSIF NEW.rule_set IS DISTINCT FROM rule_set OR NEW.rule_name IS DISTINCT FROM rule_name THEN
-            problem := pg_catalog.format('rule %s is "%s" of rule set "%s", not "%s" of "%s"', NEW.rule_id,
-                                         rule_name, rule_set, NEW.rule_name, NEW.rule_set);
-        ELSIF NEW.experiment IS NULL THEN
-            RETURN NEW;
-        ELSIF NEW.experiment IS DISTINCT FROM rule_experiment THEN
-            problem := pg_catalog.format('rule %s does not run experiment "%s"', NEW.rule_id, NEW.experiment);
-        ELSIF NOT has_arm THEN
-            problem := pg_catalog.format('"%s" is not an arm of experiment "%s"', NEW.arm, NEW.experiment);
-        ELSE
-            RETURN NEW;
-        END IF;
-    ELSIF NEW.experiment IS NULL THEN
-        RETURN NEW;
-    ELSIF NOT EXISTS (
-            SELECT FROM churnml.incentive_rules AS r
-            WHERE r.experiment OPERATOR(pg_catalog.=) NEW.experiment
-              AND r.arms OPERATOR(pg_catalog.@>)
-                  pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('arm', NEW.arm))) THEN
-        problem := pg_catalog.format('"%s" is not an arm of experiment "%s"', NEW.arm, NEW.experiment);
-    ELSE
-        RETURN NEW;
-    END IF;
-    -- Inconsistent. A superuser is restoring a dump (or knows better); anyone else is refused.
-    IF (SELECT a.rolsuper FROM pg_catalog.pg_roles AS a WHERE a.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
-        RETURN NEW;
-    END IF;
-    IF rule_name IS NULL AND NEW.rule_id IS NOT NULL THEN
-        RAISE EXCEPTION USING
-            ERRCODE = '23503',
-            MESSAGE = pg_catalog.format('churnml: rule %s does not exist', NEW.rule_id),
-            DETAIL = 'An offer''s rule_id names the rule of churnml.incentive_rules that made it, or is NULL.';
-    END IF;
-    IF NEW.experiment IS NOT NULL
-       AND NOT EXISTS (SELECT FROM churnml.experiments AS e WHERE e.name OPERATOR(pg_catalog.=) NEW.experiment) THEN
-        RAISE EXCEPTION USING
-            ERRCODE = '23503',
-            MESSAGE = pg_catalog.format('churnml: experiment "%s" does not exist', NEW.experiment),
-            HINT = 'SELECT name FROM churnml.experiments lists them.';
-    END IF;
-    IF NEW.experiment IS NOT NULL THEN
-        SELECT 'Its arms: ' OPERATOR(pg_catalog.||)
-               COALESCE(pg_catalog.string_agg(DISTINCT a.value OPERATOR(pg_catalog.->>) 'arm', ', '), 'none')
-               OPERATOR(pg_catalog.||) '.' INTO detail
-        FROM churnml.incentive_rules AS r, pg_catalog.jsonb_array_elements(r.arms) AS a
-        WHERE r.experiment OPERATOR(pg_catalog.=) NEW.experiment;
-    END IF;
-    RAISE EXCEPTION USING
-        ERRCODE = '23514',
-        MESSAGE = 'churnml: the offer does not match its rule: ' OPERATOR(pg_catalog.||) problem,
-        DETAIL = COALESCE(detail, 'An offer names the rule that made it, as that rule is now.'),
-        HINT = 'Log offers with churnml.log_offer(customer_key, r) FROM churnml.recommend_incentive(...) r.';
+    RETURN NEW;  -- a placeholder: the replayed install script gives it its body
 END
 $$;
 CREATE TRIGGER check_offer BEFORE INSERT ON churnml.offer_log

@@ -203,6 +203,7 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
         conn.execute(sql.SQL("CREATE EXTENSION churnml VERSION {} CASCADE").format(sql.Literal(PREVIOUS)))
         assert conn.execute("SELECT churnml.version()").fetchone()[0] == PREVIOUS
     populate(url)
+    dirty = _dirty_release_database(server)
     with psycopg.connect(url) as conn:
         before_scores = conn.execute(SCORES).fetchall()
         before_typed = typed_scores(conn)
@@ -242,6 +243,8 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
         conn.execute("RESET churnml.sentiment_engine")
         assert sentiment == "POSITIVE"
 
+    _update_dirty_database(release_server["server"].url(dirty))
+
     # The updated catalog is a fresh install's.
     release_server["server"].ensure_database("fresh", ensure_extension=False)
     with psycopg.connect(release_server["server"].url("fresh"), autocommit=True) as conn:
@@ -253,6 +256,67 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
     assert len(fresh["functions"]) > 50 and len(fresh["relations"]) > 15 and len(fresh["members"]) > 80
     problems = _differences(fresh, updated)
     assert not problems, "\n".join(problems)
+
+
+# Rows a 0.2.0 database may hold that break 0.3.0's new constraints: constraint -> (the row's id, how to fix it).
+DIRTY_OFFERS = {
+    "offer_log_will_churn_check": "will_churn = 7.5",
+    "offer_log_confidence_check": "confidence = 'NaN'",
+    "offer_log_sentiment_check": "sentiment = 'ECSTATIC'",
+    "offer_log_customer_key_check": "customer_key = E'\\x01'",
+}
+
+
+def _dirty_release_database(server: Any) -> str:
+    """A 0.2.0 database with offers and a rule that 0.3.0's constraints refuse; returns its name."""
+    server.ensure_database("dirty", ensure_extension=False)
+    with psycopg.connect(server.url("dirty"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE EXTENSION churnml VERSION {} CASCADE").format(sql.Literal(PREVIOUS)))
+        for constraint, broken in DIRTY_OFFERS.items():
+            column, value = broken.split(" = ", 1)
+            if column == "customer_key":
+                conn.execute(f"INSERT INTO churnml.offer_log (customer_key, offer) VALUES ({value}, %s)", (constraint,))
+            else:
+                conn.execute(f"INSERT INTO churnml.offer_log (customer_key, offer, {column}) "
+                             f"VALUES ('dirty', %s, {value})", (constraint,))
+        conn.execute("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, reason) "
+                     "VALUES ('dirty', 1, 'wordy', 'TRUE', repeat('o', 150), repeat('r', 600))")
+    return "dirty"
+
+
+def _update_dirty_database(url: str) -> None:
+    """The update keeps every row: each constraint they break stays NOT VALID with a WARNING naming the rows and
+    the VALIDATE to run; the others are validated. Once the rows are fixed, VALIDATE makes it a fresh install's."""
+    warnings: list[tuple[str, str, str]] = []  # (message, detail, hint): a Diagnostic lives only in its handler
+
+    def keep(diag: psycopg.errors.Diagnostic) -> None:
+        if diag.severity == "WARNING":
+            warnings.append((diag.message_primary or "", diag.message_detail or "", diag.message_hint or ""))
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.add_notice_handler(keep)
+        conn.execute("ALTER EXTENSION churnml UPDATE")
+        broken = {**dict.fromkeys(DIRTY_OFFERS, "offer_log"),
+                  "incentive_rules_offer_length": "incentive_rules", "incentive_rules_reason_length": "incentive_rules"}
+        said = {message: (detail, hint) for message, detail, hint in warnings}
+        for constraint, table in broken.items():
+            message = (f"churnml 0.3.0: existing rows of churnml.{table} break the new constraint {constraint}, left "
+                       f"NOT VALID")
+            assert message in said, (message, list(said))
+            assert said[message][0].startswith("Rows (id): ")
+            assert f"VALIDATE CONSTRAINT {constraint}" in said[message][1]
+        assert len(warnings) == len(broken), warnings
+        invalid = {r[0] for r in conn.execute("SELECT conname FROM pg_constraint WHERE NOT convalidated AND "
+                                              "connamespace = 'churnml'::regnamespace").fetchall()}
+        assert invalid == set(broken)
+        assert conn.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0] == len(DIRTY_OFFERS)
+        # still checked for new rows
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO churnml.offer_log (customer_key, will_churn) VALUES ('new', 2)")
+        conn.execute("DELETE FROM churnml.offer_log")
+        conn.execute("UPDATE churnml.incentive_rules SET offer = 'o', reason = 'r' WHERE rule_set = 'dirty'")
+        for constraint, table in broken.items():
+            conn.execute(f"ALTER TABLE churnml.{table} VALIDATE CONSTRAINT {constraint}")
 
 
 def test_update_of_a_current_database_is_a_no_op(db_url: str) -> None:

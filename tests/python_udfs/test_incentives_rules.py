@@ -256,3 +256,63 @@ def test_arm_results_choose_a_control() -> None:
     assert by_default["T"]["uplift"] == pytest.approx(0.35) and by_default["T"]["retention_rate"] == 0.75
     flipped = {r["arm"]: r for r in results.arm_results(rows, "T")}
     assert flipped["C"]["uplift"] == pytest.approx(-0.35) and flipped["T"]["is_control"]
+
+
+def test_reasons_are_bounded_whatever_the_inputs() -> None:
+    from churnml.incentives.rules import MAX_REASON_CHARS, MAX_VALUE_CHARS
+
+    template = parse_template("{state}" * 70 + " and {offer}", ["state", "offer"])
+    reason = render(template, {"state": "x" * 1_000_000, "offer": "$5"})
+    assert len(reason) == MAX_REASON_CHARS and reason.endswith("\u2026")
+    assert reason[:MAX_VALUE_CHARS] == "x" * (MAX_VALUE_CHARS - 1) + "\u2026"
+    # values within the limit come out whole, and so does a short reason
+    assert render(template, {"state": "KS", "offer": "$5"}) == "KS" * 70 + " and $5"
+    assert render(parse_template("{state}", ["state"]), {"state": "y" * MAX_VALUE_CHARS}) == "y" * MAX_VALUE_CHARS
+
+
+@pytest.mark.parametrize(("key", "message"), [
+    (" ", "customer_key must not be blank"), ("\u3000\u00a0\u2002", "customer_key must not be blank"),
+    ("\x01", "customer_key must not contain control characters"),
+    ("k\n1", "customer_key must not contain control characters"),
+    ("\x85", "customer_key must not contain control characters"),
+])
+def test_customer_keys_blank_or_with_control_characters_are_refused(key: str, message: str) -> None:
+    from churnml.incentives.rules import customer_key
+
+    with pytest.raises(InvalidParameter) as info:
+        customer_key(key)
+    assert info.value.message == message and info.value.detail and info.value.hint
+
+
+def test_customer_keys_that_are_fine() -> None:
+    from churnml.incentives.rules import customer_key
+
+    for key in (None, "408/375-9999", "Zoë Müller", " k ", "a\u3000b"):
+        assert customer_key(key) == key
+
+
+def test_arm_offers_have_a_length_limit() -> None:
+    from churnml.errors import StringDataRightTruncation
+
+    assert parse_arms([{"arm": "A", "offer": "y" * 100, "weight": 1}])[0].offer == "y" * 100
+    with pytest.raises(StringDataRightTruncation) as info:
+        parse_arms([{"arm": "A", "offer": "y" * 101, "weight": 1}])
+    assert info.value.message == 'the offer of arm "A" is 101 characters long, more than 100'
+
+
+@pytest.mark.parametrize(("labels", "scores", "detail"), [
+    ([True, False], [0.1, 0.2, 0.3], "It has 2 labels and 3 scores"),
+    ([True, False], [0.1, math.nan], "Held-out row 2 of 2 has the score NaN"),
+    ([True, False], [math.inf, 0.1], "Held-out row 1 of 2 has the score Infinity"),
+    ([True, False], [None, 0.1], "Held-out row 1 of 2 has a NULL score"),
+    ([True, None], [0.2, 0.1], "Held-out row 2 of 2 has a NULL label"),
+])
+def test_damaged_holdout_rows_name_the_model_and_row(labels: list, scores: list, detail: str) -> None:
+    from churnml.errors import DataCorrupted
+    from churnml.registry import check_holdout
+
+    with pytest.raises(DataCorrupted) as info:
+        check_holdout(7, labels, scores)
+    assert info.value.message == "the held-out rows of model 7 are damaged"
+    assert info.value.detail.startswith(detail)
+    check_holdout(7, [True, False], [0.0, 1.0])  # the bounds are fine

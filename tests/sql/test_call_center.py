@@ -77,3 +77,77 @@ def test_options_unknown_customer_and_settings(telco: str) -> None:
             assert row == ("408/375-9999", None)  # no message store: sentiment unknown, still answered
         finally:
             conn.execute("DELETE FROM churnml.call_center_settings")  # back to the defaults
+
+
+# The reviewer's reproductions: a wrong setting was 42704 (not 42P01), 42602 "invalid name syntax" without
+# the setting, or silently no sentiment. Now each is an error naming the setting, from assess_customer and
+# (for the customer table) customer_risk alike, checked before any lookup.
+SETTINGS_ERRORS = [
+    ("customer_table = 'nosuch'", "42P01",
+     'customer_table "nosuch" of churnml.call_center_settings does not exist', True),
+    ("customer_table = 'crm2.nosuch'", "42P01",
+     'customer_table "crm2.nosuch" of churnml.call_center_settings does not exist', True),
+    ("customer_table = 'no such table'", "42602",
+     'customer_table "no such table" of churnml.call_center_settings is not a valid table name', True),
+    ("customer_table = 'churnml.offer_log_id_seq'", "42809",
+     'customer_table "churnml.offer_log_id_seq" of churnml.call_center_settings is a sequence, not a table or view',
+     True),
+    ("key_columns = '{area_code,fone}'", "42703",
+     'customer_table "public.customers" has no column "fone" (key_columns of churnml.call_center_settings)', True),
+    ("message_column = 'msg'", "42703",
+     'message_table "public.customer_message" has no column "msg" (message_column of churnml.call_center_settings)',
+     False),
+    ("time_column = 'sent_at'", "42703",
+     'message_table "public.customer_message" has no column "sent_at" (time_column of churnml.call_center_settings)',
+     False),
+    ("message_table = 'no such table'", "42602",
+     'message_table "no such table" of churnml.call_center_settings is not a valid table name', False),
+    ("message_table = 'churnml.offer_log_id_seq'", "42809",
+     'message_table "churnml.offer_log_id_seq" of churnml.call_center_settings is a sequence, not a table or view',
+     False),
+]
+
+
+@pytest.mark.parametrize(("setting", "sqlstate", "message", "dashboard_too"), SETTINGS_ERRORS)
+def test_wrong_settings_are_errors_naming_the_setting(telco: str, setting: str, sqlstate: str, message: str,
+                                                      dashboard_too: bool) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("INSERT INTO churnml.call_center_settings DEFAULT VALUES")
+        count = conn.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0]
+        try:
+            conn.execute(f"UPDATE churnml.call_center_settings SET {setting}")
+            calls = ["SELECT * FROM churnml.assess_customer(408, '375-9999')"]  # reads the latest message
+            if dashboard_too:
+                calls += ["SELECT * FROM churnml.assess_customer(408, '375-9999', 'You charged me twice!')",
+                          "SELECT count(*) FROM churnml.customer_risk"]
+            else:  # the message table is read only when no message is given
+                assert conn.execute("SELECT sentiment FROM churnml.assess_customer(408, '375-9999', 'You charged me "
+                                    "twice!', log_offer => false)").fetchone()[0] == "NEGATIVE"
+            for call in calls:
+                with pytest.raises(psycopg.Error) as info:
+                    conn.execute(call)
+                diag = info.value.diag
+                assert (diag.sqlstate, diag.message_primary) == (sqlstate, f"churnml: {message}"), call
+                assert "churnml.call_center_settings" in diag.message_hint
+            assert conn.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0] == count  # nothing logged
+        finally:
+            conn.execute("DELETE FROM churnml.call_center_settings")
+
+
+def test_a_message_table_that_does_not_exist_still_means_no_sentiment(telco: str) -> None:
+    """Documented: without a message store, assess_customer answers with sentiment NULL (as a churnml_user)."""
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("INSERT INTO churnml.call_center_settings (message_table) VALUES ('public.no_messages')")
+        conn.execute("DROP ROLE IF EXISTS cc_user")
+        conn.execute("CREATE ROLE cc_user IN ROLE churnml_user")
+        conn.execute("GRANT SELECT ON customers TO cc_user")
+        try:
+            conn.execute("SET ROLE cc_user")
+            row = conn.execute("SELECT sentiment, will_churn IS NOT NULL FROM churnml.assess_customer(408, '375-9999', "
+                               "log_offer => false)").fetchone()
+            assert row == (None, True)
+        finally:
+            conn.execute("RESET ROLE")
+            conn.execute("DELETE FROM churnml.call_center_settings")
+            conn.execute("DROP OWNED BY cc_user")
+            conn.execute("DROP ROLE cc_user")

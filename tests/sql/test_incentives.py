@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -515,6 +517,52 @@ FORGERIES = [
                    "interval '1 year')", "42501"),
     ("offer id", "INSERT INTO churnml.offer_log (id, customer_key) VALUES (987654321, 'forge/1')", "42501"),
     ("UPDATE an offer", "UPDATE churnml.offer_log SET offer_value = 1000", "42501"),
+    # the security review of the release candidate: a rule-backed offer is the rule's offer
+    ("the reviewer's $1000000 credit",
+     "INSERT INTO churnml.offer_log (customer_key, rule_id, rule_set, rule_name, offer, offer_value, currency, "
+     "will_churn, sentiment, confidence, reason) SELECT '408/375-9999', id, 'default', 'negative_high_risk', "
+     "'$1000000 credit', 1000000, 'USD', 7.5, 'ECSTATIC', 'NaN', 'approved by CEO' FROM churnml.incentive_rules "
+     "WHERE name = 'negative_high_risk'", "23514"),
+    ("another offer under a rule", "INSERT INTO churnml.offer_log (customer_key, rule_id, offer) SELECT 'forge/1', id, "
+                                   "'$1000000 credit' FROM churnml.incentive_rules WHERE name = 'negative_high_risk'",
+     "23514"),
+    ("another offer_value under a rule", "INSERT INTO churnml.offer_log (customer_key, rule_id, offer_value) SELECT "
+                                         "'forge/1', id, 1000000 FROM churnml.incentive_rules "
+                                         "WHERE name = 'negative_high_risk'", "23514"),
+    ("another currency under a rule", "INSERT INTO churnml.offer_log (customer_key, rule_id, currency) SELECT "
+                                      "'forge/1', id, 'EUR' FROM churnml.incentive_rules "
+                                      "WHERE name = 'negative_high_risk'", "23514"),
+    ("a price for an unpriced rule", "INSERT INTO churnml.offer_log (customer_key, rule_id, offer_value) SELECT "
+                                     "'forge/1', id, 1 FROM churnml.incentive_rules "
+                                     "WHERE name = 'service_calls_international'", "23514"),
+    ("the reviewer's $999 arm", f"INSERT INTO churnml.offer_log (customer_key, rule_id, experiment, arm, offer, "
+                                f"offer_value, currency) SELECT 'x1', id, '{EXPERIMENT}', 'A', '$999 credit', 999, "
+                                f"'USD' FROM churnml.incentive_rules WHERE name = 'negative_medium_risk'", "23514"),
+    ("another arm's offer", f"INSERT INTO churnml.offer_log (customer_key, rule_id, experiment, arm, offer, "
+                            f"offer_value) SELECT 'x1', id, '{EXPERIMENT}', 'A', '$5 credit', 5 "
+                            f"FROM churnml.incentive_rules WHERE name = 'negative_medium_risk'", "23514"),
+    ("an arm's offer without its rule", f"INSERT INTO churnml.offer_log (customer_key, experiment, arm, offer, "
+                                        f"offer_value) VALUES ('x1', '{EXPERIMENT}', 'A', '$999 credit', 999)",
+     "23514"),
+    ("will_churn 7.5", "INSERT INTO churnml.offer_log (customer_key, will_churn) VALUES ('forge/1', 7.5)", "23514"),
+    ("will_churn NaN", "INSERT INTO churnml.offer_log (customer_key, will_churn) VALUES ('forge/1', 'NaN')", "23514"),
+    ("will_churn -0.1", "INSERT INTO churnml.offer_log (customer_key, will_churn) VALUES ('forge/1', -0.1)", "23514"),
+    ("confidence NaN", "INSERT INTO churnml.offer_log (customer_key, confidence) VALUES ('forge/1', 'NaN')", "23514"),
+    ("confidence 2", "INSERT INTO churnml.offer_log (customer_key, confidence) VALUES ('forge/1', 2)", "23514"),
+    ("sentiment ECSTATIC", "INSERT INTO churnml.offer_log (customer_key, sentiment) VALUES ('forge/1', 'ECSTATIC')",
+     "23514"),
+    ("sentiment in lower case", "INSERT INTO churnml.offer_log (customer_key, sentiment) VALUES ('forge/1', "
+                                "'negative')", "23514"),
+    ("a space as customer key", "INSERT INTO churnml.offer_log (customer_key) VALUES (' ')", "23514"),
+    ("an ideographic space as customer key", "INSERT INTO churnml.offer_log (customer_key) VALUES (E'\\u3000 ')",
+     "23514"),
+    ("a control character as customer key", "INSERT INTO churnml.offer_log (customer_key) VALUES (E'\\x01')",
+     "23514"),
+    ("a line break in a customer key", "INSERT INTO churnml.offer_log (customer_key) VALUES (E'k\\n1')", "23514"),
+    ("offer_value NaN", "INSERT INTO churnml.offer_log (customer_key, offer_value) VALUES ('forge/1', 'NaN')",
+     "23514"),
+    ("offer_value Infinity", "INSERT INTO churnml.offer_log (customer_key, offer_value) VALUES ('forge/1', "
+                             "'Infinity')", "23514"),
 ]
 
 
@@ -542,9 +590,14 @@ def test_the_offer_log_cannot_be_forged(roles: Callable[[str], str], role: str) 
         row = caller.execute("SELECT offered_by, offered_at > now() - interval '1 minute', rule_name, experiment, "
                              "arm IN ('A', 'B') FROM churnml.offer_log WHERE id = %s", (offer_id,)).fetchone()
         assert row == (role, True, "negative_medium_risk", EXPERIMENT, True)
-        # a hand-made offer without a rule is still possible (customer_key only, or an arm of a running experiment)
-        caller.execute("INSERT INTO churnml.offer_log (customer_key, offer, offer_value, currency, experiment, arm) "
-                       "VALUES ('forge/3', 'call back', 0, 'EUR', %s, 'B')", (EXPERIMENT,))
+        # a hand-made offer without a rule or experiment says what its writer says; an arm of an
+        # experiment logged without its rule is that arm's offer (filled in when left out)
+        caller.execute("INSERT INTO churnml.offer_log (customer_key, offer, offer_value, currency) "
+                       "VALUES ('forge/3', 'call back', 0, 'EUR')")
+        arm_offer = caller.execute("INSERT INTO churnml.offer_log (customer_key, experiment, arm) "
+                                   "VALUES ('forge/3', %s, 'B') RETURNING offer, offer_value, currency",
+                                   (EXPERIMENT,)).fetchone()
+        assert arm_offer == ("$5 credit", 5, "USD")
         # rule_set and rule_name come from the rule when they are left out
         named = caller.execute("INSERT INTO churnml.offer_log (customer_key, rule_id) SELECT 'forge/4', id FROM "
                                "churnml.incentive_rules WHERE name = 'no_incentive' RETURNING rule_set, rule_name"
@@ -746,3 +799,317 @@ def test_rules_and_experiments_with_offers_are_kept(conn: psycopg.Connection) ->
     conn.execute("DELETE FROM churnml.offer_log WHERE customer_key = 'kept/1'")
     conn.execute("DELETE FROM churnml.incentive_rules WHERE name = 'kept_rule'")
     conn.execute("DELETE FROM churnml.experiments WHERE name = 'kept_exp'")
+
+
+# --------------------------------------------------------------------------- release-candidate review
+
+def test_a_rule_backed_offer_is_what_the_rule_offers(conn: psycopg.Connection, roles: Callable[[str], str]) -> None:
+    """The reviewer's forged $1000000 credit and $999 arm are refused with a DETAIL naming what the rule (or arm)
+    offers; left out, the offer is filled in from the rule; experiment_results counts only real arm offers."""
+    rule3, rule4 = (conn.execute("SELECT id FROM churnml.incentive_rules WHERE name = %s", (name,)).fetchone()[0]
+                    for name in ("negative_high_risk", "negative_medium_risk"))
+    before = conn.execute("SELECT arm, offers, total_cost FROM churnml.experiment_results(%s) ORDER BY arm",
+                          (EXPERIMENT,)).fetchall()
+    for role in ("cm_inc_user", "cm_inc_admin"):
+        with psycopg.connect(roles(role), autocommit=True) as caller:
+            with pytest.raises(psycopg.errors.CheckViolation) as info:
+                caller.execute(
+                    "INSERT INTO churnml.offer_log (customer_key, rule_id, rule_set, rule_name, offer, offer_value, "
+                    "currency, will_churn, sentiment, confidence, reason) VALUES ('408/375-9999', %s, 'default', "
+                    "'negative_high_risk', '$1000000 credit', 1000000, 'USD', 0.9, 'NEGATIVE', 0.9, "
+                    "'approved by CEO')", (rule3,))
+            diag = info.value.diag
+            assert diag.message_primary == (f'churnml: the offer does not match its rule: rule {rule3} does not '
+                                            f'offer "$1000000 credit" worth 1000000 USD')
+            assert diag.message_detail.startswith(f'Rule {rule3} ("negative_high_risk") offers "$25 credit" worth '
+                                                  f'25 USD.')
+            assert "Failing row" not in diag.message_detail
+            with pytest.raises(psycopg.errors.CheckViolation) as info:
+                caller.execute("INSERT INTO churnml.offer_log (customer_key, rule_id, experiment, arm, offer, "
+                               "offer_value, currency) VALUES ('x1', %s, %s, 'A', '$999 credit', 999, 'USD')",
+                               (rule4, EXPERIMENT))
+            assert info.value.diag.message_detail.startswith(
+                f'Arm "A" of experiment "{EXPERIMENT}" (rule {rule4}) offers "$15 credit" worth 15 USD.')
+            # a 1 MB offer is not repeated in the error
+            with pytest.raises(psycopg.errors.CheckViolation) as info:
+                caller.execute("INSERT INTO churnml.offer_log (customer_key, rule_id, offer) "
+                               "VALUES ('x1', %s, repeat('x', 1000000))", (rule3,))
+            assert len(info.value.diag.message_primary) < 200
+            # the rule's offer goes in, given or filled in
+            given = caller.execute("INSERT INTO churnml.offer_log (customer_key, rule_id, offer, offer_value, "
+                                   "currency) VALUES ('rc/1', %s, '$25 credit', 25.00, 'USD') RETURNING offer_value",
+                                   (rule3,)).fetchone()
+            assert given == (Decimal("25.00"),)
+            filled = caller.execute("INSERT INTO churnml.offer_log (customer_key, rule_id, experiment, arm) "
+                                    "VALUES ('rc/1', %s, %s, 'B') RETURNING rule_name, offer, offer_value, currency",
+                                    (rule4, EXPERIMENT)).fetchone()
+            assert filled == ("negative_medium_risk", "$5 credit", 5, "USD")
+            unpriced = caller.execute("INSERT INTO churnml.offer_log (customer_key, rule_id) SELECT 'rc/1', id FROM "
+                                      "churnml.incentive_rules WHERE name = 'service_calls_international' "
+                                      "RETURNING offer, offer_value").fetchone()
+            assert unpriced == ("1000 free international minutes", None)
+            # without a rule or an experiment, an offer is what its writer says
+            assert caller.execute("INSERT INTO churnml.offer_log (customer_key, offer, offer_value, reason) VALUES "
+                                  "('rc/1', 'a phone call from the manager', 40, 'by hand') RETURNING offer_value"
+                                  ).fetchone() == (40,)
+    after = {arm: (offers, cost) for arm, offers, cost in conn.execute(
+        "SELECT arm, offers, total_cost FROM churnml.experiment_results(%s)", (EXPERIMENT,)).fetchall()}
+    was = {arm: (offers, cost) for arm, offers, cost in before}
+    assert after["B"] == (was["B"][0] + 2, was["B"][1] + 10) and after["A"] == was["A"]  # only the two $5 offers
+    conn.execute("DELETE FROM churnml.offer_log WHERE customer_key = 'rc/1'")
+
+
+@pytest.mark.parametrize(("recommendation", "sqlstate", "message"), [
+    # the reviewer's reproduction: a CHECK violation showing the whole row, before
+    ("row('x', -5, 'r', NULL, NULL, NULL, NULL, NULL, 'USD', '{}')", "22023",
+     "offer_value must be a finite number >= 0, not -5"),
+    ("row('x', 'NaN', 'r', NULL, NULL, NULL, NULL, NULL, 'USD', '{}')", "22023",
+     "offer_value must be a finite number >= 0, not NaN"),
+    ("row('x', 5, 'r', NULL, NULL, NULL, NULL, NULL, 'usd', '{}')", "22023",
+     'currency must be three capital letters, not "usd"'),
+    ("row('x', 5, 'r', NULL, 'A', NULL, NULL, NULL, 'USD', '{}')", "22023",
+     "experiment and arm must both be given or both be NULL"),
+    ("row('x', 5, 'r', NULL, NULL, NULL, NULL, NULL, 'USD', '{\"will_churn\": 7.5}')", "22003",
+     "will_churn must be between 0 and 1, not 7.5"),
+    ("row('x', 5, 'r', NULL, NULL, NULL, NULL, NULL, 'USD', '{\"confidence\": -1}')", "22003",
+     "confidence must be between 0 and 1, not -1"),
+    ("row('x', 5, 'r', NULL, NULL, NULL, NULL, NULL, 'USD', '{\"confidence\": \"high\"}')", "22023",
+     "confidence must be a number, not a JSON string"),
+    ("row('x', 5, 'r', NULL, NULL, NULL, NULL, NULL, 'USD', '{\"sentiment\": \"ECSTATIC\"}')", "22023",
+     'sentiment must be POSITIVE, NEGATIVE, NEUTRAL or MIXED, not "ECSTATIC"'),
+])
+def test_log_offer_checks_its_arguments_first(roles: Callable[[str], str], recommendation: str, sqlstate: str,
+                                              message: str) -> None:
+    """A clean error of log_offer's own, never a CHECK violation with the whole row in its DETAIL."""
+    with psycopg.connect(roles("cm_inc_user"), autocommit=True) as user:
+        with pytest.raises(psycopg.Error) as info:
+            user.execute(f"SELECT churnml.log_offer('k', {recommendation}::churnml.incentive)")
+        diag = info.value.diag
+        assert (diag.sqlstate, diag.message_primary) == (sqlstate, f"churnml: {message}")
+        assert diag.message_detail and diag.message_detail[0].isupper() and "Failing row" not in diag.message_detail
+        assert diag.message_hint
+
+
+@pytest.mark.parametrize(("key", "message"), [
+    (" ", "customer_key must not be blank"), ("\u3000\u00a0", "customer_key must not be blank"),
+    ("\x01", "customer_key must not contain control characters"),
+    ("408/375-9999\n", "customer_key must not contain control characters"),
+    ("\t", "customer_key must not contain control characters"),
+])
+def test_customer_keys_are_checked_alike_everywhere(conn: psycopg.Connection, roles: Callable[[str], str], key: str,
+                                                     message: str) -> None:
+    """recommend_incentive, log_offer and the offer log refuse the same keys."""
+    with psycopg.connect(roles("cm_inc_user"), autocommit=True) as user:
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+            recommend(user, 0.5, "NEUTRAL", 0.9, key=key)
+        assert info.value.diag.message_primary == f"churnml: {message}"
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+            user.execute("SELECT churnml.log_offer(%s, r) FROM churnml.recommend_incentive(0.5, 'NEUTRAL', 0.9) r",
+                         (key,))
+        assert info.value.diag.message_primary == f"churnml: {message}"
+        assert _sqlstate(user, f"INSERT INTO churnml.offer_log (customer_key) VALUES ({sql.Literal(key).as_string()})"
+                         ) == "23514"
+    # a key with inner spaces or non-ASCII letters is fine
+    assert recommend(conn, 0.5, "NEUTRAL", 0.9, key="Zoë\u3000Müller 1")["rule_name"] == "no_incentive"
+
+
+def test_log_offer_keeps_tiny_confidences(conn: psycopg.Connection) -> None:
+    """A confidence below the smallest real (~1e-45) is stored as 0, not an underflow error."""
+    offer_id = conn.execute("SELECT churnml.log_offer('tiny', r) FROM churnml.recommend_incentive(0.5, 'NEUTRAL', "
+                            "1e-50) r").fetchone()[0]
+    assert conn.execute("SELECT confidence FROM churnml.offer_log WHERE id = %s", (offer_id,)).fetchone() == (0.0,)
+    conn.execute("DELETE FROM churnml.offer_log WHERE id = %s", (offer_id,))
+
+
+RULE = ("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, reason) "
+        "VALUES ('amplify', %s, %s, {condition}, {offer}, {reason})")
+
+
+def test_reasons_cannot_amplify_input(roles: Callable[[str], str], conn: psycopg.Connection) -> None:
+    """An admin's reason repeat('{state}', 70) and a user's 1,000,000-character state give a reason of at most
+    1000 characters, each value cut at 100; a 2 MB customer object is refused before it is parsed."""
+    with psycopg.connect(roles("cm_inc_admin"), autocommit=True) as admin:
+        with pytest.raises(psycopg.errors.StringDataRightTruncation) as info:
+            admin.execute(RULE.format(condition="'TRUE'", offer="'x'", reason="repeat('{state}', 500)"), (1, "amp"))
+        assert info.value.diag.message_primary == ('churnml: the reason of rule "amp" is 3500 characters long, more '
+                                                   'than 500')
+        admin.execute(RULE.format(condition="'TRUE'", offer="'x'", reason="repeat('{state}', 70)"), (1, "amp"))
+    try:
+        with psycopg.connect(roles("cm_inc_user"), autocommit=True) as user:
+            reason = user.execute("SELECT reason FROM churnml.recommend_incentive(0.5, 'NEGATIVE', 0.9, "
+                                  "jsonb_build_object('state', repeat('x', 1000000)), rule_set => 'amplify')"
+                                  ).fetchone()[0]
+            assert len(reason) == 1000 and reason.endswith("\u2026")
+            assert reason.startswith("x" * 99 + "\u2026" + "x" * 99 + "\u2026")
+            short = user.execute("SELECT reason FROM churnml.recommend_incentive(0.5, 'NEGATIVE', 0.9, "
+                                 "'{\"state\": \"KS\"}', rule_set => 'amplify')").fetchone()[0]
+            assert short == "KS" * 70
+            with pytest.raises(psycopg.errors.ProgramLimitExceeded) as info:
+                user.execute("SELECT * FROM churnml.recommend_incentive(0.5, 'NEGATIVE', 0.9, "
+                             "jsonb_build_object('state', repeat('x', 2000000)), rule_set => 'amplify')")
+            diag = info.value.diag
+            assert diag.message_primary == "churnml: customer is 1.9 MB of JSON, more than one call takes"
+            assert diag.message_detail == "customer is at most 1.0 MB." and "to_jsonb(c) - " in diag.message_hint
+            with pytest.raises(psycopg.errors.ProgramLimitExceeded):
+                user.execute("SELECT * FROM churnml.rule_set_cost('default', 1, 0.5, sentiment_mix => "
+                             "jsonb_build_object('NEUTRAL', 1, 'x', repeat('x', 2000000)))")
+            # a number Python cannot read (more than 4300 digits) is out of range, not Python's own words
+            with pytest.raises(psycopg.errors.NumericValueOutOfRange) as info:
+                user.execute("SELECT * FROM churnml.recommend_incentive(0.5, 'NEGATIVE', 0.9, "
+                             "('{\"day_mins\": 1' || repeat('0', 5000) || '}')::jsonb, rule_set => 'amplify')")
+            assert info.value.diag.message_primary == "churnml: customer holds a number too large to read"
+    finally:
+        conn.execute("DELETE FROM churnml.incentive_rules WHERE rule_set = 'amplify'")
+
+
+@pytest.mark.parametrize(("column", "value", "limit"), [
+    ("offer", "repeat('x', 1000000)", 100),
+    ("reason", "repeat('r', 140000)", 500),
+    ("condition", "'will_churn >= 0' || repeat(' ', 5000)", 2000),
+])
+def test_rule_texts_have_length_limits(roles: Callable[[str], str], conn: psycopg.Connection, column: str,
+                                       value: str, limit: int) -> None:
+    """Checked by the rule trigger before anything is parsed (22001, naming the rule and the limit), and by
+    CHECK constraints for anyone the trigger lets through."""
+    values = {"condition": "'TRUE'", "offer": "'x'", "reason": "'r'", column: value}
+    with psycopg.connect(roles("cm_inc_admin"), autocommit=True) as admin:
+        with pytest.raises(psycopg.errors.StringDataRightTruncation) as info:
+            admin.execute(RULE.format(**values), (1, "long"))
+        diag = info.value.diag
+        assert diag.message_primary.startswith(f'churnml: the {column} of rule "long" is ')
+        assert diag.message_primary.endswith(f"characters long, more than {limit}")
+        assert diag.message_detail == (f"A rule's {column} is at most {limit} characters"
+                                       + (": it is returned and logged with every offer." if column != "condition"
+                                          else "."))
+        admin.execute(RULE.format(**values).replace(value, f"left({value}, {limit})"), (1, "long"))
+        with pytest.raises(psycopg.errors.StringDataRightTruncation):
+            admin.execute(f"UPDATE churnml.incentive_rules SET {column} = {column} || 'x' WHERE rule_set = 'amplify'")
+    constraint = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s",
+                              (f"incentive_rules_{column}_length",)).fetchone()[0]
+    assert f"<= {limit}" in constraint
+    conn.execute("DELETE FROM churnml.incentive_rules WHERE rule_set = 'amplify'")
+    with pytest.raises(psycopg.errors.StringDataRightTruncation):
+        conn.execute("SELECT churnml.check_condition(repeat('TRUE AND ', 300) || 'TRUE')")
+
+
+def test_arm_offers_have_a_length_limit(conn: psycopg.Connection) -> None:
+    conn.execute("INSERT INTO churnml.experiments (name, seed) VALUES ('long_arm', 's') ON CONFLICT DO NOTHING")
+    with pytest.raises(psycopg.errors.StringDataRightTruncation) as info:
+        conn.execute("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, arms, "
+                     "experiment) VALUES ('amplify', 1, 'arms', 'TRUE', 'x', jsonb_build_array(jsonb_build_object("
+                     "'arm', 'A', 'offer', repeat('y', 101), 'weight', 1)), 'long_arm')")
+    assert info.value.diag.message_primary == 'churnml: the offer of arm "A" is 101 characters long, more than 100'
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange):
+        conn.execute("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, offer_value) "
+                     "VALUES ('amplify', 1, 'nan', 'TRUE', 'x', 'NaN')")
+
+
+HOLDOUT_MODEL = """
+    INSERT INTO churnml.models (name, artifact, artifact_format, artifact_sha256, feature_spec, holdout_labels,
+                                holdout_scores)
+    SELECT %s, '\\x00', 'xgboost-json', encode(sha256('\\x00'::bytea), 'hex'), '{}', array_agg(g %% 3 = 0),
+           array_agg((g %% 1000) / 1000.0) FROM generate_series(1, %s) g
+    RETURNING id"""
+
+
+@pytest.mark.parametrize(("labels", "scores", "detail"), [
+    ("{t,f,t,f}", "{0.1,0.2,0.3,0.4,0.5}", "It has 4 labels and 5 scores; each held-out row has one of each."),
+    ("{t,f,t,f}", "{0.1,0.2,NaN,0.4}", "Held-out row 3 of 4 has the score NaN;"),
+    ("{t,f,t,f}", "{0.1,0.2,1.5,0.4}", "Held-out row 3 of 4 has the score 1.5;"),
+    ("{t,f,t,f}", "{0.1,NULL,0.3,0.4}", "Held-out row 2 of 4 has a NULL score;"),
+    ("{t,NULL,t,f}", "{0.1,0.2,0.3,0.4}", "Held-out row 2 of 4 has a NULL label;"),
+])
+def test_damaged_holdout_rows_are_refused_alike(conn: psycopg.Connection, labels: str, scores: str,
+                                               detail: str) -> None:
+    """rule_set_cost took NaN scores that threshold_costs refused; mismatched arrays gave Python's zip() error."""
+    model_id = conn.execute(HOLDOUT_MODEL, ("damaged_holdout", 10)).fetchone()[0]
+    try:
+        conn.execute("UPDATE churnml.models SET holdout_labels = %s, holdout_scores = %s WHERE id = %s",
+                     (labels, scores, model_id))
+        for call in ("SELECT * FROM churnml.rule_set_cost('default', 500, 0.3, model => %s)",
+                     "SELECT * FROM churnml.threshold_costs(%s, 1, 1, 1, 1)",
+                     "SELECT * FROM churnml.optimal_threshold(%s, 1, 1, 1, 1)"):
+            with pytest.raises(psycopg.errors.DataCorrupted) as info:
+                conn.execute(call, (str(model_id),))
+            diag = info.value.diag
+            assert diag.message_primary == f"churnml: the held-out rows of model {model_id} are damaged", call
+            assert diag.message_detail.startswith(detail) and "holdout_scores" in diag.message_hint
+    finally:
+        conn.execute("DELETE FROM churnml.models WHERE id = %s", (model_id,))
+
+
+ASK_AFTER = 0.8
+LATE_S = 1.5
+
+
+def _stopped_after(conn: psycopg.Connection, statement: str, ask: Callable[[], None]) -> tuple[psycopg.Error, float]:
+    """Run `statement`, `ask` after ASK_AFTER s; the error and how long after the request it stopped."""
+    fired: list[float] = []
+
+    def fire() -> None:
+        fired.append(time.monotonic())
+        ask()
+
+    timer = threading.Timer(ASK_AFTER, fire)
+    started = time.monotonic()
+    timer.start()
+    try:
+        conn.execute(statement)
+    except psycopg.Error as exc:
+        ended = time.monotonic()
+        timer.join()
+        return exc, ended - (fired[0] if fired else started + ASK_AFTER)
+    finally:
+        timer.cancel()
+    pytest.fail(f"{statement[:80]}... finished in {time.monotonic() - started:.2f} s, before it was asked to stop")
+    raise AssertionError
+
+
+@pytest.fixture(scope="module")
+def slow_costs(db: str) -> Iterator[dict[str, str]]:
+    """The reviewer's 5,001-rule set and a model with 3,000,000 held-out rows."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("""
+            INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, offer_value, reason)
+            SELECT 'big', i, 'r' || i, 'will_churn > 0.5 AND will_churn * ' || i || ' > 1e12 AND sentiment IN '
+                   '(''NEGATIVE'', ''POSITIVE'')', 'x', 1, 'r {will_churn}'
+            FROM generate_series(1, 5000) i""")
+        conn.execute("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, offer_value) "
+                     "VALUES ('big', 5001, 'everyone', 'TRUE', 'y', 0)")
+        small = conn.execute(HOLDOUT_MODEL, ("cost_500", 500)).fetchone()[0]
+        large = conn.execute(HOLDOUT_MODEL, ("cost_3m", 3_000_000)).fetchone()[0]
+    mix = '{"NEGATIVE": 1, "POSITIVE": 1, "NEUTRAL": 1, "MIXED": 1}'
+    yield {
+        "5,001 rules": f"SELECT count(*) FROM churnml.rule_set_cost('big', 500, 0.3, model => '{small}', "
+                       f"sentiment_mix => '{mix}')",
+        "3,000,000 held-out rows": f"SELECT count(*) FROM churnml.rule_set_cost('default', 500, 0.3, "
+                                   f"model => '{large}', sentiment_mix => '{mix}')",
+    }
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("DELETE FROM churnml.incentive_rules WHERE rule_set = 'big'")
+        conn.execute("DELETE FROM churnml.models WHERE id IN (%s, %s)", (small, large))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["statement_timeout", "pg_cancel_backend"])
+@pytest.mark.parametrize("case", ["5,001 rules", "3,000,000 held-out rows"])
+def test_rule_set_cost_stops_when_asked(db: str, slow_costs: dict[str, str], roles: Callable[[str], str],
+                                        case: str, how: str) -> None:
+    """rule_set_cost stopped 25.7 s after statement_timeout and 28.8 s after pg_cancel_backend; now within about
+    a second (it checks for interrupts per held-out row and per rule it loads). Run with -s for the delays."""
+    with psycopg.connect(roles("cm_inc_user"), autocommit=True) as session:
+        pid = session.info.backend_pid
+
+        def cancel() -> None:
+            with psycopg.connect(db, autocommit=True) as other:
+                other.execute("SELECT pg_cancel_backend(%s)", [pid])
+
+        if how == "statement_timeout":
+            session.execute(f"SET statement_timeout = '{int(ASK_AFTER * 1000)}ms'")
+        error, delay = _stopped_after(session, slow_costs[case], cancel if how == "pg_cancel_backend" else
+                                      lambda: None)
+        print(f"\n  rule_set_cost, {case:<24} {how:<18} stopped {delay * 1000:6.0f} ms after the request", end="")
+        assert error.sqlstate == "57014", error
+        assert delay < LATE_S
+        session.execute("SET statement_timeout = 0")
+        assert recommend(session, 0.85, "NEGATIVE", 0.9)["offer"] == "$25 credit"

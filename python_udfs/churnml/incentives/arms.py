@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from churnml.errors import InvalidParameter
+from churnml.errors import InvalidParameter, StringDataRightTruncation
 
 _SCALE = float(1 << 52)
 ARM_KEYS = frozenset({"arm", "offer", "offer_value", "weight"})
 MAX_ARMS = 26
+MAX_OFFER_CHARS = 100  # as a rule's own offer (churnml.incentive_rules.offer)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,11 @@ def parse_arms(value: Any) -> list[Arm]:
         offer = item.get("offer")
         if not isinstance(offer, str) or not offer.strip():
             raise InvalidParameter(f'arm "{name}" needs an "offer" (text)', hint=hint)
+        if len(offer) > MAX_OFFER_CHARS:
+            raise StringDataRightTruncation(
+                f'the offer of arm "{name}" is {len(offer)} characters long, more than {MAX_OFFER_CHARS}',
+                detail=f"An offer is at most {MAX_OFFER_CHARS} characters: it is returned and logged with every "
+                       "offer.", hint="Shorten the offer; describe it further elsewhere.")
         offer_value = item.get("offer_value")
         if offer_value is not None:
             offer_value = _number(offer_value, f'offer_value of arm "{name}"')

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from churnml import interrupts
 from churnml.errors import InvalidParameter, NullValueNotAllowed, NumericValueOutOfRange
 from churnml.incentives import arms as arms_mod
 from churnml.incentives.conditions import BOOLEAN, NUMERIC, TEXT, Compiled, DivisionByZero
@@ -31,6 +32,17 @@ NO_MATCH = "(no match)"
 TOTAL = "(total)"
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|[{}]")
+
+# Lengths of a rule's texts (the CHECK constraints of churnml.incentive_rules; the rule trigger
+# checks them first, before parsing anything) and of what a reason becomes: a value substituted
+# into a reason is cut at MAX_VALUE_CHARS, the reason at MAX_REASON_CHARS, so that no input can
+# make a reason (returned, and logged with every offer) larger than that.
+MAX_CONDITION_CHARS = 2000
+MAX_OFFER_CHARS = arms_mod.MAX_OFFER_CHARS
+MAX_REASON_TEMPLATE_CHARS = 500
+MAX_VALUE_CHARS = 100
+MAX_REASON_CHARS = 1000
+ELLIPSIS = "\u2026"
 
 
 # -- reason templates ---------------------------------------------------
@@ -98,10 +110,24 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def cut(text: str, limit: int) -> str:
+    """`text`, or its first limit - 1 characters and "…" when it is longer."""
+    return text if len(text) <= limit else text[:limit - 1] + ELLIPSIS
+
+
 def render(template: Template, values: Mapping[str, Any]) -> str | None:
+    """The reason: each substituted value cut at MAX_VALUE_CHARS, the whole at MAX_REASON_CHARS."""
     if not template:
         return None
-    return "".join(p if isinstance(p, str) else format_value(values.get(p[0])) for p in template)
+    pieces: list[str] = []
+    size = 0
+    for piece in template:
+        text = piece if isinstance(piece, str) else cut(format_value(values.get(piece[0])), MAX_VALUE_CHARS)
+        pieces.append(text)
+        size += len(text)
+        if size > MAX_REASON_CHARS:
+            break
+    return cut("".join(pieces), MAX_REASON_CHARS)
 
 
 # -- inputs -------------------------------------------------------------
@@ -173,6 +199,28 @@ def probability(name: str, value: float | None) -> float | None:
         shown = "NaN" if math.isnan(value) else f"{value:g}".replace("inf", "Infinity")
         raise NumericValueOutOfRange(f"{name} must be between 0 and 1, not {shown}",
                                      detail=f"{name} is a probability: a number from 0 to 1, or NULL when unknown.")
+    return value
+
+
+# What a customer key may not be: blank (only these spaces, Unicode's White_Space without the
+# control characters) or hold a control character (Unicode's Cc). The offer log's CHECK
+# constraint and log_offer test the same two character sets.
+BLANKS = " \u00a0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B)) + "\u2028\u2029\u202f\u205f\u3000"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def customer_key(value: str | None) -> str | None:
+    """A customer key as given: NULL, or text that is not blank and has no control characters."""
+    if value is None:
+        return None
+    if not value.strip(BLANKS):
+        raise InvalidParameter("customer_key must not be blank",
+                               detail="It keys the customer's experiment arm and the offer log.",
+                               hint="Pass a stable key such as area_code || '/' || phone, or NULL.")
+    if _CONTROL.search(value):
+        raise InvalidParameter("customer_key must not contain control characters",
+                               detail="A customer key is printable text, such as area_code || '/' || phone.",
+                               hint="Remove tabs, line breaks and other control characters from the key.")
     return value
 
 
@@ -344,6 +392,10 @@ def rule_set_cost(rule_set: RuleSet, labels: Sequence[bool], scores: Sequence[fl
     buckets[None] = _Bucket(NO_MATCH, None)
     rules_by_id = {r.id: r for r in rule_set.rules}
     for label, score in zip(labels, scores, strict=True):
+        # a held-out row costs |sentiment_mix| x rules condition evaluations: with thousands of
+        # rules or millions of rows this loop runs for minutes, so a cancel is honoured per row
+        # (the check reads a flag: nanoseconds while nothing is pending)
+        interrupts.check()
         churned = 1.0 if label else 0.0
         for sentiment, share in sentiment_mix:
             env = {"will_churn": score, "sentiment": sentiment, "confidence": confidence}

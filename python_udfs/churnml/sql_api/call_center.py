@@ -1,16 +1,28 @@
 """SQL area: assess_customer, the walkthrough's assess_and_recommend_incentive as one call.
 
 The customer's message is only ever a parameter value: it never becomes SQL text.
-Table and column names come from churnml.call_center_settings (set by an admin)
-and are quoted with plpy.quote_ident before they reach a statement.
+Table and column names come from churnml.call_center_settings (set by an admin): the
+tables are resolved by to_regclass under the caller's search_path and written back
+schema-qualified with quote_ident, and checked with their columns up front
+(`resolve_tables`, shared with churnml.customer_risk), so a wrong setting is an error
+naming it; column names are quoted with plpy.quote_ident.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import NoDataFound, ReadOnlyTransaction, UndefinedColumn, UndefinedObject
+from churnml.errors import (
+    InvalidName,
+    NoDataFound,
+    ReadOnlyTransaction,
+    UndefinedColumn,
+    UndefinedTable,
+    WrongObjectType,
+    not_a_name,
+)
 from churnml.scoring import model_cache
 from churnml.source_data import caller_search_path
 from churnml.spi import prepared
@@ -28,56 +40,145 @@ _RECOMMEND_AND_LOG = """
     FROM churnml.recommend_incentive($1, $2, $3, $4::pg_catalog.jsonb, $5, $8) AS r"""
 
 
-def _qualified(plpy: Any, name: str) -> str:
-    """'public.customers' -> "public"."customers" (each part quoted)."""
-    return ".".join(plpy.quote_ident(part) for part in name.split("."))
+SETTINGS_TABLE = "churnml.call_center_settings"
+_HINT = "Set it in churnml.call_center_settings (see its COMMENT: INSERT ... ON CONFLICT (singleton) DO UPDATE)."
+# What a customer or message table may be: a table, view, materialized view, foreign or partitioned table.
+_READABLE = frozenset("rvmfp")
+_KINDS = {"S": "a sequence", "i": "an index", "I": "an index", "c": "a composite type", "t": "a TOAST table"}
+
+# Both tables of the settings resolved in one statement (under the caller's search_path, as the
+# lookups that follow): each as schema-qualified quoted SQL with its kind, and which of the named
+# columns it has. A name that does not parse makes to_regclass fail (42602): see _refuse_bad_name.
+_RESOLVE = """
+    SELECT pg_catalog.quote_ident(cn.nspname) OPERATOR(pg_catalog.||) '.'
+               OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) AS customer,
+           c.relkind::pg_catalog.text AS customer_kind,
+           (SELECT pg_catalog.jsonb_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))
+            FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+              AND a.attname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.name[]))::pg_catalog.text AS key_types,
+           pg_catalog.quote_ident(mn.nspname) OPERATOR(pg_catalog.||) '.'
+               OPERATOR(pg_catalog.||) pg_catalog.quote_ident(m.relname) AS messages,
+           m.relkind::pg_catalog.text AS messages_kind,
+           (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text) FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid OPERATOR(pg_catalog.=) m.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+              AND a.attname OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.name[])) AS message_columns
+    FROM (SELECT pg_catalog.to_regclass($1) AS customer, pg_catalog.to_regclass($2) AS messages) AS r
+    LEFT JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.customer
+    LEFT JOIN pg_catalog.pg_namespace AS cn ON cn.oid OPERATOR(pg_catalog.=) c.relnamespace
+    LEFT JOIN pg_catalog.pg_class AS m ON m.oid OPERATOR(pg_catalog.=) r.messages
+    LEFT JOIN pg_catalog.pg_namespace AS mn ON mn.oid OPERATOR(pg_catalog.=) m.relnamespace"""
 
 
-def _key_types(plpy: Any, table: str, columns: list[str]) -> list[str]:
-    """The key columns' types, so the lookup compares like with like and can use the table's index."""
-    plan = prepared(plpy, "key_types", """
-        SELECT a.attname::pg_catalog.text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
-        FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)
-          AND a.attname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]) AND NOT a.attisdropped""",
-        ["pg_catalog.text", "pg_catalog.text[]"])
-    found = {r["name"]: r["type"] for r in plpy.execute(plan, [table, columns])}
-    if not found:
-        raise UndefinedObject(f'the customer table "{table}" does not exist',
-                              hint="Set it in churnml.call_center_settings (see its COMMENT).")
-    missing = [c for c in columns if c not in found]
-    if missing:
-        raise UndefinedColumn(f'the customer table "{table}" has no key column "{missing[0]}"',
-                              hint="Set them in churnml.call_center_settings (see its COMMENT).")
-    return [found[c] for c in columns]
+@dataclass(frozen=True)
+class Tables:
+    """The call-center settings' tables, checked: quoted, schema-qualified SQL names."""
+
+    customer: str
+    key_types: list[str]  # the key columns' types, in key_columns' order
+    messages: str | None  # None: the message table does not exist (assess without a message store)
 
 
-def _customer(plpy: Any, settings: dict[str, Any], key: tuple[Any, Any]) -> dict[str, Any]:
-    table = settings["customer_table"]
-    types = _key_types(plpy, table, list(settings["key_columns"]))
+def _shown(value: str) -> str:
+    return value if len(value) <= 70 else value[:69] + "\u2026"
+
+
+def _refuse_bad_name(plpy: Any, names: list[tuple[str, str | None]]) -> None:
+    """Which setting does not parse as a table name: 42602 naming it."""
+    plan = prepared(plpy, "call_center:regclass", "SELECT pg_catalog.to_regclass($1) AS r", ["pg_catalog.text"])
+    for setting, value in names:
+        if value is None:
+            continue
+        try:
+            plpy.execute(plan, [value])
+        except plpy.SPIError as exc:
+            if not not_a_name(exc):
+                raise
+            raise InvalidName(
+                f'{setting} "{_shown(value)}" of {SETTINGS_TABLE} is not a valid table name',
+                detail='A table name is an identifier, optionally schema-qualified (schema.table); names with '
+                       'capitals, spaces or dots are double-quoted as in SQL ("My Table").', hint=_HINT) from None
+
+
+def _check_kind(setting: str, value: str, kind: str) -> None:
+    if kind not in _READABLE:
+        raise WrongObjectType(f'{setting} "{_shown(value)}" of {SETTINGS_TABLE} is {_KINDS.get(kind, "not a table")}'
+                              ", not a table or view", hint=_HINT)
+
+
+def _missing_column(setting: str, table: str, column_setting: str, column: str) -> UndefinedColumn:
+    detail = ("assess_customer and churnml.customer_risk find customers by key_columns in customer_table."
+              if setting == "customer_table" else
+              "assess_customer reads a customer's latest message from message_table: message_column, the latest "
+              "by time_column, matched on key_columns.")
+    return UndefinedColumn(
+        f'{setting} "{_shown(table)}" has no column "{_shown(column)}" ({column_setting} of {SETTINGS_TABLE})',
+        detail=detail, hint=_HINT)
+
+
+def resolve_tables(plpy: Any, settings: dict[str, Any], messages: bool) -> Tables:
+    """The settings' customer table (and, with `messages`, message table) checked in one place,
+    up front, under the caller's search_path: 42P01 for a missing customer table, 42602 for a
+    name that does not parse, 42809 for a sequence or the like, 42703 for a missing key, message
+    or time column, each naming the setting. A message table that does not exist is allowed
+    (messages is then None: no message store)."""
+    keys = list(settings["key_columns"])
+    customer_table = settings["customer_table"]
+    message_table = settings["message_table"] if messages else None
+    columns = {settings["message_column"]: "message_column", settings["time_column"]: "time_column"} \
+        if messages else {}
+    plan = prepared(plpy, "call_center:tables", _RESOLVE,
+                    ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text[]", "pg_catalog.text[]"])
+    try:
+        row = plpy.execute(plan, [customer_table, message_table, keys, [*keys, *columns]])[0]
+    except plpy.SPIError as exc:
+        if not not_a_name(exc):
+            raise
+        _refuse_bad_name(plpy, [("customer_table", customer_table), ("message_table", message_table)])
+        raise
+    if row["customer"] is None:
+        raise UndefinedTable(f'customer_table "{_shown(customer_table)}" of {SETTINGS_TABLE} does not exist',
+                             detail="assess_customer and churnml.customer_risk look customers up in it, by its "
+                                    "name as the caller's search_path resolves it.", hint=_HINT)
+    _check_kind("customer_table", customer_table, row["customer_kind"])
+    key_types = json.loads(row["key_types"] or "{}")
+    for key in keys:
+        if key not in key_types:
+            raise _missing_column("customer_table", customer_table, "key_columns", key)
+    if row["messages"] is None:
+        return Tables(row["customer"], [key_types[k] for k in keys], None)
+    _check_kind("message_table", message_table or "", row["messages_kind"])
+    present = set(row["message_columns"] or ())
+    for column, setting in [*((k, "key_columns") for k in keys), *columns.items()]:
+        if column not in present:
+            raise _missing_column("message_table", message_table or "", setting, column)
+    return Tables(row["customer"], [key_types[k] for k in keys], row["messages"])
+
+
+def _customer(plpy: Any, settings: dict[str, Any], tables: Tables, key: tuple[Any, Any]) -> dict[str, Any]:
     k1, k2 = (plpy.quote_ident(c) for c in settings["key_columns"])
-    query = (f"SELECT pg_catalog.to_jsonb(c)::pg_catalog.text AS row FROM {_qualified(plpy, table)} AS c "
+    types = tables.key_types
+    query = (f"SELECT pg_catalog.to_jsonb(c)::pg_catalog.text AS row FROM {tables.customer} AS c "
              f"WHERE c.{k1} OPERATOR(pg_catalog.=) $1 AND c.{k2} OPERATOR(pg_catalog.=) $2")
     rows = plpy.execute(prepared(plpy, f"customer:{query}:{types}", query, types), list(key))
     if not rows:
         raise NoDataFound(f"customer ({key[0]}, {key[1]}) not found",
-                          detail=f'No row of {table} has {settings["key_columns"][0]} = {key[0]} and '
-                                 f'{settings["key_columns"][1]} = {key[1]}.',
+                          detail=f'No row of {settings["customer_table"]} has {settings["key_columns"][0]} = '
+                                 f'{key[0]} and {settings["key_columns"][1]} = {key[1]}.',
                           hint="Check the key, or churnml.call_center_settings for the table it looks in.")
     return json.loads(rows[0]["row"])
 
 
-def _latest_message(plpy: Any, settings: dict[str, Any], key: tuple[Any, Any]) -> str | None:
+def _latest_message(plpy: Any, settings: dict[str, Any], tables: Tables, key: tuple[Any, Any]) -> str | None:
+    if tables.messages is None:
+        return None  # no message store configured: assess without a message
     k1, k2 = (plpy.quote_ident(c) for c in settings["key_columns"])
     text, time = plpy.quote_ident(settings["message_column"]), plpy.quote_ident(settings["time_column"])
-    query = (f"SELECT m.{text}::pg_catalog.text AS message FROM {_qualified(plpy, settings['message_table'])} AS m "
+    query = (f"SELECT m.{text}::pg_catalog.text AS message FROM {tables.messages} AS m "
              f"WHERE m.{k1}::pg_catalog.text OPERATOR(pg_catalog.=) $1 "
              f"AND m.{k2}::pg_catalog.text OPERATOR(pg_catalog.=) $2 ORDER BY m.{time} DESC NULLS LAST LIMIT 1")
-    try:
-        rows = plpy.execute(prepared(plpy, f"message:{query}", query, ["pg_catalog.text", "pg_catalog.text"]),
-                            [str(key[0]), str(key[1])])
-    except (plpy.spiexceptions.UndefinedTable, plpy.spiexceptions.UndefinedColumn):
-        return None  # no message store configured: assess without a message
+    rows = plpy.execute(prepared(plpy, f"message:{query}", query, ["pg_catalog.text", "pg_catalog.text"]),
+                        [str(key[0]), str(key[1])])
     return rows[0]["message"] if rows else None
 
 
@@ -100,9 +201,11 @@ def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | N
     settings = plpy.execute(prepared(plpy, "settings", _SETTINGS, []))[0]
     key = (area_code, phone)
     with caller_search_path(plpy, search_path):
-        customer = _customer(plpy, settings, key)
+        # the message table's settings matter only when it is read (message NULL)
+        tables = resolve_tables(plpy, settings, messages=message is None)
+        customer = _customer(plpy, settings, tables, key)
         if message is None:
-            message = _latest_message(plpy, settings, key)
+            message = _latest_message(plpy, settings, tables, key)
     serving = model_cache.serving(plpy, settings["model"])
     loaded = serving.model
     missing = [n for n in loaded.input_names if n not in customer]

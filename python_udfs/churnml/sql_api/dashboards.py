@@ -1,7 +1,8 @@
 """SQL area: dashboards (churnml.customer_risk), every customer scored and explained in bulk.
 
 The customer table and its two key columns come from churnml.call_center_config
-(the ones assess_customer uses); its name is resolved by to_regclass under the
+(the ones assess_customer uses) and are checked by the same code
+(call_center.resolve_tables): the name is resolved by to_regclass under the
 caller's search_path and written back schema-qualified with quote_ident, column
 names go through plpy.quote_ident: nothing a caller types becomes SQL text. The
 table is read with the caller's own privileges, through one cursor, in batches:
@@ -17,35 +18,17 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from churnml.errors import InvalidParameter, UndefinedColumn, UndefinedObject, not_a_name
+from churnml.errors import InvalidParameter, UndefinedColumn
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import encoded_batches, features_hint, keys_list
 from churnml.scoring.native_trees import format_floats
 from churnml.scoring.risk import assess_matrix
 from churnml.source_data import caller_search_path, query_columns
 from churnml.spi import prepared
+from churnml.sql_api.call_center import resolve_tables
 from churnml.sql_api.entry import entry
 
 _SETTINGS = "SELECT customer_table, key_columns, model FROM churnml.call_center_config"
-_QUALIFIED = """
-    SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'
-           OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) AS rel
-    FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-    WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)"""
-_HINT = "Set it in churnml.call_center_settings (see its COMMENT)."
-
-
-def _customer_table(plpy: Any, table: str) -> str:
-    """The configured customer table as schema-qualified, quoted SQL, or 42704."""
-    try:
-        rows = plpy.execute(prepared(plpy, "dashboards:qualified", _QUALIFIED, ["pg_catalog.text"]), [table])
-    except plpy.SPIError as exc:
-        if not not_a_name(exc):
-            raise
-        rows = []  # not even parseable as a name
-    if not rows:
-        raise UndefinedObject(f'the customer table "{table}" does not exist', hint=_HINT)
-    return str(rows[0]["rel"])
 
 
 def _floats_or_null(values: list[float | None]) -> str:
@@ -67,12 +50,9 @@ def _batches(plpy: Any, settings: dict[str, Any], serving: model_cache.Serving,
              batch_size: int) -> Iterator[dict[str, Any]]:
     loaded = serving.model
     table = settings["customer_table"]
-    relation = _customer_table(plpy, table)
+    relation = resolve_tables(plpy, settings, messages=False).customer  # the settings checked, as assess_customer
     present = {name for name, _ in query_columns(plpy, f"{relation} AS c", f'the customer table "{table}"')}
     keys = list(settings["key_columns"])
-    missing_keys = [k for k in keys if k not in present]
-    if missing_keys:
-        raise UndefinedColumn(f'the customer table "{table}" has no key column "{missing_keys[0]}"', hint=_HINT)
     missing = [n for n in loaded.input_names if n not in present]
     if missing:
         raise UndefinedColumn(f'the customer table "{table}" has no column "{missing[0]}" that model '

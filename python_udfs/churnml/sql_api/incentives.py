@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from churnml import registry, server
+from churnml import interrupts, limits, registry, server
 from churnml.errors import (
     CardinalityViolation,
     ChurnmlError,
     InsufficientPrivilege,
     InvalidParameter,
     NullValueNotAllowed,
+    NumericValueOutOfRange,
     ObjectNotInPrerequisiteState,
+    StringDataRightTruncation,
     UndefinedObject,
 )
 from churnml.incentives import arms as arms_mod
@@ -80,9 +82,42 @@ def _now_and_user(plpy: Any) -> tuple[str, str]:
     return row["now"], row["who"]
 
 
+# What the rule trigger checks before it parses anything: (column, what it is called, limit). The
+# name and rule set are 63 characters at most by their CHECK constraints' patterns; checked for
+# length here too, since every message names the rule. Arms are JSON of at most 26 arms.
+_TEXT_LIMITS = (
+    ("name", "the rule name", 63),
+    ("rule_set", "the rule set name", 63),
+    ("condition", "the condition", rules.MAX_CONDITION_CHARS),
+    ("offer", "the offer", rules.MAX_OFFER_CHARS),
+    ("reason", "the reason", rules.MAX_REASON_TEMPLATE_CHARS),
+    ("arms", "the arms", 65536),
+)
+
+
+def _check_lengths(new: Mapping[str, Any]) -> None:
+    name = new.get("name")
+    for column, what, limit in _TEXT_LIMITS:
+        value = new.get(column)
+        if isinstance(value, str) and len(value) > limit:
+            of = "" if column == "name" else f' of rule "{rules.cut(str(name), 64)}"'
+            raise StringDataRightTruncation(
+                f"{what}{of} is {len(value)} characters long, more than {limit}",
+                detail=f"A rule's {column} is at most {limit} characters"
+                       + (": it is returned and logged with every offer." if column in ("offer", "reason") else "."),
+                hint="Shorten it." if column != "reason" else
+                     "Shorten it; a reason names inputs in braces, and each value substituted is cut at "
+                     f"{rules.MAX_VALUE_CHARS} characters.")
+
+
 def _validate_rule(plpy: Any, new: dict[str, Any]) -> None:
+    _check_lengths(new)
     inputs = _input_types(plpy)
     name = new.get("name")
+    offer_value = new.get("offer_value")
+    if isinstance(offer_value, Decimal) and not offer_value.is_finite():
+        raise NumericValueOutOfRange(f'offer_value of rule "{name}" must be a finite number, not {offer_value}',
+                                     detail="An offer_value is what the offer costs, or NULL when it is unpriced.")
     try:
         tree = conditions.parse(new.get("condition"), inputs)
     except conditions.ConditionError as exc:
@@ -363,6 +398,7 @@ def load_rule_set(plpy: Any, name: str, as_of: str) -> rules.RuleSet:
     inputs = json.loads(row["inputs"] or "{}")
     loaded = []
     for r in _loads(row["rules"]) or []:
+        interrupts.check()  # a set of thousands of rules takes a while to compile the first time
         arms = tuple(arms_mod.parse_arms(r["arms"])) if r["arms"] is not None else ()
         loaded.append(rules.Rule(
             id=int(r["id"]), name=r["name"], priority=int(r["priority"]), condition=_compile(r["ast"]),
@@ -398,10 +434,26 @@ def _rule_set(plpy: Any, name: str, as_of: str) -> rules.RuleSet:
     return rule_set
 
 
+def _json_argument(text: str, what: str) -> Any:
+    """A jsonb argument's text as Python values. jsonb's text is always valid JSON; what Python cannot
+    read is an integer of more than 4300 digits (jsonb prints 1e5000 that way)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise NumericValueOutOfRange(f"{what} holds a number too large to read",
+                                     detail="Numeric inputs are float8: finite numbers up to about 1.8e308.",
+                                     hint="Pass numbers as float8 can hold them.") from None
+
+
+_CUSTOMER_HINT = ("Pass only the fields the rules use, e.g. to_jsonb(c) - 'notes', or "
+                  "jsonb_build_object('cust_service_calls', c.cust_service_calls, ...).")
+
+
 def _customer(customer: str | None) -> dict[str, Any]:
     if customer is None:
         return {}
-    value = json.loads(customer)
+    limits.check_json_argument(customer, "customer", _CUSTOMER_HINT)
+    value = _json_argument(customer, "customer")
     if not isinstance(value, dict):
         raise InvalidParameter("customer must be a JSON object of input values",
                                hint="e.g. to_jsonb(c) for a customers row c, or '{\"cust_service_calls\": 4}'.")
@@ -421,12 +473,9 @@ def recommend_incentive(plpy: Any, will_churn: float | None, sentiment: str | No
     will_churn = rules.probability("will_churn", will_churn)
     confidence = rules.probability("confidence", confidence)
     label = rules.sentiment_label(sentiment)
-    if customer_key is not None and not customer_key.strip():
-        raise InvalidParameter("customer_key must not be blank",
-                               detail="It keys the customer's experiment arm and the offer log.",
-                               hint="Pass a stable key such as area_code || '/' || phone, or NULL.")
-    loaded = _rule_set(plpy, rule_set, as_of)
+    rules.customer_key(customer_key)
     cust = _customer(customer)
+    loaded = _rule_set(plpy, rule_set, as_of)
     env = rules.customer_env(cust, loaded.inputs) if cust else {}
     env["will_churn"] = will_churn
     env["sentiment"] = label
@@ -436,6 +485,10 @@ def recommend_incentive(plpy: Any, will_churn: float | None, sentiment: str | No
 
 @entry
 def check_condition(plpy: Any, condition: str | None) -> str:
+    if condition is not None and len(condition) > rules.MAX_CONDITION_CHARS:
+        raise StringDataRightTruncation(
+            f"the condition is {len(condition)} characters long, more than {rules.MAX_CONDITION_CHARS}",
+            detail=f"A rule's condition is at most {rules.MAX_CONDITION_CHARS} characters.", hint="Shorten it.")
     tree = conditions.parse(condition, _input_types(plpy))
     return json.dumps({**tree, "normalised": conditions.to_sql(tree)}, sort_keys=True)
 
@@ -561,7 +614,10 @@ def rule_set_cost(plpy: Any, rule_set: str | None, retained_value: Any, save_rat
     if rule_set is None or model is None or as_of is None:
         raise NullValueNotAllowed("rule_set, model and as_of must not be NULL")
     confidence = rules.probability("confidence", confidence)
-    mix = rules.parse_sentiment_mix(json.loads(sentiment_mix) if sentiment_mix is not None else None)
+    limits.check_json_argument(sentiment_mix, "sentiment_mix",
+                               'Pass the share of each label, e.g. {"NEGATIVE": 0.3, "NEUTRAL": 0.7}.')
+    mix = rules.parse_sentiment_mix(_json_argument(sentiment_mix, "sentiment_mix")
+                                    if sentiment_mix is not None else None)
     loaded = load_rule_set(plpy, rule_set, as_of)
     labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, model))
     return rules.rule_set_cost(loaded, labels, scores,
