@@ -64,7 +64,9 @@ MAX_NAME_CHARS = 1_000  # a feature name or type
 MAX_ATTRIBUTES = 100
 MAX_ATTRIBUTE_CHARS = 10_000
 SUPPORTED_OBJECTIVE = "binary:logistic"
-FLOAT32_MIN_NORMAL = 2.0**-126  # 1.17549435e-38
+# base_score from float32(1e-6) up to, not including, float32(1 - 1e-6): see _base_score
+BASE_SCORE_LOW = struct.unpack("<f", struct.pack("<f", 1e-6))[0]
+BASE_SCORE_HIGH = struct.unpack("<f", struct.pack("<f", 1 - 1e-6))[0]
 # xgboost's feature types: q/float (quantitative), int, i (indicator); c (categorical) is not scored
 NUMERIC_FEATURE_TYPES = frozenset({"q", "float", "int", "i"})
 
@@ -254,6 +256,7 @@ def validate_document(doc: Any) -> ModelArtifact:
     trees = []
     total = 0
     for index, tree_doc in enumerate(tree_docs):
+        interrupts.check()  # ~0.1 s a tree of 131,072 nodes: a cancel is honoured between trees
         tree = validate_tree(tree_doc, index, n_features)
         total += len(tree.left)
         if total > MAX_TOTAL_NODES:
@@ -377,13 +380,14 @@ def _base_score(text: str) -> float:
     probability = _float32(float(match.group(1) or match.group(2)))
     if not 0.0 < probability < 1.0:
         raise malformed("base_score is not a probability strictly between 0 and 1", detail=f"Found {text[:40]!r}.")
-    if probability < FLOAT32_MIN_NORMAL:
-        # xgboost turns base_score into log-odds in float32, churnml in float64: for a subnormal
-        # float32 the two differ (1e-45: xgboost's is -inf), so the model would score differently
-        raise unsupported(f"base_score {text[:40]} is below the smallest normal float32",
-                          detail=f"churnml scores models whose base_score is a normal float32 between "
-                                 f"{FLOAT32_MIN_NORMAL:.9g} and 1 (exclusive), which xgboost and churnml read "
-                                 f"alike.")
+    if not BASE_SCORE_LOW <= probability < BASE_SCORE_HIGH:
+        # xgboost clamps base_score into [1e-6, 1 - 1e-6] (as float32) before taking its log-odds, and
+        # churnml does not: outside that range the two would score the model differently (1e-45, a
+        # subnormal float32, was 7e-6 apart in probability; 1 - 5e-7 1.7e-6)
+        raise unsupported(f"base_score {text[:40]} is too close to 0 or 1",
+                          detail=f"churnml scores models whose base_score is at least {BASE_SCORE_LOW:.9g} and "
+                                 f"below {BASE_SCORE_HIGH:.9g} (float32 values): xgboost clamps it into that range, "
+                                 "so only there do xgboost and churnml read the model alike.")
     return probability
 
 

@@ -216,6 +216,10 @@ def check_artifact(artifact: str | bytes | None, spec: Any) -> bytes:
                                detail=f"Model: {', '.join(names[:10])}; spec: {', '.join(outputs[:10])}.",
                                hint="Register the model with the feature spec it was trained on.")
     _xgboost_agrees(canonical, compiled)
+    del compiled
+    from churnml.scoring.model_cache import release_memory
+
+    release_memory()  # xgboost's copy and the decoded document: ~1 GB for a model of a million nodes
     return canonical
 
 
@@ -227,7 +231,9 @@ def _xgboost_agrees(canonical: bytes, compiled: Any) -> None:
     import xgboost as xgb
 
     try:
-        booster = xgb.Booster(model_file=bytearray(canonical))
+        # xgboost reads a model of a million nodes for seconds, in C: in a helper thread (the GIL is
+        # released), so a cancel is honoured meanwhile (the load runs on and is dropped)
+        booster = interrupts.Pending(lambda: xgb.Booster(model_file=bytearray(canonical))).result()
     except xgb.core.XGBoostError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "no reason given"
         raise InvalidParameter("XGBoost cannot load the validated artifact",
@@ -250,10 +256,10 @@ def _probe_rows(compiled: Any) -> Any:
     rows = rng.normal(size=(64, n))
     rows[rng.random(rows.shape) < 0.2] = np.nan
     for tree in compiled.forest.trees[:64]:
-        for node, left in enumerate(tree.left):
-            if left != -1:
-                row = rng.integers(len(rows))
-                rows[row, tree.feature[node]] = np.float32(tree.cutoff[node])
+        interrupts.check()
+        split = np.flatnonzero(np.asarray(tree.left) != -1)
+        at = rng.integers(len(rows), size=split.size)
+        rows[at, np.asarray(tree.feature)[split]] = np.asarray(tree.cutoff)[split].astype(np.float32)
     return rows
 
 
@@ -411,7 +417,10 @@ def _compiled_check(stored: registry.StoredModel) -> None:
         return
     from churnml.scoring import model_cache
 
-    model_cache.build(stored)
+    loaded = model_cache.build(stored)
+    if loaded.nodes >= model_cache.TRIM_AFTER_NODES:  # the check's copy is dropped here: its memory goes back
+        del loaded
+        model_cache.release_memory()
 
 
 @entry
@@ -469,6 +478,17 @@ def optimal_threshold(plpy: Any, name: str, tp_cost: float, fp_cost: float, tn_c
     return {**best, "cost_no_action": nobody}
 
 
+def _stored_artifact(plpy: Any, name: str) -> tuple[registry.StoredModel, Any]:
+    """The model a name or id stands for, and its artifact validated once (XX001 when damaged)."""
+    from churnml.scoring.artifact import read_stored_artifact
+
+    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
+    if stored.kind != "churn":
+        raise InvalidParameter(f'"{name}" is a {stored.kind} model, not a churn model',
+                               hint="Importance and trees are those of churn models.")
+    return stored, read_stored_artifact(stored.id, stored.artifact)
+
+
 @entry
 def feature_importance(plpy: Any, name: str, level: str) -> list[dict[str, Any]]:
     from churnml.training.explain import feature_importance as importance
@@ -476,11 +496,16 @@ def feature_importance(plpy: Any, name: str, level: str) -> list[dict[str, Any]]
 
     if level not in ("input", "output"):
         raise InvalidParameter(f'level must be "input" or "output", not "{level}"')
-    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
+    stored, artifact = _stored_artifact(plpy, name)
     spec = FeatureSpec.from_dict(stored.feature_spec)
-    rows = importance(stored.artifact, spec.output_names, spec)[level + "s"]
+    rows = importance(artifact, spec.output_names, spec)[level + "s"]
     return [{"feature": r["feature"], "gain": r["gain"], "total_gain": r["total_gain"], "cover": r["cover"],
              "total_cover": r["total_cover"], "weight": r["weight"]} for r in rows]
+
+
+# model_trees prints the first tree up to this many nodes (a complete tree of depth 9), breadth first:
+# a depth-16 tree has 131,071 nodes, whose JSON and text ran to hundreds of MB.
+MODEL_TREES_MAX_NODES = 1023
 
 
 @entry
@@ -488,12 +513,19 @@ def model_trees(plpy: Any, name: str) -> dict[str, Any]:
     from churnml.training.explain import tree_depths, tree_to_dict, tree_to_text
     from churnml.training.feature_spec import FeatureSpec
 
-    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
+    stored, artifact = _stored_artifact(plpy, name)
     names = FeatureSpec.from_dict(stored.feature_spec).output_names
-    depths = tree_depths(stored.artifact)
+    depths = tree_depths(artifact)
+    first = tree_to_dict(artifact, 0, names, max_nodes=MODEL_TREES_MAX_NODES)
+    text = tree_to_text(artifact, 0, names, tree=first)
+    nodes = len(artifact.trees[0].left)
+    shown = min(nodes, MODEL_TREES_MAX_NODES)
+    if shown < nodes:
+        text += (f"\n({nodes - shown} of the tree's {nodes} nodes not shown: model_trees shows the first "
+                 f"{MODEL_TREES_MAX_NODES}, breadth first)")
     return {"model_id": stored.id, "trees": len(depths), "depths": depths,
-            "first_tree": tree_to_dict(stored.artifact, 0, names),
-            "first_tree_text": tree_to_text(stored.artifact, 0, names)}
+            "first_tree": first, "first_tree_text": text,
+            "first_tree_nodes": nodes, "first_tree_nodes_shown": shown}
 
 
 @entry
@@ -501,8 +533,8 @@ def top_features(plpy: Any, name: str, k: int, level: str) -> list[str]:
     from churnml.training.feature_spec import FeatureSpec
     from churnml.training.selection import top_features as top
 
-    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
-    return top(stored.artifact, FeatureSpec.from_dict(stored.feature_spec), k, level=level)  # type: ignore[arg-type]
+    stored, artifact = _stored_artifact(plpy, name)
+    return top(artifact, FeatureSpec.from_dict(stored.feature_spec), k, level=level)  # type: ignore[arg-type]
 
 
 # A side-by-side table of more models than this is not a comparison anyone reads; without a
