@@ -145,3 +145,31 @@ def test_at_most_eight_models(empty_cache: list[int]) -> None:
         empty_cache[0] += 1
         model_cache._remember(_loaded(model_id, 10))
     assert [key[0] for key in model_cache._models] == list(range(4, 12))
+
+
+# --------------------------------------------------------------------------- ±Infinity
+
+
+@pytest.mark.parametrize("sql_type", ["double precision", "numeric"])  # the plain path, and the general one
+def test_rows_with_infinity_are_refused_and_nan_is_missing(sql_type: str) -> None:
+    from decimal import Decimal
+
+    from churnml.errors import DatatypeMismatch, NumericValueOutOfRange
+    from churnml.training.feature_spec import infer_spec
+
+    data = {"a": [1.0, 2.0, 3.0], "b": [0.5, None, 1.5]}
+    spec = infer_spec({"a": sql_type, "b": sql_type}, data).fit(data)
+    encode = model_cache._row_encoder(spec)
+    nan = encode([float("nan"), None])
+    assert all(v != v for v in nan)
+    assert all(v != v for v in encode(["NaN", None]))  # will_churn(row): row_to_json spells float8 NaN "NaN"
+    assert encode([1, 2.5]) == [1.0, 2.5]
+    for value, shown in ((float("inf"), "Infinity"), (float("-inf"), "-Infinity"), ("-Infinity", "-Infinity"),
+                         (Decimal("Infinity"), "Infinity")):
+        with pytest.raises(NumericValueOutOfRange) as raised:
+            encode([0.0, value])
+        assert raised.value.message == f'feature "b" is {shown}, which churnml cannot score'
+    with pytest.raises(DatatypeMismatch, match='feature "a"'):
+        encode(["lots", 1.0])
+    # training still reads infinities as missing values (docs/models.md)
+    assert spec.transform_row([float("inf"), 1.0])[0] != spec.transform_row([float("inf"), 1.0])[0]

@@ -45,25 +45,47 @@ _PLAIN_NUMBER_TYPES = {"smallint", "integer", "bigint", "real", "double precisio
                        "float4", "float8"}
 
 
-def _plain_numbers(values: Sequence[Any]) -> list[float]:
-    # v - v == 0 is False for NaN and ±Infinity, which training also treats as missing.
-    return [v if v is not None and v - v == 0 else NAN for v in values]
+class _NotFinite(Exception):
+    """A value of a plain-number row that is neither a finite number nor missing (see _plain_numbers)."""
+
+
+def _missing(value: Any) -> float:
+    # the rare branch of _plain_numbers: NULL and NaN are missing values, anything else is looked at
+    if value is None or value != value:
+        return NAN
+    raise _NotFinite
+
+
+def _plain_numbers(spec: FeatureSpec) -> Callable[[Sequence[Any]], list[float]]:
+    """The row as it is, NULL and NaN as NaN: one comprehension (v - v == 0 holds for finite numbers
+    only). Anything else, ±Infinity (22003) or a JSON string (will_churn(row) hands float8 NaN and
+    Infinity over as "NaN", "Infinity"), goes through the checked per-feature path."""
+    checked = spec.row_transformer(refuse_infinite=True)
+
+    def encode(values: Sequence[Any]) -> list[float]:
+        try:
+            return [v if v is not None and v - v == 0 else _missing(v) for v in values]
+        except (_NotFinite, TypeError, ArithmeticError):
+            return checked(values)
+
+    return encode
 
 
 def _row_encoder(spec: FeatureSpec) -> Callable[[Sequence[Any]], list[Any]]:
-    """The cheapest correct way to encode one row for this spec.
+    """The cheapest correct way to encode one row for this spec, for scoring (±Infinity is refused).
 
     When every feature is a plain int/float column whose missing values go to
-    XGBoost natively, the encoding is the identity (up to NULL/Inf -> NaN), which
+    XGBoost natively, the encoding is the identity (up to NULL -> NaN), which
     saves the general encoder's per-feature calls on the per-row hot path.
     """
     if all(f.group == "numeric" and getattr(f.state, "missing", None) == "native"
            and f.sql_type in _PLAIN_NUMBER_TYPES for f in spec.features):
-        return _plain_numbers
+        return _plain_numbers(spec)
+    transform = spec.row_transformer(refuse_infinite=True)
     embed = embedder_for(spec)
     if embed is not None:
-        return lambda values: spec.transform_row(values, embed=embed)
-    return spec.transform_row
+        return lambda values: transform(values, embed=embed)
+    return transform
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ Groups and their encodings:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -230,6 +230,29 @@ class FeatureSpec:
         for encode, value in zip(encoders, values, strict=True):
             encode(value, out, embed)
         return out
+
+    def row_transformer(self, *, refuse_infinite: bool = False) -> Callable[..., list[float]]:
+        """`transform_row` as a function of its own: with `refuse_infinite` (what scoring uses),
+        ±Infinity in a numeric feature is 22003 naming the feature instead of a missing value."""
+        if not refuse_infinite:
+            return self.transform_row
+        self._require_fitted()
+        encoders = [row_encoder(f, refuse_infinite=True) for f in self.features]
+        names = self.input_names
+
+        def transform(values: Sequence[Any], *, embed: Embedder | None = None) -> list[float]:
+            if len(values) != len(encoders):
+                raise WrongArgumentCount(
+                    f"the model takes {len(encoders)} feature values, got {len(values)}",
+                    detail=f"The features, in order, are: {', '.join(names)}.",
+                    hint="Pass one value per feature in the order the model was trained with.",
+                )
+            out: list[float] = []
+            for encode, value in zip(encoders, values, strict=True):
+                encode(value, out, embed)
+            return out
+
+        return transform
 
     # ----------------------------------------------------------------- storing
 
