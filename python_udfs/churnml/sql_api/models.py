@@ -15,6 +15,7 @@ from churnml.errors import (
     NullValueNotAllowed,
     ObjectNotInPrerequisiteState,
     ProgramLimitExceeded,
+    StatementTooComplex,
     UndefinedObject,
 )
 from churnml.sql_api.entry import entry
@@ -33,8 +34,8 @@ def _loads(text: str | None, what: str) -> Any:
         raise InvalidParameter(f"{what} holds a number churnml cannot read",
                                detail="An integer in it has more than 4,300 digits.") from None
     except RecursionError:
-        raise InvalidParameter(f"{what} is nested too deeply",
-                               detail="Its arrays and objects nest deeper than churnml reads.") from None
+        raise StatementTooComplex(f"{what} is nested too deeply",
+                                  detail="Its arrays and objects nest deeper than churnml reads.") from None
 
 
 def _library_versions() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Read a trained model's structure: feature importance, tree depths, the first tree.
 
 Works from the validated model (churnml.scoring.artifact: compact node arrays), so
-explaining a stored model needs no XGBoost at all, and a cancel is honoured between trees. Importance follows XGBoost's definitions:
+explaining a stored model needs no XGBoost at all, and a cancel is honoured between
+trees. Importance follows XGBoost's definitions:
 
 - weight: number of splits on the feature (the walkthrough's "times used");
 - total_gain / total_cover: summed loss reduction / hessian over those splits;

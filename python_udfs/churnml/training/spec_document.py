@@ -99,7 +99,7 @@ def check_name(name: Any, index: int) -> str:
     size = len(name.encode("utf-8", "surrogatepass"))
     if size > MAX_NAME_BYTES:
         raise SpecProblem(f"The name has {size} bytes; PostgreSQL names have at most {MAX_NAME_BYTES}.",
-                          name[:40] + "…")
+                          name if len(name) <= 40 else name[:40] + "…")
     return name
 
 
