@@ -64,7 +64,7 @@ return api.register_model(plpy, '@EXTVERSION@', name, artifact, feature_spec, me
                           deploy, parent_id)
 $$;
 COMMENT ON FUNCTION churnml.register_model(text, text, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint) IS
-'Register a churn model trained outside the database (churnml train --engine dask): `artifact` is XGBoost''s native JSON model text (for its UBJSON, pass bytea), `feature_spec` the fitted spec it was trained on, `metrics` and `training` as churnml.train stores them, `holdout` = {"labels": [...], "scores": [...]} of the test rows. churnml validates every field of the artifact before any library reads it, and it must be a binary:logistic gbtree or dart model whose input count and names match the spec''s encoded columns (else 22023). The canonical JSON written from the validated values is stored, with its SHA-256. Returns the model id; `deploy` deploys it at once.';
+'Register a churn model trained outside the database (churnml train --engine dask): `artifact` is XGBoost''s native JSON model text (for its UBJSON, pass bytea), `feature_spec` the fitted spec it was trained on, `metrics` and `training` as churnml.train stores them, `holdout` = {"labels": [...], "scores": [...]} of the test rows. churnml validates every field of the artifact before any library reads it, and it must be a binary:logistic gbtree or dart model whose input count and names match the spec''s encoded columns (else 22023). The canonical JSON written from the validated values is stored, with its SHA-256 (at most 64 MiB of it: a larger model is 22023). The feature spec is checked completely: names of 1 to 63 bytes, unique; every sql_type parsed by the database as a type its group can have. Returns the model id; `deploy` deploys it at once.';
 
 CREATE FUNCTION churnml.register_model(
     name text,
@@ -185,7 +185,7 @@ import churnml.sql_api.models as api
 return json.dumps(api.model_trees(plpy, '@EXTVERSION@', name))
 $$;
 COMMENT ON FUNCTION churnml.model_trees(text) IS
-'The trees of a deployed name or model id: count, depth of each, and the first tree as JSON and text (e.g. its first split "cust_service_calls < 3.5").';
+'The trees of a deployed name or model id: count, depth of each, and the first tree as JSON and text (e.g. its first split "cust_service_calls < 3.5"), at most its first 1023 nodes breadth first (first_tree_nodes and first_tree_nodes_shown say how many it has and shows).';
 
 GRANT EXECUTE ON FUNCTION
     churnml._train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text),
@@ -222,6 +222,6 @@ import churnml.sql_api.models as api
 return api.compare_models(plpy, '@EXTVERSION@', names)
 $$;
 COMMENT ON FUNCTION churnml.compare_models(text[]) IS
-'Metrics of several models side by side (deployed names or model ids): one row per split and metric, values in the order given.';
+'Metrics of several models side by side (at most 64 deployed names or model ids; more is 54000): one row per split and metric, values in the order given.';
 
 GRANT EXECUTE ON FUNCTION churnml.top_features(text, int, text), churnml.compare_models(text[]) TO churnml_user;

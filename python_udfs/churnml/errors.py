@@ -111,6 +111,12 @@ class ProgramLimitExceeded(ChurnmlError):
     sqlstate = "54000"  # program_limit_exceeded
 
 
+class StatementTooComplex(ChurnmlError):
+    """Input nested deeper than churnml reads (PostgreSQL's own "stack depth limit exceeded")."""
+
+    sqlstate = "54001"  # statement_too_complex
+
+
 class DatatypeMismatch(ChurnmlError):
     sqlstate = "42804"  # datatype_mismatch
 
@@ -188,6 +194,8 @@ def describe(exc: BaseException) -> tuple[str, str, str | None, str | None]:
             hint = None
             if isinstance(exc, ImportError):
                 hint = "Run `make install` so the runtime directory has every pinned package, then reconnect."
+            if isinstance(exc, RecursionError):  # Python's text names its own decoder and limit
+                return sqlstate, message, "The input has more levels of nesting than churnml reads.", None
             return sqlstate, message, _detail_of(exc), hint
     return (
         "XX000",

@@ -71,6 +71,18 @@ class StoredModel:
     kind: str = "churn"
 
 
+def check_kind(plpy: Any, name: str, kind: str) -> None:
+    """A name holds models of one kind: 42710 when `name` already names models of another kind
+    (checked before training as well as at the insert)."""
+    other = prepared(plpy, "other_kind", """
+        SELECT kind FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.<>) $2
+        LIMIT 1""", ["pg_catalog.text", "pg_catalog.text"])
+    clash = plpy.execute(other, [name, kind])
+    if clash:
+        raise DuplicateObject(f'"{name}" already names {clash[0]["kind"]} models',
+                              hint=f"Give the {kind} model another name.")
+
+
 def insert_model(plpy: Any, *, name: str, artifact: bytes, feature_spec: dict[str, Any], params: dict[str, Any],
                  metrics: dict[str, Any], training: dict[str, Any], holdout_labels: list[bool],
                  holdout_scores: list[float], parent_id: int | None, kind: str = "churn",
@@ -84,13 +96,7 @@ def insert_model(plpy: Any, *, name: str, artifact: bytes, feature_spec: dict[st
         ["pg_catalog.text", "pg_catalog.text", "pg_catalog.bytea", "pg_catalog.text", "pg_catalog.text",
          "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "boolean[]",
          "pg_catalog.float8[]", "bigint"])
-    other = prepared(plpy, "other_kind", """
-        SELECT kind FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.<>) $2
-        LIMIT 1""", ["pg_catalog.text", "pg_catalog.text"])
-    clash = plpy.execute(other, [name, kind])
-    if clash:
-        raise DuplicateObject(f'"{name}" already names {clash[0]["kind"]} models',
-                              hint=f"Give the {kind} model another name.")
+    check_kind(plpy, name, kind)
     dumps = _json
     row = plpy.execute(plan, [name, kind, artifact, artifact_format, sha256(artifact), dumps(feature_spec),
                               dumps(params), dumps(metrics), dumps(training), holdout_labels, holdout_scores,
@@ -122,6 +128,32 @@ def load_model(plpy: Any, model_id: int, expected_sha256: str | None = None) -> 
         )
     return StoredModel(id=int(row["id"]), name=row["name"], artifact=artifact, artifact_sha256=actual,
                        feature_spec=json.loads(row["spec"]), metrics=json.loads(row["metrics"]), kind=row["kind"])
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What compare_models shows of a model: no artifact (it is not read)."""
+
+    id: int
+    metrics: dict[str, Any]
+    features: int  # input features in its spec
+
+
+def model_facts(plpy: Any, model_id: int) -> ModelFacts:
+    plan = prepared(plpy, "model_facts", """
+        SELECT id, metrics::pg_catalog.text AS metrics,
+               CASE WHEN pg_catalog.jsonb_typeof(feature_spec OPERATOR(pg_catalog.->) 'features')
+                         OPERATOR(pg_catalog.=) 'array'
+                    THEN pg_catalog.jsonb_array_length(feature_spec OPERATOR(pg_catalog.->) 'features')
+                    ELSE 0 END AS features
+        FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1""", ["bigint"])
+    rows = plpy.execute(plan, [model_id])
+    if not rows:
+        raise UndefinedObject(f"model {model_id} does not exist",
+                              hint="SELECT id, name FROM churnml.model_summary lists the models.")
+    metrics = json.loads(rows[0]["metrics"])
+    return ModelFacts(id=int(rows[0]["id"]), metrics=metrics if isinstance(metrics, dict) else {},
+                      features=int(rows[0]["features"]))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import DataException, FeatureNotSupported, InvalidParameter, UndefinedTable, not_a_name
+from churnml.errors import (
+    DataException,
+    FeatureNotSupported,
+    InvalidParameter,
+    UndefinedColumn,
+    UndefinedTable,
+    not_a_name,
+)
 from churnml.spi import prepared
 from churnml.training.sql_types import type_family
 
@@ -140,17 +147,60 @@ def query_columns(plpy: Any, from_item: str, what: str) -> list[tuple[str, str]]
     return list(zip(names, types, strict=True))
 
 
-def read_source(plpy: Any, source: str | None, search_path: str | None, *,
-                wanted: list[str] | None = None) -> SourceData:
+@dataclass(frozen=True)
+class SourceColumns:
+    """A source looked at without reading a row: what `read_source` will read, and its columns."""
+
+    from_item: str  # the source as a FROM item aliased src (see resolve_source)
+    description: str
+    column_types: list[tuple[str, str]]  # (name, format_type) in source order
+
+    @property
+    def names(self) -> list[str]:
+        return [n for n, _ in self.column_types]
+
+
+def probe_source(plpy: Any, source: str | None, search_path: str | None) -> SourceColumns:
+    """The source's columns and their types from a LIMIT 0 probe: no row is read, so a caller can
+    check its arguments against the columns before the (long) read."""
     with caller_search_path(plpy, search_path):
-        return _read_source(plpy, source, wanted)
+        return probe_source_here(plpy, source)
 
 
-def _read_source(plpy: Any, source: str | None, wanted: list[str] | None) -> SourceData:
+def read_source(plpy: Any, source: str | SourceColumns | None, search_path: str | None, *,
+                wanted: list[str] | None = None) -> SourceData:
+    """The source's rows, column by column: only the `wanted` columns (every column when None); a
+    wanted column the source lacks is 42703 naming it and listing the source's columns. `source`
+    may be what probe_source returned for the same search_path, so it is not resolved twice."""
+    with caller_search_path(plpy, search_path):
+        probed = source if isinstance(source, SourceColumns) else probe_source_here(plpy, source)
+        return _read_source(plpy, probed, wanted)
+
+
+def probe_source_here(plpy: Any, source: str | None) -> SourceColumns:
+    """probe_source under the search_path already in force."""
     from_item, description = resolve_source(plpy, source)
-    described = query_columns(plpy, from_item, "the source")
-    names = [n for n, _ in described]
-    types = [t for _, t in described]
+    return SourceColumns(from_item, description, query_columns(plpy, from_item, "the source"))
+
+
+def check_wanted(probed: SourceColumns, wanted: list[str]) -> None:
+    """42703 for the first wanted column the source does not have, listing the columns it has."""
+    names = probed.names
+    missing = [w for w in wanted if w not in names]
+    if missing:
+        shown = ", ".join(names[:50]) + (", …" if len(names) > 50 else "")
+        raise UndefinedColumn(f'column "{missing[0]}" is not in the source',
+                              detail=f"The source's columns are: {shown}.",
+                              hint="Column names are case-sensitive; check the spelling, or select the column "
+                                   "in the source query.")
+
+
+def _read_source(plpy: Any, probed: SourceColumns, wanted: list[str] | None) -> SourceData:
+    from_item, description = probed.from_item, probed.description
+    names = probed.names
+    types = [t for _, t in probed.column_types]
+    if wanted is not None:
+        check_wanted(probed, wanted)
     keep = [i for i, n in enumerate(names) if wanted is None or n in wanted]
     selects = []
     for i in keep:

@@ -29,6 +29,34 @@ def test_recursion_error_is_stack_depth_not_internal() -> None:
     assert detail is not None and "RecursionError" not in detail
 
 
+def test_deep_json_arguments_say_so_without_python_text() -> None:
+    """The review: _score_json('churn', repeat('[', 100000), 0) had Python's "Maximum recursion depth exceeded
+    while decoding a JSON array from a unicode string." as its DETAIL."""
+    from churnml.errors import StatementTooComplex
+
+    for call, message in ((lambda: scoring._row("[" * 100_000), "row_json is nested too deeply"),
+                          (lambda: models._loads('{"eta": ' + "[" * 100_000, "hyperparams"),
+                           "hyperparams is nested too deeply")):
+        with pytest.raises(StatementTooComplex) as raised:
+            call()
+        assert raised.value.message == message
+        assert raised.value.sqlstate == "54001"
+        assert "recursion" not in (raised.value.detail or "").lower()
+
+
+def test_hyperparameters_beyond_float_range_name_the_range() -> None:
+    """The review: {"eta": 1e400} (a 401-digit integer once jsonb prints it) was 22003 "numeric value out of range
+    in churnml" / "Int too large to convert to float."."""
+    from churnml.training.hyperparams import resolve_params
+
+    with pytest.raises(InvalidParameter) as raised:
+        resolve_params(models._loads('{"eta": 1' + "0" * 400 + "}", "hyperparams"))
+    assert raised.value.message == 'invalid value for hyperparameter "eta": an integer of 401 digits'
+    assert raised.value.detail == "eta must be a number in (0, 1]."
+    with pytest.raises(InvalidParameter, match="holds a number churnml cannot read"):
+        models._loads('{"eta": 1' + "0" * 5000 + "}", "hyperparams")
+
+
 def test_a_null_model_name_is_22004() -> None:
     with pytest.raises(NullValueNotAllowed):
         registry.model_id_for(object(), None)

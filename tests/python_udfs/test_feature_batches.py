@@ -63,3 +63,25 @@ def test_pack_batch_refuses_malformed_rows() -> None:
         native.pack_batch(42, 0)
     with pytest.raises(ValueError):
         native.pack_batch(good, -1)
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("infinity", [np.inf, -np.inf])
+def test_an_infinite_feature_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, native: bool,
+                                                 infinity: float) -> None:
+    """The review: -Infinity scored as a missing value. NaN (NULL) stays missing; ±Infinity is 22003."""
+    from churnml.errors import NumericValueOutOfRange
+
+    if native and feature_batches._native_trees is None:
+        pytest.skip("the C helper is not built (make native)")
+    if not native:
+        monkeypatch.setattr(feature_batches, "_native_trees", None)
+    rows = _rows(2)
+    features = [("f0", "numeric"), ("f1", "numeric"), ("f2", "categorical")]
+    batch_columns(rows, features)  # NaN in row 1: fine
+    rows[3]["x"] = struct.pack("=2d", 1.0, infinity)
+    with pytest.raises(NumericValueOutOfRange) as raised:
+        batch_columns(rows, features)
+    assert raised.value.sqlstate == "22003"
+    assert raised.value.message == (f'feature "f1" is {"Infinity" if infinity > 0 else "-Infinity"}, '
+                                    "which churnml cannot score")

@@ -88,3 +88,88 @@ def test_a_refused_deploy_keeps_the_cached_serving(monkeypatch: pytest.MonkeyPat
         models.deploy_model(FakePlpy(), "churn", 7, None, None)
     assert fake_registry == []
     assert model_cache._serving["churn"].statement == 1.0
+
+
+# --------------------------------------------------------------------------- the budget
+
+
+def _loaded(model_id: int, nodes: int) -> model_cache.LoadedModel:
+    return model_cache.LoadedModel(model_id=model_id, sha256=f"{model_id:064d}", name=f"m{model_id}",
+                                   spec=None, compiled=None, encode_row=list, predict_row=len,  # type: ignore[arg-type]
+                                   native=None, nodes=nodes)
+
+
+@pytest.fixture
+def empty_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """An empty cache in a statement whose start the test sets (the list's one element)."""
+    statement = [1]
+    monkeypatch.setattr(model_cache.server, "statement_start", lambda: statement[0])
+    trims: list[int] = []
+    monkeypatch.setattr(model_cache, "release_memory", lambda: trims.append(1))
+    model_cache.clear()
+    yield statement
+    model_cache.clear()
+
+
+def test_the_cache_keeps_models_within_the_node_budget(empty_cache: list[int]) -> None:
+    """The review: a 524k-node model costs ~355 MB per backend and the cache kept 8 of any size."""
+    big = model_cache.MAX_CACHED_NODES // 2
+    for model_id in (1, 2):
+        model_cache._remember(_loaded(model_id, big))
+        empty_cache[0] += 1
+    model_cache._serving["m1"] = model_cache.Serving(statement=1, model=model_cache._models[(1, f"{1:064d}")],
+                                                     threshold=0.5)
+    model_cache._pinned[1] = f"{1:064d}"
+    model_cache._remember(_loaded(3, 1000))  # over the budget: the least recently used goes, and all that holds it
+    assert [key[0] for key in model_cache._models] == [2, 3]
+    assert "m1" not in model_cache._serving and 1 not in model_cache._pinned
+    assert model_cache.cached_nodes() <= model_cache.MAX_CACHED_NODES
+    # a model bigger than the whole budget is kept on its own: the statement needs it
+    empty_cache[0] += 1
+    model_cache._remember(_loaded(4, model_cache.MAX_CACHED_NODES + 1))
+    assert [key[0] for key in model_cache._models] == [4]
+
+
+def test_models_the_running_statement_uses_are_not_evicted(empty_cache: list[int]) -> None:
+    big = model_cache.MAX_CACHED_NODES // 2 + 1
+    model_cache._remember(_loaded(1, big))
+    model_cache._remember(_loaded(2, big))  # same statement: both stay (no reload per row) ...
+    assert [key[0] for key in model_cache._models] == [1, 2]
+    empty_cache[0] += 1
+    model_cache._remember(_loaded(3, 10))  # ... until a later statement loads another
+    assert [key[0] for key in model_cache._models] == [2, 3]
+
+
+def test_at_most_eight_models(empty_cache: list[int]) -> None:
+    for model_id in range(12):
+        empty_cache[0] += 1
+        model_cache._remember(_loaded(model_id, 10))
+    assert [key[0] for key in model_cache._models] == list(range(4, 12))
+
+
+# --------------------------------------------------------------------------- ±Infinity
+
+
+@pytest.mark.parametrize("sql_type", ["double precision", "numeric"])  # the plain path, and the general one
+def test_rows_with_infinity_are_refused_and_nan_is_missing(sql_type: str) -> None:
+    from decimal import Decimal
+
+    from churnml.errors import DatatypeMismatch, NumericValueOutOfRange
+    from churnml.training.feature_spec import infer_spec
+
+    data = {"a": [1.0, 2.0, 3.0], "b": [0.5, None, 1.5]}
+    spec = infer_spec({"a": sql_type, "b": sql_type}, data).fit(data)
+    encode = model_cache._row_encoder(spec)
+    nan = encode([float("nan"), None])
+    assert all(v != v for v in nan)
+    assert all(v != v for v in encode(["NaN", None]))  # will_churn(row): row_to_json spells float8 NaN "NaN"
+    assert encode([1, 2.5]) == [1.0, 2.5]
+    for value, shown in ((float("inf"), "Infinity"), (float("-inf"), "-Infinity"), ("-Infinity", "-Infinity"),
+                         (Decimal("Infinity"), "Infinity")):
+        with pytest.raises(NumericValueOutOfRange) as raised:
+            encode([0.0, value])
+        assert raised.value.message == f'feature "b" is {shown}, which churnml cannot score'
+    with pytest.raises(DatatypeMismatch, match='feature "a"'):
+        encode(["lots", 1.0])
+    # training still reads infinities as missing values (docs/models.md)
+    assert spec.transform_row([float("inf"), 1.0])[0] != spec.transform_row([float("inf"), 1.0])[0]

@@ -495,3 +495,34 @@ def test_damaged_spec_is_reported(damage: Any) -> None:
     damage(data)
     with pytest.raises(DataCorrupted):
         FeatureSpec.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("damage", "detail"),
+    [
+        (lambda d: d.pop("spec_version"), 'It has no "spec_version" key.'),
+        (lambda d: d.pop("features"), 'It has no "features" key.'),
+        (lambda d: d.update(features=[]), 'Its "features" is an array, not a non-empty array of feature objects.'),
+        (lambda d: d["features"][1].pop("sql_type"),
+         'Feature "account_length": Its "sql_type" is null, not the name of a PostgreSQL type.'),
+        (lambda d: d["features"][1]["state"].update(colour="red"),
+         'Feature "account_length": Its state has the key "colour", which a numeric feature does not have.'),
+        (lambda d: d["features"][1].update(sql_type="float8[]"),
+         'Feature "account_length": Its sql_type "float8[]" is not a type a numeric feature can have '
+         "(a numeric type)."),
+        (lambda d: d["features"][1].update(name=d["features"][0]["name"]),
+         'Feature "state": Two features are named "state"; feature names must be unique.'),
+        (lambda d: d["features"][1].update(name="é" * 32), 'Feature "' + "é" * 32 + '": '
+         "The name has 64 bytes; PostgreSQL names have at most 63."),
+        (lambda d: d["features"][0]["state"].update(categories=["a", "a"]),
+         'Feature "state": A category appears twice in its "categories".'),
+    ],
+)
+def test_a_damaged_spec_says_what_is_wrong_without_python_text(damage: Any, detail: str) -> None:
+    """The review: register_model(..., '{}') answered DETAIL "KeyError: 'spec_version'."."""
+    data = json.loads(json.dumps(fitted().to_dict()))
+    damage(data)
+    with pytest.raises(DataCorrupted) as raised:
+        FeatureSpec.from_dict(data)
+    assert raised.value.message == "stored feature spec is malformed"
+    assert raised.value.detail == detail

@@ -153,3 +153,31 @@ def test_pack_float8_refuses_anything_but_separate_float8s(conn: psycopg.Connect
         conn.execute(f"SELECT {call}")
     assert caught.value.sqlstate == sqlstate
     assert caught.value.diag.message_hint
+
+
+def test_an_infinite_feature_is_refused_in_bulk(telco: str) -> None:
+    """NULL and NaN are missing values; ±Infinity is 22003 naming the feature (the matrix is checked per batch)."""
+
+    def source(value: str) -> str:
+        return ("SELECT phone AS k, state, acc_length, area_code, phone, int_plan, vmail_plan, vmail_msg, day_mins, "
+                "day_calls, day_charge, eve_mins, eve_calls, eve_charge, CASE WHEN phone = (SELECT max(phone) "
+                f"FROM customers) THEN {value}::float8 ELSE night_mins END AS night_mins, night_calls, "
+                "night_charge, int_mins, int_calls, int_charge, cust_service_calls FROM customers")
+
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("GRANT SELECT ON customers TO churnml_user")
+        conn.execute("SET ROLE churnml_user")
+        last = conn.execute("SELECT max(phone) FROM customers").fetchone()[0]
+        missing = []
+        for value in ("'NaN'", "NULL"):
+            scored = dict(conn.execute("SELECT key, probability FROM churnml.score(%s, 'k', batch_size => 100)",
+                                       (source(value),)).fetchall())
+            assert len(scored) == 3000
+            missing.append(scored[last])
+        assert missing[0] == missing[1]
+        for value in ("Infinity", "-Infinity"):
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("SELECT count(*) FROM churnml.score(%s, batch_size => 100)", (source(f"'{value}'"),))
+            assert info.value.diag.sqlstate == "22003"
+            assert info.value.diag.message_primary == \
+                f'churnml: feature "night_mins" is {value}, which churnml cannot score'

@@ -11,6 +11,7 @@ Also: what was stopped left nothing behind, and the next call in the session wor
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -71,7 +72,7 @@ def session(slow_db: str) -> Iterator[psycopg.Connection]:
 
 
 def _run_until_asked(conn: psycopg.Connection, statement: str, ask: Callable[[], None],
-                     ) -> tuple[psycopg.Error, float]:
+                     params: tuple | None = None) -> tuple[psycopg.Error, float]:
     """Run `statement`; `ask` fires after ASK_AFTER s. Returns the error and the seconds it took to stop."""
     fired: list[float] = []
 
@@ -83,7 +84,7 @@ def _run_until_asked(conn: psycopg.Connection, statement: str, ask: Callable[[],
     started = time.monotonic()
     timer.start()
     try:
-        conn.execute(statement)
+        conn.execute(statement, params)
     except psycopg.Error as exc:
         ended = time.monotonic()
         timer.join()
@@ -155,6 +156,68 @@ def test_pg_terminate_backend(slow_db: str, name: str) -> None:
         while other.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()[0]:
             assert time.monotonic() < deadline, "the terminated backend is still there"
             time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def big_model(slow_db: str) -> tuple[str, bytes]:
+    """The review's model 'fz': four complete depth-16 trees (524,284 nodes), deployed; and the UBJSON of a
+    six-tree one (27 MB) to register."""
+    from tests.big_models import full_trees_ubj
+
+    with psycopg.connect(slow_db, autocommit=True) as conn:
+        spec = conn.execute("SELECT m.feature_spec::text FROM churnml.models m JOIN churnml.current_deployments d "
+                            "ON d.model_id = m.id WHERE d.name = 'churn'").fetchone()[0]
+        n_features = len(json.loads(spec)["output_names"])
+        conn.execute("SELECT churnml.register_model('fz', %s::bytea, %s::jsonb, '{}', '{}', deploy => true)",
+                     (full_trees_ubj(4, 16, n_features), spec))
+    return spec, full_trees_ubj(6, 16, n_features)
+
+
+BIG_CALLS = {
+    "model_trees": ("SELECT length(churnml.model_trees('fz')::text)", False),
+    "feature_importance": ("SELECT count(*) FROM churnml.feature_importance('fz')", False),
+    "register_model": ("SELECT churnml.register_model('fz6', %s::bytea, %s::jsonb, '{}', '{}')", True),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["statement_timeout", "pg_cancel_backend"])
+@pytest.mark.parametrize("name", list(BIG_CALLS))
+def test_big_model_calls_stop_when_asked(slow_db: str, big_model: tuple[str, bytes], name: str, how: str) -> None:
+    """The review: over a valid big model, model_trees stopped 7.8 s after the request (and printed 570 MB),
+    feature_importance 1.9 s, register_model of a 27 MB UBJSON model 4.8 s."""
+    spec, ubj = big_model
+    statement, with_model = BIG_CALLS[name]
+    with psycopg.connect(slow_db, autocommit=True) as conn:
+        conn.execute("SET ROLE churnml_admin" if with_model else "SET ROLE churnml_user")
+        if how == "statement_timeout":
+            conn.execute(f"SET statement_timeout = '{int(ASK_AFTER * 1000)}ms'")
+            ask: Callable[[], None] = lambda: None  # noqa: E731
+        else:
+            pid = conn.info.backend_pid
+
+            def ask() -> None:
+                with psycopg.connect(slow_db, autocommit=True) as other:
+                    other.execute("SELECT pg_cancel_backend(%s)", [pid])
+
+        error, delay = _run_until_asked(conn, statement, ask, (ubj, spec) if with_model else None)
+        _report(name + " (big model)", how, delay)
+        assert error.sqlstate == "57014", error
+        assert delay < LATE_S
+        conn.execute("SET statement_timeout = 0")
+        assert conn.execute("SELECT count(*) FROM churnml.models WHERE name = 'fz6'").fetchone()[0] == 0
+
+
+def test_model_trees_output_is_bounded(slow_db: str, big_model: tuple[str, bytes]) -> None:
+    with psycopg.connect(slow_db, autocommit=True) as conn:
+        conn.execute("SET ROLE churnml_user")
+        trees = conn.execute("SELECT churnml.model_trees('fz')").fetchone()[0]
+        assert trees["trees"] == 4 and trees["depths"] == [16] * 4
+        assert trees["first_tree_nodes"] == 131071 and trees["first_tree_nodes_shown"] == 1023
+        assert trees["first_tree_text"].endswith("(130048 of the tree's 131071 nodes not shown: model_trees shows "
+                                                 "the first 1023, breadth first)")
+        assert len(trees["first_tree_text"]) < 200_000
+        assert conn.execute("SELECT count(*) FROM churnml.feature_importance('fz')").fetchone()[0] > 0
 
 
 @pytest.mark.slow

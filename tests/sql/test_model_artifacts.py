@@ -187,3 +187,99 @@ def test_a_tampered_sentiment_head_is_refused_on_deploy_with_xx001(admin: psycop
         model_id = _insert(admin, "tampered_head", json.dumps(broken).encode(), "churnml-json", spec, "sentiment")
         refused, _ = _refused(admin, "SELECT churnml.deploy('tampered_head', %s)", (model_id,), "XX001")
         assert refused.startswith("malformed sentiment model: " + message), refused
+
+
+# --------------------------------------------------------------------------- the outside review of 0.3.0
+
+
+def test_a_model_too_large_to_store_is_refused_at_registration(telco: str, admin: psycopg.Connection) -> None:
+    """The review: a valid 62 MB UBJ model (14 complete depth-16 trees) was registered, its canonical JSON had 109 MB,
+    and deploy then called it tampered (XX001 "changed outside churnml"). Now 22023 at registration; nothing stored.
+    (9 trees of 131,071 nodes: 40 MB of UBJSON, just over 64 MiB of canonical JSON.)"""
+    from tests.big_models import full_trees_ubj
+
+    _, _, spec = _model(admin)
+    n_features = len(spec["output_names"])
+    before = admin.execute("SELECT count(*) FROM churnml.models").fetchone()[0]
+    message, detail = _refused(admin, "SELECT churnml.register_model('huge', %s::bytea, %s, '{}', '{}')",
+                               (full_trees_ubj(9, 16, n_features), json.dumps(spec)), "22023")
+    assert message == ("the model is too large to store: its canonical JSON would be more than the limit of "
+                       "67108864 bytes (64 MiB)")
+    assert "about a million tree nodes" in detail
+    assert admin.execute("SELECT count(*) FROM churnml.models").fetchone()[0] == before
+
+
+def test_a_stored_artifact_over_the_limit_is_too_large_not_tampered(admin: psycopg.Connection) -> None:
+    """What a 0.3.0 release candidate stored (or an admin wrote) over the limit: 54000 on deploy, without
+    claiming that the artifact was changed outside churnml."""
+    _, _, spec = _model(admin)
+    huge = b'{"learner": ' + b" " * (64 << 20) + b"}"
+    model_id = _insert(admin, "oversized", huge, "xgboost-json", spec)
+    message, detail = _refused(admin, "SELECT churnml.deploy('oversized', %s)", (model_id,), "54000")
+    assert message == (f"model {model_id} is too large to load: its artifact has {len(huge)} bytes, more than the "
+                       "limit of 67108864 (64 MiB)")
+    with pytest.raises(psycopg.Error) as info:
+        admin.execute("SELECT churnml.deploy('oversized', %s)", (model_id,))
+    assert "changed outside" not in (info.value.diag.message_hint or "") + detail
+
+
+def _spec_with(spec: dict[str, Any], index: int, **changes: Any) -> dict[str, Any]:
+    changed = json.loads(json.dumps(spec))
+    changed["features"][index].update(changes)
+    return changed
+
+
+def test_feature_specs_are_checked_completely(admin: psycopg.Connection) -> None:
+    """The review: '{}' said "KeyError: 'spec_version'."; sql_type 'nosuchtype', 'float8[]', 'regclass' and
+    injection strings were stored, and a superuser's create_model_function then failed or made an unusable
+    function. Now 22023 naming the key or the feature."""
+    _, artifact, spec = _model(admin)
+    register = "SELECT churnml.register_model('x', %s::bytea, %s, '{}', '{}')"
+    message, detail = _refused(admin, register, (artifact, "{}"), "22023")
+    assert (message, detail) == ("feature_spec is not a churnml feature spec", 'It has no "spec_version" key.')
+    numeric = next(i for i, f in enumerate(spec["features"]) if f["group"] == "numeric")
+    name = spec["features"][numeric]["name"]
+    for sql_type in ("nosuchtype", "float8[]", "regclass", "text", "bigint); DROP TABLE customers; --",
+                     "void", "anyelement", "pg_catalog.nosuch", "x.y.z.w"):
+        changed = json.dumps(_spec_with(spec, numeric, sql_type=sql_type))
+        message, detail = _refused(admin, register, (artifact, changed), "22023")
+        assert message == f'invalid feature "{name}" in feature_spec', (sql_type, message)
+        assert "sql_type" in detail and "Error" not in detail, detail
+    categorical = next(i for i, f in enumerate(spec["features"]) if f["group"] == "categorical")
+    for sql_type, why in (("nosuchtype", "is not a type this database knows"), ("void", "pseudo-type"),
+                          ("anyelement", "pseudo-type")):
+        changed = json.dumps(_spec_with(spec, categorical, sql_type=sql_type))
+        _, detail = _refused(admin, register, (artifact, changed), "22023")
+        assert why in detail, (sql_type, detail)
+    other = spec["features"][numeric + 1]["name"]
+    for new_name, expected in (("", "Feature {n} has an empty name."),
+                               ("x" * 64, "The name has 64 bytes; PostgreSQL names have at most 63."),
+                               (other, f'Two features are named "{other}"; feature names must be unique.')):
+        _, detail = _refused(admin, register, (artifact, json.dumps(_spec_with(spec, numeric, name=new_name))),
+                             "22023")
+        assert detail == expected.format(n=numeric + 1)
+    _, detail = _refused(admin, register, (artifact, json.dumps(_spec_with(spec, numeric, state={"fill": "x"}))),
+                         "22023")
+    assert detail == 'Its "fill" is "x", not a finite number or null.'
+    # a type name the database knows is stored as it names it
+    qualified = json.dumps(_spec_with(spec, numeric, sql_type="pg_catalog.int8"))
+    model_id = admin.execute(register.replace("'x'", "'spec_ok'"), (artifact, qualified)).fetchone()[0]
+    stored = admin.execute("SELECT feature_spec -> 'features' -> %s ->> 'sql_type' FROM churnml.models WHERE id = %s",
+                           (numeric, model_id)).fetchone()[0]
+    assert stored == "bigint"
+
+
+def test_a_base_score_xgboost_reads_differently_is_refused_clearly(admin: psycopg.Connection) -> None:
+    """The review: base_score [1e-45] passed validation, then register failed with "XGBoost and churnml's scorer
+    read the artifact differently ... Report this model to the churnml maintainers"."""
+    _, artifact, spec = _model(admin)
+    doc = json.loads(artifact)
+    for base_score in ("[1e-45]", "[1E-7]", "[0.9999995]"):
+        doc["learner"]["learner_model_param"]["base_score"] = base_score
+        message, detail = _refused(admin, "SELECT churnml.register_model('x', %s, %s, '{}', '{}')",
+                                   (json.dumps(doc), json.dumps(spec)), "22023")
+        assert message == f"unsupported XGBoost model: base_score {base_score} is too close to 0 or 1"
+        assert "xgboost clamps it" in detail
+    for base_score in ("[1E-6]", "[0.99999]"):  # the edges of what both read alike
+        doc["learner"]["learner_model_param"]["base_score"] = base_score
+        admin.execute("SELECT churnml.register_model('edge', %s, %s, '{}', '{}')", (json.dumps(doc), json.dumps(spec)))

@@ -399,3 +399,51 @@ def test_typed_functions_take_only_features_and_replace_the_earlier_form(telco: 
         assert conn.execute(f"SELECT public.same_body({values})", firsts).fetchone()[0] == old_score
         assert row is not None
         conn.execute("DROP FUNCTION public.same_body")
+
+
+PREDICT_NUMBERS = ("acc_length, area_code, vmail_msg, {day_mins}, day_calls, day_charge, eve_mins, eve_calls, "
+                   "eve_charge, night_mins, night_calls, night_charge, int_mins, int_calls, int_charge, "
+                   "cust_service_calls")
+
+
+def test_infinite_features_are_refused_and_nan_is_missing(telco: str) -> None:
+    """The review (as churnml_user): predict(..., -Infinity ...) gave the same as NaN (missing); xgboost refuses
+    infinities. Now 22003 naming the feature, per row (predict, will_churn, typed functions, explain_churn) and
+    in bulk (score); NULL and NaN stay missing values."""
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("SELECT churnml.train('plain', 'SELECT churn, day_mins, eve_mins, cust_service_calls "
+                     "FROM customers', 'churn', deploy => true)")
+        conn.execute("SELECT churnml.create_model_function('plain_fn', 'plain')")
+        conn.execute("GRANT SELECT ON customers TO churnml_user")
+        conn.execute("SET ROLE churnml_user")
+        model_id = conn.execute("SELECT model_id FROM churnml.current_deployments WHERE name = 'churn'").fetchone()[0]
+        numbers = PREDICT_NUMBERS.format(day_mins="x")
+        predict = (f"SELECT churnml.predict({model_id}, ARRAY[{numbers}]::float8[], ARRAY[state, int_plan, "
+                   "vmail_plan]) FROM (SELECT * FROM customers ORDER BY phone LIMIT 1) c, "
+                   "(SELECT %s::float8 AS x) AS v")
+        finite = conn.execute(predict, ("-1e30",)).fetchone()[0]
+        missing = conn.execute(predict, ("NaN",)).fetchone()[0]
+        assert conn.execute(predict, (None,)).fetchone()[0] == missing
+        assert 0 < finite < 1 and 0 < missing < 1 and finite != missing
+        row = ("SELECT {call} FROM (SELECT state, acc_length, area_code, int_plan, vmail_plan, vmail_msg, "
+               "%s::float8 AS day_mins, day_calls, day_charge, eve_mins, eve_calls, eve_charge, night_mins, "
+               "night_calls, night_charge, int_mins, int_calls, int_charge, cust_service_calls "
+               "FROM customers ORDER BY phone LIMIT 1) c")
+        assert conn.execute(row.format(call="churnml.will_churn(c)"), ("NaN",)).fetchone()[0] == missing
+        assert conn.execute("SELECT plain_fn('NaN', 100, NULL)").fetchone()[0] == \
+            conn.execute("SELECT plain_fn(NULL, 100, NULL)").fetchone()[0]
+        for infinity in ("-Infinity", "Infinity"):
+            for statement, params in (
+                (predict, (infinity,)),
+                (row.format(call="churnml.will_churn(c)"), (infinity,)),
+                (row.format(call="(SELECT count(*) FROM churnml.explain_churn(c))"), (infinity,)),
+                ("SELECT plain_fn(%s, 100, 1)", (infinity,)),
+                ("SELECT churnml.will_churn(c, 'plain') FROM (SELECT %s::float8 AS day_mins, 1.0::float8 AS "
+                 "eve_mins, 1::bigint AS cust_service_calls) c", (infinity,)),
+            ):
+                with pytest.raises(psycopg.Error) as info:
+                    conn.execute(statement, params)
+                diag = info.value.diag
+                assert diag.sqlstate == "22003", (statement, diag.message_primary)
+                assert diag.message_primary == f'churnml: feature "day_mins" is {infinity}, which churnml cannot score'
+                assert diag.message_detail and "NULL and NaN are missing values" in diag.message_detail

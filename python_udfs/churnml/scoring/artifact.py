@@ -37,7 +37,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import ChurnmlError, DataCorrupted, InvalidParameter
+from churnml import interrupts
+from churnml.errors import ChurnmlError, DataCorrupted, InvalidParameter, ProgramLimitExceeded
 from churnml.scoring import ubjson
 from churnml.scoring.artifact_trees import (
     MAX_NODES_PER_TREE,
@@ -63,6 +64,9 @@ MAX_NAME_CHARS = 1_000  # a feature name or type
 MAX_ATTRIBUTES = 100
 MAX_ATTRIBUTE_CHARS = 10_000
 SUPPORTED_OBJECTIVE = "binary:logistic"
+# base_score from float32(1e-6) up to, not including, float32(1 - 1e-6): see _base_score
+BASE_SCORE_LOW = struct.unpack("<f", struct.pack("<f", 1e-6))[0]
+BASE_SCORE_HIGH = struct.unpack("<f", struct.pack("<f", 1 - 1e-6))[0]
 # xgboost's feature types: q/float (quantitative), int, i (indicator); c (categorical) is not scored
 NUMERIC_FEATURE_TYPES = frozenset({"q", "float", "int", "i"})
 
@@ -96,9 +100,14 @@ class ModelArtifact:
     def tree_weights(self) -> tuple[float, ...]:
         return self.weight_drop if self.weight_drop is not None else (1.0,) * len(self.trees)
 
-    def canonical_json(self) -> bytes:
-        """xgboost JSON written only from the validated values (see the module docstring)."""
-        return _canonical(self).encode("utf-8")
+    def canonical_json(self, limit: int | None = None) -> bytes:
+        """xgboost JSON written only from the validated values (see the module docstring).
+
+        With `limit`, writing stops as soon as the document would have more bytes (22023, `too_large`)."""
+        document = _canonical(self, limit).encode("utf-8")
+        if limit is not None and len(document) > limit:
+            raise too_large(len(document))
+        return document
 
     def document(self) -> dict[str, Any]:
         """The canonical document, parsed (what explanations read)."""
@@ -181,9 +190,35 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- validation
 
 
+def too_large(size: int | None) -> InvalidParameter:
+    """22023 for a model whose canonical JSON is (`size` bytes, or None: would be) over MAX_ARTIFACT_BYTES:
+    refused at registration (and by churnml.train), since no backend would load it afterwards."""
+    has = f"has {size} bytes," if size is not None else "would be"
+    return InvalidParameter(
+        f"the model is too large to store: its canonical JSON {has} more than the limit of "
+        f"{MAX_ARTIFACT_BYTES} bytes ({MAX_ARTIFACT_BYTES >> 20} MiB)",
+        detail=f"churnml stores and serves models of at most {MAX_ARTIFACT_BYTES >> 20} MiB of canonical JSON, "
+               "about a million tree nodes.",
+        hint="Train a smaller model: fewer boosting rounds, a lower max_depth or max_leaves.")
+
+
+def storable_canonical(model: ModelArtifact) -> bytes:
+    """`model.canonical_json()`, refused (22023, `too_large`) when it is over MAX_ARTIFACT_BYTES."""
+    return model.canonical_json(limit=MAX_ARTIFACT_BYTES)
+
+
 def read_stored_artifact(model_id: int, raw: bytes) -> ModelArtifact:
     """A registered model's artifact, validated again before it is served: any problem is
-    XX001, since what the registry holds should be a canonical document churnml wrote."""
+    XX001, since what the registry holds should be a canonical document churnml wrote,
+    except an artifact over the size limit (54000): register_model refuses those, and
+    one stored before it did is too large, not damaged."""
+    if len(raw) > MAX_ARTIFACT_BYTES:
+        raise ProgramLimitExceeded(
+            f"model {model_id} is too large to load: its artifact has {len(raw)} bytes, more than the limit of "
+            f"{MAX_ARTIFACT_BYTES} ({MAX_ARTIFACT_BYTES >> 20} MiB)",
+            detail=f"churnml loads models of at most {MAX_ARTIFACT_BYTES >> 20} MiB of canonical JSON; "
+                   "register_model refuses larger ones.",
+            hint="Deploy another model, or train a smaller one (fewer rounds, a lower max_depth).")
     try:
         return read_artifact(raw)
     except ChurnmlError as exc:
@@ -221,6 +256,7 @@ def validate_document(doc: Any) -> ModelArtifact:
     trees = []
     total = 0
     for index, tree_doc in enumerate(tree_docs):
+        interrupts.check()  # ~0.1 s a tree of 131,072 nodes: a cancel is honoured between trees
         tree = validate_tree(tree_doc, index, n_features)
         total += len(tree.left)
         if total > MAX_TOTAL_NODES:
@@ -344,6 +380,14 @@ def _base_score(text: str) -> float:
     probability = _float32(float(match.group(1) or match.group(2)))
     if not 0.0 < probability < 1.0:
         raise malformed("base_score is not a probability strictly between 0 and 1", detail=f"Found {text[:40]!r}.")
+    if not BASE_SCORE_LOW <= probability < BASE_SCORE_HIGH:
+        # xgboost clamps base_score into [1e-6, 1 - 1e-6] (as float32) before taking its log-odds, and
+        # churnml does not: outside that range the two would score the model differently (1e-45, a
+        # subnormal float32, was 7e-6 apart in probability; 1 - 5e-7 1.7e-6)
+        raise unsupported(f"base_score {text[:40]} is too close to 0 or 1",
+                          detail=f"churnml scores models whose base_score is at least {BASE_SCORE_LOW:.9g} and "
+                                 f"below {BASE_SCORE_HIGH:.9g} (float32 values): xgboost clamps it into that range, "
+                                 "so only there do xgboost and churnml read the model alike.")
     return probability
 
 
@@ -487,14 +531,26 @@ def _tree_json(tree: ValidTree, index: int, n_features: int) -> str:
     ])
 
 
-def _canonical(model: ModelArtifact) -> str:
+def _canonical_trees(model: ModelArtifact, limit: int | None) -> str:
+    parts = []
+    size = 0
+    for index, tree in enumerate(model.trees):
+        interrupts.check()
+        parts.append(_tree_json(tree, index, model.n_features))
+        size += len(parts[-1]) + 1  # the trees' text is ASCII: characters are bytes
+        if limit is not None and size > limit:
+            raise too_large(None)
+    return ",".join(parts)
+
+
+def _canonical(model: ModelArtifact, limit: int | None = None) -> str:
     n_trees = len(model.trees)
     gbtree = "".join([
         '{"model":{"gbtree_model_param":',
         _text({"num_parallel_tree": str(model.num_parallel_tree), "num_trees": str(n_trees)}),
         ',"iteration_indptr":', _ints(range(0, n_trees + 1, model.num_parallel_tree)),
         ',"tree_info":', _ints([0] * n_trees),
-        ',"trees":[', ",".join(_tree_json(tree, i, model.n_features) for i, tree in enumerate(model.trees)),
+        ',"trees":[', _canonical_trees(model, limit),
         ']},"name":"gbtree"}',
     ])
     if model.booster == "dart":
@@ -505,7 +561,7 @@ def _canonical(model: ModelArtifact) -> str:
              "num_class": "0", "num_feature": str(model.n_features), "num_target": "1"}
     objective = {"name": SUPPORTED_OBJECTIVE,
                  "reg_loss_param": {"scale_pos_weight": _float_text(model.scale_pos_weight)}}
-    return "".join([
+    document = "".join([
         '{"learner":{"attributes":', _text(dict(model.attributes)),
         ',"feature_names":', _text(list(model.feature_names)),
         ',"feature_types":', _text(list(model.feature_types)),
@@ -514,4 +570,5 @@ def _canonical(model: ModelArtifact) -> str:
         ',"objective":', _text(objective),
         '},"version":', _ints(model.version), "}",
     ])
+    return document
 

@@ -69,14 +69,34 @@ def _numeric_matrix(rows: Any, n_numeric: int) -> tuple[bytes, Any]:
 
 
 def batch_columns(rows: Any, features: Features) -> tuple[bytes, dict[str, Any]]:
-    """A fetched batch of packed_query rows: (keys blob, columns by feature name, numerics as float64 arrays)."""
+    """A fetched batch of packed_query rows: (keys blob, columns by feature name, numerics as float64 arrays).
+
+    ±Infinity in a numeric feature is 22003 naming it (one vectorised pass over the batch); NULL and NaN
+    are missing values."""
     numeric = [n for n, group in features if group == "numeric"]
     keys, matrix = _numeric_matrix(rows, len(numeric))
+    if matrix.size and _isinf(matrix).any():
+        _refuse_infinity(matrix, numeric)
     columns: dict[str, Any] = {n: matrix[:, j] for j, n in enumerate(numeric)}
     for i, (name, group) in enumerate(features):
         if group != "numeric":
             columns[name] = [r[f"c{i}"] for r in rows]
     return keys, columns
+
+
+def _isinf(matrix: Any) -> Any:
+    import numpy as np
+
+    return np.isinf(matrix)
+
+
+def _refuse_infinity(matrix: Any, numeric: list[str]) -> None:
+    import numpy as np
+
+    from churnml.training.feature_values import infinite_value
+
+    row, column = (int(i) for i in np.argwhere(np.isinf(matrix))[0])
+    raise infinite_value(numeric[column], float(matrix[row, column]))
 
 
 def encoded_batches(plpy: Any, loaded: LoadedModel, from_item: str, key_sql: str,

@@ -26,7 +26,16 @@ from churnml.scoring.native_trees import native_forest
 from churnml.text.embedder import embedder_for
 from churnml.training.feature_spec import FeatureSpec
 
+# What a backend keeps compiled, least recently used first out: at most this many models and this
+# many tree nodes in all. A cached model costs ~100 bytes a node (the compact Python arrays for
+# TreeSHAP and the C evaluator's own copy), so the cache stays under ~200 MB; a model used by the
+# running statement is never evicted (no reloading per row), so one statement scoring several big
+# models may hold more until it ends.
 MAX_CACHED_MODELS = 8
+MAX_CACHED_NODES = 2_000_000
+# After loading a model of at least this many nodes, or evicting one, free memory goes back to the OS
+# (the JSON of a big artifact leaves hundreds of MB of freed blocks in the backend's heap).
+TRIM_AFTER_NODES = 100_000
 # Bulk scoring may use this many threads (in C, without the GIL): like training's
 # default, at most two, so one backend never takes over a bigger machine.
 BULK_THREADS = min(2, os.cpu_count() or 1)
@@ -36,25 +45,47 @@ _PLAIN_NUMBER_TYPES = {"smallint", "integer", "bigint", "real", "double precisio
                        "float4", "float8"}
 
 
-def _plain_numbers(values: Sequence[Any]) -> list[float]:
-    # v - v == 0 is False for NaN and ±Infinity, which training also treats as missing.
-    return [v if v is not None and v - v == 0 else NAN for v in values]
+class _NotFinite(Exception):
+    """A value of a plain-number row that is neither a finite number nor missing (see _plain_numbers)."""
+
+
+def _missing(value: Any) -> float:
+    # the rare branch of _plain_numbers: NULL and NaN are missing values, anything else is looked at
+    if value is None or value != value:
+        return NAN
+    raise _NotFinite
+
+
+def _plain_numbers(spec: FeatureSpec) -> Callable[[Sequence[Any]], list[float]]:
+    """The row as it is, NULL and NaN as NaN: one comprehension (v - v == 0 holds for finite numbers
+    only). Anything else, ±Infinity (22003) or a JSON string (will_churn(row) hands float8 NaN and
+    Infinity over as "NaN", "Infinity"), goes through the checked per-feature path."""
+    checked = spec.row_transformer(refuse_infinite=True)
+
+    def encode(values: Sequence[Any]) -> list[float]:
+        try:
+            return [v if v is not None and v - v == 0 else _missing(v) for v in values]
+        except (_NotFinite, TypeError, ArithmeticError):
+            return checked(values)
+
+    return encode
 
 
 def _row_encoder(spec: FeatureSpec) -> Callable[[Sequence[Any]], list[Any]]:
-    """The cheapest correct way to encode one row for this spec.
+    """The cheapest correct way to encode one row for this spec, for scoring (±Infinity is refused).
 
     When every feature is a plain int/float column whose missing values go to
-    XGBoost natively, the encoding is the identity (up to NULL/Inf -> NaN), which
+    XGBoost natively, the encoding is the identity (up to NULL -> NaN), which
     saves the general encoder's per-feature calls on the per-row hot path.
     """
     if all(f.group == "numeric" and getattr(f.state, "missing", None) == "native"
            and f.sql_type in _PLAIN_NUMBER_TYPES for f in spec.features):
-        return _plain_numbers
+        return _plain_numbers(spec)
+    transform = spec.row_transformer(refuse_infinite=True)
     embed = embedder_for(spec)
     if embed is not None:
-        return lambda values: spec.transform_row(values, embed=embed)
-    return spec.transform_row
+        return lambda values: transform(values, embed=embed)
+    return transform
 
 
 @dataclass(frozen=True)
@@ -68,6 +99,7 @@ class LoadedModel:
     # the C evaluator when it is built here, else the compiled Python one
     predict_row: Callable[[Sequence[Any]], float]
     native: Any | None
+    nodes: int = 0  # tree nodes in all: what the cache's budget counts
 
     @property
     def input_names(self) -> list[str]:
@@ -134,6 +166,7 @@ class Serving:
 
 
 _models: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
+_used_by: dict[tuple[int, str], int | None] = {}  # the statement (server.statement_start) that last used it
 _serving: dict[str, Serving] = {}
 # predict(model_id, ...): model id -> the SHA-256 it was loaded with (its key in _models)
 _pinned: dict[int, str] = {}
@@ -147,10 +180,13 @@ def build(stored: registry.StoredModel) -> LoadedModel:
             f"model {stored.id} does not match its feature spec",
             detail=f"The trees expect {compiled.n_features} columns; the spec encodes {len(spec.output_names)}.")
     native = native_forest(compiled.forest)
+    nodes = sum(len(tree.left) for tree in compiled.forest.trees)
+    if nodes >= TRIM_AFTER_NODES:
+        release_memory()
     return LoadedModel(model_id=stored.id, sha256=stored.artifact_sha256, name=stored.name, spec=spec,
                        compiled=compiled, encode_row=_row_encoder(spec),
                        predict_row=native.predict_row if native is not None else compiled.predict_row,
-                       native=native)
+                       native=native, nodes=nodes)
 
 
 def model(plpy: Any, model_id: int, sha256: str) -> LoadedModel:
@@ -159,15 +195,72 @@ def model(plpy: Any, model_id: int, sha256: str) -> LoadedModel:
     if loaded is None:
         loaded = _remember(build(registry.load_model(plpy, model_id, expected_sha256=sha256)))
     else:
-        _models.move_to_end(key)
+        _touch(key)
     return loaded
+
+
+def _touch(key: tuple[int, str]) -> None:
+    _models.move_to_end(key)
+    _used_by[key] = server.statement_start()
 
 
 def _remember(loaded: LoadedModel) -> LoadedModel:
-    _models[(loaded.model_id, loaded.sha256)] = loaded
-    while len(_models) > MAX_CACHED_MODELS:
-        _models.popitem(last=False)
+    key = (loaded.model_id, loaded.sha256)
+    _models[key] = loaded
+    _touch(key)
+    _evict()
     return loaded
+
+
+def cached_nodes() -> int:
+    return sum(m.nodes for m in _models.values())
+
+
+def _evict() -> None:
+    """Least recently used models out until the cache is within MAX_CACHED_MODELS and MAX_CACHED_NODES,
+    except those the running statement has used: evicting one of those would reload it on its next row."""
+    now = server.statement_start()
+    total = cached_nodes()
+    evicted = False
+    for key in list(_models):  # least recently used first
+        if len(_models) <= MAX_CACHED_MODELS and total <= MAX_CACHED_NODES:
+            break
+        if now is not None and _used_by.get(key) == now:
+            continue
+        old = _models.pop(key)
+        _used_by.pop(key, None)
+        total -= old.nodes
+        evicted = True
+        # nothing else may keep it alive: the per-statement lookups and predict's pins go too
+        for name in [n for n, serving in _serving.items() if serving.model is old]:
+            del _serving[name]
+        if _pinned.get(old.model_id) == old.sha256:
+            del _pinned[old.model_id]
+    if evicted:
+        release_memory()
+
+
+def release_memory() -> None:
+    """Give the backend's freed heap memory back to the OS (glibc's malloc_trim: a few ms). A big
+    model's JSON is hundreds of MB of small objects, freed once the model is compiled, which glibc
+    would otherwise keep in the backend for its lifetime."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+_TRIM: list[Any] = []
+
+
+def _malloc_trim() -> Any:
+    if not _TRIM:
+        try:
+            import ctypes
+
+            _TRIM.append(ctypes.CDLL(None).malloc_trim)
+        except (OSError, AttributeError):  # not glibc
+            _TRIM.append(None)
+    return _TRIM[0]
 
 
 def by_id(plpy: Any, model_id: int) -> LoadedModel:
@@ -181,13 +274,20 @@ def by_id(plpy: Any, model_id: int) -> LoadedModel:
     if sha256 is not None:
         loaded = _models.get((model_id, sha256))
         if loaded is not None:
+            if _used_by.get((model_id, sha256)) != server.statement_start():
+                _touch((model_id, sha256))  # once a statement: predict runs per row
             return loaded
     stored = registry.load_model(plpy, model_id)  # verifies the checksum
     if stored.kind != "churn":
         raise InvalidParameter(f"model {model_id} is a {stored.kind} model, not a churn model",
                                hint="churnml.predict scores with churn models: "
                                     "SELECT id, name FROM churnml.model_summary WHERE kind = 'churn'.")
-    loaded = _models.get((stored.id, stored.artifact_sha256)) or _remember(build(stored))
+    key = (stored.id, stored.artifact_sha256)
+    loaded = _models.get(key)
+    if loaded is None:
+        loaded = _remember(build(stored))
+    else:
+        _touch(key)
     _pinned[model_id] = loaded.sha256
     return loaded
 
@@ -221,5 +321,6 @@ def forget(name: str) -> None:
 
 def clear() -> None:
     _models.clear()
+    _used_by.clear()
     _serving.clear()
     _pinned.clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
+from churnml import interrupts
 from churnml.scoring.compiled_trees import Forest
 
 try:
@@ -29,12 +30,13 @@ def native_forest(forest: Forest) -> Any | None:
     roots = array("i")
     offset = 0
     for tree in forest.trees:
+        interrupts.check()
         roots.append(offset)
         n = len(tree.left)
         feature.extend(tree.feature)
         left.extend(c + offset if c != -1 else -1 for c in tree.left)
         right.extend(c + offset if c != -1 else -1 for c in tree.right)
-        default_left.extend(1 if d else 0 for d in tree.default_left)
+        default_left.extend(tree.default_left)
         cutoff.extend(tree.cutoff)
         value.extend(tree.value)
         cover.extend(tree.cover)

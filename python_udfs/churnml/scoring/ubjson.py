@@ -26,10 +26,12 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from churnml import interrupts
 from churnml.errors import DataCorrupted
 
 MAX_DEPTH = 16  # xgboost's models nest 7 deep (learner > gradient_booster > gbtree > model > trees > tree > array)
 MAX_STRING_BYTES = 1 << 20
+_ITEMS_PER_CHECK = 1 << 16  # items of an untyped array decoded between two interrupt checks
 
 # typed-array item type -> (struct format character, item size)
 _TYPED_ITEMS = {"d": ("f", 4), "U": ("B", 1), "l": ("i", 4), "L": ("q", 8)}
@@ -128,6 +130,7 @@ class _Reader:
     def object(self, depth: int, at: int) -> dict[str, Any]:
         if depth > MAX_DEPTH:
             raise _malformed(f"nesting deeper than {MAX_DEPTH}", at)
+        interrupts.check()  # a few an object per tree: nanoseconds each
         result: dict[str, Any] = {}
         while True:
             if self.pos >= self.end:
@@ -152,7 +155,13 @@ class _Reader:
         n = self.count("an array count")
         if n > self.end - self.pos:  # every item takes at least one byte
             raise _malformed(f"array count {n} is more than the bytes left", at)
-        return [self.value(depth) for _ in range(n)]
+        if n <= _ITEMS_PER_CHECK:
+            return [self.value(depth) for _ in range(n)]
+        items: list[Any] = []
+        for start in range(0, n, _ITEMS_PER_CHECK):  # an untyped array of millions of items takes seconds
+            interrupts.check()
+            items.extend([self.value(depth) for _ in range(min(_ITEMS_PER_CHECK, n - start))])
+        return items
 
     def typed_array(self, at: int) -> TypedArray:
         item_type = chr(self.marker())

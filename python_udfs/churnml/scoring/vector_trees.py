@@ -40,6 +40,7 @@ from typing import Protocol
 
 import numpy as np
 
+from churnml import interrupts
 from churnml.errors import InvalidParameter
 
 MAX_MASK_LEAVES = 64
@@ -102,7 +103,11 @@ class _MaskGroup:
     """QuickScorer over trees of at most 64 leaves (see the module docstring)."""
 
     def __init__(self, trees: Sequence[TreeNodes], n_features: int) -> None:
-        layouts = [_leaf_layout(tree) for tree in trees]
+        layouts = []
+        for index, tree in enumerate(trees):  # trees of at most 64 leaves: a check every 256 of them
+            if index % 256 == 0:
+                interrupts.check()
+            layouts.append(_leaf_layout(tree))
         self.n_trees = len(trees)
         self.dtype = _mask_dtype(max(len(leaves) for leaves, _ in layouts))
         self.width = self.dtype.itemsize * 8
@@ -220,19 +225,22 @@ class _PathGroup:
         self.child = np.zeros(2 * total, np.intp)  # [2g] left, [2g + 1] right
         self.value = np.zeros(total)
         for tree, start in zip(trees, starts.tolist(), strict=True):
+            interrupts.check()
             self._fill(tree, start)
 
     def _fill(self, tree: TreeNodes, start: int) -> None:
-        for node in range(len(tree.left)):
-            g = start + node
-            if tree.left[node] == -1:
-                self.child[2 * g : 2 * g + 2] = g  # a leaf loops on itself
-                self.value[g] = tree.value[node]
-                continue
-            self.column[g] = tree.feature[node] + (0 if tree.default_left[node] else self.n_features)
-            self.cutoff[g] = tree.cutoff[node]
-            self.child[2 * g] = start + tree.left[node]
-            self.child[2 * g + 1] = start + tree.right[node]
+        n = len(tree.left)
+        g = np.arange(start, start + n, dtype=np.intp)
+        left = np.asarray(tree.left, dtype=np.intp)
+        leaf = left == -1
+        # a leaf loops on itself; its column and cutoff stay 0
+        self.child[2 * g] = np.where(leaf, g, start + left)
+        self.child[2 * g + 1] = np.where(leaf, g, start + np.asarray(tree.right, dtype=np.intp))
+        self.value[g] = np.where(leaf, np.asarray(tree.value, dtype=np.float64), 0.0)
+        goes_right = np.frombuffer(bytes(tree.default_left), dtype=np.uint8) == 0
+        column = np.asarray(tree.feature, dtype=np.intp) + np.where(goes_right, self.n_features, 0)
+        self.column[g] = np.where(leaf, 0, column)
+        self.cutoff[g] = np.where(leaf, 0.0, np.asarray(tree.cutoff, dtype=np.float64))
 
     def chunk_rows(self) -> int:
         row_bytes = self.n_trees * (4 * 8 + 1) + self.n_features * 16  # node, column, seen, cutoff, right
@@ -269,8 +277,11 @@ class VectorForest:
     def __init__(self, trees: Sequence[TreeNodes], n_features: int, base_margin: float) -> None:
         self.n_features = n_features
         self.base_margin = base_margin
-        small = [tree for tree in trees if _n_leaves(tree) <= MAX_MASK_LEAVES]
-        large = [tree for tree in trees if _n_leaves(tree) > MAX_MASK_LEAVES]
+        small, large = [], []
+        for index, tree in enumerate(trees):
+            if index % 64 == 0:
+                interrupts.check()
+            (small if _n_leaves(tree) <= MAX_MASK_LEAVES else large).append(tree)
         self.masks = _MaskGroup(small, n_features) if small else None
         if self.masks is not None and self.masks.nbytes > MAX_TABLE_BYTES:
             self.masks, large = None, list(trees)

@@ -8,12 +8,14 @@ import platform
 import time
 from typing import Any
 
-from churnml import registry
+from churnml import interrupts, registry
 from churnml.errors import (
     ChurnmlError,
     InvalidParameter,
     NullValueNotAllowed,
     ObjectNotInPrerequisiteState,
+    ProgramLimitExceeded,
+    StatementTooComplex,
     UndefinedObject,
 )
 from churnml.sql_api.entry import entry
@@ -27,7 +29,13 @@ def _loads(text: str | None, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidParameter(f"{what} is not valid JSON", detail=str(exc)) from None
+        raise InvalidParameter(f"{what} is not valid JSON", detail=f"{exc.msg} at character {exc.pos}.") from None
+    except ValueError:  # Python reads integers of at most 4,300 digits (a jsonb 1e5000 has 5,001)
+        raise InvalidParameter(f"{what} holds a number churnml cannot read",
+                               detail="An integer in it has more than 4,300 digits.") from None
+    except RecursionError:
+        raise StatementTooComplex(f"{what} is nested too deeply",
+                                  detail="Its arrays and objects nest deeper than churnml reads.") from None
 
 
 def _library_versions() -> dict[str, str]:
@@ -46,31 +54,42 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
           test_fraction: float, validation_fraction: float, seed: int, deploy: bool, parent_id: int | None,
           search_path: str | None) -> int:
     # Imported here: xgboost and scikit-learn take ~1 s to import, and only training needs them.
-    from churnml.source_data import read_source
-    from churnml.training.feature_spec import infer_spec
+    from churnml.source_data import probe_source, read_source
+    from churnml.training.feature_spec import check_feature_arguments, infer_spec, plan_features
+    from churnml.training.hyperparams import plan_search, resolve_params
     from churnml.training.labels import normalize_labels
-    from churnml.training.split import stratified_split
+    from churnml.training.split import check_seed, stratified_split
     from churnml.training.train import train_model
 
     registry.check_model_name(name)
     if label is None:
         raise NullValueNotAllowed("label must name the column to predict, not NULL",
                                   hint="e.g. churnml.train('churn', 'customers', 'churn')")
+    # Everything that needs no data first: a bad argument fails in milliseconds, not after the read.
     _check_fractions(test_fraction, validation_fraction)
+    check_seed(seed)
     registry.check_parent(plpy, parent_id)
-    from churnml.training.hyperparams import resolve_params
-
+    registry.check_kind(plpy, name, "churn")
     params = _loads(hyperparams, "hyperparams")
-    resolve_params(params)  # fail on a misspelt hyperparameter before reading any data
-    started = time.perf_counter()
-    plpy.notice(f"churnml.train: reading {source!r}")
-    data = read_source(plpy, source, search_path)
-    if label not in data.columns:
+    _, fixed = resolve_params(params)  # a misspelt or out-of-range hyperparameter
+    search_request = _loads(search, "search")
+    if search_request is not None:
+        plan_search(search_request, fixed)  # trials, seed and space
+    overrides = _loads(feature_types, "feature_types")
+    check_feature_arguments(label=label, features=features, exclude=exclude, overrides=overrides, missing=missing)
+    # Then the source's columns, from a LIMIT 0 probe: names are checked before a row is read.
+    probed = probe_source(plpy, source, search_path)
+    if label not in probed.names:
         raise UndefinedObject(
             f'label column "{label}" is not in the source',
-            detail=f"Columns: {', '.join(n for n, _ in data.column_types)}.")
-    spec = infer_spec(data.column_types, data.columns, label=label, features=features, exclude=exclude or (),
-                      overrides=_loads(feature_types, "feature_types"), missing=missing)
+            detail=f"Columns: {', '.join(probed.names)}.")
+    chosen = plan_features(probed.column_types, label=label, features=features, exclude=exclude or (),
+                           overrides=overrides, missing=missing)
+    started = time.perf_counter()
+    plpy.notice(f"churnml.train: reading {source!r}")
+    data = read_source(plpy, probed, search_path, wanted=[*chosen, label])
+    spec = infer_spec(data.column_types, data.columns, label=label, features=chosen, exclude=(),
+                      overrides=overrides, missing=missing)
     y = normalize_labels(data.columns[label], column=label)
     fractions = (1.0 - test_fraction - validation_fraction, validation_fraction, test_fraction)
     split = stratified_split(y, fractions=fractions, seed=seed)
@@ -85,7 +104,7 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
     plpy.notice(f"churnml.train: {data.rows} rows, {len(spec.input_names)} features "
                 f"({len(output_names)} columns after encoding); split {len(split.train)}/"
                 f"{len(split.validation)}/{len(split.test)}")
-    result = train_model(X, y, split, params, _loads(search, "search"),
+    result = train_model(X, y, split, params, search_request,
                          progress=lambda message: plpy.notice(f"churnml.train: {message}"),
                          feature_names=output_names)
     summary = result.to_dict()
@@ -110,9 +129,12 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
         "output_columns": output_names,
         "libraries": _library_versions(),
     }
-    from churnml.scoring.artifact import read_artifact
+    from churnml.scoring.artifact import MAX_ARTIFACT_BYTES, read_artifact, storable_canonical
 
-    canonical = read_artifact(result.model_json).canonical_json()  # stored in canonical form, as registered ones
+    raw = result.model_json
+    if len(raw) > MAX_ARTIFACT_BYTES:  # xgboost's JSON is longer than its UBJSON and the canonical JSON
+        raw = bytes(result.booster().save_raw("ubj"))
+    canonical = storable_canonical(read_artifact(raw))  # stored in canonical form, as registered ones
     model_id = registry.insert_model(
         plpy, name=name, artifact=canonical, feature_spec=spec.to_dict(), params=summary["params"],
         metrics=summary["metrics"], training=training, holdout_labels=holdout_labels,
@@ -169,7 +191,7 @@ def check_artifact(artifact: str | bytes | None, spec: Any) -> bytes:
     document written from the validated values, and must then agree with churnml's
     scorer. Every problem is 22023 (a bad argument): nothing has been stored yet.
     """
-    from churnml.scoring.artifact import read_artifact
+    from churnml.scoring.artifact import read_artifact, storable_canonical
     from churnml.scoring.compiled_trees import CompiledModel, forest_of
 
     if artifact is None or (isinstance(artifact, str) and not artifact.strip()) or not artifact:
@@ -179,20 +201,26 @@ def check_artifact(artifact: str | bytes | None, spec: Any) -> bytes:
         model = read_artifact(artifact)
     except ChurnmlError as exc:  # DataCorrupted or InvalidParameter: the argument is bad either way
         raise InvalidParameter(exc.message, detail=exc.detail, hint=exc.hint) from None
-    canonical = model.canonical_json()
+    # over the size limit, deploy and every backend would refuse it: refused here, before it is compiled
+    canonical = storable_canonical(model)
     compiled = CompiledModel(forest_of(model))
+    names = list(model.feature_names)
+    del model  # the validated copy of every node: the forest has what is still needed
     outputs = spec.output_names
     if compiled.n_features != len(outputs):
         raise InvalidParameter(
             f"the artifact takes {compiled.n_features} inputs, but the feature spec encodes {len(outputs)} columns",
             detail=f"The spec's encoded columns: {', '.join(outputs[:20])}{', …' if len(outputs) > 20 else ''}.",
             hint="Register the model with the feature spec it was trained on.")
-    names = list(model.feature_names)
     if names and names != list(outputs):
         raise InvalidParameter("the artifact's feature names differ from the feature spec's encoded columns",
                                detail=f"Model: {', '.join(names[:10])}; spec: {', '.join(outputs[:10])}.",
                                hint="Register the model with the feature spec it was trained on.")
     _xgboost_agrees(canonical, compiled)
+    del compiled
+    from churnml.scoring.model_cache import release_memory
+
+    release_memory()  # xgboost's copy and the decoded document: ~1 GB for a model of a million nodes
     return canonical
 
 
@@ -204,7 +232,9 @@ def _xgboost_agrees(canonical: bytes, compiled: Any) -> None:
     import xgboost as xgb
 
     try:
-        booster = xgb.Booster(model_file=bytearray(canonical))
+        # xgboost reads a model of a million nodes for seconds, in C: in a helper thread (the GIL is
+        # released), so a cancel is honoured meanwhile (the load runs on and is dropped)
+        booster = interrupts.Pending(lambda: xgb.Booster(model_file=bytearray(canonical))).result()
     except xgb.core.XGBoostError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "no reason given"
         raise InvalidParameter("XGBoost cannot load the validated artifact",
@@ -227,11 +257,80 @@ def _probe_rows(compiled: Any) -> Any:
     rows = rng.normal(size=(64, n))
     rows[rng.random(rows.shape) < 0.2] = np.nan
     for tree in compiled.forest.trees[:64]:
-        for node, left in enumerate(tree.left):
-            if left != -1:
-                row = rng.integers(len(rows))
-                rows[row, tree.feature[node]] = np.float32(tree.cutoff[node])
+        interrupts.check()
+        split = np.flatnonzero(np.asarray(tree.left) != -1)
+        at = rng.integers(len(rows), size=split.size)
+        rows[at, np.asarray(tree.feature)[split]] = np.asarray(tree.cutoff)[split].astype(np.float32)
     return rows
+
+
+SPEC_HINT = ("Pass the fitted spec churnml.train stores (FeatureSpec.to_dict()): spec_version, and features "
+             "with a name, group, sql_type, fitted and state each.")
+
+
+def _checked_spec(plpy: Any, document: dict[str, Any]) -> Any:
+    """register_model's feature_spec, checked completely (22023 naming the feature): the document
+    (`spec_document`), then every sql_type as the database parses it, which is stored instead."""
+    from churnml.errors import DataCorrupted, DataException
+    from churnml.training.feature_spec import FeatureSpec
+
+    try:
+        spec = FeatureSpec.from_dict(document)
+    except (DataCorrupted, DataException) as exc:
+        feature = getattr(exc, "feature", None)
+        if feature is None:
+            raise InvalidParameter("feature_spec is not a churnml feature spec", detail=exc.detail,
+                                   hint=SPEC_HINT) from None
+        raise InvalidParameter(f'invalid feature "{feature}" in feature_spec',
+                               detail=exc.detail.removeprefix(f'Feature "{feature}": ') if exc.detail else None,
+                               hint=SPEC_HINT) from None
+    for feature in spec.features:
+        feature.sql_type = _database_type(plpy, feature.name, feature.group, feature.sql_type)
+    return spec
+
+
+# Errors to_regtype raises for a text that is no type name (syntax, a cross-database name, ...):
+# those classes only, so a cancel or a lost connection is never taken for a bad name.
+_NOT_A_TYPE_CLASSES = ("22", "42", "3F", "0A")
+
+
+def _database_type(plpy: Any, feature: str, group: str, sql_type: str) -> str:
+    """The database's name of the type `sql_type` names (as format_type prints it under churnml's pinned
+    search_path), refused (22023) unless it is a real, complete type of a family the group can be."""
+    from churnml.errors import spi_error_fields
+    from churnml.spi import prepared
+    from churnml.training.spec_document import SpecProblem, check_type_family
+
+    plan = prepared(plpy, "spec_type", """
+        SELECT t.oid::pg_catalog.regtype::pg_catalog.text AS name, t.typtype::pg_catalog.text AS kind,
+               t.typisdefined AS defined
+        FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype($1)""",
+        ["pg_catalog.text"])
+    shown = sql_type if len(sql_type) <= 60 else sql_type[:57] + "…"
+    try:
+        rows = plpy.execute(plan, [sql_type])
+    except plpy.SPIError as exc:
+        if not spi_error_fields(exc)[0].startswith(_NOT_A_TYPE_CLASSES):
+            raise
+        rows = []
+    if not rows:
+        raise InvalidParameter(f'invalid feature "{feature}" in feature_spec',
+                               detail=f'Its sql_type "{shown}" is not a type this database knows.',
+                               hint="Use a PostgreSQL type name such as bigint, double precision, text or boolean, "
+                                    "schema-qualified when it is not in pg_catalog.")
+    row = rows[0]
+    if row["kind"] == "p" or not row["defined"]:
+        raise InvalidParameter(f'invalid feature "{feature}" in feature_spec',
+                               detail=f'Its sql_type "{shown}" is a pseudo-type or an incomplete type, which no '
+                                      "column has.",
+                               hint="Use the type of the column the model was trained on.")
+    try:
+        check_type_family(feature, group, row["name"])
+    except SpecProblem as problem:
+        raise InvalidParameter(f'invalid feature "{feature}" in feature_spec', detail=problem.sentence,
+                               hint="Use the type of the column the model was trained on: numbers for numeric "
+                                    "features, boolean for boolean ones.") from None
+    return row["name"]
 
 
 @entry
@@ -239,32 +338,28 @@ def register_model(plpy: Any, name: str | None, artifact: str | bytes | None, fe
                    metrics: str | None, training: str | None, params: str | None, holdout: str | None,
                    deploy: bool | None, parent_id: int | None) -> int:
     """Register a churn model trained outside the database; returns its id."""
-    from churnml.errors import DataCorrupted
-    from churnml.training.feature_spec import FeatureSpec
     from churnml.training.jsonable import to_jsonable
 
     registry.check_model_name(name)
     registry.check_parent(plpy, parent_id)
+    registry.check_kind(plpy, name, "churn")
     spec_doc = _json_object(feature_spec, "feature_spec")
     if spec_doc.get("kind") == "sentiment":
         raise InvalidParameter("register_model registers churn models", hint="Train sentiment models in SQL.")
-    try:
-        spec = FeatureSpec.from_dict(spec_doc)
-    except DataCorrupted as exc:
-        raise InvalidParameter(f"feature_spec is not a churnml feature spec: {exc.message}",
-                               detail=exc.detail) from None
+    spec = _checked_spec(plpy, spec_doc)
     if not spec.fitted:
         raise InvalidParameter("feature_spec has not been fitted",
                                hint="Register the spec after fitting it on the training rows.")
-    raw = check_artifact(artifact, spec)
     metrics_doc = _json_object(metrics, "metrics")
     facts = _json_object(training, "training")
     facts.setdefault("engine", "external")
     facts["registered_with"] = "churnml.register_model"
     labels, scores = _checked_holdout(holdout)
+    extra_params = _json_object(params, "params", required=False)
+    raw = check_artifact(artifact, spec)  # the long part, last
     model_id = registry.insert_model(
         plpy, name=name, artifact=raw, feature_spec=to_jsonable(spec.to_dict()),  # type: ignore[arg-type]
-        params=_json_object(params, "params", required=False), metrics=metrics_doc, training=facts,
+        params=extra_params, metrics=metrics_doc, training=facts,
         holdout_labels=labels, holdout_scores=scores, parent_id=parent_id)
     auc = metrics_doc.get("validation", {}).get("auc") if isinstance(metrics_doc.get("validation"), dict) else None
     plpy.notice(f"churnml.register_model: model {model_id} \"{name}\" ({facts['engine']} engine)"
@@ -323,7 +418,10 @@ def _compiled_check(stored: registry.StoredModel) -> None:
         return
     from churnml.scoring import model_cache
 
-    model_cache.build(stored)
+    loaded = model_cache.build(stored)
+    if loaded.nodes >= model_cache.TRIM_AFTER_NODES:  # the check's copy is dropped here: its memory goes back
+        del loaded
+        model_cache.release_memory()
 
 
 @entry
@@ -381,6 +479,17 @@ def optimal_threshold(plpy: Any, name: str, tp_cost: float, fp_cost: float, tn_c
     return {**best, "cost_no_action": nobody}
 
 
+def _stored_artifact(plpy: Any, name: str) -> tuple[registry.StoredModel, Any]:
+    """The model a name or id stands for, and its artifact validated once (XX001 when damaged)."""
+    from churnml.scoring.artifact import read_stored_artifact
+
+    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
+    if stored.kind != "churn":
+        raise InvalidParameter(f'"{name}" is a {stored.kind} model, not a churn model',
+                               hint="Importance and trees are those of churn models.")
+    return stored, read_stored_artifact(stored.id, stored.artifact)
+
+
 @entry
 def feature_importance(plpy: Any, name: str, level: str) -> list[dict[str, Any]]:
     from churnml.training.explain import feature_importance as importance
@@ -388,11 +497,16 @@ def feature_importance(plpy: Any, name: str, level: str) -> list[dict[str, Any]]
 
     if level not in ("input", "output"):
         raise InvalidParameter(f'level must be "input" or "output", not "{level}"')
-    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
+    stored, artifact = _stored_artifact(plpy, name)
     spec = FeatureSpec.from_dict(stored.feature_spec)
-    rows = importance(stored.artifact, spec.output_names, spec)[level + "s"]
+    rows = importance(artifact, spec.output_names, spec)[level + "s"]
     return [{"feature": r["feature"], "gain": r["gain"], "total_gain": r["total_gain"], "cover": r["cover"],
              "total_cover": r["total_cover"], "weight": r["weight"]} for r in rows]
+
+
+# model_trees prints the first tree up to this many nodes (a complete tree of depth 9), breadth first:
+# a depth-16 tree has 131,071 nodes, whose JSON and text ran to hundreds of MB.
+MODEL_TREES_MAX_NODES = 1023
 
 
 @entry
@@ -400,12 +514,19 @@ def model_trees(plpy: Any, name: str) -> dict[str, Any]:
     from churnml.training.explain import tree_depths, tree_to_dict, tree_to_text
     from churnml.training.feature_spec import FeatureSpec
 
-    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
+    stored, artifact = _stored_artifact(plpy, name)
     names = FeatureSpec.from_dict(stored.feature_spec).output_names
-    depths = tree_depths(stored.artifact)
+    depths = tree_depths(artifact)
+    first = tree_to_dict(artifact, 0, names, max_nodes=MODEL_TREES_MAX_NODES)
+    text = tree_to_text(artifact, 0, names, tree=first)
+    nodes = len(artifact.trees[0].left)
+    shown = min(nodes, MODEL_TREES_MAX_NODES)
+    if shown < nodes:
+        text += (f"\n({nodes - shown} of the tree's {nodes} nodes not shown: model_trees shows the first "
+                 f"{MODEL_TREES_MAX_NODES}, breadth first)")
     return {"model_id": stored.id, "trees": len(depths), "depths": depths,
-            "first_tree": tree_to_dict(stored.artifact, 0, names),
-            "first_tree_text": tree_to_text(stored.artifact, 0, names)}
+            "first_tree": first, "first_tree_text": text,
+            "first_tree_nodes": nodes, "first_tree_nodes_shown": shown}
 
 
 @entry
@@ -413,8 +534,13 @@ def top_features(plpy: Any, name: str, k: int, level: str) -> list[str]:
     from churnml.training.feature_spec import FeatureSpec
     from churnml.training.selection import top_features as top
 
-    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
-    return top(stored.artifact, FeatureSpec.from_dict(stored.feature_spec), k, level=level)  # type: ignore[arg-type]
+    stored, artifact = _stored_artifact(plpy, name)
+    return top(artifact, FeatureSpec.from_dict(stored.feature_spec), k, level=level)  # type: ignore[arg-type]
+
+
+# A side-by-side table of more models than this is not a comparison anyone reads; without a
+# cap one call could make the backend load an artifact per name (10,000 names: 2 GB).
+MAX_COMPARED_MODELS = 64
 
 
 @entry
@@ -425,13 +551,35 @@ def compare_models(plpy: Any, names: list[str]) -> list[dict[str, Any]]:
     if any(isinstance(n, list) for n in names):  # PL/Python passes a 2-D array as nested lists
         raise InvalidParameter("names must be a one-dimensional array",
                                hint="Pass the names as separate arguments, e.g. compare_models('churn', '12').")
-    models = [registry.load_model(plpy, registry.model_id_for(plpy, n)) for n in names]
+    if len(names) > MAX_COMPARED_MODELS:
+        raise ProgramLimitExceeded(
+            f"compare_models compares at most {MAX_COMPARED_MODELS} models, not {len(names)}",
+            detail="Each name or id is one column of the comparison.",
+            hint="Compare a few models at a time: SELECT id, name, validation_auc FROM churnml.model_summary "
+                 "lists them all.")
+    ids: dict[str, int] = {}  # each distinct name resolved once
+    for name in names:
+        if name not in ids:
+            interrupts.check()
+            ids[name] = registry.model_id_for(plpy, name)
+    facts: dict[int, registry.ModelFacts] = {}  # each distinct model read once, without its artifact
+    for model_id in ids.values():
+        if model_id not in facts:
+            interrupts.check()
+            facts[model_id] = registry.model_facts(plpy, model_id)
+    models = [facts[ids[name]] for name in names]
     rows = []
     for split in ("train", "validation", "test"):
         for metric in ("auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier"):
             rows.append({"split": split, "metric": metric,
                          "model_ids": [m.id for m in models],
-                         "values": [m.metrics.get(split, {}).get(metric) for m in models]})
+                         "values": [_metric(m.metrics, split, metric) for m in models]})
     rows.append({"split": "all", "metric": "features", "model_ids": [m.id for m in models],
-                 "values": [float(len(m.feature_spec.get("features", []))) for m in models]})
+                 "values": [float(m.features) for m in models]})
     return rows
+
+
+def _metric(metrics: dict[str, Any], split: str, metric: str) -> float | None:
+    value = metrics.get(split)
+    value = value.get(metric) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

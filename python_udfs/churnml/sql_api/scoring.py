@@ -17,6 +17,7 @@ from churnml.errors import (
     InvalidParameter,
     NullValueNotAllowed,
     NumericValueOutOfRange,
+    StatementTooComplex,
     UndefinedColumn,
     UndefinedObject,
     WrongArgumentCount,
@@ -36,7 +37,15 @@ def _row(row_json: str) -> dict[str, Any]:
     try:
         row = json.loads(row_json)
     except json.JSONDecodeError as exc:
-        raise InvalidParameter("row_json is not valid JSON", detail=str(exc)) from None
+        raise InvalidParameter("row_json is not valid JSON", detail=f"{exc.msg} at character {exc.pos}.") from None
+    except RecursionError:
+        raise StatementTooComplex("row_json is nested too deeply",
+                                  detail="Its arrays and objects nest deeper than churnml reads; a row is a JSON "
+                                         "object of column values.",
+                                  hint="Pass row_to_json(c) of a table row c.") from None
+    except ValueError:  # Python reads integers of at most 4,300 digits
+        raise InvalidParameter("row_json holds a number churnml cannot read",
+                               detail="An integer in it has more than 4,300 digits.") from None
     if not isinstance(row, dict):
         raise InvalidParameter("row_json must be a JSON object of column values",
                                detail=f"Got {type(row).__name__}.", hint="Pass row_to_json(c) of a table row c.")

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from churnml import interrupts
-from churnml.errors import InvalidParameter, NullValueNotAllowed, UndefinedObject
+from churnml.errors import InvalidParameter, NullValueNotAllowed
 from churnml.sentiment.analysis import run_one
 from churnml.sql_api.entry import entry
 
@@ -205,14 +205,21 @@ def train_sentiment(plpy: Any, name: str, source: str, text_column: str, label_c
                     deploy: bool, search_path: str | None) -> int:
     from churnml import registry
     from churnml.sentiment import custom_models
-    from churnml.source_data import read_source
+    from churnml.source_data import check_wanted, probe_source, read_source
+    from churnml.training.split import check_seed
 
     registry.check_model_name(name)
-    data = read_source(plpy, source, search_path, wanted=[text_column, label_column])
-    for column in (text_column, label_column):
-        if column not in data.columns:
-            raise UndefinedObject(f'column "{column}" is not in the source',
-                                  detail=f"Columns: {', '.join(n for n, _ in data.column_types)}.")
+    check_seed(seed)  # as churnml.train's: a non-negative integer
+    for argument, column in (("text_column", text_column), ("label_column", label_column)):
+        if column is None:
+            raise NullValueNotAllowed(f"{argument} must name a column of the source, not NULL",
+                                      hint="e.g. churnml.train_sentiment('tone', 'labelled_messages', 'message', "
+                                           "'label')")
+    registry.check_kind(plpy, name, "sentiment")
+    # the columns from a LIMIT 0 probe, before a row is read
+    probed = probe_source(plpy, source, search_path)
+    check_wanted(probed, [text_column, label_column])
+    data = read_source(plpy, probed, search_path, wanted=[text_column, label_column])
     weights, metrics = custom_models.train(plpy, name, data.columns[text_column], data.columns[label_column], seed)
     artifact = json.dumps(weights, sort_keys=True, allow_nan=False).encode()
     model_id = registry.insert_model(

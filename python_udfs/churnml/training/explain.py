@@ -1,7 +1,8 @@
 """Read a trained model's structure: feature importance, tree depths, the first tree.
 
-Works from the booster's JSON (what churnml stores), so explaining a stored model
-needs no XGBoost at all. Importance follows XGBoost's definitions:
+Works from the validated model (churnml.scoring.artifact: compact node arrays), so
+explaining a stored model needs no XGBoost at all, and a cancel is honoured between
+trees. Importance follows XGBoost's definitions:
 
 - weight: number of splits on the feature (the walkthrough's "times used");
 - total_gain / total_cover: summed loss reduction / hessian over those splits;
@@ -14,14 +15,18 @@ features (`int_plan`) with a FeatureSpec; contributions likewise.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from churnml import interrupts
 from churnml.errors import InvalidParameter, UndefinedColumn
 from churnml.training.feature_spec import FeatureSpec
 
-ModelLike = Any  # xgboost.Booster | bytes | bytearray | str | dict (parsed JSON)
+if TYPE_CHECKING:
+    from churnml.scoring.artifact import ModelArtifact
+
+ModelLike = Any  # xgboost.Booster | bytes | bytearray | str | dict (parsed JSON) | ModelArtifact
 IMPORTANCE_KEYS = ("weight", "gain", "total_gain", "cover", "total_cover")
 
 
@@ -33,28 +38,32 @@ def model_dict(model: ModelLike) -> dict[str, Any]:
     """
     if isinstance(model, Mapping):
         return dict(model)
+    return artifact_of(model).document()
+
+
+def artifact_of(model: ModelLike) -> ModelArtifact:
+    """The validated model (churnml.scoring.artifact) of a Booster, JSON/UBJSON bytes or text, a parsed
+    document, or a ModelArtifact already validated. Explanations read its compact node arrays: a model of
+    a million nodes is never turned into a JSON document of Python objects (hundreds of MB)."""
+    from churnml.scoring.artifact import ModelArtifact, read_artifact, validate_document
+
+    if isinstance(model, ModelArtifact):
+        return model
+    if isinstance(model, Mapping):
+        return validate_document(dict(model))
     if hasattr(model, "save_raw"):  # an xgboost.Booster; not imported so stored models need no XGBoost
         model = model.save_raw("json")
-    from churnml.scoring.artifact import read_artifact
-
     if isinstance(model, bytearray | memoryview):
         model = bytes(model)
-    return read_artifact(model).document()
-
-
-def _trees(parsed: Mapping[str, Any]) -> list[dict[str, Any]]:
-    booster = parsed["learner"]["gradient_booster"]
-    if booster.get("name") == "dart":  # dart wraps a gbtree
-        booster = booster["gbtree"]
-    return booster["model"]["trees"]
+    return read_artifact(model)
 
 
 def feature_names(model: ModelLike, output_names: Sequence[str] | None = None) -> list[str]:
     """Names of the model's input columns: `output_names` if given, else those stored
     in the model, else XGBoost's f0, f1, ..."""
-    parsed = model_dict(model)
-    count = int(parsed["learner"]["learner_model_param"]["num_feature"])
-    names = list(output_names) if output_names is not None else parsed["learner"].get("feature_names") or []
+    artifact = artifact_of(model)
+    count = artifact.n_features
+    names = list(output_names) if output_names is not None else list(artifact.feature_names)
     if not names:
         return [f"f{i}" for i in range(count)]
     if len(names) != count:
@@ -76,20 +85,20 @@ def feature_importance(
     input rows also {"group", "outputs"}. Every column appears, unused ones with
     zeros; rows are sorted by total_gain, highest first, ties in model order.
     """
-    parsed = model_dict(model)
+    artifact = artifact_of(model)
     if output_names is None and spec is not None:
         output_names = spec.output_names
-    names = feature_names(parsed, output_names)
+    names = feature_names(artifact, output_names)
     weight = np.zeros(len(names))
     total_gain = np.zeros(len(names))
     total_cover = np.zeros(len(names))
-    for tree in _trees(parsed):
-        left = np.asarray(tree["left_children"])
-        inner = left != -1
-        feature = np.asarray(tree["split_indices"])[inner]
+    for tree in artifact.trees:
+        interrupts.check()  # a few ms a tree of 131,072 nodes
+        inner = np.frombuffer(tree.left, dtype=np.int32) != -1
+        feature = np.frombuffer(tree.split_index, dtype=np.int32)[inner]
         np.add.at(weight, feature, 1)
-        np.add.at(total_gain, feature, np.asarray(tree["loss_changes"], dtype=np.float64)[inner])
-        np.add.at(total_cover, feature, np.asarray(tree["sum_hessian"], dtype=np.float64)[inner])
+        np.add.at(total_gain, feature, np.frombuffer(tree.loss_change, dtype=np.float64)[inner])
+        np.add.at(total_cover, feature, np.frombuffer(tree.sum_hessian, dtype=np.float64)[inner])
     outputs = [
         _importance_row(name, int(w), g, c)
         for name, w, g, c in zip(names, weight, total_gain, total_cover, strict=True)
@@ -126,20 +135,7 @@ def _by_total_gain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def tree_depths(model: ModelLike) -> list[int]:
     """Depth of each tree (number of splits on its longest root-to-leaf path; a lone leaf is 0)."""
-    depths = []
-    for tree in _trees(model_dict(model)):
-        left, right = tree["left_children"], tree["right_children"]
-        deepest = 0
-        stack = [(0, 0)]
-        while stack:
-            node, depth = stack.pop()
-            if left[node] == -1:
-                deepest = max(deepest, depth)
-            else:
-                stack.append((left[node], depth + 1))
-                stack.append((right[node], depth + 1))
-        depths.append(deepest)
-    return depths
+    return [tree.depth for tree in artifact_of(model).trees]
 
 
 def _format_threshold(value: float) -> str:
@@ -147,56 +143,95 @@ def _format_threshold(value: float) -> str:
     return np.format_float_positional(np.float32(value), trim="-")
 
 
-def tree_to_dict(model: ModelLike, index: int = 0, output_names: Sequence[str] | None = None) -> dict[str, Any]:
+def _shown_nodes(tree: Any, max_nodes: int | None) -> set[int] | None:
+    """The first `max_nodes` nodes of the tree breadth first (None: all of them)."""
+    if max_nodes is None or len(tree.left) <= max_nodes:
+        return None
+    shown: set[int] = set()
+    level = [0]
+    while level and len(shown) < max_nodes:
+        below = []
+        for node in level:
+            if len(shown) == max_nodes:
+                break
+            shown.add(node)
+            if tree.left[node] != -1:
+                below += [tree.left[node], tree.right[node]]
+        level = below
+    return shown
+
+
+def _subtree_sizes(tree: Any) -> list[int]:
+    """Nodes in each node's subtree (children have higher numbers than their parent in a validated tree)."""
+    sizes = [1] * len(tree.left)
+    for node in range(len(tree.left) - 1, -1, -1):
+        if tree.left[node] != -1:
+            sizes[node] += sizes[tree.left[node]] + sizes[tree.right[node]]
+    return sizes
+
+
+def tree_to_dict(model: ModelLike, index: int = 0, output_names: Sequence[str] | None = None, *,
+                 max_nodes: int | None = None) -> dict[str, Any]:
     """One tree as nested dicts.
 
     Split nodes: {"node", "split": "cust_service_calls < 3.5", "feature",
     "threshold", "gain", "cover", "missing": "yes"|"no", "yes": {...}, "no": {...}}
     where "yes" is the branch taken when feature < threshold and "missing" says
     which branch a missing value takes. Leaves: {"node", "leaf", "cover"}, leaf
-    being the margin (log-odds) contribution.
+    being the margin (log-odds) contribution. With `max_nodes`, only the first
+    max_nodes nodes (breadth first) are shown: a subtree left out is
+    {"node", "nodes_not_shown": its number of nodes}.
     """
-    parsed = model_dict(model)
-    trees = _trees(parsed)
+    artifact = artifact_of(model)
+    trees = artifact.trees
     if not 0 <= index < len(trees):
         raise InvalidParameter(
             f"tree {index} does not exist",
             detail=f"The model has {len(trees)} trees, numbered from 0.",
-            hint=f"Pass a tree number from 0 to {len(trees) - 1}.",
+            hint=f"Pass a tree number from 0 to {max(len(trees) - 1, 0)}.",
         )
-    names = feature_names(parsed, output_names)
+    names = feature_names(artifact, output_names)
     tree = trees[index]
+    shown = _shown_nodes(tree, max_nodes)
+    sizes = _subtree_sizes(tree) if shown is not None else None
 
     def build(node: int) -> dict[str, Any]:
-        if tree["left_children"][node] == -1:
-            return {"node": node, "leaf": float(tree["base_weights"][node]), "cover": float(tree["sum_hessian"][node])}
-        name = names[tree["split_indices"][node]]
-        threshold = _format_threshold(tree["split_conditions"][node])
+        if shown is not None and node not in shown:
+            return {"node": node, "nodes_not_shown": sizes[node]}  # type: ignore[index]
+        if tree.left[node] == -1:
+            return {"node": node, "leaf": float(tree.base_weight[node]), "cover": float(tree.sum_hessian[node])}
+        name = names[tree.split_index[node]]
+        threshold = _format_threshold(tree.split_condition[node])
         return {
             "node": node,
             "split": f"{name} < {threshold}",
             "feature": name,
             "threshold": float(threshold),
-            "gain": float(tree["loss_changes"][node]),
-            "cover": float(tree["sum_hessian"][node]),
-            "missing": "yes" if tree["default_left"][node] else "no",
-            "yes": build(tree["left_children"][node]),
-            "no": build(tree["right_children"][node]),
+            "gain": float(tree.loss_change[node]),
+            "cover": float(tree.sum_hessian[node]),
+            "missing": "yes" if tree.default_left[node] else "no",
+            "yes": build(tree.left[node]),
+            "no": build(tree.right[node]),
         }
 
     return build(0)
 
 
-def tree_to_text(model: ModelLike, index: int = 0, output_names: Sequence[str] | None = None) -> str:
+def tree_to_text(model: ModelLike, index: int = 0, output_names: Sequence[str] | None = None, *,
+                 max_nodes: int | None = None, tree: dict[str, Any] | None = None) -> str:
     """One tree as indented text, two spaces per level: a split line such as
     `cust_service_calls < 3.5  (gain 120.5, cover 800, missing → no)`, then its
     branches as `yes: ...` (feature < threshold) and `no: ...`, down to
-    `leaf -0.18  (cover 400)` lines.
+    `leaf -0.18  (cover 400)` lines; a subtree `max_nodes` left out is one line
+    `… 1023 nodes not shown`. `tree`: what tree_to_dict returned for the same arguments.
     """
     lines: list[str] = []
 
     def walk(node: dict[str, Any], depth: int, branch: str) -> None:
         pad = "  " * depth + (f"{branch}: " if branch else "")
+        if "nodes_not_shown" in node:
+            lines.append(f"{pad}… {node['nodes_not_shown']} nodes not shown")
+            return
         if "leaf" in node:
             lines.append(f"{pad}leaf {node['leaf']:.6g}  (cover {node['cover']:.6g})")
             return
@@ -206,7 +241,7 @@ def tree_to_text(model: ModelLike, index: int = 0, output_names: Sequence[str] |
         walk(node["yes"], depth + 1, "yes")
         walk(node["no"], depth + 1, "no")
 
-    walk(tree_to_dict(model, index, output_names), 0, "")
+    walk(tree if tree is not None else tree_to_dict(model, index, output_names, max_nodes=max_nodes), 0, "")
     return "\n".join(lines)
 
 

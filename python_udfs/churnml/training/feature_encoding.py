@@ -31,6 +31,7 @@ from churnml.training.feature_values import (
     embedder_name,
     numeric_column,
     to_boolean,
+    to_finite_float,
     to_float,
 )
 
@@ -188,19 +189,22 @@ def _checked_embedder(f: Feature, state: TextState, embed: Embedder | None) -> E
     return embed  # type: ignore[return-value]
 
 
-def row_encoder(f: Feature) -> RowEncoder:
+def row_encoder(f: Feature, *, refuse_infinite: bool = False) -> RowEncoder:
     """A closure that appends `f`'s encoding of one value to the output row.
 
     Everything that does not depend on the value (fill, lookup table, width) is
     bound here once, so encoding a row costs a few dict lookups and appends.
+    With `refuse_infinite` (scoring), ±Infinity in a numeric feature is 22003
+    instead of a missing value.
     """
     state = f.state
     name = f.name
     if isinstance(state, NumericState):
         fill = NAN if state.fill is None else state.fill
+        read = to_finite_float if refuse_infinite else to_float
 
         def encode_numeric(value: Any, out: list[float], _embed: Embedder | None) -> None:
-            number = to_float(value, name)
+            number = read(value, name)
             out.append(fill if number != number else number)
 
         return encode_numeric

@@ -26,7 +26,7 @@ Groups and their encodings:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,6 +65,7 @@ from churnml.training.feature_state import (
     TextState,
 )
 from churnml.training.feature_values import Embedder, category_key
+from churnml.training.spec_document import SpecProblem, check_spec_document
 from churnml.training.sql_types import type_family
 
 __all__ = [
@@ -230,6 +231,29 @@ class FeatureSpec:
             encode(value, out, embed)
         return out
 
+    def row_transformer(self, *, refuse_infinite: bool = False) -> Callable[..., list[float]]:
+        """`transform_row` as a function of its own: with `refuse_infinite` (what scoring uses),
+        ±Infinity in a numeric feature is 22003 naming the feature instead of a missing value."""
+        if not refuse_infinite:
+            return self.transform_row
+        self._require_fitted()
+        encoders = [row_encoder(f, refuse_infinite=True) for f in self.features]
+        names = self.input_names
+
+        def transform(values: Sequence[Any], *, embed: Embedder | None = None) -> list[float]:
+            if len(values) != len(encoders):
+                raise WrongArgumentCount(
+                    f"the model takes {len(encoders)} feature values, got {len(values)}",
+                    detail=f"The features, in order, are: {', '.join(names)}.",
+                    hint="Pass one value per feature in the order the model was trained with.",
+                )
+            out: list[float] = []
+            for encode, value in zip(encoders, values, strict=True):
+                encode(value, out, embed)
+            return out
+
+        return transform
+
     # ----------------------------------------------------------------- storing
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,25 +279,30 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
-        """Rebuild a stored spec; DataCorrupted if it is malformed, VersionMismatch if it is newer."""
+        """Rebuild a stored spec; DataCorrupted if it is malformed, VersionMismatch if it is newer.
+
+        The document is checked completely first (`spec_document`): the DataCorrupted's detail is a
+        sentence naming the key or feature that is wrong, and its `feature` the feature's name."""
         try:
-            version = data["spec_version"]
-            if not isinstance(version, int) or version < 1:
-                raise ValueError(f"spec_version {version!r}")
-            if version > SPEC_VERSION:
-                raise VersionMismatch(
-                    f"feature spec version {version} is newer than this churnml understands",
-                    detail=f"This churnml reads feature specs up to version {SPEC_VERSION}.",
-                    hint="Upgrade the churnml extension to the version that trained the model.",
-                )
-            features = [_feature_from_dict(item) for item in data["features"]]
-            spec = cls(features=features, label=data.get("label"), spec_version=SPEC_VERSION)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataCorrupted(
+            check_spec_document(data, newest_version=SPEC_VERSION)
+        except SpecProblem as problem:
+            error = DataCorrupted(
                 "stored feature spec is malformed",
-                detail=f"{type(exc).__name__}: {exc}.",
+                detail=problem.sentence if problem.feature is None else f'Feature "{problem.feature}": '
+                f"{problem.sentence}",
                 hint="Retrain the model; its stored feature spec cannot be read.",
-            ) from None
+            )
+            error.feature = problem.feature  # type: ignore[attr-defined]
+            raise error from None
+        version = data["spec_version"]
+        if version > SPEC_VERSION:
+            raise VersionMismatch(
+                f"feature spec version {version} is newer than this churnml understands",
+                detail=f"This churnml reads feature specs up to version {SPEC_VERSION}.",
+                hint="Upgrade the churnml extension to the version that trained the model.",
+            )
+        features = [_feature_from_dict(item) for item in data["features"]]
+        spec = cls(features=features, label=data.get("label"), spec_version=SPEC_VERSION)
         stored_names = data.get("output_names")
         if stored_names is not None and spec.fitted and stored_names != spec.output_names:
             raise DataCorrupted(
@@ -281,6 +310,8 @@ class FeatureSpec:
                 detail="Its output_names do not match the columns its features expand to.",
                 hint="Retrain the model; its stored feature spec cannot be trusted.",
             )
+        if spec.fitted:
+            spec._check_output_names()
         return spec
 
 
@@ -307,43 +338,44 @@ def infer_spec(
     `categorical_max_distinct` distinct values in `columns`, else text. `overrides`
     maps column → group. Dates, times, json and arrays are refused unless overridden
     to categorical; derive numbers from them in the query instead.
+
+    Everything that can be checked without the data is checked first (`plan_features`).
     """
-    types = dict(column_types)
-    if len(types) != len(column_types):
-        names = [name for name, _ in column_types]  # type: ignore[misc]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        raise InvalidParameter(
-            f'the source has more than one column named "{repeated[0]}"',
-            detail=f"Repeated column names: {', '.join(repeated)}.",
-            hint="Give every column of the source query a distinct name (use AS).",
-        )
-    overrides = dict(overrides or {})
-    _check_choice("missing", missing, MISSING_STRATEGIES)
     _check_positive_int("max_categories", max_categories)
     _check_positive_int("categorical_max_distinct", categorical_max_distinct)
-
-    chosen = _choose_features(types, label, features, exclude)
-    unknown_overrides = [name for name in overrides if name not in chosen]
-    if unknown_overrides:
-        _raise_unknown_columns("overrides", unknown_overrides, chosen)
-
+    chosen = plan_features(column_types, label=label, features=features, exclude=exclude, overrides=overrides,
+                           missing=missing)
+    types = dict(column_types)
+    overrides = dict(overrides or {})
     specs: list[Feature] = []
     for name in chosen:
         sql_type = types[name]
         group = overrides.get(name)
         if group is None:
             group = _inferred_group(name, sql_type, columns, categorical_max_distinct)
-        else:
-            _check_choice(f'override for "{name}"', group, GROUPS)
-            _check_override(name, sql_type, group)
         state = _initial_state(group, missing, max_categories)
         specs.append(Feature(name=name, group=group, sql_type=sql_type, state=state))  # type: ignore[arg-type]
     return FeatureSpec(features=specs, label=label)
 
 
-def _choose_features(
-    types: dict[str, str], label: str | None, features: Sequence[str] | None, exclude: Sequence[str]
-) -> list[str]:
+def check_feature_arguments(
+    *,
+    label: str | None = None,
+    features: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = (),
+    overrides: Any = None,
+    missing: str = "native",
+) -> None:
+    """The checks of `features`, `exclude`, `feature_types` and `missing` that need no source:
+    churnml.train runs them before it looks at the source."""
+    _check_choice("missing", missing, MISSING_STRATEGIES)
+    for argument, names in (("features", features), ("exclude", exclude)):
+        if names is not None and any(not isinstance(n, str) for n in names):
+            raise InvalidParameter(
+                f"{argument} must list column names",
+                detail=f"{argument} holds a NULL or a nested array.",
+                hint=f"Pass {argument} as a one-dimensional text array of column names, e.g. ARRAY['phone'].",
+            )
     if features is not None and exclude:
         raise InvalidParameter(
             "give either features or exclude, not both",
@@ -352,9 +384,6 @@ def _choose_features(
         )
     if features is not None:
         chosen = list(features)
-        unknown = [name for name in chosen if name not in types]
-        if unknown:
-            _raise_unknown_columns("features", unknown, list(types))
         duplicates = sorted({name for name in chosen if chosen.count(name) > 1})
         if duplicates:
             raise InvalidParameter(
@@ -368,6 +397,68 @@ def _choose_features(
                 detail="A model that sees the answer among its inputs learns nothing useful.",
                 hint=f'Remove "{label}" from the features.',
             )
+    if overrides is None:
+        return
+    if not isinstance(overrides, Mapping):
+        raise InvalidParameter(
+            "feature_types must be a JSON object of column: group",
+            detail=f"Groups are {', '.join(GROUPS)}.",
+            hint='Pass e.g. {"area_code": "categorical"}.',
+        )
+    for name, group in overrides.items():
+        _check_choice(f'feature type for "{name}"', group, GROUPS)
+        if label is not None and name == label:
+            raise InvalidParameter(
+                f'feature_types names the label column "{label}"',
+                detail="The label is what the model predicts, not one of its features.",
+                hint=f'Remove "{label}" from feature_types.',
+            )
+
+
+def plan_features(
+    column_types: Mapping[str, str] | Sequence[tuple[str, str]],
+    *,
+    label: str | None = None,
+    features: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    overrides: Mapping[str, str] | None = None,
+    missing: str = "native",
+) -> list[str]:
+    """The feature columns, from the source's column names and types alone (no rows): every
+    check of the arguments against the source that does not need its data. What remains for
+    `infer_spec` is telling categorical from free text by counting distinct values."""
+    types = dict(column_types)
+    if len(types) != len(column_types):
+        names = [name for name, _ in column_types]  # type: ignore[misc]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise InvalidParameter(
+            f'the source has more than one column named "{repeated[0]}"',
+            detail=f"Repeated column names: {', '.join(repeated)}.",
+            hint="Give every column of the source query a distinct name (use AS).",
+        )
+    check_feature_arguments(label=label, features=features, exclude=exclude, overrides=overrides, missing=missing)
+    overrides = dict(overrides or {})
+    chosen = _choose_features(types, label, features, exclude)
+    unknown_overrides = [name for name in overrides if name not in chosen]
+    if unknown_overrides:
+        _raise_unknown_columns("feature_types", unknown_overrides, chosen)
+    for name in chosen:
+        group = overrides.get(name)
+        if group is None:
+            _check_inferable(name, types[name])
+        else:
+            _check_override(name, types[name], group)
+    return chosen
+
+
+def _choose_features(
+    types: dict[str, str], label: str | None, features: Sequence[str] | None, exclude: Sequence[str]
+) -> list[str]:
+    if features is not None:
+        chosen = list(features)
+        unknown = [name for name in chosen if name not in types]
+        if unknown:
+            _raise_unknown_columns("features", unknown, list(types))
     else:
         unknown = [name for name in exclude if name not in types]
         if unknown:
@@ -383,17 +474,21 @@ def _choose_features(
     return chosen
 
 
-def _inferred_group(name: str, sql_type: str, columns: Columns, max_distinct: int) -> str:
-    family = type_family(sql_type)
-    if family in ("numeric", "boolean"):
-        return family
-    if family == "unsupported":
+def _check_inferable(name: str, sql_type: str) -> None:
+    if type_family(sql_type) == "unsupported":
         raise DatatypeMismatch(
             f'column "{name}" of type {sql_type} cannot be used as a feature',
             detail="Dates, times, json, arrays and similar types have no direct numeric encoding.",
             hint=f'Derive a number from it in the query (e.g. extract(epoch from "{name}")), '
             f"exclude it, or override it to categorical.",
         )
+
+
+def _inferred_group(name: str, sql_type: str, columns: Columns, max_distinct: int) -> str:
+    family = type_family(sql_type)
+    if family in ("numeric", "boolean"):
+        return family
+    _check_inferable(name, sql_type)
     if name not in columns:
         _raise_missing_data(name)
     return "categorical" if _has_few_distinct(columns[name], max_distinct) else "text"
@@ -493,17 +588,17 @@ def _check_positive_int(what: str, value: Any) -> None:
 
 
 def _feature_from_dict(item: Mapping[str, Any]) -> Feature:
+    """A feature of a document `check_spec_document` accepted."""
     group = item["group"]
-    if group not in STATE_TYPES:
-        raise ValueError(f"unknown group {group!r}")
-    state_type = STATE_TYPES[group]
-    state = state_type(**item.get("state", {}))
-    if isinstance(state, NumericState) and state.missing not in MISSING_STRATEGIES:
-        raise ValueError(f"unknown missing strategy {state.missing!r}")
+    state = dict(item.get("state", {}))
+    if group == "categorical" and state.get("categories") is not None:
+        state["categories"] = list(state["categories"])
+    if group == "numeric" and state.get("fill") is not None:
+        state["fill"] = float(state["fill"])
     return Feature(
-        name=str(item["name"]),
+        name=item["name"],
         group=group,
-        sql_type=str(item["sql_type"]),
-        state=state,
-        fitted=bool(item.get("fitted", False)),
+        sql_type=item["sql_type"],
+        state=STATE_TYPES[group](**state),
+        fitted=item.get("fitted", False),
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from churnml.errors import DataException, DatatypeMismatch
+from churnml.errors import DataException, DatatypeMismatch, NumericValueOutOfRange
 from churnml.lazy_numpy import np
 
 NAN = float("nan")
@@ -74,6 +74,32 @@ def to_float(value: Any, feature: str) -> float:
     except (TypeError, ValueError):
         raise _type_error(feature, value, "a number") from None
     return as_float if math.isfinite(as_float) else NAN
+
+
+def infinite_value(feature: str, value: Any) -> NumericValueOutOfRange:
+    """22003 for ±Infinity (or a number beyond float8) in a feature being scored: XGBoost refuses
+    infinities, and scoring them as missing values (what training does) would be a wrong answer."""
+    as_float = float(value)
+    shown = ("Infinity" if as_float > 0 else "-Infinity") if not isinstance(value, Decimal) or value.is_infinite() \
+        else f"{value:.6g}"
+    return NumericValueOutOfRange(
+        f'feature "{feature}" is {shown}, which churnml cannot score',
+        detail="A model takes finite numbers; NULL and NaN are missing values, and XGBoost refuses infinities.",
+        hint="Pass NULL for an unknown value, or a finite number.",
+    )
+
+
+def to_finite_float(value: Any, feature: str) -> float:
+    """A numeric value being scored as float: NULL and NaN become NaN (missing), ±Infinity is refused."""
+    if value is None:
+        return NAN
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        raise _type_error(feature, value, "a number") from None
+    if as_float - as_float == 0 or as_float != as_float:  # finite, or NaN
+        return as_float
+    raise infinite_value(feature, value)
 
 
 def numeric_column(values: Sequence[Any] | np.ndarray, feature: str) -> np.ndarray:

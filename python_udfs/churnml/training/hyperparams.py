@@ -100,7 +100,7 @@ def canonical_name(key: Any) -> str:
     """The whitelist name for `key` (resolving aliases); InvalidParameter if unknown or fixed."""
     if not isinstance(key, str):
         raise InvalidParameter(
-            f"hyperparameter names must be text, got {key!r}",
+            f"hyperparameter names must be text, got {shown(key)}",
             detail=f"Allowed hyperparameters: {_allowed_list()}.",
             hint="Pass parameters as a JSON object of name: value.",
         )
@@ -121,24 +121,37 @@ def canonical_name(key: Any) -> str:
     return name
 
 
+def shown(value: Any) -> str:
+    """A value for a message: its repr, at most 40 characters (a jsonb 1e400 arrives as a 401-digit int)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        digits = len(str(abs(value))) if abs(value) < 10**4000 else "over 4000"
+        return f"an integer of {digits} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
 def check_value(name: str, value: Any) -> int | float | str:
-    """`value` as the right Python type for `name`; InvalidParameter naming the key if it is out of range."""
+    """`value` as the right Python type for `name`; InvalidParameter naming the key and its allowed range
+    if it is not one (NaN, infinite, beyond float range, the wrong type, outside the range)."""
     rule = RULES[name]
 
     def bad() -> InvalidParameter:
         return InvalidParameter(
-            f'invalid value for hyperparameter "{name}": {value!r}',
+            f'invalid value for hyperparameter "{name}": {shown(value)}',
             detail=f"{name} must be {rule.describe()}.",
             hint=f"Pass {rule.describe()} for {name}.",
         )
 
     if rule.kind is str:
-        if value not in rule.choices:
+        if not isinstance(value, str) or value not in rule.choices:
             raise bad()
         return str(value)
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise bad()
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        raise bad() from None
     if not math.isfinite(number):
         raise bad()
     if rule.kind is int and not number.is_integer():
@@ -247,10 +260,10 @@ def plan_search(search: Mapping[str, Any], fixed: set[str]) -> SearchPlan:
         raise _search_error(f'unknown search setting "{unknown[0]}"', f"Allowed: {', '.join(SEARCH_KEYS)}.")
     trials = search.get("trials", DEFAULT_TRIALS)
     if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
-        raise _search_error(f"invalid search trials: {trials!r}", f"trials is an integer from 1 to {MAX_TRIALS}.")
+        raise _search_error(f"invalid search trials: {shown(trials)}", f"trials is an integer from 1 to {MAX_TRIALS}.")
     seed = search.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise _search_error(f"invalid search seed: {seed!r}", "seed is a non-negative integer.")
+        raise _search_error(f"invalid search seed: {shown(seed)}", "seed is a non-negative integer.")
 
     space = search.get("space")
     if space is None:
@@ -296,10 +309,10 @@ def _parse_range(name: str, value: Any) -> Range:
     elif isinstance(value, Mapping) and {"low", "high"} <= set(value) <= {"low", "high", "log"}:
         low, high, log = value["low"], value["high"], value.get("log", False)
         if not isinstance(log, bool):
-            raise _search_error(f'invalid "log" for "{name}": {log!r}', "log is true or false.")
+            raise _search_error(f'invalid "log" for "{name}": {shown(log)}', "log is true or false.")
     else:
         raise _search_error(
-            f'invalid search range for "{name}": {value!r}',
+            f'invalid search range for "{name}": {shown(value)}',
             'A range is [low, high], {"low": .., "high": .., "log": ..}, {"choices": [..]} or null.',
         )
     low, high = float(check_value(name, low)), float(check_value(name, high))

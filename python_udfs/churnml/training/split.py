@@ -61,7 +61,7 @@ def stratified_split(
     fractions or seed, DataException when a class has fewer rows than there are parts.
     """
     parts = check_fractions(fractions)
-    _check_seed(seed)
+    check_seed(seed)
     y = np.asarray(labels)
     if y.ndim != 1 or not np.isin(y, (0, 1)).all():
         raise InvalidParameter(
@@ -128,10 +128,11 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     return (float(values[0]), float(values[1]), float(values[2]))
 
 
-def _check_seed(seed: Any) -> None:
+def check_seed(seed: Any) -> None:
+    """The seed of a split (churnml.train) or a sentiment model's shuffle (train_sentiment)."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise InvalidParameter(
             f"invalid seed: {seed!r}",
-            detail="The split seed must be a non-negative integer.",
+            detail="The seed must be a non-negative integer.",
             hint="Pass a whole number such as 42.",
         )
