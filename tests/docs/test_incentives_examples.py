@@ -33,7 +33,7 @@ def test_signatures_are_not_sql_blocks() -> None:
 
 @pytest.mark.slow
 def test_the_sql_examples_run_on_fresh_demo_data(make_database: Callable[..., str]) -> None:
-    from churnml.cli import datagen
+    from churnml_client import datagen
 
     url = make_database("incentive_docs")
     with psycopg.connect(url) as conn:

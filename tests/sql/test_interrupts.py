@@ -231,8 +231,10 @@ def test_a_cold_encoder_load_honours_the_timeout_and_goes_on(slow_db: str) -> No
             conn.execute("SELECT churnml.embed('cold start')")
         late = time.monotonic() - started - 0.3
         _report("embed (cold load)", "statement_timeout", late)
-        # importing torch's libraries holds Python's lock for up to ~0.9 s at a time
-        assert late < LATE_S
+        # Importing torch's libraries holds Python's lock for up to ~0.9 s at a time on a quiet
+        # machine (~1.1 s late measured), longer when other work shares the cores (2.3 s at a
+        # load of 5 on 2 cores): this one step gets a wider bound than LATE_S.
+        assert late < 3.0
         conn.execute("SET statement_timeout = 0")
         vector = conn.execute("SELECT churnml.embed('cold start')").fetchone()[0]
         assert len(vector) == 384
