@@ -65,21 +65,26 @@ def test_an_unchanged_copy_reads_the_same(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d["messages"]["templates"]["angry"].append("You owe me {refund}!"),
-         r"messages\.templates\.angry: 'You owe me \{refund\}!': \{refund\} is not one of the fields"),
+        (
+            lambda d: d["messages"]["templates"]["angry"].append("You owe me {refund}!"),
+            r"messages\.templates\.angry: 'You owe me \{refund\}!': \{refund\} is not one of the fields",
+        ),
         (lambda d: d["messages"]["templates"]["angry"].append("Pay {amount:>8}"), r"\{amount\} is not one of"),
         (lambda d: d["messages"]["templates"]["angry"].append("a stray { brace"), r"messages\.templates\.angry"),
         (lambda d: d["messages"]["closings"].pop("mixed"), r"\[messages\.closings\] must have exactly angry, "),
         (lambda d: d["messages"]["templates"].__setitem__("neutral", []), r"messages\.templates\.neutral must be"),
         (lambda d: d["transcripts"]["turns"]["mixed"].pop(), r"transcripts\.turns\.mixed must be 5 lists"),
-        (lambda d: d["transcripts"]["turns"]["positive"][0].extend(["Customer: hi"] * MAX_VARIANTS),
-         r"transcripts\.turns\.positive\[0\] has \d+ lines; at most 15"),
+        (
+            lambda d: d["transcripts"]["turns"]["positive"][0].extend(["Customer: hi"] * MAX_VARIANTS),
+            r"transcripts\.turns\.positive\[0\] has \d+ lines; at most 15",
+        ),
         (lambda d: d["slots"].pop("agent"), r"\[slots\] must have exactly feature, "),
         (lambda d: d.pop("transcripts"), r"missing 'transcripts'"),
     ],
 )
-def test_a_malformed_file_is_an_error_naming_it(tmp_path: Path, edit: Callable[[dict[str, Any]], None],
-                                                message: str) -> None:
+def test_a_malformed_file_is_an_error_naming_it(
+    tmp_path: Path, edit: Callable[[dict[str, Any]], None], message: str
+) -> None:
     path = edited(tmp_path, edit)
     with pytest.raises(TemplateError, match=message) as info:
         templates.read(path)

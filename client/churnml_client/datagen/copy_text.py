@@ -16,6 +16,7 @@ from churnml_client.datagen.schema import CUSTOMER_COLUMNS, Customers, TextRow
 
 CHUNK_ROWS = 50_000
 
+
 def copy_escape(value: str) -> str:
     """A value in PostgreSQL's COPY text format: backslash, tab, newline and CR escaped.
 

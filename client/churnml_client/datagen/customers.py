@@ -183,4 +183,3 @@ def _draw_churn(rng: np.random.Generator, cols: Customers, fixed: np.ndarray) ->
         top = np.argsort(-latent[free_idx], kind="stable")[:k]
         churn[free_idx[top]] = True
     return churn
-

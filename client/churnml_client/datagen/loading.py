@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import psycopg
     from tqdm import tqdm
 
+
 def load(conn: psycopg.Connection[Any], n: int, seed: int, progress: bool = True) -> dict[str, int]:
     """Create and fill customers, customer_message and call_transcript in one transaction.
 

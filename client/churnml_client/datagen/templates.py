@@ -60,8 +60,10 @@ def read(path: Path) -> Templates:
             greetings=_texts(messages["greetings"], "messages.greetings"),
             closings=_lists(messages["closings"], MESSAGE_TONES, "messages.closings"),
             agent_opening=_texts(transcripts["agent_opening"], "transcripts.agent_opening"),
-            turns={tone: _turns(turns, f"transcripts.turns.{tone}")
-                   for tone, turns in _keyed(transcripts["turns"], TRANSCRIPT_TONES, "transcripts.turns").items()},
+            turns={
+                tone: _turns(turns, f"transcripts.turns.{tone}")
+                for tone, turns in _keyed(transcripts["turns"], TRANSCRIPT_TONES, "transcripts.turns").items()
+            },
             words=_lists(document["slots"], VOCABULARIES, "slots"),
         )
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -99,14 +101,16 @@ def _texts(texts: Any, where: str) -> tuple[str, ...]:
         raise TemplateError(f"{where} must be a non-empty list of non-empty strings")
     for text in texts:
         try:
-            fields = [(field, spec, conversion) for _, field, spec, conversion in string.Formatter().parse(text)
-                      if field is not None]
+            fields = [
+                (field, spec, conversion)
+                for _, field, spec, conversion in string.Formatter().parse(text)
+                if field is not None
+            ]
         except ValueError as exc:
             raise TemplateError(f"{where}: {text!r}: {exc}") from None
         for field, spec, conversion in fields:
             if field not in SLOTS or spec or conversion:
-                raise TemplateError(f"{where}: {text!r}: {{{field}}} is not one of the fields "
-                                    f"{{{'}, {'.join(SLOTS)}}}")
+                raise TemplateError(f"{where}: {text!r}: {{{field}}} is not one of the fields {{{'}, {'.join(SLOTS)}}}")
     return tuple(texts)
 
 
