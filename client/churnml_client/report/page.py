@@ -17,8 +17,7 @@ import jinja2
 from churnml.training import metrics as mx
 from churnml.version import VERSION
 from churnml_client.report.formatting import cutoff, fmt, money, percent, thousands
-from churnml_client.report.plots import SPLITS
-from churnml_client.report.queries import Model
+from churnml_client.report.queries import SPLITS, Model
 
 
 @cache

@@ -18,10 +18,9 @@ import numpy as np
 
 from churnml.training import metrics as mx
 from churnml_client.report.formatting import fmt, money
-from churnml_client.report.queries import Model
+from churnml_client.report.queries import SPLITS, Model
 
 TOP_FEATURES = 15
-SPLITS = ("train", "validation", "test")
 DPI = 110
 STAYED_COLOR = "#4C72B0"
 CHURNED_COLOR = "#DD8452"

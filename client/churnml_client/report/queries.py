@@ -20,6 +20,7 @@ from churnml.training import explain
 from churnml.training import metrics as mx
 from churnml.training.feature_spec import FeatureSpec
 
+SPLITS = ("train", "validation", "test")  # the parts a model's metrics are stored for
 _MODEL_QUERY = """
     SELECT id, name, kind, created_at, created_by, artifact, artifact_format, artifact_sha256,
            feature_spec, metrics, training, params, holdout_labels, holdout_scores
