@@ -53,7 +53,8 @@ AWS_CONTROL := extension/churnml_aws.control
 AWS_SQL_SOURCES := $(sort $(wildcard sql/aws/*.sql))
 AWS_MODULE := build/churnml_aws.so
 AWS_C_SOURCES := $(wildcard extension/aws/*.c)
-# churnml's own C: only what PL/Python cannot do fast (see extension/core/unpack_scores.c).
+# churnml.so, churnml's own C: only what PL/Python cannot do, or not fast or early enough (each file's
+# header says which: bulk_scoring.c, copy_spool.c, limits.c, predict.c, query_check.c).
 CORE_MODULE := build/churnml.so
 CORE_C_SOURCES := $(wildcard extension/core/*.c)
 PKGLIBDIR = $(shell $(PG_CONFIG) --pkglibdir)

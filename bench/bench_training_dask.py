@@ -20,7 +20,7 @@ The two engines alternate, database first, ctx.runs times. Figures (medians):
   the database model's `training->'seconds'`;
 - test AUC of each model (churnml's metrics, `metrics->'test'->'auc'`, in %), dask
   against database (baseline): the same rows, split and feature spec, so they should agree
-  within noise (tests/cli/test_train_dask.py allows |delta| <= 0.02).
+  within noise (tests/client/test_train_dask.py allows |delta| <= 0.02).
 The machine has 2 cores: the two workers share them with the database server, the
 command itself and the S3 server.
 Run alone: `python -m bench.run --only training_dask`.
@@ -130,7 +130,7 @@ def run(ctx: Context) -> list[Result]:
                extra=extra),
         Result(f"test AUC, churnml train --engine dask ({WORKERS} local workers), {customers:,} customers", "%",
                dk_auc_median, dk_auc, "the same with --engine database", db_auc_median,
-               target="within 2 points (|delta AUC| <= 0.02, as tests/cli/test_train_dask.py)",
+               target="within 2 points (|delta AUC| <= 0.02, as tests/client/test_train_dask.py)",
                notes=f"test AUC dask {dk_auc_median / 100:.4f} vs database {db_auc_median / 100:.4f} "
                      f"(delta {(dk_auc_median - db_auc_median) / 100:+.4f}); same rows, split and feature spec; "
                      f"{int(extra['dask_trees'])} vs {int(extra['database_trees'])} trees (early stopping)",

@@ -1,5 +1,5 @@
 /*
- * The C half of bulk scoring (churnml.score): the only C in the churnml extension.
+ * The C half of bulk scoring (churnml.score), one of the C files of churnml.so (see churnml.h).
  *
  * churnml.score predicts a batch of rows in PL/Python (churnml._score_batches). Data
  * crosses between SQL and PL/Python one value at a time, through Python objects and,

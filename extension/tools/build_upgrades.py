@@ -19,7 +19,7 @@ upgrade script is built from two parts:
 
 For each release R with a chain of deltas R -> ... -> VERSION it writes
 `OUT_DIR/EXTENSION--R--VERSION.sql`, so PostgreSQL updates in one step from any of
-them. tests/sql/test_upgrade.py checks that an updated database has exactly the
+them. tests/extension/test_upgrade.py checks that an updated database has exactly the
 catalog of a fresh install. Standard library only: it runs before any venv exists.
 """
 

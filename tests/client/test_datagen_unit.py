@@ -10,7 +10,12 @@ from functools import cache
 import numpy as np
 import pytest
 
-from churnml_client import datagen as dg
+from churnml_client.datagen import load
+from churnml_client.datagen.copy_text import copy_escape, customer_copy_chunks, text_copy_chunks
+from churnml_client.datagen.customers import RATES, STATES, generate_customers
+from churnml_client.datagen.schema import CUSTOMER_COLUMNS, Customers, TextRow, create_tables_sql, index_sql
+from churnml_client.datagen.templates import MESSAGE_TONES, message_templates
+from churnml_client.datagen.texts import generate_messages, generate_transcripts
 
 EXPECTED_COLUMNS = (
     ("state", "text"),
@@ -68,23 +73,23 @@ WALKTHROUGH_FEATURES = (
 
 
 @cache
-def customers(n: int, seed: int) -> dg.Customers:
+def customers(n: int, seed: int) -> Customers:
     """Generated once per (n, seed) for the whole module; tests must not mutate the arrays."""
-    return dg.generate_customers(n, seed)
+    return generate_customers(n, seed)
 
 
 @cache
-def messages(n: int, seed: int) -> list[dg.TextRow]:
-    return dg.generate_messages(customers(n, seed), seed)
+def messages(n: int, seed: int) -> list[TextRow]:
+    return generate_messages(customers(n, seed), seed)
 
 
 @cache
-def transcripts(n: int, seed: int) -> list[dg.TextRow]:
-    return dg.generate_transcripts(customers(n, seed), seed)
+def transcripts(n: int, seed: int) -> list[TextRow]:
+    return generate_transcripts(customers(n, seed), seed)
 
 
 def copy_bytes(n: int, seed: int) -> bytes:
-    return b"".join(chunk for chunk, _ in dg.customer_copy_chunks(customers(n, seed), chunk_rows=700))
+    return b"".join(chunk for chunk, _ in customer_copy_chunks(customers(n, seed), chunk_rows=700))
 
 
 # --- A reference reader of PostgreSQL's COPY text format (as CopyReadAttributesText parses it) ---
@@ -127,15 +132,15 @@ def decode_copy(text: str) -> list[list[str | None]]:
 
 
 def test_columns_are_exactly_the_walkthrough_schema_in_order() -> None:
-    assert tuple((name, sql_type) for name, sql_type, _ in dg.CUSTOMER_COLUMNS) == EXPECTED_COLUMNS
+    assert tuple((name, sql_type) for name, sql_type, _ in CUSTOMER_COLUMNS) == EXPECTED_COLUMNS
     assert tuple(customers(1000, 1)) == tuple(name for name, _ in EXPECTED_COLUMNS)
-    create = next(s for s in dg.create_tables_sql() if s.startswith("CREATE TABLE public.customers"))
+    create = next(s for s in create_tables_sql() if s.startswith("CREATE TABLE public.customers"))
     positions = [create.index(f"{name} {sql_type}") for name, sql_type in EXPECTED_COLUMNS]
     assert positions == sorted(positions)
 
 
 def test_ddl_drops_first_and_keys_come_after_loading() -> None:
-    statements = dg.create_tables_sql()
+    statements = create_tables_sql()
     assert statements[:3] == [
         "DROP TABLE IF EXISTS public.customers CASCADE",
         "DROP TABLE IF EXISTS public.customer_message CASCADE",
@@ -150,7 +155,7 @@ def test_ddl_drops_first_and_keys_come_after_loading() -> None:
         "CREATE TABLE public.call_transcript (area_code bigint, phone text, transcript text, calltime timestamptz)"
         in statements
     )
-    assert dg.index_sql() == [
+    assert index_sql() == [
         "ALTER TABLE public.customers ADD PRIMARY KEY (area_code, phone)",
         "CREATE INDEX ON public.customer_message (area_code, phone)",
         "CREATE INDEX ON public.call_transcript (area_code, phone)",
@@ -161,14 +166,14 @@ def test_ddl_drops_first_and_keys_come_after_loading() -> None:
 
 
 def test_same_seed_gives_byte_identical_data() -> None:
-    again = dg.generate_customers(3000, 11)
+    again = generate_customers(3000, 11)
     first = customers(3000, 11)
     for name in first:
         assert first[name].dtype == again[name].dtype
         assert np.array_equal(first[name], again[name]), name
-    assert copy_bytes(3000, 11) == b"".join(chunk for chunk, _ in dg.customer_copy_chunks(again, chunk_rows=700))
-    assert dg.generate_messages(again, 11) == messages(3000, 11)
-    assert dg.generate_transcripts(again, 11) == transcripts(3000, 11)
+    assert copy_bytes(3000, 11) == b"".join(chunk for chunk, _ in customer_copy_chunks(again, chunk_rows=700))
+    assert generate_messages(again, 11) == messages(3000, 11)
+    assert generate_transcripts(again, 11) == transcripts(3000, 11)
 
 
 def test_different_seeds_differ() -> None:
@@ -185,7 +190,7 @@ def test_different_seeds_differ() -> None:
 
 def test_marginal_distributions() -> None:
     c = customers(20_000, 1)
-    assert set(c["state"].tolist()) == set(dg.STATES) and len(dg.STATES) == 51
+    assert set(c["state"].tolist()) == set(STATES) and len(STATES) == 51
     assert c["acc_length"].min() >= 1 and c["acc_length"].max() <= 243
     assert 95 < c["acc_length"].mean() < 107
     shares = {code: float(np.mean(c["area_code"] == code)) for code in (408, 415, 510)}
@@ -212,7 +217,7 @@ def test_marginal_distributions() -> None:
 def test_charges_are_minutes_times_rate_to_the_cent() -> None:
     c = customers(20_000, 1)
     for period, rate in (("day", 0.17), ("eve", 0.085), ("night", 0.045), ("int", 0.27)):
-        assert dg.RATES[period] == rate
+        assert RATES[period] == rate
         charge, expected = c[f"{period}_charge"], c[f"{period}_mins"] * rate
         assert np.abs(charge - expected).max() <= 0.005 + 1e-9, period
         assert np.allclose(charge * 100, np.rint(charge * 100), atol=1e-6), period
@@ -233,7 +238,7 @@ def test_churn_rate_is_between_14_and_15_percent(seed: int) -> None:
 
 def test_churn_rate_holds_for_other_sizes() -> None:
     for n in (10_000, 12_345):
-        assert 0.14 <= dg.generate_customers(n, 99)["churn"].mean() <= 0.15
+        assert 0.14 <= generate_customers(n, 99)["churn"].mean() <= 0.15
 
 
 def test_churn_jumps_from_the_fourth_customer_service_call() -> None:
@@ -252,11 +257,11 @@ def test_international_plan_and_heavy_day_use_raise_churn_and_voicemail_lowers_i
     assert churn[c["vmail_plan"] == "yes"].mean() < churn[c["vmail_plan"] == "no"].mean()
 
 
-def _features(c: dg.Customers, walkthrough_only: bool) -> np.ndarray:
+def _features(c: Customers, walkthrough_only: bool) -> np.ndarray:
     if walkthrough_only:
         columns = [c[name].astype(float) for name in WALKTHROUGH_FEATURES]
         return np.column_stack([*columns, (c["int_plan"] == "no").astype(float)])
-    numeric = [name for name, _, kind in dg.CUSTOMER_COLUMNS if kind in ("int", "dec1", "dec2")]
+    numeric = [name for name, _, kind in CUSTOMER_COLUMNS if kind in ("int", "dec1", "dec2")]
     one_hot = [(c[col] == value).astype(float) for col in ("int_plan", "vmail_plan") for value in ("yes", "no")]
     return np.column_stack([*(c[name].astype(float) for name in numeric), *one_hot])
 
@@ -278,7 +283,7 @@ def test_xgboost_learns_churn_to_a_realistic_auc(walkthrough_only: bool) -> None
 # --- The walkthrough ---------------------------------------------------------------------------
 
 
-def _row(c: dg.Customers, area_code: int, phone: str) -> dict[str, object]:
+def _row(c: Customers, area_code: int, phone: str) -> dict[str, object]:
     (i,) = np.flatnonzero((c["area_code"] == area_code) & (c["phone"] == phone))
     return {name: values[i].item() for name, values in c.items()}
 
@@ -302,7 +307,7 @@ def test_walkthrough_customers_exist_with_their_profiles(n: int, seed: int) -> N
 
 def test_too_few_customers_is_an_error() -> None:
     with pytest.raises(ValueError, match="number of customers"):
-        dg.generate_customers(6, 1)
+        generate_customers(6, 1)
 
 
 def test_all_ten_walkthrough_messages_are_present() -> None:
@@ -325,8 +330,8 @@ def _template_pattern(templates: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def test_message_templates_are_many_and_varied() -> None:
-    for tone in dg.MESSAGE_TONES:
-        templates = dg.message_templates(tone)
+    for tone in MESSAGE_TONES:
+        templates = message_templates(tone)
         assert len(templates) >= 40, tone
         assert len(set(templates)) == len(templates), tone
     generated = [m for _, _, m, _ in messages(20_000, 1)[10:]]
@@ -344,8 +349,8 @@ def test_messages_cover_about_30_percent_and_their_tone_follows_churn() -> None:
     churned = {
         (a, p) for a, p, ch in zip(c["area_code"].tolist(), c["phone"].tolist(), c["churn"].tolist(), strict=True) if ch
     }
-    negative = _template_pattern(dg.message_templates("angry") + dg.message_templates("complaint"))
-    positive = _template_pattern(dg.message_templates("positive") + dg.message_templates("neutral"))
+    negative = _template_pattern(message_templates("angry") + message_templates("complaint"))
+    positive = _template_pattern(message_templates("positive") + message_templates("neutral"))
 
     def share(pattern: re.Pattern[str], of_churners: bool) -> float:
         texts = [m for a, p, m, _ in rows if ((a, p) in churned) == of_churners]
@@ -388,19 +393,19 @@ def test_transcripts_are_short_dialogues_whose_tone_follows_churn() -> None:
 def test_copy_escaping_round_trips_awkward_text() -> None:
     awkward = 'He said "no"\tthen left; it\'s a back\\slash\nnew line\r\nand a literal \\N \\t'
     rows = [(415, "358-1921", awkward, "2024-01-02 03:04:05+00"), (408, "375-9999", "\\N", "2024-05-06 07:08:09+00")]
-    text = "".join(chunk for chunk, _ in dg.text_copy_chunks(rows))
+    text = "".join(chunk for chunk, _ in text_copy_chunks(rows))
     assert text.count("\n") == 2  # one raw newline per row
     decoded = decode_copy(text)
     assert decoded == [
         ["415", "358-1921", awkward, "2024-01-02 03:04:05+00"],
         ["408", "375-9999", "\\N", "2024-05-06 07:08:09+00"],
     ]
-    assert dg.copy_escape("plain 'quoted' \"text\"") == "plain 'quoted' \"text\""
+    assert copy_escape("plain 'quoted' \"text\"") == "plain 'quoted' \"text\""
 
 
 def test_text_copy_chunks_round_trip_generated_rows() -> None:
     rows = messages(3000, 11) + transcripts(3000, 11)
-    chunks = list(dg.text_copy_chunks(rows, chunk_rows=500))
+    chunks = list(text_copy_chunks(rows, chunk_rows=500))
     assert all(count <= 500 for _, count in chunks) and sum(count for _, count in chunks) == len(rows)
     decoded = decode_copy("".join(chunk for chunk, _ in chunks))
     assert decoded == [[str(a), p, t, ts] for a, p, t, ts in rows]
@@ -408,11 +413,11 @@ def test_text_copy_chunks_round_trip_generated_rows() -> None:
 
 def test_customer_copy_text_reads_back_to_the_generated_values() -> None:
     c = customers(3000, 11)
-    chunks = list(dg.customer_copy_chunks(c, chunk_rows=700))
+    chunks = list(customer_copy_chunks(c, chunk_rows=700))
     assert [count for _, count in chunks] == [700, 700, 700, 700, 200]
     decoded = decode_copy(copy_bytes(3000, 11).decode("ascii"))
     assert len(decoded) == 3000 and {len(row) for row in decoded} == {21}
-    for k, (name, _, kind) in enumerate(dg.CUSTOMER_COLUMNS):
+    for k, (name, _, kind) in enumerate(CUSTOMER_COLUMNS):
         column = [row[k] for row in decoded]
         if kind == "bool":
             assert column == ["t" if v else "f" for v in c[name].tolist()], name
@@ -478,11 +483,11 @@ class FakeConnection:
 
 def test_load_creates_copies_then_indexes_in_one_transaction() -> None:
     conn = FakeConnection()
-    counts = dg.load(conn, 1500, 4, progress=False)  # type: ignore[arg-type]
+    counts = load(conn, 1500, 4, progress=False)  # type: ignore[arg-type]
     assert counts == {
         "customers": 1500,
-        "customer_message": len(dg.generate_messages(dg.generate_customers(1500, 4), 4)),
-        "call_transcript": len(dg.generate_transcripts(dg.generate_customers(1500, 4), 4)),
+        "customer_message": len(generate_messages(generate_customers(1500, 4), 4)),
+        "call_transcript": len(generate_transcripts(generate_customers(1500, 4), 4)),
     }
     log = conn.log
     assert log[0] == "BEGIN" and log[-1] == "COMMIT"
@@ -490,11 +495,11 @@ def test_load_creates_copies_then_indexes_in_one_transaction() -> None:
     copy_messages = "COPY public.customer_message (area_code, phone, message, calltime) FROM STDIN"
     copy_transcripts = "COPY public.call_transcript (area_code, phone, transcript, calltime) FROM STDIN"
     order = [
-        *dg.create_tables_sql(),
+        *create_tables_sql(),
         copy_customers,
         copy_messages,
         copy_transcripts,
-        *dg.index_sql(),
+        *index_sql(),
         "ANALYZE public.customers",
         "ANALYZE public.customer_message",
         "ANALYZE public.call_transcript",

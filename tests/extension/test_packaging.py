@@ -125,3 +125,31 @@ def test_the_runtime_holds_the_backend_and_the_loaders_only(embedded_server) -> 
     sources = {p.relative_to(REPO / "python_udfs").as_posix() for p in (REPO / "python_udfs").rglob("*.py")}
     installed = {p.relative_to(site).as_posix() for p in (site / "churnml").rglob("*.py")} - {"churnml/_version.py"}
     assert installed == sources, installed ^ sources
+
+
+def test_the_runtime_holds_the_backend_data_files(embedded_server) -> None:
+    """make install copies the backend package whole: its data files (sentiment weights and examples) are in
+    the runtime byte for byte, and the runtime's Python reads the examples from there."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    site = Path(embedded_server.info.runtime_site)
+    source = REPO / "python_udfs"
+    data = sorted(p.relative_to(source).as_posix() for p in (source / "churnml").rglob("*")
+                  if p.is_file() and p.suffix in (".toml", ".json"))
+    assert {"churnml/sentiment/examples/training_examples.toml", "churnml/sentiment/examples/evaluation_examples.toml",
+            "churnml/sentiment/weights/encoder_head.json"} <= set(data)
+    for name in data:
+        assert (site / name).read_bytes() == (source / name).read_bytes(), name
+    probe = ("import churnml\n"
+             "from churnml.sentiment import evaluation_examples, training_examples\n"
+             "print(churnml.__file__)\n"
+             "print(len(training_examples.examples()), len(evaluation_examples.three_class_set()))\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True,
+                            timeout=60)
+    location, counts = result.stdout.splitlines()
+    assert Path(location).is_relative_to(site)
+    assert counts == "942 184"

@@ -271,3 +271,29 @@ def test_damaged_model_json() -> None:
         load_booster(b'{"learner": 1}')
     with pytest.raises(DataCorrupted):
         load_booster("not json")
+
+
+def test_search_draws_are_the_same_release_after_release() -> None:
+    """A search with the same seed tries the same parameters, also across releases (values taken on 0.3.0's
+    sampler, which scikit-learn's ParameterSampler does not reproduce: see hyperparams.Range)."""
+    import hashlib
+
+    def draws(search: dict) -> list[dict]:
+        plan = plan_search(search, set())
+        rng = np.random.default_rng(plan.seed)  # as train._random_search draws trials 2..n
+        return [{r.name: r.sample(rng) for r in plan.ranges} for _ in range(plan.trials - 1)]
+
+    default = draws({"trials": 20, "seed": 0})
+    assert default[0] == {"max_depth": 7, "eta": 0.02503, "min_child_weight": 1.369, "subsample": 0.5083,
+                          "colsample_bytree": 0.9066, "lambda": 6.691, "alpha": 0.6066, "gamma": 3.647}
+    assert hashlib.sha256(json.dumps(default).encode()).hexdigest() == (
+        "6dfa262502a1d608aa790fb2973e9f0e93b16a4417de3e3631e7ee2c9c4e994f"
+    )
+    space = {"max_depth": {"low": 2, "high": 9, "log": True}, "tree_method": {"choices": ["hist", "approx"]},
+             "eta": [0.01, 0.3]}
+    assert draws({"trials": 5, "seed": 3, "space": space}) == [
+        {"max_depth": 2, "tree_method": "hist", "eta": 0.1526},
+        {"max_depth": 5, "tree_method": "hist", "eta": 0.01377},
+        {"max_depth": 4, "tree_method": "approx", "eta": 0.01722},
+        {"max_depth": 6, "tree_method": "hist", "eta": 0.01472},
+    ]

@@ -11,8 +11,8 @@ texts are capped at MAX_CHARS characters (see `churnml.sentiment.text`).
 
 The shipped weights were trained by `churnml.sentiment.train_head` on the UCI "Sentiment
 Labelled Sentences" data set (Kotzias, Denil, de Freitas & Smyth, "From Group to Individual
-Labels using Deep Features", KDD 2015; CC BY 4.0) plus the examples in `training_examples`;
-only the weights ship, never the UCI sentences.
+Labels using Deep Features", KDD 2015; CC BY 4.0) plus the examples of `training_examples`
+(examples/training_examples.toml); only the weights ship, never the UCI sentences.
 
 Importing this package is cheap (no numpy, no torch): the engines load on first use.
 """

@@ -4,8 +4,8 @@
         --uci-dir ../shared/data/sentiment --out python_udfs/churnml/sentiment/weights/
 
 Data: the UCI "Sentiment Labelled Sentences" (amazon_cells + yelp; Kotzias et al., KDD
-2015, CC BY 4.0; POSITIVE/NEGATIVE) plus `training_examples` (NEUTRAL, customer-service
-complaints and praise). Splits, all seeded:
+2015, CC BY 4.0; POSITIVE/NEGATIVE) plus `training_examples` (examples/training_examples.toml:
+NEUTRAL, customer-service complaints and praise). Splits, all seeded:
 
 - UCI: stratified by (file, label) into train 65% / calibration 15% / test 20%; the test
   part is only evaluated, never fitted;

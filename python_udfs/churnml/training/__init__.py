@@ -13,5 +13,6 @@ Typical flow:
 
 Deliberately no imports here: the scoring path imports `churnml.training.feature_spec`
 in every backend, and must not pay for xgboost and scikit-learn (~1 s), which only
-`churnml.training.train` needs.
+training needs (`churnml.training.train`, and `churnml.training.metrics`' AUC, log loss
+and Brier score, which import scikit-learn on first use).
 """

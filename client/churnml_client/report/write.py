@@ -1,0 +1,71 @@
+"""`write_report`: the numbers (registry, explanations, holdout costs), then the plots, then the page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from churnml.errors import ChurnmlError
+from churnml.training import explain
+from churnml.training import metrics as mx
+from churnml_client.report import page, plots
+from churnml_client.report.queries import Model, load_model
+
+
+def write_report(
+    conn: psycopg.Connection,
+    name: str,
+    out_dir: Path,
+    *,
+    compare: list[str] | None = None,
+    fp_cost: float = 50.0,
+    fn_cost: float = 500.0,
+    tp_cost: float = 50.0,
+    tn_cost: float = 0.0,
+) -> Path:
+    """Write out_dir/index.html and its PNGs for the model `name` serves (or model id `name`); returns index.html.
+
+    Raises ValueError for a name or id that does not exist and for a model that cannot be read.
+    """
+    model = load_model(conn, name)
+    compared = [load_model(conn, other) for other in compare or []]
+    costs = {"fp": fp_cost, "fn": fn_cost, "tp": tp_cost, "tn": tn_cost}
+    try:
+        return _write(model, compared, Path(out_dir), costs)
+    except ChurnmlError as exc:  # e.g. a cost that is not a number
+        raise ValueError(str(exc)) from exc
+
+
+def _write(model: Model, compared: Sequence[Model], out_dir: Path, costs: dict[str, float]) -> Path:
+    importance = explain.feature_importance(model.booster, spec=model.spec)
+    inputs = importance["inputs"]
+    output_names = model.spec.output_names
+    depths = explain.tree_depths(model.booster)
+
+    counts = cost_rows = best = do_nothing = None
+    if model.has_holdout:
+        counts = mx.confusion(model.labels, model.scores, model.threshold)
+        cost_rows = mx.threshold_costs(model.labels, model.scores, costs["fp"], costs["fn"], costs["tp"],
+                                       costs["tn"])
+        best = mx.optimal_threshold(model.labels, model.scores, costs["fp"], costs["fn"], costs["tp"], costs["tn"])
+        positives = int(model.labels.sum())
+        do_nothing = positives * costs["fn"] + (len(model.labels) - positives) * costs["tn"]
+
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once everything computed: a bad cost leaves no directory
+    files = {
+        "importance": plots.plot_importance(inputs, out_dir),
+        "roc": plots.plot_roc(model, compared, counts, out_dir),
+        "scores": plots.plot_scores(model, out_dir) if model.has_holdout else None,
+        "cost": plots.plot_costs(model, cost_rows, best, do_nothing, costs, out_dir) if cost_rows else None,
+        "tree": plots.plot_tree(explain.tree_to_dict(model.booster, 0, output_names), out_dir) if depths else None,
+        "depths": plots.plot_depths(depths, model.params.get("max_depth"), out_dir),
+    }
+    tree_text = explain.tree_to_text(model.booster, 0, output_names) if depths else ""
+    html = page.render(model, compared, inputs, depths, counts, best, do_nothing, costs, files, tree_text,
+                       generated_at=datetime.now(UTC))
+    index = out_dir / "index.html"
+    index.write_text(html, encoding="utf-8")
+    return index
