@@ -170,6 +170,19 @@ churnml_unpack_batch(PG_FUNCTION_ARGS)
 }
 
 /*
+ * 0.2.0's install script names this symbol for churnml._unpack_scores: it is the same
+ * function, so that script still loads (CREATE EXTENSION ... VERSION '0.2.0', then an
+ * update) and a 0.2.0 database keeps scoring with this library before its update.
+ */
+PG_FUNCTION_INFO_V1(churnml_unpack_scores);
+
+Datum
+churnml_unpack_scores(PG_FUNCTION_ARGS)
+{
+	return churnml_unpack_batch(fcinfo);
+}
+
+/*
  * churnml._pack_float8(VARIADIC "any") RETURNS bytea: its float8 arguments as one bytea
  * of native float8s, NULL as NaN.
  *
