@@ -1,4 +1,4 @@
-"""Micro-benchmark: scoring an XGBoost binary:logistic model with churnml.scoring vs xgboost.
+"""Micro-benchmark: scoring an XGBoost binary:logistic model with churnml's evaluator vs xgboost.
 
 Standalone: `python bench/bench_tree_scoring.py [--runs 5] [--rows 100000]`.
 Trains a 100-tree depth-4 model on 20 features, then times, on the same rows
@@ -8,9 +8,12 @@ Trains a 100-tree depth-4 model on 20 features, then times, on the same rows
       would (a Python list turned into a 1 × 20 array each call); over the first
       --baseline-rows rows (default 10,000: the per-call cost does not depend on
       the row count and 100k calls would take ~20 s per run);
-  (b) CompiledModel.predict_row, once per row (Python lists);
-  (c) CompiledModel.predict_matrix on chunks of 10,000 rows;
-  (d) xgboost `inplace_predict` on the whole matrix with nthread=1.
+  (b) TreeEvaluator.predict_row, once per row (Python lists);
+  (c) TreeEvaluator.predict_matrix on chunks of 10,000 rows, one thread;
+  (d) xgboost `inplace_predict` on the whole matrix with nthread=1;
+  (e) TreeEvaluator.contributions_matrix (TreeSHAP) on chunks of 10,000 rows, one thread,
+      over the first --baseline-rows rows;
+  (f) xgboost `predict(pred_contribs=True)` on the same rows, nthread=1.
 
 Prints the median rows/s of --runs runs and ratios, plus the largest differences
 from xgboost. Never exits non-zero: a failing measurement is reported and skipped.
@@ -33,7 +36,7 @@ if str(REPO / "python_udfs") not in sys.path:  # standalone runs from a checkout
 import numpy as np  # noqa: E402 - after the path setup above
 import xgboost as xgb  # noqa: E402
 
-from churnml.scoring import CompiledModel  # noqa: E402
+from churnml.scoring import TreeEvaluator  # noqa: E402
 
 N_FEATURES = 20
 N_TREES = 100
@@ -78,23 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     booster.set_param({"nthread": 1})
     raw = bytes(booster.save_raw("json"))
     start = time.perf_counter()
-    model = CompiledModel.from_json(raw)
-    compile_ms = (time.perf_counter() - start) * 1000
+    model = TreeEvaluator.from_json(raw)
+    load_ms = (time.perf_counter() - start) * 1000
     x, _ = make_data(args.rows, seed=2)
     rows = [[None if v != v else v for v in row] for row in x.tolist()]
     baseline_rows = rows[: args.baseline_rows]
-    start = time.perf_counter()
-    model.predict_matrix(x[:10])  # builds the vector layout once
-    vector_ms = (time.perf_counter() - start) * 1000
+    explained = x[: args.baseline_rows]
     print(f"model: {N_TREES} trees, depth {DEPTH}, {N_FEATURES} features; {args.rows:,} rows, "
           f"medians of {args.runs} runs")
-    print(f"CompiledModel.from_json: {compile_ms:.1f} ms; matrix layout built in {vector_ms:.1f} ms")
+    print(f"TreeEvaluator.from_json: {load_ms:.1f} ms")
 
     def per_row_xgboost() -> None:
         for row in baseline_rows:
             booster.inplace_predict(np.array([row], dtype=np.float64))
 
-    def per_row_compiled() -> None:
+    def per_row() -> None:
         predict = model.predict_row
         for row in rows:
             predict(row)
@@ -103,11 +104,18 @@ def main(argv: list[str] | None = None) -> int:
         for begin in range(0, len(x), CHUNK):
             model.predict_matrix(x[begin : begin + CHUNK])
 
+    def chunked_contributions() -> None:
+        for begin in range(0, len(explained), CHUNK):
+            model.contributions_matrix(explained[begin : begin + CHUNK])
+
     cases = [
         ("(a) xgboost inplace_predict per row [baseline]", len(baseline_rows), per_row_xgboost),
-        ("(b) CompiledModel.predict_row", len(rows), per_row_compiled),
-        (f"(c) CompiledModel.predict_matrix, chunks of {CHUNK:,}", len(rows), chunked_matrix),
+        ("(b) TreeEvaluator.predict_row", len(rows), per_row),
+        (f"(c) TreeEvaluator.predict_matrix, chunks of {CHUNK:,}", len(rows), chunked_matrix),
         ("(d) xgboost inplace_predict whole matrix, nthread=1", len(rows), lambda: booster.inplace_predict(x)),
+        (f"(e) TreeEvaluator.contributions_matrix, chunks of {CHUNK:,}", len(explained), chunked_contributions),
+        ("(f) xgboost predict(pred_contribs=True), nthread=1", len(explained),
+         lambda: booster.predict(xgb.DMatrix(explained), pred_contribs=True)),
     ]
     results: dict[str, float] = {}
     for name, count, work in cases:
@@ -132,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         expected = booster.inplace_predict(x)
         by_row = np.array([model.predict_row(row) for row in rows[:20_000]])
+        contributions = booster.predict(xgb.DMatrix(explained[:1000]), pred_contribs=True)
         print(f"max |difference| vs xgboost: predict_row {np.abs(by_row - expected[:20_000]).max():.2e}, "
-              f"predict_matrix {np.abs(model.predict_matrix(x) - expected).max():.2e}")
+              f"predict_matrix {np.abs(model.predict_matrix(x) - expected).max():.2e}, "
+              f"contributions {np.abs(model.contributions_matrix(explained[:1000]) - contributions).max():.2e}")
     except Exception:  # noqa: BLE001 - same: report, never fail
         traceback.print_exc()
     return 0

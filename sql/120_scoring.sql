@@ -78,13 +78,15 @@ AS 'MODULE_PATHNAME', 'churnml_pack_float8';
 COMMENT ON FUNCTION churnml._pack_float8("any") IS
 'Internal (what score and customer_risk read rows through, in C): its double precision arguments, passed separately, as one bytea of native float8s, NULL as NaN. Any other argument type is 42804.';
 
+-- The one way batch results come back to SQL: bytea columns unpacked in C
+-- (extension/core/bulk_scoring.c); churnml._unpack_risk (410_dashboards.sql) is the same C function.
 CREATE FUNCTION churnml._unpack_scores(keys bytea, probabilities bytea)
 RETURNS TABLE (key text, probability float8)
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'churnml_unpack_scores';
+AS 'MODULE_PATHNAME', 'churnml_unpack_batch';
 COMMENT ON FUNCTION churnml._unpack_scores(bytea, bytea) IS
-'Internal (what score calls, in C): one row per probability of a batch from _score_batches. probabilities = float8 values in native byte order; keys = one UTF-8 key per probability, each followed by a zero byte, the single byte 0xFF for NULL. Sizes and UTF-8 are checked (22023, 22021).';
+'Internal (what score calls, in C): one row per probability of a batch from _score_batches. probabilities = float8 values in native byte order (NaN reads as NULL); keys = one UTF-8 key per probability, each followed by a zero byte, the single byte 0xFF for NULL. Sizes and UTF-8 are checked (22023, 22021).';
 
 -- Without SET search_path: the source resolves with the caller's path, which this body
 -- hands on (every name in it is schema-qualified, and it uses no operator).

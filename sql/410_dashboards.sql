@@ -3,16 +3,17 @@
 --
 -- The extension cannot name the customer table at CREATE EXTENSION time (it is
 -- configured in churnml.call_center_settings), so the view reads it through a
--- PL/Python function: bulk, vectorised scoring and TreeSHAP in C, batches packed
--- into one row each and unnested here. STABLE (it reads the deployed model),
--- PARALLEL UNSAFE (SPI), run with the caller's privileges on the customer table.
+-- PL/Python function: bulk scoring and TreeSHAP in C, a matrix at a time, each batch
+-- packed into one row of bytea columns and unpacked in C, as churnml.score's batches
+-- are. STABLE (it reads the deployed model), PARALLEL UNSAFE (SPI), run with the
+-- caller's privileges on the customer table.
 
 -- The view calls it without arguments: search_path's default, evaluated where the view
 -- is read, is the reader's path (the view runs with its reader's rights).
 CREATE FUNCTION churnml._customer_risk_batches(
     batch_size int DEFAULT 5000,
     search_path text DEFAULT pg_catalog.current_setting('search_path')
-) RETURNS TABLE (keys text, probabilities text, bands text, reasons text, contributions text,
+) RETURNS TABLE (keys bytea, probabilities bytea, bands bytea, reasons bytea, contributions bytea,
                  threshold float8, model text, model_id bigint)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -21,7 +22,17 @@ import churnml.sql_api.dashboards as api
 return api.customer_risk_batches(plpy, '@EXTVERSION@', batch_size, search_path)
 $$;
 COMMENT ON FUNCTION churnml._customer_risk_batches(int, text) IS
-'Internal: every customer of the call-center customer table scored and explained, one row per batch (keys, bands and reasons as JSON arrays, probabilities and contributions as comma-separated text); what churnml.customer_risk unnests.';
+'Internal: every customer of the call-center customer table scored and explained, one row per batch, its columns packed as churnml._unpack_risk reads them; what churnml.customer_risk unnests.';
+
+CREATE FUNCTION churnml._unpack_risk(keys bytea, probabilities bytea, bands bytea, reasons bytea,
+                                     contributions bytea)
+RETURNS TABLE (customer_key text, will_churn float8, risk_band text, top_reason text,
+               top_reason_contribution float8)
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'churnml_unpack_batch';
+COMMENT ON FUNCTION churnml._unpack_risk(bytea, bytea, bytea, bytea, bytea) IS
+'Internal (what customer_risk calls, in C, the same function as _unpack_scores): one row per customer of a batch from _customer_risk_batches. probabilities and contributions = float8 values in native byte order (NaN reads as NULL); keys, bands and reasons = one UTF-8 value per customer, each followed by a zero byte, the single byte 0xFF for NULL. Sizes and UTF-8 are checked (22023, 22021).';
 
 CREATE VIEW churnml.customer_risk WITH (security_invoker = true) AS
 SELECT u.customer_key,
@@ -37,13 +48,7 @@ SELECT u.customer_key,
        b.model,
        b.model_id
 FROM churnml._customer_risk_batches() AS b
-CROSS JOIN LATERAL ROWS FROM (
-    pg_catalog.json_array_elements_text(b.keys::pg_catalog.json),
-    pg_catalog.unnest(pg_catalog.string_to_array(b.probabilities, ',')::pg_catalog.float8[]),
-    pg_catalog.json_array_elements_text(b.bands::pg_catalog.json),
-    pg_catalog.json_array_elements_text(b.reasons::pg_catalog.json),
-    pg_catalog.unnest(pg_catalog.string_to_array(b.contributions, ',', '')::pg_catalog.float8[])
-) AS u(customer_key, will_churn, risk_band, top_reason, top_reason_contribution)
+CROSS JOIN LATERAL churnml._unpack_risk(b.keys, b.probabilities, b.bands, b.reasons, b.contributions) AS u
 LEFT JOIN LATERAL (
     SELECT l.sentiment, l.confidence, l.offered_at
     FROM churnml.offer_log AS l
@@ -90,6 +95,7 @@ COMMENT ON FUNCTION churnml.assess_customer_text(bigint, text, text, boolean, te
 
 GRANT EXECUTE ON FUNCTION
     churnml._customer_risk_batches(int, text),
+    churnml._unpack_risk(bytea, bytea, bytea, bytea, bytea),
     churnml.assess_customer_text(bigint, text, text, boolean, text)
 TO churnml_user;
 GRANT SELECT ON churnml.customer_risk TO churnml_user;

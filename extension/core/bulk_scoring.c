@@ -1,27 +1,35 @@
 /*
- * The C half of bulk scoring (churnml.score), one of the C files of churnml.so (see churnml.h).
+ * The C half of bulk scoring (churnml.score) and of the dashboard view (churnml.customer_risk),
+ * one of the C files of churnml.so (see churnml.h).
  *
- * churnml.score predicts a batch of rows in PL/Python (churnml._score_batches). Data
- * crosses between SQL and PL/Python one value at a time, through Python objects and,
- * on the way back, through each value's text form (str(), then the type's input
- * function): about a microsecond a value, more than the prediction itself. These two
- * functions move the data as bytes instead:
+ * Both predict a batch of rows in PL/Python (churnml._score_batches,
+ * churnml._customer_risk_batches). Data crosses between SQL and PL/Python one value at a
+ * time, through Python objects and, on the way back, through each value's text form
+ * (str(), then the type's input function): about a microsecond a value, more than the
+ * prediction itself. These functions move the data as bytes instead:
  *
  * churnml._pack_float8(VARIADIC "any") RETURNS bytea
  *   a row's numeric features (cast to float8 by the caller) as one bytea of native
  *   float8s, NULL as NaN: one Python object per row instead of one per value, and one
  *   allocation instead of a float8send and a concatenation per feature;
  *
- * churnml._unpack_scores(keys bytea, probabilities bytea) RETURNS TABLE (key text, probability float8)
- *   a batch's results as rows:
- *     probabilities: the batch's float8 values, native byte order, 8 bytes each;
- *     keys: one key per probability, each as UTF-8 followed by a 0 byte (text never
- *           contains a 0 byte); a key that is the single byte 0xFF (never valid UTF-8)
- *           is NULL.
+ * churnml._unpack_scores(keys bytea, probabilities bytea)
+ *     RETURNS TABLE (key text, probability float8)
+ * churnml._unpack_risk(keys bytea, probabilities bytea, bands bytea, reasons bytea, contributions bytea)
+ *     RETURNS TABLE (customer_key text, will_churn float8, risk_band text, top_reason text,
+ *                    top_reason_contribution float8)
+ *   a batch's results as rows: one C function, churnml_unpack_batch, behind both. Its
+ *   i-th argument holds the i-th column of its declared result, by the column's type:
+ *     float8: the batch's values, native byte order, 8 bytes each; NaN is NULL (churnml's
+ *             probabilities and contributions are never NaN);
+ *     text:   one value per row, each as UTF-8 followed by a 0 byte (text never contains
+ *             a 0 byte); the single byte 0xFF (never valid UTF-8) is NULL.
+ *   The first float8 column gives the number of rows; every other column must hold
+ *   exactly as many values.
  *
  * Anyone who may call churnml.score may call these directly, so nothing about the
- * input is trusted: types and sizes are checked, every key is verified as UTF-8 and
- * converted to the database encoding, and a mismatch is an error with a SQLSTATE,
+ * input is trusted: types and sizes are checked, every text value is verified as UTF-8
+ * and converted to the database encoding, and a mismatch is an error with a SQLSTATE,
  * never a crash.
  */
 #include "postgres.h"
@@ -37,82 +45,142 @@
 
 PG_MODULE_MAGIC;
 
-PG_FUNCTION_INFO_V1(churnml_unpack_scores);
+PG_FUNCTION_INFO_V1(churnml_unpack_batch);
 
-#define NULL_KEY ((char) 0xFF)
+#define NULL_TEXT ((char) 0xFF)
+#define MAX_COLUMNS 8
+#define HINT_UNPACK "churnml's unpack functions are internal to churnml.score and churnml.customer_risk; use those."
+
+Datum
+churnml_unpack_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc;
+	int			ncols;
+	const char *at[MAX_COLUMNS];
+	const char *end[MAX_COLUMNS];
+	bool		is_text[MAX_COLUMNS];
+	int			counted = -1;	/* the float8 column that gives the row count */
+	Size		rows = 0;
+	Datum		values[MAX_COLUMNS];
+	bool		nulls[MAX_COLUMNS];
+
+	InitMaterializedSRF(fcinfo, 0);
+	desc = rsinfo->setDesc;
+	ncols = desc->natts;
+	if (ncols != PG_NARGS() || ncols > MAX_COLUMNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("churnml_unpack_batch needs one bytea argument per result column, at most %d", MAX_COLUMNS)));
+	for (int i = 0; i < ncols; i++)
+	{
+		Form_pg_attribute column = TupleDescAttr(desc, i);
+		bytea	   *data = PG_GETARG_BYTEA_PP(i);	/* STRICT: not NULL */
+		Size		len = VARSIZE_ANY_EXHDR(data);
+
+		if (column->atttypid != TEXTOID && column->atttypid != FLOAT8OID)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+					 errmsg("churnml_unpack_batch returns text and float8 columns only")));
+		is_text[i] = column->atttypid == TEXTOID;
+		at[i] = VARDATA_ANY(data);
+		end[i] = at[i] + len;
+		if (is_text[i])
+			continue;
+		if (len % sizeof(float8) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must hold whole float8 values", NameStr(column->attname)),
+					 errdetail("It has %zu bytes, not a multiple of 8.", len),
+					 errhint(HINT_UNPACK)));
+		if (counted < 0)
+		{
+			counted = i;
+			rows = len / sizeof(float8);
+		}
+		else if (len / sizeof(float8) != rows)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s holds %zu values, but %s holds %zu", NameStr(column->attname), len / sizeof(float8),
+							NameStr(TupleDescAttr(desc, counted)->attname), rows),
+					 errhint(HINT_UNPACK)));
+	}
+	if (counted < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("churnml_unpack_batch needs a float8 column to count the rows")));
+
+	for (Size row = 0; row < rows; row++)
+	{
+		for (int i = 0; i < ncols; i++)
+		{
+			if (!is_text[i])
+			{
+				float8		v;
+
+				memcpy(&v, at[i] + row * sizeof(float8), sizeof(float8));
+				nulls[i] = isnan(v);
+				values[i] = nulls[i] ? (Datum) 0 : Float8GetDatum(v);
+			}
+			else
+			{
+				const char *stop = at[i] < end[i] ? memchr(at[i], '\0', end[i] - at[i]) : NULL;
+				Size		len;
+
+				if (stop == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("%s holds fewer values than there are rows", NameStr(TupleDescAttr(desc, i)->attname)),
+							 errdetail("%zu rows, %zu values.", rows, row),
+							 errhint(HINT_UNPACK)));
+				len = stop - at[i];
+				if (len == 1 && at[i][0] == NULL_TEXT)
+				{
+					nulls[i] = true;
+					values[i] = (Datum) 0;
+				}
+				else
+				{
+					/* verifies the UTF-8 (22021 when invalid) and converts to the database encoding */
+					char	   *converted = pg_any_to_server(at[i], (int) len, PG_UTF8);
+
+					nulls[i] = false;
+					values[i] = PointerGetDatum(cstring_to_text_with_len(converted,
+																		 converted == at[i] ? (int) len : (int) strlen(converted)));
+					if (converted != at[i])
+						pfree(converted);
+				}
+				at[i] = stop + 1;
+			}
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		for (int i = 0; i < ncols; i++)
+			if (is_text[i] && !nulls[i])
+				pfree(DatumGetPointer(values[i]));
+		if ((row & 4095) == 4095)
+			CHECK_FOR_INTERRUPTS();
+	}
+	for (int i = 0; i < ncols; i++)
+		if (is_text[i] && at[i] != end[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s holds more values than there are rows", NameStr(TupleDescAttr(desc, i)->attname)),
+					 errdetail("%zu rows.", rows),
+					 errhint(HINT_UNPACK)));
+	return (Datum) 0;
+}
+
+/*
+ * 0.2.0's install script names this symbol for churnml._unpack_scores: it is the same
+ * function, so that script still loads (CREATE EXTENSION ... VERSION '0.2.0', then an
+ * update) and a 0.2.0 database keeps scoring with this library before its update.
+ */
+PG_FUNCTION_INFO_V1(churnml_unpack_scores);
 
 Datum
 churnml_unpack_scores(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bytea	   *keys = PG_GETARG_BYTEA_PP(0);
-	bytea	   *probabilities = PG_GETARG_BYTEA_PP(1);
-	const char *key = VARDATA_ANY(keys);
-	const char *keys_end = key + VARSIZE_ANY_EXHDR(keys);
-	const char *probability = VARDATA_ANY(probabilities);
-	Size		probabilities_len = VARSIZE_ANY_EXHDR(probabilities);
-	Size		rows;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
-
-	if (probabilities_len % sizeof(float8) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("probabilities must hold whole float8 values"),
-				 errdetail("It has %zu bytes, not a multiple of 8.", probabilities_len),
-				 errhint("churnml._unpack_scores is internal to churnml.score; call that instead.")));
-	rows = probabilities_len / sizeof(float8);
-
-	InitMaterializedSRF(fcinfo, 0);
-
-	for (Size i = 0; i < rows; i++)
-	{
-		const char *end = key < keys_end ? memchr(key, '\0', keys_end - key) : NULL;
-		Size		len;
-
-		if (end == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("keys holds fewer keys than there are probabilities"),
-					 errdetail("%zu probabilities, %zu keys.", rows, i),
-					 errhint("churnml._unpack_scores is internal to churnml.score; call that instead.")));
-		len = end - key;
-		if (len == 1 && key[0] == NULL_KEY)
-		{
-			nulls[0] = true;
-			values[0] = (Datum) 0;
-		}
-		else
-		{
-			/* verifies the UTF-8 (22021 when invalid) and converts to the database encoding */
-			char	   *converted = pg_any_to_server(key, (int) len, PG_UTF8);
-
-			nulls[0] = false;
-			values[0] = PointerGetDatum(cstring_to_text_with_len(converted,
-																 converted == key ? (int) len : (int) strlen(converted)));
-			if (converted != key)
-				pfree(converted);
-		}
-		{
-			float8		p;
-
-			memcpy(&p, probability + i * sizeof(float8), sizeof(float8));
-			values[1] = Float8GetDatum(p);
-		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		if (!nulls[0])
-			pfree(DatumGetPointer(values[0]));
-		key = end + 1;
-		if ((i & 4095) == 4095)
-			CHECK_FOR_INTERRUPTS();
-	}
-	if (key != keys_end)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("keys holds more keys than there are probabilities"),
-				 errdetail("%zu probabilities.", rows),
-				 errhint("churnml._unpack_scores is internal to churnml.score; call that instead.")));
-	return (Datum) 0;
+	return churnml_unpack_batch(fcinfo);
 }
 
 /*

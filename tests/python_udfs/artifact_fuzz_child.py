@@ -10,8 +10,8 @@ mutant kills the process (a signal) the parent knows which one it was. Outcomes:
 - refused: churnml's validator raised a ChurnmlError (sqlstate, message);
 - accepted: churnml accepted it, and xgboost then loaded the *raw* mutant (and the
   canonical document) and predicted; the line carries the largest differences between
-  xgboost's probabilities and those of churnml's scorer, its C evaluator and xgboost on
-  the canonical document;
+  xgboost's probabilities and those of churnml's evaluator (per matrix and per row) and
+  of xgboost on the canonical document;
 - error: anything else (a Python exception escaping the validator, xgboost refusing a
   mutant churnml accepted, a canonical document that does not validate to the same model).
 """
@@ -35,8 +35,7 @@ def judge(data: bytes, rows: Any) -> dict[str, Any]:
 
     from churnml.errors import ChurnmlError
     from churnml.scoring.artifact import read_artifact
-    from churnml.scoring.compiled_trees import CompiledModel, forest_of
-    from churnml.scoring.native_trees import native_forest
+    from churnml.scoring.tree_evaluator import TreeEvaluator
 
     try:
         model = read_artifact(data)
@@ -45,13 +44,9 @@ def judge(data: bytes, rows: Any) -> dict[str, Any]:
     canonical = model.canonical_json()
     if read_artifact(canonical) != model:
         return {"outcome": "error", "error": "the canonical document does not validate to the same model"}
-    compiled = CompiledModel(forest_of(model))
-    ours = compiled.predict_matrix(rows)
-    by_row = np.array([compiled.predict_row([None if v != v else v for v in row]) for row in rows[:8].tolist()])
-    native = native_forest(compiled.forest)
-    in_c = np.empty(len(rows))
-    if native is not None:
-        native.predict_matrix(np.ascontiguousarray(rows), in_c, 1)
+    evaluator = TreeEvaluator.from_artifact(model)
+    ours = evaluator.predict_matrix(rows)
+    by_row = np.array([evaluator.predict_row([None if v != v else v for v in row]) for row in rows[:8].tolist()])
     try:
         raw_booster = xgb.Booster(model_file=bytearray(data))
         expected = raw_booster.inplace_predict(rows)
@@ -62,7 +57,6 @@ def judge(data: bytes, rows: Any) -> dict[str, Any]:
         "outcome": "accepted",
         "scorer": float(np.max(np.abs(ours - expected))),
         "rows": float(np.max(np.abs(by_row - expected[:8]))),
-        "native": float(np.max(np.abs(in_c - expected))) if native is not None else None,
         "canonical": float(np.max(np.abs(canonical_expected - expected))),
     }
 

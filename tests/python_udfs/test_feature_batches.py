@@ -1,5 +1,5 @@
 """The batch step of bulk scoring, outside Postgres: a fetched batch of packed rows
-becomes a keys blob and a matrix, the same with the C helper and without it."""
+becomes a keys blob and a matrix (one C pass, _native_trees.pack_batch)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from churnml.scoring import feature_batches
-from churnml.scoring.feature_batches import batch_columns, keys_blob, keys_list
+from churnml.scoring.feature_batches import batch_columns, text_blob, text_list
+from churnml.scoring.tree_evaluator import native_module
 
 KEYS = ["a", None, "", "café", "🙂\tx", "k" * 300]
 
@@ -22,23 +22,18 @@ def _rows(n_numeric: int) -> list[dict[str, object]]:
             for i, (k, row) in enumerate(zip(KEYS, values, strict=True))]
 
 
-def test_keys_blob_round_trip() -> None:
-    blob = keys_blob(KEYS)
+def test_text_blob_round_trip() -> None:
+    blob = text_blob(KEYS)
     assert blob.count(b"\0") == len(KEYS) and b"\xff\0" in blob
-    assert keys_list(blob) == KEYS
-    assert keys_list(keys_blob([])) == []
+    assert text_list(blob) == KEYS
+    assert text_list(text_blob([])) == []
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_batch_columns_with_and_without_the_c_helper(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
-    if native and feature_batches._native_trees is None:
-        pytest.skip("the C helper is not built (make native)")
-    if not native:
-        monkeypatch.setattr(feature_batches, "_native_trees", None)
+def test_batch_columns() -> None:
     rows = _rows(2)
     features = [("f0", "numeric"), ("f1", "numeric"), ("f2", "categorical")]
     keys, columns = batch_columns(rows, features)
-    assert keys == keys_blob(KEYS)
+    assert keys == text_blob(KEYS)
     expected = np.array([struct.unpack("=2d", r["x"]) for r in rows])
     np.testing.assert_array_equal(columns["f0"], expected[:, 0])
     np.testing.assert_array_equal(columns["f1"], expected[:, 1])
@@ -46,9 +41,7 @@ def test_batch_columns_with_and_without_the_c_helper(monkeypatch: pytest.MonkeyP
 
 
 def test_pack_batch_refuses_malformed_rows() -> None:
-    native = feature_batches._native_trees
-    if native is None:
-        pytest.skip("the C helper is not built (make native)")
+    native = native_module()
     good = _rows(2)
     assert native.pack_batch([], 2) == (b"", b"")
     with pytest.raises(ValueError, match="wrong size"):
@@ -65,17 +58,11 @@ def test_pack_batch_refuses_malformed_rows() -> None:
         native.pack_batch(good, -1)
 
 
-@pytest.mark.parametrize("native", [True, False])
 @pytest.mark.parametrize("infinity", [np.inf, -np.inf])
-def test_an_infinite_feature_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, native: bool,
-                                                 infinity: float) -> None:
+def test_an_infinite_feature_is_refused_by_name(infinity: float) -> None:
     """The review: -Infinity scored as a missing value. NaN (NULL) stays missing; ±Infinity is 22003."""
     from churnml.errors import NumericValueOutOfRange
 
-    if native and feature_batches._native_trees is None:
-        pytest.skip("the C helper is not built (make native)")
-    if not native:
-        monkeypatch.setattr(feature_batches, "_native_trees", None)
     rows = _rows(2)
     features = [("f0", "numeric"), ("f1", "numeric"), ("f2", "categorical")]
     batch_columns(rows, features)  # NaN in row 1: fine

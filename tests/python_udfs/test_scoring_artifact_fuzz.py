@@ -135,7 +135,7 @@ def _problem(outcome: dict[str, Any]) -> str | None:
             return None
         return f"refused with {outcome['sqlstate']} {message!r}"
     if outcome["outcome"] == "accepted":
-        worst = max(v for k, v in outcome.items() if k in ("scorer", "rows", "native", "canonical") and v is not None)
+        worst = max(v for k, v in outcome.items() if k in ("scorer", "rows", "canonical") and v is not None)
         return None if worst <= TOLERANCE else f"accepted, but probabilities differ by {worst:g}: {outcome}"
     return outcome["error"]
 

@@ -95,8 +95,8 @@ def test_a_refused_deploy_keeps_the_cached_serving(monkeypatch: pytest.MonkeyPat
 
 def _loaded(model_id: int, nodes: int) -> model_cache.LoadedModel:
     return model_cache.LoadedModel(model_id=model_id, sha256=f"{model_id:064d}", name=f"m{model_id}",
-                                   spec=None, compiled=None, encode_row=list, predict_row=len,  # type: ignore[arg-type]
-                                   native=None, nodes=nodes)
+                                   spec=None, evaluator=None, encode_row=list, predict_row=len,  # type: ignore[arg-type]
+                                   nodes=nodes)
 
 
 @pytest.fixture

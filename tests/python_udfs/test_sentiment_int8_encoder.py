@@ -1,4 +1,4 @@
-"""The int8 encoder the sentiment engine runs (`int8_encoder`, C) and which head gets which embedding."""
+"""The int8 encoder the sentiment engine runs (`int8_encoder`, C) for every head, whatever it was fitted to."""
 
 from __future__ import annotations
 
@@ -170,6 +170,12 @@ def test_the_sentiment_engine_never_imports_torch() -> None:
         assert [x.label for x in r] == ["MIXED", "NEUTRAL"], r
         long = s.analyze(["The bill is wrong again and nobody answers the phone. " * 60])
         assert long[0].label == "NEGATIVE", long
+        from churnml.sentiment import weights
+        from churnml.sentiment.analysis import run
+        from churnml.sentiment.encoder import WEIGHTS_FILE, EncoderEngine
+        legacy = weights.load(WEIGHTS_FILE)
+        del legacy["embedding"]  # a head of 0.1.0, fitted to the float32 model
+        assert run(["How do I dial Morocco?"], EncoderEngine(legacy))[0].label == "NEUTRAL"
         print(sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules))
         """
     )
@@ -184,21 +190,23 @@ def test_the_shipped_head_is_applied_to_the_embedding_it_was_trained_on() -> Non
     shipped = weight_files.load(WEIGHTS_FILE)
     assert shipped["embedding"] == COMPACT_EMBEDDING
     engine = EncoderEngine(shipped)
-    assert engine.compact
+    assert engine.fitted_to == COMPACT_EMBEDDING
     texts = [MESSAGES[0], *mixed_clauses(MESSAGES[0])]
     expected = engine.probs_from_embeddings(head_embed(texts))
     assert np.allclose(engine.probs(texts), expected, atol=1e-12)
 
 
-def test_a_head_trained_on_the_float32_model_keeps_it() -> None:
-    """Custom sentiment heads trained by 0.1.0 record the float32 embedding: they must keep scoring on it."""
+def test_a_head_trained_on_the_float32_model_runs_on_the_int8_encoder() -> None:
+    """Custom sentiment heads trained by 0.1.0 record the float32 embedding (or nothing); since 0.3.0 the
+    sentiment engine has one encoder, the int8 one, for them too (docs/sentiment.md: how much they move)."""
     legacy = copy.deepcopy(weight_files.load(WEIGHTS_FILE))
     legacy["embedding"] = FULL_EMBEDDING
     engine = EncoderEngine(legacy)
-    assert not engine.compact
-    assert np.allclose(engine.probs([MESSAGES[1]]), engine.probs_from_embeddings(embed([MESSAGES[1]])), atol=1e-6)
-    del legacy["embedding"]  # 0.1.0 heads before the field existed: the float32 model too
-    assert not EncoderEngine(legacy).compact
+    assert engine.fitted_to == FULL_EMBEDDING
+    texts = [MESSAGES[1], *mixed_clauses(MESSAGES[3])]
+    assert np.allclose(engine.probs(texts), engine.probs_from_embeddings(head_embed(texts)), atol=1e-12)
+    del legacy["embedding"]  # 0.1.0 heads before the field existed
+    assert EncoderEngine(legacy).fitted_to == FULL_EMBEDDING
 
 
 def test_unknown_embedding_is_refused() -> None:

@@ -1,5 +1,6 @@
 """Bulk scoring (churnml.score) end to end: keys of every kind, batch sizes, encodings,
-and the two C helpers it reads and returns rows through (_pack_float8, _unpack_scores)."""
+and the C helpers it reads and returns rows through (_pack_float8, and _unpack_scores: the one C
+unpack function, also behind customer_risk's _unpack_risk)."""
 
 from __future__ import annotations
 
@@ -114,17 +115,16 @@ def test_unpack_scores_reads_exactly_what_it_is_given(conn: psycopg.Connection) 
     values = [0.5, math.inf, -0.0, 1e-300]
     got = _unpack(conn, b"a\x00\xff\x00\x00caf\xc3\xa9\x00", struct.pack("=4d", *values))
     assert got == [("a", 0.5), (None, math.inf), ("", -0.0), ("café", 1e-300)]
-    nan = _unpack(conn, b"\x00", struct.pack("=d", math.nan))
-    assert math.isnan(nan[0][1])
+    assert _unpack(conn, b"\x00", struct.pack("=d", math.nan)) == [("", None)]  # NaN reads as NULL
     assert _unpack(conn, b"", b"") == []
 
 
 @pytest.mark.parametrize(("keys", "probabilities", "sqlstate", "message"), [
-    (b"a\x00", b"\x00" * 7, "22023", "whole float8 values"),
-    (b"a\x00", b"\x00" * 16, "22023", "fewer keys"),
-    (b"a", b"\x00" * 8, "22023", "fewer keys"),
-    (b"a\x00b\x00", b"\x00" * 8, "22023", "more keys"),
-    (b"a\x00junk", b"\x00" * 8, "22023", "more keys"),
+    (b"a\x00", b"\x00" * 7, "22023", "probability must hold whole float8 values"),
+    (b"a\x00", b"\x00" * 16, "22023", "key holds fewer values than there are rows"),
+    (b"a", b"\x00" * 8, "22023", "key holds fewer values"),
+    (b"a\x00b\x00", b"\x00" * 8, "22023", "key holds more values than there are rows"),
+    (b"a\x00junk", b"\x00" * 8, "22023", "key holds more values"),
     (b"\xc3\x28\x00", b"\x00" * 8, "22021", "invalid byte sequence"),
     (b"\xff\xff\x00", b"\x00" * 8, "22021", "invalid byte sequence"),
 ])
@@ -135,6 +135,25 @@ def test_unpack_scores_refuses_malformed_input(conn: psycopg.Connection, keys: b
     assert caught.value.sqlstate == sqlstate
     assert message in caught.value.diag.message_primary
     assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_unpack_risk_reads_five_columns_the_same_way(conn: psycopg.Connection) -> None:
+    """customer_risk's batches come back through the same C function, with more columns."""
+    floats = struct.pack("=3d", 0.9, 0.1, 0.5)
+    got = conn.execute("SELECT * FROM churnml._unpack_risk(%s, %s, %s, %s, %s)",
+                       (b"408/1\x00\xff\x00caf\xc3\xa9\x00", floats, b"high\x00low\x00\xff\x00",
+                        b"day_mins\x00\xff\x00\xff\x00", struct.pack("=3d", 0.25, math.nan, math.nan))).fetchall()
+    assert got == [("408/1", 0.9, "high", "day_mins", 0.25), (None, 0.1, "low", None, None),
+                   ("café", 0.5, None, None, None)]
+    for bad, message in (((b"a\x00", floats), "customer_key holds fewer values"),
+                         ((b"a\x00b\x00c\x00", floats[:8]), "holds 1 values, but will_churn holds 3"),
+                         ((b"a\x00b\x00c\x00", floats), "risk_band holds fewer values")):
+        keys, contributions = bad
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as caught:
+            conn.execute("SELECT * FROM churnml._unpack_risk(%s, %s, %s, %s, %s)",
+                         (keys, floats, b"high\x00", b"\xff\x00\xff\x00\xff\x00", contributions))
+        assert message in caught.value.diag.message_primary
+        assert caught.value.diag.message_hint
 
 
 def test_pack_float8_packs_native_float8s_with_null_as_nan(conn: psycopg.Connection) -> None:

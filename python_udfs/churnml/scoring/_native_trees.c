@@ -1,25 +1,40 @@
 /*
- * churnml.scoring._native_trees: evaluate a forest of regression trees in C.
+ * churnml.scoring._native_trees: churnml's one tree evaluator, in C.
  *
- * Why: will_churn() is called once per row, and CPython needs ~0.1 us per tree
- * level, so a 150-tree model costs ~20 us a row in pure Python. Walking flat node
- * arrays in C costs well under a microsecond. The forest is built by
- * churnml/scoring/native_trees.py from the same validated trees the pure-Python
- * scorer uses (float64 cutoffs chosen so that x < cutoff <=> float32(x) < t,
- * i.e. xgboost's own paths), and the pure-Python scorer stays the fallback.
+ * Every score and explanation of a churn model goes through here: one row at a time
+ * (will_churn, the typed functions, predict, explain_churn, assess_customer), whole
+ * matrices (score, customer_risk, register_model's check against xgboost) and exact
+ * TreeSHAP (explain_churn, customer_risk). xgboost is the oracle in the tests; there is
+ * no second evaluator to fall back to, so `make` always builds this module.
  *
- * Safety: every index is checked when the forest is built, and every child index
- * must be greater than its parent's, so a walk always ends; inputs are read
- * through the buffer and sequence protocols with their sizes checked.
+ * The forest is built by churnml/scoring/tree_evaluator.py from the validated trees of
+ * churnml/scoring/forest.py: float64 cutoffs chosen so that x < cutoff <=> float32(x) < t
+ * (xgboost's own comparison on its float32 threshold t), and leaf values that are
+ * xgboost's float32 values times the dart weight.
+ *
+ * One sum order everywhere: a row's leaf values are added in tree order in float64,
+ * starting from 0.0, and the base margin is added last; the row walk, the block walk and
+ * the AVX2 walk all do exactly that, so a row scores bit for bit the same whichever path
+ * serves it. (xgboost sums in float32: probabilities agree with it to ~1e-7.)
+ *
+ * Safety: the constructor checks every index and that each tree is a tree (every node
+ * reached from its root once, children inside the tree), so every walk ends; inputs are
+ * read through the buffer and sequence protocols with their sizes checked.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "structmember.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Deeper trees are refused (the validator refuses them too, artifact_trees.MAX_TREE_DEPTH):
+ * TreeSHAP recurses once per level and keeps a path per level. */
+#define MAX_DEPTH 256
+#define PERFECT_MAX_DEPTH 12
+#define MAX_THREADS 8
 
 struct BatchNode {
     double cutoff;
@@ -36,12 +51,20 @@ typedef struct {
     int32_t *feature;
     int32_t *left;
     int32_t *right;
-    int32_t *roots;
+    int32_t *roots; /* tree t's nodes are roots[t] .. roots[t + 1] - 1 */
     uint8_t *default_left;
     double *cutoff;
     double *value;
-    double *cover; /* sum of hessians per node, for TreeSHAP; NULL when not given */
+    double *cover; /* sum of hessians per node, for TreeSHAP */
     double base_margin;
+    /* TreeSHAP's bias, the margin of the average row (xgboost's last contribution):
+     * base_margin plus each tree's cover-weighted mean leaf value, summed in tree order. */
+    double expected_value;
+    /* The first node TreeSHAP cannot divide by (an inner node whose cover is not
+     * positive), as tree and node within the tree; -1 when there is none. */
+    Py_ssize_t zero_cover_tree;
+    Py_ssize_t zero_cover_node;
+    int32_t max_depth;
     /* For the batch walk: one packed record per node (a leaf points at itself) and
      * each tree's depth, so every row takes exactly `depth` steps with no
      * data-dependent branch and one cache line per step. */
@@ -59,8 +82,6 @@ typedef struct {
     Py_ssize_t *perfect_split;
     Py_ssize_t *perfect_leaf;
 } Forest;
-
-#define PERFECT_MAX_DEPTH 12
 
 static void
 Forest_dealloc(Forest *self)
@@ -101,35 +122,123 @@ copy_buffer(Py_buffer *buf, Py_ssize_t expected_bytes, const char *what)
     return out;
 }
 
+static Py_ssize_t
+tree_end(const Forest *f, Py_ssize_t t)
+{
+    return t + 1 < f->n_trees ? f->roots[t + 1] : f->n_nodes;
+}
+
+/* Every index in range, and each tree a tree: walked from its root with a stack, every
+ * child inside the tree's own nodes and reached once, at most MAX_DEPTH levels. Fills
+ * depth[] (each tree's longest root-to-leaf path) and max_depth. Any node order is
+ * accepted: a validated tree may number a child before its parent. */
 static int
 Forest_check(Forest *self)
 {
-    for (Py_ssize_t i = 0; i < self->n_nodes; i++) {
-        int32_t l = self->left[i];
-        int32_t r = self->right[i];
+    int32_t *stack_node = NULL, *stack_level = NULL;
+    uint8_t *seen = NULL;
+    int result = -1;
 
-        if (l == -1) {
-            /* the batch walk reads a leaf's feature while it waits at the leaf */
-            self->feature[i] = 0;
-            continue;
-        }
-        if (l <= i || r <= i || l >= self->n_nodes || r >= self->n_nodes) {
-            PyErr_Format(PyExc_ValueError, "node %zd has children %d and %d out of order or range", i, l, r);
-            return -1;
-        }
-        if (self->feature[i] < 0 || self->feature[i] >= self->n_features) {
-            PyErr_Format(PyExc_ValueError, "node %zd splits on feature %d of %zd", i, self->feature[i],
-                         self->n_features);
-            return -1;
-        }
-    }
     for (Py_ssize_t t = 0; t < self->n_trees; t++) {
-        if (self->roots[t] < 0 || self->roots[t] >= self->n_nodes) {
-            PyErr_Format(PyExc_ValueError, "tree %zd has root %d out of range", t, self->roots[t]);
+        if (self->roots[t] < 0 || self->roots[t] >= self->n_nodes ||
+            (t > 0 && self->roots[t] <= self->roots[t - 1]) || (t == 0 && self->roots[0] != 0)) {
+            PyErr_Format(PyExc_ValueError, "tree %zd has root %d: trees must follow one another", t, self->roots[t]);
             return -1;
         }
     }
-    return 0;
+    if (self->n_trees == 0 && self->n_nodes != 0) {
+        PyErr_SetString(PyExc_ValueError, "nodes without a tree");
+        return -1;
+    }
+    stack_node = PyMem_Malloc(sizeof(int32_t) * (size_t) (self->n_nodes > 0 ? self->n_nodes : 1));
+    stack_level = PyMem_Malloc(sizeof(int32_t) * (size_t) (self->n_nodes > 0 ? self->n_nodes : 1));
+    seen = PyMem_Calloc((size_t) (self->n_nodes > 0 ? self->n_nodes : 1), 1);
+    if (stack_node == NULL || stack_level == NULL || seen == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    self->max_depth = 0;
+    for (Py_ssize_t t = 0; t < self->n_trees; t++) {
+        const Py_ssize_t first = self->roots[t], end = tree_end(self, t);
+        Py_ssize_t top = 0;
+        int32_t deepest = 0;
+
+        stack_node[top] = (int32_t) first;
+        stack_level[top++] = 0;
+        seen[first] = 1;
+        while (top > 0) {
+            const int32_t node = stack_node[--top], level = stack_level[top];
+            const int32_t l = self->left[node], r = self->right[node];
+
+            if (level > deepest)
+                deepest = level;
+            if (l == -1 && r == -1) {
+                self->feature[node] = 0; /* the batch walk reads a leaf's feature while it waits there */
+                continue;
+            }
+            if (l < first || l >= end || r < first || r >= end || l == r || seen[l] || seen[r]) {
+                PyErr_Format(PyExc_ValueError, "tree %zd node %zd has children %d and %d: not a tree", t,
+                             (Py_ssize_t) node - first, l, r);
+                goto done;
+            }
+            if (self->feature[node] < 0 || self->feature[node] >= self->n_features) {
+                PyErr_Format(PyExc_ValueError, "tree %zd node %zd splits on feature %d of %zd", t,
+                             (Py_ssize_t) node - first, self->feature[node], self->n_features);
+                goto done;
+            }
+            if (level >= MAX_DEPTH) {
+                PyErr_Format(PyExc_ValueError, "tree %zd is deeper than %d levels", t, MAX_DEPTH);
+                goto done;
+            }
+            seen[l] = seen[r] = 1;
+            stack_node[top] = l;
+            stack_level[top++] = level + 1;
+            stack_node[top] = r;
+            stack_level[top++] = level + 1;
+        }
+        self->depth[t] = deepest;
+        if (deepest > self->max_depth)
+            self->max_depth = deepest;
+    }
+    result = 0;
+done:
+    PyMem_Free(stack_node);
+    PyMem_Free(stack_level);
+    PyMem_Free(seen);
+    return result;
+}
+
+/* Cover-weighted mean leaf value under `node` (xgboost's FillNodeMeanValues), or NAN with
+ * the first zero-cover node recorded. Recursion is at most MAX_DEPTH deep. */
+static double
+node_mean(Forest *self, Py_ssize_t t, int32_t node)
+{
+    const int32_t l = self->left[node], r = self->right[node];
+    double left_mean, right_mean;
+
+    if (l == -1)
+        return self->value[node];
+    if (!(self->cover[node] > 0.0)) {
+        if (self->zero_cover_tree < 0) {
+            self->zero_cover_tree = t;
+            self->zero_cover_node = node - self->roots[t];
+        }
+        return NAN;
+    }
+    left_mean = node_mean(self, t, l);
+    right_mean = node_mean(self, t, r);
+    return (left_mean * self->cover[l] + right_mean * self->cover[r]) / self->cover[node];
+}
+
+static void
+Forest_prepare_expected(Forest *self)
+{
+    double sum = 0.0;
+
+    self->zero_cover_tree = self->zero_cover_node = -1;
+    for (Py_ssize_t t = 0; t < self->n_trees; t++)
+        sum += node_mean(self, t, self->roots[t]);
+    self->expected_value = self->base_margin + sum;
 }
 
 /* The smallest float32 c32 with  x32 < c32  <=>  x32 < cutoff  for every float32 x32;
@@ -174,9 +283,9 @@ Forest_prepare_perfect(Forest *self)
 {
     Py_ssize_t splits = 0, leaves = 0, n = self->n_trees > 0 ? self->n_trees : 1;
 
+    if (self->max_depth > PERFECT_MAX_DEPTH)
+        return 0; /* the node walk serves this forest */
     for (Py_ssize_t t = 0; t < self->n_trees; t++) {
-        if (self->depth[t] > PERFECT_MAX_DEPTH)
-            return 0; /* the node walk serves this forest */
         splits += ((Py_ssize_t) 1 << self->depth[t]) - 1;
         leaves += (Py_ssize_t) 1 << self->depth[t];
     }
@@ -205,13 +314,8 @@ Forest_prepare_perfect(Forest *self)
 static int
 Forest_prepare_batch(Forest *self)
 {
-    int32_t *node_depth;
-
     self->nodes = PyMem_Malloc(sizeof(struct BatchNode) * (size_t) (self->n_nodes > 0 ? self->n_nodes : 1));
-    self->depth = PyMem_Malloc(sizeof(int32_t) * (size_t) (self->n_trees > 0 ? self->n_trees : 1));
-    node_depth = PyMem_Calloc((size_t) (self->n_nodes > 0 ? self->n_nodes : 1), sizeof(int32_t));
-    if (self->nodes == NULL || self->depth == NULL || node_depth == NULL) {
-        PyMem_Free(node_depth);
+    if (self->nodes == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -224,30 +328,39 @@ Forest_prepare_batch(Forest *self)
         self->nodes[i].child[1] = leaf ? (int32_t) i : self->right[i];
         self->nodes[i].default_left = self->default_left[i] != 0;
     }
-    /* children come after their parent, so one forward pass finds every depth */
-    for (Py_ssize_t t = 0; t < self->n_trees; t++) {
-        Py_ssize_t end = t + 1 < self->n_trees ? self->roots[t + 1] : self->n_nodes;
-        int32_t deepest = 0;
-
-        node_depth[self->roots[t]] = 0;
-        for (Py_ssize_t i = self->roots[t]; i < end; i++) {
-            if (self->left[i] == -1) {
-                if (node_depth[i] > deepest)
-                    deepest = node_depth[i];
-                continue;
-            }
-            node_depth[self->left[i]] = node_depth[i] + 1;
-            node_depth[self->right[i]] = node_depth[i] + 1;
-        }
-        self->depth[t] = deepest;
-    }
-    PyMem_Free(node_depth);
     return Forest_prepare_perfect(self);
 }
 
-/* Forest(feature, left, right, default_left, cutoff, value, roots, n_features, base_margin[, cover]):
- * int32 / uint8 / float64 arrays as bytes-like objects, all trees' nodes concatenated.
- * Without cover (float64 per node) the forest scores but cannot explain. */
+/* Child indices as given are the tree's own (0 = its root); from here on they index the
+ * concatenation. An index outside its tree becomes -2, which Forest_check refuses. */
+static int
+Forest_absolute_children(Forest *self)
+{
+    for (Py_ssize_t t = 0; t < self->n_trees; t++) {
+        const Py_ssize_t first = self->roots[t], end = tree_end(self, t);
+
+        if (first < 0 || end > self->n_nodes || first >= end) {
+            PyErr_Format(PyExc_ValueError, "tree %zd has root %d: trees must follow one another", t, self->roots[t]);
+            return -1;
+        }
+        for (Py_ssize_t i = first; i < end; i++) {
+            int32_t *children[2] = {&self->left[i], &self->right[i]};
+
+            for (int side = 0; side < 2; side++) {
+                const int32_t c = *children[side];
+
+                if (c != -1)
+                    *children[side] = c >= 0 && c < end - first ? (int32_t) (c + first) : -2;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Forest(feature, left, right, default_left, cutoff, value, cover, roots, n_features, base_margin):
+ * int32 / uint8 / float64 arrays as bytes-like objects, all trees' nodes concatenated;
+ * roots[t] is tree t's first node (0, then increasing), child indices are the tree's own
+ * (0 = its root), -1 on both sides of a leaf. */
 static int
 Forest_init(Forest *self, PyObject *args, PyObject *kwds)
 {
@@ -261,19 +374,20 @@ Forest_init(Forest *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     memset(b, 0, sizeof(b));
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*nd|y*", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6],
-                          &n_features, &base_margin, &b[7]))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*nd", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7],
+                          &n_features, &base_margin))
         return -1;
     if (self->feature != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Forest is already initialised");
         goto done;
     }
-    if (n_features < 1 || b[0].len % 4 != 0 || b[6].len % 4 != 0) {
+    if (n_features < 1 || n_features > INT32_MAX || b[0].len % 4 != 0 || b[7].len % 4 != 0 ||
+        b[0].len / 4 > INT32_MAX || !isfinite(base_margin)) {
         PyErr_SetString(PyExc_ValueError, "bad forest dimensions");
         goto done;
     }
     self->n_nodes = b[0].len / 4;
-    self->n_trees = b[6].len / 4;
+    self->n_trees = b[7].len / 4;
     self->n_features = n_features;
     self->base_margin = base_margin;
     if ((self->feature = copy_buffer(&b[0], self->n_nodes * 4, "feature")) == NULL ||
@@ -282,19 +396,26 @@ Forest_init(Forest *self, PyObject *args, PyObject *kwds)
         (self->default_left = copy_buffer(&b[3], self->n_nodes, "default_left")) == NULL ||
         (self->cutoff = copy_buffer(&b[4], self->n_nodes * 8, "cutoff")) == NULL ||
         (self->value = copy_buffer(&b[5], self->n_nodes * 8, "value")) == NULL ||
-        (self->roots = copy_buffer(&b[6], self->n_trees * 4, "roots")) == NULL)
+        (self->cover = copy_buffer(&b[6], self->n_nodes * 8, "cover")) == NULL ||
+        (self->roots = copy_buffer(&b[7], self->n_trees * 4, "roots")) == NULL)
         goto done;
-    if (b[7].obj != NULL && (self->cover = copy_buffer(&b[7], self->n_nodes * 8, "cover")) == NULL)
+    self->depth = PyMem_Malloc(sizeof(int32_t) * (size_t) (self->n_trees > 0 ? self->n_trees : 1));
+    if (self->depth == NULL) {
+        PyErr_NoMemory();
         goto done;
-    result = Forest_check(self);
-    if (result == 0)
-        result = Forest_prepare_batch(self);
+    }
+    if (Forest_absolute_children(self) < 0 || Forest_check(self) < 0 || Forest_prepare_batch(self) < 0)
+        goto done;
+    Forest_prepare_expected(self);
+    result = 0;
 done:
     for (int i = 0; i < 8; i++)
         if (b[i].obj != NULL)
             PyBuffer_Release(&b[i]);
     return result;
 }
+
+/* ------------------------------------------------------------------ one row */
 
 static inline double
 forest_margin(const Forest *f, const double *x)
@@ -317,80 +438,58 @@ forest_margin(const Forest *f, const double *x)
     return f->base_margin + sum;
 }
 
-#define BLOCK 64
-
-/* Many rows: a block of rows walks each tree level by level together, which keeps
- * the tree's nodes in cache and gives the CPU independent work instead of one
- * long chain of hard-to-predict branches. */
-static void
-forest_predict_block(const Forest *f, const double *xs, Py_ssize_t rows, double *out)
+static inline double
+probability(double margin)
 {
-    int32_t node[BLOCK];
-    double sum[BLOCK];
-    const Py_ssize_t nf = f->n_features;
-
-    for (Py_ssize_t start = 0; start < rows; start += BLOCK) {
-        Py_ssize_t n = rows - start < BLOCK ? rows - start : BLOCK;
-        const double *block = xs + start * nf;
-
-        for (Py_ssize_t r = 0; r < n; r++)
-            sum[r] = 0.0;
-        for (Py_ssize_t t = 0; t < f->n_trees; t++) {
-            const int32_t root = f->roots[t];
-
-            for (Py_ssize_t r = 0; r < n; r++)
-                node[r] = root;
-            for (int32_t d = 0; d < f->depth[t]; d++) {
-                for (Py_ssize_t r = 0; r < n; r++) {
-                    const struct BatchNode *k = &f->nodes[node[r]];
-                    const double v = block[r * nf + k->feature];
-                    /* NaN fails v < cutoff; then the default direction decides */
-                    const int go_right = !((v < k->cutoff) | ((v != v) & k->default_left));
-
-                    node[r] = k->child[go_right];
-                }
-            }
-            for (Py_ssize_t r = 0; r < n; r++)
-                sum[r] += f->value[node[r]];
-        }
-        for (Py_ssize_t r = 0; r < n; r++)
-            out[start + r] = 1.0 / (1.0 + exp(-(f->base_margin + sum[r])));
-    }
+    return 1.0 / (1.0 + exp(-margin));
 }
 
+/* A row as float64s: a list or tuple is read in place, a float item directly (the common
+ * case: what feature encoding hands over), None as NaN (missing), any other number with
+ * float() as xgboost converts its input; anything else is a TypeError. */
 static int
-row_values(Forest *self, PyObject *row, double *x)
+row_values(const Forest *self, PyObject *row, double *x)
 {
-    PyObject *seq = PySequence_Fast(row, "a row must be a sequence of numbers");
+    PyObject *seq;
+    PyObject **items;
     Py_ssize_t n;
+    int result = -1;
 
-    if (seq == NULL)
+    if (PyList_CheckExact(row) || PyTuple_CheckExact(row)) {
+        seq = row;
+        Py_INCREF(seq);
+    } else if ((seq = PySequence_Fast(row, "a row must be a sequence of numbers")) == NULL)
         return -1;
     n = PySequence_Fast_GET_SIZE(seq);
+    items = PySequence_Fast_ITEMS(seq);
     if (n != self->n_features) {
         PyErr_Format(PyExc_ValueError, "the model takes %zd values, got %zd", self->n_features, n);
-        Py_DECREF(seq);
-        return -1;
+        goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *item = items[i];
 
-        if (item == Py_None) {
+        if (PyFloat_CheckExact(item))
+            x[i] = PyFloat_AS_DOUBLE(item);
+        else if (item == Py_None)
             x[i] = NAN;
-            continue;
-        }
-        x[i] = PyFloat_AsDouble(item);
-        if (x[i] == -1.0 && PyErr_Occurred()) {
-            Py_DECREF(seq);
-            return -1;
+        else if (PyUnicode_Check(item) || PyBytes_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "value %zd is text, not a number", i + 1);
+            goto done;
+        } else {
+            x[i] = PyFloat_AsDouble(item);
+            if (x[i] == -1.0 && PyErr_Occurred())
+                goto done;
         }
     }
+    result = 0;
+done:
     Py_DECREF(seq);
-    return 0;
+    return result;
 }
 
 static PyObject *
-row_margin(Forest *self, PyObject *row, int probability)
+row_margin(Forest *self, PyObject *row, int as_probability)
 {
     double stack[64];
     double *x = stack;
@@ -406,7 +505,7 @@ row_margin(Forest *self, PyObject *row, int probability)
     margin = forest_margin(self, x);
     if (x != stack)
         PyMem_Free(x);
-    return PyFloat_FromDouble(probability ? 1.0 / (1.0 + exp(-margin)) : margin);
+    return PyFloat_FromDouble(as_probability ? probability(margin) : margin);
 }
 
 static PyObject *
@@ -422,9 +521,9 @@ Forest_predict_row(Forest *self, PyObject *row)
 }
 
 /* ------------------------------------------------------------------ TreeSHAP
- * Exact SHAP values of one row (Lundberg et al. 2018, algorithm 2), the same
- * arithmetic as xgboost's TreeShap and churnml's pure-Python version: each
- * recursion level gets its own copy of the unique path in one scratch buffer. */
+ * Exact SHAP values of one row (Lundberg et al. 2018, algorithm 2), the arithmetic of
+ * xgboost's TreeShap in float64: each recursion level gets its own copy of the unique
+ * path in one scratch buffer of path_scratch_size() elements. */
 
 typedef struct {
     int32_t feature;
@@ -486,13 +585,14 @@ path_unwound_sum(const PathElement *path, int depth, int index)
     return total;
 }
 
-/* Returns the node whose cover is not positive (TreeSHAP divides by it), else -1. */
-static int32_t
+/* Adds one tree's SHAP values for row x to phi. Callers check zero_cover_tree first:
+ * every inner node's cover is positive here. */
+static void
 tree_shap(const Forest *f, const double *x, double *phi, int32_t node, int depth, PathElement *parent,
           double zero, double one, int32_t feature)
 {
     PathElement *path = parent + depth + 1;
-    int32_t split, hot, cold, left, right, bad;
+    int32_t split, hot, cold, left, right;
     double incoming_zero = 1.0, incoming_one = 1.0, v;
     int index;
 
@@ -502,10 +602,8 @@ tree_shap(const Forest *f, const double *x, double *phi, int32_t node, int depth
     if (left == -1) {
         for (int i = 1; i <= depth; i++)
             phi[path[i].feature] += path_unwound_sum(path, depth, i) * (path[i].one - path[i].zero) * f->value[node];
-        return -1;
+        return;
     }
-    if (!(f->cover[node] > 0.0))
-        return node;
     right = f->right[node];
     split = f->feature[node];
     v = x[split];
@@ -523,54 +621,67 @@ tree_shap(const Forest *f, const double *x, double *phi, int32_t node, int depth
         path_unwind(path, depth, index);
         depth -= 1;
     }
-    bad = tree_shap(f, x, phi, hot, depth + 1, path, f->cover[hot] / f->cover[node] * incoming_zero, incoming_one,
-                    split);
-    if (bad != -1)
-        return bad;
-    return tree_shap(f, x, phi, cold, depth + 1, path, f->cover[cold] / f->cover[node] * incoming_zero, 0.0, split);
+    tree_shap(f, x, phi, hot, depth + 1, path, f->cover[hot] / f->cover[node] * incoming_zero, incoming_one, split);
+    tree_shap(f, x, phi, cold, depth + 1, path, f->cover[cold] / f->cover[node] * incoming_zero, 0.0, split);
 }
 
-/* contributions_row(row) -> list of n_features floats: each feature's SHAP value in
- * log-odds; with the model's expected value (bias) they add up to margin_row(row). */
+/* Elements of the scratch path: the recursion is at most depth + 2 levels deep, each
+ * with a path of up to that length. */
+static size_t
+path_scratch_size(const Forest *f)
+{
+    const size_t levels = (size_t) f->max_depth + 2;
+
+    return levels * (levels + 1) / 2 + 1;
+}
+
+/* phi: n_features + 1 values, set to the row's SHAP values then the bias, in log-odds;
+ * they add up to the row's margin. */
+static void
+row_contributions(const Forest *f, const double *x, double *phi, PathElement *scratch)
+{
+    memset(phi, 0, sizeof(double) * (size_t) f->n_features);
+    for (Py_ssize_t t = 0; t < f->n_trees; t++)
+        tree_shap(f, x, phi, f->roots[t], 0, scratch, 1.0, 1.0, -1);
+    phi[f->n_features] = f->expected_value;
+}
+
+static int
+check_explainable(const Forest *f)
+{
+    if (f->zero_cover_tree >= 0) {
+        PyErr_Format(PyExc_ArithmeticError, "tree %zd node %zd has zero cover", f->zero_cover_tree,
+                     f->zero_cover_node);
+        return -1;
+    }
+    return 0;
+}
+
+/* contributions_row(row) -> list of n_features + 1 floats: each feature's SHAP value in
+ * log-odds, then the bias; they add up to margin_row(row) (xgboost's pred_contribs). */
 static PyObject *
 Forest_contributions_row(Forest *self, PyObject *row)
 {
     double *x = NULL, *phi = NULL;
     PathElement *scratch = NULL;
     PyObject *result = NULL;
-    int32_t deepest = 0;
-    size_t levels;
 
-    if (self->cover == NULL) {
-        PyErr_SetString(PyExc_ValueError, "this forest was built without cover: it cannot explain");
+    if (check_explainable(self) < 0)
         return NULL;
-    }
-    for (Py_ssize_t t = 0; t < self->n_trees; t++)
-        if (self->depth[t] > deepest)
-            deepest = self->depth[t];
-    /* the recursion is at most depth + 2 levels deep, each with a path of up to that length */
-    levels = (size_t) deepest + 2;
     x = PyMem_Malloc(sizeof(double) * (size_t) self->n_features);
-    phi = PyMem_Calloc((size_t) self->n_features, sizeof(double));
-    scratch = PyMem_Malloc(sizeof(PathElement) * (levels * (levels + 1) / 2 + 1));
+    phi = PyMem_Malloc(sizeof(double) * (size_t) (self->n_features + 1));
+    scratch = PyMem_Malloc(sizeof(PathElement) * path_scratch_size(self));
     if (x == NULL || phi == NULL || scratch == NULL) {
         PyErr_NoMemory();
         goto done;
     }
     if (row_values(self, row, x) < 0)
         goto done;
-    for (Py_ssize_t t = 0; t < self->n_trees; t++) {
-        int32_t bad = tree_shap(self, x, phi, self->roots[t], 0, scratch, 1.0, 1.0, -1);
-
-        if (bad != -1) {
-            PyErr_Format(PyExc_ValueError, "node %d has zero cover", bad);
-            goto done;
-        }
-    }
-    result = PyList_New(self->n_features);
+    row_contributions(self, x, phi, scratch);
+    result = PyList_New(self->n_features + 1);
     if (result == NULL)
         goto done;
-    for (Py_ssize_t i = 0; i < self->n_features; i++) {
+    for (Py_ssize_t i = 0; i <= self->n_features; i++) {
         PyObject *item = PyFloat_FromDouble(phi[i]);
 
         if (item == NULL) {
@@ -584,6 +695,49 @@ done:
     PyMem_Free(phi);
     PyMem_Free(scratch);
     return result;
+}
+
+/* ------------------------------------------------------------------ many rows */
+
+#define BLOCK 64
+
+/* A block of rows walks each tree level by level together, which keeps the tree's
+ * nodes in cache and gives the CPU independent work instead of one long chain of
+ * hard-to-predict branches. */
+static void
+forest_predict_block(const Forest *f, const double *xs, Py_ssize_t rows, double *out)
+{
+    int32_t node[BLOCK];
+    double sum[BLOCK];
+    const Py_ssize_t nf = f->n_features;
+
+    for (Py_ssize_t start = 0; start < rows; start += BLOCK) {
+        Py_ssize_t n = rows - start < BLOCK ? rows - start : BLOCK;
+        const double *block = xs + start * nf;
+
+        for (Py_ssize_t r = 0; r < n; r++)
+            sum[r] = 0.0;
+        for (Py_ssize_t t = 0; t < f->n_trees; t++) {
+            const int32_t root = f->roots[t];
+
+            for (Py_ssize_t r = 0; r < n; r++)
+                node[r] = root;
+            for (int32_t d = 0; d < f->depth[t]; d++) {
+                for (Py_ssize_t r = 0; r < n; r++) {
+                    const struct BatchNode *k = &f->nodes[node[r]];
+                    const double v = block[r * nf + k->feature];
+                    /* NaN fails v < cutoff; then the default direction decides */
+                    const int go_right = !((v < k->cutoff) | ((v != v) & k->default_left));
+
+                    node[r] = k->child[go_right];
+                }
+            }
+            for (Py_ssize_t r = 0; r < n; r++)
+                sum[r] += f->value[node[r]];
+        }
+        for (Py_ssize_t r = 0; r < n; r++)
+            out[start + r] = probability(f->base_margin + sum[r]);
+    }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -712,66 +866,91 @@ forest_predict_rows(const Forest *f, const double *xs, Py_ssize_t rows, double *
     forest_predict_block(f, xs, rows, out);
 }
 
+/* TreeSHAP for one thread's rows: out holds n_features + 1 values a row. Returns -1 when
+ * the scratch path cannot be allocated (nothing is written then). */
+static int
+forest_contributions_rows(const Forest *f, const double *xs, Py_ssize_t rows, double *out)
+{
+    PathElement *scratch = malloc(sizeof(PathElement) * path_scratch_size(f)); /* no GIL here: not PyMem */
+
+    if (scratch == NULL)
+        return -1;
+    for (Py_ssize_t r = 0; r < rows; r++)
+        row_contributions(f, xs + r * f->n_features, out + r * (f->n_features + 1), scratch);
+    free(scratch);
+    return 0;
+}
+
+/* One thread's share of a matrix: probabilities (contributions = 0) or TreeSHAP. */
 typedef struct {
     const Forest *forest;
     const double *xs;
     Py_ssize_t rows;
     double *out;
     int node_walk;
+    int contributions;
+    int failed;
 } Slice;
 
 static void *
-predict_slice(void *arg)
+run_slice(void *arg)
 {
     Slice *slice = arg;
 
-    forest_predict_rows(slice->forest, slice->xs, slice->rows, slice->out, slice->node_walk);
+    if (slice->contributions)
+        slice->failed = forest_contributions_rows(slice->forest, slice->xs, slice->rows, slice->out) < 0;
+    else
+        forest_predict_rows(slice->forest, slice->xs, slice->rows, slice->out, slice->node_walk);
     return NULL;
 }
 
-/* Split the rows over up to `threads` threads (the calling one included). The
- * threads touch only these buffers: no Python object, no PostgreSQL function. */
-static void
-forest_predict_threads(const Forest *f, const double *xs, Py_ssize_t rows, double *out, int threads, int node_walk)
+/* Split the rows over up to `threads` threads (the calling one included). The threads
+ * touch only these buffers: no Python object, no PostgreSQL function. Returns -1 when
+ * some slice could not allocate its scratch memory. */
+static int
+run_threads(const Forest *f, const double *xs, Py_ssize_t rows, double *out, Py_ssize_t out_width, int threads,
+            int node_walk, int contributions)
 {
-    pthread_t tid[8];
-    Slice slices[8];
-    int started = 0;
+    pthread_t tid[MAX_THREADS];
+    Slice slices[MAX_THREADS];
+    int started = 0, failed = 0;
     Py_ssize_t per;
 
-    if (threads > 8)
-        threads = 8;
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
     if (threads < 2 || rows < 4 * BLOCK) {
-        forest_predict_rows(f, xs, rows, out, node_walk);
-        return;
+        Slice one = {f, xs, rows, out, node_walk, contributions, 0};
+
+        run_slice(&one);
+        return one.failed ? -1 : 0;
     }
     per = (rows + threads - 1) / threads;
     for (int i = 0; i < threads; i++) {
-        Py_ssize_t start = per * i;
+        Py_ssize_t start = per * i < rows ? per * i : rows;
         Py_ssize_t n = rows - start < per ? rows - start : per;
 
-        slices[i] = (Slice) {f, xs + start * f->n_features, n > 0 ? n : 0, out + start, node_walk};
+        slices[i] = (Slice) {f, xs + start * f->n_features, n, out + start * out_width, node_walk, contributions, 0};
     }
     for (int i = 1; i < threads; i++) {
-        if (pthread_create(&tid[i], NULL, predict_slice, &slices[i]) != 0)
+        if (pthread_create(&tid[i], NULL, run_slice, &slices[i]) != 0)
             break;
         started = i;
     }
-    predict_slice(&slices[0]);
+    run_slice(&slices[0]);
     for (int i = 1; i <= started; i++)
         pthread_join(tid[i], NULL);
     /* slices whose thread could not start are done here */
     for (int i = started + 1; i < threads; i++)
-        predict_slice(&slices[i]);
+        run_slice(&slices[i]);
+    for (int i = 0; i < threads; i++)
+        failed |= slices[i].failed;
+    return failed ? -1 : 0;
 }
 
-/* predict_matrix(x, out[, threads[, node_walk]]): x a C-contiguous float64 buffer of
- * rows * n_features, out a writable float64 buffer of rows; fills out with
- * probabilities. node_walk=1 forces the node walk (tests compare the two walks). */
-/* The rows of a predict_matrix input x with an output buffer out of one float64 per
- * row; -1 with a ValueError when their sizes do not fit this forest. */
+/* The rows of a matrix input x with an output buffer out of out_width float64 per row; -1
+ * with a ValueError when their sizes do not fit this forest. */
 static Py_ssize_t
-matrix_rows(const Forest *self, const Py_buffer *x, const Py_buffer *out)
+matrix_rows(const Forest *self, const Py_buffer *x, const Py_buffer *out, Py_ssize_t out_width)
 {
     const Py_ssize_t row_bytes = (Py_ssize_t) (sizeof(double) * (size_t) self->n_features);
     Py_ssize_t rows;
@@ -781,13 +960,16 @@ matrix_rows(const Forest *self, const Py_buffer *x, const Py_buffer *out)
         return -1;
     }
     rows = x->len / row_bytes;
-    if (out->len != rows * (Py_ssize_t) sizeof(double)) {
-        PyErr_SetString(PyExc_ValueError, "out must hold one float64 per row");
+    if (out->len != rows * out_width * (Py_ssize_t) sizeof(double)) {
+        PyErr_Format(PyExc_ValueError, "out must hold %zd float64 per row", out_width);
         return -1;
     }
     return rows;
 }
 
+/* predict_matrix(x, out[, threads[, node_walk]]): x a C-contiguous float64 buffer of
+ * rows * n_features, out a writable float64 buffer of rows; fills out with
+ * probabilities. node_walk=1 forces the node walk (tests compare the two walks). */
 static PyObject *
 Forest_predict_matrix(Forest *self, PyObject *args)
 {
@@ -797,14 +979,14 @@ Forest_predict_matrix(Forest *self, PyObject *args)
 
     if (!PyArg_ParseTuple(args, "y*w*|ii", &x, &out, &threads, &node_walk))
         return NULL;
-    if ((rows = matrix_rows(self, &x, &out)) < 0)
+    if ((rows = matrix_rows(self, &x, &out, 1)) < 0)
         goto fail;
     {
         const double *xs = (const double *) x.buf;
         double *o = (double *) out.buf;
 
         Py_BEGIN_ALLOW_THREADS
-        forest_predict_threads(self, xs, rows, o, threads, node_walk);
+        run_threads(self, xs, rows, o, 1, threads, node_walk, 0);
         Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&x);
@@ -816,6 +998,42 @@ fail:
     return NULL;
 }
 
+/* contributions_matrix(x, out[, threads]): TreeSHAP of every row of x (rows * n_features
+ * float64) into out (rows * (n_features + 1) float64: each row's SHAP values, then the
+ * bias), as contributions_row gives them, without a Python object per row. */
+static PyObject *
+Forest_contributions_matrix(Forest *self, PyObject *args)
+{
+    Py_buffer x, out;
+    Py_ssize_t rows;
+    int threads = 1, failed = 0;
+
+    if (check_explainable(self) < 0)
+        return NULL;
+    if (!PyArg_ParseTuple(args, "y*w*|i", &x, &out, &threads))
+        return NULL;
+    if ((rows = matrix_rows(self, &x, &out, self->n_features + 1)) < 0)
+        goto fail;
+    {
+        const double *xs = (const double *) x.buf;
+        double *o = (double *) out.buf;
+
+        Py_BEGIN_ALLOW_THREADS
+        failed = run_threads(self, xs, rows, o, self->n_features + 1, threads, 0, 1) < 0;
+        Py_END_ALLOW_THREADS
+    }
+    if (failed) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+fail:
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&out);
+    return NULL;
+}
 
 /* A prediction running in a thread of its own while Python goes on (bulk scoring
  * fetches the next batch meanwhile): Forest.predict_matrix_start(x, out) starts it,
@@ -893,64 +1111,22 @@ Forest_predict_matrix_start(Forest *self, PyObject *args)
     pending->running = 0;
     if (!PyArg_ParseTuple(args, "y*w*", &pending->x, &pending->out))
         goto fail;
-    if ((rows = matrix_rows(self, &pending->x, &pending->out)) < 0)
+    if ((rows = matrix_rows(self, &pending->x, &pending->out, 1)) < 0)
         goto fail;
     Py_INCREF(self);
     pending->forest = (PyObject *) self;
-    pending->slice = (Slice) {self, (const double *) pending->x.buf, rows, (double *) pending->out.buf, 0};
-    if (pthread_create(&pending->thread, NULL, predict_slice, &pending->slice) == 0)
+    pending->slice = (Slice) {self, (const double *) pending->x.buf, rows, (double *) pending->out.buf, 0, 0, 0};
+    if (pthread_create(&pending->thread, NULL, run_slice, &pending->slice) == 0)
         pending->running = 1;
     else {
         Py_BEGIN_ALLOW_THREADS
-        predict_slice(&pending->slice);
+        run_slice(&pending->slice);
         Py_END_ALLOW_THREADS
     }
     return (PyObject *) pending;
 fail:
     Py_DECREF(pending);
     return NULL;
-}
-
-/* format_floats(buffer) -> str: float64 values as "%.17g" joined by commas (exact
- * round trip through float8in), for handing many numbers back to SQL as one text. */
-static PyObject *
-format_floats(PyObject *module, PyObject *arg)
-{
-    Py_buffer buf;
-    Py_ssize_t n;
-    char *text;
-    size_t used = 0;
-    PyObject *result;
-
-    (void) module;
-    if (PyObject_GetBuffer(arg, &buf, PyBUF_C_CONTIGUOUS) < 0)
-        return NULL;
-    if (buf.len % (Py_ssize_t) sizeof(double) != 0) {
-        PyBuffer_Release(&buf);
-        PyErr_SetString(PyExc_ValueError, "expected float64 values");
-        return NULL;
-    }
-    n = buf.len / (Py_ssize_t) sizeof(double);
-    text = PyMem_Malloc((size_t) n * 26 + 1);
-    if (text == NULL) {
-        PyBuffer_Release(&buf);
-        return PyErr_NoMemory();
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double v = ((const double *) buf.buf)[i];
-
-        if (i > 0)
-            text[used++] = ',';
-        if (isnan(v))
-            used += (size_t) snprintf(text + used, 26, "NaN");
-        else
-            used += (size_t) snprintf(text + used, 26, "%.17g", v);
-    }
-    text[used] = '\0';
-    result = PyUnicode_FromStringAndSize(text, (Py_ssize_t) used);
-    PyMem_Free(text);
-    PyBuffer_Release(&buf);
-    return result;
 }
 
 /* pack_batch(rows, n_numeric) -> (keys: bytes, x: bytes), for bulk scoring.
@@ -1057,7 +1233,6 @@ done:
 }
 
 static PyMethodDef module_methods[] = {
-    {"format_floats", format_floats, METH_O, "float64 buffer -> comma-separated text (exact)."},
     {"pack_batch", pack_batch, METH_VARARGS,
      "pack_batch(rows, n_numeric) -> (keys, x): a fetched batch as _unpack_scores keys and native float64s."},
     {NULL, NULL, 0, NULL},
@@ -1067,12 +1242,41 @@ static PyMethodDef Forest_methods[] = {
     {"margin_row", (PyCFunction) Forest_margin_row, METH_O, "The log-odds of one row (None/NaN = missing)."},
     {"predict_row", (PyCFunction) Forest_predict_row, METH_O, "The probability of one row."},
     {"contributions_row", (PyCFunction) Forest_contributions_row, METH_O,
-     "Per-feature TreeSHAP values of one row (log-odds; the bias is not included)."},
-    {"predict_matrix_start", (PyCFunction) Forest_predict_matrix_start, METH_VARARGS,
-     "predict_matrix_start(x, out) -> Pending: predict_matrix in a background thread; Pending.wait() ends it."},
+     "TreeSHAP values of one row (log-odds), then the bias: n_features + 1 floats adding up to its margin."},
     {"predict_matrix", (PyCFunction) Forest_predict_matrix, METH_VARARGS,
      "predict_matrix(x, out[, threads[, node_walk]]): probabilities of a C-contiguous float64 matrix into out."},
+    {"predict_matrix_start", (PyCFunction) Forest_predict_matrix_start, METH_VARARGS,
+     "predict_matrix_start(x, out) -> Pending: predict_matrix in a background thread; Pending.wait() ends it."},
+    {"contributions_matrix", (PyCFunction) Forest_contributions_matrix, METH_VARARGS,
+     "contributions_matrix(x, out[, threads]): contributions_row of every row of x into out (n_features + 1 a row)."},
     {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef Forest_members[] = {
+    {"n_features", T_PYSSIZET, offsetof(Forest, n_features), READONLY, "Inputs a row has."},
+    {"n_trees", T_PYSSIZET, offsetof(Forest, n_trees), READONLY, "Trees in the forest."},
+    {"n_nodes", T_PYSSIZET, offsetof(Forest, n_nodes), READONLY, "Nodes in all trees."},
+    {"max_depth", T_INT, offsetof(Forest, max_depth), READONLY, "The deepest tree's depth."},
+    {"base_margin", T_DOUBLE, offsetof(Forest, base_margin), READONLY, "The margin before any tree."},
+    {"expected_value", T_DOUBLE, offsetof(Forest, expected_value), READONLY,
+     "TreeSHAP's bias (NaN when a node has zero cover)."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyObject *
+Forest_zero_cover(Forest *self, void *closure)
+{
+    (void) closure;
+    if (self->zero_cover_tree < 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nn)", self->zero_cover_tree, self->zero_cover_node);
+}
+
+static PyGetSetDef Forest_getset[] = {
+    {"zero_cover", (getter) Forest_zero_cover, NULL,
+     "(tree, node) of the first inner node whose cover is not positive (TreeSHAP cannot divide by it), or None.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyTypeObject ForestType = {
@@ -1085,12 +1289,14 @@ static PyTypeObject ForestType = {
     .tp_init = (initproc) Forest_init,
     .tp_dealloc = (destructor) Forest_dealloc,
     .tp_methods = Forest_methods,
+    .tp_members = Forest_members,
+    .tp_getset = Forest_getset,
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_native_trees",
-    .m_doc = "Tree-forest evaluation in C for churnml.",
+    .m_doc = "churnml's tree evaluator: rows, matrices and TreeSHAP.",
     .m_size = -1,
     .m_methods = module_methods,
 };

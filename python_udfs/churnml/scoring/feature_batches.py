@@ -2,7 +2,7 @@
 
 The numeric features travel as one bytea of native float8s per row
 (churnml._pack_float8, NULL as NaN), so a batch becomes a matrix in one C pass
-(or one join and one numpy call) instead of one Python object per value; the other features come as they
+(`_native_trees.pack_batch`) instead of one Python object per value; the other features come as they
 are. Rows stream through a cursor in source order: no sort, constant memory.
 Used by bulk scoring (churnml.score) and the dashboard view (churnml.customer_risk).
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from churnml import interrupts
-from churnml.scoring.native_trees import _native_trees
+from churnml.scoring.tree_evaluator import native_module
 
 if TYPE_CHECKING:
     from churnml.scoring.model_cache import LoadedModel
@@ -47,25 +47,22 @@ def packed_query(plpy: Any, from_item: str, key_sql: str, features: Features) ->
 NULL_KEY = b"\xff"  # never valid UTF-8, so never a real key
 
 
-def keys_blob(keys: list[str | None]) -> bytes:
-    """Keys in churnml._unpack_scores's format: UTF-8, each followed by a 0 byte, NULL as 0xFF."""
-    return b"".join((NULL_KEY if k is None else k.encode("utf-8")) + b"\0" for k in keys)
+def text_blob(values: list[str | None]) -> bytes:
+    """Text values in churnml._unpack_batch's format: UTF-8, each followed by a 0 byte, NULL as 0xFF."""
+    return b"".join((NULL_KEY if v is None else v.encode("utf-8")) + b"\0" for v in values)
 
 
-def keys_list(blob: bytes) -> list[str | None]:
-    """The keys of a keys_blob back as Python values."""
-    return [None if k == NULL_KEY else k.decode("utf-8") for k in blob.split(b"\0")[:-1]]
+def text_list(blob: bytes) -> list[str | None]:
+    """The values of a text_blob back as Python values."""
+    return [None if v == NULL_KEY else v.decode("utf-8") for v in blob.split(b"\0")[:-1]]
 
 
 def _numeric_matrix(rows: Any, n_numeric: int) -> tuple[bytes, Any]:
-    """(keys blob, rows x n_numeric float64 matrix) of a fetched batch: in C when built, else numpy."""
+    """(keys as a text_blob, rows x n_numeric float64 matrix) of a fetched batch, in one C pass."""
     import numpy as np
 
-    if _native_trees is not None:
-        keys, x = _native_trees.pack_batch(rows, n_numeric)
-        return keys, np.frombuffer(x, dtype=np.float64).reshape(len(rows), n_numeric)
-    matrix = np.frombuffer(b"".join([r["x"] for r in rows]), dtype=np.float64).reshape(len(rows), n_numeric)
-    return keys_blob([r["k"] for r in rows]), matrix
+    keys, x = native_module().pack_batch(rows, n_numeric)
+    return keys, np.frombuffer(x, dtype=np.float64).reshape(len(rows), n_numeric)
 
 
 def batch_columns(rows: Any, features: Features) -> tuple[bytes, dict[str, Any]]:
@@ -102,7 +99,7 @@ def _refuse_infinity(matrix: Any, numeric: list[str]) -> None:
 def encoded_batches(plpy: Any, loaded: LoadedModel, from_item: str, key_sql: str,
                     batch_size: int) -> Iterator[tuple[bytes, Any]]:
     """Stream `from_item` (aliased `s`) through a cursor: per batch, the keys (as a
-    keys_blob) and the model's encoded input matrix."""
+    text_blob) and the model's encoded input matrix."""
     features = [(f.name, f.group) for f in loaded.spec.features]
     cursor = plpy.cursor(packed_query(plpy, from_item, key_sql, features))
     while rows := cursor.fetch(batch_size):

@@ -21,16 +21,16 @@ from typing import Any
 from churnml import registry, server
 from churnml.errors import DataCorrupted, InvalidParameter
 from churnml.scoring.artifact import read_stored_artifact
-from churnml.scoring.compiled_trees import CompiledModel, forest_of
-from churnml.scoring.native_trees import native_forest
+from churnml.scoring.forest import forest_of
+from churnml.scoring.tree_evaluator import TreeEvaluator
 from churnml.text.embedder import embedder_for
 from churnml.training.feature_spec import FeatureSpec
 
 # What a backend keeps compiled, least recently used first out: at most this many models and this
-# many tree nodes in all. A cached model costs ~100 bytes a node (the compact Python arrays for
-# TreeSHAP and the C evaluator's own copy), so the cache stays under ~200 MB; a model used by the
-# running statement is never evicted (no reloading per row), so one statement scoring several big
-# models may hold more until it ends.
+# many tree nodes in all. A cached model is only the C evaluator's copy of its trees, ~60 bytes a
+# node (plus, for trees of depth up to 12, the AVX2 walk's copy padded to perfect trees), so the
+# cache stays within ~200 MB for ordinary trees; a model used by the running statement is never
+# evicted (no reloading per row), so one statement scoring several big models may hold more until it ends.
 MAX_CACHED_MODELS = 8
 MAX_CACHED_NODES = 2_000_000
 # After loading a model of at least this many nodes, or evicting one, free memory goes back to the OS
@@ -94,11 +94,10 @@ class LoadedModel:
     sha256: str
     name: str
     spec: FeatureSpec
-    compiled: CompiledModel
+    evaluator: TreeEvaluator
     encode_row: Callable[[Sequence[Any]], list[Any]]
-    # the C evaluator when it is built here, else the compiled Python one
+    # the C evaluator's own method: encode_row hands it lists of floats (NaN for missing)
     predict_row: Callable[[Sequence[Any]], float]
-    native: Any | None
     nodes: int = 0  # tree nodes in all: what the cache's budget counts
 
     @property
@@ -111,15 +110,11 @@ class LoadedModel:
 
     def contributions(self, encoded: list[Any]) -> list[float]:
         """TreeSHAP values of one encoded row, then the bias (xgboost's pred_contribs)."""
-        if self.native is None:
-            return self.compiled.contributions_row(encoded)
-        try:
-            phi = self.native.contributions_row(encoded)
-        except (TypeError, ValueError):
-            # the pure-Python version raises the errors users should see (bad values, zero cover)
-            return self.compiled.contributions_row(encoded)
-        phi.append(self.compiled.expected_value())
-        return phi
+        return self.evaluator.contributions_row(encoded)
+
+    def contributions_matrix(self, matrix: Any) -> Any:
+        """TreeSHAP values of every row of an encoded float64 matrix, each row's bias last."""
+        return self.evaluator.contributions_matrix(matrix, BULK_THREADS)
 
     def transform(self, columns: Any) -> Any:
         """Encode whole columns (bulk scoring), embedding text features when the model has any."""
@@ -127,35 +122,14 @@ class LoadedModel:
         return matrix
 
     def predict_start(self, matrix: Any) -> Callable[[], Any]:
-        """Start predicting a float64 matrix; call the result for the probabilities.
+        """Start predicting a float64 matrix in a C thread; call the result for the probabilities.
 
-        With the C forest the prediction runs in a thread of its own, so the caller can
-        fetch the next batch meanwhile (bulk scoring's pipeline)."""
-        if self.native is None:
-            done = self.compiled.predict_matrix(matrix)
-            return lambda: done
-        import numpy as np
-
-        x = np.ascontiguousarray(matrix, dtype=np.float64)
-        out = np.empty(x.shape[0], dtype=np.float64)
-        pending = self.native.predict_matrix_start(x, out)
-
-        def result() -> Any:
-            pending.wait()
-            return out
-
-        return result
+        The caller fetches the next batch meanwhile (bulk scoring's pipeline)."""
+        return self.evaluator.predict_matrix_start(matrix)
 
     def predict_matrix(self, matrix: Any) -> Any:
         """Probabilities for a float64 matrix (rows x encoded columns)."""
-        if self.native is None:
-            return self.compiled.predict_matrix(matrix)
-        import numpy as np
-
-        x = np.ascontiguousarray(matrix, dtype=np.float64)
-        out = np.empty(x.shape[0], dtype=np.float64)
-        self.native.predict_matrix(x, out, BULK_THREADS)
-        return out
+        return self.evaluator.predict_matrix(matrix, BULK_THREADS)
 
 
 @dataclass(frozen=True)
@@ -174,19 +148,19 @@ _pinned: dict[int, str] = {}
 
 def build(stored: registry.StoredModel) -> LoadedModel:
     spec = FeatureSpec.from_dict(stored.feature_spec)
-    compiled = CompiledModel(forest_of(read_stored_artifact(stored.id, stored.artifact)))
-    if compiled.n_features != len(spec.output_names):
+    forest = forest_of(read_stored_artifact(stored.id, stored.artifact))
+    if forest.n_features != len(spec.output_names):
         raise DataCorrupted(
             f"model {stored.id} does not match its feature spec",
-            detail=f"The trees expect {compiled.n_features} columns; the spec encodes {len(spec.output_names)}.")
-    native = native_forest(compiled.forest)
-    nodes = sum(len(tree.left) for tree in compiled.forest.trees)
+            detail=f"The trees expect {forest.n_features} columns; the spec encodes {len(spec.output_names)}.")
+    evaluator = TreeEvaluator(forest)
+    del forest  # the C evaluator has its own copy of the trees: the Python one goes now
+    nodes = evaluator.n_nodes
     if nodes >= TRIM_AFTER_NODES:
         release_memory()
     return LoadedModel(model_id=stored.id, sha256=stored.artifact_sha256, name=stored.name, spec=spec,
-                       compiled=compiled, encode_row=_row_encoder(spec),
-                       predict_row=native.predict_row if native is not None else compiled.predict_row,
-                       native=native, nodes=nodes)
+                       evaluator=evaluator, encode_row=_row_encoder(spec), predict_row=evaluator.row_predictor,
+                       nodes=nodes)
 
 
 def model(plpy: Any, model_id: int, sha256: str) -> LoadedModel:

@@ -2,11 +2,11 @@
 
 Pure functions over a loaded model and an encoded matrix: no SPI, no plpy, so
 they can be tested and timed outside the server. The explanation is the one
-churnml.explain_churn gives (the C TreeSHAP path of LoadedModel.contributions,
-one-hot columns folded back onto their feature in the same order of additions as
-group_contributions, but vectorised over rows: per row in Python that folding
-cost more than TreeSHAP itself); the probability is the bulk scorer's vectorised
-predict_matrix.
+churnml.explain_churn gives (the C evaluator's TreeSHAP, for the whole matrix in one
+call: LoadedModel.contributions_matrix), one-hot columns folded back onto their
+feature in the same order of additions as group_contributions, but vectorised over
+rows (per row in Python that folding cost more than TreeSHAP itself); the
+probability is the bulk scorer's predict_matrix.
 
 Risk bands follow the deployment's stored threshold (the cutoff that
 churn_flag and the business-cost tools use), so a dashboard's "high" is exactly
@@ -66,7 +66,7 @@ class RiskRows:
     probabilities: Any  # float64 array
     bands: list[str | None]
     reasons: list[str | None]
-    contributions: list[float | None]
+    contributions: Any  # float64 array: the top reason's contribution, NaN where there is no reason
 
 
 def fold_columns(spec: FeatureSpec) -> list[list[int]]:
@@ -93,30 +93,29 @@ def fold_contributions(contributions: Any, folds: list[list[int]]) -> Any:
     return grouped
 
 
-def top_positive_columns(grouped: Any, names: Sequence[str]) -> tuple[list[str | None], list[float | None]]:
-    """Per row, the feature with the largest positive value (first in spec order on ties), or None."""
+def top_positive_columns(grouped: Any, names: Sequence[str]) -> tuple[list[str | None], Any]:
+    """Per row, the feature with the largest positive value (first in spec order on ties) and that
+    value; None and NaN where no value is positive."""
     import numpy as np
 
+    rows = grouped.shape[0]
+    if not grouped.shape[1]:
+        return [None] * rows, np.full(rows, np.nan)
     masked = np.where(grouped > 0, grouped, -np.inf)
-    best = np.argmax(masked, axis=1) if grouped.shape[1] else np.zeros(grouped.shape[0], dtype=np.intp)
-    values = masked[np.arange(grouped.shape[0]), best] if grouped.shape[1] else np.full(grouped.shape[0], -np.inf)
-    reasons: list[str | None] = []
-    contributions: list[float | None] = []
-    for index, value in zip(best.tolist(), values.tolist(), strict=True):
-        positive = value != -math.inf
-        reasons.append(names[index] if positive else None)
-        contributions.append(value if positive else None)
-    return reasons, contributions
+    best = np.argmax(masked, axis=1)
+    values = masked[np.arange(rows), best]
+    positive = values != -np.inf
+    reasons = [names[index] if found else None for index, found in zip(best.tolist(), positive.tolist(), strict=True)]
+    return reasons, np.where(positive, values, np.nan)
 
 
 def assess_matrix(loaded: LoadedModel, matrix: Any, threshold: float) -> RiskRows:
-    """Probabilities (vectorised), bands and top positive reasons (TreeSHAP per row, in C) of an encoded matrix."""
+    """Probabilities, bands and top positive reasons (TreeSHAP) of an encoded matrix, in C a matrix at a time."""
     import numpy as np
 
     probabilities = np.asarray(loaded.predict_matrix(matrix), dtype=np.float64)
     width = len(loaded.spec.output_names)
-    contributions = np.array([loaded.contributions(row)[:width] for row in matrix.tolist()],
-                             dtype=np.float64).reshape(matrix.shape[0], width)  # the bias is no feature's
+    contributions = loaded.contributions_matrix(matrix)[:, :width]  # the bias is no feature's
     grouped = fold_contributions(contributions, fold_columns(loaded.spec))
     reasons, values = top_positive_columns(grouped, loaded.spec.input_names)
     return RiskRows(probabilities=probabilities, bands=[risk_band(p, threshold) for p in probabilities.tolist()],

@@ -1,8 +1,7 @@
 """Sentiment models users train on their own labelled messages (churnml.train_sentiment).
 
 A custom model is a new head on the embeddings the shipped head uses (the int8
-encoder, `compact_encoder`; heads trained by 0.1.0 on the full float32
-model keep being applied to that one), fitted and
+encoder; a head trained by 0.1.0 on the float32 model is applied to them too), fitted and
 temperature-calibrated exactly like the shipped head (`train_head._train_linear`),
 stored in the registry as JSON (kind 'sentiment') with its checksum, deployed and
 rolled back like churn models, and used with detect_sentiment(..., engine => name).

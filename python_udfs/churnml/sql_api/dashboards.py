@@ -6,22 +6,20 @@ The customer table and its two key columns come from churnml.call_center_config
 caller's search_path and written back schema-qualified with quote_ident, column
 names go through plpy.quote_ident: nothing a caller types becomes SQL text. The
 table is read with the caller's own privileges, through one cursor, in batches:
-one vectorised prediction and one C TreeSHAP pass per row of each batch, no SPI
-per row. Each batch goes back to SQL as one row of packed columns (JSON arrays
-and comma-joined floats), which the view unnests in C: returning a Python value
-per cell would cost ~1 us each.
+one prediction and one TreeSHAP call into the C evaluator per batch, no SPI per
+row. Each batch goes back to SQL as one row of bytea columns, as churnml.score's
+do, which churnml._unpack_risk turns into rows in C: returning a Python value per
+cell would cost ~1 us each.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from churnml.errors import InvalidParameter, UndefinedColumn
 from churnml.scoring import model_cache
-from churnml.scoring.feature_batches import encoded_batches, features_hint, keys_list
-from churnml.scoring.native_trees import format_floats
+from churnml.scoring.feature_batches import encoded_batches, features_hint, text_blob
 from churnml.scoring.risk import assess_matrix
 from churnml.source_data import caller_search_path, query_columns
 from churnml.spi import prepared
@@ -29,11 +27,6 @@ from churnml.sql_api.call_center import resolve_tables
 from churnml.sql_api.entry import entry
 
 _SETTINGS = "SELECT customer_table, key_columns, model FROM churnml.call_center_config"
-
-
-def _floats_or_null(values: list[float | None]) -> str:
-    """Comma-joined exact floats, '' for NULL (SQL splits with string_to_array(t, ',', ''))."""
-    return ",".join("" if v is None else repr(v) for v in values)
 
 
 @entry
@@ -62,12 +55,13 @@ def _batches(plpy: Any, settings: dict[str, Any], serving: model_cache.Serving,
     key_sql = f"{k1} OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) {k2}"
     for batch_keys, matrix in encoded_batches(plpy, loaded, f"{relation} AS s", key_sql, batch_size):
         assessed = assess_matrix(loaded, matrix, serving.threshold)
+        # churnml._unpack_risk's format: float8 columns as native float8s (NaN = NULL), text ones as text_blob
         yield {
-            "keys": json.dumps(keys_list(batch_keys)),
-            "probabilities": format_floats(assessed.probabilities),
-            "bands": json.dumps(assessed.bands),
-            "reasons": json.dumps(assessed.reasons),
-            "contributions": _floats_or_null(assessed.contributions),
+            "keys": batch_keys,
+            "probabilities": assessed.probabilities.tobytes(),
+            "bands": text_blob(assessed.bands),
+            "reasons": text_blob(assessed.reasons),
+            "contributions": assessed.contributions.tobytes(),
             "threshold": serving.threshold,
             "model": settings["model"],
             "model_id": loaded.model_id,

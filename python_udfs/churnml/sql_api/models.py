@@ -192,7 +192,8 @@ def check_artifact(artifact: str | bytes | None, spec: Any) -> bytes:
     scorer. Every problem is 22023 (a bad argument): nothing has been stored yet.
     """
     from churnml.scoring.artifact import read_artifact, storable_canonical
-    from churnml.scoring.compiled_trees import CompiledModel, forest_of
+    from churnml.scoring.forest import forest_of
+    from churnml.scoring.tree_evaluator import TreeEvaluator
 
     if artifact is None or (isinstance(artifact, str) and not artifact.strip()) or not artifact:
         raise InvalidParameter("artifact must be an XGBoost model: its JSON, or its UBJSON as bytea",
@@ -203,28 +204,31 @@ def check_artifact(artifact: str | bytes | None, spec: Any) -> bytes:
         raise InvalidParameter(exc.message, detail=exc.detail, hint=exc.hint) from None
     # over the size limit, deploy and every backend would refuse it: refused here, before it is compiled
     canonical = storable_canonical(model)
-    compiled = CompiledModel(forest_of(model))
+    forest = forest_of(model)
     names = list(model.feature_names)
     del model  # the validated copy of every node: the forest has what is still needed
     outputs = spec.output_names
-    if compiled.n_features != len(outputs):
+    if forest.n_features != len(outputs):
         raise InvalidParameter(
-            f"the artifact takes {compiled.n_features} inputs, but the feature spec encodes {len(outputs)} columns",
+            f"the artifact takes {forest.n_features} inputs, but the feature spec encodes {len(outputs)} columns",
             detail=f"The spec's encoded columns: {', '.join(outputs[:20])}{', …' if len(outputs) > 20 else ''}.",
             hint="Register the model with the feature spec it was trained on.")
     if names and names != list(outputs):
         raise InvalidParameter("the artifact's feature names differ from the feature spec's encoded columns",
                                detail=f"Model: {', '.join(names[:10])}; spec: {', '.join(outputs[:10])}.",
                                hint="Register the model with the feature spec it was trained on.")
-    _xgboost_agrees(canonical, compiled)
-    del compiled
+    rows = _probe_rows(forest)
+    evaluator = TreeEvaluator(forest)
+    del forest
+    _xgboost_agrees(canonical, evaluator, rows)
+    del evaluator
     from churnml.scoring.model_cache import release_memory
 
     release_memory()  # xgboost's copy and the decoded document: ~1 GB for a model of a million nodes
     return canonical
 
 
-def _xgboost_agrees(canonical: bytes, compiled: Any) -> None:
+def _xgboost_agrees(canonical: bytes, evaluator: Any, rows: Any) -> None:
     """xgboost reads the canonical document as churnml's scorer does (same probabilities on rows with
     missing values and values on every threshold), so tools that load the stored model with
     xgboost see the model that is served."""
@@ -239,24 +243,23 @@ def _xgboost_agrees(canonical: bytes, compiled: Any) -> None:
         first = str(exc).splitlines()[0] if str(exc) else "no reason given"
         raise InvalidParameter("XGBoost cannot load the validated artifact",
                                detail=f"XGBoost said: {first[:300]}.") from None
-    rows = _probe_rows(compiled)
     expected = booster.inplace_predict(rows)
-    if booster.num_features() != compiled.n_features or \
-            float(np.max(np.abs(compiled.predict_matrix(rows) - expected), initial=0.0)) > 1e-6:
+    if booster.num_features() != evaluator.n_features or \
+            float(np.max(np.abs(evaluator.predict_matrix(rows) - expected), initial=0.0)) > 1e-6:
         raise InvalidParameter("XGBoost and churnml's scorer read the artifact differently",
                                detail="Their probabilities differ by more than 1e-6 on the same rows.",
                                hint="Report this model to the churnml maintainers.")
 
 
-def _probe_rows(compiled: Any) -> Any:
+def _probe_rows(forest: Any) -> Any:
     """Rows that take every path: each split's threshold, just below it, and missing values."""
     import numpy as np
 
     rng = np.random.default_rng(0)
-    n = compiled.n_features
+    n = forest.n_features
     rows = rng.normal(size=(64, n))
     rows[rng.random(rows.shape) < 0.2] = np.nan
-    for tree in compiled.forest.trees[:64]:
+    for tree in forest.trees[:64]:
         interrupts.check()
         split = np.flatnonzero(np.asarray(tree.left) != -1)
         at = rng.integers(len(rows), size=split.size)

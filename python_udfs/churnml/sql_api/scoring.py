@@ -1,7 +1,7 @@
 """SQL area: scoring with deployed models (per row, per typed function, in bulk) and per-row reasons.
 
-Nothing here imports xgboost or scikit-learn: scoring uses the trees compiled to
-Python (churnml.scoring), so a fresh connection starts scoring in milliseconds.
+Nothing here imports xgboost or scikit-learn: scoring uses churnml's C tree evaluator
+(churnml.scoring.tree_evaluator), so a fresh connection starts scoring in milliseconds.
 """
 
 from __future__ import annotations
