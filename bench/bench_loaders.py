@@ -30,8 +30,8 @@ from bench.run import BENCH_HOME, REPO, Context, Result, ensure_customers, proc_
 
 
 def _configure(url: str) -> None:
-    from churnml.transfer.server_config import write_file
     from churnml_client.s3_server import LocalS3Server
+    from churnml_loaders.server_config import write_file
 
     config = LocalS3Server.from_environment(BENCH_HOME).start()
     with psycopg.connect(url) as conn:

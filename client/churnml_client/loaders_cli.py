@@ -23,9 +23,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from churnml.errors import ChurnmlError, InvalidParameter
+from churnml.errors import ChurnmlError
 from churnml_client.copy_out import copy_out_batches, pipelined
 from churnml_loaders.copy_formats import COPY_FORMATS, Framing, split_copy_stream
+from churnml_loaders.errors import InvalidParameter, LoaderError
 from churnml_loaders.export_writer import DEFAULT_PART_SIZE, ExportResult, ExportWriter, batch_bytes
 from churnml_loaders.load_reader import LOAD_MODES, LoadReader, plan_load
 from churnml_loaders.manifest import Column
@@ -39,7 +40,7 @@ _COPY_LINE = re.compile(r"\bline (\d+)")
 _PROGRESS_STEP = 1024 * 1024
 
 
-class LoadFailed(ChurnmlError):
+class LoadFailed(LoaderError):
     """A COPY FROM that PostgreSQL refused, with the object and line it came from."""
 
     def __init__(self, message: str, *, sqlstate: str, detail: str | None, hint: str | None) -> None:
@@ -59,7 +60,7 @@ def parse_size(text: str) -> int:
     return size
 
 
-def format_error(exc: ChurnmlError) -> str:
+def format_error(exc: ChurnmlError | LoaderError) -> str:
     """psql's layout: ERROR, DETAIL and HINT lines."""
     lines = [f"ERROR:  {exc.sqlstate}: {exc.message}"]
     if exc.detail:
@@ -284,7 +285,7 @@ def load_table(conn: psycopg.Connection, table: str, source: S3Uri, client: S3Cl
     return LoadResult(table=f"{schema}.{name}", rows=rows, objects=len(plan.sources), bytes=reader.bytes_read)
 
 
-def _explain_copy_error(exc: psycopg.Error, reader: LoadReader, table: str) -> ChurnmlError:
+def _explain_copy_error(exc: psycopg.Error, reader: LoadReader, table: str) -> LoadFailed:
     """PostgreSQL's "COPY t, line N" counts lines across all objects; say which object and line it was."""
     diag = exc.diag
     message = diag.message_primary or str(exc).strip()

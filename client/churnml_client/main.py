@@ -21,6 +21,7 @@ import psycopg
 
 from churnml.errors import ChurnmlError
 from churnml_client.embedded_pg import DEFAULT_DATABASE, EmbeddedServer, ServerError
+from churnml_loaders.errors import LoaderError
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -88,7 +89,7 @@ def _s3(args: argparse.Namespace) -> int:
         database = EmbeddedServer.from_environment()
         if database.initialized():
             # export_query/load_from_s3 in the embedded server read the same endpoint and credentials
-            from churnml.transfer.server_config import write_file
+            from churnml_loaders.server_config import write_file
 
             print(f"churnml: the embedded PostgreSQL uses it too ({write_file(database.datadir, config)}, "
                   "credential \"default\"); SQL reaches it only through a storage location: "
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except ChurnmlError as exc:
+    except (ChurnmlError, LoaderError) as exc:
         from churnml_client.loaders_cli import format_error
 
         print(f"churnml: {format_error(exc)}", file=sys.stderr)

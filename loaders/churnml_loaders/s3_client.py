@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 from urllib.parse import quote, unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
-from churnml.errors import (
+from churnml_loaders.errors import (
     S3AccessDenied,
     S3AuthenticationFailed,
     S3BucketNotFound,

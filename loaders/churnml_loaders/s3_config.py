@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from churnml.errors import InvalidParameter
+from churnml_loaders.errors import InvalidParameter
 
 DEFAULT_REGION = "us-east-1"
 MAX_CONFIG_BYTES = 64 * 1024

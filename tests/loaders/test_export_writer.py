@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from churnml.errors import DuplicateObject, InvalidParameter, S3Unreachable
 from churnml_loaders.copy_formats import Framing
+from churnml_loaders.errors import DuplicateObject, InvalidParameter, S3Unreachable
 from churnml_loaders.export_writer import MIN_CHUNK_SIZE, ExportWriter
 from churnml_loaders.manifest import AURORA_PG_PARTS, Column, Manifest
 from churnml_loaders.s3_client import S3Client

@@ -9,8 +9,8 @@ import struct
 
 import pytest
 
-from churnml.errors import DataCorrupted, DataException, InvalidParameter, S3BucketNotFound, S3ObjectNotFound
 from churnml_loaders.copy_formats import BINARY_SIGNATURE, BINARY_TRAILER, Framing
+from churnml_loaders.errors import DataCorrupted, DataException, InvalidParameter, S3BucketNotFound, S3ObjectNotFound
 from churnml_loaders.export_writer import ExportWriter
 from churnml_loaders.load_reader import LoadReader, plan_load
 from churnml_loaders.s3_client import S3Client

@@ -217,8 +217,8 @@ def test_s3_failure_during_copy_out_cancels_the_query(telco: str, s3: S3Client, 
                                                       bucket: str) -> None:
     """The upload fails while PostgreSQL is still sending rows: the COPY is stopped, the
     connection stays usable, and S3 holds nothing."""
-    from churnml.errors import S3Unreachable
     from churnml_client.loaders_cli import export_query
+    from churnml_loaders.errors import S3Unreachable
     from churnml_loaders.uris import S3Uri
     from tests.loaders.test_export_writer import FailingClient
 

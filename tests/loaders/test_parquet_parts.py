@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from churnml.errors import DataCorrupted, DuplicateObject, InvalidParameter
+from churnml_loaders.errors import DataCorrupted, DuplicateObject, InvalidParameter
 from churnml_loaders.load_reader import LoadReader, plan_load
 from churnml_loaders.manifest import Manifest
 from churnml_loaders.parquet_parts import ParquetExportWriter, parquet_column, read_part, record_batch

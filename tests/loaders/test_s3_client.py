@@ -11,23 +11,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from churnml.errors import (
+from churnml_client.embedded_pg import free_port
+from churnml_loaders.errors import (
     S3AuthenticationFailed,
     S3BucketNotFound,
     S3ConnectionLost,
     S3Error,
     S3ObjectNotFound,
     S3Unreachable,
-    describe,
+    error_fields,
 )
-from churnml_client.embedded_pg import free_port
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.loaders.conftest import keys
 
 
 def _all_text(exc: BaseException) -> str:
-    sqlstate, message, detail, hint = describe(exc)
+    sqlstate, message, detail, hint = error_fields(exc)
     return f"{sqlstate} {message} {detail} {hint} {exc!r} {exc.args}"
 
 

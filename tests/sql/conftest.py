@@ -31,7 +31,7 @@ def s3() -> Iterator[S3Config]:
 def write_server_config(server_url: str, config: S3Config, file_root: Path,
                         others: dict[str, S3Config] | None = None) -> Path:
     """The DBA's step: $PGDATA/churnml/s3.json (`config` as the credential "default", `others` by name)."""
-    from churnml.transfer.server_config import write_file
+    from churnml_loaders.server_config import write_file
 
     with psycopg.connect(server_url) as conn:
         datadir = Path(conn.execute("SHOW data_directory").fetchone()[0])

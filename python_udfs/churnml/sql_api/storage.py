@@ -8,7 +8,7 @@
 They write churnml.storage_locations and churnml.storage_grants as the caller (EXECUTE is
 granted to churnml_admin only, and so are INSERT and DELETE on the tables); who and when is
 stamped by the tables' trigger. The checks these grants feed are
-churnml.transfer.storage_access.
+churnml.loader_sql.storage_access.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Any
 from churnml.errors import ChurnmlError, DuplicateObject, NullValueNotAllowed, UndefinedObject
 from churnml.spi import prepared
 from churnml.sql_api.entry import entry
-from churnml.transfer import server_config
-from churnml.transfer.locations import check_name, normalise_prefix, parse_privileges
+from churnml_loaders import server_config
+from churnml_loaders.errors import LoaderError
+from churnml_loaders.locations import check_name, normalise_prefix, parse_privileges
 
 _LOCATION = ("SELECT l.uri_prefix, l.credential FROM churnml.storage_locations AS l "
              "WHERE l.name OPERATOR(pg_catalog.=) $1")
@@ -64,7 +65,7 @@ def _warn_unknown_credential(plpy: Any, name: str, credential: str) -> None:
     """A location may be declared before its credential is configured: say so, do not refuse."""
     try:
         config = server_config.load()
-    except ChurnmlError as exc:
+    except LoaderError as exc:
         plpy.warning(f"churnml: cannot check credential \"{credential}\" of storage location \"{name}\": "
                      f"{exc.message}")
         return

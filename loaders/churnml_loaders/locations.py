@@ -18,7 +18,7 @@ a grant could be misled). The table's CHECK constraints refuse anything else, so
 admin writing the table directly cannot store a prefix that matches differently.
 URIs are parsed (churnml_loaders.uris) into the same form before they are matched.
 
-Pure Python: the SQL side (one query per call) is churnml.transfer.storage_access.
+Pure Python: the SQL side (one query per call) is the backend's churnml.loader_sql.storage_access.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from churnml.errors import InvalidParameter
+from churnml_loaders.errors import InvalidParameter
 from churnml_loaders.uris import FileUri, S3Uri, check_bucket, check_key
 
 PRIVILEGES = ("read", "write")

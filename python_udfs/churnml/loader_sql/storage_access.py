@@ -13,7 +13,7 @@ The grants are read once per call, with the caller's own rights: churnml_loader 
 read churnml.storage_locations (names and prefixes, so a refusal can name the location
 to ask for) and, through row-level security, only its own rows of
 churnml.storage_grants. Matching every object against them is plain Python
-(churnml.transfer.locations), so a 100-part manifest costs no more queries than one object.
+(churnml_loaders.locations), so a 100-part manifest costs no more queries than one object.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from churnml.errors import FeatureNotSupported, InsufficientPrivilege, sql_literal
 from churnml.spi import prepared
-from churnml.transfer.locations import Location, covering, suggested_prefix
+from churnml_loaders.locations import Location, covering, suggested_prefix
 
 # One row per location, or one row of NULLs when there is none (so the role is always known).
 _FETCH = """
