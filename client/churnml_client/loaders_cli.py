@@ -25,12 +25,13 @@ from psycopg import sql
 
 from churnml.errors import ChurnmlError
 from churnml_client.copy_out import copy_out_batches, pipelined
+from churnml_loaders import _bench_switch
 from churnml_loaders.copy_formats import COPY_FORMATS, Framing, split_copy_stream
 from churnml_loaders.errors import InvalidParameter, LoaderError
 from churnml_loaders.export_writer import DEFAULT_PART_SIZE, ExportResult, ExportWriter, batch_bytes
 from churnml_loaders.load_reader import LOAD_MODES, LoadReader, plan_load
 from churnml_loaders.manifest import Column
-from churnml_loaders.s3_client import S3Client
+from churnml_loaders.s3_client import SSE_ALGORITHMS, Encryption, S3Client
 from churnml_loaders.s3_config import S3Config, environment_has_credentials
 from churnml_loaders.uris import S3Uri, parse_s3_uri
 
@@ -73,7 +74,8 @@ def format_error(exc: ChurnmlError | LoaderError) -> str:
 # ---- configuration --------------------------------------------------------------------
 
 def resolve_s3_config(path: Path | None, *, home: Path | None = None) -> S3Config:
-    """--s3-config, else AWS_* environment variables, else the local server's config file."""
+    """--s3-config, else AWS_* environment variables, else the local server's config file, else the
+    standard AWS credential chain (profiles, web identity, container and instance roles)."""
     if path is not None:
         return S3Config.from_file(path)
     if environment_has_credentials():
@@ -83,11 +85,9 @@ def resolve_s3_config(path: Path | None, *, home: Path | None = None) -> S3Confi
     default = LocalS3Server.from_environment(home).config_file
     if default.exists():
         return S3Config.from_file(default)
-    raise InvalidParameter(
-        "no S3 configuration found",
-        detail=f"No --s3-config was given, AWS_ACCESS_KEY_ID is not set, and {default} does not exist.",
-        hint="Run `churnml s3 start` for a local server, or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
-             "(and CHURNML_S3_ENDPOINT_URL for a server other than AWS), or pass --s3-config FILE.")
+    # No keys: the client looks for them the AWS way (AWS_PROFILE, ~/.aws/..., roles) at its first request,
+    # and says so if it finds none.
+    return S3Config.from_environment()
 
 
 # ---- export ---------------------------------------------------------------------------
@@ -363,7 +363,8 @@ def run_export(args: argparse.Namespace) -> int:
                                detail="Parquet files carry their column names and compress their columns (zstd).",
                                hint="Leave the option out.")
     config = resolve_s3_config(args.s3_config)
-    with S3Client(config) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
+    encryption = Encryption.of(args.sse, args.kms_key_id)
+    with _bench_switch.make(config, encryption) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
         if args.format == "parquet":
             result = export_parquet(conn, args.query, target, client, manifest=not args.no_manifest,
                                     overwrite=args.overwrite, part_size=args.part_size, progress=not args.quiet)
@@ -380,7 +381,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_load(args: argparse.Namespace) -> int:
     source = parse_s3_uri(args.uri)
     config = resolve_s3_config(args.s3_config)
-    with S3Client(config) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
+    with _bench_switch.make(config) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
         result = load_table(conn, args.table, source, client, mode=args.mode, fmt=args.format,
                             header=True if args.header else None, columns=parse_columns(args.columns),
                             progress=not args.quiet)
@@ -411,6 +412,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--part-size", type=parse_size, default=DEFAULT_PART_SIZE, metavar="SIZE",
                         help="start a new part past this many bytes, before compression (parquet: of Arrow "
                              "column data before encoding) (default 64MB)")
+    export.add_argument("--sse", choices=SSE_ALGORITHMS, help="server-side encryption of every object written: "
+                        "AES256 (SSE-S3) or aws:kms (SSE-KMS) (default: the bucket's)")
+    export.add_argument("--kms-key-id", metavar="KEY", help="with --sse aws:kms: the KMS key id, alias or ARN "
+                        "(default: the account's default KMS key)")
     _common(export)
     export.set_defaults(func=run_export)
 
@@ -432,5 +437,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dsn", metavar="URL", help="libpq URL of the database (default: the embedded server's telco)")
     parser.add_argument("--s3-config", type=Path, metavar="FILE",
                         help="S3 endpoint and credentials as JSON (default: AWS_* environment variables, "
-                             "else $CHURNML_HOME/s3/config.json from `churnml s3 start`)")
+                             "else $CHURNML_HOME/s3/config.json from `churnml s3 start`, else the AWS "
+                             "credential chain: profiles, web identity, container and instance roles)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -45,6 +45,8 @@ class Location:
     credential: str
     can_read: bool = False
     can_write: bool = False
+    sse: str | None = None          # server-side encryption of what is written there (AES256, aws:kms)
+    kms_key_id: str | None = None
 
     def allows(self, privilege: str) -> bool:
         return self.can_read if privilege == "read" else self.can_write

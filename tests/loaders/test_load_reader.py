@@ -1,4 +1,4 @@
-"""churnml_loaders.load_reader against moto: the three modes, gunzip, headers, binary parts,
+"""churnml_loaders.load_reader against a real S3 server (SeaweedFS): the three modes, gunzip, headers, binary parts,
 manifest checks, and the object/line bookkeeping that names where a bad row came from."""
 
 from __future__ import annotations

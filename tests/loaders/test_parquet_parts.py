@@ -1,5 +1,5 @@
-"""churnml_loaders.parquet_parts against moto: Parquet parts of bounded size with row groups, the manifest
-last, overwrite rules, nothing left behind after a failure, and reading parts back checked."""
+"""churnml_loaders.parquet_parts against a real S3 server (SeaweedFS): Parquet parts of bounded size with
+row groups, the manifest last, overwrite rules, nothing left behind after a failure, and reading parts back checked."""
 
 from __future__ import annotations
 

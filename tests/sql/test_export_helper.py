@@ -19,6 +19,7 @@ import pytest
 
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
+from tests.loaders.conftest import crash
 from tests.sql.conftest import declare_storage, write_server_config
 
 BUCKET = "churnml"
@@ -194,7 +195,7 @@ def test_s3_server_stopping_mid_export_fails_fast_and_writes_no_manifest(
             run.start()
             helper = run.helper()
             assert _wait_for(lambda: len(_objects(client, "outage/x")) >= 1)
-            server.stop()
+            crash(server)
             run.finish()
         elapsed = time.monotonic() - started
         assert isinstance(run.error, psycopg.Error), run.error
