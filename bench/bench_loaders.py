@@ -1,6 +1,6 @@
 """Export to and load from S3 from SQL, against COPY to and from a local file.
 
-Data: the demo customers (100k quick, 1M full). S3: the local moto server
+Data: the demo customers (100k quick, 1M full). S3: the local SeaweedFS server
 (`churnml s3 start`), on the same machine, so the figures include its CPU time.
 Baselines, same run: `COPY (SELECT * FROM customers) TO '<file>' (FORMAT csv, HEADER)`
 and `COPY ... FROM '<file>'` into an empty copy of the table, run by the server.
@@ -10,7 +10,9 @@ The shell commands (`churnml export` / `churnml load`: COPY streamed through psy
 run as a user runs them, Python start-up included, with their own peak RSS.
 Every run measures each path right after its baseline, so that a busy moment of the
 2-core machine weighs on both sides of a ratio; the medians of the paired ratios are
-reported too (extra.paired_ratio_median).
+reported too (extra.paired_ratio_median). What the S3 library costs a backend's first loader
+call (its import and client) is extra.first_load_in_backend_ms of load_from_s3, next to a
+second call in the same backend (later_load_in_backend_ms), for a one-row manifest load.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def _configure(url: str) -> None:
     config = LocalS3Server.from_environment(BENCH_HOME).start()
     with psycopg.connect(url) as conn:
         write_file(Path(conn.execute("SHOW data_directory").fetchone()[0]), config)
+        # the bench runs as a superuser, who passes the grant check but still needs a location
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("SELECT churnml.create_storage_location('bench', 's3://churnml/', if_not_exists => true)")
 
 
 def _prepare(url: str, customers: int) -> None:
@@ -75,9 +80,11 @@ _PEAK_OF_CHILD = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]
                   "print(u.ru_maxrss); sys.exit(os.waitstatus_to_exitcode(s))")
 
 
-def _shell(url: str, s3_home: Path, *args: str) -> tuple[float, float]:
+def _shell(url: str, s3_home: Path, *args: str, legacy: bool = False) -> tuple[float, float]:
     """Run `churnml ARGS` as a user would; (seconds, the command's peak RSS in MB)."""
     env = {**os.environ, "CHURNML_HOME": str(s3_home)}
+    if legacy:
+        env["CHURNML_S3_LEGACY"] = "1"
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _PEAK_OF_CHILD, str(CHURNML), *args, "--dsn", url, "--quiet"],
                           env=env, capture_output=True, text=True, check=False)
@@ -87,6 +94,23 @@ def _shell(url: str, s3_home: Path, *args: str) -> tuple[float, float]:
     return seconds, int(done.stdout.split()[-1]) / 1024
 
 
+LEGACY_SQL = "SET churnml.bench_legacy_s3 = on"  # TEMPORARY (issue 20): the hand-written client, for one run
+
+
+def _first_calls(url: str, legacy: bool) -> tuple[float, float]:
+    """(ms of the first load_from_s3 in a fresh backend, ms of the second): what importing the S3 library costs."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if legacy:
+            conn.execute(LEGACY_SQL)
+        conn.execute("SELECT churnml.version()")  # churnml itself imported: only the loaders' imports remain
+        conn.execute("TRUNCATE tiny_loaded")
+        call = ("SELECT churnml.load_from_s3('tiny_loaded', 's3://churnml/bench/tiny', mode => 'manifest', "
+                "header => true)")
+        first = timed(lambda: conn.execute(call))
+        second = timed(lambda: conn.execute(call))
+    return first * 1000, second * 1000
+
+
 def run(ctx: Context) -> list[Result]:
     """Each run measures every path right after its COPY baseline (interleaved), so a busy
     moment of the machine lands on both sides of a ratio rather than on one of them."""
@@ -94,38 +118,58 @@ def run(ctx: Context) -> list[Result]:
     url = ctx.server_url("bench_loaders")
     _prepare(url, customers)
     _configure(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS tiny_loaded")
+        conn.execute("CREATE UNLOGGED TABLE tiny_loaded (LIKE customers)")
+        conn.execute("SELECT * FROM churnml.export_query('SELECT * FROM customers LIMIT 1', "
+                     "'s3://churnml/bench/tiny', overwrite => true)")
     export_sql = ("SELECT * FROM churnml.export_query('SELECT * FROM customers', 's3://churnml/bench/customers', "
                   "overwrite => true)")
     load_sql = ("SELECT churnml.load_from_s3('loaded', 's3://churnml/bench/customers', mode => 'manifest', "
                 "header => true)")
     shell = {"export": ["export", "SELECT * FROM customers", "s3://churnml/bench/cli", "--header", "--overwrite"],
              "load": ["load", "loaded", "s3://churnml/bench/cli", "--mode", "manifest"]}
-    rate: dict[str, list[float]] = {name: [] for name in ("copy_to", "export", "shell_export", "copy_from", "load",
-                                                           "shell_load")}
-    peak: dict[str, list[float]] = {name: [] for name in ("export", "load", "shell_export", "shell_load")}
+    names = ("copy_to", "export", "shell_export", "copy_from", "load", "shell_load",
+             "export_old", "shell_export_old", "load_old", "shell_load_old")
+    rate: dict[str, list[float]] = {name: [] for name in names}
+    peak: dict[str, list[float]] = {name: [] for name in names}
+    first: dict[str, list[float]] = {"new": [], "old": [], "new_later": [], "old_later": []}
     notices: list[str] = []
+    old_notices: list[str] = []
     with tempfile.TemporaryDirectory(prefix="churnml-bench-copy-") as tmp:
         os.chmod(tmp, 0o777)  # the server's OS user writes the baseline's file
         local = Path(tmp) / "customers.csv"
         copy_to = f"COPY (SELECT * FROM customers) TO '{local}' (FORMAT csv, HEADER)"
         copy_from = f"COPY loaded FROM '{local}' (FORMAT csv, HEADER)"
-        for _ in range(ctx.runs):
+        for run_number in range(ctx.runs):
+            # the two clients take turns going first, so neither always follows the baseline
+            order = ("", "_old") if run_number % 2 == 0 else ("_old", "")
             rate["copy_to"].append(customers / _timed_with_peak(url, copy_to)[0])
-            seconds, mb = _timed_with_peak(url, export_sql, notices=notices)
-            rate["export"].append(customers / seconds)
-            peak["export"].append(mb)
-            seconds, mb = _shell(url, BENCH_HOME, *shell["export"])
-            rate["shell_export"].append(customers / seconds)
-            peak["shell_export"].append(mb)
+            for suffix in order:
+                legacy = suffix == "_old"
+                seconds, mb = _timed_with_peak(url, export_sql, LEGACY_SQL if legacy else None,
+                                               notices=old_notices if legacy else notices)
+                rate["export" + suffix].append(customers / seconds)
+                peak["export" + suffix].append(mb)
+                seconds, mb = _shell(url, BENCH_HOME, *shell["export"], legacy=legacy)
+                rate["shell_export" + suffix].append(customers / seconds)
+                peak["shell_export" + suffix].append(mb)
             rate["copy_from"].append(customers / _timed_with_peak(url, copy_from, "TRUNCATE loaded")[0])
-            seconds, mb = _timed_with_peak(url, load_sql, "TRUNCATE loaded")
-            rate["load"].append(customers / seconds)
-            peak["load"].append(mb)
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("TRUNCATE loaded")
-            seconds, mb = _shell(url, BENCH_HOME, *shell["load"])
-            rate["shell_load"].append(customers / seconds)
-            peak["shell_load"].append(mb)
+            for suffix in order:
+                legacy = suffix == "_old"
+                before = "TRUNCATE loaded" + ("; " + LEGACY_SQL if legacy else "")
+                seconds, mb = _timed_with_peak(url, load_sql, before)
+                rate["load" + suffix].append(customers / seconds)
+                peak["load" + suffix].append(mb)
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("TRUNCATE loaded")
+                seconds, mb = _shell(url, BENCH_HOME, *shell["load"], legacy=legacy)
+                rate["shell_load" + suffix].append(customers / seconds)
+                peak["shell_load" + suffix].append(mb)
+            for kind in ("new", "old"):
+                one, two = _first_calls(url, kind == "old")
+                first[kind].append(one)
+                first[kind + "_later"].append(two)
         size = local.stat().st_size
     # constant memory: the same export and load of a tenth of the rows, for their peaks
     small_notices: list[str] = []
@@ -145,15 +189,27 @@ def run(ctx: Context) -> list[Result]:
                                                                                             strict=True))})
 
     tenth = f"{customers // 10}_rows"
+    calls = {"first_load_in_backend_ms": statistics.median(first["new"]),
+             "later_load_in_backend_ms": statistics.median(first["new_later"])}
+    old_calls = {"first_load_in_backend_ms": statistics.median(first["old"]),
+                 "later_load_in_backend_ms": statistics.median(first["old_later"])}
     return [
         result(f"export_query {customers:,} customers to S3 (CSV, manifest)", "export", "copy_to",
                {"peak_rss_mb": max(peak["export"]), f"peak_rss_mb_{tenth}": export_small,
                 "helper_peak_rss_mb": _helper_peak_mb(notices),
                 f"helper_peak_rss_mb_{tenth}": _helper_peak_mb(small_notices), "bytes": size}),
         result(f"load_from_s3 {customers:,} customers (CSV, manifest)", "load", "copy_from",
-               {"peak_rss_mb": max(peak["load"]), f"peak_rss_mb_{tenth}": load_small}),
+               {"peak_rss_mb": max(peak["load"]), f"peak_rss_mb_{tenth}": load_small, **calls}),
         result(f"churnml export (shell command) {customers:,} customers, S3", "shell_export", "copy_to",
                {"command_peak_rss_mb": max(peak["shell_export"])}),
         result(f"churnml load (shell command) {customers:,} customers, S3", "shell_load", "copy_from",
                {"command_peak_rss_mb": max(peak["shell_load"])}),
+        result(f"export_query {customers:,} customers to S3, hand-written client", "export_old", "copy_to",
+               {"peak_rss_mb": max(peak["export_old"]), "helper_peak_rss_mb": _helper_peak_mb(old_notices)}),
+        result(f"load_from_s3 {customers:,} customers, hand-written client", "load_old", "copy_from",
+               {"peak_rss_mb": max(peak["load_old"]), **old_calls}),
+        result(f"churnml export {customers:,} customers, hand-written client", "shell_export_old", "copy_to",
+               {"command_peak_rss_mb": max(peak["shell_export_old"])}),
+        result(f"churnml load {customers:,} customers, hand-written client", "shell_load_old", "copy_from",
+               {"command_peak_rss_mb": max(peak["shell_load_old"])}),
     ]

@@ -1,6 +1,6 @@
 """churnml_loaders also runs inside the PostgreSQL backend, which imports it: it must never import the
-backend's package `churnml` (the backend uses the loaders, not the other way round), and its modules
-import only the standard library."""
+backend's package `churnml` (the backend uses the loaders, not the other way round), and importing its
+modules costs only the standard library (botocore comes at the first S3 call, pyarrow with Parquet)."""
 
 from __future__ import annotations
 
