@@ -10,7 +10,8 @@ The shell commands (`churnml export` / `churnml load`: COPY streamed through psy
 run as a user runs them, Python start-up included, with their own peak RSS.
 Every run measures each path right after its baseline, so that a busy moment of the
 2-core machine weighs on both sides of a ratio; the medians of the paired ratios are
-reported too (extra.paired_ratio_median). What the S3 library costs a backend's first loader
+reported too (extra.paired_ratio_median), with the machine's 1-minute load average before
+each run (extra.load_average_1min_*: the machine is shared). What the S3 library costs a backend's first loader
 call (its import and client) is extra.first_load_in_backend_ms of load_from_s3, next to a
 second call in the same backend (later_load_in_backend_ms), for a one-row manifest load.
 """
@@ -80,11 +81,9 @@ _PEAK_OF_CHILD = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]
                   "print(u.ru_maxrss); sys.exit(os.waitstatus_to_exitcode(s))")
 
 
-def _shell(url: str, s3_home: Path, *args: str, legacy: bool = False) -> tuple[float, float]:
+def _shell(url: str, s3_home: Path, *args: str) -> tuple[float, float]:
     """Run `churnml ARGS` as a user would; (seconds, the command's peak RSS in MB)."""
     env = {**os.environ, "CHURNML_HOME": str(s3_home)}
-    if legacy:
-        env["CHURNML_S3_LEGACY"] = "1"
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _PEAK_OF_CHILD, str(CHURNML), *args, "--dsn", url, "--quiet"],
                           env=env, capture_output=True, text=True, check=False)
@@ -94,14 +93,9 @@ def _shell(url: str, s3_home: Path, *args: str, legacy: bool = False) -> tuple[f
     return seconds, int(done.stdout.split()[-1]) / 1024
 
 
-LEGACY_SQL = "SET churnml.bench_legacy_s3 = on"  # TEMPORARY (issue 20): the hand-written client, for one run
-
-
-def _first_calls(url: str, legacy: bool) -> tuple[float, float]:
+def _first_calls(url: str) -> tuple[float, float]:
     """(ms of the first load_from_s3 in a fresh backend, ms of the second): what importing the S3 library costs."""
     with psycopg.connect(url, autocommit=True) as conn:
-        if legacy:
-            conn.execute(LEGACY_SQL)
         conn.execute("SELECT churnml.version()")  # churnml itself imported: only the loaders' imports remain
         conn.execute("TRUNCATE tiny_loaded")
         call = ("SELECT churnml.load_from_s3('tiny_loaded', 's3://churnml/bench/tiny', mode => 'manifest', "
@@ -129,47 +123,39 @@ def run(ctx: Context) -> list[Result]:
                 "header => true)")
     shell = {"export": ["export", "SELECT * FROM customers", "s3://churnml/bench/cli", "--header", "--overwrite"],
              "load": ["load", "loaded", "s3://churnml/bench/cli", "--mode", "manifest"]}
-    names = ("copy_to", "export", "shell_export", "copy_from", "load", "shell_load",
-             "export_old", "shell_export_old", "load_old", "shell_load_old")
-    rate: dict[str, list[float]] = {name: [] for name in names}
-    peak: dict[str, list[float]] = {name: [] for name in names}
-    first: dict[str, list[float]] = {"new": [], "old": [], "new_later": [], "old_later": []}
+    rate: dict[str, list[float]] = {name: [] for name in ("copy_to", "export", "shell_export", "copy_from", "load",
+                                                           "shell_load")}
+    peak: dict[str, list[float]] = {name: [] for name in ("export", "load", "shell_export", "shell_load")}
+    first: list[float] = []
+    later: list[float] = []
+    load_average: list[float] = []  # the machine is shared: what else ran is part of every figure
     notices: list[str] = []
-    old_notices: list[str] = []
     with tempfile.TemporaryDirectory(prefix="churnml-bench-copy-") as tmp:
         os.chmod(tmp, 0o777)  # the server's OS user writes the baseline's file
         local = Path(tmp) / "customers.csv"
         copy_to = f"COPY (SELECT * FROM customers) TO '{local}' (FORMAT csv, HEADER)"
         copy_from = f"COPY loaded FROM '{local}' (FORMAT csv, HEADER)"
-        for run_number in range(ctx.runs):
-            # the two clients take turns going first, so neither always follows the baseline
-            order = ("", "_old") if run_number % 2 == 0 else ("_old", "")
+        for _ in range(ctx.runs):
+            load_average.append(os.getloadavg()[0])
             rate["copy_to"].append(customers / _timed_with_peak(url, copy_to)[0])
-            for suffix in order:
-                legacy = suffix == "_old"
-                seconds, mb = _timed_with_peak(url, export_sql, LEGACY_SQL if legacy else None,
-                                               notices=old_notices if legacy else notices)
-                rate["export" + suffix].append(customers / seconds)
-                peak["export" + suffix].append(mb)
-                seconds, mb = _shell(url, BENCH_HOME, *shell["export"], legacy=legacy)
-                rate["shell_export" + suffix].append(customers / seconds)
-                peak["shell_export" + suffix].append(mb)
+            seconds, mb = _timed_with_peak(url, export_sql, notices=notices)
+            rate["export"].append(customers / seconds)
+            peak["export"].append(mb)
+            seconds, mb = _shell(url, BENCH_HOME, *shell["export"])
+            rate["shell_export"].append(customers / seconds)
+            peak["shell_export"].append(mb)
             rate["copy_from"].append(customers / _timed_with_peak(url, copy_from, "TRUNCATE loaded")[0])
-            for suffix in order:
-                legacy = suffix == "_old"
-                before = "TRUNCATE loaded" + ("; " + LEGACY_SQL if legacy else "")
-                seconds, mb = _timed_with_peak(url, load_sql, before)
-                rate["load" + suffix].append(customers / seconds)
-                peak["load" + suffix].append(mb)
-                with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute("TRUNCATE loaded")
-                seconds, mb = _shell(url, BENCH_HOME, *shell["load"], legacy=legacy)
-                rate["shell_load" + suffix].append(customers / seconds)
-                peak["shell_load" + suffix].append(mb)
-            for kind in ("new", "old"):
-                one, two = _first_calls(url, kind == "old")
-                first[kind].append(one)
-                first[kind + "_later"].append(two)
+            seconds, mb = _timed_with_peak(url, load_sql, "TRUNCATE loaded")
+            rate["load"].append(customers / seconds)
+            peak["load"].append(mb)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("TRUNCATE loaded")
+            seconds, mb = _shell(url, BENCH_HOME, *shell["load"])
+            rate["shell_load"].append(customers / seconds)
+            peak["shell_load"].append(mb)
+            one, two = _first_calls(url)
+            first.append(one)
+            later.append(two)
         size = local.stat().st_size
     # constant memory: the same export and load of a tenth of the rows, for their peaks
     small_notices: list[str] = []
@@ -189,27 +175,18 @@ def run(ctx: Context) -> list[Result]:
                                                                                             strict=True))})
 
     tenth = f"{customers // 10}_rows"
-    calls = {"first_load_in_backend_ms": statistics.median(first["new"]),
-             "later_load_in_backend_ms": statistics.median(first["new_later"])}
-    old_calls = {"first_load_in_backend_ms": statistics.median(first["old"]),
-                 "later_load_in_backend_ms": statistics.median(first["old_later"])}
+    machine = {"load_average_1min_median": statistics.median(load_average), "load_average_1min_max": max(load_average)}
     return [
         result(f"export_query {customers:,} customers to S3 (CSV, manifest)", "export", "copy_to",
                {"peak_rss_mb": max(peak["export"]), f"peak_rss_mb_{tenth}": export_small,
                 "helper_peak_rss_mb": _helper_peak_mb(notices),
-                f"helper_peak_rss_mb_{tenth}": _helper_peak_mb(small_notices), "bytes": size}),
+                f"helper_peak_rss_mb_{tenth}": _helper_peak_mb(small_notices), "bytes": size, **machine}),
         result(f"load_from_s3 {customers:,} customers (CSV, manifest)", "load", "copy_from",
-               {"peak_rss_mb": max(peak["load"]), f"peak_rss_mb_{tenth}": load_small, **calls}),
+               {"peak_rss_mb": max(peak["load"]), f"peak_rss_mb_{tenth}": load_small,
+                "first_load_in_backend_ms": statistics.median(first),
+                "later_load_in_backend_ms": statistics.median(later), **machine}),
         result(f"churnml export (shell command) {customers:,} customers, S3", "shell_export", "copy_to",
-               {"command_peak_rss_mb": max(peak["shell_export"])}),
+               {"command_peak_rss_mb": max(peak["shell_export"]), **machine}),
         result(f"churnml load (shell command) {customers:,} customers, S3", "shell_load", "copy_from",
-               {"command_peak_rss_mb": max(peak["shell_load"])}),
-        result(f"export_query {customers:,} customers to S3, hand-written client", "export_old", "copy_to",
-               {"peak_rss_mb": max(peak["export_old"]), "helper_peak_rss_mb": _helper_peak_mb(old_notices)}),
-        result(f"load_from_s3 {customers:,} customers, hand-written client", "load_old", "copy_from",
-               {"peak_rss_mb": max(peak["load_old"]), **old_calls}),
-        result(f"churnml export {customers:,} customers, hand-written client", "shell_export_old", "copy_to",
-               {"command_peak_rss_mb": max(peak["shell_export_old"])}),
-        result(f"churnml load {customers:,} customers, hand-written client", "shell_load_old", "copy_from",
-               {"command_peak_rss_mb": max(peak["shell_load_old"])}),
+               {"command_peak_rss_mb": max(peak["shell_load"]), **machine}),
     ]

@@ -25,7 +25,6 @@ from psycopg import sql
 
 from churnml.errors import ChurnmlError
 from churnml_client.copy_out import copy_out_batches, pipelined
-from churnml_loaders import _bench_switch
 from churnml_loaders.copy_formats import COPY_FORMATS, Framing, split_copy_stream
 from churnml_loaders.errors import InvalidParameter, LoaderError
 from churnml_loaders.export_writer import DEFAULT_PART_SIZE, ExportResult, ExportWriter, batch_bytes
@@ -364,7 +363,7 @@ def run_export(args: argparse.Namespace) -> int:
                                hint="Leave the option out.")
     config = resolve_s3_config(args.s3_config)
     encryption = Encryption.of(args.sse, args.kms_key_id)
-    with _bench_switch.make(config, encryption) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
+    with S3Client(config, encryption=encryption) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
         if args.format == "parquet":
             result = export_parquet(conn, args.query, target, client, manifest=not args.no_manifest,
                                     overwrite=args.overwrite, part_size=args.part_size, progress=not args.quiet)
@@ -381,7 +380,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_load(args: argparse.Namespace) -> int:
     source = parse_s3_uri(args.uri)
     config = resolve_s3_config(args.s3_config)
-    with _bench_switch.make(config) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
+    with S3Client(config) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
         result = load_table(conn, args.table, source, client, mode=args.mode, fmt=args.format,
                             header=True if args.header else None, columns=parse_columns(args.columns),
                             progress=not args.quiet)

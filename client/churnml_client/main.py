@@ -84,7 +84,7 @@ def _s3(args: argparse.Namespace) -> int:
     action = args.action
     if action == "start":
         config = server.start()
-        print(f"churnml: S3 server (moto) running on {config.endpoint}; bucket churnml; "
+        print(f"churnml: S3 server (SeaweedFS) running on {config.endpoint}; bucket churnml; "
               f"credentials in {server.config_file}", flush=True)
         database = EmbeddedServer.from_environment()
         if database.initialized():
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"cost of {meaning} (default {default:g})")
     report.set_defaults(func=_report)
 
-    s3 = commands.add_parser("s3", help="a local S3-compatible server (moto) for exports and loads")
+    s3 = commands.add_parser("s3", help="a local S3-compatible server (SeaweedFS) for exports and loads")
     s3.add_argument("action", choices=["start", "stop", "status", "url"])
     s3.set_defaults(func=_s3)
 

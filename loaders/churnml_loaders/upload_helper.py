@@ -37,13 +37,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from churnml_loaders import _bench_switch
 from churnml_loaders.copy_formats import BINARY_TRAILER, Framing
 from churnml_loaders.copy_rows import copy_chunks
 from churnml_loaders.errors import DataException, error_fields
 from churnml_loaders.export_writer import ExportWriter
 from churnml_loaders.manifest import AURORA_PG_PARTS, MYSQL_PARTS, Column, ManifestPart
-from churnml_loaders.s3_client import Encryption
+from churnml_loaders.s3_client import Encryption, S3Client
 from churnml_loaders.s3_config import S3Config
 from churnml_loaders.spool_follow import Backend, ExportAbandoned, SpoolFollower
 from churnml_loaders.uris import S3Uri
@@ -100,8 +99,7 @@ def export(job: dict[str, Any], backend: Backend) -> dict[str, Any]:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    _bench_switch.LEGACY = bool(job.get("legacy"))
-    with _bench_switch.make(config, Encryption.of(job.get("sse"), job.get("kms_key_id"))) as client:
+    with S3Client(config, encryption=Encryption.of(job.get("sse"), job.get("kms_key_id"))) as client:
         writer = ExportWriter(client, target, fmt=fmt, header=bool(job["header"]),
                               columns=[Column(name, type_) for name, type_ in job["columns"]], gzip=bool(job["gzip"]),
                               part_size=int(job["part_size"]), write_manifest=bool(job["manifest"]),

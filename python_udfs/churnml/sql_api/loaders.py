@@ -80,12 +80,12 @@ def _spool_objects(uri: S3Uri, mode: str, fmt: str, skip: int, config: server_co
     The objects a listing or a manifest names are checked against the caller's grants
     before the first one is read: a manifest is data, and must not lead a load anywhere
     its reader may not read."""
-    from churnml_loaders import _bench_switch
     from churnml_loaders.load_reader import LoadReader, plan_load
+    from churnml_loaders.s3_client import S3Client
 
     if mode == "prefix":
         access.require_listing(uri_text(uri), location)
-    with _bench_switch.make(config.credential(location.credential, location=location.name)) as client:
+    with S3Client(config.credential(location.credential, location=location.name)) as client:
         plan = plan_load(client, uri, mode)
         what = {"prefix": "an object the prefix lists", "manifest": "a part the manifest lists"}.get(mode, "")
         access.require_each((s.uri for s in plan.sources), "read", location, what=what)
@@ -133,10 +133,6 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
     # the columns' types are printed and parsed (the staging table) under that path too.
     loader = TableLoader(plpy, target, target_columns(plpy, target, columns), on_conflict or "error")
     config = server_config.load()
-    from churnml_loaders import _bench_switch
-
-    _bench_switch.LEGACY = plpy.execute("SELECT pg_catalog.current_setting('churnml.bench_legacy_s3', true) AS v"
-                                        )[0]["v"] == "on"
     access = StorageAccess.fetch(plpy)  # the caller's grants, once for every object of the load
     path: Path | None = None
     if isinstance(parsed, FileUri):
@@ -326,17 +322,14 @@ def _export_s3(plpy: Any, config: server_config.ServerConfig, access: StorageAcc
     """COPY writes the spool file while the upload helper (a process: churnml_loaders.upload_helper)
     uploads its parts; the manifest goes last, once the backend has checked for a cancel. An earlier
     export's objects, which overwrite deletes, must each be writable by the caller too."""
-    from churnml_loaders import _bench_switch
     from churnml_loaders.export_writer import ExportWriter, batch_bytes
     from churnml_loaders.manifest import Column
-    from churnml_loaders.s3_client import Encryption, resolved_credentials
+    from churnml_loaders.s3_client import Encryption, S3Client, resolved_credentials
     from churnml_loaders.upload_process import UploadHelper
 
-    _bench_switch.LEGACY = plpy.execute("SELECT pg_catalog.current_setting('churnml.bench_legacy_s3', true) AS v"
-                                        )[0]["v"] == "on"
     credential = config.credential(location.credential, location=location.name)
     encryption = Encryption.of(location.sse, location.kms_key_id)
-    with _bench_switch.make(credential, encryption) as client:  # bucket and target checked before the query runs
+    with S3Client(credential, encryption=encryption) as client:  # bucket and target checked before the query runs
         existing = ExportWriter(client, export.target, fmt=export.fmt, header=export.header,
                                 columns=[Column(n, t) for n, t in export.columns], gzip=export.gzip,
                                 part_size=export.part_size, write_manifest=export.manifest,
@@ -346,9 +339,9 @@ def _export_s3(plpy: Any, config: server_config.ServerConfig, access: StorageAcc
     # The helper does not search for credentials (its environment is empty on purpose): the chain's
     # finding, when the credential has no keys, is handed to it with the rest of its job.
     helper = UploadHelper.start({
-        "s3": json.loads((credential if _bench_switch.LEGACY else resolved_credentials(credential)).to_json()),
+        "s3": json.loads(resolved_credentials(credential).to_json()),
         "s3_source": f"{config.source} (credential {location.credential})",
-        "sse": location.sse, "kms_key_id": location.kms_key_id, "legacy": _bench_switch.LEGACY,
+        "sse": location.sse, "kms_key_id": location.kms_key_id,
         "spool": str(spool),
         "bucket": export.target.bucket, "key": export.target.key, "format": export.fmt, "header": export.header,
         "columns": export.columns, "preamble": base64.b64encode(export.preamble).decode(), "gzip": export.gzip,
