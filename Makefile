@@ -64,8 +64,8 @@ PY_SOURCES := $(shell find python_udfs loaders client -name '*.py' -not -path '*
 NATIVE_SRC := python_udfs/churnml/scoring/_native_trees.c
 PY_EXT_SUFFIX = $(shell $(VENV)/bin/python -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
 NATIVE_EXT = python_udfs/churnml/scoring/_native_trees$(PY_EXT_SUFFIX)
-COPY_ROWS_SRC := python_udfs/churnml/transfer/_copy_rows.c
-COPY_ROWS_EXT = python_udfs/churnml/transfer/_copy_rows$(PY_EXT_SUFFIX)
+COPY_ROWS_SRC := loaders/churnml_loaders/_copy_rows.c
+COPY_ROWS_EXT = loaders/churnml_loaders/_copy_rows$(PY_EXT_SUFFIX)
 ENCODER_SRC := python_udfs/churnml/sentiment/_int8_encoder.c
 ENCODER_EXT = python_udfs/churnml/sentiment/_int8_encoder$(PY_EXT_SUFFIX)
 
@@ -146,7 +146,7 @@ python_udfs/churnml/scoring/_native_trees.cpython-%.so: $(NATIVE_SRC)
 	@cc -O3 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
 		$(NATIVE_SRC) -o $@ -lm -pthread
 
-python_udfs/churnml/transfer/_copy_rows.cpython-%.so: $(COPY_ROWS_SRC)
+loaders/churnml_loaders/_copy_rows.cpython-%.so: $(COPY_ROWS_SRC)
 	@echo "==> compiling $@"
 	@cc -O3 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
 		$(COPY_ROWS_SRC) -o $@
@@ -218,5 +218,5 @@ lock: deps
 	rm -rf .lock-venv
 
 clean:
-	rm -f $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL) extension/*--*--*.sql python_udfs/churnml/scoring/_native_trees*.so python_udfs/churnml/sentiment/_int8_encoder*.so
+	rm -f $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL) extension/*--*--*.sql python_udfs/churnml/scoring/_native_trees*.so python_udfs/churnml/sentiment/_int8_encoder*.so loaders/churnml_loaders/_copy_rows*.so
 	rm -rf build *.egg-info python_udfs/*.egg-info .pytest_cache .ruff_cache

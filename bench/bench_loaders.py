@@ -1,6 +1,6 @@
 """Export to and load from S3 from SQL, against COPY to and from a local file.
 
-Data: the demo customers (100k quick, 1M full). S3: the local moto server
+Data: the demo customers (100k quick, 1M full). S3: the local SeaweedFS server
 (`churnml s3 start`), on the same machine, so the figures include its CPU time.
 Baselines, same run: `COPY (SELECT * FROM customers) TO '<file>' (FORMAT csv, HEADER)`
 and `COPY ... FROM '<file>'` into an empty copy of the table, run by the server.
@@ -10,7 +10,10 @@ The shell commands (`churnml export` / `churnml load`: COPY streamed through psy
 run as a user runs them, Python start-up included, with their own peak RSS.
 Every run measures each path right after its baseline, so that a busy moment of the
 2-core machine weighs on both sides of a ratio; the medians of the paired ratios are
-reported too (extra.paired_ratio_median).
+reported too (extra.paired_ratio_median), with the machine's 1-minute load average before
+each run (extra.load_average_1min_*: the machine is shared). What the S3 library costs a backend's first loader
+call (its import and client) is extra.first_load_in_backend_ms of load_from_s3, next to a
+second call in the same backend (later_load_in_backend_ms), for a one-row manifest load.
 """
 
 from __future__ import annotations
@@ -30,12 +33,15 @@ from bench.run import BENCH_HOME, REPO, Context, Result, ensure_customers, proc_
 
 
 def _configure(url: str) -> None:
-    from churnml.transfer.server_config import write_file
     from churnml_client.s3_server import LocalS3Server
+    from churnml_loaders.server_config import write_file
 
     config = LocalS3Server.from_environment(BENCH_HOME).start()
     with psycopg.connect(url) as conn:
         write_file(Path(conn.execute("SHOW data_directory").fetchone()[0]), config)
+        # the bench runs as a superuser, who passes the grant check but still needs a location
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("SELECT churnml.create_storage_location('bench', 's3://churnml/', if_not_exists => true)")
 
 
 def _prepare(url: str, customers: int) -> None:
@@ -87,6 +93,18 @@ def _shell(url: str, s3_home: Path, *args: str) -> tuple[float, float]:
     return seconds, int(done.stdout.split()[-1]) / 1024
 
 
+def _first_calls(url: str) -> tuple[float, float]:
+    """(ms of the first load_from_s3 in a fresh backend, ms of the second): what importing the S3 library costs."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT churnml.version()")  # churnml itself imported: only the loaders' imports remain
+        conn.execute("TRUNCATE tiny_loaded")
+        call = ("SELECT churnml.load_from_s3('tiny_loaded', 's3://churnml/bench/tiny', mode => 'manifest', "
+                "header => true)")
+        first = timed(lambda: conn.execute(call))
+        second = timed(lambda: conn.execute(call))
+    return first * 1000, second * 1000
+
+
 def run(ctx: Context) -> list[Result]:
     """Each run measures every path right after its COPY baseline (interleaved), so a busy
     moment of the machine lands on both sides of a ratio rather than on one of them."""
@@ -94,6 +112,11 @@ def run(ctx: Context) -> list[Result]:
     url = ctx.server_url("bench_loaders")
     _prepare(url, customers)
     _configure(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS tiny_loaded")
+        conn.execute("CREATE UNLOGGED TABLE tiny_loaded (LIKE customers)")
+        conn.execute("SELECT * FROM churnml.export_query('SELECT * FROM customers LIMIT 1', "
+                     "'s3://churnml/bench/tiny', overwrite => true)")
     export_sql = ("SELECT * FROM churnml.export_query('SELECT * FROM customers', 's3://churnml/bench/customers', "
                   "overwrite => true)")
     load_sql = ("SELECT churnml.load_from_s3('loaded', 's3://churnml/bench/customers', mode => 'manifest', "
@@ -103,6 +126,9 @@ def run(ctx: Context) -> list[Result]:
     rate: dict[str, list[float]] = {name: [] for name in ("copy_to", "export", "shell_export", "copy_from", "load",
                                                            "shell_load")}
     peak: dict[str, list[float]] = {name: [] for name in ("export", "load", "shell_export", "shell_load")}
+    first: list[float] = []
+    later: list[float] = []
+    load_average: list[float] = []  # the machine is shared: what else ran is part of every figure
     notices: list[str] = []
     with tempfile.TemporaryDirectory(prefix="churnml-bench-copy-") as tmp:
         os.chmod(tmp, 0o777)  # the server's OS user writes the baseline's file
@@ -110,6 +136,7 @@ def run(ctx: Context) -> list[Result]:
         copy_to = f"COPY (SELECT * FROM customers) TO '{local}' (FORMAT csv, HEADER)"
         copy_from = f"COPY loaded FROM '{local}' (FORMAT csv, HEADER)"
         for _ in range(ctx.runs):
+            load_average.append(os.getloadavg()[0])
             rate["copy_to"].append(customers / _timed_with_peak(url, copy_to)[0])
             seconds, mb = _timed_with_peak(url, export_sql, notices=notices)
             rate["export"].append(customers / seconds)
@@ -126,6 +153,9 @@ def run(ctx: Context) -> list[Result]:
             seconds, mb = _shell(url, BENCH_HOME, *shell["load"])
             rate["shell_load"].append(customers / seconds)
             peak["shell_load"].append(mb)
+            one, two = _first_calls(url)
+            first.append(one)
+            later.append(two)
         size = local.stat().st_size
     # constant memory: the same export and load of a tenth of the rows, for their peaks
     small_notices: list[str] = []
@@ -145,15 +175,18 @@ def run(ctx: Context) -> list[Result]:
                                                                                             strict=True))})
 
     tenth = f"{customers // 10}_rows"
+    machine = {"load_average_1min_median": statistics.median(load_average), "load_average_1min_max": max(load_average)}
     return [
         result(f"export_query {customers:,} customers to S3 (CSV, manifest)", "export", "copy_to",
                {"peak_rss_mb": max(peak["export"]), f"peak_rss_mb_{tenth}": export_small,
                 "helper_peak_rss_mb": _helper_peak_mb(notices),
-                f"helper_peak_rss_mb_{tenth}": _helper_peak_mb(small_notices), "bytes": size}),
+                f"helper_peak_rss_mb_{tenth}": _helper_peak_mb(small_notices), "bytes": size, **machine}),
         result(f"load_from_s3 {customers:,} customers (CSV, manifest)", "load", "copy_from",
-               {"peak_rss_mb": max(peak["load"]), f"peak_rss_mb_{tenth}": load_small}),
+               {"peak_rss_mb": max(peak["load"]), f"peak_rss_mb_{tenth}": load_small,
+                "first_load_in_backend_ms": statistics.median(first),
+                "later_load_in_backend_ms": statistics.median(later), **machine}),
         result(f"churnml export (shell command) {customers:,} customers, S3", "shell_export", "copy_to",
-               {"command_peak_rss_mb": max(peak["shell_export"])}),
+               {"command_peak_rss_mb": max(peak["shell_export"]), **machine}),
         result(f"churnml load (shell command) {customers:,} customers, S3", "shell_load", "copy_from",
-               {"command_peak_rss_mb": max(peak["shell_load"])}),
+               {"command_peak_rss_mb": max(peak["shell_load"]), **machine}),
     ]

@@ -1,7 +1,7 @@
 """Training on Dask against training in the database: `churnml train --engine dask|database`.
 
 The bench server's database `bench_dask` holds the generated customers (50,000; 10,000
-with --quick; datagen seed 1). S3 is the local moto server (`churnml s3`'s code), started
+with --quick; datagen seed 1). S3 is the local SeaweedFS server (`churnml s3`'s code), started
 here in its own home (/tmp/churnml-bench-dask-s3-<uid>) and stopped in a finally. Each run
 is the `churnml train` command a user types, run as a subprocess so that every run pays
 what a user's does (Python start-up, importing dask and xgboost, a fresh database backend

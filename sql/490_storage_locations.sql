@@ -24,6 +24,12 @@ CREATE TABLE churnml.storage_locations (
                     AND uri_prefix OPERATOR(pg_catalog.!~*) '%(2e|2f|5c)'),
     credential  text NOT NULL DEFAULT 'default'
                 CONSTRAINT storage_location_credential CHECK (credential OPERATOR(pg_catalog.~) '^[A-Za-z0-9_.-]{1,64}$'),
+    sse         text
+                CONSTRAINT storage_location_sse CHECK (sse OPERATOR(pg_catalog.=) ANY (ARRAY['AES256', 'aws:kms'])),
+    kms_key_id  text
+                CONSTRAINT storage_location_kms_key CHECK (kms_key_id IS NULL OR (
+                    sse IS NOT NULL AND sse OPERATOR(pg_catalog.=) 'aws:kms' AND kms_key_id OPERATOR(pg_catalog.~) '^[A-Za-z0-9:/_.-]+$'
+                    AND pg_catalog.length(kms_key_id) OPERATOR(pg_catalog.<=) 2048)),
     description text,
     created_by  name NOT NULL DEFAULT CURRENT_USER,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
@@ -33,6 +39,10 @@ COMMENT ON TABLE churnml.storage_locations IS
 'Where churnml may read and write object storage: each location is a name, a URI prefix in normal form (s3://bucket/, s3://bucket/some/prefix/ or file:///directory/, always ending in "/", lowercase scheme and bucket, no empty, "." or ".." segment, no percent-encoded ".", "/" or "\") and the name of a credential in the server''s $PGDATA/churnml/s3.json. Every URI an export or load touches is covered by the location with the longest matching prefix, on which the caller needs read (load, list) or write (export, overwrite): churnml.grant_storage. Written by churnml.create_storage_location and drop_storage_location (churnml_admin); readable by churnml_loader, so a refusal can name the location to ask for.';
 COMMENT ON COLUMN churnml.storage_locations.credential IS
 'The name of a credential in the server''s $PGDATA/churnml/s3.json ("credentials": {"default": {...}, ...}); the credential itself never appears in SQL. ''default'' is also churnml 0.2.0''s single credential and the server''s environment.';
+COMMENT ON COLUMN churnml.storage_locations.sse IS
+'Server-side encryption of every object churnml writes there: NULL (the bucket''s default), ''AES256'' (SSE-S3, keys the storage manages) or ''aws:kms'' (SSE-KMS, with kms_key_id or the account''s default KMS key). Reads need no setting: S3 decrypts for whoever may read.';
+COMMENT ON COLUMN churnml.storage_locations.kms_key_id IS
+'With sse ''aws:kms'': the KMS key id, alias or ARN the objects are encrypted with (NULL: the default KMS key). An identifier, not a secret; the credential must be allowed to use the key.';
 COMMENT ON COLUMN churnml.storage_locations.created_by IS
 'Who declared the location, set by the database (a trigger) for everyone but a superuser (whose pg_restore keeps the recorded value).';
 
@@ -100,16 +110,19 @@ CREATE FUNCTION churnml.create_storage_location(
     uri_prefix text,
     credential text DEFAULT 'default',
     description text DEFAULT NULL,
-    if_not_exists boolean DEFAULT false
+    if_not_exists boolean DEFAULT false,
+    sse text DEFAULT NULL,
+    kms_key_id text DEFAULT NULL
 ) RETURNS text
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.storage as api
-return api.create_location(plpy, '@EXTVERSION@', name, uri_prefix, credential, description, if_not_exists)
+return api.create_location(plpy, '@EXTVERSION@', name, uri_prefix, credential, description, if_not_exists, sse,
+                           kms_key_id)
 $$;
-COMMENT ON FUNCTION churnml.create_storage_location(text, text, text, text, boolean) IS
-'Declare a storage location (churnml_admin): a name (lowercase letters, digits, _), a URI prefix (s3://bucket/, s3://bucket/some/prefix/, or file:///directory/ for the admin-only file:// URIs, still bound by file_root) and the name of the server-side credential it uses (default ''default''; credentials themselves are configured in $PGDATA/churnml/s3.json, never in SQL). The prefix is normalised (lowercase scheme and bucket, a trailing "/"; "..", "//" and percent-encoded separators refused). Grants nothing: see churnml.grant_storage. With if_not_exists, an existing location of that name is left as it is (a NOTICE says so). Returns the normalised prefix.';
+COMMENT ON FUNCTION churnml.create_storage_location(text, text, text, text, boolean, text, text) IS
+'Declare a storage location (churnml_admin): a name (lowercase letters, digits, _), a URI prefix (s3://bucket/, s3://bucket/some/prefix/, or file:///directory/ for the admin-only file:// URIs, still bound by file_root) and the name of the server-side credential it uses (default ''default''; credentials themselves are configured in $PGDATA/churnml/s3.json, never in SQL). The prefix is normalised (lowercase scheme and bucket, a trailing "/"; "..", "//" and percent-encoded separators refused). Grants nothing: see churnml.grant_storage. With if_not_exists, an existing location of that name is left as it is (a NOTICE says so). sse (''AES256'' for SSE-S3, ''aws:kms'' for SSE-KMS) and kms_key_id set the server-side encryption of every object churnml writes there. Returns the normalised prefix.';
 
 CREATE FUNCTION churnml.drop_storage_location(name text, if_exists boolean DEFAULT false) RETURNS void
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
@@ -144,7 +157,7 @@ COMMENT ON FUNCTION churnml.revoke_storage(text, text, regrole) IS
 GRANT SELECT ON churnml.storage_locations, churnml.storage_grants, churnml.storage_privileges TO churnml_loader;
 GRANT INSERT, UPDATE, DELETE ON churnml.storage_locations, churnml.storage_grants TO churnml_admin;
 GRANT EXECUTE ON FUNCTION
-    churnml.create_storage_location(text, text, text, text, boolean),
+    churnml.create_storage_location(text, text, text, text, boolean, text, text),
     churnml.drop_storage_location(text, boolean),
     churnml.grant_storage(text, text, regrole),
     churnml.revoke_storage(text, text, regrole)

@@ -39,11 +39,12 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from churnml.errors import ChurnmlError, DataException, InvalidParameter, UndefinedObject
+from churnml.errors import DataException, InvalidParameter, UndefinedObject
 from churnml.training.feature_spec import FeatureSpec, _choose_features, infer_spec
 from churnml.training.feature_state import DEFAULT_CATEGORICAL_MAX_DISTINCT
 from churnml.training.feature_values import category_key
 from churnml.training.sql_types import type_family
+from churnml_loaders.errors import LoaderError
 from churnml_loaders.manifest import Manifest, ManifestPart
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
@@ -245,7 +246,7 @@ def _delete_export(client: S3Client, target: S3Uri, manifest: Manifest, manifest
         if manifest_key:
             client.delete_object(target.bucket, manifest_key)
         client.delete_objects(target.bucket, [p.key for p in manifest.parts])
-    except ChurnmlError as exc:  # the model matters more than the clean-up; say what is left
+    except LoaderError as exc:  # the model matters more than the clean-up; say what is left
         say(f"could not delete the staged export {target} ({exc.message}); delete it by hand")
 
 

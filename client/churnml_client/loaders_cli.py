@@ -23,13 +23,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from churnml.errors import ChurnmlError, InvalidParameter
+from churnml.errors import ChurnmlError
 from churnml_client.copy_out import copy_out_batches, pipelined
 from churnml_loaders.copy_formats import COPY_FORMATS, Framing, split_copy_stream
+from churnml_loaders.errors import InvalidParameter, LoaderError
 from churnml_loaders.export_writer import DEFAULT_PART_SIZE, ExportResult, ExportWriter, batch_bytes
 from churnml_loaders.load_reader import LOAD_MODES, LoadReader, plan_load
 from churnml_loaders.manifest import Column
-from churnml_loaders.s3_client import S3Client
+from churnml_loaders.s3_client import SSE_ALGORITHMS, Encryption, S3Client
 from churnml_loaders.s3_config import S3Config, environment_has_credentials
 from churnml_loaders.uris import S3Uri, parse_s3_uri
 
@@ -39,7 +40,7 @@ _COPY_LINE = re.compile(r"\bline (\d+)")
 _PROGRESS_STEP = 1024 * 1024
 
 
-class LoadFailed(ChurnmlError):
+class LoadFailed(LoaderError):
     """A COPY FROM that PostgreSQL refused, with the object and line it came from."""
 
     def __init__(self, message: str, *, sqlstate: str, detail: str | None, hint: str | None) -> None:
@@ -59,7 +60,7 @@ def parse_size(text: str) -> int:
     return size
 
 
-def format_error(exc: ChurnmlError) -> str:
+def format_error(exc: ChurnmlError | LoaderError) -> str:
     """psql's layout: ERROR, DETAIL and HINT lines."""
     lines = [f"ERROR:  {exc.sqlstate}: {exc.message}"]
     if exc.detail:
@@ -72,7 +73,8 @@ def format_error(exc: ChurnmlError) -> str:
 # ---- configuration --------------------------------------------------------------------
 
 def resolve_s3_config(path: Path | None, *, home: Path | None = None) -> S3Config:
-    """--s3-config, else AWS_* environment variables, else the local server's config file."""
+    """--s3-config, else AWS_* environment variables, else the local server's config file, else the
+    standard AWS credential chain (profiles, web identity, container and instance roles)."""
     if path is not None:
         return S3Config.from_file(path)
     if environment_has_credentials():
@@ -82,11 +84,9 @@ def resolve_s3_config(path: Path | None, *, home: Path | None = None) -> S3Confi
     default = LocalS3Server.from_environment(home).config_file
     if default.exists():
         return S3Config.from_file(default)
-    raise InvalidParameter(
-        "no S3 configuration found",
-        detail=f"No --s3-config was given, AWS_ACCESS_KEY_ID is not set, and {default} does not exist.",
-        hint="Run `churnml s3 start` for a local server, or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
-             "(and CHURNML_S3_ENDPOINT_URL for a server other than AWS), or pass --s3-config FILE.")
+    # No keys: the client looks for them the AWS way (AWS_PROFILE, ~/.aws/..., roles) at its first request,
+    # and says so if it finds none.
+    return S3Config.from_environment()
 
 
 # ---- export ---------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def load_table(conn: psycopg.Connection, table: str, source: S3Uri, client: S3Cl
     return LoadResult(table=f"{schema}.{name}", rows=rows, objects=len(plan.sources), bytes=reader.bytes_read)
 
 
-def _explain_copy_error(exc: psycopg.Error, reader: LoadReader, table: str) -> ChurnmlError:
+def _explain_copy_error(exc: psycopg.Error, reader: LoadReader, table: str) -> LoadFailed:
     """PostgreSQL's "COPY t, line N" counts lines across all objects; say which object and line it was."""
     diag = exc.diag
     message = diag.message_primary or str(exc).strip()
@@ -362,7 +362,8 @@ def run_export(args: argparse.Namespace) -> int:
                                detail="Parquet files carry their column names and compress their columns (zstd).",
                                hint="Leave the option out.")
     config = resolve_s3_config(args.s3_config)
-    with S3Client(config) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
+    encryption = Encryption.of(args.sse, args.kms_key_id)
+    with S3Client(config, encryption=encryption) as client, psycopg.connect(_dsn(args), autocommit=True) as conn:
         if args.format == "parquet":
             result = export_parquet(conn, args.query, target, client, manifest=not args.no_manifest,
                                     overwrite=args.overwrite, part_size=args.part_size, progress=not args.quiet)
@@ -410,6 +411,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--part-size", type=parse_size, default=DEFAULT_PART_SIZE, metavar="SIZE",
                         help="start a new part past this many bytes, before compression (parquet: of Arrow "
                              "column data before encoding) (default 64MB)")
+    export.add_argument("--sse", choices=SSE_ALGORITHMS, help="server-side encryption of every object written: "
+                        "AES256 (SSE-S3) or aws:kms (SSE-KMS) (default: the bucket's)")
+    export.add_argument("--kms-key-id", metavar="KEY", help="with --sse aws:kms: the KMS key id, alias or ARN "
+                        "(default: the account's default KMS key)")
     _common(export)
     export.set_defaults(func=run_export)
 
@@ -431,5 +436,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dsn", metavar="URL", help="libpq URL of the database (default: the embedded server's telco)")
     parser.add_argument("--s3-config", type=Path, metavar="FILE",
                         help="S3 endpoint and credentials as JSON (default: AWS_* environment variables, "
-                             "else $CHURNML_HOME/s3/config.json from `churnml s3 start`)")
+                             "else $CHURNML_HOME/s3/config.json from `churnml s3 start`, else the AWS "
+                             "credential chain: profiles, web identity, container and instance roles)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -21,6 +21,7 @@ import psycopg
 
 from churnml.errors import ChurnmlError
 from churnml_client.embedded_pg import DEFAULT_DATABASE, EmbeddedServer, ServerError
+from churnml_loaders.errors import LoaderError
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -83,12 +84,12 @@ def _s3(args: argparse.Namespace) -> int:
     action = args.action
     if action == "start":
         config = server.start()
-        print(f"churnml: S3 server (moto) running on {config.endpoint}; bucket churnml; "
+        print(f"churnml: S3 server (SeaweedFS) running on {config.endpoint}; bucket churnml; "
               f"credentials in {server.config_file}", flush=True)
         database = EmbeddedServer.from_environment()
         if database.initialized():
             # export_query/load_from_s3 in the embedded server read the same endpoint and credentials
-            from churnml.transfer.server_config import write_file
+            from churnml_loaders.server_config import write_file
 
             print(f"churnml: the embedded PostgreSQL uses it too ({write_file(database.datadir, config)}, "
                   "credential \"default\"); SQL reaches it only through a storage location: "
@@ -177,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"cost of {meaning} (default {default:g})")
     report.set_defaults(func=_report)
 
-    s3 = commands.add_parser("s3", help="a local S3-compatible server (moto) for exports and loads")
+    s3 = commands.add_parser("s3", help="a local S3-compatible server (SeaweedFS) for exports and loads")
     s3.add_argument("action", choices=["start", "stop", "status", "url"])
     s3.set_defaults(func=_s3)
 
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except ChurnmlError as exc:
+    except (ChurnmlError, LoaderError) as exc:
         from churnml_client.loaders_cli import format_error
 
         print(f"churnml: {format_error(exc)}", file=sys.stderr)

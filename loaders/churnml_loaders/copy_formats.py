@@ -21,7 +21,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from churnml.errors import DataException
+from churnml_loaders.errors import DataException
 
 BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 BINARY_FIXED_HEADER = len(BINARY_SIGNATURE) + 8  # signature, flags int32, extension length int32

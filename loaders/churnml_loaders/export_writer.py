@@ -26,8 +26,8 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from churnml.errors import ChurnmlError, DuplicateObject, InvalidParameter
 from churnml_loaders.copy_formats import COPY_FORMATS, Framing
+from churnml_loaders.errors import DuplicateObject, InvalidParameter, LoaderError
 from churnml_loaders.manifest import MYSQL_PARTS, Column, Manifest, ManifestPart, PartNaming, manifest_key
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.uris import S3Uri
@@ -342,11 +342,11 @@ class ExportWriter:
                     f"); parts of s3://{self.target.bucket}/{self.target.key} may remain, "
                     "but no manifest was written")
             log.warning("%s", note)
-            if isinstance(exc, ChurnmlError):
+            if isinstance(exc, LoaderError):
                 exc.detail = f"{exc.detail} {note}." if exc.detail else note[0].upper() + note[1:] + "."
             else:
                 exc.add_note(note)
 
 
 def _short(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, ChurnmlError) else type(exc).__name__
+    return str(exc) if isinstance(exc, LoaderError) else type(exc).__name__

@@ -31,8 +31,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from churnml.errors import ChurnmlError, DataCorrupted, DataException, InvalidParameter, S3ObjectNotFound
 from churnml_loaders.copy_formats import BINARY_TRAILER, COPY_FORMATS, binary_header_length
+from churnml_loaders.errors import DataCorrupted, DataException, InvalidParameter, LoaderError, S3ObjectNotFound
 from churnml_loaders.manifest import MANIFEST_SUFFIX, MAX_MANIFEST_BYTES, Manifest, ManifestPart, verify_part
 from churnml_loaders.s3_client import DEFAULT_CHUNK_SIZE, S3Client
 from churnml_loaders.uris import S3Uri
@@ -194,7 +194,7 @@ class LoadReader:
                 for chunk in self._object_chunks(span, first=index == 0, last=index == count - 1):
                     self.bytes_out += len(chunk)
                     yield chunk
-            except ChurnmlError as exc:
+            except LoaderError as exc:
                 if source.uri not in (exc.message + (exc.detail or "")):
                     exc.detail = f"{exc.detail} (object {source.uri})" if exc.detail else f"Object {source.uri}."
                 raise

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from churnml.errors import DataCorrupted, InvalidParameter
+from churnml_loaders.errors import DataCorrupted, InvalidParameter
 from churnml_loaders.uris import check_key
 
 MANIFEST_VERSION = 1

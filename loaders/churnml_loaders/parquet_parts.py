@@ -31,8 +31,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from churnml.errors import DataCorrupted, InvalidParameter
 from churnml_loaders.copy_formats import Framing
+from churnml_loaders.errors import DataCorrupted, InvalidParameter
 from churnml_loaders.export_writer import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,

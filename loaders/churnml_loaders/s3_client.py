@@ -1,43 +1,35 @@
-"""A small S3 client on `http.client` with AWS Signature Version 4.
+"""The S3 calls churnml makes, on botocore (the library under boto3 and the AWS CLI).
 
-Why not boto3: this module also runs inside the PostgreSQL backend, where every
-dependency is a dependency of the server process; the standard library is enough
-for the dozen S3 calls churnml makes.
+    with S3Client(S3Config.from_file(path)) as client:
+        client.put_object("bucket", "key", b"data")
+        for chunk in client.get_object("bucket", "key"):   # streamed, constant memory
+            ...
 
-    client = S3Client(S3Config.from_file(path))
-    client.put_object("bucket", "key", b"data")
-    for chunk in client.get_object("bucket", "key"):   # streamed, constant memory
-        ...
+botocore signs (SigV4), parses, retries (its "standard" mode: 5xx answers, throttling and
+dropped connections, with jittered backoff) and finds credentials: a configuration without
+keys uses the standard AWS chain (environment, shared config and credentials files with
+their profiles, web identity, container and instance metadata). What this module adds:
 
-What it does for robustness:
-- keeps connections alive and reuses them (a small idle pool; one client per thread);
-- retries idempotent requests (GET, HEAD, PUT, DELETE) when a connection breaks or
-  the server answers 500/502/503/504, with a short backoff; a GET broken in the
-  middle resumes with a Range request pinned to the object's ETag;
-- turns S3's error XML into `churnml.errors` exceptions with SQLSTATE, message,
-  detail (S3 code, HTTP status, bucket/key, endpoint, request id) and hint;
-- never puts the secret key or session token into any exception text or log line.
+- churnml's errors: every failure is a churnml_loaders.errors.S3Error with SQLSTATE, message,
+  detail (S3 code, HTTP status, bucket/key, endpoint, request id) and hint, never a secret;
+- downloads that resume after a broken connection with a Range request pinned to the
+  object's ETag (If-Match), so a stream never mixes two versions of an object;
+- server-side encryption (SSE-S3, SSE-KMS) on every object it writes, when asked;
+- one botocore client per configuration and process: creating one loads botocore's S3
+  model (~50 ms), which a backend then does once, not on every export or load.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import http.client
 import logging
-import socket
-import ssl
+import threading
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, NoReturn
-from urllib.parse import quote, unquote, urlsplit
-from xml.sax.saxutils import escape as xml_escape
 
-from churnml.errors import (
+from churnml_loaders.errors import (
+    InvalidParameter,
     S3AccessDenied,
     S3AuthenticationFailed,
     S3BucketNotFound,
@@ -50,88 +42,137 @@ from churnml_loaders.s3_config import S3Config
 
 log = logging.getLogger("churnml_loaders.s3")
 
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-ALGORITHM = "AWS4-HMAC-SHA256"
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 MAX_DELETE_BATCH = 1000  # S3's limit for DeleteObjects
-_RETRY_STATUSES = frozenset({500, 502, 503, 504})
-_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
-# Connection-level failures after a request was sent: the request may be retried if idempotent.
-# (OSError covers resets, broken pipes, timeouts and TLS errors.)
-_BROKEN = (OSError, http.client.HTTPException)
+MAX_ATTEMPTS = 3  # botocore's standard retry mode: the first try and two retries
+_RESUMES = 2      # how often one download resumes after its connection broke
+_CLIENTS_KEPT = 8
 _AUTH_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
                          "TokenRefreshRequired", "InvalidClientTokenId", "MissingSecurityHeader",
                          "InvalidSecurity", "RequestTimeTooSkewed"})
 _DENIED_CODES = frozenset({"AccessDenied", "AllAccessDisabled", "AccountProblem", "Forbidden"})
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
+_BODYLESS_CODES = {"404": "NotFound", "403": "AccessDenied", "400": "BadRequest", "412": "PreconditionFailed",
+                   "301": "PermanentRedirect", "503": "ServiceUnavailable"}
+SSE_ALGORITHMS = ("AES256", "aws:kms")
 
 
-# ---- Signature Version 4 (pure functions, tested against AWS's published examples) ----
+# ---- server-side encryption --------------------------------------------------------------
 
-def uri_encode(text: str, *, encode_slash: bool = True) -> str:
-    """AWS's URI encoding: everything but unreserved characters, UTF-8, upper-case hex."""
-    return quote(text, safe="-_.~" if encode_slash else "-_.~/")
+@dataclass(frozen=True)
+class Encryption:
+    """How S3 encrypts the objects churnml writes: SSE-S3 ("AES256", keys S3 manages) or SSE-KMS
+    ("aws:kms", with a KMS key id or ARN, or the bucket's default KMS key when None)."""
 
+    algorithm: str
+    kms_key_id: str | None = None
 
-def canonical_query_string(query: Iterable[tuple[str, str]]) -> str:
-    pairs = sorted((uri_encode(k), uri_encode(v)) for k, v in query)
-    return "&".join(f"{k}={v}" for k, v in pairs)
+    def __post_init__(self) -> None:
+        if self.algorithm not in SSE_ALGORITHMS:
+            raise InvalidParameter(f"unknown server-side encryption \"{self.algorithm}\"",
+                                   detail="S3 encrypts with AES256 (SSE-S3) or aws:kms (SSE-KMS).",
+                                   hint="Use sse => 'AES256' or sse => 'aws:kms' (with kms_key_id).")
+        if self.kms_key_id is not None and (self.algorithm != "aws:kms" or not self.kms_key_id.strip()):
+            raise InvalidParameter("a KMS key id needs sse 'aws:kms'",
+                                   detail="SSE-S3 (AES256) uses keys S3 manages itself.",
+                                   hint="Pass sse => 'aws:kms' with kms_key_id, or leave kms_key_id out.")
 
+    @classmethod
+    def of(cls, algorithm: str | None, kms_key_id: str | None = None) -> Encryption | None:
+        """None when neither is set (the bucket's own default applies)."""
+        if algorithm is None:
+            if kms_key_id is not None:
+                raise InvalidParameter("a KMS key id needs sse 'aws:kms'", detail="sse is not set.",
+                                       hint="Pass sse => 'aws:kms' with kms_key_id.")
+            return None
+        return cls(algorithm, kms_key_id)
 
-def _canonical_headers(headers: Mapping[str, str]) -> tuple[str, str]:
-    items = sorted((name.lower().strip(), " ".join(str(value).split())) for name, value in headers.items())
-    canonical = "".join(f"{name}:{value}\n" for name, value in items)
-    signed = ";".join(name for name, _ in items)
-    return canonical, signed
-
-
-def signing_key(secret_access_key: str, date: str, region: str, service: str) -> bytes:
-    key = ("AWS4" + secret_access_key).encode("utf-8")
-    for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
-    return key
-
-
-def sign_v4(*, method: str, canonical_uri: str, query: Iterable[tuple[str, str]], headers: Mapping[str, str],
-            payload_hash: str, region: str, service: str, access_key_id: str, secret_access_key: str,
-            now: datetime) -> str:
-    """The Authorization header value for a request whose headers (host and x-amz-date included) are all signed.
-
-    `canonical_uri` is the already-encoded path (S3 encodes each key segment once).
-    """
-    amz_date = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    date = amz_date[:8]
-    canonical_headers, signed_headers = _canonical_headers(headers)
-    canonical_request = "\n".join([
-        method, canonical_uri, canonical_query_string(query), canonical_headers, signed_headers, payload_hash,
-    ])
-    scope = f"{date}/{region}/{service}/aws4_request"
-    string_to_sign = "\n".join([
-        ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
-    ])
-    signature = hmac.new(signing_key(secret_access_key, date, region, service), string_to_sign.encode("utf-8"),
-                         hashlib.sha256).hexdigest()
-    return f"{ALGORITHM} Credential={access_key_id}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
+    def parameters(self) -> dict[str, str]:
+        """PutObject's and CreateMultipartUpload's parameters."""
+        found = {"ServerSideEncryption": self.algorithm}
+        if self.kms_key_id:
+            found["SSEKMSKeyId"] = self.kms_key_id
+        return found
 
 
-def signed_headers_for(config: S3Config, *, method: str, host: str, canonical_uri: str,
-                       query: Sequence[tuple[str, str]], headers: Mapping[str, str] | None, payload_hash: str,
-                       now: datetime, service: str = "s3") -> dict[str, str]:
-    """All headers to send for a request: the caller's, host, x-amz-date, payload hash, token, Authorization."""
-    out = {"host": host, "x-amz-date": now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ"),
-           "x-amz-content-sha256": payload_hash}
-    out.update({k.lower(): v for k, v in (headers or {}).items()})
-    if config.session_token:
-        out["x-amz-security-token"] = config.session_token
+# ---- botocore, imported on first use ----------------------------------------------------
+
+_lock = threading.Lock()
+_clients: dict[S3Config, Any] = {}
+_sessions: dict[str | None, Any] = {}
+
+
+def _session(profile: str | None) -> Any:
+    import botocore.session
+
+    session = _sessions.get(profile)
+    if session is None:
+        session = botocore.session.Session(profile=profile)
+        _sessions[profile] = session
+    return session
+
+
+def _botocore_client(config: S3Config) -> Any:
+    """The botocore client for `config`, made once per process (botocore clients are thread-safe)."""
+    with _lock:
+        client = _clients.get(config)
+        if client is not None:
+            return client
+        from botocore.config import Config
+
+        settings = Config(
+            region_name=config.region, connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
+            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+            s3={"addressing_style": config.addressing_style},
+            # The manifest's SHA-256 checks the data end to end; a CRC per request would be a second pass.
+            request_checksum_calculation="when_required", response_checksum_validation="when_required",
+            user_agent_extra="churnml-loaders")
+        keys: dict[str, str | None] = {}
+        if config.has_credentials:
+            keys = {"aws_access_key_id": config.access_key_id, "aws_secret_access_key": config.secret_access_key,
+                    "aws_session_token": config.session_token}
+        client = _session(config.profile).create_client("s3", endpoint_url=config.endpoint, config=settings, **keys)
+        if len(_clients) >= _CLIENTS_KEPT:
+            _clients.pop(next(iter(_clients)))
+        _clients[config] = client
+        return client
+
+
+def resolved_credentials(config: S3Config) -> S3Config:
+    """`config` with explicit keys: its own, or those the AWS credential chain finds now (for a process
+    that must not search itself, such as export_query's upload helper). S3AuthenticationFailed if none."""
     if config.has_credentials:
-        out["authorization"] = sign_v4(
-            method=method, canonical_uri=canonical_uri, query=query, headers=out, payload_hash=payload_hash,
-            region=config.region, service=service, access_key_id=config.access_key_id or "",
-            secret_access_key=config.secret_access_key or "", now=now)
-    return out
+        return config
+    try:
+        found = _session(config.profile).get_credentials()
+        frozen = found.get_frozen_credentials() if found is not None else None
+    except Exception as exc:  # noqa: BLE001 - a provider's own failure (a bad profile, IMDS refusing) is reported
+        raise _no_credentials(config, exc) from None
+    if frozen is None or not frozen.access_key or not frozen.secret_key:
+        raise _no_credentials(config, None)
+    from dataclasses import replace
+
+    return replace(config, access_key_id=frozen.access_key, secret_access_key=frozen.secret_key,
+                   session_token=frozen.token, profile=None)
 
 
-# ---- results ---------------------------------------------------------------------
+def _no_credentials(config: S3Config, cause: BaseException | None) -> S3AuthenticationFailed:
+    why = f" ({type(cause).__name__}: {_redacted(str(cause), config)})" if cause is not None else ""
+    return S3AuthenticationFailed(
+        f"no S3 credentials found for {config.endpoint}",
+        detail=f"{config.source} sets no access key, and the AWS credential chain found none{why}.",
+        hint="Configure access_key_id and secret_access_key, or give the process credentials the AWS way: "
+             "AWS_ACCESS_KEY_ID / AWS_PROFILE, ~/.aws/credentials, a web identity token, or a container or "
+             "instance role (docs/loaders.md).", endpoint=config.endpoint)
+
+
+def _redacted(text: str, config: S3Config) -> str:
+    for secret in config.secrets():
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+# ---- results ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -141,47 +182,18 @@ class ObjectInfo:
     last_modified: str | None = None
 
 
-@dataclass
-class _Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def _payload(body: bytes | bytearray | memoryview) -> bytes | memoryview:
-    """A request body as sent, without copying it: hashing and sending read any buffer, and the
-    caller does not touch its buffer until the request has returned (retries included)."""
-    return body if isinstance(body, bytes) else memoryview(body).cast("B")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class S3Client:
-    """One endpoint, one set of credentials. Not thread-safe: use one client per thread."""
+    """One endpoint, one set of credentials (or the credential chain), optionally one encryption for
+    everything it writes."""
 
-    def __init__(self, config: S3Config, *, max_retries: int = 2, sign_payload: bool = True,
-                 retry_delay: float = 0.25, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, config: S3Config, *, encryption: Encryption | None = None) -> None:
         self.config = config
-        self.max_retries = max_retries
-        self.sign_payload = sign_payload
-        self.retry_delay = retry_delay
-        self._clock = clock
-        parts = urlsplit(config.endpoint)
-        self._scheme = parts.scheme
-        self._host = parts.hostname or ""
-        self._port = parts.port or (443 if parts.scheme == "https" else 80)
-        default_port = (parts.scheme == "https" and self._port == 443) or (parts.scheme == "http" and self._port == 80)
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        self._netloc = host if default_port else f"{host}:{self._port}"
-        self._idle: list[http.client.HTTPConnection] = []
-        self.requests_sent = 0
+        self.encryption = encryption
+        self._client = _botocore_client(config)
+        self._write_parameters = encryption.parameters() if encryption else {}
 
-    # ---- lifecycle --------------------------------------------------------------------
     def close(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
+        """Nothing to release: the botocore client (and its connections) is kept for the next use."""
 
     def __enter__(self) -> S3Client:
         return self
@@ -200,48 +212,42 @@ class S3Client:
         A ListObjectsV2 of zero keys, not HEAD: HEAD answers have no body, so a 403
         could not tell a wrong secret from a missing permission.
         """
-        self._call("GET", bucket, None, query=[("list-type", "2"), ("max-keys", "0")])
+        self._call("ListObjectsV2", bucket, None, MaxKeys=0)
 
     def create_bucket(self, bucket: str) -> None:
-        body = b""
+        extra: dict[str, Any] = {}
         if self.config.region != "us-east-1":
-            body = (f'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-                    f"<LocationConstraint>{xml_escape(self.config.region)}</LocationConstraint>"
-                    f"</CreateBucketConfiguration>").encode()
-        self._call("PUT", bucket, None, body=body)
+            extra["CreateBucketConfiguration"] = {"LocationConstraint": self.config.region}
+        self._call("CreateBucket", bucket, None, **extra)
 
     def list_objects(self, bucket: str, prefix: str = "", *, page_size: int = 1000) -> Iterator[ObjectInfo]:
         """Every object whose key starts with `prefix`, in key order, page after page (ListObjectsV2)."""
         token: str | None = None
         while True:
-            query = [("list-type", "2"), ("prefix", prefix), ("max-keys", str(page_size)), ("encoding-type", "url")]
-            if token:
-                query.append(("continuation-token", token))
-            root = _parse_xml(self._call("GET", bucket, None, query=query).body)
-            encoded = (_child_text(root, "EncodingType") or "") == "url"
-            for item in _children(root, "Contents"):
-                key = _child_text(item, "Key") or ""
-                yield ObjectInfo(key=unquote(key) if encoded else key, size=int(_child_text(item, "Size") or 0),
-                                 etag=_child_text(item, "ETag") or "",
-                                 last_modified=_child_text(item, "LastModified"))
-            token = _child_text(root, "NextContinuationToken")
-            if (_child_text(root, "IsTruncated") or "false").lower() != "true" or not token:
+            extra: dict[str, Any] = {"ContinuationToken": token} if token else {}
+            page = self._call("ListObjectsV2", bucket, None, Prefix=prefix, MaxKeys=page_size, **extra)
+            for item in page.get("Contents", ()):
+                modified = item.get("LastModified")
+                yield ObjectInfo(key=item["Key"], size=int(item.get("Size", 0)), etag=item.get("ETag", ""),
+                                 last_modified=modified.isoformat() if modified is not None else None)
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
                 return
 
     # ---- object calls -----------------------------------------------------------------
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
         try:
-            response = self._call("HEAD", bucket, key)
+            answer = self._call("HeadObject", bucket, key)
         except S3ObjectNotFound:
             self.head_bucket(bucket)  # a missing bucket is the more useful message
             raise
         except S3Error as exc:
             if exc.http_status in (400, 403):
                 # HEAD answers have no body: a one-byte GET learns S3's real error code
-                self._call("GET", bucket, key, headers={"range": "bytes=0-0"}, ok=(200, 206))
+                self._call("GetObject", bucket, key, Range="bytes=0-0")["Body"].close()
             raise
-        return ObjectInfo(key=key, size=int(response.headers.get("content-length", "0")),
-                          etag=response.headers.get("etag", ""), last_modified=response.headers.get("last-modified"))
+        return ObjectInfo(key=key, size=int(answer.get("ContentLength", 0)), etag=answer.get("ETag", ""),
+                          last_modified=str(answer.get("LastModified")) if answer.get("LastModified") else None)
 
     def object_exists(self, bucket: str, key: str) -> bool:
         try:
@@ -253,8 +259,9 @@ class S3Client:
     def put_object(self, bucket: str, key: str, body: bytes | bytearray | memoryview, *,
                    content_type: str = "application/octet-stream") -> str:
         """Store `body` as one object; return its ETag."""
-        response = self._call("PUT", bucket, key, body=_payload(body), headers={"content-type": content_type})
-        return response.headers.get("etag", "")
+        answer = self._call("PutObject", bucket, key, Body=_bytes(body), ContentType=content_type,
+                            **self._write_parameters)
+        return str(answer.get("ETag", ""))
 
     def open_object(self, bucket: str, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> ObjectStream:
         """Start a GET; errors (no such key, access denied) are raised here, before any data."""
@@ -277,7 +284,7 @@ class S3Client:
         return bytes(out)
 
     def delete_object(self, bucket: str, key: str) -> None:
-        self._call("DELETE", bucket, key, ok=(200, 204))
+        self._call("DeleteObject", bucket, key)
 
     def delete_objects(self, bucket: str, keys: Iterable[str]) -> None:
         """Delete many keys (DeleteObjects, 1000 per request); a key that is already gone is not an error."""
@@ -291,14 +298,9 @@ class S3Client:
             self._delete_batch(bucket, batch)
 
     def _delete_batch(self, bucket: str, keys: list[str]) -> None:
-        objects = "".join(f"<Object><Key>{xml_escape(k)}</Key></Object>" for k in keys)
-        body = f"<Delete><Quiet>true</Quiet>{objects}</Delete>".encode()
-        md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
-        response = self._call("POST", bucket, None, query=[("delete", "")], body=body,
-                              headers={"content-md5": md5, "content-type": "application/xml"}, idempotent=True)
-        root = _parse_xml(response.body)
-        failures = [(_child_text(e, "Key"), _child_text(e, "Code")) for e in _children(root, "Error")]
-        failures = [(k, c) for k, c in failures if c != "NoSuchKey"]
+        answer = self._call("DeleteObjects", bucket, None,
+                            Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+        failures = [(e.get("Key"), e.get("Code")) for e in answer.get("Errors", ()) if e.get("Code") != "NoSuchKey"]
         if failures:
             shown = ", ".join(f"{k} ({c})" for k, c in failures[:5])
             raise S3Error(f"S3 could not delete {len(failures)} object(s) in bucket \"{bucket}\"",
@@ -308,189 +310,92 @@ class S3Client:
     # ---- multipart upload ---------------------------------------------------------------
     def create_multipart_upload(self, bucket: str, key: str, *,
                                 content_type: str = "application/octet-stream") -> str:
-        response = self._call("POST", bucket, key, query=[("uploads", "")], headers={"content-type": content_type})
-        upload_id = _child_text(_parse_xml(response.body), "UploadId")
-        if not upload_id:
-            raise S3Error("S3 answered CreateMultipartUpload without an upload id", bucket=bucket, key=key,
-                          endpoint=self.endpoint)
-        return upload_id
+        answer = self._call("CreateMultipartUpload", bucket, key, ContentType=content_type, **self._write_parameters)
+        return str(answer["UploadId"])
 
     def upload_part(self, bucket: str, key: str, upload_id: str, part_number: int,
                     body: bytes | bytearray | memoryview) -> str:
-        response = self._call("PUT", bucket, key, query=[("partNumber", str(part_number)), ("uploadId", upload_id)],
-                              body=_payload(body))
-        return response.headers.get("etag", "")
+        answer = self._call("UploadPart", bucket, key, UploadId=upload_id, PartNumber=part_number, Body=_bytes(body))
+        return str(answer.get("ETag", ""))
 
     def complete_multipart_upload(self, bucket: str, key: str, upload_id: str,
                                   parts: Sequence[tuple[int, str]]) -> str:
-        items = "".join(f"<Part><PartNumber>{n}</PartNumber><ETag>{xml_escape(etag)}</ETag></Part>"
-                        for n, etag in parts)
-        body = f"<CompleteMultipartUpload>{items}</CompleteMultipartUpload>".encode()
-        response = self._call("POST", bucket, key, query=[("uploadId", upload_id)], body=body,
-                              headers={"content-type": "application/xml"})
-        # S3 may answer 200 and still put an <Error> in the body.
-        root = _parse_xml(response.body)
-        if _local(root.tag) == "Error":
-            self._raise_for(response.status, response.headers, response.body, "POST", bucket, key)
-        return _child_text(root, "ETag") or ""
+        answer = self._call("CompleteMultipartUpload", bucket, key, UploadId=upload_id,
+                            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]})
+        return str(answer.get("ETag", ""))
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
-        self._call("DELETE", bucket, key, query=[("uploadId", upload_id)], ok=(200, 204))
+        self._call("AbortMultipartUpload", bucket, key, UploadId=upload_id)
 
     def list_multipart_uploads(self, bucket: str, prefix: str = "") -> list[tuple[str, str]]:
         """(key, upload id) of unfinished multipart uploads (first 1000): what a failed upload could leave."""
-        response = self._call("GET", bucket, None, query=[("uploads", ""), ("prefix", prefix)])
-        return [(_child_text(u, "Key") or "", _child_text(u, "UploadId") or "")
-                for u in _children(_parse_xml(response.body), "Upload")]
+        answer = self._call("ListMultipartUploads", bucket, None, Prefix=prefix)
+        return [(u["Key"], u["UploadId"]) for u in answer.get("Uploads", ())]
 
-    # ---- the request machinery ----------------------------------------------------------
-    def _target(self, bucket: str, key: str | None) -> tuple[str, str]:
-        """(host header, canonical/encoded path) for path-style or virtual-hosted addressing."""
-        encoded_key = uri_encode(key, encode_slash=False) if key is not None else ""
-        if self.config.addressing_style == "virtual":
-            return f"{bucket}.{self._netloc}", "/" + encoded_key
-        path = f"/{uri_encode(bucket)}"
-        return self._netloc, (f"{path}/{encoded_key}" if key is not None else path)
-
-    def _connection(self, *, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
-        """(connection, reused?) — an idle kept-alive one unless `fresh`."""
-        if self._idle and not fresh:
-            return self._idle.pop(), True
-        if self._scheme == "https":
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self.config.connect_timeout, context=ssl.create_default_context())
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self.config.connect_timeout)
+    # ---- calls and their errors ---------------------------------------------------------------
+    def _call(self, operation: str, bucket: str, key: str | None, **parameters: Any) -> dict[str, Any]:
+        """One botocore operation (retried by botocore as its standard mode allows); any failure as churnml's
+        S3 error."""
+        method = getattr(self._client, _SNAKE[operation])
+        where = {"Bucket": bucket, **({"Key": key} if key is not None else {})}
         try:
-            conn.connect()
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise _ConnectFailed(exc) from exc
-        if conn.sock is not None:
-            conn.sock.settimeout(self.config.read_timeout)
-        return conn, False
+            answer: dict[str, Any] = method(**where, **parameters)
+        except Exception as exc:  # noqa: BLE001 - every botocore failure becomes churnml's S3 error
+            self._raise_for(exc, operation, bucket, key)
+        log.debug("s3 %s %s/%s", operation, bucket, key or "")
+        return answer
 
-    def _release(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
-        if response.will_close or len(self._idle) >= 4:
-            conn.close()
-        else:
-            self._idle.append(conn)
-
-    def _send(self, method: str, bucket: str, key: str | None, *, query: Sequence[tuple[str, str]],
-              headers: Mapping[str, str] | None, body: bytes | memoryview, idempotent: bool,
-              ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """Send one request (retrying as allowed) and return the open response with its connection."""
-        host, path = self._target(bucket, key)
-        target = path + ("?" + canonical_query_string(query) if query else "")
-        if body and self.sign_payload:
-            payload_hash = hashlib.sha256(body).hexdigest()
-        else:
-            payload_hash = EMPTY_SHA256 if not body else UNSIGNED_PAYLOAD
-        attempt = 0
-        while True:
-            attempt += 1
-            conn: http.client.HTTPConnection | None = None
-            reused = False
-            try:
-                # Requests that must not run twice go on a new connection: a kept-alive one
-                # the server closed meanwhile would fail in a way that cannot be retried safely.
-                conn, reused = self._connection(fresh=not idempotent)
-                send = signed_headers_for(self.config, method=method, host=host, canonical_uri=path, query=query,
-                                          headers=headers, payload_hash=payload_hash, now=self._clock())
-                send["user-agent"] = "churnml-loaders"
-                if body or method in ("PUT", "POST"):
-                    send["content-length"] = str(len(body))
-                self.requests_sent += 1
-                conn.request(method, target, body=body or None, headers=send)
-                response = conn.getresponse()
-            except _ConnectFailed as exc:
-                if attempt <= self.max_retries:
-                    self._pause(attempt)
-                    continue
-                raise self._unreachable(exc.cause, method, bucket, key) from None
-            except _BROKEN as exc:
-                if conn is not None:
-                    conn.close()
-                # A reused connection the server had closed: one free retry, even beyond max_retries.
-                if idempotent and (attempt <= self.max_retries or (reused and attempt == 1)):
-                    log.debug("s3 %s %s/%s: %s; retrying", method, bucket, key or "", type(exc).__name__)
-                    self._pause(attempt if not reused else 0)
-                    continue
-                raise self._lost(exc, method, bucket, key) from None
-            if response.status in _RETRY_STATUSES and idempotent and attempt <= self.max_retries:
-                response.read()
-                self._release(conn, response)
-                log.debug("s3 %s %s/%s: HTTP %s; retrying", method, bucket, key or "", response.status)
-                self._pause(attempt)
-                continue
-            return conn, response
-
-    def _call(self, method: str, bucket: str, key: str | None, *, query: Sequence[tuple[str, str]] = (),
-              headers: Mapping[str, str] | None = None, body: bytes | memoryview = b"", ok: tuple[int, ...] = (200,),
-              idempotent: bool | None = None) -> _Response:
-        """A request whose whole answer is read: raise the matching S3 error unless its status is in `ok`."""
-        idempotent = method in _IDEMPOTENT if idempotent is None else idempotent
-        attempt = 0
-        while True:
-            attempt += 1
-            conn, response = self._send(method, bucket, key, query=query, headers=headers, body=body,
-                                        idempotent=idempotent)
-            try:
-                data = response.read()
-            except _BROKEN as exc:
-                conn.close()
-                if idempotent and attempt <= self.max_retries:
-                    self._pause(attempt)
-                    continue
-                raise self._lost(exc, method, bucket, key) from None
-            self._release(conn, response)
-            answer = _Response(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
-            log.debug("s3 %s %s/%s -> %s", method, bucket, key or "", response.status)
-            if response.status not in ok:
-                self._raise_for(answer.status, answer.headers, answer.body, method, bucket, key)
-            return answer
-
-    def _pause(self, attempt: int) -> None:
-        if attempt > 0:
-            time.sleep(self.retry_delay * (4 ** (attempt - 1)))
-
-    # ---- errors ---------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
-        for secret in self.config.secrets():
-            text = text.replace(secret, "[redacted]")
-        return text
+        return _redacted(text, self.config)
 
     def _where(self, bucket: str, key: str | None) -> str:
         return f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
 
-    def _unreachable(self, cause: BaseException, method: str, bucket: str, key: str | None) -> S3Unreachable:
-        reason = _describe_os_error(cause)
+    def _raise_for(self, exc: BaseException, operation: str, bucket: str, key: str | None) -> NoReturn:
+        from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+
+        if isinstance(exc, ClientError):
+            self._raise_answer(exc.response, operation, bucket, key)
+        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+            raise _no_credentials(self.config, None) from None
+        if _connect_failure(exc):
+            raise self._unreachable(exc, operation, bucket, key) from None
+        if _connection_failure(exc):
+            raise self._lost(exc, operation, bucket, key) from None
+        if not _botocore_error(exc):
+            raise exc  # not botocore's: a bug of churnml's, with its own traceback
+        raise S3Error(f"S3 request failed: {operation} {self._where(bucket, key)}",
+                      detail=self._redact(f"{type(exc).__name__}: {exc}."), bucket=bucket, key=key,
+                      endpoint=self.endpoint) from None
+
+    def _unreachable(self, cause: BaseException, operation: str, bucket: str, key: str | None) -> S3Unreachable:
         return S3Unreachable(
             f"could not connect to the S3 endpoint {self.endpoint}",
-            detail=self._redact(f"{reason} ({method} {self._where(bucket, key)}, "
-                                f"{self.max_retries + 1} attempts)."),
+            detail=self._redact(f"{_describe_failure(cause)} ({operation} {self._where(bucket, key)}, "
+                                f"{MAX_ATTEMPTS} attempts)."),
             hint=f"The S3 endpoint {self.endpoint} is not reachable: check that the server runs "
                  f"(`churnml s3 status` for the local one) and the endpoint configured in {self.config.source}.",
             bucket=bucket, key=key, endpoint=self.endpoint)
 
-    def _lost(self, cause: BaseException, method: str, bucket: str, key: str | None) -> S3ConnectionLost:
+    def _lost(self, cause: BaseException, operation: str, bucket: str, key: str | None) -> S3ConnectionLost:
         return S3ConnectionLost(
             f"lost the connection to the S3 endpoint {self.endpoint}",
-            detail=self._redact(f"{_describe_os_error(cause)} during {method} {self._where(bucket, key)}."),
+            detail=self._redact(f"{_describe_failure(cause)} during {operation} {self._where(bucket, key)}."),
             hint="The S3 server closed the connection or stopped answering; check it and try again.",
             bucket=bucket, key=key, endpoint=self.endpoint)
 
-    def _raise_for(self, status: int, headers: Mapping[str, str], body: bytes, method: str, bucket: str,
-                   key: str | None) -> NoReturn:
-        code, s3_message, request_id = _parse_error(body)
-        request_id = request_id or headers.get("x-amz-request-id")
-        if code is None:
-            code = {404: "NoSuchKey" if key else "NoSuchBucket", 403: "AccessDenied", 400: "BadRequest",
-                    301: "PermanentRedirect", 409: "Conflict", 412: "PreconditionFailed",
-                    503: "ServiceUnavailable"}.get(status, f"HTTP{status}")
-            # Without a body, a 404 on an object may still mean the bucket is missing.
-            if status == 404 and key and method == "HEAD":
-                code = "NoSuchKey"
+    def _raise_answer(self, response: dict[str, Any], operation: str, bucket: str, key: str | None) -> NoReturn:
+        error = response.get("Error", {})
+        meta = response.get("ResponseMetadata", {})
+        status = int(meta.get("HTTPStatusCode") or 0)
+        code = str(error.get("Code") or f"HTTP{status}")
+        code = _BODYLESS_CODES.get(code, code)  # a HEAD answer has no body: botocore gives the status
+        if code == "NotFound":
+            code = "NoSuchKey" if key else "NoSuchBucket"
+        s3_message = error.get("Message")
+        if s3_message == _HTTP_REASONS.get(status):
+            s3_message = None  # botocore's stand-in for a missing body says nothing the status does not
+        request_id = meta.get("RequestId") or meta.get("HTTPHeaders", {}).get("x-amz-request-id")
         where = self._where(bucket, key)
         facts = [f"S3 code {code}", f"HTTP status {status}", f"bucket \"{bucket}\""]
         if key:
@@ -500,16 +405,15 @@ class S3Client:
             facts.append(f"request id {request_id}")
         detail = "; ".join(facts) + "."
         if s3_message:
-            detail += f" S3 says: {s3_message.rstrip('.')}."
-        detail = self._redact(detail)
-        common: dict[str, Any] = {"detail": detail, "s3_code": code, "http_status": status, "bucket": bucket,
-                                  "key": key, "request_id": request_id, "endpoint": self.endpoint}
+            detail += f" S3 says: {str(s3_message).rstrip('.')}."
+        common: dict[str, Any] = {"detail": self._redact(detail), "s3_code": code, "http_status": status,
+                                  "bucket": bucket, "key": key, "request_id": request_id, "endpoint": self.endpoint}
         credentials = self._credentials_named()
         if code == "NoSuchBucket":
             raise S3BucketNotFound(f"S3 bucket \"{bucket}\" does not exist",
                                    hint=f"Create the bucket, or check the bucket name in the URI ({where}).",
                                    **common)
-        if code in ("NoSuchKey", "NotFound"):
+        if code == "NoSuchKey":
             raise S3ObjectNotFound(f"S3 object \"{where}\" does not exist",
                                    hint="Check the key in the URI (keys are case-sensitive).", **common)
         if code in _AUTH_CODES:
@@ -522,53 +426,101 @@ class S3Client:
             raise S3AccessDenied(
                 f"S3 denied access to {where} ({code})",
                 hint=f"The S3 credentials configured by the administrator ({credentials}) may not "
-                     f"{_needed_permission(method)} here; ask for that permission on the bucket or prefix.",
+                     f"{_NEEDED.get(operation, 'do this')} here; ask for that permission on the bucket or prefix.",
                 **common)
         hint = None
         if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
             hint = (f"The bucket may be in another region than \"{self.config.region}\"; "
                     f"set the region in {self.config.source}.")
+        elif code.startswith("KMS.") or code == "KMSNotFoundException" or "KMS" in str(s3_message or ""):
+            hint = ("The storage location's server-side encryption names a KMS key these credentials may not use, "
+                    "or the storage has no KMS; check sse and kms_key_id.")
         elif status in _RETRY_STATUSES:
             hint = "The S3 server had a problem; try again later."
-        raise S3Error(f"S3 request failed: {method} {where} ({code})", hint=hint, **common)
+        raise S3Error(f"S3 request failed: {operation} {where} ({code})", hint=hint, **common)
 
     def _credentials_named(self) -> str:
         key = self.config.access_key_id
         if not key:
-            return f"none found in {self.config.source}"
+            return f"the AWS credential chain, as {self.config.source} sets no keys"
         shown = f"…{key[-4:]}" if len(key) > 8 else "set"
         return f"access key {shown} from {self.config.source}"
 
 
-def _needed_permission(method: str) -> str:
-    return {"GET": "read or list objects", "HEAD": "read objects", "PUT": "write objects",
-            "POST": "write or delete objects", "DELETE": "delete objects"}.get(method, "do this")
+# botocore's method for each S3 operation churnml uses
+_SNAKE = {"ListObjectsV2": "list_objects_v2", "CreateBucket": "create_bucket", "HeadObject": "head_object",
+          "GetObject": "get_object", "PutObject": "put_object", "DeleteObject": "delete_object",
+          "DeleteObjects": "delete_objects", "CreateMultipartUpload": "create_multipart_upload",
+          "UploadPart": "upload_part", "CompleteMultipartUpload": "complete_multipart_upload",
+          "AbortMultipartUpload": "abort_multipart_upload", "ListMultipartUploads": "list_multipart_uploads"}
+_NEEDED = {"ListObjectsV2": "list objects", "GetObject": "read objects", "HeadObject": "read objects",
+           "PutObject": "write objects", "CreateMultipartUpload": "write objects", "UploadPart": "write objects",
+           "CompleteMultipartUpload": "write objects", "DeleteObject": "delete objects",
+           "DeleteObjects": "delete objects", "AbortMultipartUpload": "delete objects",
+           "ListMultipartUploads": "list uploads", "CreateBucket": "create buckets"}
+_HTTP_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 412: "Precondition Failed",
+                 301: "Moved Permanently", 503: "Service Unavailable"}
 
 
-class _ConnectFailed(Exception):
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
+def _bytes(body: bytes | bytearray | memoryview) -> bytes | bytearray:
+    """A request body botocore takes (it hashes and sends bytes; a view is copied once)."""
+    return body if isinstance(body, bytes | bytearray) else bytes(body)
 
 
-def _describe_os_error(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
+def _botocore_error(exc: BaseException) -> bool:
+    from botocore.exceptions import BotoCoreError
+
+    return isinstance(exc, BotoCoreError)
+
+
+def _connect_failure(exc: BaseException) -> bool:
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    return isinstance(exc, EndpointConnectionError | ConnectTimeoutError)
+
+
+def _connection_failure(exc: BaseException) -> bool:
+    """A connection that broke after the request went out (botocore's, urllib3's or the socket's own)."""
+    from botocore.exceptions import ConnectionClosedError, HTTPClientError, IncompleteReadError, ReadTimeoutError
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    return isinstance(exc, ConnectionClosedError | ReadTimeoutError | HTTPClientError | IncompleteReadError
+                      | Urllib3Error | OSError)
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """What broke, in words: the socket-level cause botocore and urllib3 wrap."""
+    import socket
+    import ssl
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return f"host name lookup failed ({current.strerror})"
+        if isinstance(current, TimeoutError):
+            return "timed out"
+        if isinstance(current, ssl.SSLError):
+            return f"TLS error ({current.reason or type(current).__name__})"
+        wrapped = getattr(current, "kwargs", {}).get("error") if hasattr(current, "kwargs") else None
+        current = wrapped or current.__cause__ or current.__context__
+    text = str(exc).lower()
+    if "connection refused" in text:
         return "connection refused"
-    if isinstance(exc, socket.gaierror):
-        return f"host name lookup failed ({exc.strerror})"
-    if isinstance(exc, TimeoutError | socket.timeout):
+    if "timed out" in text or "timeout" in text:
         return "timed out"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error ({exc.reason or type(exc).__name__})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
+    if "reset" in text:
+        return "connection reset by peer"
     return type(exc).__name__
 
 
 # ---- streaming GET ------------------------------------------------------------------
 
 class ObjectStream:
-    """An object's bytes as an iterator of chunks; resumes once per retry if the connection breaks.
+    """An object's bytes as an iterator of chunks; resumes (up to twice) if the connection breaks.
 
     The resume asks for the remaining range with If-Match on the ETag, so a stream
     never silently mixes two versions of an object.
@@ -580,64 +532,48 @@ class ObjectStream:
         self.key = key
         self.chunk_size = chunk_size
         self.received = 0
-        self._conn: http.client.HTTPConnection | None = None
-        self._response: http.client.HTTPResponse | None = None
-        self._open(None)
-        assert self._response is not None
-        headers = {k.lower(): v for k, v in self._response.getheaders()}
-        self.etag = headers.get("etag", "")
-        self.size = int(headers.get("content-length", "0"))
+        self.etag = ""
+        self._body: Any = None
+        answer = self._open(None)
+        self.etag = answer.get("ETag", "")
+        self.size = int(answer.get("ContentLength", 0))
 
-    def _open(self, range_from: int | None) -> None:
-        headers: dict[str, str] = {}
-        ok = (200,)
+    def _open(self, range_from: int | None) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
         if range_from is not None:
-            headers = {"range": f"bytes={range_from}-"}
+            extra["Range"] = f"bytes={range_from}-"
             if self.etag:
-                headers["if-match"] = self.etag
-            ok = (206,)
-        conn, response = self.client._send("GET", self.bucket, self.key, query=(), headers=headers, body=b"",
-                                           idempotent=True)
-        if response.status not in ok:
-            body = response.read()
-            conn.close()
-            self.client._raise_for(response.status, {k.lower(): v for k, v in response.getheaders()}, body, "GET",
-                                   self.bucket, self.key)
-        self._conn, self._response = conn, response
+                extra["IfMatch"] = self.etag
+        answer = self.client._call("GetObject", self.bucket, self.key, **extra)
+        self._body = answer["Body"]
+        return answer
 
     def __iter__(self) -> Iterator[bytes]:
-        retries = 0
-        while self._response is not None:
+        resumes = 0
+        while self._body is not None:
             try:
-                chunk = self._response.read(self.chunk_size)
-            except _BROKEN as exc:
+                chunk = self._body.read(self.chunk_size)
+            except Exception as exc:
+                if not (_connection_failure(exc) or _botocore_error(exc)):
+                    raise
                 self._discard()
-                retries += 1
-                if retries > self.client.max_retries:
-                    raise self.client._lost(exc, "GET", self.bucket, self.key) from None
+                resumes += 1
+                if resumes > _RESUMES:
+                    raise self.client._lost(exc, "GetObject", self.bucket, self.key) from None
                 log.debug("s3 GET %s/%s broke after %d bytes; resuming", self.bucket, self.key, self.received)
-                self.client._pause(retries)
+                time.sleep(0.05 * resumes)
                 self._open(self.received)
                 continue
             if not chunk:
-                if self.received < self.size:  # closed early without an exception
-                    self._discard()
-                    retries += 1
-                    if retries > self.client.max_retries:
-                        raise self.client._lost(ConnectionResetError("short read"), "GET", self.bucket, self.key)
-                    self._open(self.received)
-                    continue
-                assert self._conn is not None
-                self.client._release(self._conn, self._response)
-                self._conn = self._response = None
+                self._discard()
                 return
             self.received += len(chunk)
             yield chunk
 
     def _discard(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = self._response = None
+        if self._body is not None:
+            self._body.close()
+        self._body = None
 
     def close(self) -> None:
         """Stop early: the connection is dropped (its unread body makes it unusable)."""
@@ -648,44 +584,3 @@ class ObjectStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# ---- XML helpers ----------------------------------------------------------------------
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _parse_xml(body: bytes) -> ET.Element:
-    # ElementTree resolves no external entities, and expat >= 2.4.1 refuses entity-expansion bombs.
-    try:
-        return ET.fromstring(body)  # noqa: S314 - see the import: no external entities, bounded expansion
-    except ET.ParseError as exc:
-        raise S3Error("S3 answered with XML that cannot be parsed", detail=f"{exc}.") from None
-
-
-def _children(root: ET.Element, name: str) -> list[ET.Element]:
-    return [child for child in root if _local(child.tag) == name]
-
-
-def _child_text(root: ET.Element, name: str) -> str | None:
-    for child in root:
-        if _local(child.tag) == name:
-            return child.text
-    return None
-
-
-def _parse_error(body: bytes) -> tuple[str | None, str | None, str | None]:
-    """(code, message, request id) from an S3 <Error> document, or Nones."""
-    if not body or not body.lstrip().startswith(b"<"):
-        return None, None, None
-    try:
-        root = ET.fromstring(body)  # noqa: S314
-    except ET.ParseError:
-        return None, None, None
-    if _local(root.tag) != "Error":
-        nested = _children(root, "Error")
-        if not nested:
-            return None, None, None
-        root = nested[0]
-    return _child_text(root, "Code"), _child_text(root, "Message"), _child_text(root, "RequestId")

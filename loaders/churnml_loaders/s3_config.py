@@ -10,14 +10,18 @@ Two sources, never mixed (credentials from two places would be a puzzle to debug
        "access_key_id": "...", "secret_access_key": "...",
        "session_token": null, "addressing_style": "path"}
 
+Without keys, the S3 client finds credentials the standard AWS way (churnml_loaders.s3_client):
+the environment, the shared config and credentials files (with `"profile"`, a named
+profile of them), web identity, container and instance metadata.
 No repr, str or error message ever shows the secret key or the session token.
-Standard library only: this module also runs inside the PostgreSQL backend.
+Standard library only: the backend reads its configuration before it needs S3.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -25,12 +29,13 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from churnml.errors import InvalidParameter
+from churnml_loaders.errors import InvalidParameter
 
 DEFAULT_REGION = "us-east-1"
 MAX_CONFIG_BYTES = 64 * 1024
-_FILE_KEYS = ("endpoint_url", "region", "access_key_id", "secret_access_key", "session_token",
+_FILE_KEYS = ("endpoint_url", "region", "access_key_id", "secret_access_key", "session_token", "profile",
               "addressing_style", "connect_timeout", "read_timeout")
+_PROFILE = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class S3Config:
     access_key_id: str | None = None
     secret_access_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
+    profile: str | None = None  # a profile of ~/.aws/config and ~/.aws/credentials, for the credential chain
     addressing_style: Literal["path", "virtual"] = "path"
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
@@ -79,6 +85,11 @@ class S3Config:
                                    hint="Use \"path\" or \"virtual\".")
         if not self.region or not all(c.isalnum() or c == "-" for c in self.region):
             raise InvalidParameter(f"invalid S3 region \"{self.region}\" in {self.source}")
+        if self.profile is not None and (self.access_key_id or not _PROFILE.fullmatch(self.profile)):
+            raise InvalidParameter(f"invalid S3 profile in {self.source}",
+                                   detail="A profile is a name in the shared AWS config files, for a credential "
+                                          "without access keys.",
+                                   hint="Give either access_key_id and secret_access_key, or a profile name.")
         if bool(self.access_key_id) != bool(self.secret_access_key):
             raise InvalidParameter(f"incomplete S3 credentials in {self.source}",
                                    detail="An access key id needs its secret access key, and the other way round.")
@@ -107,7 +118,7 @@ class S3Config:
         shown_key = f"…{key[-4:]}" if key and len(key) > 8 else ("<set>" if key else None)
         return (f"S3Config(endpoint={self.endpoint!r}, region={self.region!r}, access_key_id={shown_key!r}, "
                 f"secret_access_key={'<set>' if self.secret_access_key else None}, "
-                f"session_token={'<set>' if self.session_token else None}, "
+                f"session_token={'<set>' if self.session_token else None}, profile={self.profile!r}, "
                 f"addressing_style={self.addressing_style!r}, source={self.source!r})")
 
     __str__ = __repr__

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from churnml.errors import InvalidParameter
+from churnml_loaders.errors import InvalidParameter
 
 MAX_KEY_BYTES = 1024
 _S3_HINT = "Write it as s3://bucket/key, e.g. s3://my-bucket/exports/customers."

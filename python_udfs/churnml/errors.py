@@ -185,10 +185,21 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _reported_fields(exc: BaseException) -> tuple[str, str, str | None, str | None] | None:
+    """(sqlstate, message, detail, hint) of an exception that carries them as attributes: churnml's own
+    errors and those of the loaders (churnml_loaders.errors), which do not know this module."""
+    sqlstate, message = getattr(exc, "sqlstate", None), getattr(exc, "message", None)
+    if not (isinstance(sqlstate, str) and len(sqlstate) == 5 and isinstance(message, str)):
+        return None
+    detail, hint = getattr(exc, "detail", None), getattr(exc, "hint", None)
+    return sqlstate, message, detail if isinstance(detail, str) else None, hint if isinstance(hint, str) else None
+
+
 def describe(exc: BaseException) -> tuple[str, str, str | None, str | None]:
     """Return (sqlstate, message, detail, hint) for any exception."""
-    if isinstance(exc, ChurnmlError):
-        return exc.sqlstate, exc.message, exc.detail, exc.hint
+    reported = _reported_fields(exc)
+    if reported is not None:
+        return reported
     for kind, sqlstate, message in _BUILTIN_MAP:
         if isinstance(exc, kind):
             hint = None
@@ -308,62 +319,3 @@ def _raise(plpy: Any, sqlstate: str, message: str, detail: str | None, hint: str
     error.detail = _bounded(detail, MAX_DETAIL, lines=True)
     error.hint = _bounded(hint, MAX_DETAIL, lines=True)
     raise error from None
-
-
-# ---- object storage (churnml_loaders) ----------------------------------------------
-# The SQLSTATE says what kind of failure it was, so a caller can react without
-# parsing text: a missing bucket is a missing object (42704), a missing key a
-# missing file (58P01, as COPY FROM a missing file), bad credentials an
-# authorization failure (28000), a refused request a privilege problem (42501),
-# an unreachable endpoint a connection failure (08001/08006). Every S3 error keeps
-# the S3 code, HTTP status, bucket/key and request id for the detail line, and
-# never any secret.
-
-
-class S3Error(ExternalServiceError):
-    """S3-compatible storage answered with an error (58000 unless a subclass says otherwise)."""
-
-    sqlstate = "58000"
-
-    def __init__(self, message: str, *, detail: str | None = None, hint: str | None = None,
-                 s3_code: str | None = None, http_status: int | None = None, bucket: str | None = None,
-                 key: str | None = None, request_id: str | None = None, endpoint: str | None = None) -> None:
-        super().__init__(message, detail=detail, hint=hint)
-        self.s3_code = s3_code
-        self.http_status = http_status
-        self.bucket = bucket
-        self.key = key
-        self.request_id = request_id
-        self.endpoint = endpoint
-
-
-class S3BucketNotFound(S3Error):
-    sqlstate = "42704"  # undefined_object
-
-
-class S3ObjectNotFound(S3Error):
-    sqlstate = "58P01"  # undefined_file, as COPY FROM a file that is not there
-
-
-class S3AuthenticationFailed(S3Error):
-    """The storage did not accept the credentials (unknown key, wrong secret, expired token)."""
-
-    sqlstate = "28000"  # invalid_authorization_specification
-
-
-class S3AccessDenied(S3Error):
-    """The credentials are valid but may not do this."""
-
-    sqlstate = "42501"  # insufficient_privilege
-
-
-class S3Unreachable(S3Error):
-    """No connection to the endpoint (refused, unknown host, timeout)."""
-
-    sqlstate = "08001"  # sqlclient_unable_to_establish_sqlconnection
-
-
-class S3ConnectionLost(S3Error):
-    """The connection broke during a request and retrying did not help."""
-
-    sqlstate = "08006"  # connection_failure

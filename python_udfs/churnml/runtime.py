@@ -20,8 +20,9 @@ from churnml.version import VERSION
 # Imported for real at CREATE EXTENSION (each is fast enough, < ~1.5 s together).
 IMPORT_CHECKED = ("numpy", "scipy", "sklearn", "xgboost", "vaderSentiment")
 # Located and version-checked, not imported: importing transformers costs ~5 s,
-# which CREATE EXTENSION should not pay; the sentiment functions import them.
-LOCATE_CHECKED = ("torch", "sentence_transformers")
+# which CREATE EXTENSION should not pay; the sentiment functions import them, and the
+# loaders botocore (~0.15 s) at their first S3 call.
+LOCATE_CHECKED = ("torch", "sentence_transformers", "botocore")
 # distribution names for version reporting
 DISTRIBUTIONS = {
     "numpy": "numpy",
@@ -31,6 +32,7 @@ DISTRIBUTIONS = {
     "vaderSentiment": "vaderSentiment",
     "torch": "torch",
     "sentence_transformers": "sentence-transformers",
+    "botocore": "botocore",
 }
 
 

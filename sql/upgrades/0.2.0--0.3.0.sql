@@ -212,6 +212,12 @@ CREATE TABLE churnml.storage_locations (
                     AND uri_prefix OPERATOR(pg_catalog.!~*) '%(2e|2f|5c)'),
     credential  text NOT NULL DEFAULT 'default'
                 CONSTRAINT storage_location_credential CHECK (credential OPERATOR(pg_catalog.~) '^[A-Za-z0-9_.-]{1,64}$'),
+    sse         text
+                CONSTRAINT storage_location_sse CHECK (sse OPERATOR(pg_catalog.=) ANY (ARRAY['AES256', 'aws:kms'])),
+    kms_key_id  text
+                CONSTRAINT storage_location_kms_key CHECK (kms_key_id IS NULL OR (
+                    sse IS NOT NULL AND sse OPERATOR(pg_catalog.=) 'aws:kms' AND kms_key_id OPERATOR(pg_catalog.~) '^[A-Za-z0-9:/_.-]+$'
+                    AND pg_catalog.length(kms_key_id) OPERATOR(pg_catalog.<=) 2048)),
     description text,
     created_by  name NOT NULL DEFAULT CURRENT_USER,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()

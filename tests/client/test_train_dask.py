@@ -1,6 +1,6 @@
 """`churnml train --engine dask` end to end, and churnml.register_model.
 
-Real parts only: the embedded PostgreSQL with churnml (tests/conftest.py), the local moto S3 server
+Real parts only: the embedded PostgreSQL with churnml (tests/conftest.py), the local S3 server (SeaweedFS)
 (`churnml s3`'s code), a real dask.distributed LocalCluster of two worker processes, and the real
 command line. The same 5,000 generated customers are trained on by both engines; the Dask model must
 see the same rows in the same split with the same feature spec, and score within noise of the

@@ -66,9 +66,9 @@ def normalise(output: str, url: str) -> str:
 @pytest.fixture(scope="module")
 def demo_outputs(server_url: str, make_database: Callable[..., str]) -> Iterator[Outputs]:
     """Every example's psql result, run in ORDER on one database prepared like the demo's."""
-    from churnml.transfer.server_config import write_file
     from churnml_client import datagen
     from churnml_client.s3_server import LocalS3Server
+    from churnml_loaders.server_config import write_file
 
     with psycopg.connect(server_url) as conn:
         datadir = Path(conn.execute("SHOW data_directory").fetchone()[0])

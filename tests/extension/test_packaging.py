@@ -105,7 +105,7 @@ def test_create_extension_with_incomplete_runtime_names_the_missing_packages(
         diag = info.value.diag
         assert diag.sqlstate == "58P01"
         assert diag.message_primary == "churnml: churnml's Python runtime is incomplete in this server"
-        for module in ("numpy", "xgboost", "sklearn", "vaderSentiment", "torch", "sentence_transformers"):
+        for module in ("numpy", "xgboost", "sklearn", "vaderSentiment", "torch", "sentence_transformers", "botocore"):
             assert module in (diag.message_detail or "")
         assert "make install" in (diag.message_hint or "")
         assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'churnml'").fetchone()[0] == 0

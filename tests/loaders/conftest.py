@@ -1,4 +1,4 @@
-"""Fixtures for the loader tests: a real moto S3 server on 127.0.0.1, started through `churnml s3`'s code."""
+"""Fixtures for the loader tests: a real S3 server (SeaweedFS) on 127.0.0.1, started through `churnml s3`'s code."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from churnml_loaders.s3_config import S3Config
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3Server]:
-    """One moto server for the session, with credentials checked (see s3_server.py)."""
+    """One SeaweedFS for the session, with credentials checked (see s3_server.py)."""
     server = LocalS3Server.from_environment(tmp_path_factory.mktemp("churnml-home"))
     server.start()
     try:
@@ -50,3 +50,17 @@ def bucket(s3: S3Client) -> str:
 
 def keys(client: S3Client, bucket: str, prefix: str = "") -> list[str]:
     return [o.key for o in client.list_objects(bucket, prefix)]
+
+
+def crash(server: LocalS3Server) -> None:
+    """The S3 server goes away at once (SIGKILL): connections refused, as in a crash or a network outage.
+    (A stop lets SeaweedFS answer InternalError for a while: a server in trouble, not one that is gone.)"""
+    import os
+    import signal
+    import time
+
+    pid = server.running_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    while server.running_pid() is not None:
+        time.sleep(0.01)

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from churnml.errors import DataException
 from churnml_loaders.copy_formats import BINARY_SIGNATURE, BINARY_TRAILER, binary_header_length, split_copy_stream
+from churnml_loaders.errors import DataException
 
 HEADER = BINARY_SIGNATURE + struct.pack(">ii", 0, 0)
 

@@ -1,4 +1,4 @@
-"""churnml_loaders.export_writer against moto: parts on row boundaries, gzip, multipart, the
+"""churnml_loaders.export_writer against a real S3 server (SeaweedFS): parts on row boundaries, gzip, multipart, the
 manifest last, overwrite rules, and nothing left behind after a failure."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from churnml.errors import DuplicateObject, InvalidParameter, S3Unreachable
 from churnml_loaders.copy_formats import Framing
+from churnml_loaders.errors import DuplicateObject, InvalidParameter, S3Unreachable
 from churnml_loaders.export_writer import MIN_CHUNK_SIZE, ExportWriter
 from churnml_loaders.manifest import AURORA_PG_PARTS, Column, Manifest
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from churnml_loaders.uris import S3Uri
-from tests.loaders.conftest import keys
+from tests.loaders.conftest import crash, keys
 
 
 def rows(n: int, width: int = 10) -> Iterator[bytes]:
@@ -206,10 +206,10 @@ def test_server_stopping_mid_export(tmp_path) -> None:  # type: ignore[no-untype
         def rows_then_outage() -> Iterator[bytes]:
             for i, row in enumerate(rows(400)):
                 if i == 200:
-                    server.stop()
+                    crash(server)
                 yield row
 
-        with S3Client(config, retry_delay=0.01) as client, pytest.raises(S3Unreachable) as info:
+        with S3Client(config) as client, pytest.raises(S3Unreachable) as info:
             ExportWriter(client, S3Uri("churnml", "out/c"), fmt="csv", part_size=300).write(rows_then_outage())
         error = info.value
         assert error.sqlstate == "08001" and config.endpoint in error.message

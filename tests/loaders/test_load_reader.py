@@ -1,4 +1,4 @@
-"""churnml_loaders.load_reader against moto: the three modes, gunzip, headers, binary parts,
+"""churnml_loaders.load_reader against a real S3 server (SeaweedFS): the three modes, gunzip, headers, binary parts,
 manifest checks, and the object/line bookkeeping that names where a bad row came from."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import struct
 
 import pytest
 
-from churnml.errors import DataCorrupted, DataException, InvalidParameter, S3BucketNotFound, S3ObjectNotFound
 from churnml_loaders.copy_formats import BINARY_SIGNATURE, BINARY_TRAILER, Framing
+from churnml_loaders.errors import DataCorrupted, DataException, InvalidParameter, S3BucketNotFound, S3ObjectNotFound
 from churnml_loaders.export_writer import ExportWriter
 from churnml_loaders.load_reader import LoadReader, plan_load
 from churnml_loaders.s3_client import S3Client

@@ -1,5 +1,5 @@
 """`churnml export` / `churnml load` / `churnml s3` end to end: the embedded PostgreSQL from
-tests/conftest.py, a real moto server, the real command line."""
+tests/conftest.py, a real S3 server (SeaweedFS), the real command line."""
 
 from __future__ import annotations
 
@@ -192,23 +192,25 @@ def test_s3_server_commands(tmp_path: Path) -> None:
         assert started.returncode == 0, started.stderr
         url = run("url").stdout.strip()
         assert url.startswith("http://127.0.0.1:")
-        pid = (tmp_path / "s3" / "moto_server.pid").read_text().strip()
+        pid = (tmp_path / "s3" / "weed.pid").read_text().strip()
         config = tmp_path / "s3" / "config.json"
         assert config.stat().st_mode & 0o077 == 0
         assert run("status").returncode == 0
         assert run("start").returncode == 0  # a no-op: same server
-        assert (tmp_path / "s3" / "moto_server.pid").read_text().strip() == pid
+        assert (tmp_path / "s3" / "weed.pid").read_text().strip() == pid
         assert run("url").stdout.strip() == url
         with S3Client(S3Config.from_file(config)) as client:
             client.head_bucket("churnml")  # the default bucket exists
         assert run("stop").returncode == 0
         assert run("status").returncode == 3
-        assert not config.exists()  # its credentials died with it
-        # a stale pid file (a pid that is not a moto_server) does not fool start or status
-        (tmp_path / "s3" / "moto_server.pid").write_text(f"{os.getpid()}\n")
+        assert config.exists()  # the objects and the credentials stay for the next start
+        # a stale pid file (a pid that is not this home's weed) does not fool start or status
+        (tmp_path / "s3" / "weed.pid").write_text(f"{os.getpid()}\n")
         assert run("status").returncode == 3
         assert run("start").returncode == 0
         assert run("status").returncode == 0
+        with S3Client(S3Config.from_file(config)) as client:
+            client.head_bucket("churnml")  # kept, as its objects are
     finally:
         run("stop")
 
@@ -217,8 +219,8 @@ def test_s3_failure_during_copy_out_cancels_the_query(telco: str, s3: S3Client, 
                                                       bucket: str) -> None:
     """The upload fails while PostgreSQL is still sending rows: the COPY is stopped, the
     connection stays usable, and S3 holds nothing."""
-    from churnml.errors import S3Unreachable
     from churnml_client.loaders_cli import export_query
+    from churnml_loaders.errors import S3Unreachable
     from churnml_loaders.uris import S3Uri
     from tests.loaders.test_export_writer import FailingClient
 

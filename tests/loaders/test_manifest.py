@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from churnml.errors import DataCorrupted
+from churnml_loaders.errors import DataCorrupted
 from churnml_loaders.manifest import (
     Column,
     Manifest,

@@ -1,4 +1,4 @@
-"""`churnml export --format parquet` end to end: a real PostgreSQL, the real moto server, the real command line;
+"""`churnml export --format parquet` end to end: a real PostgreSQL, a real S3 server (SeaweedFS), the real command line;
 the parts read back with pyarrow equal the query's rows."""
 
 from __future__ import annotations

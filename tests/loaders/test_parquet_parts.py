@@ -1,5 +1,5 @@
-"""churnml_loaders.parquet_parts against moto: Parquet parts of bounded size with row groups, the manifest
-last, overwrite rules, nothing left behind after a failure, and reading parts back checked."""
+"""churnml_loaders.parquet_parts against a real S3 server (SeaweedFS): Parquet parts of bounded size with
+row groups, the manifest last, overwrite rules, nothing left behind after a failure, and reading parts back checked."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from churnml.errors import DataCorrupted, DuplicateObject, InvalidParameter
+from churnml_loaders.errors import DataCorrupted, DuplicateObject, InvalidParameter
 from churnml_loaders.load_reader import LoadReader, plan_load
 from churnml_loaders.manifest import Manifest
 from churnml_loaders.parquet_parts import ParquetExportWriter, parquet_column, read_part, record_batch

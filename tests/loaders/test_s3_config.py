@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from churnml.errors import InvalidParameter
+from churnml_loaders.errors import InvalidParameter
 from churnml_loaders.s3_config import S3Config, write_config_file
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

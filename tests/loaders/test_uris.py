@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from churnml.errors import InvalidParameter
+from churnml_loaders.errors import InvalidParameter
 from churnml_loaders.uris import FileUri, S3Uri, check_bucket, parse_file_uri, parse_s3_uri, parse_uri
 
 

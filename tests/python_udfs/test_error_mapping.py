@@ -131,3 +131,20 @@ def test_create_model_function_needs_a_schema() -> None:
     with pytest.raises(FakePlpy.Error) as raised:
         scoring.create_model_function(FakePlpy(), VERSION, "will_churn_fn", "churn", None)
     assert raised.value.sqlstate == "22004"  # type: ignore[attr-defined]
+
+
+def test_errors_of_the_loaders_keep_their_sqlstate_detail_and_hint() -> None:
+    # churnml_loaders has its own errors (it never imports churnml); describe maps anything carrying
+    # sqlstate, message, detail and hint
+    from churnml_loaders.errors import S3AuthenticationFailed, UndefinedObject
+
+    error = S3AuthenticationFailed("S3 rejected the credentials", detail="S3 code SignatureDoesNotMatch.",
+                                   hint="Check them.", s3_code="SignatureDoesNotMatch")
+    assert errors.describe(error) == ("28000", "S3 rejected the credentials", "S3 code SignatureDoesNotMatch.",
+                                      "Check them.")
+    missing = UndefinedObject('credential "x" is not configured')
+    assert errors.describe(missing)[:2] == ("42704", 'credential "x" is not configured')
+    # an attribute that merely looks like one is not taken for it
+    odd = ValueError("bad")
+    odd.sqlstate = 5  # type: ignore[attr-defined]
+    assert errors.describe(odd)[0] == "22023"

@@ -1,5 +1,6 @@
 """Fixtures for the SQL-level tests that need object storage: a real S3-compatible
-server (moto) on 127.0.0.1, and the server-side configuration the DBA writes."""
+server (SeaweedFS, started once per session, its bucket `churnml` emptied for each
+module) on 127.0.0.1, and the server-side configuration the DBA writes."""
 
 from __future__ import annotations
 
@@ -12,26 +13,40 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from churnml_client.s3_server import LocalS3Server
+from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.conftest import TEST_HOME, private_path
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Config]:
-    from churnml_client.s3_server import LocalS3Server
-
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[LocalS3Server]:
+    """One SeaweedFS for the session (it takes a few seconds to start), on a fresh data directory."""
     server = LocalS3Server.from_environment(TEST_HOME / "sql-s3")
-    config = server.start()
+    server.stop()
+    shutil.rmtree(server.home, ignore_errors=True)
+    server.start()
     try:
-        yield config
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(s3_server: LocalS3Server) -> S3Config:
+    """The server's configuration, with the bucket `churnml` as a fresh server has it: empty."""
+    config = s3_server.config()
+    client = S3Client(config)
+    client.delete_objects("churnml", [o.key for o in client.list_objects("churnml")])
+    for key, upload in client.list_multipart_uploads("churnml"):
+        client.abort_multipart_upload("churnml", key, upload)
+    return config
 
 
 def write_server_config(server_url: str, config: S3Config, file_root: Path,
                         others: dict[str, S3Config] | None = None) -> Path:
     """The DBA's step: $PGDATA/churnml/s3.json (`config` as the credential "default", `others` by name)."""
-    from churnml.transfer.server_config import write_file
+    from churnml_loaders.server_config import write_file
 
     with psycopg.connect(server_url) as conn:
         datadir = Path(conn.execute("SHOW data_directory").fetchone()[0])

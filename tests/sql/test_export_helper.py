@@ -1,6 +1,6 @@
 """export_query's upload helper process, from SQL: cancel, terminate, S3 outage, secrets.
 
-The helper (churnml.transfer.upload_helper) uploads parts while COPY writes the spool
+The helper (churnml_loaders.upload_helper) uploads parts while COPY writes the spool
 file; these tests stop an export while parts are already uploaded and check that
 nothing is left: no parts, no manifest, no multipart upload, no helper process, no
 spool file.
@@ -19,6 +19,7 @@ import pytest
 
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
+from tests.loaders.conftest import crash
 from tests.sql.conftest import declare_storage, write_server_config
 
 BUCKET = "churnml"
@@ -126,7 +127,7 @@ def test_an_export_uploads_parts_while_copy_runs_and_keeps_secrets_out_of_argv_a
         helper = run.helper()
         cmdline = Path(f"/proc/{helper}/cmdline").read_bytes()
         environ = Path(f"/proc/{helper}/environ").read_bytes()
-        assert b"churnml.transfer.upload_helper" in cmdline
+        assert b"churnml_loaders.upload_helper" in cmdline
         for secret in configured.secrets():
             assert secret.encode() not in cmdline and secret.encode() not in environ
         assert b"AWS_" not in environ  # nothing of the server's environment beyond what imports need
@@ -194,7 +195,7 @@ def test_s3_server_stopping_mid_export_fails_fast_and_writes_no_manifest(
             run.start()
             helper = run.helper()
             assert _wait_for(lambda: len(_objects(client, "outage/x")) >= 1)
-            server.stop()
+            crash(server)
             run.finish()
         elapsed = time.monotonic() - started
         assert isinstance(run.error, psycopg.Error), run.error

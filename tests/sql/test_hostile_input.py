@@ -15,7 +15,7 @@ huge and 3,000-deep JSON, 2-D and non-1-based arrays, rows with missing or misty
 specs with one number broken, and S3 objects/files with NUL bytes, Latin-1, a BOM, broken gzip... Every call runs
 as the superuser in a transaction that is rolled back, so train, deploy, rollback, set_threshold, register_model,
 create_model_function, log_offer, record_outcome, load_from_s3, assess_customer's offer log and the other side
-effects leave nothing; exports go to a private moto S3 and file_root under CHURNML_TEST_HOME.
+effects leave nothing; exports go to the test S3 server and file_root under CHURNML_TEST_HOME.
 
 "A documented value or a clean error":
 - the call returns, and columns named like probabilities, confidences or class scores are in [0, 1] or NULL,

@@ -1,4 +1,4 @@
-"""export_query / load_from_s3 from SQL, against a real S3-compatible server (moto) on 127.0.0.1."""
+"""export_query / load_from_s3 from SQL, against a real S3-compatible server (SeaweedFS) on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from psycopg import sql
 
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
+from tests.loaders.conftest import crash
 from tests.sql.conftest import declare_storage, write_server_config
 
 BUCKET = "churnml"
@@ -329,7 +330,7 @@ def test_s3_server_stopping_mid_load_loads_nothing(telco: str, configured: S3Con
                     if any(p.stat().st_size > 1_000_000 for p in spool if p.exists()):
                         break
                     time.sleep(0.002)
-                server.stop()
+                crash(server)
 
             stopper = threading.Thread(target=stop_when_spooling)
             stopper.start()

@@ -624,7 +624,7 @@ def test_roles_are_not_superusers_and_cannot_reach_untrusted_languages(telco: st
 
 # Arguments that name a server-side credential (a key of "credentials" in $PGDATA/churnml/s3.json): a
 # name, never the credential itself, which stays out of SQL.
-CREDENTIAL_NAMES = {"churnml.create_storage_location(text,text,text,text,boolean)"}
+CREDENTIAL_NAMES = {"churnml.create_storage_location(text,text,text,text,boolean,text,text)"}
 
 
 def test_credentials_are_never_arguments(telco: str) -> None:

@@ -305,6 +305,47 @@ def test_admin_calls(db: str) -> None:
                             ).fetchone()[0] == 0  # the grants went with it
 
 
+def test_server_side_encryption_per_location(db: str, configured: S3Config) -> None:
+    """A location's sse reaches every part and the manifest an export writes there (SSE-S3: the local
+    SeaweedFS has no KMS; SSE-KMS's parameters are checked in tests/loaders/test_s3_client.py)."""
+    import botocore.session
+
+    with as_role(db, "admin") as conn:
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("SELECT churnml.create_storage_location('encrypted', 's3://churnml/encrypted/', sse => 'AES256')")
+        conn.execute("SELECT churnml.grant_storage('encrypted', 'read, write', %s)", (name("writer"),))
+        for call, sqlstate in [
+            ("SELECT churnml.create_storage_location('bad', 's3://churnml/z/', sse => 'aes256')", "22023"),
+            ("SELECT churnml.create_storage_location('bad', 's3://churnml/z/', kms_key_id => 'alias/x')", "22023"),
+            ("SELECT churnml.create_storage_location('bad', 's3://churnml/z/', sse => 'AES256', "
+             "kms_key_id => 'alias/x')", "22023"),
+            ("INSERT INTO churnml.storage_locations (name, uri_prefix, sse) VALUES ('direct', 's3://churnml/d/', "
+             "'none')", "23514"),
+            ("INSERT INTO churnml.storage_locations (name, uri_prefix, kms_key_id) VALUES ('direct', "
+             "'s3://churnml/d/', 'alias/x')", "23514"),
+        ]:
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute(call)
+            assert info.value.diag.sqlstate == sqlstate, (call, info.value.diag.message_primary)
+        assert conn.execute("SELECT sse, kms_key_id FROM churnml.storage_locations WHERE name = 'encrypted'"
+                            ).fetchone() == ("AES256", None)
+    with as_role(db, "writer") as conn:
+        rows, files, _ = conn.execute("SELECT * FROM churnml.export_query('SELECT i, repeat(''x'', 100) AS pad "
+                                      "FROM generate_series(1, 300) AS i', 's3://churnml/encrypted/c', "
+                                      "part_size => 10000)").fetchone()
+        assert rows == 300 and files > 1
+        conn.execute("CREATE TEMPORARY TABLE back (i int, pad text)")
+        assert conn.execute("SELECT churnml.load_from_s3('back', 's3://churnml/encrypted/c', mode => 'manifest', "
+                            "header => true)").fetchone()[0] == 300  # S3 decrypts for readers
+    raw = botocore.session.Session().create_client(
+        "s3", endpoint_url=configured.endpoint, region_name="us-east-1", aws_access_key_id=configured.access_key_id,
+        aws_secret_access_key=configured.secret_access_key)
+    written = [o["Key"] for o in raw.list_objects_v2(Bucket=BUCKET, Prefix="encrypted/c")["Contents"]]
+    assert len(written) == files + 1 and "encrypted/c.manifest" in written
+    for key in written:
+        assert raw.head_object(Bucket=BUCKET, Key=key).get("ServerSideEncryption") == "AES256", key
+
+
 def test_superusers_need_a_location_but_no_grant(db: str) -> None:
     with as_role(db, None) as conn:
         conn.execute("SELECT * FROM churnml.export_query('SELECT 1 AS n', 's3://churnml/admin-only/su', "

@@ -20,7 +20,7 @@ from churnml.scoring.feature_batches import features_hint
 from churnml.spi import prepared
 from churnml.sql_api.entry import entry
 from churnml.training.sql_types import type_family
-from churnml.transfer import copy_options
+from churnml_loaders import copy_options
 
 # Aurora PostgreSQL starts a new object after about 6 GB of export.
 AURORA_PART_SIZE = 6 * 1024**3

@@ -5,9 +5,9 @@ exported query reads only what the caller may read, the load inserts only where 
 caller may insert. And they reach only the object storage the caller was granted: every
 URI, listed object, manifest part and overwritten object must lie in a storage location
 on which the caller has the privilege (read to load, write to export), checked before
-any request to storage (churnml.transfer.storage_access). Endpoint and credentials are
+any request to storage (churnml.loader_sql.storage_access). Endpoint and credentials are
 the location's named credential in the server's configuration
-(churnml.transfer.server_config), never arguments.
+(churnml_loaders.server_config), never arguments.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import Any
 
 from churnml import interrupts
 from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege, InvalidParameter, NullValueNotAllowed
+from churnml.loader_sql.storage_access import StorageAccess
+from churnml.loader_sql.table_loader import TableLoader, target_columns
 from churnml.source_data import caller_search_path, query_columns
 from churnml.spi import prepared
 from churnml.sql_api.entry import entry
-from churnml.transfer import server_config
-from churnml.transfer.locations import Location, uri_text
-from churnml.transfer.storage_access import StorageAccess
-from churnml.transfer.table_loader import TableLoader, target_columns
+from churnml_loaders import server_config
 from churnml_loaders.load_reader import LOAD_MODES
+from churnml_loaders.locations import Location, uri_text
 from churnml_loaders.manifest import AURORA_PG_PARTS, MANIFEST_SUFFIX, MYSQL_PARTS, PartNaming
 from churnml_loaders.uris import FileUri, S3Uri, parse_uri
 
@@ -244,9 +244,9 @@ def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, h
     churnml._copy_to_spool). To S3, a helper process uploads the file in
     parts of whole rows while COPY is still writing; to a server file, it is copied once
     COPY is done."""
-    from churnml.transfer.copy_rows import spool_chunks
-    from churnml.transfer.export_lines import FORMATS, header_line
     from churnml_loaders.copy_formats import BINARY_TRAILER, Framing
+    from churnml_loaders.copy_rows import spool_chunks
+    from churnml_loaders.export_header import FORMATS, header_line
     from churnml_loaders.export_writer import batch_bytes
 
     if query is None or uri is None:
@@ -319,24 +319,29 @@ class _S3Export:
 
 def _export_s3(plpy: Any, config: server_config.ServerConfig, access: StorageAccess, location: Location,
                export: _S3Export, query: str, search_path: str | None, spool: Path) -> tuple[int, int, int]:
-    """COPY writes the spool file while the upload helper (a process: churnml.transfer.upload_helper)
+    """COPY writes the spool file while the upload helper (a process: churnml_loaders.upload_helper)
     uploads its parts; the manifest goes last, once the backend has checked for a cancel. An earlier
     export's objects, which overwrite deletes, must each be writable by the caller too."""
-    from churnml.transfer.upload_process import UploadHelper
     from churnml_loaders.export_writer import ExportWriter, batch_bytes
     from churnml_loaders.manifest import Column
-    from churnml_loaders.s3_client import S3Client
+    from churnml_loaders.s3_client import Encryption, S3Client, resolved_credentials
+    from churnml_loaders.upload_process import UploadHelper
 
     credential = config.credential(location.credential, location=location.name)
-    with S3Client(credential) as client:  # bucket and target checked before the query runs
+    encryption = Encryption.of(location.sse, location.kms_key_id)
+    with S3Client(credential, encryption=encryption) as client:  # bucket and target checked before the query runs
         existing = ExportWriter(client, export.target, fmt=export.fmt, header=export.header,
                                 columns=[Column(n, t) for n, t in export.columns], gzip=export.gzip,
                                 part_size=export.part_size, write_manifest=export.manifest,
                                 overwrite=export.overwrite, naming=export.naming).prepare()
     access.require_each((f"s3://{export.target.bucket}/{key}" for key in existing), "write", location,
                         what="an earlier export's object, which overwrite replaces")
+    # The helper does not search for credentials (its environment is empty on purpose): the chain's
+    # finding, when the credential has no keys, is handed to it with the rest of its job.
     helper = UploadHelper.start({
-        "s3": json.loads(credential.to_json()), "s3_source": f"{config.source} (credential {location.credential})",
+        "s3": json.loads(resolved_credentials(credential).to_json()),
+        "s3_source": f"{config.source} (credential {location.credential})",
+        "sse": location.sse, "kms_key_id": location.kms_key_id,
         "spool": str(spool),
         "bucket": export.target.bucket, "key": export.target.key, "format": export.fmt, "header": export.header,
         "columns": export.columns, "preamble": base64.b64encode(export.preamble).decode(), "gzip": export.gzip,

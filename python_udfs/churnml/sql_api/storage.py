@@ -1,6 +1,6 @@
 """SQL area: storage locations and their grants (churnml_admin).
 
-    churnml.create_storage_location(name, uri_prefix, credential, description, if_not_exists)
+    churnml.create_storage_location(name, uri_prefix, credential, description, if_not_exists, sse, kms_key_id)
     churnml.drop_storage_location(name, if_exists)
     churnml.grant_storage(location, privilege, to_role)
     churnml.revoke_storage(location, privilege, from_role)
@@ -8,7 +8,7 @@
 They write churnml.storage_locations and churnml.storage_grants as the caller (EXECUTE is
 granted to churnml_admin only, and so are INSERT and DELETE on the tables); who and when is
 stamped by the tables' trigger. The checks these grants feed are
-churnml.transfer.storage_access.
+churnml.loader_sql.storage_access.
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ from typing import Any
 from churnml.errors import ChurnmlError, DuplicateObject, NullValueNotAllowed, UndefinedObject
 from churnml.spi import prepared
 from churnml.sql_api.entry import entry
-from churnml.transfer import server_config
-from churnml.transfer.locations import check_name, normalise_prefix, parse_privileges
+from churnml_loaders import server_config
+from churnml_loaders.errors import LoaderError
+from churnml_loaders.locations import check_name, normalise_prefix, parse_privileges
+from churnml_loaders.s3_client import Encryption
 
-_LOCATION = ("SELECT l.uri_prefix, l.credential FROM churnml.storage_locations AS l "
+_LOCATION = ("SELECT l.uri_prefix, l.credential, l.sse, l.kms_key_id FROM churnml.storage_locations AS l "
              "WHERE l.name OPERATOR(pg_catalog.=) $1")
 _BY_PREFIX = ("SELECT l.name FROM churnml.storage_locations AS l "
               "WHERE l.uri_prefix OPERATOR(pg_catalog.=) $1")
-_INSERT = ("INSERT INTO churnml.storage_locations (name, uri_prefix, credential, description) "
-           "VALUES ($1, $2, $3, $4)")
+_INSERT = ("INSERT INTO churnml.storage_locations (name, uri_prefix, credential, description, sse, kms_key_id) "
+           "VALUES ($1, $2, $3, $4, $5, $6)")
 _DELETE = "DELETE FROM churnml.storage_locations WHERE name OPERATOR(pg_catalog.=) $1"
 _GRANT = ("INSERT INTO churnml.storage_grants (location, grantee, privilege) "
           "SELECT $1, $2::pg_catalog.regrole, p FROM pg_catalog.unnest($3::pg_catalog.text[]) AS p "
@@ -64,7 +66,7 @@ def _warn_unknown_credential(plpy: Any, name: str, credential: str) -> None:
     """A location may be declared before its credential is configured: say so, do not refuse."""
     try:
         config = server_config.load()
-    except ChurnmlError as exc:
+    except LoaderError as exc:
         plpy.warning(f"churnml: cannot check credential \"{credential}\" of storage location \"{name}\": "
                      f"{exc.message}")
         return
@@ -76,9 +78,11 @@ def _warn_unknown_credential(plpy: Any, name: str, credential: str) -> None:
 
 @entry
 def create_location(plpy: Any, name: str | None, uri_prefix: str | None, credential: str | None,
-                    description: str | None, if_not_exists: bool | None) -> str:
+                    description: str | None, if_not_exists: bool | None, sse: str | None = None,
+                    kms_key_id: str | None = None) -> str:
     name = check_name(name)
     prefix = _resolved(normalise_prefix(uri_prefix))
+    Encryption.of(sse, kms_key_id)  # 22023 for an unknown algorithm or a key id without aws:kms
     credential = credential if credential is not None else server_config.DEFAULT_CREDENTIAL
     if not server_config.CREDENTIAL_NAME.fullmatch(credential):
         raise InvalidCredentialName(credential)
@@ -90,7 +94,8 @@ def create_location(plpy: Any, name: str | None, uri_prefix: str | None, credent
                                          f"\"{existing['credential']}\".",
                                   hint="Pass if_not_exists => true to keep it, or drop it first with "
                                        f"churnml.drop_storage_location('{name}').")
-        same = existing["uri_prefix"] == prefix and existing["credential"] == credential
+        same = (existing["uri_prefix"], existing["credential"], existing["sse"], existing["kms_key_id"]) == (
+            prefix, credential, sse, kms_key_id)
         plpy.notice(f"churnml: storage location \"{name}\" already exists, skipping"
                     + ("" if same else f" (it is {existing['uri_prefix']} with credential "
                                        f"\"{existing['credential']}\", not what was asked)"))
@@ -102,8 +107,8 @@ def create_location(plpy: Any, name: str | None, uri_prefix: str | None, credent
                               hint=f"Grant churnml.grant_storage('{other[0]['name']}', ...) instead, or choose "
                                    "a longer prefix.")
     insert = prepared(plpy, "storage:insert", _INSERT,
-                      ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text"])
-    plpy.execute(insert, [name, prefix, credential, description])
+                      ["pg_catalog.text"] * 6)
+    plpy.execute(insert, [name, prefix, credential, description, sse, kms_key_id])
     _warn_unknown_credential(plpy, name, credential)
     return prefix
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from churnml.errors import InvalidParameter
-from churnml.sql_api.aws import column_names
-from churnml.transfer.copy_options import CopyOptions, UnsupportedCopyOption, parse
+from churnml_loaders.copy_options import CopyOptions, UnsupportedCopyOption, parse
+from churnml_loaders.errors import InvalidParameter
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -87,12 +86,3 @@ def test_malformed_is_22023(text: str) -> None:
     with pytest.raises(InvalidParameter) as raised:
         parse(text, direction="import")
     assert raised.value.sqlstate == "22023"
-
-
-def test_column_lists() -> None:
-    assert column_names(None) is None and column_names("  ") is None
-    assert column_names("a, B ,c") == ["a", "b", "c"]
-    assert column_names('(a, "Mixed Case", "with ""quote""")') == ["a", "Mixed Case", 'with "quote"']
-    for bad in ("a,,b", "a b", "1a", '"open', "a;drop table t", "a,"):
-        with pytest.raises(InvalidParameter):
-            column_names(bad)

@@ -1,4 +1,4 @@
-"""churnml.transfer.copy_rows: where COPY rows end, in C (64 bytes at a time for CSV) and in Python."""
+"""churnml_loaders.copy_rows: where COPY rows end, in C (64 bytes at a time for CSV) and in Python."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from churnml.errors import DataException
-from churnml.transfer import copy_rows
-from churnml.transfer.copy_rows import _scan_python, copy_chunks, scan
+from churnml_loaders import copy_rows
+from churnml_loaders.copy_rows import _scan_python, copy_chunks, scan
+from churnml_loaders.errors import DataException
 
 pytestmark = pytest.mark.skipif(copy_rows._copy_rows is None, reason="the C scanner is not built")
 

@@ -13,7 +13,7 @@ The grants are read once per call, with the caller's own rights: churnml_loader 
 read churnml.storage_locations (names and prefixes, so a refusal can name the location
 to ask for) and, through row-level security, only its own rows of
 churnml.storage_grants. Matching every object against them is plain Python
-(churnml.transfer.locations), so a 100-part manifest costs no more queries than one object.
+(churnml_loaders.locations), so a 100-part manifest costs no more queries than one object.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Any
 
 from churnml.errors import FeatureNotSupported, InsufficientPrivilege, sql_literal
 from churnml.spi import prepared
-from churnml.transfer.locations import Location, covering, suggested_prefix
+from churnml_loaders.locations import Location, covering, suggested_prefix
 
 # One row per location, or one row of NULLs when there is none (so the role is always known).
 _FETCH = """
-    SELECT me.role, me.superuser, l.name, l.uri_prefix, l.credential,
+    SELECT me.role, me.superuser, l.name, l.uri_prefix, l.credential, l.sse, l.kms_key_id,
            EXISTS (SELECT FROM churnml.storage_grants AS g
                    WHERE g.location OPERATOR(pg_catalog.=) l.name AND g.privilege OPERATOR(pg_catalog.=) 'read'
                      AND g.grantee::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (me.roles)) AS can_read,
@@ -62,7 +62,8 @@ class StorageAccess:
     def fetch(cls, plpy: Any) -> StorageAccess:
         rows = list(plpy.execute(prepared(plpy, "storage:access", _FETCH, [])))
         locations = tuple(Location(r["name"], r["uri_prefix"], r["credential"], bool(r["can_read"]),
-                                   bool(r["can_write"])) for r in rows if r["name"] is not None)
+                                   bool(r["can_write"]), r["sse"], r["kms_key_id"])
+                          for r in rows if r["name"] is not None)
         return cls(rows[0]["role"], bool(rows[0]["superuser"]), locations)
 
     def require(self, uri: str, privilege: str, *, what: str = "") -> Location:

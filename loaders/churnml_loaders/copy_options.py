@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from churnml.errors import ChurnmlError, InvalidParameter
+from churnml_loaders.errors import FeatureNotSupported, InvalidParameter
 
 
-class UnsupportedCopyOption(ChurnmlError):
-    sqlstate = "0A000"  # feature_not_supported
+class UnsupportedCopyOption(FeatureNotSupported):
+    """A COPY option churnml's loaders do not implement (0A000)."""
 
 
 @dataclass(frozen=True)

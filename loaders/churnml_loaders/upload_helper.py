@@ -1,6 +1,6 @@
 """export_query's upload helper: a process that uploads the spool file while COPY is writing it.
 
-    python -m churnml.transfer.upload_helper   (started by churnml.transfer.upload_process only)
+    python -m churnml_loaders.upload_helper   (started by churnml_loaders.upload_process only)
 
 Why a process, in the spirit of COPY TO PROGRAM: COPY runs in C inside one SPI call
 and PL/Python holds the GIL all along, so a thread in the backend could not upload
@@ -37,14 +37,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from churnml.errors import DataException, describe
-from churnml.transfer.copy_rows import copy_chunks
-from churnml.transfer.spool_follow import Backend, ExportAbandoned, SpoolFollower
 from churnml_loaders.copy_formats import BINARY_TRAILER, Framing
+from churnml_loaders.copy_rows import copy_chunks
+from churnml_loaders.errors import DataException, error_fields
 from churnml_loaders.export_writer import ExportWriter
 from churnml_loaders.manifest import AURORA_PG_PARTS, MYSQL_PARTS, Column, ManifestPart
-from churnml_loaders.s3_client import S3Client
+from churnml_loaders.s3_client import Encryption, S3Client
 from churnml_loaders.s3_config import S3Config
+from churnml_loaders.spool_follow import Backend, ExportAbandoned, SpoolFollower
 from churnml_loaders.uris import S3Uri
 
 NAMINGS = {"mysql": MYSQL_PARTS, "aurora_pg": AURORA_PG_PARTS}
@@ -99,7 +99,7 @@ def export(job: dict[str, Any], backend: Backend) -> dict[str, Any]:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    with S3Client(config) as client:
+    with S3Client(config, encryption=Encryption.of(job.get("sse"), job.get("kms_key_id"))) as client:
         writer = ExportWriter(client, target, fmt=fmt, header=bool(job["header"]),
                               columns=[Column(name, type_) for name, type_ in job["columns"]], gzip=bool(job["gzip"]),
                               part_size=int(job["part_size"]), write_manifest=bool(job["manifest"]),
@@ -138,7 +138,7 @@ def main() -> int:
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the backend as an error
         if not isinstance(exc, Exception):  # SIGINT or SIGTERM to the helper itself
             exc = DataException(f"the upload was stopped ({exc or type(exc).__name__})")
-        sqlstate, message, detail, hint = describe(exc)
+        sqlstate, message, detail, hint = error_fields(exc)
         outcome = {"ok": False, "error": {"sqlstate": sqlstate, "message": message, "detail": detail, "hint": hint}}
         # The backend may be deep in COPY: stop it, unless it is the one that stopped us.
         outcome["interrupts_backend"] = not isinstance(exc, ExportAbandoned) and not backend.eof

@@ -18,7 +18,7 @@ a grant could be misled). The table's CHECK constraints refuse anything else, so
 admin writing the table directly cannot store a prefix that matches differently.
 URIs are parsed (churnml_loaders.uris) into the same form before they are matched.
 
-Pure Python: the SQL side (one query per call) is churnml.transfer.storage_access.
+Pure Python: the SQL side (one query per call) is the backend's churnml.loader_sql.storage_access.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from churnml.errors import InvalidParameter
+from churnml_loaders.errors import InvalidParameter
 from churnml_loaders.uris import FileUri, S3Uri, check_bucket, check_key
 
 PRIVILEGES = ("read", "write")
@@ -45,6 +45,8 @@ class Location:
     credential: str
     can_read: bool = False
     can_write: bool = False
+    sse: str | None = None          # server-side encryption of what is written there (AES256, aws:kms)
+    kms_key_id: str | None = None
 
     def allows(self, privilege: str) -> bool:
         return self.can_read if privilege == "read" else self.can_write

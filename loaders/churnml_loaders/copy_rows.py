@@ -12,11 +12,11 @@ import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from churnml.errors import DataException
 from churnml_loaders.copy_formats import BINARY_TRAILER, binary_header_length
+from churnml_loaders.errors import DataException
 
 try:
-    from churnml.transfer import _copy_rows
+    from churnml_loaders import _copy_rows
 except ImportError:  # not built here: the Python scanner serves
     _copy_rows = None
 

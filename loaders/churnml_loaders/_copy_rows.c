@@ -1,5 +1,5 @@
 /*
- * churnml.transfer._copy_rows: where COPY rows end in a chunk of COPY data.
+ * churnml_loaders._copy_rows: where COPY rows end in a chunk of COPY data.
  *
  * export_query uploads a COPY output file in parts that each hold whole rows, and its
  * manifest counts the rows of every part; load_from_s3 counts the records of every

@@ -1,4 +1,4 @@
-"""churnml.transfer.spool_follow: reading export_query's spool file while COPY writes it."""
+"""churnml_loaders.spool_follow: reading export_query's spool file while COPY writes it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from churnml.transfer.copy_rows import copy_chunks
-from churnml.transfer.spool_follow import Backend, ExportAbandoned, SpoolFollower
+from churnml_loaders.copy_rows import copy_chunks
+from churnml_loaders.spool_follow import Backend, ExportAbandoned, SpoolFollower
 
 
 def _send(fd: int, message: dict) -> None:  # type: ignore[type-arg]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from churnml.errors import InsufficientPrivilege, InvalidParameter, UndefinedObject
+from churnml_loaders.errors import InsufficientPrivilege, InvalidParameter, UndefinedObject
 from churnml_loaders.s3_config import MAX_CONFIG_BYTES, S3Config
 
 DEFAULT_CREDENTIAL = "default"

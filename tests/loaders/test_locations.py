@@ -1,5 +1,6 @@
 """Storage locations outside PostgreSQL: prefix normalisation, longest-prefix matching on whole
-segments, privileges, the grant check's refusals, and the server configuration's named credentials."""
+segments, privileges, and the server configuration's named credentials (the grant check itself is the
+backend's: tests/python_udfs/test_loader_sql_storage_access.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from churnml.errors import FeatureNotSupported, InsufficientPrivilege, InvalidParameter, UndefinedObject
-from churnml.transfer import server_config
-from churnml.transfer.locations import (
+from churnml_loaders import server_config
+from churnml_loaders.errors import InvalidParameter, UndefinedObject
+from churnml_loaders.locations import (
     Location,
     check_name,
     covering,
@@ -20,7 +21,6 @@ from churnml.transfer.locations import (
     suggested_prefix,
     uri_text,
 )
-from churnml.transfer.storage_access import StorageAccess
 from churnml_loaders.uris import parse_uri
 
 
@@ -98,36 +98,6 @@ def test_uris_are_normalised_before_matching() -> None:
             parse_uri(trick)
 
 
-def test_the_grant_check_refuses_with_the_grant_to_ask_for() -> None:
-    access = StorageAccess("Etl Role", False, LOCATIONS)
-    assert access.require("s3://b-1/exports/x", "write").name == "exports"
-    with pytest.raises(InsufficientPrivilege) as denied:
-        access.require("s3://b-1/exports/secret/x", "read")
-    assert denied.value.message == 'permission denied to read storage location "secret"'
-    assert 'Role "Etl Role" may not read s3://b-1/exports/secret/x' in denied.value.detail
-    assert denied.value.hint.endswith("SELECT churnml.grant_storage('secret', 'read', '\"Etl Role\"');")
-    with pytest.raises(InsufficientPrivilege) as uncovered:
-        access.require("s3://b-2/in/data.csv", "read")
-    assert uncovered.value.message == "no storage location covers s3://b-2/in/data.csv"
-    assert "churnml.create_storage_location('name', 's3://b-2/in/')" in uncovered.value.hint
-    # superusers pass the grant check, not the location check
-    root = StorageAccess("postgres", True, LOCATIONS)
-    assert root.require("s3://b-1/exports/secret/x", "write").name == "secret"
-    with pytest.raises(InsufficientPrivilege):
-        root.require("s3://b-2/x", "read")
-
-
-def test_every_listed_object_is_checked_and_shares_the_credential() -> None:
-    access = StorageAccess("etl", False, LOCATIONS)
-    used = access.require("s3://b-1/", "read")
-    access.require_each(["s3://b-1/a", "s3://b-1/exports/b"], "read", used, what="a part")
-    with pytest.raises(InsufficientPrivilege) as denied:
-        access.require_each(["s3://b-1/a", "s3://b-1/exports/secret/p"], "read", used, what="a part the manifest lists")
-    assert "(a part the manifest lists)" in denied.value.detail
-    with pytest.raises(FeatureNotSupported):
-        access.require_each(["s3://b-1/elsewhere/p"], "read", used, what="a part")
-
-
 def test_suggested_prefix() -> None:
     assert suggested_prefix("s3://b-1/in/data.csv") == "s3://b-1/in/"
     assert suggested_prefix("s3://b-1/data.csv") == "s3://b-1/"
@@ -168,14 +138,3 @@ def test_write_file_writes_named_credentials(tmp_path: Path) -> None:
     assert set(values["credentials"]) == {"default", "marketing"} and values["file_root"] == "/srv/x"
     loaded = server_config.parse(values, source=str(path))
     assert loaded.credential("marketing").secret_access_key == "s2"
-
-
-def test_a_listing_needs_every_location_nested_under_it() -> None:
-    access = StorageAccess("etl", False, LOCATIONS)
-    bucket = access.require("s3://b-1/", "read")
-    access.require_listing("s3://b-1/elsewhere/", access.require("s3://b-1/elsewhere/", "read"))
-    for listing in ("s3://b-1/", "s3://b-1/exp", "s3://b-1/exports/"):
-        with pytest.raises(InsufficientPrivilege) as denied:
-            access.require_listing(listing, bucket)
-        assert '"secret"' in denied.value.message and "would include" in denied.value.detail
-    StorageAccess("postgres", True, LOCATIONS).require_listing("s3://b-1/", bucket)

@@ -1,6 +1,6 @@
 """Reading a spool file while COPY is still writing it, and listening to the backend meanwhile.
 
-The export upload helper (churnml.transfer.upload_helper) reads export_query's spool
+The export upload helper (churnml_loaders.upload_helper) reads export_query's spool
 file as it grows: `SpoolFollower.read(n)` returns n bytes once COPY has written them,
 and the rest once the backend has said COPY is done and how long the file is.
 `Backend` is the helper's end of the conversation on its stdin; while waiting for
@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from churnml.errors import ChurnmlError, DataException
+from churnml_loaders.errors import DataException, LoaderError
 
 POLL_SECONDS = 0.005  # how long to wait for COPY to write more: ~300 KB at COPY's pace
 _READ_BYTES = 1 << 16
 
 
-class ExportAbandoned(ChurnmlError):
+class ExportAbandoned(LoaderError):
     """The backend closed the pipe before committing: its statement failed, was cancelled, or it exited."""
 
     sqlstate = "57014"  # query_canceled: nobody sees it, the backend reports its own error

@@ -1,4 +1,4 @@
-"""The backend's side of export_query's upload helper (churnml.transfer.upload_helper).
+"""The backend's side of export_query's upload helper (churnml_loaders.upload_helper).
 
     helper = UploadHelper.start(job)       # before COPY: it follows the spool file as COPY writes it
     ... COPY (query) TO the spool file ...
@@ -25,15 +25,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import churnml
 import churnml_loaders
-from churnml.errors import ChurnmlError, ExternalServiceError
+from churnml_loaders.errors import ExternalServiceError, LoaderError
 
 STOP_SECONDS = 30.0     # how long a failed export waits for the helper to delete its parts
 CHECK_SECONDS = 0.05    # how often the backend looks for a cancel while the helper finishes
 
 
-class HelperError(ChurnmlError):
+class HelperError(LoaderError):
     """An error the helper reported: its SQLSTATE, message, detail and hint, as it raised them."""
 
     def __init__(self, sqlstate: str, message: str, detail: str | None, hint: str | None) -> None:
@@ -51,10 +50,10 @@ def _interpreter() -> str:
 
 
 def _environment() -> dict[str, str]:
-    """Just enough to import churnml: nothing of the server's environment (it may hold AWS_* secrets)."""
-    roots = {str(Path(churnml.__file__).resolve().parents[1]), str(Path(churnml_loaders.__file__).resolve().parents[1])}
-    env = {"PYTHONPATH": os.pathsep.join(sorted(roots)), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
-    return env
+    """Just enough to import the loaders (and the runtime's packages beside them): nothing of the
+    server's environment, which may hold AWS_* secrets."""
+    root = str(Path(churnml_loaders.__file__).resolve().parents[1])
+    return {"PYTHONPATH": root, "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
 
 
 class UploadHelper:
@@ -72,7 +71,7 @@ class UploadHelper:
         # our own interpreter and module: no shell, nothing from the caller in argv
         try:
             process = subprocess.Popen(
-                [_interpreter(), "-s", "-m", "churnml.transfer.upload_helper"],
+                [_interpreter(), "-s", "-m", "churnml_loaders.upload_helper"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_environment(), close_fds=True,
                 process_group=0, cwd="/")
         except OSError as exc:
