@@ -107,7 +107,8 @@ def create_location(plpy: Any, name: str | None, uri_prefix: str | None, credent
                               hint=f"Grant churnml.grant_storage('{other[0]['name']}', ...) instead, or choose "
                                    "a longer prefix.")
     insert = prepared(plpy, "storage:insert", _INSERT,
-                      ["pg_catalog.text"] * 6)
+                      ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text",
+                       "pg_catalog.text", "pg_catalog.text", "pg_catalog.text"])
     plpy.execute(insert, [name, prefix, credential, description, sse, kms_key_id])
     _warn_unknown_credential(plpy, name, credential)
     return prefix
