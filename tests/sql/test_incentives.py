@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -16,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from tests.conftest import dump_and_restore
+from tests.sql.stop_requests import ASK_AFTER, run_until_asked
 
 EXPERIMENT = "negative_medium_risk_credit"
 SEED = "churnml-walkthrough-rule-4"
@@ -1038,31 +1037,7 @@ def test_damaged_holdout_rows_are_refused_alike(conn: psycopg.Connection, labels
         conn.execute("DELETE FROM churnml.models WHERE id = %s", (model_id,))
 
 
-ASK_AFTER = 0.8
 LATE_S = 1.5
-
-
-def _stopped_after(conn: psycopg.Connection, statement: str, ask: Callable[[], None]) -> tuple[psycopg.Error, float]:
-    """Run `statement`, `ask` after ASK_AFTER s; the error and how long after the request it stopped."""
-    fired: list[float] = []
-
-    def fire() -> None:
-        fired.append(time.monotonic())
-        ask()
-
-    timer = threading.Timer(ASK_AFTER, fire)
-    started = time.monotonic()
-    timer.start()
-    try:
-        conn.execute(statement)
-    except psycopg.Error as exc:
-        ended = time.monotonic()
-        timer.join()
-        return exc, ended - (fired[0] if fired else started + ASK_AFTER)
-    finally:
-        timer.cancel()
-    pytest.fail(f"{statement[:80]}... finished in {time.monotonic() - started:.2f} s, before it was asked to stop")
-    raise AssertionError
 
 
 @pytest.fixture(scope="module")
@@ -1106,7 +1081,7 @@ def test_rule_set_cost_stops_when_asked(db: str, slow_costs: dict[str, str], rol
 
         if how == "statement_timeout":
             session.execute(f"SET statement_timeout = '{int(ASK_AFTER * 1000)}ms'")
-        error, delay = _stopped_after(session, slow_costs[case], cancel if how == "pg_cancel_backend" else
+        error, delay = run_until_asked(session, slow_costs[case], cancel if how == "pg_cancel_backend" else
                                       lambda: None)
         print(f"\n  rule_set_cost, {case:<24} {how:<18} stopped {delay * 1000:6.0f} ms after the request", end="")
         assert error.sqlstate == "57014", error

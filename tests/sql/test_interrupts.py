@@ -12,14 +12,14 @@ Also: what was stopped left nothing behind, and the next call in the session wor
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 
-ASK_AFTER = 0.8
+from tests.sql.stop_requests import ASK_AFTER, report, run_until_asked
+
 # "Within about a second": the longest uninterruptible step is one pass of the sentiment
 # encoder (~0.3 s) or one boosting round; 1.5 s leaves room for a loaded 2-core machine.
 LATE_S = 1.5
@@ -71,40 +71,12 @@ def session(slow_db: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def _run_until_asked(conn: psycopg.Connection, statement: str, ask: Callable[[], None],
-                     params: tuple | None = None) -> tuple[psycopg.Error, float]:
-    """Run `statement`; `ask` fires after ASK_AFTER s. Returns the error and the seconds it took to stop."""
-    fired: list[float] = []
-
-    def fire() -> None:
-        fired.append(time.monotonic())
-        ask()
-
-    timer = threading.Timer(ASK_AFTER, fire)
-    started = time.monotonic()
-    timer.start()
-    try:
-        conn.execute(statement, params)
-    except psycopg.Error as exc:
-        ended = time.monotonic()
-        timer.join()
-        return exc, ended - (fired[0] if fired else started + ASK_AFTER)
-    finally:
-        timer.cancel()
-    pytest.fail(f"{statement[:80]}... finished in {time.monotonic() - started:.2f} s, before it was asked to stop")
-    raise AssertionError
-
-
-def _report(name: str, how: str, delay: float) -> None:
-    print(f"\n  {name:<24} {how:<18} stopped {delay * 1000:6.0f} ms after the request", end="")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CALLS))
 def test_statement_timeout(session: psycopg.Connection, name: str) -> None:
     session.execute(f"SET statement_timeout = '{int(ASK_AFTER * 1000)}ms'")
-    error, delay = _run_until_asked(session, CALLS[name], lambda: None)
-    _report(name, "statement_timeout", delay)
+    error, delay = run_until_asked(session, CALLS[name], lambda: None)
+    report(name, "statement_timeout", delay)
     assert error.sqlstate == "57014", error
     assert "statement timeout" in str(error)
     assert delay < LATE_S
@@ -125,8 +97,8 @@ def test_pg_cancel_backend(session: psycopg.Connection, slow_db: str, name: str)
         with psycopg.connect(slow_db, autocommit=True) as other:
             other.execute("SELECT pg_cancel_backend(%s)", [pid])
 
-    error, delay = _run_until_asked(session, CALLS[name], cancel)
-    _report(name, "pg_cancel_backend", delay)
+    error, delay = run_until_asked(session, CALLS[name], cancel)
+    report(name, "pg_cancel_backend", delay)
     assert error.sqlstate == "57014", error
     assert "user request" in str(error)
     assert delay < LATE_S
@@ -145,10 +117,10 @@ def test_pg_terminate_backend(slow_db: str, name: str) -> None:
             other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
     try:
-        error, delay = _run_until_asked(conn, CALLS[name], terminate)
+        error, delay = run_until_asked(conn, CALLS[name], terminate)
     finally:
         conn.close()
-    _report(name, "pg_terminate_backend", delay)
+    report(name, "pg_terminate_backend", delay)
     assert isinstance(error, psycopg.OperationalError), error
     assert delay < LATE_S
     with psycopg.connect(slow_db, autocommit=True) as other:
@@ -200,8 +172,8 @@ def test_big_model_calls_stop_when_asked(slow_db: str, big_model: tuple[str, byt
                 with psycopg.connect(slow_db, autocommit=True) as other:
                     other.execute("SELECT pg_cancel_backend(%s)", [pid])
 
-        error, delay = _run_until_asked(conn, statement, ask, (ubj, spec) if with_model else None)
-        _report(name + " (big model)", how, delay)
+        error, delay = run_until_asked(conn, statement, ask, (ubj, spec) if with_model else None)
+        report(name + " (big model)", how, delay)
         assert error.sqlstate == "57014", error
         assert delay < LATE_S
         conn.execute("SET statement_timeout = 0")
@@ -230,7 +202,7 @@ def test_a_cold_encoder_load_honours_the_timeout_and_goes_on(slow_db: str) -> No
         with pytest.raises(psycopg.errors.QueryCanceled):
             conn.execute("SELECT churnml.embed('cold start')")
         late = time.monotonic() - started - 0.3
-        _report("embed (cold load)", "statement_timeout", late)
+        report("embed (cold load)", "statement_timeout", late)
         # Importing torch's libraries holds Python's lock for up to ~0.9 s at a time on a quiet
         # machine (~1.1 s late measured), longer when other work shares the cores (2.3 s at a
         # load of 5 on 2 cores): this one step gets a wider bound than LATE_S.

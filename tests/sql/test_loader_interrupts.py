@@ -18,7 +18,6 @@ What is interrupted where:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,9 +29,9 @@ import pytest
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.sql.conftest import declare_storage
+from tests.sql.stop_requests import ASK_AFTER, report, run_until_asked
 
 BUCKET = "churnml"
-ASK_AFTER = 0.8
 LATE_S = 1.5
 OBJECTS = 1500  # one-row objects: load_from_s3 in prefix mode downloads them for several seconds
 SLOW_QUERY = ("SELECT i, repeat('x', 200) AS pad, CASE WHEN i % 250 = 0 THEN pg_sleep(0.03) END AS s "
@@ -79,33 +78,6 @@ def session(slow_db: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def _run_until_asked(conn: psycopg.Connection, statement: str, params: tuple[object, ...],
-                     ask: Callable[[], None]) -> tuple[psycopg.Error, float]:
-    fired: list[float] = []
-
-    def fire() -> None:
-        fired.append(time.monotonic())
-        ask()
-
-    timer = threading.Timer(ASK_AFTER, fire)
-    started = time.monotonic()
-    timer.start()
-    try:
-        conn.execute(statement, params)
-    except psycopg.Error as exc:
-        ended = time.monotonic()
-        timer.join()
-        return exc, ended - (fired[0] if fired else started + ASK_AFTER)
-    finally:
-        timer.cancel()
-    pytest.fail(f"{statement[:80]}... finished in {time.monotonic() - started:.2f} s, before it was asked to stop")
-    raise AssertionError
-
-
-def _report(name: str, how: str, delay: float) -> None:
-    print(f"\n  {name:<22} {how:<22} stopped {delay * 1000:6.0f} ms after the request", end="")
-
-
 def _nothing_left(slow_db: str, configured: S3Config, name: str, pid: int) -> None:
     prefix = CALLS[name][2]
     with psycopg.connect(slow_db, autocommit=True) as conn:
@@ -131,8 +103,8 @@ def _nothing_left(slow_db: str, configured: S3Config, name: str, pid: int) -> No
 def test_statement_timeout(session: psycopg.Connection, slow_db: str, configured: S3Config, name: str) -> None:
     statement, params, _ = CALLS[name]
     session.execute(f"SET statement_timeout = '{int(ASK_AFTER * 1000)}ms'")
-    error, delay = _run_until_asked(session, statement, params, lambda: None)
-    _report(name, "statement_timeout", delay)
+    error, delay = run_until_asked(session, statement, lambda: None, params)
+    report(name, "statement_timeout", delay)
     assert error.sqlstate == "57014", error
     assert "statement timeout" in str(error)
     assert delay < LATE_S
@@ -151,8 +123,8 @@ def test_pg_cancel_backend(session: psycopg.Connection, slow_db: str, configured
         with psycopg.connect(slow_db, autocommit=True) as other:
             other.execute("SELECT pg_cancel_backend(%s)", [pid])
 
-    error, delay = _run_until_asked(session, statement, params, cancel)
-    _report(name, "pg_cancel_backend", delay)
+    error, delay = run_until_asked(session, statement, cancel, params)
+    report(name, "pg_cancel_backend", delay)
     assert error.sqlstate == "57014", error
     assert "user request" in str(error)
     assert delay < LATE_S
@@ -172,10 +144,10 @@ def test_pg_terminate_backend(slow_db: str, configured: S3Config, name: str) -> 
             other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
     try:
-        error, delay = _run_until_asked(conn, statement, params, terminate)
+        error, delay = run_until_asked(conn, statement, terminate, params)
     finally:
         conn.close()
-    _report(name, "pg_terminate_backend", delay)
+    report(name, "pg_terminate_backend", delay)
     assert isinstance(error, psycopg.OperationalError), error
     assert delay < LATE_S
     with psycopg.connect(slow_db, autocommit=True) as other:
