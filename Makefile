@@ -195,6 +195,7 @@ demo: install
 ## test: the whole suite against a real server (embedded, or CHURNML_TEST_DSN)
 test: install
 	@$(VENV)/bin/ruff check python_udfs loaders client tests bench
+	@$(VENV)/bin/mypy
 	@$(VENV)/bin/pytest
 
 ## bench: benchmarks under bench/, results in bench/results/ and docs/benchmarks.md
@@ -205,8 +206,10 @@ bench: install
 docs: install
 	@$(CHURNML) docs sql-reference
 
+## lint: ruff, and mypy over the backend, loaders and client (configured in pyproject.toml)
 lint: venv
 	$(VENV)/bin/ruff check python_udfs loaders client tests bench
+	$(VENV)/bin/mypy
 
 ## lock: re-resolve requirements/*.in into requirements/constraints.txt
 lock: deps
@@ -219,4 +222,4 @@ lock: deps
 
 clean:
 	rm -f $(BUILT_SQL) $(AWS_BUILT_SQL) $(AWS_CONTROL) extension/*--*--*.sql python_udfs/churnml/scoring/_native_trees*.so python_udfs/churnml/sentiment/_int8_encoder*.so loaders/churnml_loaders/_copy_rows*.so
-	rm -rf build *.egg-info python_udfs/*.egg-info .pytest_cache .ruff_cache
+	rm -rf build *.egg-info python_udfs/*.egg-info .pytest_cache .ruff_cache .mypy_cache

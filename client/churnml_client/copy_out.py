@@ -87,7 +87,8 @@ def _start(pgconn: Any, command: bytes) -> Any:
     if result.status != pq.ExecStatus.COPY_OUT:
         raise psycopg.errors.error_from_result(result, encoding=pgconn._encoding) \
             if result.status == pq.ExecStatus.FATAL_ERROR else \
-            psycopg.ProgrammingError(f"expected COPY TO STDOUT, the server answered {result.status.name}")
+            psycopg.ProgrammingError("expected COPY TO STDOUT, the server answered "
+                                     f"{pq.ExecStatus(result.status).name}")
     return result
 
 
@@ -173,7 +174,7 @@ def pipelined(items: Iterator[T], consume: Callable[[Iterator[T], Callable[[], N
     _join(worker, stop, interrupted)
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["result"]  # type: ignore[no-any-return]
+    return outcome["result"]
 
 
 def _join(worker: threading.Thread, stopped: threading.Event, interrupted: threading.Event) -> None:

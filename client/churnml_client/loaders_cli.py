@@ -94,7 +94,7 @@ def resolve_s3_config(path: Path | None, *, home: Path | None = None) -> S3Confi
 def copy_to_statement(query: str, fmt: str, header: bool) -> sql.Composed:
     if fmt not in COPY_FORMATS:
         raise InvalidParameter(f"unknown format \"{fmt}\"", hint="Use csv, text or binary.")
-    options = [sql.SQL("FORMAT {}").format(sql.SQL(fmt))]  # fmt is one of three fixed words
+    options: list[sql.Composable] = [sql.SQL("FORMAT {}").format(sql.SQL(fmt))]  # fmt is one of three fixed words
     if header:
         options.append(sql.SQL("HEADER true"))
     # The query is the caller's own, run with the caller's rights: it is the statement, not a value.
@@ -331,7 +331,7 @@ def _tick_batches(batches: Iterator[tuple[bytes, int]], bar: Any) -> Iterator[tu
         yield batch
 
 
-def _tick(messages: Iterable[bytes | memoryview], bar: Any) -> Iterator[bytes]:
+def _tick(messages: Iterable[bytes | bytearray | memoryview], bar: Any) -> Iterator[bytes]:
     pending = 0
     update = bar.update
     for message in messages:
@@ -398,7 +398,7 @@ def _human(size: int) -> str:
     raise AssertionError
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export = commands.add_parser("export", help="stream a query's result to S3 as parts and a manifest")
     export.add_argument("query", help="the query (SELECT, TABLE, VALUES, ...), run with your role")
     export.add_argument("uri", help="s3://bucket/prefix: parts are prefix.part_00000, ..., then prefix.manifest")

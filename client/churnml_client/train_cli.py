@@ -125,7 +125,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def add_command(commands: argparse._SubParsersAction) -> None:
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from churnml_client.loaders_cli import parse_size
 
     train = commands.add_parser(

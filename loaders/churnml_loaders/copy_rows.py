@@ -18,7 +18,7 @@ from churnml_loaders.errors import DataException
 try:
     from churnml_loaders import _copy_rows
 except ImportError:  # not built here: the Python scanner serves
-    _copy_rows = None
+    _copy_rows = None  # type: ignore[assignment]  # not built: scan() falls back to Python
 
 
 def _scan_python(data: bytes, fmt: str) -> tuple[int, int, int]:

@@ -201,7 +201,7 @@ class ParquetExportWriter(ExportWriter):
     def _content_type(self) -> str:
         return "application/vnd.apache.parquet"
 
-    def write(self, rows: Any, *, framing: Any = None) -> ExportResult:
+    def write(self, rows: Any, *, framing: Any = None, before_commit: Any = None) -> ExportResult:
         raise InvalidParameter("a Parquet export takes batches of rows, not COPY data",
                                hint="Call write_batches().")
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -384,7 +384,7 @@ class S3Client:
             hint="The S3 server closed the connection or stopped answering; check it and try again.",
             bucket=bucket, key=key, endpoint=self.endpoint)
 
-    def _raise_answer(self, response: dict[str, Any], operation: str, bucket: str, key: str | None) -> NoReturn:
+    def _raise_answer(self, response: Mapping[str, Any], operation: str, bucket: str, key: str | None) -> NoReturn:
         error = response.get("Error", {})
         meta = response.get("ResponseMetadata", {})
         status = int(meta.get("HTTPStatusCode") or 0)

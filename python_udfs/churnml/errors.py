@@ -11,7 +11,7 @@ hint are full sentences.
 
 from __future__ import annotations
 
-from typing import Any
+from churnml.spi import Plpy
 
 
 class ChurnmlError(Exception):
@@ -228,7 +228,7 @@ def _detail_of(exc: BaseException) -> str | None:
 _SQL_ERROR_CLASS: dict[int, type] = {}
 
 
-def _sql_error_class(plpy: Any) -> type:
+def _sql_error_class(plpy: Plpy) -> type:
     """A plpy.Error subclass that PL/Python reports as "churnml: <message>".
 
     PL/Python prefixes every error message with the exception's type name
@@ -273,7 +273,7 @@ def not_a_name(exc: BaseException) -> bool:
     return spi_error_fields(exc)[0] in _NOT_A_NAME
 
 
-def raise_spi_error_as_sql(plpy: Any, exc: BaseException) -> None:
+def raise_spi_error_as_sql(plpy: Plpy, exc: BaseException) -> None:
     """Re-raise an error of a statement churnml ran, without PL/Python's class-name prefix."""
     sqlstate, message, detail, hint = spi_error_fields(exc)
     # a churnml function called through SPI (table_import_from_s3 calls load_from_s3) already said
@@ -281,12 +281,12 @@ def raise_spi_error_as_sql(plpy: Any, exc: BaseException) -> None:
     _raise(plpy, sqlstate, message.removeprefix("churnml: "), detail, hint)
 
 
-def raise_as_sql(plpy: Any, exc: BaseException) -> None:
+def raise_as_sql(plpy: Plpy, exc: BaseException) -> None:
     """Raise `exc` as a PostgreSQL error through plpy (never returns)."""
     _raise(plpy, *describe(exc))
 
 
-def raise_plpy_error_as_sql(plpy: Any, exc: BaseException) -> None:
+def raise_plpy_error_as_sql(plpy: Plpy, exc: BaseException) -> None:
     """Re-raise a plain plpy.Error (PL/Python raises one when, e.g., plpy.notice is interrupted by a
     cancel) as churnml's: same SQLSTATE, detail and hint, without "plpy.Error:" in front."""
     if type(exc) is _sql_error_class(plpy):
@@ -311,7 +311,7 @@ def _bounded(text: str | None, limit: int, *, lines: bool) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _raise(plpy: Any, sqlstate: str, message: str, detail: str | None, hint: str | None) -> None:
+def _raise(plpy: Plpy, sqlstate: str, message: str, detail: str | None, hint: str | None) -> None:
     if detail is not None and detail.startswith("Failing row contains"):
         detail = None  # PostgreSQL's dump of the whole row (a model's artifact, a customer): never repeated
     error = _sql_error_class(plpy)(_bounded(message, MAX_MESSAGE, lines=False))

@@ -24,7 +24,7 @@ from churnml.errors import (
     UndefinedObject,
     sql_literal,
 )
-from churnml.spi import prepared
+from churnml.spi import Plpy, prepared
 
 # churnml.models.name's CHECK constraint, checked before any work so that a bad name
 # fails in a millisecond, not after training, and never shows the failing row.
@@ -44,7 +44,7 @@ def check_model_name(name: str | None) -> str:
     return name
 
 
-def check_parent(plpy: Any, parent_id: int | None) -> None:
+def check_parent(plpy: Plpy, parent_id: int | None) -> None:
     """parent_id, if given, names an existing model (checked before training, not at the insert)."""
     if parent_id is None:
         return
@@ -71,7 +71,7 @@ class StoredModel:
     kind: str = "churn"
 
 
-def check_kind(plpy: Any, name: str, kind: str) -> None:
+def check_kind(plpy: Plpy, name: str, kind: str) -> None:
     """A name holds models of one kind: 42710 when `name` already names models of another kind
     (checked before training as well as at the insert)."""
     other = prepared(plpy, "other_kind", """
@@ -83,7 +83,7 @@ def check_kind(plpy: Any, name: str, kind: str) -> None:
                               hint=f"Give the {kind} model another name.")
 
 
-def insert_model(plpy: Any, *, name: str, artifact: bytes, feature_spec: dict[str, Any], params: dict[str, Any],
+def insert_model(plpy: Plpy, *, name: str, artifact: bytes, feature_spec: dict[str, Any], params: dict[str, Any],
                  metrics: dict[str, Any], training: dict[str, Any], holdout_labels: list[bool],
                  holdout_scores: list[float], parent_id: int | None, kind: str = "churn",
                  artifact_format: str = "xgboost-json") -> int:
@@ -108,7 +108,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, allow_nan=False, sort_keys=True)
 
 
-def load_model(plpy: Any, model_id: int, expected_sha256: str | None = None) -> StoredModel:
+def load_model(plpy: Plpy, model_id: int, expected_sha256: str | None = None) -> StoredModel:
     plan = prepared(plpy, "load_model", """
         SELECT id, name, kind, artifact, artifact_sha256, feature_spec::pg_catalog.text AS spec,
                metrics::pg_catalog.text AS metrics
@@ -139,7 +139,7 @@ class ModelFacts:
     features: int  # input features in its spec
 
 
-def model_facts(plpy: Any, model_id: int) -> ModelFacts:
+def model_facts(plpy: Plpy, model_id: int) -> ModelFacts:
     plan = prepared(plpy, "model_facts", """
         SELECT id, metrics::pg_catalog.text AS metrics,
                CASE WHEN pg_catalog.jsonb_typeof(feature_spec OPERATOR(pg_catalog.->) 'features')
@@ -164,7 +164,7 @@ class Deployment:
     threshold: float
 
 
-def current_deployment(plpy: Any, name: str | None) -> Deployment:
+def current_deployment(plpy: Plpy, name: str | None) -> Deployment:
     if name is None:
         raise NullValueNotAllowed("the model name must not be NULL",
                                   hint="Pass a deployed model's name, e.g. 'churn' (the default).")
@@ -186,14 +186,14 @@ def current_deployment(plpy: Any, name: str | None) -> Deployment:
                       threshold=float(row["threshold"]))
 
 
-def _known_names(plpy: Any) -> str:
+def _known_names(plpy: Plpy) -> str:
     rows = plpy.execute("SELECT pg_catalog.string_agg(name, ', ' ORDER BY name) AS names "
                         "FROM churnml.current_deployments")
     names = rows[0]["names"] if rows else None
     return f"Deployed models: {names}." if names else "No model is deployed yet."
 
 
-def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None) -> tuple[int, str]:
+def pick_model(plpy: Plpy, name: str, model_id: int | None, strategy: str | None) -> tuple[int, str]:
     """The model to deploy and the strategy to record."""
     if model_id is not None and strategy is not None:
         raise InvalidParameter("give either model_id or strategy, not both")
@@ -229,7 +229,7 @@ def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None)
     return int(rows[0]["id"]), strategy
 
 
-def insert_deployment(plpy: Any, name: str, model_id: int, threshold: float, strategy: str,
+def insert_deployment(plpy: Plpy, name: str, model_id: int, threshold: float, strategy: str,
                       metrics: dict[str, Any]) -> int:
     plan = prepared(plpy, "insert_deployment", """
         INSERT INTO churnml.deployments (name, model_id, threshold, strategy, metrics)
@@ -238,14 +238,14 @@ def insert_deployment(plpy: Any, name: str, model_id: int, threshold: float, str
     return int(plpy.execute(plan, [name, model_id, threshold, strategy, _json(metrics)])[0]["id"])
 
 
-def deployment_history(plpy: Any, name: str) -> list[dict[str, Any]]:
+def deployment_history(plpy: Plpy, name: str) -> list[dict[str, Any]]:
     plan = prepared(plpy, "history", """
         SELECT id, model_id, threshold FROM churnml.deployments
         WHERE name OPERATOR(pg_catalog.=) $1 ORDER BY id DESC""", ["pg_catalog.text"])
     return list(plpy.execute(plan, [name]))
 
 
-def holdout(plpy: Any, model_id: int) -> tuple[list[bool], list[float]]:
+def holdout(plpy: Plpy, model_id: int) -> tuple[list[bool], list[float]]:
     plan = prepared(plpy, "holdout", """
         SELECT holdout_labels, holdout_scores FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1""",
         ["bigint"])
@@ -296,7 +296,7 @@ def check_holdout(model_id: int, labels: list[Any], scores: list[Any]) -> None:
 MAX_BIGINT = 2**63 - 1
 
 
-def model_id_for(plpy: Any, name_or_id: str | None) -> int:
+def model_id_for(plpy: Plpy, name_or_id: str | None) -> int:
     """A model named by id ('42') or by deployment name ('churn' = its deployed model)."""
     if name_or_id is None:
         raise NullValueNotAllowed("the model name or id must not be NULL",

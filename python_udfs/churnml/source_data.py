@@ -22,7 +22,7 @@ from churnml.errors import (
     UndefinedTable,
     not_a_name,
 )
-from churnml.spi import prepared
+from churnml.spi import Plpy, prepared
 from churnml.training.sql_types import type_family
 
 
@@ -38,7 +38,7 @@ PINNED_SEARCH_PATH = "pg_catalog, pg_temp"
 
 
 @contextmanager
-def caller_search_path(plpy: Any, search_path: str | None) -> Iterator[None]:
+def caller_search_path(plpy: Plpy, search_path: str | None) -> Iterator[None]:
     """Run the caller's own SQL (a source name or query) under the caller's search_path.
 
     churnml functions pin search_path, so `customers` would not resolve inside them;
@@ -54,7 +54,7 @@ def caller_search_path(plpy: Any, search_path: str | None) -> Iterator[None]:
 
 
 @contextmanager
-def pinned_search_path(plpy: Any) -> Iterator[None]:
+def pinned_search_path(plpy: Plpy) -> Iterator[None]:
     """Back to the pinned search_path for a while inside caller_search_path.
 
     For churnml's own SQL whose result must not depend on the caller's path: type
@@ -77,7 +77,7 @@ def pinned_search_path(plpy: Any) -> Iterator[None]:
 _encoding: list[str] = []  # the database's encoding, once per backend (it never changes)
 
 
-def _check_query_text(plpy: Any, text: str) -> None:
+def _check_query_text(plpy: Plpy, text: str) -> None:
     """Refuse non-ASCII SQL text in a database whose encoding is not UTF8.
 
     PL/Python hands query text to SPI as UTF-8 whatever the database encoding, so in
@@ -96,7 +96,7 @@ def _check_query_text(plpy: Any, text: str) -> None:
             hint="Create a view over the query (or give the table an ASCII name) and pass the view's name.")
 
 
-def resolve_source(plpy: Any, source: str | None, what: str = "the source") -> tuple[str, str]:
+def resolve_source(plpy: Plpy, source: str | None, what: str = "the source") -> tuple[str, str]:
     """(SQL for the source as a FROM item, description). Tables/views by name, else a query.
 
     A source that parses as a (qualified) name is a relation, and one that does not
@@ -132,7 +132,7 @@ def resolve_source(plpy: Any, source: str | None, what: str = "the source") -> t
     return f"({body}\n) AS src", body
 
 
-def query_columns(plpy: Any, from_item: str, what: str) -> list[tuple[str, str]]:
+def query_columns(plpy: Plpy, from_item: str, what: str) -> list[tuple[str, str]]:
     """(name, format_type) of each column a FROM item returns; two columns of one name are an error."""
     probe = plpy.execute(f"SELECT * FROM {from_item} LIMIT 0")
     names: list[str] = list(probe.colnames())
@@ -160,14 +160,14 @@ class SourceColumns:
         return [n for n, _ in self.column_types]
 
 
-def probe_source(plpy: Any, source: str | None, search_path: str | None) -> SourceColumns:
+def probe_source(plpy: Plpy, source: str | None, search_path: str | None) -> SourceColumns:
     """The source's columns and their types from a LIMIT 0 probe: no row is read, so a caller can
     check its arguments against the columns before the (long) read."""
     with caller_search_path(plpy, search_path):
         return probe_source_here(plpy, source)
 
 
-def read_source(plpy: Any, source: str | SourceColumns | None, search_path: str | None, *,
+def read_source(plpy: Plpy, source: str | SourceColumns | None, search_path: str | None, *,
                 wanted: list[str] | None = None) -> SourceData:
     """The source's rows, column by column: only the `wanted` columns (every column when None); a
     wanted column the source lacks is 42703 naming it and listing the source's columns. `source`
@@ -177,7 +177,7 @@ def read_source(plpy: Any, source: str | SourceColumns | None, search_path: str 
         return _read_source(plpy, probed, wanted)
 
 
-def probe_source_here(plpy: Any, source: str | None) -> SourceColumns:
+def probe_source_here(plpy: Plpy, source: str | None) -> SourceColumns:
     """probe_source under the search_path already in force."""
     from_item, description = resolve_source(plpy, source)
     return SourceColumns(from_item, description, query_columns(plpy, from_item, "the source"))
@@ -195,7 +195,7 @@ def check_wanted(probed: SourceColumns, wanted: list[str]) -> None:
                                    "in the source query.")
 
 
-def _read_source(plpy: Any, probed: SourceColumns, wanted: list[str] | None) -> SourceData:
+def _read_source(plpy: Plpy, probed: SourceColumns, wanted: list[str] | None) -> SourceData:
     from_item, description = probed.from_item, probed.description
     names = probed.names
     types = [t for _, t in probed.column_types]

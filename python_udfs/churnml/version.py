@@ -16,7 +16,7 @@ def _read_version() -> str:
     try:
         from churnml._version import VERSION  # written by `make install`
 
-        return VERSION
+        return str(VERSION)
     except ImportError:
         pass
     text = _CONTROL.read_text(encoding="utf-8")

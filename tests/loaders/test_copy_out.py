@@ -35,6 +35,13 @@ def test_a_server_error_midway_is_raised_and_the_connection_stays_usable(conn: p
     assert conn.execute("SELECT 41 + 1").fetchone() == (42,)
 
 
+def test_a_statement_that_is_not_copy_to_stdout_is_refused_by_name(conn: psycopg.Connection) -> None:
+    # psycopg's result status is an int: the message names it through pq.ExecStatus (was AttributeError)
+    with pytest.raises(psycopg.ProgrammingError, match="the server answered TUPLES_OK"):
+        list(copy_out_batches(conn, sql.SQL("SELECT 1")))
+    assert conn.execute("SELECT 41 + 1").fetchone() == (42,)
+
+
 def test_stopping_early_cancels_the_copy(conn: psycopg.Connection) -> None:
     batches = copy_out_batches(conn, QUERY.format(sql.SQL("")), batch_bytes=1000)
     next(batches)

@@ -7,7 +7,7 @@ service calls), the others are drawn.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -57,7 +57,7 @@ def _pick_writers(rng: np.random.Generator, customers: Customers, share: float) 
     return np.flatnonzero(chosen)
 
 
-def _pick_tones(rng: np.random.Generator, churned: np.ndarray, probs: dict[bool, Sequence[float]]) -> np.ndarray:
+def _pick_tones(rng: np.random.Generator, churned: np.ndarray, probs: Mapping[bool, Sequence[float]]) -> np.ndarray:
     u = rng.random(len(churned))
     tone = np.empty(len(churned), np.int64)
     for label, p in probs.items():

@@ -76,7 +76,7 @@ def plot_importance(rows: Sequence[dict[str, Any]], out_dir: Path) -> str:
     return _save(fig, out_dir, "importance.png")
 
 
-def _test_roc(model: Model) -> tuple[dict[str, list] | None, float | None]:
+def _test_roc(model: Model) -> tuple[dict[str, list[Any]] | None, float | None]:
     test = model.metrics.get("test") or {}
     if test.get("roc"):
         return test["roc"], test.get("auc")

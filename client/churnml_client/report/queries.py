@@ -70,7 +70,7 @@ def _resolve(conn: psycopg.Connection, name_or_id: str) -> tuple[int, str | None
     if row is not None:
         return int(row[0]), text, float(row[1])
     names = [r[0] for r in conn.execute("SELECT name FROM churnml.current_deployments ORDER BY name")]
-    trained = conn.execute("SELECT max(id) FROM churnml.models WHERE name = %s", (text,)).fetchone()[0]
+    trained = (conn.execute("SELECT max(id) FROM churnml.models WHERE name = %s", (text,)).fetchone() or (None,))[0]
     known = f"deployed: {', '.join(names)}" if names else "nothing is deployed yet"
     if trained is not None:
         raise ValueError(f'"{text}" is trained but not deployed ({known}); pass a model id, e.g. {trained}')

@@ -59,7 +59,8 @@ def _write(model: Model, compared: Sequence[Model], out_dir: Path, costs: dict[s
         "importance": plots.plot_importance(inputs, out_dir),
         "roc": plots.plot_roc(model, compared, counts, out_dir),
         "scores": plots.plot_scores(model, out_dir) if model.has_holdout else None,
-        "cost": plots.plot_costs(model, cost_rows, best, do_nothing, costs, out_dir) if cost_rows else None,
+        "cost": (plots.plot_costs(model, cost_rows, best, do_nothing, costs, out_dir)
+                 if cost_rows and best is not None and do_nothing is not None else None),
         "tree": plots.plot_tree(explain.tree_to_dict(model.booster, 0, output_names), out_dir) if depths else None,
         "depths": plots.plot_depths(depths, model.params.get("max_depth"), out_dir),
     }

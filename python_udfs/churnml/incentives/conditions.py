@@ -505,7 +505,7 @@ def _node(node: Mapping[str, Any]) -> Compiled:
     if "input" in node:
         name = node["input"]
         return lambda env: env.get(name)
-    op = node["op"]
+    op: str = node["op"]
     args = [_node(a) for a in node["args"]]
     if op in ("and", "or"):
         decisive = op == "or"  # OR stops at TRUE, AND at FALSE
@@ -513,7 +513,7 @@ def _node(node: Mapping[str, Any]) -> Compiled:
         def chain(env: Env) -> bool | None:
             unknown = False
             for arg in args:
-                value = arg(env)
+                value: bool | None = arg(env)  # parse checked that every operand is boolean
                 if value is None:
                     unknown = True
                 elif value is decisive:
@@ -606,7 +606,8 @@ def compile_condition(tree: Mapping[str, Any]) -> Compiled:
 
 
 def evaluate(tree: Mapping[str, Any], env: Env) -> bool | None:
-    return compile_condition(tree)(env)
+    result: bool | None = compile_condition(tree)(env)
+    return result
 
 
 # -- back to text -------------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from churnml import interrupts
 from churnml.errors import InvalidParameter, NullValueNotAllowed, NumericValueOutOfRange
@@ -224,6 +224,10 @@ def customer_key(value: str | None) -> str | None:
     return value
 
 
+@overload
+def sentiment_label(value: str, what: str = ...) -> str: ...
+@overload
+def sentiment_label(value: str | None, what: str = ...) -> str | None: ...
 def sentiment_label(value: str | None, what: str = "sentiment") -> str | None:
     """A sentiment label upper-cased: one of SENTIMENTS, or None (unknown). Anything else would
     silently match no rule, so it is refused."""
@@ -370,8 +374,8 @@ def _offer_text(rule: Rule) -> str:
     return rule.offer
 
 
-def rule_set_cost(rule_set: RuleSet, labels: Sequence[bool], scores: Sequence[float], *, retained_value: float,
-                  save_rate: float, acceptance_rate: float, sentiment_mix: Sequence[tuple[str, float]],
+def rule_set_cost(rule_set: RuleSet, labels: Sequence[bool], scores: Sequence[float], *, retained_value: float | None,
+                  save_rate: float | None, acceptance_rate: float | None, sentiment_mix: Sequence[tuple[str, float]],
                   confidence: float | None) -> list[dict[str, Any]]:
     """Cost and saving of the rules on held-out rows (see docs/incentives.md for the model).
 
@@ -388,6 +392,7 @@ def rule_set_cost(rule_set: RuleSet, labels: Sequence[bool], scores: Sequence[fl
             raise InvalidParameter(f"{name} must be between 0 and 1, not {value}")
     if retained_value is None or not math.isfinite(retained_value) or retained_value < 0:
         raise InvalidParameter(f"retained_value must be a number >= 0, not {retained_value}")
+    assert save_rate is not None and acceptance_rate is not None  # checked above
     buckets: dict[int | None, _Bucket] = {r.id: _Bucket(r.name, _offer_text(r)) for r in rule_set.rules}
     buckets[None] = _Bucket(NO_MATCH, None)
     rules_by_id = {r.id: r for r in rule_set.rules}

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from churnml.errors import FeatureNotSupported, InsufficientPrivilege, sql_literal
-from churnml.spi import prepared
+from churnml.spi import Plpy, prepared
 from churnml_loaders.locations import Location, covering, suggested_prefix
 
 # One row per location, or one row of NULLs when there is none (so the role is always known).
@@ -59,7 +58,7 @@ class StorageAccess:
     locations: tuple[Location, ...]
 
     @classmethod
-    def fetch(cls, plpy: Any) -> StorageAccess:
+    def fetch(cls, plpy: Plpy) -> StorageAccess:
         rows = list(plpy.execute(prepared(plpy, "storage:access", _FETCH, [])))
         locations = tuple(Location(r["name"], r["uri_prefix"], r["credential"], bool(r["can_read"]),
                                    bool(r["can_write"]), r["sse"], r["kms_key_id"])

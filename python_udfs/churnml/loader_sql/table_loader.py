@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from churnml.errors import InsufficientPrivilege, InvalidParameter, UndefinedColumn
+from churnml.spi import Plpy
 
 ON_CONFLICT = ("error", "ignore", "replace")
 
@@ -22,7 +22,7 @@ class Column:
     type: str
 
 
-def target_columns(plpy: Any, table: str, wanted: list[str] | None) -> list[Column]:
+def target_columns(plpy: Plpy, table: str, wanted: list[str] | None) -> list[Column]:
     """The columns to fill, in file order: `wanted`, or every insertable column in table order."""
     plan = plpy.prepare("""
         SELECT a.attname::pg_catalog.text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
@@ -53,7 +53,7 @@ def target_columns(plpy: Any, table: str, wanted: list[str] | None) -> list[Colu
     return columns
 
 
-def _primary_key(plpy: Any, table: str) -> list[str]:
+def _primary_key(plpy: Plpy, table: str) -> list[str]:
     plan = plpy.prepare("""
         SELECT a.attname::pg_catalog.text AS name
         FROM pg_catalog.pg_index AS i
@@ -64,7 +64,7 @@ def _primary_key(plpy: Any, table: str) -> list[str]:
     return [r["name"] for r in plpy.execute(plan, [table])]
 
 
-def _check_insert_privilege(plpy: Any, table: str, columns: list[Column]) -> None:
+def _check_insert_privilege(plpy: Plpy, table: str, columns: list[Column]) -> None:
     """Fail before reading any object, not at the first batch (an empty file would never check)."""
     plan = plpy.prepare("""
         SELECT c AS name FROM pg_catalog.unnest($2::pg_catalog.text[]) AS c
@@ -87,7 +87,7 @@ class TableLoader:
     record is reported by churnml._copy_from_spool as object, line and column.
     """
 
-    def __init__(self, plpy: Any, table: str, columns: list[Column], on_conflict: str) -> None:
+    def __init__(self, plpy: Plpy, table: str, columns: list[Column], on_conflict: str) -> None:
         if on_conflict not in ON_CONFLICT:
             raise InvalidParameter(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, not {on_conflict!r}",
                                    detail="error stops at a duplicate key, ignore skips the row, replace updates it.",

@@ -35,7 +35,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from churnml import interrupts
 from churnml.errors import ChurnmlError, DataCorrupted, InvalidParameter, ProgramLimitExceeded
@@ -111,7 +111,7 @@ class ModelArtifact:
 
     def document(self) -> dict[str, Any]:
         """The canonical document, parsed (what explanations read)."""
-        return json.loads(self.canonical_json())
+        return cast(dict[str, Any], json.loads(self.canonical_json()))
 
 
 # --------------------------------------------------------------------------- decoding
@@ -162,7 +162,7 @@ def _decode_json(raw: bytes) -> dict[str, Any]:
         raise malformed("the JSON is nested too deeply") from None
     except ValueError as exc:
         raise malformed("the JSON does not parse", detail=f"{str(exc)[:200]}.") from None
-    return document
+    return cast(dict[str, Any], document)
 
 
 def _reject_constant(name: str) -> float:
@@ -345,7 +345,8 @@ def _all_text(param: dict[str, Any], where: str) -> None:
 def _float32(value: float) -> float:
     """`value` rounded to float32; inf when it is beyond float32 range."""
     try:
-        return struct.unpack("<f", struct.pack("<f", value))[0]
+        rounded: float = struct.unpack("<f", struct.pack("<f", value))[0]
+        return rounded
     except OverflowError:
         return math.inf
 

@@ -71,14 +71,14 @@ class ValidTree:
     instead of a Python object each: a model of a million nodes is read into tens of MB, not hundreds.
     Nothing changes them once built."""
 
-    left: array  # int32
-    right: array  # int32
-    split_index: array  # int32
-    split_condition: array  # float64 holding float32 values: the threshold, or the leaf value on a leaf
+    left: array[int]  # int32
+    right: array[int]  # int32
+    split_index: array[int]  # int32
+    split_condition: array[float]  # float64 holding float32 values: the threshold, or the leaf value on a leaf
     default_left: bytes  # 0 or 1
-    loss_change: array  # float64
-    sum_hessian: array  # float64
-    base_weight: array  # float64
+    loss_change: array[float]  # float64
+    sum_hessian: array[float]  # float64
+    base_weight: array[float]  # float64
     depth: int  # splits on the longest root-to-leaf path
 
     __hash__ = None  # type: ignore[assignment]  # arrays are not hashable
@@ -118,7 +118,7 @@ def _array(tree: dict[str, Any], key: str, n: int, typed: bool, types: str, wher
     values = tree[key]
     if not isinstance(values, list):
         raise malformed(f"{where} {key} is not an array", detail=f"Found {_type_name(values)}.")
-    if typed != isinstance(values, TypedArray) or (typed and values.item_type not in types):
+    if typed != isinstance(values, TypedArray) or (isinstance(values, TypedArray) and values.item_type not in types):
         expected = f"a typed UBJ array of {' or '.join(types)}" if typed else "an untyped array"
         raise malformed(f"{where} {key} is {_type_name(values)}, not {expected}",
                         detail="xgboost reads a tree's arrays all typed (as it writes UBJ) or all untyped (JSON).")
@@ -185,7 +185,7 @@ def _check_categories(tree: dict[str, Any], n: int, typed: bool, where: str) -> 
             raise malformed(f"{where} has split_type but no {key}")
         values = tree[key]
         if not isinstance(values, list) or typed != isinstance(values, TypedArray) or (
-                typed and values.item_type != item_type):
+                isinstance(values, TypedArray) and values.item_type != item_type):
             raise malformed(f"{where} {key} is {_type_name(values)}, not an {'typed ' if typed else ''}array")
         if values:
             raise unsupported("categorical splits", detail=f"{where.capitalize()} has a category set ({key}).")

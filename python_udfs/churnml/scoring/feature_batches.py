@@ -9,16 +9,17 @@ Used by bulk scoring (churnml.score) and the dashboard view (churnml.customer_ri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from churnml import interrupts
 from churnml.scoring.tree_evaluator import native_module
+from churnml.spi import Plpy
 
 if TYPE_CHECKING:
     from churnml.scoring.model_cache import LoadedModel
 
-Features = list[tuple[str, str]]  # (name, group) in spec order
+Features = Sequence[tuple[str, str]]  # (name, group) in spec order
 
 
 def features_hint(loaded: LoadedModel) -> str:
@@ -27,7 +28,7 @@ def features_hint(loaded: LoadedModel) -> str:
     return f"Model {loaded.model_id} (\"{loaded.name}\") expects: {described}."
 
 
-def packed_query(plpy: Any, from_item: str, key_sql: str, features: Features) -> str:
+def packed_query(plpy: Plpy, from_item: str, key_sql: str, features: Features) -> str:
     """SELECT key AS k, packed numerics AS x, other features AS c<i> FROM from_item.
 
     `from_item` must alias the source as `s`; `key_sql` is SQL over `s` (already
@@ -96,7 +97,7 @@ def _refuse_infinity(matrix: Any, numeric: list[str]) -> None:
     raise infinite_value(numeric[column], float(matrix[row, column]))
 
 
-def encoded_batches(plpy: Any, loaded: LoadedModel, from_item: str, key_sql: str,
+def encoded_batches(plpy: Plpy, loaded: LoadedModel, from_item: str, key_sql: str,
                     batch_size: int) -> Iterator[tuple[bytes, Any]]:
     """Stream `from_item` (aliased `s`) through a cursor: per batch, the keys (as a
     text_blob) and the model's encoded input matrix."""

@@ -71,18 +71,19 @@ class Forest:
 
 
 def _float32_bits(value: float) -> int:
-    return struct.unpack("<I", struct.pack("<f", value))[0]
+    bits: int = struct.unpack("<I", struct.pack("<f", value))[0]
+    return bits
 
 
 def _float32_predecessor(threshold: float, bits: int) -> float:
     """The largest float32 below `threshold`, with -2**128 standing in for -inf."""
     if threshold > 0:
-        return struct.unpack("<f", struct.pack("<I", bits - 1))[0]
+        return float(struct.unpack("<f", struct.pack("<I", bits - 1))[0])
     if threshold == 0:
         return -_F32_MIN_SUBNORMAL
     if threshold == -_F32_MAX:
         return -_TWO_128
-    return struct.unpack("<f", struct.pack("<I", bits + 1))[0]
+    return float(struct.unpack("<f", struct.pack("<I", bits + 1))[0])
 
 
 def float32_cutoff(threshold: float) -> float:

@@ -23,6 +23,7 @@ from churnml.errors import DataCorrupted, InvalidParameter
 from churnml.scoring.artifact import read_stored_artifact
 from churnml.scoring.forest import forest_of
 from churnml.scoring.tree_evaluator import TreeEvaluator
+from churnml.spi import Plpy
 from churnml.text.embedder import embedder_for
 from churnml.training.feature_spec import FeatureSpec
 
@@ -163,7 +164,7 @@ def build(stored: registry.StoredModel) -> LoadedModel:
                        nodes=nodes)
 
 
-def model(plpy: Any, model_id: int, sha256: str) -> LoadedModel:
+def model(plpy: Plpy, model_id: int, sha256: str) -> LoadedModel:
     key = (model_id, sha256)
     loaded = _models.get(key)
     if loaded is None:
@@ -237,7 +238,7 @@ def _malloc_trim() -> Any:
     return _TRIM[0]
 
 
-def by_id(plpy: Any, model_id: int) -> LoadedModel:
+def by_id(plpy: Plpy, model_id: int) -> LoadedModel:
     """Exactly the registered model `model_id`, whatever is deployed (churnml.predict).
 
     A registered model's artifact checksum, format and feature spec never change
@@ -266,7 +267,7 @@ def by_id(plpy: Any, model_id: int) -> LoadedModel:
     return loaded
 
 
-def serving(plpy: Any, name: str) -> Serving:
+def serving(plpy: Plpy, name: str) -> Serving:
     """The model `name` serves for the current statement: looked up once per statement (by its
     start time, read from the server), so every row of a statement uses one model and a deploy
     takes effect at the next statement. Outside a backend: looked up on every call."""

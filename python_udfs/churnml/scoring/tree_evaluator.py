@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from churnml import interrupts
 from churnml.errors import InvalidParameter, RuntimeMissing
@@ -32,10 +32,11 @@ if TYPE_CHECKING:
 try:
     from churnml.scoring import _native_trees
 except ImportError as exc:  # reported when a model is loaded, with what to do
-    _native_trees = None
+    _native_trees = None  # type: ignore[assignment]  # not built: native_module() says what to do
     _IMPORT_ERROR = str(exc)
 
 _ROW_ERRORS = (TypeError, ValueError, OverflowError)
+T = TypeVar("T")
 
 
 def native_module() -> Any:
@@ -76,7 +77,7 @@ class TreeEvaluator:
 
     def __init__(self, forest: Forest) -> None:
         module = native_module()
-        self._c = module.Forest(*_flat_arrays(forest), forest.n_features, forest.base_margin)
+        self._c: _native_trees.Forest = module.Forest(*_flat_arrays(forest), forest.n_features, forest.base_margin)
         self._zero_cover: tuple[int, int] | None = self._c.zero_cover
         self.feature_names = forest.feature_names
 
@@ -116,7 +117,7 @@ class TreeEvaluator:
 
     # ------------------------------------------------------------------ one row
 
-    def _row_call(self, method: Callable[[Any], Any], values: Row) -> Any:
+    def _row_call(self, method: Callable[[Any], T], values: Row) -> T:
         try:
             return method(values)
         except _ROW_ERRORS:

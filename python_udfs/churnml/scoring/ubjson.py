@@ -40,7 +40,7 @@ _INT64 = struct.Struct(">q")
 _FLOAT32 = struct.Struct(">f")
 
 
-class TypedArray(list):  # type: ignore[type-arg]
+class TypedArray(list[Any]):
     """A UBJ typed array ([$<type>#L<n>...]): its items, and `item_type` (d, U, l or L)."""
 
     __slots__ = ("item_type",)
@@ -91,7 +91,7 @@ class _Reader:
         at = self.pos
         if self.marker() != ord("L"):
             raise _malformed(f"{what} is not an int64 (L) count", at)
-        value = _INT64.unpack_from(self.data, self.take(8, what))[0]
+        value: int = _INT64.unpack_from(self.data, self.take(8, what))[0]
         if value < 0:
             raise _malformed(f"{what} is negative", at)
         return value

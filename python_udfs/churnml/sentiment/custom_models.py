@@ -16,6 +16,7 @@ from typing import Any
 
 from churnml import registry
 from churnml.errors import DataException, InvalidParameter, ObjectNotInPrerequisiteState
+from churnml.spi import Plpy
 
 CLASSES = ("POSITIVE", "NEGATIVE", "NEUTRAL")
 _ALIASES = {"positive": "POSITIVE", "pos": "POSITIVE", "1": "POSITIVE", "negative": "NEGATIVE", "neg": "NEGATIVE",
@@ -35,13 +36,15 @@ def normalize_label(value: Any) -> str:
     return label
 
 
-def train(plpy: Any, name: str, texts: list[Any], labels: list[Any], seed: int) -> tuple[dict[str, Any], dict]:
+def train(plpy: Plpy, name: str, texts: list[Any], labels: list[Any],
+          seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit a head; return (weights, metrics). Splits 70/15/15 per class (train/calibration/test)."""
     import random
 
     from churnml.lazy_numpy import np
-    from churnml.sentiment.encoder import COMPACT_EMBEDDING, head_embed
+    from churnml.sentiment.encoder import head_embed
     from churnml.sentiment.evaluate import scores
+    from churnml.sentiment.int8_encoder import NAME as COMPACT_EMBEDDING
     from churnml.sentiment.train_head import C_GRID, Row, _train_linear
 
     pairs = [(str(t), normalize_label(lab)) for t, lab in zip(texts, labels, strict=True)
@@ -87,7 +90,7 @@ def engine_from(weights: dict[str, Any] | bytes) -> Any:
     return engine
 
 
-def head_for(plpy: Any, name: str) -> Any:
+def head_for(plpy: Plpy, name: str) -> Any:
     """The engine of the sentiment model deployed as `name` (cached by id and checksum)."""
     try:
         deployment = registry.current_deployment(plpy, name)

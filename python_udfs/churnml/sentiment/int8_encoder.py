@@ -42,7 +42,7 @@ WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9
 _LINEARS = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
             "intermediate.dense", "output.dense")
 
-_ENCODER: Any = None
+_ENCODER: Int8Encoder | None = None
 _TOKENIZER: Any = None
 _LOCK = threading.RLock()  # int8_encoder() builds with word_pieces() inside it
 
@@ -195,7 +195,7 @@ class Int8Encoder:
 
     def ids(self, text: str) -> list[int]:
         """[CLS] word pieces [SEP], cut to the model's 256 as sentence-transformers cuts."""
-        ids = self._tokenizer.encode(text).ids
+        ids: list[int] = self._tokenizer.encode(text).ids
         if len(ids) > self._max_tokens:
             ids = ids[: self._max_tokens - 1] + ids[-1:]
         return ids

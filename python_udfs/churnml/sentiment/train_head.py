@@ -177,7 +177,7 @@ def train_lexicon(rows: list[Row]) -> dict[str, Any]:
 
 def train_encoder(rows: list[Row], embeddings: Any) -> dict[str, Any]:
     fitted = _train_linear(embeddings.astype("float64"), rows, C_GRID)
-    from churnml.sentiment.encoder import COMPACT_EMBEDDING
+    from churnml.sentiment.int8_encoder import NAME as COMPACT_EMBEDDING
 
     fitted["weights"]["embedding"] = COMPACT_EMBEDDING
     return fitted

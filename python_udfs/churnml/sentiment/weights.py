@@ -59,7 +59,7 @@ def load(name: str, directory: Path = WEIGHTS_DIR) -> dict[str, Any]:
     )
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        weights = document["weights"]
+        weights: dict[str, Any] = document["weights"]
         expected = document["sha256"]
         actual = sha256_of(weights)
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -79,4 +79,5 @@ def load(name: str, directory: Path = WEIGHTS_DIR) -> dict[str, Any]:
 
 def provenance(name: str, directory: Path = WEIGHTS_DIR) -> dict[str, Any]:
     """The provenance block of a weights file (unverified: it does not affect predictions)."""
-    return json.loads((directory / name).read_text(encoding="utf-8"))["provenance"]
+    provenance: dict[str, Any] = json.loads((directory / name).read_text(encoding="utf-8"))["provenance"]
+    return provenance

@@ -17,7 +17,7 @@ from churnml import server
 from churnml.errors import ChurnmlError, DataException, InvalidParameter, NullValueNotAllowed, WrongArgumentCount
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import features_hint
-from churnml.spi import prepared
+from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry
 from churnml.training.sql_types import type_family
 from churnml_loaders import copy_options
@@ -33,7 +33,7 @@ class CredentialsRefused(ChurnmlError):
 
 
 @entry
-def refuse_credentials(plpy: Any) -> None:
+def refuse_credentials(plpy: Plpy) -> None:
     raise CredentialsRefused(
         "churnml does not take AWS credentials as SQL arguments",
         detail="Credentials written into SQL reach the server log, pg_stat_activity and client histories.",
@@ -49,7 +49,7 @@ def _check_batch(max_rows_per_batch: int | None) -> None:
 
 
 @entry
-def detect_sentiment(plpy: Any, text: str | None, language: str | None,
+def detect_sentiment(plpy: Plpy, text: str | None, language: str | None,
                      max_rows_per_batch: int | None) -> dict[str, Any] | None:
     """Aurora's signature, which has no engine argument: the engine is the churnml.sentiment_engine setting."""
     from churnml.sentiment.analysis import run_one
@@ -87,7 +87,7 @@ def _typed(value: str | None, feature: Any, position: int) -> Any:
 
 
 @entry
-def invoke_endpoint(plpy: Any, endpoint: str | None, max_rows_per_batch: int | None,
+def invoke_endpoint(plpy: Plpy, endpoint: str | None, max_rows_per_batch: int | None,
                     inputs: list[str | None] | None) -> str | None:
     if endpoint is None:
         raise NullValueNotAllowed("endpoint_name must not be NULL",
@@ -116,7 +116,7 @@ def _s3_uri(s3_info: dict[str, Any] | None) -> str:
 
 
 @entry
-def query_export_to_s3(plpy: Any, query: str | None, s3_info: dict[str, Any] | None, options: str | None,
+def query_export_to_s3(plpy: Plpy, query: str | None, s3_info: dict[str, Any] | None, options: str | None,
                        search_path: str | None) -> dict[str, int]:
     from churnml.sql_api.loaders import run_export
     from churnml_loaders.manifest import AURORA_PG_PARTS
@@ -166,7 +166,7 @@ _LOADED = ("SELECT objects::pg_catalog.text AS objects FROM churnml.load_history
 
 
 @entry
-def table_import_from_s3(plpy: Any, table_name: str | None, column_list: str | None, options: str | None,
+def table_import_from_s3(plpy: Plpy, table_name: str | None, column_list: str | None, options: str | None,
                          s3_info: dict[str, Any] | None, search_path: str | None) -> str:
     from churnml.source_data import caller_search_path
 
@@ -175,6 +175,7 @@ def table_import_from_s3(plpy: Any, table_name: str | None, column_list: str | N
                                   hint="Pass the table's name, e.g. 'customers'.")
     parsed = copy_options.parse(options, direction="import")
     uri = _s3_uri(s3_info)
+    assert s3_info is not None  # _s3_uri refused None
     columns = column_names(column_list)
     with caller_search_path(plpy, search_path):
         target = plpy.execute(prepared(plpy, "aws:resolve", _RESOLVE, ["pg_catalog.text"]), [table_name])[0]

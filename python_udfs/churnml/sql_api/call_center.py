@@ -25,7 +25,7 @@ from churnml.errors import (
 )
 from churnml.scoring import model_cache
 from churnml.source_data import caller_search_path
-from churnml.spi import prepared
+from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry
 from churnml.sql_api.sentiment import analyze_texts
 
@@ -83,7 +83,7 @@ def _shown(value: str) -> str:
     return value if len(value) <= 70 else value[:69] + "\u2026"
 
 
-def _refuse_bad_name(plpy: Any, names: list[tuple[str, str | None]]) -> None:
+def _refuse_bad_name(plpy: Plpy, names: list[tuple[str, str | None]]) -> None:
     """Which setting does not parse as a table name: 42602 naming it."""
     plan = prepared(plpy, "call_center:regclass", "SELECT pg_catalog.to_regclass($1) AS r", ["pg_catalog.text"])
     for setting, value in names:
@@ -116,7 +116,7 @@ def _missing_column(setting: str, table: str, column_setting: str, column: str) 
         detail=detail, hint=_HINT)
 
 
-def resolve_tables(plpy: Any, settings: dict[str, Any], messages: bool) -> Tables:
+def resolve_tables(plpy: Plpy, settings: dict[str, Any], messages: bool) -> Tables:
     """The settings' customer table (and, with `messages`, message table) checked in one place,
     up front, under the caller's search_path: 42P01 for a missing customer table, 42602 for a
     name that does not parse, 42809 for a sequence or the like, 42703 for a missing key, message
@@ -155,7 +155,7 @@ def resolve_tables(plpy: Any, settings: dict[str, Any], messages: bool) -> Table
     return Tables(row["customer"], [key_types[k] for k in keys], row["messages"])
 
 
-def _customer(plpy: Any, settings: dict[str, Any], tables: Tables, key: tuple[Any, Any]) -> dict[str, Any]:
+def _customer(plpy: Plpy, settings: dict[str, Any], tables: Tables, key: tuple[Any, Any]) -> dict[str, Any]:
     k1, k2 = (plpy.quote_ident(c) for c in settings["key_columns"])
     types = tables.key_types
     query = (f"SELECT pg_catalog.to_jsonb(c)::pg_catalog.text AS row FROM {tables.customer} AS c "
@@ -166,10 +166,11 @@ def _customer(plpy: Any, settings: dict[str, Any], tables: Tables, key: tuple[An
                           detail=f'No row of {settings["customer_table"]} has {settings["key_columns"][0]} = '
                                  f'{key[0]} and {settings["key_columns"][1]} = {key[1]}.',
                           hint="Check the key, or churnml.call_center_settings for the table it looks in.")
-    return json.loads(rows[0]["row"])
+    customer: dict[str, Any] = json.loads(rows[0]["row"])  # to_jsonb of a row: an object
+    return customer
 
 
-def _latest_message(plpy: Any, settings: dict[str, Any], tables: Tables, key: tuple[Any, Any]) -> str | None:
+def _latest_message(plpy: Plpy, settings: dict[str, Any], tables: Tables, key: tuple[Any, Any]) -> str | None:
     if tables.messages is None:
         return None  # no message store configured: assess without a message
     k1, k2 = (plpy.quote_ident(c) for c in settings["key_columns"])
@@ -194,7 +195,7 @@ def _reasons(loaded: model_cache.LoadedModel, values: list[Any], encoded: list[A
 
 
 @entry
-def assess(plpy: Any, area_code: int | None, phone: str | None, message: str | None, log_offer: bool | None,
+def assess(plpy: Plpy, area_code: int | None, phone: str | None, message: str | None, log_offer: bool | None,
            engine: str | None, search_path: str | None) -> list[dict[str, Any]]:
     if area_code is None or phone is None:
         return []

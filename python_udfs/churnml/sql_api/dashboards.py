@@ -22,7 +22,7 @@ from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import encoded_batches, features_hint, text_blob
 from churnml.scoring.risk import assess_matrix
 from churnml.source_data import caller_search_path, query_columns
-from churnml.spi import prepared
+from churnml.spi import Plpy, prepared
 from churnml.sql_api.call_center import resolve_tables
 from churnml.sql_api.entry import entry
 
@@ -30,7 +30,7 @@ _SETTINGS = "SELECT customer_table, key_columns, model FROM churnml.call_center_
 
 
 @entry
-def customer_risk_batches(plpy: Any, batch_size: int | None, search_path: str | None) -> list[dict[str, Any]]:
+def customer_risk_batches(plpy: Plpy, batch_size: int | None, search_path: str | None) -> list[dict[str, Any]]:
     if batch_size is None or not 1 <= batch_size <= 1_000_000:
         raise InvalidParameter(f"batch_size must be between 1 and 1000000, not {batch_size}")
     settings = plpy.execute(prepared(plpy, "dashboards:settings", _SETTINGS, []))[0]
@@ -39,7 +39,7 @@ def customer_risk_batches(plpy: Any, batch_size: int | None, search_path: str | 
         return list(_batches(plpy, settings, serving, batch_size))
 
 
-def _batches(plpy: Any, settings: dict[str, Any], serving: model_cache.Serving,
+def _batches(plpy: Plpy, settings: dict[str, Any], serving: model_cache.Serving,
              batch_size: int) -> Iterator[dict[str, Any]]:
     loaded = serving.model
     table = settings["customer_table"]

@@ -9,13 +9,14 @@ from typing import Any, TypeVar
 
 from churnml.errors import raise_as_sql, raise_plpy_error_as_sql, raise_spi_error_as_sql
 from churnml.runtime import require_version
+from churnml.spi import Plpy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _wrap(func: F, *, check_version: bool) -> F:
     @functools.wraps(func)
-    def wrapper(plpy: Any, version: str, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(plpy: Plpy, version: str, *args: Any, **kwargs: Any) -> Any:
         try:
             if check_version:
                 require_version(version)
@@ -30,7 +31,7 @@ def _wrap(func: F, *, check_version: bool) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _reraise(plpy: Any, exc: Exception) -> None:
+def _reraise(plpy: Plpy, exc: Exception) -> None:
     """Raise `exc` as the SQL error a client should see (never returns).
 
     An error from a statement churnml ran (plpy.SPIError: a cancel, a missing table, a
@@ -46,7 +47,7 @@ def _reraise(plpy: Any, exc: Exception) -> None:
     raise_as_sql(plpy, exc)
 
 
-def _mapped_rows(plpy: Any, rows: Iterator[Any]) -> Iterator[Any]:
+def _mapped_rows(plpy: Plpy, rows: Iterator[Any]) -> Iterator[Any]:
     try:
         yield from rows
     except Exception as exc:  # noqa: BLE001 - mapped exactly as for a direct return

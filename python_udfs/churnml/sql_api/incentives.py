@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from churnml import interrupts, limits, registry, server
 from churnml.errors import (
@@ -30,7 +30,7 @@ from churnml.errors import (
 )
 from churnml.incentives import arms as arms_mod
 from churnml.incentives import conditions, results, rules
-from churnml.spi import prepared
+from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry
 
 _COMPILED: OrderedDict[str, conditions.Compiled] = OrderedDict()
@@ -46,7 +46,11 @@ class DependentObjectsStillExist(ChurnmlError):
 
 
 
-def _cached(cache: OrderedDict[Any, Any], key: Any, make: Any) -> Any:
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _cached(cache: OrderedDict[K, V], key: K, make: Callable[[], V]) -> V:
     value = cache.get(key)
     if value is None:
         value = make()
@@ -60,7 +64,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text, parse_float=Decimal)
 
 
-def _input_types(plpy: Any) -> dict[str, str]:
+def _input_types(plpy: Plpy) -> dict[str, str]:
     plan = prepared(plpy, "inputs", "SELECT name, type FROM churnml.incentive_inputs", [])
     return {r["name"]: r["type"] for r in plpy.execute(plan)}
 
@@ -77,7 +81,7 @@ def _parse_reason(reason: str | None, inputs: Mapping[str, str]) -> rules.Templa
 # -- triggers -----------------------------------------------------------
 
 
-def _now_and_user(plpy: Any) -> tuple[str, str]:
+def _now_and_user(plpy: Plpy) -> tuple[str, str]:
     row = plpy.execute(prepared(plpy, "now_user", "SELECT now()::pg_catalog.text AS now, current_user AS who", []))[0]
     return row["now"], row["who"]
 
@@ -110,7 +114,7 @@ def _check_lengths(new: Mapping[str, Any]) -> None:
                      f"{rules.MAX_VALUE_CHARS} characters.")
 
 
-def _validate_rule(plpy: Any, new: dict[str, Any]) -> None:
+def _validate_rule(plpy: Plpy, new: dict[str, Any]) -> None:
     _check_lengths(new)
     inputs = _input_types(plpy)
     name = new.get("name")
@@ -164,14 +168,14 @@ def _json_row(row: Mapping[str, Any]) -> str:
     return json.dumps({k: plain(k, v) for k, v in row.items()}, default=str)
 
 
-def _is_superuser(plpy: Any) -> bool:
+def _is_superuser(plpy: Plpy) -> bool:
     plan = prepared(plpy, "is_superuser", "SELECT r.rolsuper FROM pg_catalog.pg_roles AS r "
                     "WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER", [])
     rows = plpy.execute(plan)
     return bool(rows and rows[0]["rolsuper"])
 
 
-def _refuse_builtin_from_others(plpy: Any, what: str, name: str | None) -> None:
+def _refuse_builtin_from_others(plpy: Plpy, what: str, name: str | None) -> None:
     """builtin = true is written by CREATE EXTENSION and pg_restore, both run by a superuser.
 
     The column grants already keep churnml_admin from naming builtin; this also holds for a
@@ -195,7 +199,7 @@ _OFFERS_OF = {
 }
 
 
-def _refuse_deleting_with_offers(plpy: Any, what: str, name: str, key: Any, hint: str) -> None:
+def _refuse_deleting_with_offers(plpy: Plpy, what: str, name: str, key: Any, hint: str) -> None:
     """What a foreign key from churnml.offer_log would do (sql/300_incentives.sql says why there is none)."""
     query, key_type = _OFFERS_OF[what]
     offers = plpy.execute(prepared(plpy, f"offers_of_{what}", query, [key_type]), [key])[0]["n"]
@@ -205,7 +209,7 @@ def _refuse_deleting_with_offers(plpy: Any, what: str, name: str, key: Any, hint
                                   hint=hint)
 
 
-def _restore_builtin(plpy: Any, table: str, key: str, key_type: str, columns: tuple[str, ...],
+def _restore_builtin(plpy: Plpy, table: str, key: str, key_type: str, columns: tuple[str, ...],
                      new: Mapping[str, Any]) -> bool:
     """pg_restore re-inserts a builtin row that CREATE EXTENSION just installed: update it in place."""
     global _restoring
@@ -224,7 +228,7 @@ def _restore_builtin(plpy: Any, table: str, key: str, key_type: str, columns: tu
 
 
 @entry
-def check_rule(plpy: Any, td: dict[str, Any]) -> str | None:
+def check_rule(plpy: Plpy, td: dict[str, Any]) -> str | None:
     """BEFORE INSERT/UPDATE/DELETE on churnml.incentive_rules."""
     event = td["event"]
     if event == "DELETE":
@@ -252,7 +256,7 @@ def check_rule(plpy: Any, td: dict[str, Any]) -> str | None:
     return "MODIFY"
 
 
-def _revalidate_rules(plpy: Any) -> None:
+def _revalidate_rules(plpy: Plpy) -> None:
     inputs = _input_types(plpy)
     plan = prepared(plpy, "all_rules",
                     "SELECT id, name, condition, reason FROM churnml.incentive_rules ORDER BY id", [])
@@ -268,7 +272,7 @@ def _revalidate_rules(plpy: Any) -> None:
 
 
 @entry
-def check_input(plpy: Any, td: dict[str, Any]) -> str | None:
+def check_input(plpy: Plpy, td: dict[str, Any]) -> str | None:
     """Row-level BEFORE and statement-level AFTER trigger on churnml.incentive_inputs."""
     if td["level"] == "STATEMENT":
         _revalidate_rules(plpy)
@@ -291,7 +295,7 @@ def check_input(plpy: Any, td: dict[str, Any]) -> str | None:
 
 
 @entry
-def check_experiment(plpy: Any, td: dict[str, Any]) -> str | None:
+def check_experiment(plpy: Plpy, td: dict[str, Any]) -> str | None:
     """BEFORE INSERT/UPDATE/DELETE on churnml.experiments."""
     event = td["event"]
     if event == "DELETE":
@@ -387,7 +391,7 @@ def _compile(ast_text: str) -> conditions.Compiled:
     return _cached(_COMPILED, ast_text, lambda: conditions.compile_condition(json.loads(ast_text)))
 
 
-def load_rule_set(plpy: Any, name: str, as_of: str) -> rules.RuleSet:
+def load_rule_set(plpy: Plpy, name: str, as_of: str) -> rules.RuleSet:
     """The enabled rules of `name` active at `as_of`, in evaluation order."""
     row = plpy.execute(prepared(plpy, "rule_set", _RULES_QUERY, ["pg_catalog.text", "pg_catalog.timestamptz"]),
                        [name, as_of])[0]
@@ -409,13 +413,13 @@ def load_rule_set(plpy: Any, name: str, as_of: str) -> rules.RuleSet:
     return rules.RuleSet(name=name, rules=tuple(loaded), inputs=customer_inputs)
 
 
-def _known_rule_sets(plpy: Any) -> str:
+def _known_rule_sets(plpy: Plpy) -> str:
     rows = plpy.execute("SELECT pg_catalog.string_agg(DISTINCT rule_set, ', ') AS sets FROM churnml.incentive_rules")
     sets = rows[0]["sets"] if rows else None
     return f"Rule sets with rules: {sets}." if sets else "No rule set has any rules."
 
 
-def _rule_set(plpy: Any, name: str, as_of: str) -> rules.RuleSet:
+def _rule_set(plpy: Plpy, name: str, as_of: str) -> rules.RuleSet:
     """The rules for this statement: looked up once per statement, rebuilt only when they changed."""
     statement = server.statement_start()
     current = _loaded.get(name)
@@ -461,7 +465,7 @@ def _customer(customer: str | None) -> dict[str, Any]:
 
 
 @entry
-def recommend_incentive(plpy: Any, will_churn: float | None, sentiment: str | None, confidence: float | None,
+def recommend_incentive(plpy: Plpy, will_churn: float | None, sentiment: str | None, confidence: float | None,
                         customer: str | None, customer_key: str | None, rule_set: str | None,
                         as_of: str | None) -> dict[str, Any]:
     if rule_set is None:
@@ -484,7 +488,7 @@ def recommend_incentive(plpy: Any, will_churn: float | None, sentiment: str | No
 
 
 @entry
-def check_condition(plpy: Any, condition: str | None) -> str:
+def check_condition(plpy: Plpy, condition: str | None) -> str:
     if condition is not None and len(condition) > rules.MAX_CONDITION_CHARS:
         raise StringDataRightTruncation(
             f"the condition is {len(condition)} characters long, more than {rules.MAX_CONDITION_CHARS}",
@@ -501,7 +505,7 @@ OUTCOMES = ("retained", "churned")
 MAX_LISTED = 10
 
 
-def _open_offer(plpy: Any, customer_key: str, recorded_at: str) -> int:
+def _open_offer(plpy: Plpy, customer_key: str, recorded_at: str) -> int:
     """The customer's one open offer (no outcome yet) made at or before recorded_at.
 
     Binding to the latest offer instead would let any row logged later for the same key
@@ -536,7 +540,7 @@ def _open_offer(plpy: Any, customer_key: str, recorded_at: str) -> int:
 
 
 @entry
-def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, outcome: str | None,
+def record_outcome(plpy: Plpy, offer_id: int | None, customer_key: str | None, outcome: str | None,
                    recorded_at: str | None, note: str | None) -> int:
     if outcome is None or outcome.strip().lower() not in OUTCOMES:
         shown = "NULL" if outcome is None else json.dumps(outcome)[:70]
@@ -570,7 +574,7 @@ def record_outcome(plpy: Any, offer_id: int | None, customer_key: str | None, ou
 
 
 @entry
-def experiment_results(plpy: Any, experiment: str | None, control_arm: str | None) -> list[dict[str, Any]]:
+def experiment_results(plpy: Plpy, experiment: str | None, control_arm: str | None) -> list[dict[str, Any]]:
     if experiment is None:
         raise NullValueNotAllowed("experiment must not be NULL")
     plan = prepared(plpy, "experiment",
@@ -608,7 +612,7 @@ def experiment_results(plpy: Any, experiment: str | None, control_arm: str | Non
 
 
 @entry
-def rule_set_cost(plpy: Any, rule_set: str | None, retained_value: Any, save_rate: float | None, model: str | None,
+def rule_set_cost(plpy: Plpy, rule_set: str | None, retained_value: Any, save_rate: float | None, model: str | None,
                   acceptance_rate: float | None, sentiment_mix: str | None, confidence: float | None,
                   as_of: str | None) -> list[dict[str, Any]]:
     if rule_set is None or model is None or as_of is None:
@@ -623,4 +627,4 @@ def rule_set_cost(plpy: Any, rule_set: str | None, retained_value: Any, save_rat
     return rules.rule_set_cost(loaded, labels, scores,
                                retained_value=float(retained_value) if retained_value is not None else None,
                                save_rate=save_rate, acceptance_rate=acceptance_rate, sentiment_mix=mix,
-                               confidence=confidence)  # type: ignore[arg-type]
+                               confidence=confidence)

@@ -28,7 +28,7 @@ from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege
 from churnml.loader_sql.storage_access import StorageAccess
 from churnml.loader_sql.table_loader import TableLoader, target_columns
 from churnml.source_data import caller_search_path, query_columns
-from churnml.spi import prepared
+from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry
 from churnml_loaders import server_config
 from churnml_loaders.load_reader import LOAD_MODES
@@ -39,7 +39,7 @@ from churnml_loaders.uris import FileUri, S3Uri, parse_uri
 LOAD_FORMATS = ("csv", "text", "binary")
 
 
-def _require_admin_for_files(plpy: Any) -> None:
+def _require_admin_for_files(plpy: Plpy) -> None:
     plan = plpy.prepare("SELECT pg_catalog.pg_has_role(CURRENT_USER, 'churnml_admin', 'MEMBER') AS admin", [])
     if not plpy.execute(plan)[0]["admin"]:
         raise InsufficientPrivilege("only members of churnml_admin may use file:// URIs",
@@ -100,7 +100,7 @@ def _spool_objects(uri: S3Uri, mode: str, fmt: str, skip: int, config: server_co
 
 
 @entry
-def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | None, header: bool | None,
+def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str | None, header: bool | None,
                  ignore_lines: int | None, columns: list[str] | None, on_conflict: str | None,
                  search_path: str | None) -> int | None:
     """The objects are written to a spool file (a temporary file of this backend) and
@@ -152,6 +152,7 @@ def load_from_s3(plpy: Any, target: str, uri: str, mode: str | None, fmt: str | 
                     interrupts.check()
                 objects.append({"object": str(parsed), "etag": None, "bytes": path.stat().st_size, "sha256": None})
             else:
+                assert isinstance(parsed, S3Uri)  # path is None only for an s3:// URI
                 spans = _spool_objects(parsed, mode, fmt, skip, config, access, location, out,
                                        objects)
         loader.copy(str(spool), fmt, [s.source for s in spans], [s.lines for s in spans],
@@ -174,12 +175,12 @@ def _read_target(uri: S3Uri, mode: str) -> str:
     return uri_text(uri)
 
 
-def _new_spool(plpy: Any) -> Path:
+def _new_spool(plpy: Plpy) -> Path:
     """A new, empty temporary file of this backend (churnml._spool_file, in C)."""
     return Path(plpy.execute(prepared(plpy, "loaders:spool_file", "SELECT churnml._spool_file() AS p", []))[0]["p"])
 
 
-def _copy_to_spool(plpy: Any, query: str, fmt: str, spool: Path, force_quote: bool) -> int:
+def _copy_to_spool(plpy: Plpy, query: str, fmt: str, spool: Path, force_quote: bool) -> int:
     """COPY (query) TO the spool file (churnml._copy_to_spool, in C); the row count. COPY's own
     defaults, so csv is byte for byte COPY's CSV; force_quote adds FORCE_QUOTE * (csv only). Run it
     under the caller's search_path."""
@@ -188,7 +189,7 @@ def _copy_to_spool(plpy: Any, query: str, fmt: str, spool: Path, force_quote: bo
     return int(plpy.execute(plan, [query, fmt, str(spool), force_quote])[0]["rows"])
 
 
-def _absorb_interrupt(plpy: Any) -> None:
+def _absorb_interrupt(plpy: Plpy) -> None:
     """Take in a SIGINT the upload helper sent (it may still be on its way: no InterruptPending test)."""
     with contextlib.suppress(plpy.SPIError):
         plpy.execute(prepared(plpy, "loaders:absorb_interrupt", "SELECT 1", []))
@@ -200,8 +201,9 @@ def _release(path: Path) -> None:
         os.truncate(path, 0)
 
 
-def _export_file(plpy: Any, config: server_config.ServerConfig, uri: Any, batches: Iterable[tuple[bytes, int]],
-                 framing: Any, gzip_it: bool, overwrite: bool) -> tuple[int, int, int]:
+def _export_file(plpy: Plpy, config: server_config.ServerConfig, uri: Any,
+                 batches: Iterable[tuple[bytes | memoryview, int]], framing: Any, gzip_it: bool,
+                 overwrite: bool) -> tuple[int, int, int]:
     """One server-side file, written under a temporary name and renamed when complete."""
     path = server_config.file_path(config, uri.path)
     if path.exists() and not overwrite:
@@ -225,13 +227,13 @@ def _export_file(plpy: Any, config: server_config.ServerConfig, uri: Any, batche
 
 
 @entry
-def export_query(plpy: Any, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
+def export_query(plpy: Plpy, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
                  manifest: bool | None, overwrite: bool | None, compression: str | None, part_size: int | None,
                  search_path: str | None) -> list[tuple[int, int, int]]:
     return [run_export(plpy, query, uri, fmt, header, manifest, overwrite, compression, part_size, search_path)]
 
 
-def run_export(plpy: Any, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
+def run_export(plpy: Plpy, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
                manifest: bool | None, overwrite: bool | None, compression: str | None, part_size: int | None,
                search_path: str | None, naming: PartNaming = MYSQL_PARTS, force_quote: bool = False
                ) -> tuple[int, int, int]:
@@ -317,7 +319,7 @@ class _S3Export:
     force_quote: bool
 
 
-def _export_s3(plpy: Any, config: server_config.ServerConfig, access: StorageAccess, location: Location,
+def _export_s3(plpy: Plpy, config: server_config.ServerConfig, access: StorageAccess, location: Location,
                export: _S3Export, query: str, search_path: str | None, spool: Path) -> tuple[int, int, int]:
     """COPY writes the spool file while the upload helper (a process: churnml_loaders.upload_helper)
     uploads its parts; the manifest goes last, once the backend has checked for a cancel. An earlier

@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import platform
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from churnml import interrupts, registry
@@ -18,6 +19,7 @@ from churnml.errors import (
     StatementTooComplex,
     UndefinedObject,
 )
+from churnml.spi import Plpy
 from churnml.sql_api.entry import entry
 
 DEFAULT_COSTS = {"tp_cost": 0.0, "fp_cost": 0.0, "tn_cost": 0.0, "fn_cost": 0.0}
@@ -49,7 +51,7 @@ def _library_versions() -> dict[str, str]:
 
 
 @entry
-def train(plpy: Any, name: str, source: str, label: str, features: list[str] | None, exclude: list[str] | None,
+def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | None, exclude: list[str] | None,
           feature_types: str | None, hyperparams: str | None, search: str | None, missing: str,
           test_fraction: float, validation_fraction: float, seed: int, deploy: bool, parent_id: int | None,
           search_path: str | None) -> int:
@@ -271,7 +273,7 @@ SPEC_HINT = ("Pass the fitted spec churnml.train stores (FeatureSpec.to_dict()):
              "with a name, group, sql_type, fitted and state each.")
 
 
-def _checked_spec(plpy: Any, document: dict[str, Any]) -> Any:
+def _checked_spec(plpy: Plpy, document: dict[str, Any]) -> Any:
     """register_model's feature_spec, checked completely (22023 naming the feature): the document
     (`spec_document`), then every sql_type as the database parses it, which is stored instead."""
     from churnml.errors import DataCorrupted, DataException
@@ -297,7 +299,7 @@ def _checked_spec(plpy: Any, document: dict[str, Any]) -> Any:
 _NOT_A_TYPE_CLASSES = ("22", "42", "3F", "0A")
 
 
-def _database_type(plpy: Any, feature: str, group: str, sql_type: str) -> str:
+def _database_type(plpy: Plpy, feature: str, group: str, sql_type: str) -> str:
     """The database's name of the type `sql_type` names (as format_type prints it under churnml's pinned
     search_path), refused (22023) unless it is a real, complete type of a family the group can be."""
     from churnml.errors import spi_error_fields
@@ -310,6 +312,7 @@ def _database_type(plpy: Any, feature: str, group: str, sql_type: str) -> str:
         FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype($1)""",
         ["pg_catalog.text"])
     shown = sql_type if len(sql_type) <= 60 else sql_type[:57] + "…"
+    rows: Sequence[dict[str, Any]]
     try:
         rows = plpy.execute(plan, [sql_type])
     except plpy.SPIError as exc:
@@ -333,17 +336,17 @@ def _database_type(plpy: Any, feature: str, group: str, sql_type: str) -> str:
         raise InvalidParameter(f'invalid feature "{feature}" in feature_spec', detail=problem.sentence,
                                hint="Use the type of the column the model was trained on: numbers for numeric "
                                     "features, boolean for boolean ones.") from None
-    return row["name"]
+    return str(row["name"])
 
 
 @entry
-def register_model(plpy: Any, name: str | None, artifact: str | bytes | None, feature_spec: str | None,
+def register_model(plpy: Plpy, name: str | None, artifact: str | bytes | None, feature_spec: str | None,
                    metrics: str | None, training: str | None, params: str | None, holdout: str | None,
                    deploy: bool | None, parent_id: int | None) -> int:
     """Register a churn model trained outside the database; returns its id."""
     from churnml.training.jsonable import to_jsonable
 
-    registry.check_model_name(name)
+    name = registry.check_model_name(name)
     registry.check_parent(plpy, parent_id)
     registry.check_kind(plpy, name, "churn")
     spec_doc = _json_object(feature_spec, "feature_spec")
@@ -372,7 +375,7 @@ def register_model(plpy: Any, name: str | None, artifact: str | bytes | None, fe
     return model_id
 
 
-def _holdout_metrics(plpy: Any, model_id: int, threshold: float) -> dict[str, Any]:
+def _holdout_metrics(plpy: Plpy, model_id: int, threshold: float) -> dict[str, Any]:
     from churnml.training.metrics import confusion, rates
 
     try:
@@ -388,7 +391,7 @@ def _check_threshold(threshold: float | None) -> None:
         raise InvalidParameter(f"threshold must be between 0 and 1, not {threshold}")
 
 
-def deploy_model(plpy: Any, name: str, model_id: int | None, strategy: str | None,
+def deploy_model(plpy: Plpy, name: str, model_id: int | None, strategy: str | None,
                  threshold: float | None) -> dict[str, Any]:
     _check_threshold(threshold)
     chosen, recorded = registry.pick_model(plpy, name, model_id, strategy)
@@ -428,13 +431,13 @@ def _compiled_check(stored: registry.StoredModel) -> None:
 
 
 @entry
-def deploy(plpy: Any, name: str, model_id: int | None, strategy: str | None,
+def deploy(plpy: Plpy, name: str, model_id: int | None, strategy: str | None,
            threshold: float | None) -> dict[str, Any]:
     return deploy_model(plpy, name, model_id, strategy, threshold)
 
 
 @entry
-def rollback(plpy: Any, name: str) -> dict[str, Any]:
+def rollback(plpy: Plpy, name: str) -> dict[str, Any]:
     history = registry.deployment_history(plpy, name)
     if not history:
         raise ObjectNotInPrerequisiteState(f'model "{name}" is not deployed')
@@ -455,7 +458,7 @@ def rollback(plpy: Any, name: str) -> dict[str, Any]:
 
 
 @entry
-def set_threshold(plpy: Any, name: str, threshold: float) -> dict[str, Any]:
+def set_threshold(plpy: Plpy, name: str, threshold: float) -> dict[str, Any]:
     if threshold is None:
         raise InvalidParameter("threshold must not be NULL")
     current = registry.current_deployment(plpy, name)
@@ -463,7 +466,7 @@ def set_threshold(plpy: Any, name: str, threshold: float) -> dict[str, Any]:
 
 
 @entry
-def threshold_costs(plpy: Any, name: str, tp_cost: float, fp_cost: float, tn_cost: float, fn_cost: float,
+def threshold_costs(plpy: Plpy, name: str, tp_cost: float, fp_cost: float, tn_cost: float, fn_cost: float,
                     ) -> list[dict[str, Any]]:
     from churnml.training.metrics import threshold_costs as costs
 
@@ -472,7 +475,7 @@ def threshold_costs(plpy: Any, name: str, tp_cost: float, fp_cost: float, tn_cos
 
 
 @entry
-def optimal_threshold(plpy: Any, name: str, tp_cost: float, fp_cost: float, tn_cost: float,
+def optimal_threshold(plpy: Plpy, name: str, tp_cost: float, fp_cost: float, tn_cost: float,
                       fn_cost: float) -> dict[str, Any]:
     from churnml.training.metrics import optimal_threshold as optimum
 
@@ -482,7 +485,7 @@ def optimal_threshold(plpy: Any, name: str, tp_cost: float, fp_cost: float, tn_c
     return {**best, "cost_no_action": nobody}
 
 
-def _stored_artifact(plpy: Any, name: str) -> tuple[registry.StoredModel, Any]:
+def _stored_artifact(plpy: Plpy, name: str) -> tuple[registry.StoredModel, Any]:
     """The model a name or id stands for, and its artifact validated once (XX001 when damaged)."""
     from churnml.scoring.artifact import read_stored_artifact
 
@@ -494,7 +497,7 @@ def _stored_artifact(plpy: Any, name: str) -> tuple[registry.StoredModel, Any]:
 
 
 @entry
-def feature_importance(plpy: Any, name: str, level: str) -> list[dict[str, Any]]:
+def feature_importance(plpy: Plpy, name: str, level: str) -> list[dict[str, Any]]:
     from churnml.training.explain import feature_importance as importance
     from churnml.training.feature_spec import FeatureSpec
 
@@ -513,7 +516,7 @@ MODEL_TREES_MAX_NODES = 1023
 
 
 @entry
-def model_trees(plpy: Any, name: str) -> dict[str, Any]:
+def model_trees(plpy: Plpy, name: str) -> dict[str, Any]:
     from churnml.training.explain import tree_depths, tree_to_dict, tree_to_text
     from churnml.training.feature_spec import FeatureSpec
 
@@ -533,7 +536,7 @@ def model_trees(plpy: Any, name: str) -> dict[str, Any]:
 
 
 @entry
-def top_features(plpy: Any, name: str, k: int, level: str) -> list[str]:
+def top_features(plpy: Plpy, name: str, k: int, level: str) -> list[str]:
     from churnml.training.feature_spec import FeatureSpec
     from churnml.training.selection import top_features as top
 
@@ -547,7 +550,7 @@ MAX_COMPARED_MODELS = 64
 
 
 @entry
-def compare_models(plpy: Any, names: list[str]) -> list[dict[str, Any]]:
+def compare_models(plpy: Plpy, names: list[str]) -> list[dict[str, Any]]:
     """One row per (metric, split) with one column per model, for side-by-side reading."""
     if not names:
         raise InvalidParameter("name at least one model")
@@ -571,7 +574,7 @@ def compare_models(plpy: Any, names: list[str]) -> list[dict[str, Any]]:
             interrupts.check()
             facts[model_id] = registry.model_facts(plpy, model_id)
     models = [facts[ids[name]] for name in names]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for split in ("train", "validation", "test"):
         for metric in ("auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier"):
             rows.append({"split": split, "metric": metric,

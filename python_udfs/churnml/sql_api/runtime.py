@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from churnml import runtime
+from churnml.spi import Plpy
 from churnml.sql_api.entry import entry
 
 
 @entry
-def check_install(plpy: Any, runtime_hint: str) -> None:
+def check_install(plpy: Plpy, runtime_hint: str) -> None:
     versions = runtime.check_install(runtime_hint)
     plpy.debug("churnml runtime: " + json.dumps(versions, sort_keys=True))
 
 
 @entry
-def runtime_info(plpy: Any) -> str:
+def runtime_info(plpy: Plpy) -> str:
     return json.dumps(runtime.runtime_info(), sort_keys=True)

@@ -24,7 +24,7 @@ from churnml.errors import (
 )
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import encoded_batches, features_hint
-from churnml.spi import prepared
+from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry, generated_entry
 from churnml.training.sql_types import type_family
 from churnml.version import VERSION
@@ -53,7 +53,7 @@ def _row(row_json: str) -> dict[str, Any]:
 
 
 @entry
-def score_json(plpy: Any, name: str, row_json: str | None, _statement: float | None = None) -> float | None:
+def score_json(plpy: Plpy, name: str, row_json: str | None, _statement: float | None = None) -> float | None:
     """will_churn(c): the row arrives as JSON; features are taken by column name.
 
     `_statement` is what churnml._score_json's third argument still carries for the typed
@@ -72,7 +72,7 @@ def score_json(plpy: Any, name: str, row_json: str | None, _statement: float | N
 
 
 @generated_entry
-def score_args(plpy: Any, name: str, args: list[Any]) -> float:
+def score_args(plpy: Plpy, name: str, args: list[Any]) -> float:
     """A function made by 0.2.0's create_model_function: features as typed arguments, then a
     statement time that is no longer used.
 
@@ -81,14 +81,14 @@ def score_args(plpy: Any, name: str, args: list[Any]) -> float:
 
 
 @generated_entry
-def score_typed(plpy: Any, name: str, args: list[Any]) -> float:
+def score_typed(plpy: Plpy, name: str, args: list[Any]) -> float:
     """A function made by create_model_function: the features as typed arguments, nothing else.
 
     Its calling convention, `score_typed(plpy, version, name, args)`, is frozen (see generated_entry)."""
     return _score_typed(plpy, name, args)
 
 
-def _score_typed(plpy: Any, name: str, values: list[Any]) -> float:
+def _score_typed(plpy: Plpy, name: str, values: list[Any]) -> float:
     loaded = model_cache.serving(plpy, name).model
     if len(values) != len(loaded.input_names):
         raise WrongArgumentCount(
@@ -98,7 +98,7 @@ def _score_typed(plpy: Any, name: str, values: list[Any]) -> float:
 
 
 @entry
-def churn_flag(plpy: Any, name: str, probability: float | None) -> bool | None:
+def churn_flag(plpy: Plpy, name: str, probability: float | None) -> bool | None:
     if probability is None:
         return None
     if not 0.0 <= probability <= 1.0:  # also NaN
@@ -108,7 +108,7 @@ def churn_flag(plpy: Any, name: str, probability: float | None) -> bool | None:
 
 
 @entry
-def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None) -> list[dict[str, Any]]:
+def explain_json(plpy: Plpy, name: str, row_json: str | None, top_k: int | None) -> list[dict[str, Any]]:
     from churnml.training.explain import group_contributions
 
     if row_json is None:
@@ -132,7 +132,7 @@ def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None) 
 
 
 @entry
-def score_batches(plpy: Any, name: str, source: str, key_column: str | None, batch_size: int,
+def score_batches(plpy: Plpy, name: str, source: str, key_column: str | None, batch_size: int,
                   search_path: str | None) -> list[tuple[bytes, bytes]]:
     """Bulk scoring: one SPI round trip per batch, one vectorised predict per batch.
 
@@ -145,7 +145,7 @@ def score_batches(plpy: Any, name: str, source: str, key_column: str | None, bat
         return list(_score_batches(plpy, name, source, key_column, batch_size))
 
 
-def _score_batches(plpy: Any, name: str, source: str, key_column: str | None,
+def _score_batches(plpy: Plpy, name: str, source: str, key_column: str | None,
                    batch_size: int) -> Iterator[tuple[bytes, bytes]]:
     import numpy as np
 
@@ -181,7 +181,7 @@ def _score_batches(plpy: Any, name: str, source: str, key_column: str | None,
         yield done(previous)
 
 
-def _function_sql(plpy: Any, schema: str, function: str, name: str, features: list[tuple[str, str]]) -> str:
+def _function_sql(plpy: Plpy, schema: str, function: str, name: str, features: list[tuple[str, str]]) -> str:
     """The typed function in PL/Python, for a superuser.
 
     The deployment name is a Python string literal (repr) inside a body that the database
@@ -198,7 +198,7 @@ def _function_sql(plpy: Any, schema: str, function: str, name: str, features: li
     )
 
 
-def _sql_function_sql(plpy: Any, schema: str, function: str, name: str, features: list[tuple[str, str]]) -> str:
+def _sql_function_sql(plpy: Plpy, schema: str, function: str, name: str, features: list[tuple[str, str]]) -> str:
     """The typed function as LANGUAGE sql, for a caller who may not create PL/Python functions.
 
     PL/Python is untrusted: only superusers create functions in it. A churnml_admin
@@ -223,7 +223,7 @@ def _sql_function_sql(plpy: Any, schema: str, function: str, name: str, features
 
 
 @entry
-def create_model_function(plpy: Any, function: str, name: str, schema: str | None) -> str:
+def create_model_function(plpy: Plpy, function: str, name: str, schema: str | None) -> str:
     if not function or not FUNCTION_NAME.match(function):
         raise InvalidParameter(f"invalid function name {function!r}",
                                hint="Use a plain identifier such as will_churn.")
@@ -250,7 +250,7 @@ def create_model_function(plpy: Any, function: str, name: str, schema: str | Non
     return signature
 
 
-def _drop_earlier_form(plpy: Any, schema: str, function: str, features: list[tuple[str, str]]) -> None:
+def _drop_earlier_form(plpy: Plpy, schema: str, function: str, features: list[tuple[str, str]]) -> None:
     """Drop the function 0.2.0's create_model_function made under this name for these features.
 
     Its signature had a last `_statement float8` argument with a default; beside the new
@@ -330,7 +330,7 @@ def _flat(values: list[Any], what: str, loaded: model_cache.LoadedModel, shape: 
 
 
 @entry
-def predict(plpy: Any, model_id: int, numbers: list[Any], texts: list[Any]) -> float:
+def predict(plpy: Plpy, model_id: int, numbers: list[Any], texts: list[Any]) -> float:
     try:
         loaded = model_cache.by_id(plpy, model_id)
     except UndefinedObject as missing:
@@ -356,7 +356,7 @@ def predict(plpy: Any, model_id: int, numbers: list[Any], texts: list[Any]) -> f
         raise
 
 
-def _shard_function_sql(plpy: Any, schema: str, function: str, row_type: str, model_id: int,
+def _shard_function_sql(plpy: Plpy, schema: str, function: str, row_type: str, model_id: int,
                         numbers: list[str], texts: list[str]) -> str:
     qualified = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}"
     return (
@@ -368,7 +368,7 @@ def _shard_function_sql(plpy: Any, schema: str, function: str, row_type: str, mo
     )
 
 
-def _as_float8(plpy: Any, column: str, sql_type: str, feature: str) -> str:
+def _as_float8(plpy: Plpy, column: str, sql_type: str, feature: str) -> str:
     ref = f"($1).{plpy.quote_ident(column)}"
     family = type_family(sql_type)
     if family == "boolean":
@@ -381,18 +381,19 @@ def _as_float8(plpy: Any, column: str, sql_type: str, feature: str) -> str:
         hint="Score a table or view whose column has a number or boolean type.")
 
 
-def _as_text(plpy: Any, column: str, sql_type: str) -> str:
+def _as_text(plpy: Plpy, column: str, sql_type: str) -> str:
     ref = f"($1).{plpy.quote_ident(column)}"
     return ref if sql_type == "text" else f"CAST({ref} AS pg_catalog.text)"
 
 
 @entry
-def create_shard_function(plpy: Any, function: str | None, relation: str | None, name: str | None,
+def create_shard_function(plpy: Plpy, function: str | None, relation: str | None, name: str | None,
                           schema: str | None) -> str:
     for argument, value in (("function_name", function), ("relation", relation), ("model", name),
                             ("schema", schema)):
         if value is None:
             raise NullValueNotAllowed(f"{argument} must not be NULL")
+    assert function is not None and relation is not None and name is not None and schema is not None  # just checked
     if not FUNCTION_NAME.match(function):
         raise InvalidParameter(f"invalid function name {function!r}",
                                hint="Use a plain identifier such as churn_on_shards.")

@@ -6,11 +6,12 @@ import json
 import math
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from churnml import interrupts
 from churnml.errors import InvalidParameter, NullValueNotAllowed
 from churnml.sentiment.analysis import run_one
+from churnml.spi import Plpy
 from churnml.sql_api.entry import entry
 
 DEFAULT_ENGINE = "encoder"
@@ -35,7 +36,7 @@ _BUILT_IN: dict[tuple[str | None, str | None], Any] = {}
 _BUILT_IN_MAX = 64
 
 
-def scorer_for(plpy: Any, language: str | None, engine: str | None) -> Any:
+def scorer_for(plpy: Plpy, language: str | None, engine: str | None) -> Any:
     """The engine named or set for this session (see `_engine`), after checking the language."""
     found = _BUILT_IN.get((engine, language))
     if found is not None:
@@ -55,7 +56,7 @@ def scorer_for(plpy: Any, language: str | None, engine: str | None) -> Any:
     return head_for(plpy, name)
 
 
-def analyze_texts(plpy: Any, texts: list[str | None], language: str | None, engine: str | None) -> list[Any]:
+def analyze_texts(plpy: Plpy, texts: list[str | None], language: str | None, engine: str | None) -> list[Any]:
     """Sentiment results (or None for NULL texts) with the engine named or set for this session."""
     from churnml.sentiment.analysis import run
 
@@ -69,7 +70,7 @@ def _row(result: Any) -> dict[str, Any]:
 
 
 @entry
-def detect(plpy: Any, text: str | None, language: str | None, engine: str | None) -> dict[str, Any] | None:
+def detect(plpy: Plpy, text: str | None, language: str | None, engine: str | None) -> dict[str, Any] | None:
     result = run_one(text, scorer_for(plpy, language, engine))
     if result is None:
         return None
@@ -77,7 +78,7 @@ def detect(plpy: Any, text: str | None, language: str | None, engine: str | None
 
 
 @entry
-def scores(plpy: Any, text: str | None, language: str | None, engine: str | None) -> dict[str, Any] | None:
+def scores(plpy: Plpy, text: str | None, language: str | None, engine: str | None) -> dict[str, Any] | None:
     result = run_one(text, scorer_for(plpy, language, engine))
     if result is None:
         return None
@@ -92,7 +93,7 @@ def scores(plpy: Any, text: str | None, language: str | None, engine: str | None
 
 
 @entry
-def detect_batch(plpy: Any, texts: list[str | None] | None, language: str | None,
+def detect_batch(plpy: Plpy, texts: list[str | None] | None, language: str | None,
                  engine: str | None) -> Iterator[dict[str, Any]]:
     """One row per text."""
     if texts is None:
@@ -124,7 +125,7 @@ def _slope_per_day(times: list[datetime], values: list[float]) -> float | None:
     return sxy / sxx if sxx > 0 else None
 
 
-def _parse_times(plpy: Any, times: list[Any] | None, n: int) -> list[datetime] | None:
+def _parse_times(plpy: Plpy, times: list[Any] | None, n: int) -> list[datetime] | None:
     if times is None:
         return None
     if len(times) != n:
@@ -139,7 +140,7 @@ def _parse_times(plpy: Any, times: list[Any] | None, n: int) -> list[datetime] |
 
 
 @entry
-def summary(plpy: Any, texts: list[str | None] | None, times: list[Any] | None, language: str | None,
+def summary(plpy: Plpy, texts: list[str | None] | None, times: list[Any] | None, language: str | None,
             engine: str | None) -> dict[str, Any] | None:
     if texts is None:
         return None
@@ -162,12 +163,13 @@ def summary(plpy: Any, texts: list[str | None] | None, times: list[Any] | None, 
 
 
 @entry
-def embed_one(plpy: Any, text: str | None) -> list[float] | None:
+def embed_one(plpy: Plpy, text: str | None) -> list[float] | None:
     if text is None:
         return None
     from churnml.sentiment import embed
 
-    return embed([text])[0].tolist()
+    vector: list[float] = embed([text])[0].tolist()
+    return vector
 
 
 # Texts embedded per step of embed_batch: a cancel is honoured between steps.
@@ -175,7 +177,7 @@ EMBED_CHUNK = 512
 
 
 @entry
-def embed_batch(plpy: Any, texts: list[str | None] | None) -> Iterator[dict[str, Any]]:
+def embed_batch(plpy: Plpy, texts: list[str | None] | None) -> Iterator[dict[str, Any]]:
     """One row per text; the embeddings are kept as one float32 array (1.5 kB a text) until
     each row is handed on, not as Python floats (~13 kB a text)."""
     if texts is None:
@@ -189,7 +191,7 @@ def embed_batch(plpy: Any, texts: list[str | None] | None) -> Iterator[dict[str,
     for first in range(0, len(present), EMBED_CHUNK):
         interrupts.check()
         members = present[first : first + EMBED_CHUNK]
-        vectors[first : first + len(members)] = embed([texts[i] for i in members])
+        vectors[first : first + len(members)] = embed(cast(list[str], [texts[i] for i in members]))  # present ones
     return _embedding_rows(len(texts), present, vectors)
 
 
@@ -201,7 +203,7 @@ def _embedding_rows(n: int, present: list[int], vectors: Any) -> Iterator[dict[s
 
 
 @entry
-def train_sentiment(plpy: Any, name: str, source: str, text_column: str, label_column: str, seed: int,
+def train_sentiment(plpy: Plpy, name: str, source: str, text_column: str, label_column: str, seed: int,
                     deploy: bool, search_path: str | None) -> int:
     from churnml import registry
     from churnml.sentiment import custom_models

@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from churnml.errors import ChurnmlError, DuplicateObject, NullValueNotAllowed, UndefinedObject
-from churnml.spi import prepared
+from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry
 from churnml_loaders import server_config
 from churnml_loaders.errors import LoaderError
@@ -39,12 +39,12 @@ _REVOKE = ("DELETE FROM churnml.storage_grants WHERE location OPERATOR(pg_catalo
            "AND privilege OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[])")
 
 
-def _location(plpy: Any, name: str) -> dict[str, Any] | None:
+def _location(plpy: Plpy, name: str) -> dict[str, Any] | None:
     rows = plpy.execute(prepared(plpy, "storage:location", _LOCATION, ["pg_catalog.text"]), [name])
     return rows[0] if rows else None
 
 
-def _require_location(plpy: Any, name: str | None) -> str:
+def _require_location(plpy: Plpy, name: str | None) -> str:
     name = check_name(name)
     if _location(plpy, name) is None:
         raise UndefinedObject(f"storage location \"{name}\" does not exist",
@@ -62,7 +62,7 @@ def _resolved(prefix: str) -> str:
     return "file://" + real.rstrip("/") + "/"
 
 
-def _warn_unknown_credential(plpy: Any, name: str, credential: str) -> None:
+def _warn_unknown_credential(plpy: Plpy, name: str, credential: str) -> None:
     """A location may be declared before its credential is configured: say so, do not refuse."""
     try:
         config = server_config.load()
@@ -77,7 +77,7 @@ def _warn_unknown_credential(plpy: Any, name: str, credential: str) -> None:
 
 
 @entry
-def create_location(plpy: Any, name: str | None, uri_prefix: str | None, credential: str | None,
+def create_location(plpy: Plpy, name: str | None, uri_prefix: str | None, credential: str | None,
                     description: str | None, if_not_exists: bool | None, sse: str | None = None,
                     kms_key_id: str | None = None) -> str:
     name = check_name(name)
@@ -127,7 +127,7 @@ class InvalidCredentialName(ChurnmlError):
 
 
 @entry
-def drop_location(plpy: Any, name: str | None, if_exists: bool | None) -> None:
+def drop_location(plpy: Plpy, name: str | None, if_exists: bool | None) -> None:
     name = check_name(name)
     deleted = plpy.execute(prepared(plpy, "storage:delete", _DELETE, ["pg_catalog.text"]), [name]).nrows()
     if deleted:
@@ -140,7 +140,7 @@ def drop_location(plpy: Any, name: str | None, if_exists: bool | None) -> None:
 
 
 @entry
-def grant(plpy: Any, location: str | None, privilege: str | None, role: str | None) -> None:
+def grant(plpy: Plpy, location: str | None, privilege: str | None, role: str | None) -> None:
     """`role` is the regrole argument's text form (PL/Python passes it so), cast back in SQL."""
     privileges = parse_privileges(privilege)
     location = _require_location(plpy, location)
@@ -152,7 +152,7 @@ def grant(plpy: Any, location: str | None, privilege: str | None, role: str | No
 
 
 @entry
-def revoke(plpy: Any, location: str | None, privilege: str | None, role: str | None) -> None:
+def revoke(plpy: Plpy, location: str | None, privilege: str | None, role: str | None) -> None:
     privileges = parse_privileges(privilege)
     location = _require_location(plpy, location)
     if role is None:

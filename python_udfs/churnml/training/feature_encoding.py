@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from churnml.errors import DataException, InvalidParameter
 from churnml.lazy_numpy import np
@@ -137,7 +137,7 @@ def fit_feature_from_stats(f: Feature, stats: FeatureStats) -> None:
         feature_stats(f, [])  # text: refused with the reason
 
 
-def _raise_all_null(f: Feature) -> None:
+def _raise_all_null(f: Feature) -> NoReturn:
     raise DataException(
         f'feature "{f.name}" is NULL in every training row',
         detail="A column without values carries no information, and no statistic can be fitted on it.",
@@ -145,7 +145,7 @@ def _raise_all_null(f: Feature) -> None:
     )
 
 
-def _raise_no_embedder(f: Feature) -> None:
+def _raise_no_embedder(f: Feature) -> NoReturn:
     raise InvalidParameter(
         f'feature "{f.name}" is free text, and no text encoder is available',
         detail="Text features (sentence embeddings) arrive with the sentiment/text work; "
@@ -179,14 +179,14 @@ def encode_column(f: Feature, values: Sequence[Any] | np.ndarray, block: np.ndar
 def _checked_embedder(f: Feature, state: TextState, embed: Embedder | None) -> Embedder:
     if embed is None:
         _raise_no_embedder(f)
-    name = embedder_name(embed)  # type: ignore[arg-type]
+    name = embedder_name(embed)
     if name != state.encoder:
         raise InvalidParameter(
             f'feature "{f.name}" was trained with text encoder "{state.encoder}", not "{name}"',
             detail="Embeddings from a different encoder mean different things to the model.",
             hint=f'Pass the "{state.encoder}" encoder.',
         )
-    return embed  # type: ignore[return-value]
+    return embed
 
 
 def row_encoder(f: Feature, *, refuse_infinite: bool = False) -> RowEncoder:

@@ -429,7 +429,7 @@ def plan_features(
     `infer_spec` is telling categorical from free text by counting distinct values."""
     types = dict(column_types)
     if len(types) != len(column_types):
-        names = [name for name, _ in column_types]  # type: ignore[misc]
+        names = [name for name, _ in column_types]  # type: ignore[str-unpack]  # a mapping cannot repeat a name
         repeated = sorted({name for name in names if names.count(name) > 1})
         raise InvalidParameter(
             f'the source has more than one column named "{repeated[0]}"',

@@ -205,7 +205,7 @@ class Range:
     low: float = 0.0
     high: float = 0.0
     log: bool = False
-    choices: tuple[Any, ...] = ()
+    choices: tuple[int | float | str, ...] = ()
 
     def sample(self, rng: np.random.Generator) -> int | float | str:
         if self.choices:

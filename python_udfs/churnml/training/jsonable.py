@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, SupportsFloat
 
 import numpy as np
 
 JSONValue = None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
 
 
-def finite_or_none(value: float) -> float | None:
+def finite_or_none(value: SupportsFloat) -> float | None:
     """A Python float, or None when the value is NaN or infinite."""
     as_float = float(value)
     return as_float if math.isfinite(as_float) else None

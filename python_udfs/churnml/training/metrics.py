@@ -163,7 +163,8 @@ def brier(y: ArrayLike, p: ArrayLike) -> float:
     return float(_sklearn_metrics().brier_score_loss(labels, probs, labels=[0, 1]))
 
 
-def roc_curve(y: ArrayLike, p: ArrayLike, *, max_points: int | None = DEFAULT_ROC_POINTS) -> dict[str, list]:
+def roc_curve(y: ArrayLike, p: ArrayLike, *,
+              max_points: int | None = DEFAULT_ROC_POINTS) -> dict[str, list[float | None]]:
     """ROC points {"fpr", "tpr", "thresholds"}, one per distinct probability (highest first).
 
     scikit-learn's roc_curve with drop_intermediate=False: point i is the rates when rows
