@@ -1,5 +1,5 @@
 -- churnml 0.2.0 -> 0.3.0: what an update cannot get by re-running the 0.3.0 install
--- script's functions, views, comments and grants (see extension/tools/build_upgrades.py).
+-- script's re-runnable files (functions, views, triggers, comments, grants; see sql/README.md).
 
 -- ---------------------------------------------------------------------------------------
 -- Records are the database's, not the caller's (issue 19). Table-level INSERT/UPDATE
