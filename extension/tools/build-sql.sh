@@ -15,6 +15,7 @@
 #
 #   build-sql.sh install EXTENSION VERSION SQLDIR
 #   build-sql.sh upgrade EXTENSION FROM VERSION SQLDIR
+#   build-sql.sh rerun EXTENSION VERSION SQLDIR     only the re-runnable files (for the test that re-runs them)
 #   build-sql.sh releases SQLDIR VERSION    the releases with a chain of deltas to VERSION
 #
 # SQLDIR is relative to the repository's root (sql or sql/aws), so the output names the
@@ -74,6 +75,14 @@ upgrade)
     echo "-- build id: $id"
     printf '\\echo Use "ALTER EXTENSION %s UPDATE" to load this file. \\quit\n' "$ext"
     for f in $deltas "$dir"/*.sql; do
+        emit "$f" "$version" "$id"
+    done
+    ;;
+rerun)
+    [ $# = 4 ] || { echo "usage: $0 rerun EXTENSION VERSION SQLDIR" >&2; exit 2; }
+    version=$3 dir=$4 id=$(build_id "$4")
+    echo "-- $2 $version: the re-runnable files of $dir/"
+    for f in "$dir"/*.sql; do
         emit "$f" "$version" "$id"
     done
     ;;
