@@ -168,6 +168,8 @@ def current_deployment(plpy: Any, name: str | None) -> Deployment:
     if name is None:
         raise NullValueNotAllowed("the model name must not be NULL",
                                   hint="Pass a deployed model's name, e.g. 'churn' (the default).")
+    if not MODEL_NAME.fullmatch(name):  # no deployment can have it: say what a name is instead
+        check_model_name(name)
     plan = prepared(plpy, "current_deployment", """
         SELECT d.model_id, m.artifact_sha256, d.threshold
         FROM churnml.deployments AS d JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id
@@ -193,8 +195,9 @@ def _known_names(plpy: Any) -> str:
     return f"Deployed models: {names}." if names else "No model is deployed yet."
 
 
-def pick_model(plpy: Any, name: str, model_id: int | None, strategy: str | None) -> tuple[int, str]:
+def pick_model(plpy: Any, name: str | None, model_id: int | None, strategy: str | None) -> tuple[int, str]:
     """The model to deploy and the strategy to record."""
+    name = check_model_name(name)
     if model_id is not None and strategy is not None:
         raise InvalidParameter("give either model_id or strategy, not both")
     if model_id is not None:

@@ -17,6 +17,7 @@ from churnml.errors import (
     ProgramLimitExceeded,
     StatementTooComplex,
     UndefinedObject,
+    shown_number,
 )
 from churnml.sql_api.entry import entry
 
@@ -385,7 +386,7 @@ def _holdout_metrics(plpy: Any, model_id: int, threshold: float) -> dict[str, An
 
 def _check_threshold(threshold: float | None) -> None:
     if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise InvalidParameter(f"threshold must be between 0 and 1, not {threshold}")
+        raise InvalidParameter(f"threshold must be between 0 and 1, not {shown_number(threshold)}")
 
 
 def deploy_model(plpy: Any, name: str, model_id: int | None, strategy: str | None,
@@ -434,7 +435,8 @@ def deploy(plpy: Any, name: str, model_id: int | None, strategy: str | None,
 
 
 @entry
-def rollback(plpy: Any, name: str) -> dict[str, Any]:
+def rollback(plpy: Any, name: str | None) -> dict[str, Any]:
+    name = registry.check_model_name(name)
     history = registry.deployment_history(plpy, name)
     if not history:
         raise ObjectNotInPrerequisiteState(f'model "{name}" is not deployed')
@@ -457,7 +459,7 @@ def rollback(plpy: Any, name: str) -> dict[str, Any]:
 @entry
 def set_threshold(plpy: Any, name: str, threshold: float) -> dict[str, Any]:
     if threshold is None:
-        raise InvalidParameter("threshold must not be NULL")
+        raise NullValueNotAllowed("threshold must not be NULL", hint="Pass a cutoff from 0 to 1, e.g. 0.35.")
     current = registry.current_deployment(plpy, name)
     return deploy_model(plpy, name, current.model_id, None, threshold) | {"strategy": "threshold"}
 
