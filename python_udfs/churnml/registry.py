@@ -168,8 +168,6 @@ def current_deployment(plpy: Any, name: str | None) -> Deployment:
     if name is None:
         raise NullValueNotAllowed("the model name must not be NULL",
                                   hint="Pass a deployed model's name, e.g. 'churn' (the default).")
-    if not MODEL_NAME.fullmatch(name):  # no deployment can have it: say what a name is instead
-        check_model_name(name)
     plan = prepared(plpy, "current_deployment", """
         SELECT d.model_id, m.artifact_sha256, d.threshold
         FROM churnml.deployments AS d JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id
@@ -177,6 +175,9 @@ def current_deployment(plpy: Any, name: str | None) -> Deployment:
         ORDER BY d.id DESC LIMIT 1""", ["pg_catalog.text"])
     rows = plpy.execute(plan, [name])
     if not rows:
+        # a name no model can have: say what a name is (a database updated from 0.2.0 may still
+        # hold a deployment under such a name, so it is looked up first)
+        check_model_name(name)
         raise ObjectNotInPrerequisiteState(
             f'model "{name}" is not deployed',
             detail=_known_names(plpy),
@@ -197,7 +198,7 @@ def _known_names(plpy: Any) -> str:
 
 def pick_model(plpy: Any, name: str | None, model_id: int | None, strategy: str | None) -> tuple[int, str]:
     """The model to deploy and the strategy to record."""
-    name = check_model_name(name)
+    name = check_model_name(name)  # models.name has always had this CHECK: no model has another name
     if model_id is not None and strategy is not None:
         raise InvalidParameter("give either model_id or strategy, not both")
     if model_id is not None:

@@ -10,9 +10,11 @@ copies every result over its expected file; review the diff before committing).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from urllib.parse import urlsplit
 
@@ -28,7 +30,7 @@ OUT = EXTENSION / "test" / "out"
 
 def test_contract(server_url: str) -> None:
     parts = urlsplit(server_url)
-    pg_config = os.environ.get("PG_CONFIG") or _installed_pg_config()
+    pg_config = _installed_pg_config()  # the PostgreSQL `make install` put churnml into
     database = f"churnml_regress_{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PGHOST": parts.hostname or "", "PGPORT": str(parts.port), "PGUSER": parts.username or "",
            "PGPASSWORD": parts.password or ""}
@@ -50,9 +52,6 @@ def test_contract(server_url: str) -> None:
 
 
 def _installed_pg_config() -> str:
-    import json
-    import sys
-
     info = subprocess.run([sys.executable, "-m", "churnml_client.install_info", "show"], capture_output=True,
                           text=True, check=True).stdout
     return json.loads(info)["pg_config"]

@@ -436,9 +436,11 @@ def deploy(plpy: Any, name: str, model_id: int | None, strategy: str | None,
 
 @entry
 def rollback(plpy: Any, name: str | None) -> dict[str, Any]:
-    name = registry.check_model_name(name)
+    if name is None:
+        registry.check_model_name(name)
     history = registry.deployment_history(plpy, name)
     if not history:
+        registry.check_model_name(name)  # a name no model can have: say what a name is
         raise ObjectNotInPrerequisiteState(f'model "{name}" is not deployed')
     current = int(history[0]["model_id"])
     previous = next((row for row in history[1:] if int(row["model_id"]) != current), None)
