@@ -46,13 +46,11 @@ PGXS_MAKE = $(MAKE) --no-print-directory -C extension PG_CONFIG='$(PG_CONFIG)'
 
 PY_SOURCES := $(shell find python_udfs loaders client -name '*.py' -not -path '*/__pycache__/*')
 
-NATIVE_SRC := python_udfs/churnml/scoring/_native_trees.c
-PY_EXT_SUFFIX = $(shell $(VENV)/bin/python -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
-NATIVE_EXT = python_udfs/churnml/scoring/_native_trees$(PY_EXT_SUFFIX)
-COPY_ROWS_SRC := loaders/churnml_loaders/_copy_rows.c
-COPY_ROWS_EXT = loaders/churnml_loaders/_copy_rows$(PY_EXT_SUFFIX)
-ENCODER_SRC := python_udfs/churnml/sentiment/_int8_encoder.c
-ENCODER_EXT = python_udfs/churnml/sentiment/_int8_encoder$(PY_EXT_SUFFIX)
+# The backend's CPython extensions (the tree evaluator, the sentiment encoder, the COPY row
+# scanner) are setuptools ext_modules of the backend distribution (setup.py): `pip install -e .`
+# builds them in place, next to their packages, which make install copies into the runtime.
+NATIVE_SOURCES := $(wildcard python_udfs/churnml/*/_*.c loaders/churnml_loaders/_*.c)
+NATIVE_STAMP := $(VENV)/.native
 
 .PHONY: all deps build venv native runtime install installcheck demo test test-fast bench docs lint lock clean uninstall
 
@@ -86,25 +84,14 @@ $(VENV)/.installed: requirements/constraints.txt requirements/runtime.in require
 	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e client
 	@touch $@
 
-## native: the C tree evaluator, the COPY row scanner and the sentiment encoder (a compiler and the backend Python's headers are Debian packages in deps)
-native: venv
-	@$(MAKE) --no-print-directory $(NATIVE_EXT) $(COPY_ROWS_EXT) $(ENCODER_EXT)
+## native: the backend's CPython extensions, built by setuptools (setup.py) in place (a compiler and the
+##         backend Python's headers are Debian packages in deps)
+native: venv $(NATIVE_STAMP)
 
-python_udfs/churnml/scoring/_native_trees.cpython-%.so: $(NATIVE_SRC)
-	@echo "==> compiling $@"
-	@cc -O3 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
-		$(NATIVE_SRC) -o $@ -lm -pthread
-
-loaders/churnml_loaders/_copy_rows.cpython-%.so: $(COPY_ROWS_SRC)
-	@echo "==> compiling $@"
-	@cc -O3 -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
-		$(COPY_ROWS_SRC) -o $@
-
-# -fopenmp-simd: only the `#pragma omp simd` loop hints (reductions may be vectorized); no OpenMP runtime
-python_udfs/churnml/sentiment/_int8_encoder.cpython-%.so: $(ENCODER_SRC)
-	@echo "==> compiling $@"
-	@cc -O3 -fopenmp-simd -fPIC -shared -Wall -Wextra -Werror -I"$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
-		$(ENCODER_SRC) -o $@ -lm
+$(NATIVE_STAMP): setup.py pyproject.toml $(NATIVE_SOURCES)
+	@echo "==> building the CPython extensions (setup.py ext_modules)"
+	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e . 2>&1 | { $(PIP_QUIET_NOISE); }
+	@touch $@
 
 ## runtime: pinned packages + churnml's Python code in a versioned directory the server can read
 runtime: venv native
@@ -166,5 +153,5 @@ lock: deps
 
 clean:
 	-$(PGXS_MAKE) clean
-	rm -f python_udfs/churnml/scoring/_native_trees*.so python_udfs/churnml/sentiment/_int8_encoder*.so loaders/churnml_loaders/_copy_rows*.so
+	rm -f python_udfs/churnml/scoring/_native_trees*.so python_udfs/churnml/sentiment/_int8_encoder*.so loaders/churnml_loaders/_copy_rows*.so $(NATIVE_STAMP)
 	rm -rf build *.egg-info python_udfs/*.egg-info .pytest_cache .ruff_cache
