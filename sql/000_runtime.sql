@@ -1,6 +1,7 @@
 -- The runtime: the install-time check, version and diagnostics.
 
--- CREATE EXTENSION fails here, before creating anything, when the backend cannot
+-- CREATE EXTENSION and every update fail here, before any function is created (the tables of
+-- sql/schema/, created first, go with the failed transaction), when the backend cannot
 -- import churnml's Python runtime. The runtime reaches the backend only through the
 -- server's environment (PYTHONPATH), which no SQL user can change.
 DO $check$
@@ -45,21 +46,21 @@ api.check_install(plpy, '@EXTVERSION@',
     "then restart the server; see docs/install.md.")
 $check$ LANGUAGE plpython3u;
 
-CREATE FUNCTION churnml.version() RETURNS text
+CREATE OR REPLACE FUNCTION churnml.version() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '@EXTVERSION@'::text $$;
 COMMENT ON FUNCTION churnml.version() IS
 'The version of the installed churnml SQL definitions.';
 
-CREATE FUNCTION churnml._build_id() RETURNS text
+CREATE OR REPLACE FUNCTION churnml._build_id() RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '@BUILD_ID@'::text $$;
 COMMENT ON FUNCTION churnml._build_id() IS
 'Internal: a hash of the SQL this installation was created from, so that tools can tell a database created by an earlier build of the same version (the embedded server re-creates it).';
 
-CREATE FUNCTION churnml.runtime_info() RETURNS jsonb
+CREATE OR REPLACE FUNCTION churnml.runtime_info() RETURNS jsonb
 LANGUAGE plpython3u VOLATILE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -69,14 +70,14 @@ $$;
 COMMENT ON FUNCTION churnml.runtime_info() IS
 'Diagnostics of the Python runtime in this backend: versions of churnml, Python and its packages, the backend pid.';
 
-CREATE FUNCTION churnml._checked_batch(value anyarray, what text) RETURNS anyarray
+CREATE OR REPLACE FUNCTION churnml._checked_batch(value anyarray, what text) RETURNS anyarray
 LANGUAGE c STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'churnml_checked_batch';
 COMMENT ON FUNCTION churnml._checked_batch(anyarray, text) IS
 'Internal: value itself, after checking it against churnml.max_batch_texts (elements) and churnml.max_batch_size (bytes), else 54000 naming `what`; the batch functions pass their arrays through it before PL/Python converts them. Calling it loads churnml.so, which defines those superuser-only parameters, so a value a user SET before is dropped.';
 
-CREATE FUNCTION churnml._check_select(query text, what text) RETURNS void
+CREATE OR REPLACE FUNCTION churnml._check_select(query text, what text) RETURNS void
 LANGUAGE c STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'churnml_check_select';

@@ -4,7 +4,7 @@
 -- The caller's search_path is what a source name or query resolves with, and a function
 -- with SET search_path no longer sees it: so train is a SQL function without that
 -- clause (every name in it schema-qualified) that hands the caller's path to _train.
-CREATE FUNCTION churnml._train(
+CREATE OR REPLACE FUNCTION churnml._train(
     name text, source text, label text, features text[], exclude text[], feature_types jsonb, hyperparams jsonb,
     search jsonb, missing text, test_fraction float8, validation_fraction float8, seed int, deploy boolean,
     parent_id bigint, search_path text
@@ -20,7 +20,7 @@ $$;
 COMMENT ON FUNCTION churnml._train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text) IS
 'Internal: what churnml.train calls, with the caller''s search_path as the last argument.';
 
-CREATE FUNCTION churnml.train(
+CREATE OR REPLACE FUNCTION churnml.train(
     name text,
     source text,
     label text,
@@ -45,7 +45,7 @@ $$;
 COMMENT ON FUNCTION churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint) IS
 'Train an XGBoost churn model on a table, view or query and register it; returns the model id. Features: all columns but the label (or `features`, or all but `exclude`); `feature_types` overrides groups ({"col": "categorical"}); `missing` is native|mean|median|zero; `search` = {"trials": n} runs a random search on validation AUC. Progress is reported as NOTICEs. A source name or query resolves with the caller''s search_path.';
 
-CREATE FUNCTION churnml.register_model(
+CREATE OR REPLACE FUNCTION churnml.register_model(
     name text,
     artifact text,
     feature_spec jsonb,
@@ -66,7 +66,7 @@ $$;
 COMMENT ON FUNCTION churnml.register_model(text, text, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint) IS
 'Register a churn model trained outside the database (churnml train --engine dask): `artifact` is XGBoost''s native JSON model text (for its UBJSON, pass bytea), `feature_spec` the fitted spec it was trained on, `metrics` and `training` as churnml.train stores them, `holdout` = {"labels": [...], "scores": [...]} of the test rows. churnml validates every field of the artifact before any library reads it, and it must be a binary:logistic gbtree or dart model whose input count and names match the spec''s encoded columns (else 22023). The canonical JSON written from the validated values is stored, with its SHA-256 (at most 64 MiB of it: a larger model is 22023). The feature spec is checked completely: names of 1 to 63 bytes, unique; every sql_type parsed by the database as a type its group can have. Returns the model id; `deploy` deploys it at once.';
 
-CREATE FUNCTION churnml.register_model(
+CREATE OR REPLACE FUNCTION churnml.register_model(
     name text,
     artifact bytea,
     feature_spec jsonb,
@@ -86,17 +86,9 @@ return api.register_model(plpy, '@EXTVERSION@', name, artifact, feature_spec, me
 $$;
 COMMENT ON FUNCTION churnml.register_model(text, bytea, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint) IS
 'Register a churn model trained outside the database from the bytes of its artifact: XGBoost''s UBJSON (booster.save_raw(), a .ubj file; its default save format) or its JSON. Otherwise as the text form: the artifact is validated completely before any library reads it (else 22023), and what is stored is its canonical JSON with its SHA-256. Returns the model id.';
-
-CREATE TYPE churnml.deployment AS (
-    deployment_id bigint,
-    name text,
-    model_id bigint,
-    threshold float8,
-    strategy text
-);
 COMMENT ON TYPE churnml.deployment IS 'What churnml.deploy, rollback and set_threshold return.';
 
-CREATE FUNCTION churnml.deploy(
+CREATE OR REPLACE FUNCTION churnml.deploy(
     name text,
     model_id bigint DEFAULT NULL,
     strategy text DEFAULT NULL,
@@ -111,7 +103,7 @@ $$;
 COMMENT ON FUNCTION churnml.deploy(text, bigint, text, float8) IS
 'Make `name` serve a model: a given model_id, or strategy ''best'' (highest validation AUC, the default) or ''latest''. The artifact''s checksum is verified first. threshold defaults to the previous deployment''s, else 0.5. Every session uses it from its next statement.';
 
-CREATE FUNCTION churnml.rollback(name text) RETURNS churnml.deployment
+CREATE OR REPLACE FUNCTION churnml.rollback(name text) RETURNS churnml.deployment
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -121,7 +113,7 @@ $$;
 COMMENT ON FUNCTION churnml.rollback(text) IS
 'Serve again the model `name` served before its current one (with that deployment''s threshold).';
 
-CREATE FUNCTION churnml.set_threshold(name text, threshold float8) RETURNS churnml.deployment
+CREATE OR REPLACE FUNCTION churnml.set_threshold(name text, threshold float8) RETURNS churnml.deployment
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -131,7 +123,7 @@ $$;
 COMMENT ON FUNCTION churnml.set_threshold(text, float8) IS
 'Keep the deployed model of `name` and change the probability above which churn_flag() flags a customer.';
 
-CREATE FUNCTION churnml.threshold_costs(
+CREATE OR REPLACE FUNCTION churnml.threshold_costs(
     name text,
     fp_cost float8,
     fn_cost float8,
@@ -147,7 +139,7 @@ $$;
 COMMENT ON FUNCTION churnml.threshold_costs(text, float8, float8, float8, float8) IS
 'Total cost of each cutoff 0.00..1.00 on the model''s held-out test rows. tp = flagged and churned, fp = flagged and stayed, fn = not flagged and churned, tn = not flagged and stayed; a customer is flagged when probability > cutoff. `name` is a deployed name or a model id.';
 
-CREATE FUNCTION churnml.optimal_threshold(
+CREATE OR REPLACE FUNCTION churnml.optimal_threshold(
     name text,
     fp_cost float8,
     fn_cost float8,
@@ -165,7 +157,7 @@ $$;
 COMMENT ON FUNCTION churnml.optimal_threshold(text, float8, float8, float8, float8) IS
 'The cheapest cutoff of threshold_costs (ties: the lowest cutoff), with the cost of flagging nobody for comparison.';
 
-CREATE FUNCTION churnml.feature_importance(name text, level text DEFAULT 'input')
+CREATE OR REPLACE FUNCTION churnml.feature_importance(name text, level text DEFAULT 'input')
 RETURNS TABLE (feature text, gain float8, total_gain float8, cover float8, total_cover float8, weight bigint)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -176,7 +168,7 @@ $$;
 COMMENT ON FUNCTION churnml.feature_importance(text, text) IS
 'Feature importance of a deployed name or model id: gain, cover and weight (the number of splits using the feature), per input column (level ''input'', one-hot columns folded) or per encoded column (''output''), by total gain.';
 
-CREATE FUNCTION churnml.model_trees(name text) RETURNS jsonb
+CREATE OR REPLACE FUNCTION churnml.model_trees(name text) RETURNS jsonb
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -203,7 +195,7 @@ GRANT EXECUTE ON FUNCTION
     churnml.model_trees(text)
 TO churnml_user;
 
-CREATE FUNCTION churnml.top_features(name text, k int, level text DEFAULT 'input') RETURNS text[]
+CREATE OR REPLACE FUNCTION churnml.top_features(name text, k int, level text DEFAULT 'input') RETURNS text[]
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -213,7 +205,7 @@ $$;
 COMMENT ON FUNCTION churnml.top_features(text, int, text) IS
 'The k features of a deployed name or model id that carry the most total gain, best first (fewer when the model uses fewer): train a smaller model on them with churnml.train(..., features => churnml.top_features(''churn'', 11), parent_id => ...).';
 
-CREATE FUNCTION churnml.compare_models(VARIADIC names text[])
+CREATE OR REPLACE FUNCTION churnml.compare_models(VARIADIC names text[])
 RETURNS TABLE (split text, metric text, model_ids bigint[], "values" float8[])
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp

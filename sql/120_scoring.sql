@@ -8,7 +8,7 @@
 -- therefore planned serially (see docs/models.md). The deployment is looked up once
 -- per statement (keyed by the statement's start, which the Python reads from the server).
 
-CREATE FUNCTION churnml._score_json(
+CREATE OR REPLACE FUNCTION churnml._score_json(
     name text, row_json text,
     _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
 ) RETURNS float8
@@ -21,14 +21,14 @@ $$;
 COMMENT ON FUNCTION churnml._score_json(text, text, float8) IS
 'Internal: the churn probability of one row given as JSON (what will_churn(row) calls, and the typed functions create_model_function makes for non-superusers: keep its signature). The third argument is no longer used; the typed functions 0.2.0 made still pass it.';
 
-CREATE FUNCTION churnml.will_churn(c anyelement, model text DEFAULT 'churn') RETURNS float8
+CREATE OR REPLACE FUNCTION churnml.will_churn(c anyelement, model text DEFAULT 'churn') RETURNS float8
 LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT churnml._score_json(model, pg_catalog.row_to_json(c)::pg_catalog.text) $$;
 COMMENT ON FUNCTION churnml.will_churn(anyelement, text) IS
 'Churn probability (0..1) of a whole row, e.g. SELECT churnml.will_churn(c) FROM customers c, from the model deployed as `model`; features are taken from the row''s columns by name. For the fastest per-row calls make a typed function with churnml.create_model_function.';
 
-CREATE FUNCTION churnml.churn_flag(probability float8, model text DEFAULT 'churn') RETURNS boolean
+CREATE OR REPLACE FUNCTION churnml.churn_flag(probability float8, model text DEFAULT 'churn') RETURNS boolean
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -38,7 +38,7 @@ $$;
 COMMENT ON FUNCTION churnml.churn_flag(float8, text) IS
 'True when a churn probability is above the threshold stored with the deployment of `model` (see optimal_threshold and set_threshold); a probability outside 0..1 is 22003.';
 
-CREATE FUNCTION churnml._explain_json(name text, row_json text, top_k int)
+CREATE OR REPLACE FUNCTION churnml._explain_json(name text, row_json text, top_k int)
 RETURNS TABLE (feature text, value text, contribution float8)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -49,7 +49,7 @@ $$;
 COMMENT ON FUNCTION churnml._explain_json(text, text, int) IS
 'Internal: per-feature contributions for one row given as JSON (what explain_churn calls).';
 
-CREATE FUNCTION churnml.explain_churn(c anyelement, top_k int DEFAULT 5, model text DEFAULT 'churn')
+CREATE OR REPLACE FUNCTION churnml.explain_churn(c anyelement, top_k int DEFAULT 5, model text DEFAULT 'churn')
 RETURNS TABLE (feature text, value text, contribution float8)
 LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -57,7 +57,7 @@ AS $$ SELECT * FROM churnml._explain_json(model, pg_catalog.row_to_json(c)::pg_c
 COMMENT ON FUNCTION churnml.explain_churn(anyelement, int, text) IS
 'Why the model predicts what it does for one customer: the top_k input features by absolute TreeSHAP contribution to the log-odds (one-hot columns folded back onto their column), largest first. Positive contributions push towards churn.';
 
-CREATE FUNCTION churnml._score_batches(
+CREATE OR REPLACE FUNCTION churnml._score_batches(
     name text, source text, key_column text, batch_size int, search_path text
 ) RETURNS TABLE (keys bytea, probabilities bytea)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
@@ -72,7 +72,7 @@ COMMENT ON FUNCTION churnml._score_batches(text, text, text, int, text) IS
 -- Without SET search_path, unlike every other churnml function: C that looks up no
 -- names, called once per row, where a SET clause costs a GUC save and restore per call
 -- (a third more time for the whole fetch). tests/sql/test_privileges.py lists it.
-CREATE FUNCTION churnml._pack_float8(VARIADIC "any") RETURNS bytea
+CREATE OR REPLACE FUNCTION churnml._pack_float8(VARIADIC "any") RETURNS bytea
 LANGUAGE c IMMUTABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'churnml_pack_float8';
 COMMENT ON FUNCTION churnml._pack_float8("any") IS
@@ -80,7 +80,7 @@ COMMENT ON FUNCTION churnml._pack_float8("any") IS
 
 -- The one way batch results come back to SQL: bytea columns unpacked in C
 -- (extension/core/bulk_scoring.c); churnml._unpack_risk (410_dashboards.sql) is the same C function.
-CREATE FUNCTION churnml._unpack_scores(keys bytea, probabilities bytea)
+CREATE OR REPLACE FUNCTION churnml._unpack_scores(keys bytea, probabilities bytea)
 RETURNS TABLE (key text, probability float8)
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -90,7 +90,7 @@ COMMENT ON FUNCTION churnml._unpack_scores(bytea, bytea) IS
 
 -- Without SET search_path: the source resolves with the caller's path, which this body
 -- hands on (every name in it is schema-qualified, and it uses no operator).
-CREATE FUNCTION churnml.score(
+CREATE OR REPLACE FUNCTION churnml.score(
     source text, key_column text DEFAULT NULL, model text DEFAULT 'churn', batch_size int DEFAULT 10000
 ) RETURNS TABLE (key text, probability float8)
 LANGUAGE sql STABLE PARALLEL UNSAFE
@@ -102,7 +102,7 @@ $$;
 COMMENT ON FUNCTION churnml.score(text, text, text, int) IS
 'Bulk scoring: the churn probability of every row of a table, view or query (`source`), in batches with one vectorised prediction each; `key_column` (cast to text) identifies the rows. An order of magnitude faster than calling will_churn per row.';
 
-CREATE FUNCTION churnml.create_model_function(
+CREATE OR REPLACE FUNCTION churnml.create_model_function(
     function_name text, model text DEFAULT 'churn', schema text DEFAULT 'public'
 ) RETURNS text
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
@@ -114,7 +114,7 @@ $$;
 COMMENT ON FUNCTION churnml.create_model_function(text, text, text) IS
 'Aurora-style: create schema.function_name(<feature> <type>, ...) RETURNS float8 with the deployed model''s features as named, typed arguments in training order, e.g. will_churn(acc_length bigint, ..., int_plan_no int). Executable by churnml_user (not PUBLIC), search_path pinned, owned by the caller, who needs CREATE on the schema. Made by a superuser it is PL/Python (the fastest per-row path); PL/Python is untrusted, so for any other churnml_admin it is a SQL function over churnml._score_json (will_churn(row)''s speed). Returns the new function''s signature.';
 
-CREATE FUNCTION churnml._predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
+CREATE OR REPLACE FUNCTION churnml._predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
 LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -127,13 +127,13 @@ COMMENT ON FUNCTION churnml._predict(bigint, float8[], text[]) IS
 -- In C (extension/core/predict.c): checks the two arrays (at most 100,000 elements and
 -- 16 MB each) before PL/Python converts them, then calls churnml._predict. Without SET
 -- search_path: C that looks up one schema-qualified function, once per call site.
-CREATE FUNCTION churnml.predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
+CREATE OR REPLACE FUNCTION churnml.predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
 LANGUAGE c IMMUTABLE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'churnml_predict';
 COMMENT ON FUNCTION churnml.predict(bigint, float8[], text[]) IS
 'Churn probability (0..1) from exactly the registered model model_id, never a deployment: the model''s features in training order, those of number or boolean SQL types in `numbers` (booleans as 1/0), the others in `texts`; NULL elements are missing values. IMMUTABLE because a registered model''s artifact checksum and feature spec can never change (a trigger on churnml.models refuses it), so postgres_fdw ships it to shards. (churnml never reuses a model id; do not delete a model and insert another under its id.) Wrong array lengths fail with 22023 and a hint listing both arrays'' features. Written for you by churnml.create_shard_function.';
 
-CREATE FUNCTION churnml.create_shard_function(
+CREATE OR REPLACE FUNCTION churnml.create_shard_function(
     function_name text, relation regclass, model text DEFAULT 'churn', schema text DEFAULT 'public'
 ) RETURNS text
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE

@@ -9,7 +9,7 @@
 -- PARALLEL UNSAFE (custom models are read through SPI; the encoder is also ~4x
 -- slower in parallel workers on a small machine).
 
-CREATE FUNCTION churnml.detect_sentiment(
+CREATE OR REPLACE FUNCTION churnml.detect_sentiment(
     input_text text,
     language_code text DEFAULT 'en',
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true),
@@ -25,7 +25,7 @@ $$;
 COMMENT ON FUNCTION churnml.detect_sentiment(text, text, text) IS
 'Sentiment of a text like aws_comprehend.detect_sentiment: (sentiment, confidence) with sentiment POSITIVE, NEGATIVE, NEUTRAL or MIXED and confidence the calibrated probability of that label. NULL text gives NULLs; empty or blank text is NEUTRAL with confidence 1. Only language ''en''. See docs/sentiment.md.';
 
-CREATE FUNCTION churnml.detect_sentiment_label(
+CREATE OR REPLACE FUNCTION churnml.detect_sentiment_label(
     input_text text,
     language_code text DEFAULT 'en',
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
@@ -40,7 +40,7 @@ $$;
 COMMENT ON FUNCTION churnml.detect_sentiment_label(text, text, text) IS
 'The sentiment label alone (POSITIVE, NEGATIVE, NEUTRAL, MIXED), for tools that want a scalar.';
 
-CREATE FUNCTION churnml.detect_sentiment_confidence(
+CREATE OR REPLACE FUNCTION churnml.detect_sentiment_confidence(
     input_text text,
     language_code text DEFAULT 'en',
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
@@ -55,7 +55,7 @@ $$;
 COMMENT ON FUNCTION churnml.detect_sentiment_confidence(text, text, text) IS
 'The calibrated probability (0..1) of the detected sentiment label, for tools that want a scalar.';
 
-CREATE FUNCTION churnml.sentiment_scores(
+CREATE OR REPLACE FUNCTION churnml.sentiment_scores(
     input_text text,
     language_code text DEFAULT 'en',
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true),
@@ -74,7 +74,7 @@ COMMENT ON FUNCTION churnml.sentiment_scores(text, text, text) IS
 -- churnml._checked_batch (C: churnml.max_batch_texts, churnml.max_batch_size) before the
 -- PL/Python function that does the work receives them: PL/Python converts an argument
 -- into Python objects before any Python runs, so the check must come first.
-CREATE FUNCTION churnml._detect_sentiment_batch(input_texts text[], language_code text, engine text)
+CREATE OR REPLACE FUNCTION churnml._detect_sentiment_batch(input_texts text[], language_code text, engine text)
 RETURNS TABLE (ordinality int, sentiment text, confidence real, positive real, negative real, neutral real,
                mixed real)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
@@ -86,7 +86,7 @@ $$;
 COMMENT ON FUNCTION churnml._detect_sentiment_batch(text[], text, text) IS
 'Internal: what churnml.detect_sentiment_batch calls with its checked array.';
 
-CREATE FUNCTION churnml.detect_sentiment_batch(
+CREATE OR REPLACE FUNCTION churnml.detect_sentiment_batch(
     input_texts text[],
     language_code text DEFAULT 'en',
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
@@ -101,7 +101,7 @@ $$;
 COMMENT ON FUNCTION churnml.detect_sentiment_batch(text[], text, text) IS
 'Sentiment of many texts in one call (the encoder embeds them in batches, far faster than one call per row): one row per input element, ordinality from 1. Use with array_agg(...) and join back on ordinality.';
 
-CREATE FUNCTION churnml._sentiment_summary(
+CREATE OR REPLACE FUNCTION churnml._sentiment_summary(
     input_texts text[], times timestamptz[], language_code text, engine text,
     OUT messages int, OUT latest text, OUT latest_confidence real, OUT mean_score real,
     OUT worst_text text, OUT worst_score real, OUT trend_per_day real
@@ -115,7 +115,7 @@ $$;
 COMMENT ON FUNCTION churnml._sentiment_summary(text[], timestamptz[], text, text) IS
 'Internal: what churnml.sentiment_summary calls with its checked arrays.';
 
-CREATE FUNCTION churnml.sentiment_summary(
+CREATE OR REPLACE FUNCTION churnml.sentiment_summary(
     input_texts text[],
     times timestamptz[] DEFAULT NULL,
     language_code text DEFAULT 'en',
@@ -132,7 +132,7 @@ $$;
 COMMENT ON FUNCTION churnml.sentiment_summary(text[], timestamptz[], text, text) IS
 'Sentiment over one customer''s messages, e.g. SELECT m.phone, s.* FROM (SELECT phone, array_agg(message ORDER BY calltime) AS messages, array_agg(calltime ORDER BY calltime) AS times FROM customer_message GROUP BY phone) AS m, churnml.sentiment_summary(m.messages, m.times) AS s (a function in FROM runs once per row; (f(...)).* would run it once per column). score = P(POSITIVE) - P(NEGATIVE) in -1..1; latest = label of the last message (by time, else array order); worst = the lowest-scoring message; trend_per_day = least-squares slope of score over time (NULL with fewer than two distinct times).';
 
-CREATE FUNCTION churnml.embed(input_text text) RETURNS real[]
+CREATE OR REPLACE FUNCTION churnml.embed(input_text text) RETURNS real[]
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -142,7 +142,7 @@ $$;
 COMMENT ON FUNCTION churnml.embed(text) IS
 'The all-MiniLM-L6-v2 sentence embedding of a text (384 normalised reals), computed offline in the backend. NULL gives NULL.';
 
-CREATE FUNCTION churnml._embed_batch(input_texts text[]) RETURNS TABLE (ordinality int, embedding real[])
+CREATE OR REPLACE FUNCTION churnml._embed_batch(input_texts text[]) RETURNS TABLE (ordinality int, embedding real[])
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -152,7 +152,7 @@ $$;
 COMMENT ON FUNCTION churnml._embed_batch(text[]) IS
 'Internal: what churnml.embed_batch calls with its checked array.';
 
-CREATE FUNCTION churnml.embed_batch(input_texts text[]) RETURNS TABLE (ordinality int, embedding real[])
+CREATE OR REPLACE FUNCTION churnml.embed_batch(input_texts text[]) RETURNS TABLE (ordinality int, embedding real[])
 LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -175,7 +175,7 @@ GRANT EXECUTE ON FUNCTION
     churnml.embed_batch(text[])
 TO churnml_user;
 
-CREATE FUNCTION churnml._train_sentiment(
+CREATE OR REPLACE FUNCTION churnml._train_sentiment(
     name text, source text, text_column text, label_column text, seed int, deploy boolean, search_path text
 ) RETURNS bigint
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
@@ -189,7 +189,7 @@ COMMENT ON FUNCTION churnml._train_sentiment(text, text, text, text, int, boolea
 'Internal: what churnml.train_sentiment calls, with the caller''s search_path as the last argument.';
 
 -- Without SET search_path, like churnml.train: it hands the caller's path on.
-CREATE FUNCTION churnml.train_sentiment(
+CREATE OR REPLACE FUNCTION churnml.train_sentiment(
     name text,
     source text,
     text_column text,

@@ -1,6 +1,6 @@
 -- Plain text helpers (no model behind them).
 
-CREATE FUNCTION churnml.first_sentence(input_text text) RETURNS text
+CREATE OR REPLACE FUNCTION churnml.first_sentence(input_text text) RETURNS text
 LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$

@@ -1,23 +1,6 @@
 -- The call-center answer in one call: who the customer is, how likely they are to
 -- leave, how they feel, what to offer and why, and a record of the offer.
 
-CREATE TABLE churnml.call_center_settings (
-    singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    customer_table  text NOT NULL DEFAULT 'public.customers',
-    key_columns     text[] NOT NULL DEFAULT '{area_code,phone}'
-                    CHECK (pg_catalog.array_length(key_columns, 1) OPERATOR(pg_catalog.=) 2),
-    message_table   text NOT NULL DEFAULT 'public.customer_message',
-    message_column  text NOT NULL DEFAULT 'message',
-    time_column     text NOT NULL DEFAULT 'calltime',
-    model           text NOT NULL DEFAULT 'churn',
-    rule_set        text NOT NULL DEFAULT 'default',
-    top_reasons     int NOT NULL DEFAULT 3 CHECK (top_reasons BETWEEN 0 AND 20),
-    updated_by      name NOT NULL DEFAULT current_user,
-    updated_at      timestamptz NOT NULL DEFAULT now()
-);
--- Empty at install, so pg_dump/pg_restore carry exactly what an admin set; while it
--- is empty, assess_customer uses the defaults (the view below).
-SELECT pg_catalog.pg_extension_config_dump('churnml.call_center_settings', '');
 COMMENT ON TABLE churnml.call_center_settings IS
 'Where assess_customer finds customers (table and its two key columns) and their messages, which deployed model and rule set it uses, and how many reasons it returns. At most one row; while there is none the column defaults apply. churnml_admin sets it: INSERT INTO churnml.call_center_settings (customer_table) VALUES (''crm.clients'') ON CONFLICT (singleton) DO UPDATE SET customer_table = excluded.customer_table;';
 GRANT SELECT ON churnml.call_center_settings TO churnml_user;
@@ -28,7 +11,7 @@ GRANT INSERT (singleton, customer_table, key_columns, message_table, message_col
     ON churnml.call_center_settings TO churnml_admin;
 GRANT DELETE ON churnml.call_center_settings TO churnml_admin;
 
-CREATE FUNCTION churnml._stamp_updated() RETURNS trigger
+CREATE OR REPLACE FUNCTION churnml._stamp_updated() RETURNS trigger
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -40,10 +23,10 @@ END
 $$;
 COMMENT ON FUNCTION churnml._stamp_updated() IS
 'Internal trigger: an UPDATE stamps the row''s updated_by and updated_at, whatever the statement set.';
-CREATE TRIGGER stamp_updated BEFORE UPDATE ON churnml.call_center_settings
+CREATE OR REPLACE TRIGGER stamp_updated BEFORE UPDATE ON churnml.call_center_settings
     FOR EACH ROW EXECUTE FUNCTION churnml._stamp_updated();
 
-CREATE VIEW churnml.call_center_config AS
+CREATE OR REPLACE VIEW churnml.call_center_config AS
 SELECT customer_table, key_columns, message_table, message_column, time_column, model, rule_set, top_reasons
 FROM churnml.call_center_settings
 UNION ALL
@@ -54,7 +37,7 @@ COMMENT ON VIEW churnml.call_center_config IS
 'The settings assess_customer uses: the churnml.call_center_settings row, or the defaults while it is empty.';
 GRANT SELECT ON churnml.call_center_config TO churnml_user;
 
-CREATE FUNCTION churnml._assess_customer(
+CREATE OR REPLACE FUNCTION churnml._assess_customer(
     area_code bigint, phone text, message text, log_offer boolean, engine text, search_path text
 ) RETURNS TABLE (
     customer_key text,
@@ -84,7 +67,7 @@ COMMENT ON FUNCTION churnml._assess_customer(bigint, text, text, boolean, text, 
 
 -- Without SET search_path, like churnml.train: an unqualified customer or message table
 -- in the settings resolves with the caller's path, which this body hands on.
-CREATE FUNCTION churnml.assess_customer(
+CREATE OR REPLACE FUNCTION churnml.assess_customer(
     area_code bigint,
     phone text,
     message text DEFAULT NULL,

@@ -10,7 +10,7 @@
 
 -- The view calls it without arguments: search_path's default, evaluated where the view
 -- is read, is the reader's path (the view runs with its reader's rights).
-CREATE FUNCTION churnml._customer_risk_batches(
+CREATE OR REPLACE FUNCTION churnml._customer_risk_batches(
     batch_size int DEFAULT 5000,
     search_path text DEFAULT pg_catalog.current_setting('search_path')
 ) RETURNS TABLE (keys bytea, probabilities bytea, bands bytea, reasons bytea, contributions bytea,
@@ -24,7 +24,7 @@ $$;
 COMMENT ON FUNCTION churnml._customer_risk_batches(int, text) IS
 'Internal: every customer of the call-center customer table scored and explained, one row per batch, its columns packed as churnml._unpack_risk reads them; what churnml.customer_risk unnests.';
 
-CREATE FUNCTION churnml._unpack_risk(keys bytea, probabilities bytea, bands bytea, reasons bytea,
+CREATE OR REPLACE FUNCTION churnml._unpack_risk(keys bytea, probabilities bytea, bands bytea, reasons bytea,
                                      contributions bytea)
 RETURNS TABLE (customer_key text, will_churn float8, risk_band text, top_reason text,
                top_reason_contribution float8)
@@ -34,7 +34,7 @@ AS 'MODULE_PATHNAME', 'churnml_unpack_batch';
 COMMENT ON FUNCTION churnml._unpack_risk(bytea, bytea, bytea, bytea, bytea) IS
 'Internal (what customer_risk calls, in C, the same function as _unpack_scores): one row per customer of a batch from _customer_risk_batches. probabilities and contributions = float8 values in native byte order (NaN reads as NULL); keys, bands and reasons = one UTF-8 value per customer, each followed by a zero byte, the single byte 0xFF for NULL. Sizes and UTF-8 are checked (22023, 22021).';
 
-CREATE VIEW churnml.customer_risk WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW churnml.customer_risk WITH (security_invoker = true) AS
 SELECT u.customer_key,
        u.will_churn,
        u.will_churn OPERATOR(pg_catalog.>) b.threshold AS churn_flag,
@@ -60,7 +60,7 @@ COMMENT ON VIEW churnml.customer_risk IS
 'One row per customer of the call-center customer table (churnml.call_center_config) for dashboards: customer_key (key1/key2, as assess_customer), will_churn from the deployed model, churn_flag and risk_band against the deployment''s threshold (high: will_churn > threshold, i.e. churn_flag; medium: > threshold/2; low: the rest), top_reason = the feature with the largest positive TreeSHAP contribution (as explain_churn; NULL when none is positive) and that contribution, the latest sentiment/confidence/time recorded for the customer in churnml.offer_log (NULL if never assessed with a sentiment), and the model name and id. Computed on every read (bulk scoring, TreeSHAP in C): for 10,000 customers about a second; materialise it for heavy dashboards. Reads the customer table with the caller''s privileges.';
 
 -- Without SET search_path, like churnml.assess_customer: it hands the caller's path on.
-CREATE FUNCTION churnml.assess_customer_text(
+CREATE OR REPLACE FUNCTION churnml.assess_customer_text(
     area_code bigint,
     phone text,
     message text DEFAULT NULL,

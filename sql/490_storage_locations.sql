@@ -10,31 +10,6 @@
 -- SQL: only their names. Both tables are configuration tables (pg_extension_config_dump), so
 -- pg_dump keeps their rows and pg_restore brings them back.
 
-CREATE TABLE churnml.storage_locations (
-    name        text PRIMARY KEY
-                CONSTRAINT storage_location_name CHECK (name OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]{0,62}$'),
-    uri_prefix  text NOT NULL UNIQUE
-                CONSTRAINT storage_location_prefix CHECK (
-                    pg_catalog.octet_length(uri_prefix) OPERATOR(pg_catalog.<=) 1100
-                    AND (uri_prefix OPERATOR(pg_catalog.~) '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^/]+/)*$'
-                         OR uri_prefix OPERATOR(pg_catalog.~) '^file:///([^/]+/)*$')
-                    AND uri_prefix OPERATOR(pg_catalog.!~) '^s3://[^/]*(\.\.|\.-|-\.)'
-                    AND uri_prefix OPERATOR(pg_catalog.!~) '/\.\.?/'
-                    AND uri_prefix OPERATOR(pg_catalog.!~) '[[:cntrl:]\\]'
-                    AND uri_prefix OPERATOR(pg_catalog.!~*) '%(2e|2f|5c)'),
-    credential  text NOT NULL DEFAULT 'default'
-                CONSTRAINT storage_location_credential CHECK (credential OPERATOR(pg_catalog.~) '^[A-Za-z0-9_.-]{1,64}$'),
-    sse         text
-                CONSTRAINT storage_location_sse CHECK (sse OPERATOR(pg_catalog.=) ANY (ARRAY['AES256', 'aws:kms'])),
-    kms_key_id  text
-                CONSTRAINT storage_location_kms_key CHECK (kms_key_id IS NULL OR (
-                    sse IS NOT NULL AND sse OPERATOR(pg_catalog.=) 'aws:kms' AND kms_key_id OPERATOR(pg_catalog.~) '^[A-Za-z0-9:/_.-]+$'
-                    AND pg_catalog.length(kms_key_id) OPERATOR(pg_catalog.<=) 2048)),
-    description text,
-    created_by  name NOT NULL DEFAULT CURRENT_USER,
-    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
-SELECT pg_catalog.pg_extension_config_dump('churnml.storage_locations', '');
 COMMENT ON TABLE churnml.storage_locations IS
 'Where churnml may read and write object storage: each location is a name, a URI prefix in normal form (s3://bucket/, s3://bucket/some/prefix/ or file:///directory/, always ending in "/", lowercase scheme and bucket, no empty, "." or ".." segment, no percent-encoded ".", "/" or "\") and the name of a credential in the server''s $PGDATA/churnml/s3.json. Every URI an export or load touches is covered by the location with the longest matching prefix, on which the caller needs read (load, list) or write (export, overwrite): churnml.grant_storage. Written by churnml.create_storage_location and drop_storage_location (churnml_admin); readable by churnml_loader, so a refusal can name the location to ask for.';
 COMMENT ON COLUMN churnml.storage_locations.credential IS
@@ -45,30 +20,12 @@ COMMENT ON COLUMN churnml.storage_locations.kms_key_id IS
 'With sse ''aws:kms'': the KMS key id, alias or ARN the objects are encrypted with (NULL: the default KMS key). An identifier, not a secret; the credential must be allowed to use the key.';
 COMMENT ON COLUMN churnml.storage_locations.created_by IS
 'Who declared the location, set by the database (a trigger) for everyone but a superuser (whose pg_restore keeps the recorded value).';
-
-CREATE TABLE churnml.storage_grants (
-    location    text NOT NULL REFERENCES churnml.storage_locations (name) ON UPDATE CASCADE ON DELETE CASCADE,
-    grantee     regrole NOT NULL,
-    privilege   text NOT NULL
-                CONSTRAINT storage_grant_privilege CHECK (privilege OPERATOR(pg_catalog.=) ANY (ARRAY['read', 'write'])),
-    created_by  name NOT NULL DEFAULT CURRENT_USER,
-    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (location, grantee, privilege)
-);
-SELECT pg_catalog.pg_extension_config_dump('churnml.storage_grants', '');
 COMMENT ON TABLE churnml.storage_grants IS
 'Who may use which storage location: read (load_from_s3, table_import_from_s3, prefix listings, manifests and their parts) or write (export_query, query_export_to_s3, overwriting). A role has a grant made to it or to a role whose privileges it inherits. Written by churnml.grant_storage and revoke_storage (churnml_admin). Row-level security: members of churnml_admin see every row, anyone else only the grants that apply to them.';
 COMMENT ON COLUMN churnml.storage_grants.grantee IS
 'The role (regrole: pg_dump writes its name, so a restore needs the role to exist, as for GRANT). A dropped role''s grants stay, shown as its OID, and apply to nobody; revoke_storage removes them.';
 
-ALTER TABLE churnml.storage_grants ENABLE ROW LEVEL SECURITY;
-CREATE POLICY grantees_and_admins ON churnml.storage_grants
-    USING (pg_catalog.pg_has_role('churnml_admin', 'USAGE')
-           OR grantee::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (ARRAY(
-               SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))))
-    WITH CHECK (pg_catalog.pg_has_role('churnml_admin', 'USAGE'));
-
-CREATE FUNCTION churnml._storage_audit() RETURNS trigger
+CREATE OR REPLACE FUNCTION churnml._storage_audit() RETURNS trigger
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -90,12 +47,12 @@ END
 $$;
 COMMENT ON FUNCTION churnml._storage_audit() IS
 'Internal trigger: created_by and created_at of storage locations and grants are set by the database (the acting role and now; kept on UPDATE), except for a superuser, so that pg_restore keeps the recorded values.';
-CREATE TRIGGER audit BEFORE INSERT OR UPDATE ON churnml.storage_locations
+CREATE OR REPLACE TRIGGER audit BEFORE INSERT OR UPDATE ON churnml.storage_locations
     FOR EACH ROW EXECUTE FUNCTION churnml._storage_audit();
-CREATE TRIGGER audit BEFORE INSERT OR UPDATE ON churnml.storage_grants
+CREATE OR REPLACE TRIGGER audit BEFORE INSERT OR UPDATE ON churnml.storage_grants
     FOR EACH ROW EXECUTE FUNCTION churnml._storage_audit();
 
-CREATE VIEW churnml.storage_privileges WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW churnml.storage_privileges WITH (security_invoker = true) AS
 SELECT g.location, l.uri_prefix, l.credential, g.grantee::pg_catalog.text AS grantee, g.privilege,
        g.grantee::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (ARRAY(
            SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))) AS applies_to_me,
@@ -105,7 +62,7 @@ JOIN churnml.storage_locations AS l ON l.name OPERATOR(pg_catalog.=) g.location;
 COMMENT ON VIEW churnml.storage_privileges IS
 'The storage grants the reader can see, with each location''s prefix: for a loader, what it may use (applies_to_me: granted to it or to a role whose privileges it inherits); for a member of churnml_admin, who has what. Runs with the reader''s rights (security_invoker), so row-level security on churnml.storage_grants decides what it shows.';
 
-CREATE FUNCTION churnml.create_storage_location(
+CREATE OR REPLACE FUNCTION churnml.create_storage_location(
     name text,
     uri_prefix text,
     credential text DEFAULT 'default',
@@ -124,7 +81,7 @@ $$;
 COMMENT ON FUNCTION churnml.create_storage_location(text, text, text, text, boolean, text, text) IS
 'Declare a storage location (churnml_admin): a name (lowercase letters, digits, _), a URI prefix (s3://bucket/, s3://bucket/some/prefix/, or file:///directory/ for the admin-only file:// URIs, still bound by file_root) and the name of the server-side credential it uses (default ''default''; credentials themselves are configured in $PGDATA/churnml/s3.json, never in SQL). The prefix is normalised (lowercase scheme and bucket, a trailing "/"; "..", "//" and percent-encoded separators refused). Grants nothing: see churnml.grant_storage. With if_not_exists, an existing location of that name is left as it is (a NOTICE says so). sse (''AES256'' for SSE-S3, ''aws:kms'' for SSE-KMS) and kms_key_id set the server-side encryption of every object churnml writes there. Returns the normalised prefix.';
 
-CREATE FUNCTION churnml.drop_storage_location(name text, if_exists boolean DEFAULT false) RETURNS void
+CREATE OR REPLACE FUNCTION churnml.drop_storage_location(name text, if_exists boolean DEFAULT false) RETURNS void
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -134,7 +91,7 @@ $$;
 COMMENT ON FUNCTION churnml.drop_storage_location(text, boolean) IS
 'Remove a storage location and every grant on it (churnml_admin). Objects in storage are not touched; exports and loads under its prefix are refused from then on (unless a shorter location covers them). With if_exists, a missing location is a NOTICE, not an error.';
 
-CREATE FUNCTION churnml.grant_storage(location text, privilege text, to_role regrole) RETURNS void
+CREATE OR REPLACE FUNCTION churnml.grant_storage(location text, privilege text, to_role regrole) RETURNS void
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -144,7 +101,7 @@ $$;
 COMMENT ON FUNCTION churnml.grant_storage(text, text, regrole) IS
 'Let a role (and every role that inherits its privileges) use a storage location (churnml_admin): privilege ''read'' (load_from_s3, table_import_from_s3, prefix listings, manifests), ''write'' (export_query, query_export_to_s3, overwrite) or both (''read, write'' or ''all''). The role still needs churnml_loader, and SELECT or INSERT on the tables. Granting again is no change.';
 
-CREATE FUNCTION churnml.revoke_storage(location text, privilege text, from_role regrole) RETURNS void
+CREATE OR REPLACE FUNCTION churnml.revoke_storage(location text, privilege text, from_role regrole) RETURNS void
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$

@@ -3,20 +3,6 @@
 -- Both run with the caller's own privileges; where S3 is and its credentials come
 -- from the server's configuration (docs/loaders.md), never from arguments.
 
-CREATE TABLE churnml.load_history (
-    id          bigserial PRIMARY KEY,
-    target      text NOT NULL,
-    uri         text NOT NULL,
-    mode        text NOT NULL,
-    format      text NOT NULL,
-    objects     jsonb NOT NULL,
-    rows        bigint NOT NULL,
-    loaded_by   name NOT NULL DEFAULT current_user,
-    started_at  timestamptz NOT NULL,
-    finished_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
-);
-SELECT pg_catalog.pg_extension_config_dump('churnml.load_history', '');
-SELECT pg_catalog.pg_extension_config_dump('churnml.load_history_id_seq', '');
 COMMENT ON SEQUENCE churnml.load_history_id_seq IS 'Ids of churnml.load_history (its serial column).';
 COMMENT ON TABLE churnml.load_history IS
 'One row per successful churnml.load_from_s3: the target table, the URI and mode, each object read (URI, ETag, bytes, and the SHA-256 its manifest gave), the row count, who loaded and when. Written in the loading transaction, so a load that is rolled back leaves no row.';
@@ -29,21 +15,21 @@ GRANT USAGE ON SEQUENCE churnml.load_history_id_seq TO churnml_loader;
 -- temporary files of this backend. _copy_to_spool has no SET search_path: it parses and
 -- runs the caller's query under the caller's search_path, as COPY would (export_query
 -- sets that path around the call); it looks up nothing else.
-CREATE FUNCTION churnml._copy_to_spool(query text, format text, path text, force_quote boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION churnml._copy_to_spool(query text, format text, path text, force_quote boolean DEFAULT false)
 RETURNS TABLE (path text, rows bigint)
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'churnml_copy_to_spool';
 COMMENT ON FUNCTION churnml._copy_to_spool(text, text, text, boolean) IS
 'Internal (what export_query calls, in C): COPY (query) TO a spool file made by _spool_file in this session (no other path), format csv, text or binary with COPY''s defaults (the CSV is exactly COPY''s: values quoted only where needed, NULL unquoted and empty); force_quote adds FORCE_QUOTE * (every non-NULL value quoted; csv only, else 0A000 as COPY reports it), for aws_s3.query_export_to_s3''s ''force_quote *''. The query must be one SELECT and runs as the caller. Returns the file''s path and the row count; the file is removed when the transaction ends.';
 
-CREATE FUNCTION churnml._spool_file() RETURNS text
+CREATE OR REPLACE FUNCTION churnml._spool_file() RETURNS text
 LANGUAGE c VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'churnml_spool_file';
 COMMENT ON FUNCTION churnml._spool_file() IS
 'Internal (what load_from_s3 and export_query call, in C): a new, empty temporary file of this session, for the objects to load or for _copy_to_spool to write, removed when the transaction ends; returns its path.';
 
-CREATE FUNCTION churnml._copy_from_spool(
+CREATE OR REPLACE FUNCTION churnml._copy_from_spool(
     target regclass, path text, format text, columns text[], sources text[], records bigint[], skipped bigint[]
 ) RETURNS bigint
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
@@ -52,7 +38,7 @@ AS 'MODULE_PATHNAME', 'churnml_copy_from_spool';
 COMMENT ON FUNCTION churnml._copy_from_spool(regclass, text, text, text[], text[], bigint[], bigint[]) IS
 'Internal (what load_from_s3 calls, in C): COPY target (columns) FROM a spool file made by _spool_file in this session (no other path), format csv, text or binary. Checks INSERT on the columns and refuses row-level security, as COPY does. sources/records/skipped give each object''s record count and skipped header lines, so a bad record is reported as "<object> line N, column c" (22P02 etc., nothing loaded). Returns the rows loaded.';
 
-CREATE FUNCTION churnml._export_query(
+CREATE OR REPLACE FUNCTION churnml._export_query(
     query text, uri text, format text, header boolean, manifest boolean, overwrite boolean, compression text,
     part_size bigint, search_path text
 ) RETURNS TABLE (rows_uploaded bigint, files_uploaded int, bytes_uploaded bigint)
@@ -68,7 +54,7 @@ COMMENT ON FUNCTION churnml._export_query(text, text, text, boolean, boolean, bo
 
 -- Without SET search_path, like churnml.train: the query runs with the caller's path,
 -- which this body hands on (every name in it is schema-qualified).
-CREATE FUNCTION churnml.export_query(
+CREATE OR REPLACE FUNCTION churnml.export_query(
     query text,
     uri text,
     format text DEFAULT 'csv',
@@ -86,7 +72,7 @@ $$;
 COMMENT ON FUNCTION churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint) IS
 'Export the rows of a query to object storage, like SELECT INTO OUTFILE S3: format csv, text or binary (COPY''s formats with their defaults, written by COPY itself: the CSV is byte for byte that of COPY (query) TO ... (FORMAT csv), values quoted only where needed, NULL unquoted and empty, '''' as ""); header adds the column names (not with binary). The query runs as the caller. Results larger than part_size bytes are split into uri.part_00000, .part_00001, ...; compression ''gzip'' compresses each part (.gz). With manifest, uri.manifest (JSON: parts, sizes, rows, SHA-256) is written last, as the completion signal. An existing target is an error unless overwrite. On any failure the parts written are removed and no manifest is written. Returns rows, files and bytes uploaded (as Aurora''s aws_s3.query_export_to_s3).';
 
-CREATE FUNCTION churnml._load_from_s3(
+CREATE OR REPLACE FUNCTION churnml._load_from_s3(
     target regclass, uri text, mode text, format text, header boolean, ignore_lines int, columns text[],
     on_conflict text, search_path text
 ) RETURNS bigint
@@ -101,7 +87,7 @@ COMMENT ON FUNCTION churnml._load_from_s3(regclass, text, text, text, boolean, i
 'Internal: what churnml.load_from_s3 (and aws_s3.table_import_from_s3) calls, with the caller''s search_path as the last argument.';
 
 -- Without SET search_path, like churnml.export_query.
-CREATE FUNCTION churnml.load_from_s3(
+CREATE OR REPLACE FUNCTION churnml.load_from_s3(
     target regclass,
     uri text,
     mode text DEFAULT 'file',

@@ -179,10 +179,13 @@ def script_areas(script: str) -> dict[tuple[str | None, str], Area]:
     A script without markers maps nothing: its objects are then grouped by schema.
     """
     sections = list(_SECTION.finditer(script))
+    # An area is a file name: sql/schema/100_registry.sql (its tables, created first) and
+    # sql/100_registry.sql (its functions) are one area, in file-name order (sql/README.md).
+    order = {name: i for i, name in enumerate(sorted({Path(s["path"]).name for s in sections}))}
     areas: dict[tuple[str | None, str], Area] = {}
     for index, section in enumerate(sections):
         end = sections[index + 1].start() if index + 1 < len(sections) else len(script)
-        area = Area(index, area_title(section["path"]))
+        area = Area(order[Path(section["path"]).name], area_title(section["path"]))
         for match in _CREATE.finditer(script, section.end(), end):
             areas.setdefault(split_name(match["name"]), area)
     return areas

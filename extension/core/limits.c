@@ -85,7 +85,7 @@ churnml_check_array(Datum value, const char *what, int64 max_elements, int64 max
 	if ((int64) size > max_bytes)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s holds %.1f MB, more than one call takes", what, (double) size / (1024.0 * 1024.0)),
+				 errmsg("churnml: %s holds %.1f MB, more than one call takes", what, (double) size / (1024.0 * 1024.0)),
 				 size_setting ? errdetail("%s is %.1f MB.", size_setting, (double) max_bytes / (1024.0 * 1024.0))
 				 : errdetail("At most %.1f MB.", (double) max_bytes / (1024.0 * 1024.0)),
 				 size_setting ? errhint("Pass the values in several calls; a superuser can raise %s.", size_setting)
@@ -95,7 +95,7 @@ churnml_check_array(Datum value, const char *what, int64 max_elements, int64 max
 	if (elements > max_elements)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s has " INT64_FORMAT " elements, more than one call takes", what, elements),
+				 errmsg("churnml: %s has " INT64_FORMAT " elements, more than one call takes", what, elements),
 				 elements_setting ? errdetail("%s is " INT64_FORMAT ".", elements_setting, max_elements)
 				 : errdetail("At most " INT64_FORMAT ".", max_elements),
 				 elements_setting ? errhint("Pass the texts in several calls (e.g. by ranges of ids); a superuser "

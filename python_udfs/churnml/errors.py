@@ -179,6 +179,13 @@ _BUILTIN_MAP: tuple[tuple[type[BaseException], str, str], ...] = (
 )
 
 
+def shown_number(value: float) -> str:
+    """A float as SQL prints it in a message: NaN, Infinity, -Infinity, else the shortest form."""
+    if value != value:  # NaN
+        return "NaN"
+    return f"{value:g}".replace("inf", "Infinity")
+
+
 def sql_literal(value: str) -> str:
     """`value` as a SQL string literal, for the SQL a hint suggests (a name with a quote in it
     must not turn the suggested statement into something else)."""

@@ -175,6 +175,9 @@ def current_deployment(plpy: Plpy, name: str | None) -> Deployment:
         ORDER BY d.id DESC LIMIT 1""", ["pg_catalog.text"])
     rows = plpy.execute(plan, [name])
     if not rows:
+        # a name no model can have: say what a name is (a database updated from 0.2.0 may still
+        # hold a deployment under such a name, so it is looked up first)
+        check_model_name(name)
         raise ObjectNotInPrerequisiteState(
             f'model "{name}" is not deployed',
             detail=_known_names(plpy),
@@ -193,8 +196,9 @@ def _known_names(plpy: Plpy) -> str:
     return f"Deployed models: {names}." if names else "No model is deployed yet."
 
 
-def pick_model(plpy: Plpy, name: str, model_id: int | None, strategy: str | None) -> tuple[int, str]:
+def pick_model(plpy: Plpy, name: str | None, model_id: int | None, strategy: str | None) -> tuple[int, str]:
     """The model to deploy and the strategy to record."""
+    name = check_model_name(name)  # models.name has always had this CHECK: no model has another name
     if model_id is not None and strategy is not None:
         raise InvalidParameter("give either model_id or strategy, not both")
     if model_id is not None:

@@ -3,11 +3,7 @@
 -- this server and calls no AWS service. Roles come from churnml: churnml_user may
 -- score and detect sentiment, churnml_loader may export and import.
 
-CREATE SCHEMA aws_commons;
 COMMENT ON SCHEMA aws_commons IS 'churnml_aws: Aurora''s aws_commons types and constructors (S3 locations).';
-CREATE SCHEMA aws_comprehend;
 COMMENT ON SCHEMA aws_comprehend IS 'churnml_aws: Aurora''s aws_comprehend.detect_sentiment, answered by churnml.detect_sentiment.';
-CREATE SCHEMA aws_sagemaker;
 COMMENT ON SCHEMA aws_sagemaker IS 'churnml_aws: Aurora''s aws_sagemaker.invoke_endpoint, answered by models deployed in churnml.';
-CREATE SCHEMA aws_s3;
 COMMENT ON SCHEMA aws_s3 IS 'churnml_aws: Aurora''s aws_s3 export and import, done by churnml.export_query and churnml.load_from_s3.';

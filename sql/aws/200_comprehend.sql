@@ -2,7 +2,7 @@
 -- churnml.detect_sentiment with the engine set in churnml.sentiment_engine.
 -- STABLE and PARALLEL UNSAFE for the reasons given in churnml's sentiment functions.
 
-CREATE FUNCTION aws_comprehend.detect_sentiment(
+CREATE OR REPLACE FUNCTION aws_comprehend.detect_sentiment(
     input_text varchar,
     language_code varchar,
     max_rows_per_batch int DEFAULT NULL,

@@ -3,7 +3,7 @@
 -- VARIADIC "any" signature needs a C function (no procedural language accepts
 -- "any"); it turns each input into text and calls _invoke_endpoint.
 
-CREATE FUNCTION aws_sagemaker._invoke_endpoint(
+CREATE OR REPLACE FUNCTION aws_sagemaker._invoke_endpoint(
     endpoint_name text, max_rows_per_batch int, model_input text[]
 ) RETURNS text
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
@@ -15,7 +15,7 @@ $$;
 COMMENT ON FUNCTION aws_sagemaker._invoke_endpoint(text, int, text[]) IS
 'Internal: the model inputs of aws_sagemaker.invoke_endpoint as text, in feature order; returns the churn probability as text.';
 
-CREATE FUNCTION aws_sagemaker.invoke_endpoint(
+CREATE OR REPLACE FUNCTION aws_sagemaker.invoke_endpoint(
     endpoint_name varchar,
     max_rows_per_batch int,
     VARIADIC model_input "any",

@@ -5,7 +5,7 @@
 -- search_path (every name in it schema-qualified, no operator) that hands the caller's
 -- search_path, which resolves the query and the table name, to an internal one.
 
-CREATE FUNCTION aws_s3._query_export_to_s3(
+CREATE OR REPLACE FUNCTION aws_s3._query_export_to_s3(
     query text, s3_info aws_commons._s3_uri_1, options text, search_path text,
     OUT rows_uploaded bigint, OUT files_uploaded bigint, OUT bytes_uploaded bigint
 ) RETURNS record
@@ -18,7 +18,7 @@ $$;
 COMMENT ON FUNCTION aws_s3._query_export_to_s3(text, aws_commons._s3_uri_1, text, text) IS
 'Internal: what aws_s3.query_export_to_s3 calls, with the caller''s search_path.';
 
-CREATE FUNCTION aws_s3.query_export_to_s3(
+CREATE OR REPLACE FUNCTION aws_s3.query_export_to_s3(
     query text,
     s3_info aws_commons._s3_uri_1,
     options text DEFAULT NULL,
@@ -33,7 +33,7 @@ $$;
 COMMENT ON FUNCTION aws_s3.query_export_to_s3(text, aws_commons._s3_uri_1, text) IS
 'Aurora-compatible: write the rows of a query to s3_info''s object, like Aurora: options are COPY options (''format csv, header true''; format text, csv or binary... see docs/from-aurora.md for those churnml supports); results over 6 GB continue in file_path_part2, _part3, ... An existing object is replaced. Runs as the caller; on failure nothing is left behind. Returns rows, files and bytes uploaded.';
 
-CREATE FUNCTION aws_s3.query_export_to_s3(
+CREATE OR REPLACE FUNCTION aws_s3.query_export_to_s3(
     query text,
     bucket text,
     file_path text,
@@ -52,7 +52,7 @@ $$;
 COMMENT ON FUNCTION aws_s3.query_export_to_s3(text, text, text, text, text) IS
 'Aurora-compatible: query_export_to_s3 with the bucket, file path and region as separate arguments.';
 
-CREATE FUNCTION aws_s3._table_import_from_s3(
+CREATE OR REPLACE FUNCTION aws_s3._table_import_from_s3(
     table_name text, column_list text, options text, s3_info aws_commons._s3_uri_1, search_path text
 ) RETURNS text
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
@@ -64,7 +64,7 @@ $$;
 COMMENT ON FUNCTION aws_s3._table_import_from_s3(text, text, text, aws_commons._s3_uri_1, text) IS
 'Internal: what aws_s3.table_import_from_s3 calls, with the caller''s search_path.';
 
-CREATE FUNCTION aws_s3.table_import_from_s3(
+CREATE OR REPLACE FUNCTION aws_s3.table_import_from_s3(
     table_name text,
     column_list text,
     options text,
@@ -78,7 +78,7 @@ $$;
 COMMENT ON FUNCTION aws_s3.table_import_from_s3(text, text, text, aws_commons._s3_uri_1) IS
 'Aurora-compatible: load s3_info''s object into table_name (resolved with the caller''s search_path), column_list '''' for all columns or ''a,b,c''; options are COPY options (''(format csv, header true)''); gzip objects are read transparently. All or nothing, as the caller; recorded in churnml.load_history. Returns e.g. ''1000 rows imported into relation "customers" from file churn.csv of 91234 bytes''.';
 
-CREATE FUNCTION aws_s3.table_import_from_s3(
+CREATE OR REPLACE FUNCTION aws_s3.table_import_from_s3(
     table_name text,
     column_list text,
     options text,
@@ -97,7 +97,7 @@ COMMENT ON FUNCTION aws_s3.table_import_from_s3(text, text, text, text, text, te
 
 -- Aurora's forms with credentials: kept so that such calls get a clear error (0A000)
 -- that says why and what to do, not "function does not exist".
-CREATE FUNCTION aws_s3.table_import_from_s3(
+CREATE OR REPLACE FUNCTION aws_s3.table_import_from_s3(
     table_name text, column_list text, options text, s3_info aws_commons._s3_uri_1,
     credentials aws_commons._aws_credentials_1
 ) RETURNS text
@@ -110,7 +110,7 @@ $$;
 COMMENT ON FUNCTION aws_s3.table_import_from_s3(text, text, text, aws_commons._s3_uri_1, aws_commons._aws_credentials_1) IS
 'Always an error (0A000): churnml takes no credentials as arguments; call table_import_from_s3(table_name, column_list, options, s3_info) after the DBA has configured S3.';
 
-CREATE FUNCTION aws_s3.table_import_from_s3(
+CREATE OR REPLACE FUNCTION aws_s3.table_import_from_s3(
     table_name text, column_list text, options text, bucket text, file_path text, region text,
     access_key text, secret_key text, session_token text
 ) RETURNS text

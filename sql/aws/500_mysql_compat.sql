@@ -3,7 +3,7 @@
 -- extension is created in (CREATE EXTENSION churnml_aws [SCHEMA s]; by default the
 -- first schema of the search_path, usually public), so unqualified calls resolve.
 
-CREATE FUNCTION @extschema@.aws_comprehend_detect_sentiment(
+CREATE OR REPLACE FUNCTION @extschema@.aws_comprehend_detect_sentiment(
     input_text text, language_code text, max_batch_size int DEFAULT NULL
 ) RETURNS varchar
 LANGUAGE sql STABLE PARALLEL UNSAFE
@@ -12,7 +12,7 @@ AS $$ SELECT d.sentiment FROM aws_comprehend.detect_sentiment(input_text, langua
 COMMENT ON FUNCTION @extschema@.aws_comprehend_detect_sentiment(text, text, int) IS
 'Aurora MySQL-compatible: the sentiment label (POSITIVE, NEGATIVE, NEUTRAL or MIXED) of a text; NULL for NULL text.';
 
-CREATE FUNCTION @extschema@.aws_comprehend_detect_sentiment_confidence(
+CREATE OR REPLACE FUNCTION @extschema@.aws_comprehend_detect_sentiment_confidence(
     input_text text, language_code text, max_batch_size int DEFAULT NULL
 ) RETURNS double precision
 LANGUAGE sql STABLE PARALLEL UNSAFE

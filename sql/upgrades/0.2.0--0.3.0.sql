@@ -1,5 +1,5 @@
 -- churnml 0.2.0 -> 0.3.0: what an update cannot get by re-running the 0.3.0 install
--- script's functions, views, comments and grants (see extension/tools/build_upgrades.py).
+-- script's re-runnable files (functions, views, triggers, comments, grants; see sql/README.md).
 
 -- ---------------------------------------------------------------------------------------
 -- Records are the database's, not the caller's (issue 19). Table-level INSERT/UPDATE
@@ -178,18 +178,20 @@ CREATE TRIGGER stamp_updated BEFORE UPDATE ON churnml.call_center_settings
 -- server). CREATE OR REPLACE cannot drop an argument, so the old forms are dropped here and
 -- the replayed install script creates the new ones. customer_risk depends on
 -- _customer_risk_batches: the view is dropped with it and re-created by the replay.
-DROP VIEW churnml.customer_risk;
-DROP FUNCTION churnml._customer_risk_batches(int, text, float8);
-DROP FUNCTION churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean,
+-- IF EXISTS: an update from 0.1.0 runs this delta right after 0.1.0--0.2.0.sql, without 0.2.0's
+-- re-runnable files in between, so what only those created is not there to drop.
+DROP VIEW IF EXISTS churnml.customer_risk;
+DROP FUNCTION IF EXISTS churnml._customer_risk_batches(int, text, float8);
+DROP FUNCTION IF EXISTS churnml.train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean,
                             bigint, text);
-DROP FUNCTION churnml.train_sentiment(text, text, text, text, int, boolean, text);
-DROP FUNCTION churnml.churn_flag(float8, text, float8);
-DROP FUNCTION churnml._explain_json(text, text, int, float8);
-DROP FUNCTION churnml.score(text, text, text, int, text);
-DROP FUNCTION churnml._score_batches(text, text, text, int, text, float8);
-DROP FUNCTION churnml.recommend_incentive(float8, text, float8, jsonb, text, text, timestamptz, float8);
-DROP FUNCTION churnml.assess_customer_text(bigint, text, text, boolean, text, text);
-DROP FUNCTION churnml.assess_customer(bigint, text, text, boolean, text, text, float8);
+DROP FUNCTION IF EXISTS churnml.train_sentiment(text, text, text, text, int, boolean, text);
+DROP FUNCTION IF EXISTS churnml.churn_flag(float8, text, float8);
+DROP FUNCTION IF EXISTS churnml._explain_json(text, text, int, float8);
+DROP FUNCTION IF EXISTS churnml.score(text, text, text, int, text);
+DROP FUNCTION IF EXISTS churnml._score_batches(text, text, text, int, text, float8);
+DROP FUNCTION IF EXISTS churnml.recommend_incentive(float8, text, float8, jsonb, text, text, timestamptz, float8);
+DROP FUNCTION IF EXISTS churnml.assess_customer_text(bigint, text, text, boolean, text, text);
+DROP FUNCTION IF EXISTS churnml.assess_customer(bigint, text, text, boolean, text, text, float8);
 
 
 -- Storage locations and their grants (sql/490_storage_locations.sql): new configuration
@@ -266,5 +268,5 @@ CREATE TRIGGER audit BEFORE INSERT OR UPDATE ON churnml.storage_grants
 
 -- export_query and load_from_s3 without _search_path (SQL functions handing the caller's
 -- path to _export_query and _load_from_s3).
-DROP FUNCTION churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text);
-DROP FUNCTION churnml.load_from_s3(regclass, text, text, text, boolean, int, text[], text, text);
+DROP FUNCTION IF EXISTS churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text);
+DROP FUNCTION IF EXISTS churnml.load_from_s3(regclass, text, text, text, boolean, int, text[], text, text);

@@ -8,11 +8,13 @@ from churnml_client.sql_reference import Area, Argument, Column, ExtensionRefere
 SCRIPT = r'''-- churnml 0.1.0 install script
 \echo Use "CREATE EXTENSION churnml" to load this file. \quit
 
+-- ---- sql/schema/400_call_center.sql ----
+CREATE TABLE churnml.call_center_settings (id int);
+
 -- ---- sql/000_runtime.sql ----
 CREATE FUNCTION churnml.version() RETURNS text LANGUAGE sql AS $$ SELECT '1' $$;
 
 -- ---- sql/400_call_center.sql ----
-CREATE TABLE churnml.call_center_settings (id int);
 create or replace view churnml."Odd ""Name""" AS SELECT 1;
 CREATE FUNCTION @extschema@.mysql_style() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
 CREATE FUNCTION churnml.version() RETURNS text LANGUAGE sql AS $$ SELECT '2' $$;
@@ -45,13 +47,15 @@ def test_split_name_handles_quotes_and_extschema() -> None:
 
 
 def test_script_areas_maps_each_object_to_the_first_file_creating_it() -> None:
+    """An area is a file name, in file-name order: sql/schema/400_call_center.sql (its tables) and
+    sql/400_call_center.sql (its functions and views) are one area."""
     areas = ref.script_areas(SCRIPT)
     assert areas[("churnml", "version")] == Area(0, "Runtime")
-    assert areas[("churnml", "call_center_settings")] == Area(1, "Call center")
-    assert areas[("churnml", 'Odd "Name"')] == Area(1, "Call center")
-    assert areas[(None, "mysql_style")] == Area(1, "Call center")
-    assert areas[(None, "aws_commons")] == Area(2, "Schemas")
-    assert areas[("aws_commons", "_s3_uri_1")] == Area(2, "Schemas")
+    assert areas[(None, "aws_commons")] == Area(1, "Schemas")
+    assert areas[("aws_commons", "_s3_uri_1")] == Area(1, "Schemas")
+    assert areas[("churnml", "call_center_settings")] == Area(2, "Call center")
+    assert areas[("churnml", 'Odd "Name"')] == Area(2, "Call center")
+    assert areas[(None, "mysql_style")] == Area(2, "Call center")
 
 
 def test_script_without_markers_maps_nothing_and_objects_group_by_schema() -> None:
@@ -62,9 +66,9 @@ def test_script_without_markers_maps_nothing_and_objects_group_by_schema() -> No
 
 def test_area_of_falls_back_to_unqualified_names() -> None:
     areas = ref.script_areas(SCRIPT)
-    assert ref.area_of(routine("mysql_style", schema="public"), areas) == Area(1, "Call center")
+    assert ref.area_of(routine("mysql_style", schema="public"), areas) == Area(2, "Call center")
     schema = SqlObject(group="schema", kind="schema", schema="", name="aws_commons", comment="c")
-    assert ref.area_of(schema, areas) == Area(2, "Schemas")
+    assert ref.area_of(schema, areas) == Area(1, "Schemas")
 
 
 # ---- formatting ----

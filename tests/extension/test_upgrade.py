@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sysconfig
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,6 @@ from tests.conftest import REPO, private_path
 RELEASES = {"0.1.0": "db7e7480b910e5bfeaad041708c0922b9328e661",
             "0.2.0": "71fd0b43a341d97c59a9ba891a10a938b45f8135"}
 PREVIOUS = "0.2.0"
-ROOT = private_path("upgrade")
 
 
 
@@ -78,28 +78,36 @@ def _install_release_scripts(tree: Path, version: str, sharedir: Path) -> None:
         (target / name).chmod(0o644)
 
 
-@pytest.fixture(scope="module")
-def release_server(embedded_server) -> Iterator[dict[str, Any]]:
-    """A private server running the previous release; yields what the test needs to switch it."""
+@contextmanager
+def _running_release(embedded_server: Any, version: str) -> Iterator[dict[str, Any]]:
+    """A private server running `version`; yields what a test needs to switch it to this checkout."""
     from churnml_client.embedded_pg import EmbeddedServer
 
-    shutil.rmtree(ROOT, ignore_errors=True)
-    ROOT.mkdir(parents=True)
-    ROOT.chmod(0o755)
-    tree = _release_tree(PREVIOUS, ROOT)
+    root = private_path(f"upgrade-{version}")
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    root.chmod(0o755)
+    tree = _release_tree(version, root)
     sharedir = Path(subprocess.run([embedded_server.info.pg_config, "--sharedir"], capture_output=True, text=True,
                                    check=True).stdout.strip())
-    _install_release_scripts(tree, PREVIOUS, sharedir)
+    _install_release_scripts(tree, version, sharedir)
     old_info = dataclasses.replace(embedded_server.info, runtime_site=_release_runtime(
-        tree, PREVIOUS, embedded_server.info.runtime_site))
-    server = EmbeddedServer(home=ROOT / "home", info=old_info)
+        tree, version, embedded_server.info.runtime_site))
+    server = EmbeddedServer(home=root / "home", info=old_info)
     server.start(database="")
     state = {"server": server, "current_info": embedded_server.info}
     try:
         yield state
     finally:
         state["server"].stop()
-        shutil.rmtree(ROOT, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def release_server(embedded_server) -> Iterator[dict[str, Any]]:
+    """A private server running the previous release."""
+    with _running_release(embedded_server, PREVIOUS) as state:
+        yield state
 
 
 def _restart_with(state: dict[str, Any], info: Any) -> None:
@@ -324,3 +332,28 @@ def test_update_of_a_current_database_is_a_no_op(db_url: str) -> None:
         before = catalog(conn)
         conn.execute("ALTER EXTENSION churnml UPDATE")  # "already at version": a NOTICE, no change
         assert catalog(conn) == before
+
+
+@pytest.mark.slow
+def test_update_from_the_first_release_gives_a_fresh_install(embedded_server) -> None:
+    """Every earlier release has a direct upgrade script (extension/churnml--0.1.0--<version>.sql): an
+    empty 0.1.0 database, updated, has exactly the catalog of a fresh install."""
+    with _running_release(embedded_server, "0.1.0") as state:
+        state["server"].ensure_database("first", ensure_extension=False)
+        with psycopg.connect(state["server"].url("first"), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION churnml VERSION '0.1.0' CASCADE")
+            conn.execute("CREATE EXTENSION churnml_aws VERSION '0.1.0'")
+        _restart_with(state, state["current_info"])
+        url = state["server"].url("first")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER EXTENSION churnml UPDATE")
+            conn.execute("ALTER EXTENSION churnml_aws UPDATE")
+            updated = catalog(conn)
+            assert conn.execute("SELECT churnml.version()").fetchone()[0] == state["current_info"].version
+        state["server"].ensure_database("fresh", ensure_extension=False)
+        with psycopg.connect(state["server"].url("fresh"), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION churnml CASCADE")
+            conn.execute("CREATE EXTENSION churnml_aws")
+            fresh = catalog(conn)
+    problems = _differences(fresh, updated)
+    assert not problems, "\n".join(problems)

@@ -222,7 +222,8 @@ def test_batch_limits_refuse_oversized_requests_before_any_work(slow_db: str) ->
             with pytest.raises(psycopg.errors.ProgramLimitExceeded) as refused:
                 conn.execute(f"SELECT * FROM {call}")
             assert time.monotonic() - started < 1.0
-            assert refused.value.diag.message_primary == "input_texts has 100001 elements, more than one call takes"
+            assert refused.value.diag.message_primary == ("churnml: input_texts has 100001 elements, more than one "
+                                                          "call takes")
             assert refused.value.diag.message_detail == "churnml.max_batch_texts is 100000."
             assert "churnml.max_batch_texts" in (refused.value.diag.message_hint or "")
         with pytest.raises(psycopg.errors.ProgramLimitExceeded) as too_big:

@@ -2,7 +2,7 @@
 
 Why C, and only C: inside a PostgreSQL backend `will_churn(...)` runs once per row,
 and xgboost's `inplace_predict` costs ~220 µs per call (importing xgboost ~1 s and
-tens of MB). The C forest (`_native_trees.c`, built by `make`) walks a row in well
+tens of MB). The C forest (`_native_trees.c`, built by setup.py, `make native`) walks a row in well
 under a microsecond, a matrix with AVX2 in a thread of its own, and computes exact
 TreeSHAP. xgboost is its oracle in the tests. A runtime without the C module is
 incomplete: loading a model then fails with RuntimeMissing instead of scoring slowly.

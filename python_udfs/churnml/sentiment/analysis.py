@@ -158,11 +158,17 @@ def run_one(text: str | None, scorer: Engine) -> SentimentResult | None:
 
 def _capped(text: Any, i: int) -> str | None:
     """The analysed part of item i (`text.MAX_CHARS`), or None when it is empty or blank."""
+    if isinstance(text, list):  # what PL/Python makes of a 2-D text[]
+        raise DatatypeMismatch(
+            "sentiment texts must be a one-dimensional array",
+            detail=f"Item {i + 1} is itself an array.",
+            hint="Pass a text[] of one dimension, e.g. ARRAY['first message', 'second message'].",
+        )
     if not isinstance(text, str):
         raise DatatypeMismatch(
             "sentiment texts must be strings",
-            detail=f"Item {i} is a {type(text).__name__}.",
-            hint="Pass text values, or NULL (None) for no text.",
+            detail=f"Item {i + 1} is a {type(text).__name__}.",
+            hint="Pass text values, or NULL for no text.",
         )
     capped = text[:MAX_CHARS] if len(text) > MAX_CHARS else text
     if not capped or capped.isspace():

@@ -142,7 +142,7 @@ def quantize_rows(weight: Any) -> tuple[Any, Any]:
 def build_network(tensors: dict[str, Any]) -> Any:
     """The C encoder from BERT weights named as in all-MiniLM-L6-v2's model.safetensors."""
     try:
-        from churnml.sentiment import _int8_encoder  # built by make
+        from churnml.sentiment import _int8_encoder  # built by setup.py (make native)
     except ImportError as exc:
         raise RuntimeMissing(
             "the sentiment encoder needs churnml's C module _int8_encoder",

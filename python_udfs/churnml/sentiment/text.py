@@ -82,7 +82,7 @@ def normalize_language(language: str | None) -> str:
         raise InvalidParameter(
             f"unsupported sentiment language: {language!r}",
             detail="Supported language codes: " + ", ".join(SUPPORTED_LANGUAGES) + " (with any region, e.g. en-US).",
-            hint="Pass language => 'en'; other languages need their own model, which churnml does not ship.",
+            hint="Pass language_code => 'en'; other languages need their own model, which churnml does not ship.",
         )
     return code
 

@@ -280,8 +280,13 @@ def run_export(plpy: Plpy, query: str | None, uri: str | None, fmt: str | None, 
     else:
         location = access.require(uri_text(target), "write")
     body = query.strip().rstrip(";").strip()
+    # exactly one SELECT (on the server's parse tree), before it is pasted into the statement
+    # that reads its columns: else a DELETE would fail there as a syntax error of churnml's SQL
+    plpy.execute(prepared(plpy, "check_select", "SELECT churnml._check_select($1, $2)",
+                          ["pg_catalog.text", "pg_catalog.text"]), [body, "the exported query"])
     with caller_search_path(plpy, search_path):
-        columns = query_columns(plpy, f"({body}) AS q", "the exported query")
+        # the newline ends a trailing -- comment before the closing parenthesis
+        columns = query_columns(plpy, f"({body}\n) AS q", "the exported query")
     preamble = b""
     if header and fmt != "binary":
         preamble = (header_line([n for n, _ in columns], fmt) + "\n").encode("utf-8")

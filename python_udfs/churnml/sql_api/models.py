@@ -18,6 +18,7 @@ from churnml.errors import (
     ProgramLimitExceeded,
     StatementTooComplex,
     UndefinedObject,
+    shown_number,
 )
 from churnml.spi import Plpy
 from churnml.sql_api.entry import entry
@@ -388,7 +389,7 @@ def _holdout_metrics(plpy: Plpy, model_id: int, threshold: float) -> dict[str, A
 
 def _check_threshold(threshold: float | None) -> None:
     if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise InvalidParameter(f"threshold must be between 0 and 1, not {threshold}")
+        raise InvalidParameter(f"threshold must be between 0 and 1, not {shown_number(threshold)}")
 
 
 def deploy_model(plpy: Plpy, name: str, model_id: int | None, strategy: str | None,
@@ -437,9 +438,12 @@ def deploy(plpy: Plpy, name: str, model_id: int | None, strategy: str | None,
 
 
 @entry
-def rollback(plpy: Plpy, name: str) -> dict[str, Any]:
+def rollback(plpy: Plpy, name: str | None) -> dict[str, Any]:
+    if name is None:
+        registry.check_model_name(name)
     history = registry.deployment_history(plpy, name)
     if not history:
+        registry.check_model_name(name)  # a name no model can have: say what a name is
         raise ObjectNotInPrerequisiteState(f'model "{name}" is not deployed')
     current = int(history[0]["model_id"])
     previous = next((row for row in history[1:] if int(row["model_id"]) != current), None)
@@ -460,7 +464,7 @@ def rollback(plpy: Plpy, name: str) -> dict[str, Any]:
 @entry
 def set_threshold(plpy: Plpy, name: str, threshold: float) -> dict[str, Any]:
     if threshold is None:
-        raise InvalidParameter("threshold must not be NULL")
+        raise NullValueNotAllowed("threshold must not be NULL", hint="Pass a cutoff from 0 to 1, e.g. 0.35.")
     current = registry.current_deployment(plpy, name)
     return deploy_model(plpy, name, current.model_id, None, threshold) | {"strategy": "threshold"}
 

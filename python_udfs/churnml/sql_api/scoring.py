@@ -21,6 +21,7 @@ from churnml.errors import (
     UndefinedColumn,
     UndefinedObject,
     WrongArgumentCount,
+    shown_number,
 )
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import encoded_batches, features_hint
@@ -102,7 +103,7 @@ def churn_flag(plpy: Plpy, name: str, probability: float | None) -> bool | None:
     if probability is None:
         return None
     if not 0.0 <= probability <= 1.0:  # also NaN
-        raise NumericValueOutOfRange(f"probability must be between 0 and 1, not {probability}",
+        raise NumericValueOutOfRange(f"probability must be between 0 and 1, not {shown_number(probability)}",
                                      hint="Pass a churn probability, e.g. churnml.churn_flag(churnml.will_churn(c)).")
     return probability > model_cache.serving(plpy, name).threshold
 
@@ -339,21 +340,18 @@ def predict(plpy: Plpy, model_id: int, numbers: list[Any], texts: list[Any]) -> 
                         "\"Sharded scoring with postgres_fdw\").")
         raise
     shape = layout(loaded)
+    _flat(numbers, "numbers", loaded, shape)  # before counting: a 2-D array counts its rows
+    _flat(texts, "texts", loaded, shape)
     if len(numbers) != len(shape.numbers) or len(texts) != len(shape.texts):
         raise InvalidParameter(
             f"model {model_id} takes {len(shape.numbers)} numbers and {len(shape.texts)} texts, "
             f"not {len(numbers)} and {len(texts)}", hint=shape.hint(loaded))
     merged = numbers + texts
-    try:
-        values = [merged[i] for i in shape.order]
-        for i in shape.as_bool:
-            if values[i] is not None:
-                values[i] = values[i] == 1.0 if values[i] in (0.0, 1.0) else values[i]
-        return loaded.score_values(values)
-    except (TypeError, DatatypeMismatch):
-        _flat(numbers, "numbers", loaded, shape)
-        _flat(texts, "texts", loaded, shape)
-        raise
+    values = [merged[i] for i in shape.order]
+    for i in shape.as_bool:
+        if values[i] is not None:
+            values[i] = values[i] == 1.0 if values[i] in (0.0, 1.0) else values[i]
+    return loaded.score_values(values)
 
 
 def _shard_function_sql(plpy: Plpy, schema: str, function: str, row_type: str, model_id: int,

@@ -1,2 +1,2 @@
 -- churnml_aws 0.1.0 -> 0.2.0: what an update cannot get by re-running the 0.2.0 install
--- script's functions, views, comments and grants (see extension/tools/build_upgrades.py).
+-- script's re-runnable files (functions, views, triggers, comments, grants; see sql/README.md).

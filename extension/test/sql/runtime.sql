@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- The extension, its runtime and the rules every churnml function follows.
 SELECT e.extname, n.nspname AS schema, e.extrelocatable,
        e.extversion = a.default_version AS is_default_version,
@@ -6,19 +7,11 @@ FROM pg_extension e
 JOIN pg_namespace n ON n.oid = e.extnamespace
 JOIN pg_available_extensions a ON a.name = e.extname
 WHERE e.extname = 'churnml';
- extname | schema  | extrelocatable | is_default_version | version_matches 
----------+---------+----------------+--------------------+-----------------
- churnml | churnml | f              | t                  | t
-(1 row)
 
 -- The backend runs the runtime's Python (3.11, like PL/Python's libpython).
 SELECT churnml.runtime_info() ->> 'python_version' LIKE '3.11.%' AS python_311,
        churnml.runtime_info() ->> 'churnml_version' = churnml.version() AS code_matches_sql,
        (churnml.runtime_info() -> 'packages' ->> 'xgboost') LIKE '3.2.%' AS xgboost_32;
- python_311 | code_matches_sql | xgboost_32 
-------------+------------------+------------
- t          | t                | t
-(1 row)
 
 -- Every function pins search_path, except two in C: _pack_float8 looks up no names and is
 -- called once per row, where SET would cost a GUC save and restore per call
@@ -31,28 +24,12 @@ FROM pg_proc p
 WHERE p.pronamespace = 'churnml'::regnamespace
   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
 ORDER BY p.oid::regprocedure::text;
-                                                          unpinned                                                           
------------------------------------------------------------------------------------------------------------------------------
- churnml._copy_to_spool(text,text,text,boolean)
- churnml._pack_float8("any")
- churnml.assess_customer(bigint,text,text,boolean,text)
- churnml.assess_customer_text(bigint,text,text,boolean,text)
- churnml.export_query(text,text,text,boolean,boolean,boolean,text,bigint)
- churnml.load_from_s3(regclass,text,text,text,boolean,integer,text[],text)
- churnml.predict(bigint,double precision[],text[])
- churnml.score(text,text,text,integer)
- churnml.train(text,text,text,text[],text[],jsonb,jsonb,jsonb,text,double precision,double precision,integer,boolean,bigint)
- churnml.train_sentiment(text,text,text,text,integer,boolean)
-(10 rows)
 
 -- Every function has a comment (expect no rows).
 SELECT p.oid::regprocedure AS undocumented
 FROM pg_proc p
 WHERE p.pronamespace = 'churnml'::regnamespace
   AND obj_description(p.oid, 'pg_proc') IS NULL;
- undocumented 
---------------
-(0 rows)
 
 -- PUBLIC may execute nothing (expect no rows).
 SELECT p.oid::regprocedure AS public_executable
@@ -60,9 +37,6 @@ FROM pg_proc p
 WHERE p.pronamespace = 'churnml'::regnamespace
   AND EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
               WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE');
- public_executable 
--------------------
-(0 rows)
 
 -- Nothing reading a deployment may claim to be IMMUTABLE: only pure text helpers are, and
 -- churnml._predict (what predict calls), which reads one registered model by id (a registered model never changes).
@@ -70,25 +44,10 @@ SELECT p.oid::regprocedure AS immutable_python
 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 WHERE p.pronamespace = 'churnml'::regnamespace AND l.lanname = 'plpython3u' AND p.provolatile = 'i'
 ORDER BY p.oid::regprocedure::text;
-                  immutable_python                  
-----------------------------------------------------
- churnml._predict(bigint,double precision[],text[])
- churnml.first_sentence(text)
-(2 rows)
 
 -- The roles exist; the admin role is also a user.
 SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('churnml_user', 'churnml_admin') ORDER BY 1;
-    rolname    | rolcanlogin 
----------------+-------------
- churnml_admin | f
- churnml_user  | f
-(2 rows)
-
 SELECT pg_has_role('churnml_admin', 'churnml_user', 'MEMBER') AS admin_is_user;
- admin_is_user 
----------------
- t
-(1 row)
 
 -- A session whose loaded Python code is of another version refuses to run it.
 DO $$
@@ -96,16 +55,7 @@ import churnml.runtime
 churnml.runtime.VERSION = '0.0.0-old'
 $$ LANGUAGE plpython3u;
 SELECT churnml.runtime_info();
-psql:runtime.sql:56: ERROR:  churnml: the Python code loaded in this session is version 0.0.0-old but the installed extension is 0.3.0
-DETAIL:  The extension was created or updated after this session first used churnml.
-HINT:  Reconnect. If it persists, the server's PYTHONPATH still names the runtime of version 0.0.0-old: point it at the 0.3.0 runtime and restart the server.
 \echo :LAST_ERROR_SQLSTATE
-55000
 -- ...and a new connection is fine.
 \c
 SELECT churnml.runtime_info() ->> 'churnml_version' = churnml.version() AS fine_after_reconnect;
- fine_after_reconnect 
-----------------------
- t
-(1 row)
-
