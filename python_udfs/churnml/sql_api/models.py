@@ -55,10 +55,17 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
           search_path: str | None) -> int:
     # Imported here: xgboost and scikit-learn take ~1 s to import, and only training needs them.
     from churnml.source_data import probe_source, read_source
-    from churnml.training.feature_spec import check_feature_arguments, infer_spec, plan_features
+    from churnml.training.feature_roles import identifier_notice, profile_column
+    from churnml.training.feature_spec import (
+        check_feature_arguments,
+        infer_spec,
+        leave_out_identifiers,
+        plan_features,
+    )
     from churnml.training.hyperparams import plan_search, resolve_params
     from churnml.training.labels import normalize_labels
     from churnml.training.split import check_seed, stratified_split
+    from churnml.training.sql_types import type_family
     from churnml.training.train import train_model
 
     registry.check_model_name(name)
@@ -88,8 +95,16 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
     started = time.perf_counter()
     plpy.notice(f"churnml.train: reading {source!r}")
     data = read_source(plpy, probed, search_path, wanted=[*chosen, label])
+    types = dict(data.column_types)
+    profiles = {c: profile_column(data.columns[c], types[c]) for c in chosen
+                if type_family(types[c]) != "unsupported"}
+    # columns churnml chose itself: those that identify rows (phone, e-mail, ids) are left out
+    named = set(chosen) if features is not None else set(overrides or {})
+    chosen, left_out = leave_out_identifiers(chosen, types, profiles, named=named)
+    if left_out:
+        plpy.notice("churnml.train: " + identifier_notice(left_out, engine="database"))
     spec = infer_spec(data.column_types, data.columns, label=label, features=chosen, exclude=(),
-                      overrides=overrides, missing=missing)
+                      overrides=overrides, missing=missing, profiles=profiles)
     y = normalize_labels(data.columns[label], column=label)
     fractions = (1.0 - test_fraction - validation_fraction, validation_fraction, test_fraction)
     split = stratified_split(y, fractions=fractions, seed=seed)
@@ -126,6 +141,7 @@ def train(plpy: Any, name: str, source: str, label: str, features: list[str] | N
         "search": summary["search"],
         "learning_curve": summary["learning_curve"],
         "features": spec.input_names,
+        "left_out": [{"column": column, "reason": reason} for column, reason in left_out],
         "output_columns": output_names,
         "libraries": _library_versions(),
     }
