@@ -61,11 +61,34 @@ CREATE TABLE churnml.deployments (
     strategy    text NOT NULL,
     metrics     jsonb NOT NULL DEFAULT '{}',  -- holdout confusion matrix and rates at this threshold
     deployed_by name NOT NULL DEFAULT current_user,
-    deployed_at timestamptz NOT NULL DEFAULT now()
+    deployed_at timestamptz NOT NULL DEFAULT now(),
+    -- since 0.3.0 (last, as ALTER TABLE ... ADD COLUMN puts them on an updated database): where the
+    -- cutoff came from, and for a rollback the deployment whose model and cutoff it restored
+    cutoff_source text,
+    restores    bigint
 );
 CREATE INDEX deployments_name_idx ON churnml.deployments (name, id DESC);
 COMMENT ON TABLE churnml.deployments IS
-'Deployment history: the latest row per name is the model that name serves; older rows are what rollback returns to.';
+'Deployment history, one row per event (deploy, set_threshold, rollback): the latest row per name is the model and cutoff that name serves; rollback undoes the latest event that is not undone yet.';
+COMMENT ON COLUMN churnml.deployments.cutoff_source IS
+'Where the cutoff came from: given (deploy''s threshold argument), business costs (the cheapest on the model''s held-out rows at churnml.business_costs), model default, set_threshold or rollback; NULL for deployments made before 0.3.0.';
+COMMENT ON COLUMN churnml.deployments.restores IS
+'For a rollback: the deployment whose model and cutoff it restored (a later rollback continues from the event before that one).';
+
+-- What a name's mistakes cost, for choosing its cutoff: deploy picks the cheapest cutoff on the
+-- new model's held-out rows at these costs (churnml.set_business_costs writes them).
+CREATE TABLE churnml.business_costs (
+    name    text PRIMARY KEY CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'),
+    fp_cost float8 NOT NULL CHECK (fp_cost > '-Infinity' AND fp_cost < 'Infinity'),
+    fn_cost float8 NOT NULL CHECK (fn_cost > '-Infinity' AND fn_cost < 'Infinity'),
+    tp_cost float8 NOT NULL DEFAULT 0 CHECK (tp_cost > '-Infinity' AND tp_cost < 'Infinity'),
+    tn_cost float8 NOT NULL DEFAULT 0 CHECK (tn_cost > '-Infinity' AND tn_cost < 'Infinity'),
+    set_by  name NOT NULL DEFAULT current_user,
+    set_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE churnml.business_costs IS
+'What each outcome costs for a deployment name (fp = flagged and stayed, fn = not flagged and churned, tp, tn): churnml.deploy then gives the new model the cheapest cutoff on its held-out rows at these costs, instead of the model''s default. Written by churnml.set_business_costs; DELETE a row to go back to the default.';
+SELECT pg_catalog.pg_extension_config_dump('churnml.business_costs', '');
 
 SELECT pg_catalog.pg_extension_config_dump('churnml.models', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.deployments', '');
@@ -98,8 +121,8 @@ FROM churnml.models AS m;
 COMMENT ON VIEW churnml.model_summary IS
 'One line per model with its key metrics and whether it is deployed.';
 
-GRANT SELECT ON churnml.models, churnml.deployments, churnml.current_deployments, churnml.model_summary
-    TO churnml_user;
+GRANT SELECT ON churnml.models, churnml.deployments, churnml.current_deployments, churnml.model_summary,
+    churnml.business_costs TO churnml_user;
 -- Column grants leave out id and the audit columns (created_by/at, deployed_by/at): their
 -- defaults say who wrote a row and when, and a caller cannot write them (a superuser, who
 -- restores dumps, still can).
@@ -108,7 +131,10 @@ GRANT INSERT (name, kind, algorithm, artifact, artifact_format, artifact_sha256,
       UPDATE (name, kind, algorithm, artifact, artifact_format, artifact_sha256, feature_spec, params, metrics,
               training, holdout_labels, holdout_scores, parent_id)
     ON churnml.models TO churnml_admin;
-GRANT INSERT (name, model_id, threshold, strategy, metrics), UPDATE (name, model_id, threshold, strategy, metrics)
+GRANT INSERT (name, model_id, threshold, strategy, metrics, cutoff_source, restores),
+      UPDATE (name, model_id, threshold, strategy, metrics, cutoff_source, restores)
     ON churnml.deployments TO churnml_admin;
-GRANT DELETE ON churnml.models, churnml.deployments TO churnml_admin;
+GRANT INSERT (name, fp_cost, fn_cost, tp_cost, tn_cost), UPDATE (name, fp_cost, fn_cost, tp_cost, tn_cost)
+    ON churnml.business_costs TO churnml_admin;
+GRANT DELETE ON churnml.models, churnml.deployments, churnml.business_costs TO churnml_admin;
 GRANT USAGE ON SEQUENCE churnml.models_id_seq, churnml.deployments_id_seq TO churnml_admin;

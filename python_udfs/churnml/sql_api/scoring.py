@@ -115,7 +115,7 @@ def explain_json(plpy: Any, name: str, row_json: str | None, top_k: int | None) 
         return []
     if top_k is not None and top_k < 1:
         raise InvalidParameter(f"top_k must be at least 1, not {top_k}")
-    loaded = model_cache.serving(plpy, name).model
+    loaded = model_cache.explaining(plpy, name)
     row = _row(row_json)
     missing = [n for n in loaded.input_names if n not in row]
     if missing:
