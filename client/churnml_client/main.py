@@ -72,7 +72,8 @@ def _report(args: argparse.Namespace) -> int:
     out = args.out or Path(f"churnml-report-{re.sub(r'[^A-Za-z0-9_.-]', '_', args.name)}")
     with psycopg.connect(dsn) as conn:
         index = report.write_report(conn, args.name, out, compare=args.compare, fp_cost=args.fp_cost,
-                                    fn_cost=args.fn_cost, tp_cost=args.tp_cost, tn_cost=args.tn_cost)
+                                    fn_cost=args.fn_cost, tp_cost=args.tp_cost, tn_cost=args.tn_cost,
+                                    say=lambda note: print(f"churnml report: {note}", file=sys.stderr))
     print(index)
     return 0
 
@@ -166,16 +167,18 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(func=_data)
 
     report = commands.add_parser("report", help="an HTML page with PNG plots explaining a model, for Marketing")
-    report.add_argument("name", help="a deployment name (its current model) or a model id")
+    report.add_argument("name", help="a deployment name (its current model), the name of models not deployed "
+                                     "(the latest) or a model id")
     report.add_argument("--out", type=Path, metavar="DIR", help="output directory (default ./churnml-report-NAME)")
     report.add_argument("--compare", nargs="+", action="extend", default=[], metavar="NAME_OR_ID",
-                        help="other deployment names or model ids whose test ROC joins the plot")
+                        help="other models (names, deployed or not, or ids) whose test ROC joins the plot")
     report.add_argument("--dsn", metavar="URL",
                         help="libpq URL of the database (default: the embedded server's telco)")
     for outcome, default, meaning in (("fp", 50.0, "flagging a stayer"), ("fn", 500.0, "missing a churner"),
                                       ("tp", 50.0, "flagging a churner"), ("tn", 0.0, "leaving a stayer alone")):
-        report.add_argument(f"--{outcome}-cost", type=float, default=default, metavar="AMOUNT",
-                            help=f"cost of {meaning} (default {default:g})")
+        report.add_argument(f"--{outcome}-cost", type=float, default=None, metavar="AMOUNT",
+                            help=f"cost of {meaning} (default: the deployment's business costs, "
+                                 f"churnml.set_business_costs, else {default:g})")
     report.set_defaults(func=_report)
 
     s3 = commands.add_parser("s3", help="a local S3-compatible server (SeaweedFS) for exports and loads")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +12,9 @@ from churnml.errors import ChurnmlError
 from churnml.training import explain
 from churnml.training import metrics as mx
 from churnml_client.report import page, plots
-from churnml_client.report.queries import Model, load_model
+from churnml_client.report.queries import Model, business_costs, load_model
+
+DEFAULT_COSTS = {"fp": 50.0, "fn": 500.0, "tp": 50.0, "tn": 0.0}
 
 
 def write_report(
@@ -21,18 +23,24 @@ def write_report(
     out_dir: Path,
     *,
     compare: list[str] | None = None,
-    fp_cost: float = 50.0,
-    fn_cost: float = 500.0,
-    tp_cost: float = 50.0,
-    tn_cost: float = 0.0,
+    fp_cost: float | None = None,
+    fn_cost: float | None = None,
+    tp_cost: float | None = None,
+    tn_cost: float | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> Path:
-    """Write out_dir/index.html and its PNGs for the model `name` serves (or model id `name`); returns index.html.
+    """Write out_dir/index.html and its PNGs for the model `name` serves (the latest model of a name not
+    deployed, or model id `name`); returns index.html.
 
-    Raises ValueError for a name or id that does not exist and for a model that cannot be read.
+    Costs not given are the business costs set for the deployment (churnml.set_business_costs), else
+    DEFAULT_COSTS. Raises ValueError for a name or id that does not exist and for a model that cannot
+    be read.
     """
-    model = load_model(conn, name)
-    compared = [load_model(conn, other) for other in compare or []]
-    costs = {"fp": fp_cost, "fn": fn_cost, "tp": tp_cost, "tn": tn_cost}
+    model = load_model(conn, name, say)
+    compared = [load_model(conn, other, say) for other in compare or []]
+    configured = business_costs(conn, model.deployment) or DEFAULT_COSTS
+    given = {"fp": fp_cost, "fn": fn_cost, "tp": tp_cost, "tn": tn_cost}
+    costs = {k: float(v) if v is not None else float(configured[k]) for k, v in given.items()}
     try:
         return _write(model, compared, Path(out_dir), costs)
     except ChurnmlError as exc:  # e.g. a cost that is not a number
