@@ -1,7 +1,7 @@
 """`churnml`: the command-line tool installed into .venv by `make install`.
 
     churnml db start|stop|status|url|psql [psql args...]
-    churnml data generate --customers N --seed S [--dsn URL]
+    churnml data generate --customers N --seed S [--replace] [--dsn URL]
     churnml train NAME --source TABLE_OR_QUERY --label COL [--exclude a,b] [--engine database|dask] [--deploy] ...
     churnml report NAME [--out DIR] [--compare NAME_OR_ID ...] [--dsn URL] [--fp-cost 50 --fn-cost 500 ...]
     churnml s3 start|stop|status|url
@@ -58,9 +58,13 @@ def _data(args: argparse.Namespace) -> int:
 
     dsn = args.dsn or EmbeddedServer.from_environment().url(DEFAULT_DATABASE)
     with psycopg.connect(dsn) as conn:
-        counts = datagen.load(conn, args.customers, args.seed, progress=not args.quiet)
-    summary = ", ".join(f"{table}: {rows:,} rows" for table, rows in counts.items())
-    print(f"churnml: generated {summary} (seed {args.seed})")
+        loaded = datagen.load(conn, args.customers, args.seed, progress=not args.quiet, replace=args.replace)
+    summary = ", ".join(f"{table}: {rows:,} rows" for table, rows in loaded.counts.items())
+    if loaded.kept:
+        print(f"churnml: the demo data of {args.customers:,} customers, seed {args.seed}, is there already; kept as "
+              f"it is ({summary}). --replace generates it again")
+    else:
+        print(f"churnml: generated {summary} (seed {args.seed})")
     return 0
 
 
@@ -159,11 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="demo data")
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    generate = data_commands.add_parser("generate", help="create and fill customers, customer_message, call_transcript")
+    generate = data_commands.add_parser(
+        "generate", help="create and fill customers, customer_message, call_transcript (never replaces existing "
+                         "tables without --replace)",
+        description="Create the tables public.customers, public.customer_message and public.call_transcript and "
+                    "fill them with synthetic demo data. Tables of those names that exist already are left alone: "
+                    "when they hold the demo data of the same --customers and --seed, nothing is done; otherwise "
+                    "the command stops and names them, unless --replace is given.")
     generate.add_argument("--customers", type=_positive_int, default=10_000, help="number of customers (default 10000)")
     generate.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same data")
     generate.add_argument("--dsn", help="libpq URL of the target database (default: the embedded server's telco)")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    generate.add_argument("--replace", action="store_true",
+                          help="drop existing customers, customer_message and call_transcript tables first (never "
+                               "with CASCADE: objects depending on them stop the command)")
     generate.set_defaults(func=_data)
 
     report = commands.add_parser("report", help="an HTML page with PNG plots explaining a model, for Marketing")
