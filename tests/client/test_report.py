@@ -116,3 +116,21 @@ def test_names_not_deployed_and_the_deployed_cutoff(trained: str, tmp_path: Path
         with psycopg.connect(trained, autocommit=True) as conn:
             conn.execute("DELETE FROM churnml.business_costs")
             conn.execute("SELECT churnml.rollback('churn')")
+
+
+@pytest.mark.slow
+def test_the_report_replaces_only_an_earlier_report(trained: str, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "index.html").write_text("<p>my own page</p>", encoding="utf-8")
+    refused = churnml("report", "churn", "--dsn", trained, "--out", str(out))
+    assert refused.returncode == 1 and "which churnml report did not write" in refused.stderr
+    assert (out / "index.html").read_text(encoding="utf-8") == "<p>my own page</p>"
+    assert not (out / "roc.png").exists()
+    fresh = tmp_path / "report"
+    assert churnml("report", "churn", "--dsn", trained, "--out", str(fresh)).returncode == 0
+    (fresh / "notes.txt").write_text("keep me", encoding="utf-8")
+    again = churnml("report", "small", "--dsn", trained, "--out", str(fresh))
+    assert again.returncode == 0 and f"replaced the earlier report in {fresh}" in again.stderr
+    assert "Churn model report: small" in (fresh / "index.html").read_text(encoding="utf-8")
+    assert (fresh / "notes.txt").read_text(encoding="utf-8") == "keep me"

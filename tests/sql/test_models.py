@@ -503,3 +503,22 @@ def test_train_leaves_out_identifier_columns_and_says_so(telco: str) -> None:
     assert "one-word codes" in reasons["voucher"]
     said = [n for n in notices if "leaving out" in n]
     assert len(said) == 1 and "leaving out 5 columns that identify rows" in said[0]
+
+
+def test_model_and_shard_functions_never_replace_a_function_churnml_did_not_make(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        for make, args in (("create_model_function", "'mine', 'churn'"),
+                           ("create_shard_function", "'mine_on_shards', 'customers'")):
+            signature = conn.execute(f"SELECT churnml.{make}({args})").fetchone()[0]
+            conn.execute(f"SELECT churnml.{make}({args})")  # its own function: replaced, as after a deploy
+            conn.execute(f"DROP FUNCTION {signature}")
+            conn.execute(f"CREATE FUNCTION {signature} RETURNS float8 LANGUAGE sql AS 'SELECT 0.25::float8'")
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute(f"SELECT churnml.{make}({args})")
+            diag = info.value.diag
+            assert diag.sqlstate == "42723", diag.message_primary
+            assert "already exists and churnml did not make it" in diag.message_primary
+            assert "DROP FUNCTION" in diag.message_hint
+            assert conn.execute("SELECT prosrc FROM pg_proc WHERE oid = %s::regprocedure",
+                                (signature,)).fetchone()[0] == "SELECT 0.25::float8"
+            conn.execute(f"DROP FUNCTION {signature}")
