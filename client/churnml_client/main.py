@@ -28,7 +28,7 @@ def _db(args: argparse.Namespace) -> int:
     server = EmbeddedServer.from_environment()
     action = args.action
     if action == "start":
-        server.start(args.database)
+        server.start(args.database, recreate_extension=args.recreate_extension)
         print(f"churnml: PostgreSQL running on 127.0.0.1:{server.port}; `churnml db psql` connects", flush=True)
         return 0
     if action == "stop":
@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="the embedded PostgreSQL server (state in $CHURNML_HOME)")
     db.add_argument("action", choices=["start", "stop", "status", "url", "psql"])
     db.add_argument("--database", "-d", default=DEFAULT_DATABASE, help="database for start/url/psql (default telco)")
+    db.add_argument("--recreate-extension", action="store_true",
+                    help="with start: when the database's churnml comes from an earlier build of this version, "
+                         "re-create it even though that drops its models, deployments and offers")
     db.add_argument("psql_args", nargs="*", help="with psql: arguments passed to psql")
     db.set_defaults(func=_db)
 
