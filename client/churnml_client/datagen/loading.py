@@ -80,18 +80,20 @@ def load(conn: psycopg.Connection[Any], n: int, seed: int, progress: bool = True
             conn.rollback()
             return Loaded(counts=counts, kept=True)
         listed = ", ".join(f"public.{t}" for t in found)
-        blocking = dependents(conn, list(found))
+        blocking = "; ".join(dependents(conn, list(found)))
         conn.rollback()
-        if blocking:
-            raise TablesExist(
-                f"{listed} cannot be replaced: other objects depend on them ({'; '.join(blocking)}). Drop or "
-                "change those first; churnml data generate never drops them (no CASCADE)")
         if not replace:
             what = "hold other data" if any(c is not None and c.startswith("churnml demo data:")
                                             for c in found.values()) else "exist"
             raise TablesExist(
                 f"{listed} already {what} in this database; churnml data generate --replace drops "
-                f"{'it' if len(found) == 1 else 'them'} and generates {n:,} customers (seed {seed}) in their place")
+                f"{'it' if len(found) == 1 else 'them'} and generates {n:,} customers (seed {seed}) in their place"
+                + (f", once nothing depends on {'it' if len(found) == 1 else 'them'} (now: {blocking})"
+                   if blocking else ""))
+        if blocking:
+            raise TablesExist(
+                f"{listed} cannot be replaced: other objects depend on {'it' if len(found) == 1 else 'them'} "
+                f"({blocking}). Drop or change those first; churnml data generate never drops them (no CASCADE)")
     with tqdm(total=3, unit=" tables", file=sys.stderr, disable=not progress, desc="generating") as bar:
         customers = generate_customers(n, seed)
         bar.update()

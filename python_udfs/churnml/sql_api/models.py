@@ -537,6 +537,7 @@ def set_threshold(plpy: Any, name: str, threshold: float) -> dict[str, Any]:
         raise InvalidParameter("threshold must not be NULL")
     _check_threshold(threshold)
     current = registry.current_deployment(plpy, name)
+    _compiled_check(registry.load_model(plpy, current.model_id))  # a damaged deployed model is XX001, as on deploy
     deployment_id = registry.insert_deployment(plpy, name, current.model_id, threshold, "threshold",
                                                _holdout_metrics(plpy, current.model_id, threshold), "set_threshold")
     _forget_serving(name)
