@@ -401,7 +401,9 @@ def _holdout_metrics(plpy: Any, model_id: int, threshold: float) -> dict[str, An
 
 def _check_threshold(threshold: float | None) -> None:
     if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise InvalidParameter(f"threshold must be between 0 and 1, not {threshold}")
+        shown = "NaN" if threshold != threshold else f"{threshold:g}".replace("inf", "Infinity")
+        raise InvalidParameter(f"threshold must be between 0 and 1, not {shown}",
+                               hint="A cutoff is a churn probability: churnml.optimal_threshold suggests one.")
 
 
 def model_cutoff(plpy: Any, name: str, model_id: int) -> tuple[float, str, str]:
