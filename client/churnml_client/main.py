@@ -60,7 +60,10 @@ def _data(args: argparse.Namespace) -> int:
     with psycopg.connect(dsn) as conn:
         loaded = datagen.load(conn, args.customers, args.seed, progress=not args.quiet, replace=args.replace)
     summary = ", ".join(f"{table}: {rows:,} rows" for table, rows in loaded.counts.items())
-    if loaded.kept:
+    if loaded.unmarked:
+        print(f"churnml: the demo tables are there already, with {args.customers:,} customers, made by an earlier "
+              f"churnml or by you; kept as they are ({summary}). --replace generates them again")
+    elif loaded.kept:
         print(f"churnml: the demo data of {args.customers:,} customers, seed {args.seed}, is there already; kept as "
               f"it is ({summary}). --replace generates it again")
     else:

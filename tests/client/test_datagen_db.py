@@ -113,3 +113,20 @@ def test_bad_arguments_fail_cleanly(make_database: Callable[..., str]) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "customers" in result.stderr
+
+
+def test_demo_tables_of_an_earlier_churnml_are_kept_when_they_fit(make_database: Callable[..., str]) -> None:
+    """0.2.0 wrote no marker: tables of exactly the demo's columns and size are kept (make demo re-runs),
+    of another size refused."""
+    url = make_database("datagen", extension=False)
+    generate(url, 300, 2)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in ("customers", "customer_message", "call_transcript"):
+            conn.execute(f"COMMENT ON TABLE {table} IS NULL")
+    before = fingerprint(url)
+    kept = generate(url, 300, 5)
+    assert "made by an earlier churnml or by you; kept as they are" in kept.stdout
+    assert fingerprint(url) == before
+    refused = generate(url, 400, 2, check=False)
+    assert refused.returncode == 1 and "already exist in this database" in refused.stderr
+    assert fingerprint(url) == before

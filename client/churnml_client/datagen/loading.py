@@ -11,7 +11,16 @@ from psycopg import sql
 
 from churnml_client.datagen.copy_text import customer_copy_chunks, text_copy_chunks
 from churnml_client.datagen.customers import generate_customers
-from churnml_client.datagen.schema import TABLES, comment_sql, copy_sql, create_tables_sql, index_sql, marker
+from churnml_client.datagen.schema import (
+    CUSTOMER_COLUMNS,
+    TABLES,
+    TEXT_TABLES,
+    comment_sql,
+    copy_sql,
+    create_tables_sql,
+    index_sql,
+    marker,
+)
 from churnml_client.datagen.texts import generate_messages, generate_transcripts
 
 if TYPE_CHECKING:
@@ -28,6 +37,27 @@ class TablesExist(ValueError):
 class Loaded:
     counts: dict[str, int]  # rows per table
     kept: bool  # the same demo data was there already: nothing was changed
+    unmarked: bool = False  # kept tables of the demo's shape and size that carry no marker (an earlier churnml's)
+
+
+def _demo_shaped(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the three tables have exactly the columns (names and types) the generator creates."""
+    expected = {"customers": [(name, sql_type) for name, sql_type, _ in CUSTOMER_COLUMNS],
+                **{table: [("area_code", "bigint"), ("phone", "text"), (column, "text"),
+                           ("calltime", "timestamp with time zone")] for table, column in TEXT_TABLES.items()}}
+    for table, columns in expected.items():
+        found = conn.execute(
+            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a "
+            "WHERE a.attrelid = pg_catalog.to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (f"public.{table}",)).fetchall()
+        if [tuple(row) for row in found] != columns:
+            return False
+    return True
+
+
+def _row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    return {t: conn.execute(sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(t))).fetchone()[0]
+            for t in TABLES}
 
 
 def existing_tables(conn: psycopg.Connection[Any]) -> dict[str, str | None]:
@@ -64,7 +94,9 @@ def load(conn: psycopg.Connection[Any], n: int, seed: int, progress: bool = True
     """Create and fill customers, customer_message and call_transcript in one transaction.
 
     Tables of those names that exist already are never dropped silently: when all three hold the
-    demo data of this `n` and `seed` (their comment says so), nothing is done (`kept`); otherwise
+    demo data of this `n` and `seed` (their comment says so), nothing is done (`kept`), and so when
+    they have exactly the demo's columns, no comment (churnml before 0.3.0 wrote none) and `n`
+    customers (`kept`, `unmarked`: they may have been changed since, and are kept as they are); otherwise
     TablesExist names them, unless `replace`, which drops them (without CASCADE: objects that depend
     on them are TablesExist too, named). Keys, indexes, comments and ANALYZE run after the COPYs, in
     the same transaction, so a failure leaves the database as it was. Returns the rows per table.
@@ -75,10 +107,16 @@ def load(conn: psycopg.Connection[Any], n: int, seed: int, progress: bool = True
     conn.rollback()  # the look is over: no transaction stays open while the data is generated
     if found:
         if not replace and len(found) == len(TABLES) and all(c == marker(n, seed) for c in found.values()):
-            counts = {t: conn.execute(sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(t))).fetchone()[0]
-                      for t in TABLES}
+            counts = _row_counts(conn)
             conn.rollback()
             return Loaded(counts=counts, kept=True)
+        if not replace and len(found) == len(TABLES) and all(c is None for c in found.values()) \
+                and _demo_shaped(conn):
+            # the demo tables of a churnml before 0.3.0 (which wrote no marker): kept, never guessed away
+            counts = _row_counts(conn)
+            conn.rollback()
+            if counts["customers"] == n:
+                return Loaded(counts=counts, kept=True, unmarked=True)
         listed = ", ".join(f"public.{t}" for t in found)
         blocking = "; ".join(dependents(conn, list(found)))
         conn.rollback()
