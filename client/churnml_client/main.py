@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "tables without --replace)",
         description="Create the tables public.customers, public.customer_message and public.call_transcript and "
                     "fill them with synthetic demo data. Tables of those names that exist already are left alone: "
-                    "when they hold the demo data of the same --customers and --seed, nothing is done; otherwise "
+                    "when they hold the demo data of the same --customers and --seed (or, made by churnml before "
+                    "0.3.0, the demo's columns and --customers rows), nothing is done; otherwise "
                     "the command stops and names them, unless --replace is given.")
     generate.add_argument("--customers", type=_positive_int, default=10_000, help="number of customers (default 10000)")
     generate.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same data")
