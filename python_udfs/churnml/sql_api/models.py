@@ -447,7 +447,8 @@ def deploy_model(plpy: Any, name: str, model_id: int | None, strategy: str | Non
     _compiled_check(stored)
     history = registry.deployment_history(plpy, name)
     if stored.kind != "churn":  # a sentiment model has labels, not a churn cutoff
-        threshold, source = (threshold if threshold is not None else 0.5), "given"
+        source = "given" if threshold is not None else "model default"
+        threshold = threshold if threshold is not None else 0.5
         message = f'"{name}" now serves model {chosen}' + (f" (was model {history[0]['model_id']})" if history else "")
     else:
         if threshold is None:
