@@ -3,8 +3,8 @@
 \echo
 \echo '== Install churnml (`churnml db start` already did: the NOTICE says so)'
 CREATE EXTENSION IF NOT EXISTS churnml CASCADE;
-\echo '== Train an XGBoost churn model on every column of customers but the phone number; returns its id'
-SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone']);
+\echo '== Train an XGBoost churn model on the columns of customers that describe customers (phone only identifies them); returns its id'
+SELECT churnml.train('churn', 'customers', 'churn');
 \echo '== Deploy the best model named churn (highest validation AUC); will_churn() uses it from now on'
 SELECT * FROM churnml.deploy('churn');
 \echo '== The five customers most likely to leave'

@@ -18,5 +18,9 @@ SELECT threshold, tp, fp, tn, fn, cost, cost_no_action
 FROM churnml.optimal_threshold(:'model_id', fp_cost => 50, fn_cost => 500, tp_cost => 50) \gset opt_
 \echo 'cutoff' :opt_threshold 'costs $' :opt_cost 'on the held-out customers, against $' :opt_cost_no_action 'for doing nothing'
 
-\echo '== Deploy it with that cutoff'
-SELECT * FROM churnml.deploy('churn', :model_id, threshold => :opt_threshold);
+\echo '== Those are the business costs of "churn": every deploy gives its model the cheapest cutoff at them'
+SELECT name, fp_cost, fn_cost, tp_cost, tn_cost
+FROM churnml.set_business_costs('churn', fp_cost => 50, fn_cost => 500, tp_cost => 50);
+
+\echo '== Deploy it (the NOTICE says which cutoff it got, and why)'
+SELECT * FROM churnml.deploy('churn', :model_id);

@@ -30,7 +30,13 @@ CREATE OR REPLACE TRIGGER keep_identity BEFORE UPDATE ON churnml.models
 COMMENT ON TABLE churnml.models IS
 'Every trained model: the artifact in XGBoost''s native JSON with its SHA-256 (verified on every load), the fitted feature spec, hyperparameters, metrics and training facts.';
 COMMENT ON TABLE churnml.deployments IS
-'Deployment history: the latest row per name is the model that name serves; older rows are what rollback returns to.';
+'Deployment history, one row per event (deploy, set_threshold, rollback): the latest row per name is the model and cutoff that name serves; rollback undoes the latest event that is not undone yet.';
+COMMENT ON COLUMN churnml.deployments.cutoff_source IS
+'Where the cutoff came from: given (deploy''s threshold argument), business costs (the cheapest on the model''s held-out rows at churnml.business_costs), model default, set_threshold or rollback; NULL for deployments made before 0.3.0.';
+COMMENT ON COLUMN churnml.deployments.restores IS
+'For a rollback: the deployment whose model and cutoff it restored (a later rollback continues from the event before that one).';
+COMMENT ON TABLE churnml.business_costs IS
+'What each outcome costs for a deployment name (fp = flagged and stayed, fn = not flagged and churned, tp, tn): churnml.deploy then gives the new model the cheapest cutoff on its held-out rows at these costs, instead of the model''s default. Written by churnml.set_business_costs; DELETE a row to go back to the default.';
 COMMENT ON SEQUENCE churnml.models_id_seq IS 'Ids of churnml.models (its identity column).';
 COMMENT ON SEQUENCE churnml.deployments_id_seq IS 'Ids of churnml.deployments (its identity column).';
 
@@ -58,8 +64,8 @@ FROM churnml.models AS m;
 COMMENT ON VIEW churnml.model_summary IS
 'One line per model with its key metrics and whether it is deployed.';
 
-GRANT SELECT ON churnml.models, churnml.deployments, churnml.current_deployments, churnml.model_summary
-    TO churnml_user;
+GRANT SELECT ON churnml.models, churnml.deployments, churnml.current_deployments, churnml.model_summary,
+    churnml.business_costs TO churnml_user;
 -- Column grants leave out id and the audit columns (created_by/at, deployed_by/at): their
 -- defaults say who wrote a row and when, and a caller cannot write them (a superuser, who
 -- restores dumps, still can).
@@ -68,7 +74,10 @@ GRANT INSERT (name, kind, algorithm, artifact, artifact_format, artifact_sha256,
       UPDATE (name, kind, algorithm, artifact, artifact_format, artifact_sha256, feature_spec, params, metrics,
               training, holdout_labels, holdout_scores, parent_id)
     ON churnml.models TO churnml_admin;
-GRANT INSERT (name, model_id, threshold, strategy, metrics), UPDATE (name, model_id, threshold, strategy, metrics)
+GRANT INSERT (name, model_id, threshold, strategy, metrics, cutoff_source, restores),
+      UPDATE (name, model_id, threshold, strategy, metrics, cutoff_source, restores)
     ON churnml.deployments TO churnml_admin;
-GRANT DELETE ON churnml.models, churnml.deployments TO churnml_admin;
+GRANT INSERT (name, fp_cost, fn_cost, tp_cost, tn_cost), UPDATE (name, fp_cost, fn_cost, tp_cost, tn_cost)
+    ON churnml.business_costs TO churnml_admin;
+GRANT DELETE ON churnml.models, churnml.deployments, churnml.business_costs TO churnml_admin;
 GRANT USAGE ON SEQUENCE churnml.models_id_seq, churnml.deployments_id_seq TO churnml_admin;

@@ -101,7 +101,7 @@ import churnml.sql_api.models as api
 return api.deploy(plpy, '@EXTVERSION@', name, model_id, strategy, threshold)
 $$;
 COMMENT ON FUNCTION churnml.deploy(text, bigint, text, float8) IS
-'Make `name` serve a model: a given model_id, or strategy ''best'' (highest validation AUC, the default) or ''latest''. The artifact''s checksum is verified first. threshold defaults to the previous deployment''s, else 0.5. Every session uses it from its next statement.';
+'Make `name` serve a model: a given model_id, or strategy ''best'' (highest validation AUC, the default) or ''latest''. The artifact''s checksum is verified first. The cutoff comes from the model itself unless `threshold` is given: the cheapest on its held-out rows at the business costs set for `name` (churnml.set_business_costs), else the model''s default (0.5); the NOTICE says which. Every session uses it from its next statement.';
 
 CREATE OR REPLACE FUNCTION churnml.rollback(name text) RETURNS churnml.deployment
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
@@ -111,7 +111,7 @@ import churnml.sql_api.models as api
 return api.rollback(plpy, '@EXTVERSION@', name)
 $$;
 COMMENT ON FUNCTION churnml.rollback(text) IS
-'Serve again the model `name` served before its current one (with that deployment''s threshold).';
+'Undo the latest deployment event of `name` (a deploy, a set_threshold, or what an earlier rollback restored): the model and the cutoff served before it, together. Rolling back again goes one event further back.';
 
 CREATE OR REPLACE FUNCTION churnml.set_threshold(name text, threshold float8) RETURNS churnml.deployment
 LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
@@ -121,7 +121,7 @@ import churnml.sql_api.models as api
 return api.set_threshold(plpy, '@EXTVERSION@', name, threshold)
 $$;
 COMMENT ON FUNCTION churnml.set_threshold(text, float8) IS
-'Keep the deployed model of `name` and change the probability above which churn_flag() flags a customer.';
+'Keep the deployed model of `name` and change the probability above which churn_flag() flags a customer: a deployment event of its own, which churnml.rollback undoes.';
 
 CREATE OR REPLACE FUNCTION churnml.threshold_costs(
     name text,
@@ -137,7 +137,7 @@ import churnml.sql_api.models as api
 return api.threshold_costs(plpy, '@EXTVERSION@', name, tp_cost, fp_cost, tn_cost, fn_cost)
 $$;
 COMMENT ON FUNCTION churnml.threshold_costs(text, float8, float8, float8, float8) IS
-'Total cost of each cutoff 0.00..1.00 on the model''s held-out test rows. tp = flagged and churned, fp = flagged and stayed, fn = not flagged and churned, tn = not flagged and stayed; a customer is flagged when probability > cutoff. `name` is a deployed name or a model id.';
+'Total cost of each cutoff 0.00..1.00 on the model''s held-out test rows. tp = flagged and churned, fp = flagged and stayed, fn = not flagged and churned, tn = not flagged and stayed; a customer is flagged when probability > cutoff. `name` is a deployed name (its model), the name of models not deployed (the latest, said in a NOTICE) or a model id.';
 
 CREATE OR REPLACE FUNCTION churnml.optimal_threshold(
     name text,
@@ -155,7 +155,7 @@ import churnml.sql_api.models as api
 return api.optimal_threshold(plpy, '@EXTVERSION@', name, tp_cost, fp_cost, tn_cost, fn_cost)
 $$;
 COMMENT ON FUNCTION churnml.optimal_threshold(text, float8, float8, float8, float8) IS
-'The cheapest cutoff of threshold_costs (ties: the lowest cutoff), with the cost of flagging nobody for comparison.';
+'The cheapest cutoff of threshold_costs (ties: the lowest cutoff), with the cost of flagging nobody for comparison. To have deploy use it for every new model of a name: churnml.set_business_costs.';
 
 CREATE OR REPLACE FUNCTION churnml.feature_importance(name text, level text DEFAULT 'input')
 RETURNS TABLE (feature text, gain float8, total_gain float8, cover float8, total_cover float8, weight bigint)
@@ -166,7 +166,7 @@ import churnml.sql_api.models as api
 return api.feature_importance(plpy, '@EXTVERSION@', name, level)
 $$;
 COMMENT ON FUNCTION churnml.feature_importance(text, text) IS
-'Feature importance of a deployed name or model id: gain, cover and weight (the number of splits using the feature), per input column (level ''input'', one-hot columns folded) or per encoded column (''output''), by total gain.';
+'Feature importance of a model (a deployed name, a trained-but-undeployed name: its latest model, said in a NOTICE; or a model id): gain, cover and weight (the number of splits using the feature), per input column (level ''input'', one-hot columns folded) or per encoded column (''output''), by total gain.';
 
 CREATE OR REPLACE FUNCTION churnml.model_trees(name text) RETURNS jsonb
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
@@ -177,7 +177,23 @@ import churnml.sql_api.models as api
 return json.dumps(api.model_trees(plpy, '@EXTVERSION@', name))
 $$;
 COMMENT ON FUNCTION churnml.model_trees(text) IS
-'The trees of a deployed name or model id: count, depth of each, and the first tree as JSON and text (e.g. its first split "cust_service_calls < 3.5"), at most its first 1023 nodes breadth first (first_tree_nodes and first_tree_nodes_shown say how many it has and shows).';
+'The trees of a model (a deployed name, a trained-but-undeployed name: its latest model; or a model id): count, depth of each, and the first tree as JSON and text (e.g. its first split "cust_service_calls < 3.5"), at most its first 1023 nodes breadth first (first_tree_nodes and first_tree_nodes_shown say how many it has and shows).';
+
+CREATE OR REPLACE FUNCTION churnml.set_business_costs(
+    name text,
+    fp_cost float8,
+    fn_cost float8,
+    tp_cost float8 DEFAULT 0,
+    tn_cost float8 DEFAULT 0
+) RETURNS churnml.business_costs
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.set_business_costs(plpy, '@EXTVERSION@', name, fp_cost, fn_cost, tp_cost, tn_cost)
+$$;
+COMMENT ON FUNCTION churnml.set_business_costs(text, float8, float8, float8, float8) IS
+'What each outcome costs for the deployment name `name` (fp = flagged and stayed, fn = not flagged and churned, tp = flagged and churned, tn = not flagged and stayed), kept in churnml.business_costs: from then on churnml.deploy gives each new model of `name` the cheapest cutoff on its own held-out rows at these costs. The NOTICE says the cheapest cutoff of the model deployed now; the current deployment is not changed (set_threshold applies it).';
 
 GRANT EXECUTE ON FUNCTION
     churnml._train(text, text, text, text[], text[], jsonb, jsonb, jsonb, text, float8, float8, int, boolean, bigint, text),
@@ -186,7 +202,8 @@ GRANT EXECUTE ON FUNCTION
     churnml.register_model(text, bytea, jsonb, jsonb, jsonb, jsonb, jsonb, boolean, bigint),
     churnml.deploy(text, bigint, text, float8),
     churnml.rollback(text),
-    churnml.set_threshold(text, float8)
+    churnml.set_threshold(text, float8),
+    churnml.set_business_costs(text, float8, float8, float8, float8)
 TO churnml_admin;
 GRANT EXECUTE ON FUNCTION
     churnml.threshold_costs(text, float8, float8, float8, float8),
@@ -203,7 +220,7 @@ import churnml.sql_api.models as api
 return api.top_features(plpy, '@EXTVERSION@', name, k, level)
 $$;
 COMMENT ON FUNCTION churnml.top_features(text, int, text) IS
-'The k features of a deployed name or model id that carry the most total gain, best first (fewer when the model uses fewer): train a smaller model on them with churnml.train(..., features => churnml.top_features(''churn'', 11), parent_id => ...).';
+'The k features of a model (a deployed name, a trained-but-undeployed name: its latest model; or a model id) that carry the most total gain, best first (fewer when the model uses fewer): train a smaller model on them with churnml.train(..., features => churnml.top_features(''churn'', 11), parent_id => ...).';
 
 CREATE OR REPLACE FUNCTION churnml.compare_models(VARIADIC names text[])
 RETURNS TABLE (split text, metric text, model_ids bigint[], "values" float8[])
@@ -214,6 +231,6 @@ import churnml.sql_api.models as api
 return api.compare_models(plpy, '@EXTVERSION@', names)
 $$;
 COMMENT ON FUNCTION churnml.compare_models(text[]) IS
-'Metrics of several models side by side (at most 64 deployed names or model ids; more is 54000): one row per split and metric, values in the order given.';
+'Metrics of several models side by side (at most 64 deployed names, names of models not deployed (their latest model, said in a NOTICE) or model ids; more is 54000): one row per split and metric, values in the order given.';
 
 GRANT EXECUTE ON FUNCTION churnml.top_features(text, int, text), churnml.compare_models(text[]) TO churnml_user;

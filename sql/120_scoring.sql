@@ -55,7 +55,7 @@ LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM churnml._explain_json(model, pg_catalog.row_to_json(c)::pg_catalog.text, top_k) $$;
 COMMENT ON FUNCTION churnml.explain_churn(anyelement, int, text) IS
-'Why the model predicts what it does for one customer: the top_k input features by absolute TreeSHAP contribution to the log-odds (one-hot columns folded back onto their column), largest first. Positive contributions push towards churn.';
+'Why the model predicts what it does for one customer: the top_k input features by absolute TreeSHAP contribution to the log-odds (one-hot columns folded back onto their column), largest first. Positive contributions push towards churn. `model` is a deployed name (the model it serves), the name of models not deployed (the latest, said in a NOTICE once per statement) or a model id.';
 
 CREATE OR REPLACE FUNCTION churnml._score_batches(
     name text, source text, key_column text, batch_size int, search_path text

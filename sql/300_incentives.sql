@@ -498,7 +498,7 @@ return api.rule_set_cost(plpy, '@EXTVERSION@', rule_set, retained_value, save_ra
                          sentiment_mix, confidence, as_of)
 $$;
 COMMENT ON FUNCTION churnml.rule_set_cost(text, numeric, float8, text, float8, jsonb, float8, timestamptz) IS
-'Estimated cost and saving of a rule set on the held-out test rows of a model (deployed name or id), one row per rule plus "(no match)" and "(total)". will_churn = each row''s held-out probability; sentiment follows sentiment_mix (shares), with the given confidence; customer fields are unknown (NULL). A priced offer costs acceptance_rate x offer_value and keeps save_rate of the churners offered it, each worth retained_value; experiment rules count each arm by weight.';
+'Estimated cost and saving of a rule set on the held-out test rows of a model (a deployed name, the name of models not deployed: the latest, said in a NOTICE; or an id), one row per rule plus "(no match)" and "(total)". will_churn = each row''s held-out probability; sentiment follows sentiment_mix (shares), with the given confidence; customer fields are unknown (NULL). A priced offer costs acceptance_rate x offer_value and keeps save_rate of the churners offered it, each worth retained_value; experiment rules count each arm by weight.';
 
 -- ---------------------------------------------------------------------------
 -- Column grants: ids, builtin, condition_ast (the trigger's) and the audit columns are not

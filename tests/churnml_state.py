@@ -59,7 +59,9 @@ def populate(url: str, customers: int = 800) -> None:
 # Tables whose rows must be kept, compared whole (text form, ordered). Built-in rule inputs
 # are re-created by CREATE EXTENSION (pg_dump keeps only the user's), so their time is not kept.
 KEPT_TABLES = {
-    "models": "t::text", "deployments": "t::text", "incentive_rules": "t::text", "experiments": "t::text",
+    # deployments: 0.2.0's columns (0.3.0 adds cutoff_source and restores, NULL for the rows before it)
+    "models": "t::text", "incentive_rules": "t::text", "experiments": "t::text",
+    "deployments": "(id, name, model_id, threshold, strategy, metrics, deployed_by, deployed_at)::text",
     "incentive_inputs": "(name, type, description, builtin, CASE WHEN NOT builtin THEN created_at END)::text",
     "offer_log": "t::text", "offer_outcomes": "t::text", "call_center_settings": "t::text",
     "load_history": "t::text",

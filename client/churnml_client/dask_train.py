@@ -40,9 +40,9 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from churnml.errors import DataException, InvalidParameter, UndefinedObject
-from churnml.training.feature_spec import FeatureSpec, _choose_features, infer_spec
+from churnml.training.feature_roles import ProfilePiece, identifier_notice, merge_profiles, profile_piece
+from churnml.training.feature_spec import FeatureSpec, _choose_features, infer_spec, leave_out_identifiers
 from churnml.training.feature_state import DEFAULT_CATEGORICAL_MAX_DISTINCT
-from churnml.training.feature_values import category_key
 from churnml.training.sql_types import type_family
 from churnml_loaders.errors import LoaderError
 from churnml_loaders.manifest import Manifest, ManifestPart
@@ -123,19 +123,10 @@ def part_labels(table: Any, label: str) -> np.ndarray | list[Any]:
     return column_values(table, label)
 
 
-def part_distinct(table: Any, names: Sequence[str], limit: int) -> dict[str, set[str]]:
-    """Task: up to `limit` distinct category spellings per column (enough to tell category from text)."""
-    out: dict[str, set[str]] = {}
-    for name in names:
-        seen: set[str] = set()
-        for value in column_values(table, name):
-            key = category_key(value)
-            if key is not None:
-                seen.add(key)
-                if len(seen) >= limit:
-                    break
-        out[name] = seen
-    return out
+def part_profiles(table: Any, columns: Sequence[tuple[str, bool]]) -> dict[str, ProfilePiece]:
+    """Task: this partition's share of each column's profile (distinct values, a sample), from which the
+    client decides, as churnml.train does, which columns identify rows and which are categories or text."""
+    return {name: profile_piece(column_values(table, name), numeric=numeric) for name, numeric in columns}
 
 
 def part_statistics(table: Any, spec_doc: dict[str, Any], train_rows: np.ndarray) -> dict[str, Any]:
@@ -206,6 +197,7 @@ def train(conn: psycopg.Connection, config: S3Config, *, name: str, source: str,
         try:
             trained = _train_on_dask(
                 config, target, manifest, label=label, chosen=chosen, types=types, feature_types=feature_types,
+                features_named=features is not None,
                 missing=missing, resolved=resolved, given=given, fractions=fractions, seed=seed, workers=workers,
                 threads_per_worker=threads_per_worker, scheduler=scheduler, say=say, timings=timings)
         finally:
@@ -269,7 +261,7 @@ class _Trained:
 
 
 def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label: str, chosen: list[str],
-                   types: dict[str, str], feature_types: dict[str, str] | None, missing: str,
+                   types: dict[str, str], feature_types: dict[str, str] | None, features_named: bool, missing: str,
                    resolved: dict[str, Any], given: set[str], fractions: tuple[float, float, float], seed: int,
                    workers: int, threads_per_worker: int, scheduler: str | None, say: Progress,
                    timings: dict[str, float]) -> _Trained:
@@ -320,22 +312,25 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
         y = normalize_labels(label_values, column=label)
         split = stratified_split(y, fractions=fractions, seed=seed)
 
-        # Feature groups: text-like columns with few distinct values are categorical (as churnml.train decides).
+        # Feature groups and identifiers, from the columns' profiles (the rule churnml.train applies):
+        # each partition profiles its rows, the client merges them in row order.
         overrides = feature_types or {}
-        undecided = [c for c in chosen if type_family(types[c]) in ("text", "other") and c not in overrides]
-        limit = DEFAULT_CATEGORICAL_MAX_DISTINCT + 1
-        distinct: dict[str, set[str]] = {c: set() for c in undecided}
-        if undecided:
-            for piece in client.gather([client.submit(part_distinct, t, undecided, limit) for t in tables]):
-                for column, seen in piece.items():
-                    distinct[column] |= seen
-        spec = infer_spec([(c, types[c]) for c in [label, *chosen]], {c: sorted(v) for c, v in distinct.items()},
-                          label=label, features=chosen, overrides=overrides, missing=missing)
+        profiled = [(c, type_family(types[c]) == "numeric") for c in chosen if type_family(types[c]) != "unsupported"]
+        pieces_by_part = client.gather([client.submit(part_profiles, t, profiled) for t in tables]) if profiled \
+            else []
+        profiles = {c: merge_profiles([piece[c] for piece in pieces_by_part], numeric=numeric)
+                    for c, numeric in profiled}
+        named = set(chosen) if features_named else set(overrides)
+        chosen, left_out = leave_out_identifiers(chosen, types, profiles, named=named)
+        if left_out:
+            say(identifier_notice(left_out, engine="dask"))
+        spec = infer_spec([(c, types[c]) for c in [label, *chosen]], {}, label=label, features=chosen,
+                          overrides=overrides, missing=missing, profiles=profiles)
         text = [f.name for f in spec.features if f.group == "text"]
         if text:
             raise InvalidParameter(
                 f'feature "{text[0]}" is free text, which the Dask engine does not embed',
-                detail=f"Free-text features: {', '.join(text)} (text with more than "
+                detail=f"Free-text features: {', '.join(text)} (text that reads as prose, with more than "
                        f"{DEFAULT_CATEGORICAL_MAX_DISTINCT} distinct values, or declared text).",
                 hint="Exclude them, declare them categorical (--feature-types), or use --engine database.")
 
@@ -416,6 +411,7 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
             "search": None,
             "learning_curve": curve,
             "features": spec.input_names,
+            "left_out": [{"column": column, "reason": reason} for column, reason in left_out],
             "output_columns": output_names,
             "libraries": {**_library_versions(), **_versions("dask", "distributed", "pyarrow")},
             "dask": {"workers": len(addresses), "threads": threads,

@@ -223,7 +223,8 @@ class EmbeddedServer:
         print(f"==> removing stale {pidfile} (pid {pid} is not this cluster's server)", flush=True)
         pidfile.unlink(missing_ok=True)
 
-    def start(self, database: str = DEFAULT_DATABASE, *, ensure_extension: bool = True) -> None:
+    def start(self, database: str = DEFAULT_DATABASE, *, ensure_extension: bool = True,
+              recreate_extension: bool = False) -> None:
         if not self.initialized():
             self.init()
         else:
@@ -237,7 +238,7 @@ class EmbeddedServer:
             print(f"==> starting PostgreSQL on 127.0.0.1:{self.port} (data {self.datadir})", flush=True)
             self._start_server()
         if database:
-            self.ensure_database(database, ensure_extension=ensure_extension)
+            self.ensure_database(database, ensure_extension=ensure_extension, recreate_extension=recreate_extension)
 
     def _start_server(self) -> None:
         # A backend orphaned by a killed postmaster holds the shared memory for a moment.
@@ -275,7 +276,8 @@ class EmbeddedServer:
         return {"PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": SUPERUSER,
                 "PGPASSWORD": self.password, "PGDATABASE": database}
 
-    def ensure_database(self, database: str, *, ensure_extension: bool = True) -> None:
+    def ensure_database(self, database: str, *, ensure_extension: bool = True,
+                        recreate_extension: bool = False) -> None:
         import psycopg
         from psycopg import sql
 
@@ -297,9 +299,18 @@ class EmbeddedServer:
             elif self._installed_build_id() not in (None, _database_build_id(conn)):
                 # Same version, other SQL: a development build of this version was installed
                 # over the one this database was created from. This is the private demo and
-                # development server, so re-create the extension rather than run stale SQL.
+                # development server, so re-create the extension rather than run stale SQL,
+                # but never over models, deployments, offers or settings without being asked.
+                held = _extension_contents(conn)
+                if held and not recreate_extension:
+                    raise ServerError(
+                        f"churnml {row[0]} in database {database} comes from an earlier build of this version, and "
+                        f"re-creating the extension (DROP EXTENSION churnml CASCADE) would drop {', '.join(held)}. "
+                        f"Keep them: `churnml db start` with the build they were made with; drop them: `churnml db "
+                        f"start --recreate-extension`")
                 print(f"==> churnml {row[0]} in {database} comes from an earlier build: re-creating the extension "
-                      "(DROP EXTENSION churnml CASCADE; CREATE EXTENSION churnml)", flush=True)
+                      "(DROP EXTENSION churnml CASCADE; CREATE EXTENSION churnml)"
+                      + (f", dropping {', '.join(held)}" if held else ""), flush=True)
                 with conn.transaction():
                     conn.execute("DROP EXTENSION churnml CASCADE")
                     conn.execute("CREATE EXTENSION churnml CASCADE")
@@ -322,6 +333,33 @@ class EmbeddedServer:
         env = {**os.environ, **self.libpq_env(database)}
         psql = self._bin("psql") if Path(self._bin("psql")).exists() else (shutil.which("psql") or "psql")
         return subprocess.run([psql, *args], env=env, check=False).returncode
+
+
+# What DROP EXTENSION churnml CASCADE would take with it: (what, table, which rows are the user's)
+_CONTENTS = (
+    ("models", "churnml.models", "true"),
+    ("deployments", "churnml.deployments", "true"),
+    ("offers", "churnml.offer_log", "true"),
+    ("business costs", "churnml.business_costs", "true"),
+    ("storage locations", "churnml.storage_locations", "true"),
+    ("own incentive rules", "churnml.incentive_rules", "NOT builtin"),
+    ("own experiments", "churnml.experiments", "NOT builtin"),
+)
+
+
+def _extension_contents(conn: Any) -> list[str]:
+    """'3 models', '5 deployments', ...: the rows of churnml's tables that are the user's."""
+    from psycopg import sql
+
+    held = []
+    for what, table, which in _CONTENTS:
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]:
+            schema, name = table.split(".")
+            count = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                sql.Identifier(schema, name), sql.SQL(which))).fetchone()[0]
+            if count:
+                held.append(f"{count:,} {what}")
+    return held
 
 
 def _pid_from_pidfile(pidfile: Path) -> int | None:

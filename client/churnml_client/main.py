@@ -1,7 +1,7 @@
 """`churnml`: the command-line tool installed into .venv by `make install`.
 
     churnml db start|stop|status|url|psql [psql args...]
-    churnml data generate --customers N --seed S [--dsn URL]
+    churnml data generate --customers N --seed S [--replace] [--dsn URL]
     churnml train NAME --source TABLE_OR_QUERY --label COL [--exclude a,b] [--engine database|dask] [--deploy] ...
     churnml report NAME [--out DIR] [--compare NAME_OR_ID ...] [--dsn URL] [--fp-cost 50 --fn-cost 500 ...]
     churnml s3 start|stop|status|url
@@ -28,7 +28,7 @@ def _db(args: argparse.Namespace) -> int:
     server = EmbeddedServer.from_environment()
     action = args.action
     if action == "start":
-        server.start(args.database)
+        server.start(args.database, recreate_extension=args.recreate_extension)
         print(f"churnml: PostgreSQL running on 127.0.0.1:{server.port}; `churnml db psql` connects", flush=True)
         return 0
     if action == "stop":
@@ -58,9 +58,16 @@ def _data(args: argparse.Namespace) -> int:
 
     dsn = args.dsn or EmbeddedServer.from_environment().url(DEFAULT_DATABASE)
     with psycopg.connect(dsn) as conn:
-        counts = datagen.load(conn, args.customers, args.seed, progress=not args.quiet)
-    summary = ", ".join(f"{table}: {rows:,} rows" for table, rows in counts.items())
-    print(f"churnml: generated {summary} (seed {args.seed})")
+        loaded = datagen.load(conn, args.customers, args.seed, progress=not args.quiet, replace=args.replace)
+    summary = ", ".join(f"{table}: {rows:,} rows" for table, rows in loaded.counts.items())
+    if loaded.unmarked:
+        print(f"churnml: the demo tables are there already, with {args.customers:,} customers, made by an earlier "
+              f"churnml or by you; kept as they are ({summary}). --replace generates them again")
+    elif loaded.kept:
+        print(f"churnml: the demo data of {args.customers:,} customers, seed {args.seed}, is there already; kept as "
+              f"it is ({summary}). --replace generates it again")
+    else:
+        print(f"churnml: generated {summary} (seed {args.seed})")
     return 0
 
 
@@ -72,7 +79,8 @@ def _report(args: argparse.Namespace) -> int:
     out = args.out or Path(f"churnml-report-{re.sub(r'[^A-Za-z0-9_.-]', '_', args.name)}")
     with psycopg.connect(dsn) as conn:
         index = report.write_report(conn, args.name, out, compare=args.compare, fp_cost=args.fp_cost,
-                                    fn_cost=args.fn_cost, tp_cost=args.tp_cost, tn_cost=args.tn_cost)
+                                    fn_cost=args.fn_cost, tp_cost=args.tp_cost, tn_cost=args.tn_cost,
+                                    say=lambda note: print(f"churnml report: {note}", file=sys.stderr))
     print(index)
     return 0
 
@@ -98,7 +106,8 @@ def _s3(args: argparse.Namespace) -> int:
         return 0
     if action == "stop":
         stopped = server.stop()
-        print("churnml: S3 server stopped (its objects are gone)" if stopped else "churnml: S3 server was not running")
+        print(f"churnml: S3 server stopped (its objects stay in {server.data_dir} for the next start)" if stopped
+              else "churnml: S3 server was not running")
         return 0
     if action == "status":
         pid = server.running_pid()
@@ -153,29 +162,44 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="the embedded PostgreSQL server (state in $CHURNML_HOME)")
     db.add_argument("action", choices=["start", "stop", "status", "url", "psql"])
     db.add_argument("--database", "-d", default=DEFAULT_DATABASE, help="database for start/url/psql (default telco)")
+    db.add_argument("--recreate-extension", action="store_true",
+                    help="with start: when the database's churnml comes from an earlier build of this version, "
+                         "re-create it even though that drops its models, deployments and offers")
     db.add_argument("psql_args", nargs="*", help="with psql: arguments passed to psql")
     db.set_defaults(func=_db)
 
     data = commands.add_parser("data", help="demo data")
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    generate = data_commands.add_parser("generate", help="create and fill customers, customer_message, call_transcript")
+    generate = data_commands.add_parser(
+        "generate", help="create and fill customers, customer_message, call_transcript (never replaces existing "
+                         "tables without --replace)",
+        description="Create the tables public.customers, public.customer_message and public.call_transcript and "
+                    "fill them with synthetic demo data. Tables of those names that exist already are left alone: "
+                    "when they hold the demo data of the same --customers and --seed (or, made by churnml before "
+                    "0.3.0, the demo's columns and --customers rows), nothing is done; otherwise "
+                    "the command stops and names them, unless --replace is given.")
     generate.add_argument("--customers", type=_positive_int, default=10_000, help="number of customers (default 10000)")
     generate.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same data")
     generate.add_argument("--dsn", help="libpq URL of the target database (default: the embedded server's telco)")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    generate.add_argument("--replace", action="store_true",
+                          help="drop existing customers, customer_message and call_transcript tables first (never "
+                               "with CASCADE: objects depending on them stop the command)")
     generate.set_defaults(func=_data)
 
     report = commands.add_parser("report", help="an HTML page with PNG plots explaining a model, for Marketing")
-    report.add_argument("name", help="a deployment name (its current model) or a model id")
+    report.add_argument("name", help="a deployment name (its current model), the name of models not deployed "
+                                     "(the latest) or a model id")
     report.add_argument("--out", type=Path, metavar="DIR", help="output directory (default ./churnml-report-NAME)")
     report.add_argument("--compare", nargs="+", action="extend", default=[], metavar="NAME_OR_ID",
-                        help="other deployment names or model ids whose test ROC joins the plot")
+                        help="other models (names, deployed or not, or ids) whose test ROC joins the plot")
     report.add_argument("--dsn", metavar="URL",
                         help="libpq URL of the database (default: the embedded server's telco)")
     for outcome, default, meaning in (("fp", 50.0, "flagging a stayer"), ("fn", 500.0, "missing a churner"),
                                       ("tp", 50.0, "flagging a churner"), ("tn", 0.0, "leaving a stayer alone")):
-        report.add_argument(f"--{outcome}-cost", type=float, default=default, metavar="AMOUNT",
-                            help=f"cost of {meaning} (default {default:g})")
+        report.add_argument(f"--{outcome}-cost", type=float, default=None, metavar="AMOUNT",
+                            help=f"cost of {meaning} (default: the deployment's business costs, "
+                                 f"churnml.set_business_costs, else {default:g})")
     report.set_defaults(func=_report)
 
     s3 = commands.add_parser("s3", help="a local S3-compatible server (SeaweedFS) for exports and loads")

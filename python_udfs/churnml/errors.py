@@ -77,6 +77,12 @@ class DuplicateObject(ChurnmlError):
     sqlstate = "42710"  # duplicate_object
 
 
+class DuplicateFunction(ChurnmlError):
+    """A function of that name and arguments exists and is not churnml's to replace."""
+
+    sqlstate = "42723"  # duplicate_function
+
+
 class UndefinedColumn(ChurnmlError):
     sqlstate = "42703"  # undefined_column
 

@@ -234,19 +234,81 @@ def pick_model(plpy: Plpy, name: str | None, model_id: int | None, strategy: str
 
 
 def insert_deployment(plpy: Plpy, name: str, model_id: int, threshold: float, strategy: str,
-                      metrics: dict[str, Any]) -> int:
+                      metrics: dict[str, Any], cutoff_source: str, restores: int | None = None) -> int:
     plan = prepared(plpy, "insert_deployment", """
-        INSERT INTO churnml.deployments (name, model_id, threshold, strategy, metrics)
-        VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb) RETURNING id""",
-        ["pg_catalog.text", "bigint", "pg_catalog.float8", "pg_catalog.text", "pg_catalog.text"])
-    return int(plpy.execute(plan, [name, model_id, threshold, strategy, _json(metrics)])[0]["id"])
+        INSERT INTO churnml.deployments (name, model_id, threshold, strategy, metrics, cutoff_source, restores)
+        VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, $6, $7) RETURNING id""",
+        ["pg_catalog.text", "bigint", "pg_catalog.float8", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text",
+         "bigint"])
+    return int(plpy.execute(plan, [name, model_id, threshold, strategy, _json(metrics), cutoff_source,
+                                   restores])[0]["id"])
 
 
 def deployment_history(plpy: Plpy, name: str) -> list[dict[str, Any]]:
+    """Every deployment event of `name`, newest first."""
     plan = prepared(plpy, "history", """
-        SELECT id, model_id, threshold FROM churnml.deployments
+        SELECT id, model_id, threshold, strategy, cutoff_source, restores FROM churnml.deployments
         WHERE name OPERATOR(pg_catalog.=) $1 ORDER BY id DESC""", ["pg_catalog.text"])
     return list(plpy.execute(plan, [name]))
+
+
+def undo_target(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The deployment a rollback returns to: the state before the latest event that is not undone.
+
+    `history` is newest first. The state before an ordinary event (deploy, set_threshold) is the
+    deployment before it; a rollback that restored deployment R leaves the state R made, so the
+    state before it is the one before R. So rollback after rollback walks back through the history
+    (deploy A, deploy B, set_threshold, rollback → B at its cutoff, rollback → A) instead of
+    toggling between the last two. None when the first deployment is the one being served."""
+    by_id = {int(row["id"]): row for row in history}
+    ids = sorted(by_id)
+    current = ids[-1] if ids else None
+    seen: set[int] = set()
+    while current is not None and current not in seen:
+        seen.add(current)
+        restored = by_id[current].get("restores")
+        if restored is not None and int(restored) in by_id and int(restored) < current:
+            current = int(restored)  # this rollback stands for the event it restored
+            continue
+        earlier = [i for i in ids if i < current]
+        return by_id[earlier[-1]] if earlier else None
+    return None
+
+
+@dataclass(frozen=True)
+class BusinessCosts:
+    fp_cost: float
+    fn_cost: float
+    tp_cost: float
+    tn_cost: float
+
+    def described(self) -> str:
+        return (f"fp {self.fp_cost:g}, fn {self.fn_cost:g}, tp {self.tp_cost:g}, tn {self.tn_cost:g}")
+
+
+def business_costs(plpy: Plpy, name: str) -> BusinessCosts | None:
+    plan = prepared(plpy, "business_costs", """
+        SELECT fp_cost, fn_cost, tp_cost, tn_cost FROM churnml.business_costs
+        WHERE name OPERATOR(pg_catalog.=) $1""", ["pg_catalog.text"])
+    rows = plpy.execute(plan, [name])
+    if not rows:
+        return None
+    row = rows[0]
+    return BusinessCosts(fp_cost=float(row["fp_cost"]), fn_cost=float(row["fn_cost"]), tp_cost=float(row["tp_cost"]),
+                         tn_cost=float(row["tn_cost"]))
+
+
+def store_business_costs(plpy: Plpy, name: str, costs: BusinessCosts) -> dict[str, Any]:
+    """Replace the costs of `name` (DELETE and INSERT: set_by and set_at are the database's to write);
+    returns the stored row."""
+    delete = prepared(plpy, "delete_business_costs",
+                      "DELETE FROM churnml.business_costs WHERE name OPERATOR(pg_catalog.=) $1", ["pg_catalog.text"])
+    insert = prepared(plpy, "insert_business_costs", """
+        INSERT INTO churnml.business_costs (name, fp_cost, fn_cost, tp_cost, tn_cost) VALUES ($1, $2, $3, $4, $5)
+        RETURNING *""",
+        ["pg_catalog.text", "pg_catalog.float8", "pg_catalog.float8", "pg_catalog.float8", "pg_catalog.float8"])
+    plpy.execute(delete, [name])
+    return dict(plpy.execute(insert, [name, costs.fp_cost, costs.fn_cost, costs.tp_cost, costs.tn_cost])[0])
 
 
 def holdout(plpy: Plpy, model_id: int) -> tuple[list[bool], list[float]]:
@@ -300,16 +362,53 @@ def check_holdout(model_id: int, labels: list[Any], scores: list[Any]) -> None:
 MAX_BIGINT = 2**63 - 1
 
 
-def model_id_for(plpy: Plpy, name_or_id: str | None) -> int:
-    """A model named by id ('42') or by deployment name ('churn' = its deployed model)."""
+def model_id_for(plpy: Plpy, name_or_id: str | None, *, caller: str | None = None) -> int:
+    """A model named by id ('42'), by deployment name ('churn' = its deployed model), or by the name of
+    models that are trained but not deployed (the latest of them; `caller` says so in a NOTICE)."""
+    return resolve_model(plpy, name_or_id, caller=caller)[0]
+
+
+def resolve_model(plpy: Plpy, name_or_id: str | None, *, caller: str | None = None) -> tuple[int, str]:
+    """(model id, how it was found: 'id', 'deployed' or 'latest') for a model id, a deployed name, or a
+    trained-but-undeployed name (its latest model, which `caller`, when given, says in a NOTICE).
+    NULL is 22004, '' or a name no model has is 42704 listing the names there are."""
     if name_or_id is None:
         raise NullValueNotAllowed("the model name or id must not be NULL",
-                                  hint="Pass a deployed name such as 'churn', or a model id such as '42'.")
+                                  hint="Pass a model name such as 'churn', or a model id such as '42'.")
     text = name_or_id.strip()
     # ASCII digits only: str.isdigit() is also true for '²' or '٣', which int() refuses or reads as 3
     if text.isascii() and text.isdigit():
         if len(text) > 19 or int(text) > MAX_BIGINT:  # len first: int() refuses more than 4300 digits
             raise InvalidParameter(f"model id {text[:20]}{'…' if len(text) > 20 else ''} is out of range",
                                    detail="Model ids are bigint.")
-        return int(text)
-    return current_deployment(plpy, text).model_id
+        return int(text), "id"
+    deployed = prepared(plpy, "deployed_model_id", """
+        SELECT model_id FROM churnml.deployments WHERE name OPERATOR(pg_catalog.=) $1 ORDER BY id DESC LIMIT 1""",
+        ["pg_catalog.text"])
+    rows = plpy.execute(deployed, [text])
+    if rows:
+        return int(rows[0]["model_id"]), "deployed"
+    latest = prepared(plpy, "latest_model_id", """
+        SELECT pg_catalog.max(id) AS id FROM churnml.models WHERE name OPERATOR(pg_catalog.=) $1""",
+        ["pg_catalog.text"])
+    found = plpy.execute(latest, [text])[0]["id"]
+    if found is not None:
+        if caller is not None:
+            plpy.notice(f'{caller}: "{text}" is not deployed; using its latest model, {int(found)}')
+        return int(found), "latest"
+    if not text:
+        raise InvalidParameter("the model name or id must not be empty",
+                               hint="Pass a model name such as 'churn', or a model id such as '42'.")
+    shown = text if len(text) <= 70 else text[:67] + "…"
+    raise UndefinedObject(f'no model is named "{shown}"', detail=_known_model_names(plpy),
+                          hint="Pass a model's name (deployed or not) or its id: SELECT id, name, deployed FROM "
+                               "churnml.model_summary lists them.")
+
+
+def _known_model_names(plpy: Plpy) -> str:
+    rows = plpy.execute("SELECT pg_catalog.string_agg(name, ', ' ORDER BY name) AS names FROM "
+                        "(SELECT DISTINCT name FROM churnml.models) AS n")
+    names = rows[0]["names"] if rows else None
+    if not names:
+        return "No model has been trained yet."
+    return f"Model names: {names if len(names) <= 500 else names[:499] + '…'}."

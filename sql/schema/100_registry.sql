@@ -35,10 +35,27 @@ CREATE TABLE churnml.deployments (
     strategy    text NOT NULL,
     metrics     jsonb NOT NULL DEFAULT '{}',  -- holdout confusion matrix and rates at this threshold
     deployed_by name NOT NULL DEFAULT current_user,
-    deployed_at timestamptz NOT NULL DEFAULT now()
+    deployed_at timestamptz NOT NULL DEFAULT now(),
+    -- since 0.3.0 (last, as ALTER TABLE ... ADD COLUMN puts them on an updated database): where the
+    -- cutoff came from, and for a rollback the deployment whose model and cutoff it restored
+    cutoff_source text,
+    restores    bigint
 );
 CREATE INDEX deployments_name_idx ON churnml.deployments (name, id DESC);
 
+-- What a name's mistakes cost, for choosing its cutoff: deploy picks the cheapest cutoff on the
+-- new model's held-out rows at these costs (churnml.set_business_costs writes them).
+CREATE TABLE churnml.business_costs (
+    name    text PRIMARY KEY CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'),
+    fp_cost float8 NOT NULL CHECK (fp_cost > '-Infinity' AND fp_cost < 'Infinity'),
+    fn_cost float8 NOT NULL CHECK (fn_cost > '-Infinity' AND fn_cost < 'Infinity'),
+    tp_cost float8 NOT NULL DEFAULT 0 CHECK (tp_cost > '-Infinity' AND tp_cost < 'Infinity'),
+    tn_cost float8 NOT NULL DEFAULT 0 CHECK (tn_cost > '-Infinity' AND tn_cost < 'Infinity'),
+    set_by  name NOT NULL DEFAULT current_user,
+    set_at  timestamptz NOT NULL DEFAULT now()
+);
+
+SELECT pg_catalog.pg_extension_config_dump('churnml.business_costs', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.models', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.deployments', '');
 SELECT pg_catalog.pg_extension_config_dump('churnml.models_id_seq', '');

@@ -270,3 +270,19 @@ CREATE TRIGGER audit BEFORE INSERT OR UPDATE ON churnml.storage_grants
 -- path to _export_query and _load_from_s3).
 DROP FUNCTION IF EXISTS churnml.export_query(text, text, text, boolean, boolean, boolean, text, bigint, text);
 DROP FUNCTION IF EXISTS churnml.load_from_s3(regclass, text, text, text, boolean, int, text[], text, text);
+
+-- ---------------------------------------------------------------------------------------
+-- Cutoffs that come from the deployed model (issue 21): where each deployment's cutoff came
+-- from, what a rollback restored, and the business costs deploy chooses a cutoff with.
+-- Deployments made before 0.3.0 keep NULL in both columns (their source is not known).
+ALTER TABLE churnml.deployments ADD COLUMN cutoff_source text, ADD COLUMN restores bigint;
+CREATE TABLE churnml.business_costs (
+    name    text PRIMARY KEY CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'),
+    fp_cost float8 NOT NULL CHECK (fp_cost > '-Infinity' AND fp_cost < 'Infinity'),
+    fn_cost float8 NOT NULL CHECK (fn_cost > '-Infinity' AND fn_cost < 'Infinity'),
+    tp_cost float8 NOT NULL DEFAULT 0 CHECK (tp_cost > '-Infinity' AND tp_cost < 'Infinity'),
+    tn_cost float8 NOT NULL DEFAULT 0 CHECK (tn_cost > '-Infinity' AND tn_cost < 'Infinity'),
+    set_by  name NOT NULL DEFAULT current_user,
+    set_at  timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('churnml.business_costs', '');

@@ -17,10 +17,10 @@ COLUMNS = ["state", "acc_length", "area_code", "phone", "int_plan", "vmail_plan"
            "night_charge", "int_mins", "int_calls", "int_charge", "cust_service_calls", "churn"]
 
 
-def generate(url: str, customers: int, seed: int) -> subprocess.CompletedProcess[str]:
+def generate(url: str, customers: int, seed: int, *more: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(VENV_BIN / "churnml"), "data", "generate", "--customers", str(customers),
-                           "--seed", str(seed), "--dsn", url], capture_output=True, text=True, check=True,
-                          env=dict(os.environ))
+                           "--seed", str(seed), "--dsn", url, "--quiet", *more], capture_output=True, text=True,
+                          check=check, env=dict(os.environ))
 
 
 def fingerprint(url: str) -> tuple[str, str, str]:
@@ -61,14 +61,49 @@ def test_schema_keys_and_counts(generated: str) -> None:
             assert orphans == 0
 
 
-def test_same_seed_same_data_and_rerun_replaces(generated: str, make_database: Callable[..., str]) -> None:
+def test_same_seed_same_data_and_nothing_replaced_without_asking(generated: str,
+                                                                 make_database: Callable[..., str]) -> None:
     other = make_database("datagen", extension=False)
     generate(other, 5000, 11)
     assert fingerprint(other) == fingerprint(generated)
-    generate(other, 5000, 12)  # re-running replaces the tables
+    # the same arguments again: the same data is there, nothing is dropped (make demo re-runs this)
+    again = generate(other, 5000, 11)
+    assert "is there already; kept as it is" in again.stdout and fingerprint(other) == fingerprint(generated)
+    # other data: refused, naming the tables, changing nothing
+    refused = generate(other, 5000, 12, check=False)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.strip() == (
+        "churnml: public.customers, public.customer_message, public.call_transcript already hold other data in "
+        "this database; churnml data generate --replace drops them and generates 5,000 customers (seed 12) in "
+        "their place")
+    assert fingerprint(other) == fingerprint(generated)
+    replaced = generate(other, 5000, 12, "--replace")
+    assert "generated customers: 5,000 rows" in replaced.stdout
     assert fingerprint(other) != fingerprint(generated)
     with psycopg.connect(other) as conn:
         assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 5000
+
+
+def test_tables_of_someone_else_and_their_dependents_are_never_dropped(make_database: Callable[..., str]) -> None:
+    url = make_database("datagen", extension=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE customers (id int PRIMARY KEY, name text)")
+        conn.execute("INSERT INTO customers VALUES (1, 'mine')")
+        conn.execute("CREATE TABLE orders (customer int REFERENCES customers)")
+        conn.execute("CREATE VIEW named AS SELECT name FROM customers")
+    refused = generate(url, 100, 1, check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip() == (
+        "churnml: public.customers already exist in this database; churnml data generate --replace drops it and "
+        "generates 100 customers (seed 1) in their place, once nothing depends on it (now: constraint "
+        "orders_customer_fkey on table orders; view named)")
+    blocked = generate(url, 100, 1, "--replace", check=False)
+    assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
+    assert "public.customers cannot be replaced: other objects depend on it (constraint orders_customer_fkey " \
+           "on table orders; view named)" in blocked.stderr, blocked.stderr
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT name FROM customers").fetchall() == [("mine",)]
+        assert conn.execute("SELECT to_regclass('customer_message')").fetchone()[0] is None
 
 
 def test_bad_arguments_fail_cleanly(make_database: Callable[..., str]) -> None:
@@ -78,3 +113,20 @@ def test_bad_arguments_fail_cleanly(make_database: Callable[..., str]) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "customers" in result.stderr
+
+
+def test_demo_tables_of_an_earlier_churnml_are_kept_when_they_fit(make_database: Callable[..., str]) -> None:
+    """0.2.0 wrote no marker: tables of exactly the demo's columns and size are kept (make demo re-runs),
+    of another size refused."""
+    url = make_database("datagen", extension=False)
+    generate(url, 300, 2)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in ("customers", "customer_message", "call_transcript"):
+            conn.execute(f"COMMENT ON TABLE {table} IS NULL")
+    before = fingerprint(url)
+    kept = generate(url, 300, 5)
+    assert "made by an earlier churnml or by you; kept as they are" in kept.stdout
+    assert fingerprint(url) == before
+    refused = generate(url, 400, 2, check=False)
+    assert refused.returncode == 1 and "already exist in this database" in refused.stderr
+    assert fingerprint(url) == before

@@ -13,7 +13,14 @@ import pytest
 from churnml_client.datagen import load
 from churnml_client.datagen.copy_text import copy_escape, customer_copy_chunks, text_copy_chunks
 from churnml_client.datagen.customers import RATES, STATES, generate_customers
-from churnml_client.datagen.schema import CUSTOMER_COLUMNS, Customers, TextRow, create_tables_sql, index_sql
+from churnml_client.datagen.schema import (
+    CUSTOMER_COLUMNS,
+    Customers,
+    TextRow,
+    comment_sql,
+    create_tables_sql,
+    index_sql,
+)
 from churnml_client.datagen.templates import MESSAGE_TONES, message_templates
 from churnml_client.datagen.texts import generate_messages, generate_transcripts
 
@@ -139,13 +146,16 @@ def test_columns_are_exactly_the_walkthrough_schema_in_order() -> None:
     assert positions == sorted(positions)
 
 
-def test_ddl_drops_first_and_keys_come_after_loading() -> None:
+def test_ddl_drops_only_when_replacing_never_cascading_and_keys_come_after_loading() -> None:
     statements = create_tables_sql()
-    assert statements[:3] == [
-        "DROP TABLE IF EXISTS public.customers CASCADE",
-        "DROP TABLE IF EXISTS public.customer_message CASCADE",
-        "DROP TABLE IF EXISTS public.call_transcript CASCADE",
+    assert not any(s.startswith("DROP") for s in statements)
+    assert create_tables_sql(replace=True)[:3] == [
+        "DROP TABLE IF EXISTS public.customers",
+        "DROP TABLE IF EXISTS public.customer_message",
+        "DROP TABLE IF EXISTS public.call_transcript",
     ]
+    assert create_tables_sql(replace=True)[3:] == statements
+    assert not any("CASCADE" in s for s in create_tables_sql(replace=True))
     assert not any("PRIMARY KEY" in s or "INDEX" in s for s in statements)
     assert (
         "CREATE TABLE public.customer_message (area_code bigint, phone text, message text, calltime timestamptz)"
@@ -466,10 +476,22 @@ class FakeCursor:
         yield self.copies[statement]
 
 
+class FakeResult:
+    def fetchall(self) -> list[tuple[str, str | None]]:
+        return []  # no table of those names exists yet
+
+
 class FakeConnection:
     def __init__(self) -> None:
         self.log: list[str] = []
         self.copies: dict[str, FakeCopy] = {}
+
+    def execute(self, statement: str, params: object = None) -> FakeResult:
+        assert statement.startswith("SELECT"), statement  # only the look for existing tables
+        return FakeResult()
+
+    def rollback(self) -> None:
+        pass
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -483,7 +505,9 @@ class FakeConnection:
 
 def test_load_creates_copies_then_indexes_in_one_transaction() -> None:
     conn = FakeConnection()
-    counts = load(conn, 1500, 4, progress=False)  # type: ignore[arg-type]
+    loaded = load(conn, 1500, 4, progress=False)  # type: ignore[arg-type]
+    counts = loaded.counts
+    assert not loaded.kept
     assert counts == {
         "customers": 1500,
         "customer_message": len(generate_messages(generate_customers(1500, 4), 4)),
@@ -500,6 +524,7 @@ def test_load_creates_copies_then_indexes_in_one_transaction() -> None:
         copy_messages,
         copy_transcripts,
         *index_sql(),
+        *comment_sql(1500, 4),
         "ANALYZE public.customers",
         "ANALYZE public.customer_message",
         "ANALYZE public.call_transcript",

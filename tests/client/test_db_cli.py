@@ -124,3 +124,27 @@ def test_a_database_from_an_earlier_build_is_re_created(embedded_server, make_da
         assert conn.execute("SELECT churnml._build_id()").fetchone()[0] == current
         assert conn.execute("SELECT to_regclass('public.kept') IS NOT NULL").fetchone()[0]
     embedded_server.ensure_database(database)  # now current: nothing to do
+
+
+def test_an_earlier_build_holding_models_or_settings_is_not_dropped_without_asking(embedded_server,
+                                                                                    make_database) -> None:
+    import psycopg
+
+    from churnml_client.embedded_pg import ServerError
+
+    url = make_database("stale")
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        current = conn.execute("SELECT churnml._build_id()").fetchone()[0]
+        conn.execute("CREATE OR REPLACE FUNCTION churnml._build_id() RETURNS text LANGUAGE sql "
+                     "AS $$ SELECT 'an-earlier-build'::text $$")
+        conn.execute("SELECT churnml.set_business_costs('churn', 50, 500)")
+    with pytest.raises(ServerError) as refused:
+        embedded_server.ensure_database(database)
+    assert "would drop 1 business costs" in str(refused.value) and "--recreate-extension" in str(refused.value)
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM churnml.business_costs").fetchone()[0] == 1
+    embedded_server.ensure_database(database, recreate_extension=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT churnml._build_id()").fetchone()[0] == current
+        assert conn.execute("SELECT count(*) FROM churnml.business_costs").fetchone()[0] == 0

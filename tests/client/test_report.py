@@ -91,3 +91,46 @@ def test_unknown_model_is_a_clean_error(trained: str, tmp_path: Path, args: list
     assert lines[0].startswith("churnml: ")
     assert "Traceback" not in result.stderr
     assert not out.exists()  # nothing is written for a model that cannot be found
+
+
+@pytest.mark.slow
+def test_names_not_deployed_and_the_deployed_cutoff(trained: str, tmp_path: Path) -> None:
+    """--compare takes a trained-but-undeployed name (its latest model, said on stderr); the tables use the
+    deployment's cutoff and the deployment's business costs."""
+    with psycopg.connect(trained, autocommit=True) as conn:
+        challenger = conn.execute("SELECT churnml.train('challenger', 'customers', 'churn', "
+                                  "features => ARRAY['cust_service_calls', 'day_mins'])").fetchone()[0]
+        conn.execute("SELECT churnml.set_threshold('churn', 0.2)")
+        conn.execute("SELECT churnml.set_business_costs('churn', fp_cost => 30, fn_cost => 300)")
+    try:
+        result = churnml("report", "churn", "--compare", "challenger", "--dsn", trained, "--out",
+                         str(tmp_path / "r"))
+        assert result.returncode == 0, result.stderr
+        assert f'churnml report: "challenger" is not deployed; using its latest model, {challenger}' in result.stderr
+        page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+        assert f"challenger #{challenger}" in page
+        assert "Metrics at the cutoff 0.2</h3>" in page and "serves \"churn\" with cutoff 0.2" in page
+        words = re.sub(r"\s+", " ", page)
+        assert "a flagged stayer $30, a missed churner $300" in words
+    finally:
+        with psycopg.connect(trained, autocommit=True) as conn:
+            conn.execute("DELETE FROM churnml.business_costs")
+            conn.execute("SELECT churnml.rollback('churn')")
+
+
+@pytest.mark.slow
+def test_the_report_replaces_only_an_earlier_report(trained: str, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "index.html").write_text("<p>my own page</p>", encoding="utf-8")
+    refused = churnml("report", "churn", "--dsn", trained, "--out", str(out))
+    assert refused.returncode == 1 and "which churnml report did not write" in refused.stderr
+    assert (out / "index.html").read_text(encoding="utf-8") == "<p>my own page</p>"
+    assert not (out / "roc.png").exists()
+    fresh = tmp_path / "report"
+    assert churnml("report", "churn", "--dsn", trained, "--out", str(fresh)).returncode == 0
+    (fresh / "notes.txt").write_text("keep me", encoding="utf-8")
+    again = churnml("report", "small", "--dsn", trained, "--out", str(fresh))
+    assert again.returncode == 0 and f"replaced the earlier report in {fresh}" in again.stderr
+    assert "Churn model report: small" in (fresh / "index.html").read_text(encoding="utf-8")
+    assert (fresh / "notes.txt").read_text(encoding="utf-8") == "keep me"

@@ -15,7 +15,7 @@ from churnml_client.report.queries import Model
 HOSTILE = '<script>alert("x")</script> & co'
 
 
-def model(*, holdout: bool = True, deployment: str | None = "churn") -> Model:
+def model(*, holdout: bool = True, deployment: str | None = "churn", threshold: float = 0.5) -> Model:
     labels = np.array([1, 0, 0, 1, 0, 0], dtype=np.int8) if holdout else np.zeros(0, dtype=np.int8)
     scores = np.array([0.9, 0.2, 0.6, 0.4, 0.1, 0.3]) if holdout else np.zeros(0)
     split_metrics = {"rows": 6, "positives": 2, "auc": 0.875, "threshold": 0.5, "accuracy": 0.5, "precision": 0.5,
@@ -25,7 +25,7 @@ def model(*, holdout: bool = True, deployment: str | None = "churn") -> Model:
                  booster={}, spec=spec, metrics={"test": split_metrics} if holdout else {},
                  training={"rows": 1234, "source": HOSTILE, "label": "churn",
                            "split": {"train": {"rows": 1000}, "test": {"rows": 234}}},
-                 params={}, labels=labels, scores=scores, deployment=deployment, threshold=0.5)
+                 params={}, labels=labels, scores=scores, deployment=deployment, threshold=threshold)
 
 
 def render(m: Model, inputs: list[dict[str, Any]], **overrides: Any) -> str:
@@ -77,8 +77,23 @@ def test_the_page_without_holdout_rows_or_splits() -> None:
     html = render(model(holdout=False, deployment=None), inputs)
     text = text_of(html)
     assert "The model makes no splits, so no feature drives its predictions." in text
-    assert "not deployed; rates below use the cutoff 0.5" in text
+    assert "not deployed; the tables below use its default cutoff 0.5" in text
     assert '<p class="note">No held-out rows, so no score histogram.</p>' in re.sub(r"\s*\n\s*", "", html)
     assert "The model has no held-out test rows with both outcomes." in text
     assert "No held-out rows, so no cost curve." in text
     assert set(re.findall(r'<img src="([^"]+)"', html)) == {"importance.png", "roc.png", "tree.png", "depths.png"}
+
+
+def test_the_metrics_table_uses_the_deployed_cutoff_and_says_so() -> None:
+    deployed = model(threshold=0.35)
+    deployed.metrics["train"] = dict(deployed.metrics["test"])  # computed at 0.5: its scores are not stored
+    rows = {row[0]: row for row in page.metric_rows(deployed)}
+    # test rows scored 0.9, 0.2, 0.6, 0.4, 0.1, 0.3 with labels 1, 0, 0, 1, 0, 0: above 0.35 are 0.9 (tp),
+    # 0.6 (fp) and 0.4 (tp): accuracy 5/6, precision 2/3, recall 1, F1 0.8
+    assert rows["test"][4:9] == ["0.35", "0.833", "0.667", "1.000", "0.800"]
+    assert rows["train"][4:9] == ["–", "–", "–", "–", "–"]  # not at 0.5 when the deployment uses 0.35
+    assert rows["train"][3] == "0.875"  # AUC does not depend on the cutoff
+    text = text_of(render(deployed, INPUTS))
+    assert "Metrics at the cutoff 0.35" in text and "use the cutoff 0.35 (the deployed one)" in text
+    at_default = {row[0]: row for row in page.metric_rows(model(threshold=0.5))}
+    assert at_default["test"][4:9] == ["0.50", "0.667", "0.500", "0.500", "0.500"]

@@ -60,8 +60,9 @@ def telco(make_database: Callable[..., str]) -> str:
 
 @pytest.fixture(scope="module")
 def trained(telco: str, s3_server: LocalS3Server) -> dict[str, Any]:
-    """Both engines on the same data: ids, wall-clock seconds (CLI start-up included) and outputs."""
-    common = ["--source", "customers", "--label", "churn", "--exclude", "phone", "--dsn", telco]
+    """Both engines on the same data: ids, wall-clock seconds (CLI start-up included) and outputs. No
+    --exclude: both leave out phone by themselves (it identifies customers)."""
+    common = ["--source", "customers", "--label", "churn", "--dsn", telco]
     started = time.perf_counter()
     database = churnml("train", "churn_db", *common, "--deploy")
     database_seconds = time.perf_counter() - started
@@ -95,6 +96,13 @@ def test_dask_training_matches_in_database_training(telco: str, trained: dict[st
     assert training["rows"] == CUSTOMERS and training["export"]["format"] == "parquet"
     assert set(training["timings"]) >= {"export_seconds", "cluster_seconds", "training_seconds", "total_seconds"}
     assert db["training"]["engine"] == "database"
+    # the same columns left out, for the same reason, and both said so
+    assert [c["column"] for c in training["left_out"]] == ["phone"]
+    assert training["left_out"] == db["training"]["left_out"]
+    assert "phone" not in training["features"]
+    for engine in ("database", "dask"):
+        said = trained[engine].stdout + trained[engine].stderr
+        assert "leaving out column phone: it identifies rows" in said, engine
     # the same preparation: feature groups, categories, fill values, split and the very same test rows
     assert dk["spec"] == db["spec"]
     assert training["split"] == db["training"]["split"]

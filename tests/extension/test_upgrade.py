@@ -166,11 +166,12 @@ CATALOG = {
         SELECT pg_describe_object(d.classid, d.objid, d.objsubid), e.extname::text
         FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
         WHERE d.deptype = 'e' AND d.refobjid = ANY(%(ext)s)""",
+    # each configuration table with its condition (an update appends the tables it adds: their
+    # order in extconfig differs from a fresh install's, their pairs must not)
     "extensions": """
         SELECT e.extname::text, e.extversion,
-               coalesce((SELECT string_agg(c::regclass::text, ',' ORDER BY c::regclass::text)
-                         FROM unnest(e.extconfig) c), ''),
-               coalesce(array_to_string(e.extcondition, '|'), '')
+               coalesce((SELECT string_agg(c::regclass::text || ' ' || coalesce(w, ''), ',' ORDER BY c::regclass::text)
+                         FROM unnest(e.extconfig, e.extcondition) AS u(c, w)), '')
         FROM pg_extension e WHERE e.oid = ANY(%(ext)s)""",
 }
 
@@ -238,6 +239,10 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
         assert conn.execute(SCORES).fetchall() == before_scores
         assert typed_scores(conn) == before_typed  # made by the old release, still serving
         assert kept_rows(conn) == before_rows
+        # 0.3.0's new columns say nothing about deployments made before it; no business costs yet
+        assert conn.execute("SELECT count(*) FROM churnml.deployments WHERE cutoff_source IS NOT NULL "
+                            "OR restores IS NOT NULL").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM churnml.business_costs").fetchone()[0] == 0
         assert conn.execute("SELECT name, model_id, threshold FROM churnml.current_deployments"
                             ).fetchall() == before_deployed
         # and the updated database works on: a new offer, an Aurora-style call

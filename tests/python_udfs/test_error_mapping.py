@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from churnml import errors, registry
-from churnml.errors import InvalidParameter, NullValueNotAllowed, ObjectNotInPrerequisiteState
+from churnml.errors import InvalidParameter, NullValueNotAllowed, UndefinedObject
 from churnml.incentives import conditions
 from churnml.incentives.conditions import ConditionError
 from churnml.sql_api import aws, models, scoring, sentiment
@@ -62,20 +62,36 @@ def test_a_null_model_name_is_22004() -> None:
         registry.model_id_for(object(), None)
 
 
-def test_model_ids_are_ascii_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+class NamesOnly:
+    """A plpy whose registry holds no deployment and no model: it records the names looked up."""
+
+    def __init__(self) -> None:
+        self.looked_up: list[str] = []
+
+    def prepare(self, query: str, types: list[str]) -> str:
+        return query
+
+    def execute(self, plan: str, args: list[Any] | None = None) -> list[dict[str, Any]]:
+        if args:
+            self.looked_up.append(args[0])
+        if "max(id)" in plan:
+            return [{"id": None}]
+        if "string_agg" in plan:
+            return [{"names": None}]
+        return []
+
+
+def test_model_ids_are_ascii_digits() -> None:
     assert registry.model_id_for(object(), " 42 ") == 42
-    looked_up: list[str] = []
-
-    def not_deployed(plpy: Any, name: str) -> registry.Deployment:
-        looked_up.append(name)
-        raise ObjectNotInPrerequisiteState(f'model "{name}" is not deployed')
-
-    monkeypatch.setattr(registry, "current_deployment", not_deployed)
-    # str.isdigit() is true for these; int() refuses '²' (ValueError) and reads '٣' as 3
+    plpy = NamesOnly()
+    # str.isdigit() is true for these; int() refuses '²' (ValueError) and reads '٣' as 3: they are names
     for name in ("\u00b2", "\u0663"):
-        with pytest.raises(ObjectNotInPrerequisiteState):
-            registry.model_id_for(object(), name)
-    assert looked_up == ["\u00b2", "\u0663"]
+        with pytest.raises(UndefinedObject) as caught:
+            registry.model_id_for(plpy, name)
+        assert caught.value.message == f'no model is named "{name}"'
+    assert plpy.looked_up == ["\u00b2", "\u00b2", "\u0663", "\u0663"]  # as a deployment, then as a model name
+    with pytest.raises(InvalidParameter):
+        registry.model_id_for(plpy, "  ")
 
 
 @pytest.mark.parametrize("call", [

@@ -38,14 +38,16 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     stored = registry.StoredModel(id=7, name="churn", artifact=b"{}", artifact_sha256="0" * 64,
                                   feature_spec={}, metrics={})
 
-    def insert(plpy: Any, name: str, model_id: int, threshold: float, strategy: str, metrics: Any) -> int:
+    def insert(plpy: Any, name: str, model_id: int, threshold: float, strategy: str, metrics: Any,
+               cutoff_source: str, restores: int | None = None) -> int:
         inserted.append((name, model_id))
         return len(inserted)
 
     monkeypatch.setattr(registry, "pick_model", lambda plpy, name, model_id, strategy: (7, "specific"))
     monkeypatch.setattr(registry, "load_model", lambda plpy, model_id, expected_sha256=None: stored)
     monkeypatch.setattr(registry, "deployment_history",
-                        lambda plpy, name: [{"model_id": 7, "threshold": 0.5}, {"model_id": 3, "threshold": 0.4}])
+                        lambda plpy, name: [{"id": 2, "model_id": 7, "threshold": 0.5, "restores": None},
+                                            {"id": 1, "model_id": 3, "threshold": 0.4, "restores": None}])
     monkeypatch.setattr(registry, "insert_deployment", insert)
     monkeypatch.setattr(models, "_compiled_check", lambda stored: None)
     monkeypatch.setattr(models, "_holdout_metrics", lambda plpy, model_id, threshold: {})
@@ -53,8 +55,9 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
 
 def test_forget_drops_only_that_name(cached: None) -> None:
+    model_cache._explaining["churn"] = (1, object())  # type: ignore[assignment]
     model_cache.forget("churn")
-    assert "churn" not in model_cache._serving
+    assert "churn" not in model_cache._serving and "churn" not in model_cache._explaining
     assert "other" in model_cache._serving
     model_cache.forget("never-cached")  # not an error
 
@@ -173,3 +176,54 @@ def test_rows_with_infinity_are_refused_and_nan_is_missing(sql_type: str) -> Non
         encode(["lots", 1.0])
     # training still reads infinities as missing values (docs/models.md)
     assert spec.transform_row([float("inf"), 1.0])[0] != spec.transform_row([float("inf"), 1.0])[0]
+
+
+# --------------------------------------------------------------------------- rollback's order
+
+
+def _event(id_: int, model_id: int, threshold: float, restores: int | None = None) -> dict[str, Any]:
+    return {"id": id_, "model_id": model_id, "threshold": threshold, "restores": restores}
+
+
+def test_rollback_undoes_events_in_order_instead_of_toggling() -> None:
+    # deploy A (1), deploy B (2), set_threshold on B (3)
+    history = [_event(3, 20, 0.3), _event(2, 20, 0.5), _event(1, 10, 0.12)]
+    target = registry.undo_target(history)
+    assert target is not None and target["id"] == 2  # set_threshold undone: B at its own cutoff
+    history.insert(0, _event(4, 20, 0.5, restores=2))
+    target = registry.undo_target(history)
+    assert target is not None and target["id"] == 1  # then the deploy of B: A at 0.12
+    history.insert(0, _event(5, 10, 0.12, restores=1))
+    assert registry.undo_target(history) is None  # the first deployment: nothing before it
+    history.insert(0, _event(6, 30, 0.2))  # deploy C after the rollbacks
+    target = registry.undo_target(history)
+    assert target is not None and target["id"] == 5
+    assert registry.undo_target([_event(1, 10, 0.5)]) is None
+    # a rollback row of 0.2.0 (no restores) counts as an ordinary event
+    assert registry.undo_target([_event(3, 10, 0.5), _event(2, 20, 0.5), _event(1, 10, 0.5)])["id"] == 2
+
+
+def test_explaining_says_once_per_statement_which_model_an_undeployed_name_means(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    statement = [1]
+    monkeypatch.setattr(model_cache.server, "statement_start", lambda: statement[0])
+    lookups: list[str] = []
+
+    def resolve(plpy: Any, name: str, caller: str | None = None) -> tuple[int, str]:
+        lookups.append(name)
+        plpy.notice(f'{caller}: "{name}" is not deployed; using its latest model, 9')
+        return 9, "latest"
+
+    loaded = _loaded(9, 10)
+    monkeypatch.setattr(registry, "resolve_model", resolve)
+    monkeypatch.setattr(model_cache, "by_id", lambda plpy, model_id: loaded)
+    model_cache.clear()
+    plpy = FakePlpy()
+    for _row in range(3):
+        assert model_cache.explaining(plpy, "churn_small") is loaded
+    assert lookups == ["churn_small"]
+    assert plpy.notices == ['churnml.explain_churn: "churn_small" is not deployed; using its latest model, 9']
+    statement[0] = 2  # the next statement looks again
+    model_cache.explaining(plpy, "churn_small")
+    assert lookups == ["churn_small", "churn_small"]
+    model_cache.clear()

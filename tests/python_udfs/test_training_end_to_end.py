@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from churnml.errors import InvalidParameter
 from churnml.training.explain import feature_importance, tree_to_dict
-from churnml.training.feature_spec import FeatureSpec, infer_spec
+from churnml.training.feature_roles import profile_column
+from churnml.training.feature_spec import FeatureSpec, infer_spec, leave_out_identifiers
 from churnml.training.jsonable import to_jsonable
 from churnml.training.labels import normalize_labels
 from churnml.training.metrics import evaluate, optimal_threshold, roc_auc
@@ -127,13 +127,16 @@ def test_walkthrough_end_to_end() -> None:
     assert [row["feature"] for row in importance["inputs"] if row["weight"] > 0]
 
 
-def test_phone_number_is_free_text_and_needs_excluding() -> None:
+def test_phone_number_is_an_identifier_left_out_by_default() -> None:
     rows = walkthrough_rows(300)
-    spec = infer_spec(TYPES, rows, label="churn")
-    assert spec.feature("phone").group == "text"
-    with pytest.raises(InvalidParameter, match='feature "phone" is free text') as caught:
-        spec.fit(rows)
-    assert caught.value.hint and "Exclude" in caught.value.hint
+    types = dict(TYPES)
+    chosen = [name for name in types if name != "churn"]
+    profiles = {name: profile_column(rows[name], types[name]) for name in chosen}
+    kept, left_out = leave_out_identifiers(chosen, types, profiles)
+    assert [name for name, _ in left_out] == ["phone"] and "phone" not in kept
+    # named, it is a category (never embedded): it is not prose
+    spec = infer_spec(TYPES, rows, label="churn", features=["phone", "day_mins"])
+    assert spec.feature("phone").group == "categorical"
 
 
 def test_end_to_end_search_is_reproducible() -> None:

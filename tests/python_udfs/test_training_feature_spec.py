@@ -70,11 +70,22 @@ def test_groups_inferred_from_sql_types_in_source_order() -> None:
     assert not spec.fitted
 
 
-def test_text_with_many_distinct_values_is_free_text() -> None:
-    texts = [f"call transcript number {i}" for i in range(30)]
+PROSE = ("the agent was rude and my bill went up again", "thanks for fixing the dropped calls so quickly",
+         "i want to cancel because the coverage is terrible at home", "great support team, they answered at once",
+         "why do you charge me extra for international minutes")
+
+
+def test_text_that_reads_as_prose_with_many_distinct_values_is_free_text() -> None:
+    texts = [f"{PROSE[i % len(PROSE)]} ({i})" for i in range(30)]
     spec = infer_spec({"transcript": "text"}, {"transcript": texts}, categorical_max_distinct=20)
     assert spec.features[0].group == "text"
     spec = infer_spec({"transcript": "text"}, {"transcript": texts}, categorical_max_distinct=30)
+    assert spec.features[0].group == "categorical"
+
+
+def test_codes_with_many_distinct_values_are_categories_not_text() -> None:
+    codes = [f"call transcript number {i}" for i in range(30)]  # three words, but the same three: no vocabulary
+    spec = infer_spec({"transcript": "text"}, {"transcript": codes}, categorical_max_distinct=20)
     assert spec.features[0].group == "categorical"
 
 

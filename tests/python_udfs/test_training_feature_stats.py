@@ -89,7 +89,11 @@ def test_no_training_rows_at_all_is_refused() -> None:
 
 
 def test_text_features_cannot_be_fitted_from_statistics() -> None:
-    columns = {"note": [f"free text {i}" for i in range(200)], "churn": [i % 2 == 0 for i in range(200)]}
+    words = " ".join(("the bill went up again and nobody told me why thanks for fixing my dropped calls so quickly",
+                      "i want to cancel because coverage at home is terrible every evening after work please help",
+                      "us soon")).split(" ")
+    notes = [" ".join(words[(i * 7 + k) % len(words)] for k in range(3 + i % 9)) + f" ({i})" for i in range(200)]
+    columns = {"note": notes, "churn": [i % 2 == 0 for i in range(200)]}
     spec = infer_spec([("note", "text"), ("churn", "boolean")], columns, label="churn")
     assert spec.features[0].group == "text"
     with pytest.raises(InvalidParameter, match="free text") as info:

@@ -447,3 +447,78 @@ def test_infinite_features_are_refused_and_nan_is_missing(telco: str) -> None:
                 assert diag.sqlstate == "22003", (statement, diag.message_primary)
                 assert diag.message_primary == f'churnml: feature "day_mins" is {infinity}, which churnml cannot score'
                 assert diag.message_detail and "NULL and NaN are missing values" in diag.message_detail
+
+
+def test_train_leaves_out_identifier_columns_and_says_so(telco: str) -> None:
+    """Without exclude: phone (demo data) and every other identifier shape are left out with a NOTICE
+    naming them; a category, a short code of many values and real prose stay."""
+    notices: list[str] = []
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+        model = conn.execute("SELECT churnml.train('churn_default', 'customers', 'churn')").fetchone()[0]
+        spec, training = conn.execute("SELECT feature_spec, training FROM churnml.models WHERE id = %s",
+                                      (model,)).fetchone()
+        assert "phone" not in [f["name"] for f in spec["features"]] and len(spec["features"]) == 19
+        assert [c["column"] for c in training["left_out"]] == ["phone"]
+        said = [n for n in notices if "leaving out" in n]
+        assert len(said) == 1 and said[0].startswith("churnml.train: leaving out column phone: it identifies rows")
+        assert "features => ARRAY[..., 'phone']" in said[0]
+        # named, it is used (as categories, never as embedded text)
+        notices.clear()
+        named = conn.execute("SELECT churnml.train('churn_phone', 'customers', 'churn', "
+                             "feature_types => '{\"phone\": \"categorical\"}')").fetchone()[0]
+        groups = {f["name"]: f["group"] for f in conn.execute(
+            "SELECT feature_spec FROM churnml.models WHERE id = %s", (named,)).fetchone()[0]["features"]}
+        assert groups["phone"] == "categorical" and not any("leaving out" in n for n in notices)
+
+        conn.execute("""
+            CREATE TABLE shapes AS
+            SELECT g AS id,                                              -- a serial key
+                   (1000003 * g) % 98765431 AS customer_id,             -- an integer id, not consecutive
+                   md5(g::text)::uuid AS account_uuid,
+                   'user' || g || '@example.com' AS email,
+                   'VX' || lpad(((g * 7919) % 100000)::text, 5, '0') AS voucher,   -- unique short codes
+                   'P' || (g % 150) AS plan_code,                       -- 150 short codes: a category
+                   (ARRAY['gold', 'silver', 'bronze'])[1 + g % 3] AS tier,
+                   (ARRAY['the bill went up again and nobody told me why',
+                          'thanks for fixing my dropped calls so quickly',
+                          'i want to cancel because coverage at home is terrible',
+                          'great support team, they answered within a minute',
+                          'why do you charge extra for international minutes',
+                          'my phone keeps losing signal on the way to work'])[1 + g % 6]
+                       || ' (ticket ' || g || ')' AS message,
+                   (g % 97) + (g % 5) * 3.5 AS usage,
+                   g % 3 = 0 OR g % 7 = 0 AS churn
+            FROM generate_series(1, 600) AS g""")
+        notices.clear()
+        model = conn.execute("SELECT churnml.train('shapes', 'shapes', 'churn')").fetchone()[0]
+        spec, training = conn.execute("SELECT feature_spec, training FROM churnml.models WHERE id = %s",
+                                      (model,)).fetchone()
+    groups = {f["name"]: f["group"] for f in spec["features"]}
+    assert groups == {"plan_code": "categorical", "tier": "categorical", "message": "text", "usage": "numeric"}
+    reasons = {c["column"]: c["reason"] for c in training["left_out"]}
+    assert list(reasons) == ["id", "customer_id", "account_uuid", "email", "voucher"]
+    assert "serial key" in reasons["id"] and "named like a key" in reasons["customer_id"]
+    assert "uuids" in reasons["account_uuid"] and "e-mail addresses" in reasons["email"]
+    assert "one-word codes" in reasons["voucher"]
+    said = [n for n in notices if "leaving out" in n]
+    assert len(said) == 1 and "leaving out 5 columns that identify rows" in said[0]
+
+
+def test_model_and_shard_functions_never_replace_a_function_churnml_did_not_make(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        for make, args in (("create_model_function", "'mine', 'churn'"),
+                           ("create_shard_function", "'mine_on_shards', 'customers'")):
+            signature = conn.execute(f"SELECT churnml.{make}({args})").fetchone()[0]
+            conn.execute(f"SELECT churnml.{make}({args})")  # its own function: replaced, as after a deploy
+            conn.execute(f"DROP FUNCTION {signature}")
+            conn.execute(f"CREATE FUNCTION {signature} RETURNS float8 LANGUAGE sql AS 'SELECT 0.25::float8'")
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute(f"SELECT churnml.{make}({args})")
+            diag = info.value.diag
+            assert diag.sqlstate == "42723", diag.message_primary
+            assert "already exists and churnml did not make it" in diag.message_primary
+            assert "DROP FUNCTION" in diag.message_hint
+            assert conn.execute("SELECT prosrc FROM pg_proc WHERE oid = %s::regprocedure",
+                                (signature,)).fetchone()[0] == "SELECT 0.25::float8"
+            conn.execute(f"DROP FUNCTION {signature}")

@@ -24,7 +24,7 @@ Everything is a pure function of (n, seed): the same seed gives byte-identical C
 text (tests/client/test_datagen_checksum.py).
 """
 
-from churnml_client.datagen.loading import load
+from churnml_client.datagen.loading import Loaded, TablesExist, load
 from churnml_client.datagen.schema import CUSTOMER_COLUMNS
 
-__all__ = ["CUSTOMER_COLUMNS", "load"]
+__all__ = ["CUSTOMER_COLUMNS", "Loaded", "TablesExist", "load"]

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
 
 from churnml_client.datagen.copy_text import customer_copy_chunks, text_copy_chunks
 from churnml_client.datagen.customers import generate_customers
-from churnml_client.datagen.schema import copy_sql, create_tables_sql, index_sql
+from churnml_client.datagen.schema import (
+    CUSTOMER_COLUMNS,
+    TABLES,
+    TEXT_TABLES,
+    comment_sql,
+    copy_sql,
+    create_tables_sql,
+    index_sql,
+    marker,
+)
 from churnml_client.datagen.texts import generate_messages, generate_transcripts
 
 if TYPE_CHECKING:
@@ -16,15 +28,110 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 
-def load(conn: psycopg.Connection[Any], n: int, seed: int, progress: bool = True) -> dict[str, int]:
+class TablesExist(ValueError):
+    """The tables `churnml data generate` would create exist already (and --replace was not given), or
+    other objects depend on them."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    counts: dict[str, int]  # rows per table
+    kept: bool  # the same demo data was there already: nothing was changed
+    unmarked: bool = False  # kept tables of the demo's shape and size that carry no marker (an earlier churnml's)
+
+
+def _demo_shaped(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the three tables have exactly the columns (names and types) the generator creates."""
+    expected = {"customers": [(name, sql_type) for name, sql_type, _ in CUSTOMER_COLUMNS],
+                **{table: [("area_code", "bigint"), ("phone", "text"), (column, "text"),
+                           ("calltime", "timestamp with time zone")] for table, column in TEXT_TABLES.items()}}
+    for table, columns in expected.items():
+        found = conn.execute(
+            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a "
+            "WHERE a.attrelid = pg_catalog.to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (f"public.{table}",)).fetchall()
+        if [tuple(row) for row in found] != columns:
+            return False
+    return True
+
+
+def _row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    return {t: conn.execute(sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(t))).fetchone()[0]
+            for t in TABLES}
+
+
+def existing_tables(conn: psycopg.Connection[Any]) -> dict[str, str | None]:
+    """The generated tables that exist in schema public, with their comments."""
+    rows = conn.execute(
+        "SELECT c.relname, pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c "
+        "WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(%s)", (list(TABLES),)).fetchall()
+    return {name: comment for name, comment in sorted(rows, key=lambda r: TABLES.index(r[0]))}
+
+
+def dependents(conn: psycopg.Connection[Any], tables: list[str]) -> list[str]:
+    """What depends on `tables` other than their own parts (views, foreign keys of other tables, ...):
+    a DROP TABLE without CASCADE refuses them, and they are not churnml's to drop."""
+    rows = conn.execute("""
+        WITH t AS (SELECT c.oid FROM pg_catalog.pg_class c
+                   WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(%s))
+        SELECT DISTINCT CASE WHEN d.classid = 'pg_catalog.pg_rewrite'::regclass
+                             THEN pg_catalog.pg_describe_object('pg_catalog.pg_class'::regclass, r.ev_class, 0)
+                             ELSE pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) END AS what
+        FROM pg_catalog.pg_depend d
+        LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
+        LEFT JOIN pg_catalog.pg_constraint k ON d.classid = 'pg_catalog.pg_constraint'::regclass AND k.oid = d.objid
+        WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid IN (SELECT oid FROM t)
+          AND d.deptype = 'n'
+          AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid IN (SELECT oid FROM t))
+          AND NOT (d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.ev_class IN (SELECT oid FROM t))
+          AND NOT (d.classid = 'pg_catalog.pg_constraint'::regclass AND k.conrelid IN (SELECT oid FROM t))
+        ORDER BY 1""", (tables,)).fetchall()
+    return [row[0] for row in rows]
+
+
+def load(conn: psycopg.Connection[Any], n: int, seed: int, progress: bool = True, *,
+         replace: bool = False) -> Loaded:
     """Create and fill customers, customer_message and call_transcript in one transaction.
 
-    Drops existing tables of those names first. Keys, indexes and ANALYZE run after
-    the COPYs, in the same transaction, so a failure leaves the database as it was.
-    Returns the number of rows per table.
+    Tables of those names that exist already are never dropped silently: when all three hold the
+    demo data of this `n` and `seed` (their comment says so), nothing is done (`kept`), and so when
+    they have exactly the demo's columns, no comment (churnml before 0.3.0 wrote none) and `n`
+    customers (`kept`, `unmarked`: they may have been changed since, and are kept as they are); otherwise
+    TablesExist names them, unless `replace`, which drops them (without CASCADE: objects that depend
+    on them are TablesExist too, named). Keys, indexes, comments and ANALYZE run after the COPYs, in
+    the same transaction, so a failure leaves the database as it was. Returns the rows per table.
     """
     from tqdm import tqdm  # client-only dependency; the unit tests never need it
 
+    found = existing_tables(conn)
+    conn.rollback()  # the look is over: no transaction stays open while the data is generated
+    if found:
+        if not replace and len(found) == len(TABLES) and all(c == marker(n, seed) for c in found.values()):
+            counts = _row_counts(conn)
+            conn.rollback()
+            return Loaded(counts=counts, kept=True)
+        if not replace and len(found) == len(TABLES) and all(c is None for c in found.values()) \
+                and _demo_shaped(conn):
+            # the demo tables of a churnml before 0.3.0 (which wrote no marker): kept, never guessed away
+            counts = _row_counts(conn)
+            conn.rollback()
+            if counts["customers"] == n:
+                return Loaded(counts=counts, kept=True, unmarked=True)
+        listed = ", ".join(f"public.{t}" for t in found)
+        blocking = "; ".join(dependents(conn, list(found)))
+        conn.rollback()
+        if not replace:
+            what = "hold other data" if any(c is not None and c.startswith("churnml demo data:")
+                                            for c in found.values()) else "exist"
+            raise TablesExist(
+                f"{listed} already {what} in this database; churnml data generate --replace drops "
+                f"{'it' if len(found) == 1 else 'them'} and generates {n:,} customers (seed {seed}) in their place"
+                + (f", once nothing depends on {'it' if len(found) == 1 else 'them'} (now: {blocking})"
+                   if blocking else ""))
+        if blocking:
+            raise TablesExist(
+                f"{listed} cannot be replaced: other objects depend on {'it' if len(found) == 1 else 'them'} "
+                f"({blocking}). Drop or change those first; churnml data generate never drops them (no CASCADE)")
     with tqdm(total=3, unit=" tables", file=sys.stderr, disable=not progress, desc="generating") as bar:
         customers = generate_customers(n, seed)
         bar.update()
@@ -39,18 +146,18 @@ def load(conn: psycopg.Connection[Any], n: int, seed: int, progress: bool = True
         conn.transaction(),
         conn.cursor() as cur,
     ):  # fmt: skip
-        for statement in create_tables_sql():
+        for statement in create_tables_sql(replace=replace):
             cur.execute(statement)
         _copy(cur, copy_sql("customers"), customer_copy_chunks(customers), bar)
         for table, rows in (("customer_message", messages), ("call_transcript", transcripts)):
             _copy(cur, copy_sql(table), text_copy_chunks(rows), bar)
         bar.set_description("indexing")
-        for statement in index_sql():
+        for statement in [*index_sql(), *comment_sql(n, seed)]:
             cur.execute(statement)
         for table in counts:
             cur.execute(f"ANALYZE public.{table}")
         bar.set_description("loaded")
-    return counts
+    return Loaded(counts=counts, kept=False)
 
 
 def _copy(cur: psycopg.Cursor[Any], statement: str, chunks: Iterable[tuple[bytes | str, int]], bar: tqdm[Any]) -> None:

@@ -39,16 +39,30 @@ COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _, _ in CUSTOMER_COLUMNS)
 TEXT_TABLES: dict[str, str] = {"customer_message": "message", "call_transcript": "transcript"}
 
 
-def create_tables_sql() -> list[str]:
-    """DDL: drop and recreate the three tables (keys and indexes come after COPY)."""
+TABLES: tuple[str, ...] = ("customers", *TEXT_TABLES)
+
+
+def marker(n: int, seed: int) -> str:
+    """The comment each generated table carries: which data it holds (re-running with the same
+    arguments then leaves the tables alone)."""
+    return f"churnml demo data: {n} customers, seed {seed} (churnml data generate)"
+
+
+def create_tables_sql(*, replace: bool = False) -> list[str]:
+    """DDL: the three tables (keys and indexes come after COPY); with `replace`, dropped first, without
+    CASCADE: what depends on them must be dropped by its owner, never silently."""
     columns = ",\n    ".join(f"{name} {sql_type}" for name, sql_type, _ in CUSTOMER_COLUMNS)
-    statements = [f"DROP TABLE IF EXISTS public.{t} CASCADE" for t in ("customers", *TEXT_TABLES)]
+    statements = [f"DROP TABLE IF EXISTS public.{t}" for t in TABLES] if replace else []
     statements.append(f"CREATE TABLE public.customers (\n    {columns}\n)")
     statements += [
         f"CREATE TABLE public.{table} (area_code bigint, phone text, {column} text, calltime timestamptz)"
         for table, column in TEXT_TABLES.items()
     ]
     return statements
+
+
+def comment_sql(n: int, seed: int) -> list[str]:
+    return [f"COMMENT ON TABLE public.{table} IS '{marker(n, seed)}'" for table in TABLES]
 
 
 def index_sql() -> list[str]:

@@ -74,15 +74,26 @@ def reading(model: Model, inputs: Sequence[dict[str, Any]], counts: dict[str, in
 
 
 def metric_rows(model: Model) -> list[list[str]]:
+    """The metrics table at the report's cutoff (the deployment's): accuracy, precision, recall and F1 of
+    the test rows are computed again from their stored scores at that cutoff; the training and validation
+    rows' scores are not stored, so theirs are shown only when they were computed at that very cutoff."""
+    at_cutoff = mx.rates(mx.confusion(model.labels, model.scores, model.threshold)) if model.has_holdout else None
     rows = []
     for split in SPLITS:
         m = model.metrics.get(split) or {}
         if not m:
             continue
         rate = m["positives"] / m["rows"] if m.get("rows") else None
-        rows.append([split, fmt(m.get("rows")), fmt(rate), fmt(m.get("auc")), fmt(m.get("threshold"), 2),
-                     fmt(m.get("accuracy")), fmt(m.get("precision")), fmt(m.get("recall")), fmt(m.get("f1")),
-                     fmt(m.get("log_loss"), 4), fmt(m.get("brier"), 4)])
+        stored_at = m.get("threshold")
+        if split == "test" and at_cutoff is not None:
+            cutoff, rated = model.threshold, at_cutoff
+        elif isinstance(stored_at, int | float) and abs(float(stored_at) - model.threshold) < 1e-12:
+            cutoff, rated = float(stored_at), m
+        else:
+            cutoff, rated = None, {}
+        rows.append([split, fmt(m.get("rows")), fmt(rate), fmt(m.get("auc")), fmt(cutoff, 2),
+                     fmt(rated.get("accuracy")), fmt(rated.get("precision")), fmt(rated.get("recall")),
+                     fmt(rated.get("f1")), fmt(m.get("log_loss"), 4), fmt(m.get("brier"), 4)])
     return rows
 
 

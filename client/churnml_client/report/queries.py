@@ -7,6 +7,7 @@ retraining happens.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,10 +56,13 @@ class Model:
 
 
 
-def _resolve(conn: psycopg.Connection, name_or_id: str) -> tuple[int, str | None, float | None]:
-    """(model id, deployment name, deployed threshold) for a deployment name or a model id."""
+def _resolve(conn: psycopg.Connection, name_or_id: str,
+             say: Callable[[str], None] | None = None) -> tuple[int, str | None, float | None]:
+    """(model id, deployment name, deployed threshold) for a deployment name, the name of models that are
+    trained but not deployed (the latest of them, which `say` reports), or a model id: as churnml's SQL
+    functions read them (churnml.registry.resolve_model)."""
     text = name_or_id.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         row = conn.execute(
             "SELECT name, threshold FROM churnml.current_deployments WHERE model_id = %s ORDER BY name LIMIT 1",
             (int(text),),
@@ -69,17 +73,29 @@ def _resolve(conn: psycopg.Connection, name_or_id: str) -> tuple[int, str | None
     ).fetchone()
     if row is not None:
         return int(row[0]), text, float(row[1])
-    names = [r[0] for r in conn.execute("SELECT name FROM churnml.current_deployments ORDER BY name")]
-    trained = (conn.execute("SELECT max(id) FROM churnml.models WHERE name = %s", (text,)).fetchone() or (None,))[0]
-    known = f"deployed: {', '.join(names)}" if names else "nothing is deployed yet"
+    trained = conn.execute("SELECT max(id) FROM churnml.models WHERE name = %s", (text,)).fetchone()[0]
     if trained is not None:
-        raise ValueError(f'"{text}" is trained but not deployed ({known}); pass a model id, e.g. {trained}')
-    raise ValueError(f'no deployment named "{text}" ({known}); pass a deployment name or a model id')
+        if say is not None:
+            say(f'"{text}" is not deployed; using its latest model, {trained}')
+        return int(trained), None, None
+    names = [r[0] for r in conn.execute("SELECT DISTINCT name FROM churnml.models ORDER BY name")]
+    known = f"models: {', '.join(names)}" if names else "no model has been trained yet"
+    raise ValueError(f'no model is named "{text}" ({known}); pass a model name or a model id')
 
 
-def load_model(conn: psycopg.Connection, name_or_id: str) -> Model:
-    """The model a deployment name serves, or model id `name_or_id`; ValueError if none or unreadable."""
-    model_id, deployment, threshold = _resolve(conn, name_or_id)
+def business_costs(conn: psycopg.Connection, name: str | None) -> dict[str, float] | None:
+    """The costs set for a deployment name (churnml.set_business_costs), as {"fp": ..., "fn": ..., ...}."""
+    if name is None:
+        return None
+    row = conn.execute("SELECT fp_cost, fn_cost, tp_cost, tn_cost FROM churnml.business_costs WHERE name = %s",
+                       (name,)).fetchone()
+    return None if row is None else {"fp": row[0], "fn": row[1], "tp": row[2], "tn": row[3]}
+
+
+def load_model(conn: psycopg.Connection, name_or_id: str, say: Callable[[str], None] | None = None) -> Model:
+    """The model a deployment name serves, the latest model of a name not deployed (`say` reports it), or
+    model id `name_or_id`; ValueError if none or unreadable."""
+    model_id, deployment, threshold = _resolve(conn, name_or_id, say)
     row = conn.execute(_MODEL_QUERY, (model_id,)).fetchone()
     if row is None:
         raise ValueError(f"model {model_id} does not exist; the view churnml.model_summary lists the models")

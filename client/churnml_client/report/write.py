@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +12,9 @@ from churnml.errors import ChurnmlError
 from churnml.training import explain
 from churnml.training import metrics as mx
 from churnml_client.report import page, plots
-from churnml_client.report.queries import Model, load_model
+from churnml_client.report.queries import Model, business_costs, load_model
+
+DEFAULT_COSTS = {"fp": 50.0, "fn": 500.0, "tp": 50.0, "tn": 0.0}
 
 
 def write_report(
@@ -21,22 +23,58 @@ def write_report(
     out_dir: Path,
     *,
     compare: list[str] | None = None,
-    fp_cost: float = 50.0,
-    fn_cost: float = 500.0,
-    tp_cost: float = 50.0,
-    tn_cost: float = 0.0,
+    fp_cost: float | None = None,
+    fn_cost: float | None = None,
+    tp_cost: float | None = None,
+    tn_cost: float | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> Path:
-    """Write out_dir/index.html and its PNGs for the model `name` serves (or model id `name`); returns index.html.
+    """Write out_dir/index.html and its PNGs for the model `name` serves (the latest model of a name not
+    deployed, or model id `name`); returns index.html.
 
-    Raises ValueError for a name or id that does not exist and for a model that cannot be read.
+    Costs not given are the business costs set for the deployment (churnml.set_business_costs), else
+    DEFAULT_COSTS. Raises ValueError for a name or id that does not exist and for a model that cannot
+    be read.
     """
-    model = load_model(conn, name)
-    compared = [load_model(conn, other) for other in compare or []]
-    costs = {"fp": fp_cost, "fn": fn_cost, "tp": tp_cost, "tn": tn_cost}
+    replacing = _check_target(Path(out_dir))  # before any work: a directory of someone else's files is refused
+    model = load_model(conn, name, say)
+    compared = [load_model(conn, other, say) for other in compare or []]
+    configured = business_costs(conn, model.deployment) or DEFAULT_COSTS
+    given = {"fp": fp_cost, "fn": fn_cost, "tp": tp_cost, "tn": tn_cost}
+    costs = {k: float(v) if v is not None else float(configured[k]) for k, v in given.items()}
     try:
-        return _write(model, compared, Path(out_dir), costs)
+        index = _write(model, compared, Path(out_dir), costs)
     except ChurnmlError as exc:  # e.g. a cost that is not a number
         raise ValueError(str(exc)) from exc
+    if replacing and say is not None:
+        say(f"replaced the earlier report in {out_dir}")
+    return index
+
+
+# The files a report consists of: the only ones it writes, or replaces.
+REPORT_FILES = ("index.html", "importance.png", "roc.png", "scores.png", "cost.png", "tree.png", "depths.png")
+GENERATOR = '<meta name="generator" content="churnml report">'
+
+
+def _check_target(out_dir: Path) -> bool:
+    """Whether `out_dir` holds an earlier churnml report (whose files this one replaces). ValueError when
+    it is not a directory, or holds files of a report's names that are not a churnml report's: a report
+    never overwrites anyone else's files."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} exists and is not a directory; choose another --out")
+    present = [name for name in REPORT_FILES if (out_dir / name).exists()]
+    if not present:
+        return False
+    index = out_dir / "index.html"
+    try:
+        head = index.read_text(encoding="utf-8", errors="replace")[:4096] if index.is_file() else ""
+    except OSError:
+        head = ""
+    ours = GENERATOR in head or "<title>Churn model report: " in head  # 0.2.0's reports had no generator tag
+    if not ours:
+        raise ValueError(f"{out_dir} already holds {', '.join(present)}, which churnml report did not write; "
+                         "choose another --out (a report replaces only an earlier churnml report)")
+    return True
 
 
 def _write(model: Model, compared: Sequence[Model], out_dir: Path, costs: dict[str, float]) -> Path:
@@ -55,6 +93,8 @@ def _write(model: Model, compared: Sequence[Model], out_dir: Path, costs: dict[s
         do_nothing = positives * costs["fn"] + (len(model.labels) - positives) * costs["tn"]
 
     out_dir.mkdir(parents=True, exist_ok=True)  # only once everything computed: a bad cost leaves no directory
+    for name in REPORT_FILES[1:]:  # an earlier report's plots that this one may not draw (e.g. no held-out rows)
+        (out_dir / name).unlink(missing_ok=True)
     files = {
         "importance": plots.plot_importance(inputs, out_dir),
         "roc": plots.plot_roc(model, compared, counts, out_dir),

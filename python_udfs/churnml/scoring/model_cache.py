@@ -209,6 +209,8 @@ def _evict() -> None:
         # nothing else may keep it alive: the per-statement lookups and predict's pins go too
         for name in [n for n, serving in _serving.items() if serving.model is old]:
             del _serving[name]
+        for name in [n for n, (_, explained) in _explaining.items() if explained is old]:
+            del _explaining[name]
         if _pinned.get(old.model_id) == old.sha256:
             del _pinned[old.model_id]
     if evicted:
@@ -283,6 +285,23 @@ def serving(plpy: Plpy, name: str) -> Serving:
     return current
 
 
+_explaining: dict[str, tuple[int | None, LoadedModel]] = {}
+
+
+def explaining(plpy: Any, name: str) -> LoadedModel:
+    """The model explain_churn explains for `name`: the one it serves when deployed, else the model a
+    trained-but-undeployed name's latest model or an id names (registry.resolve_model, which says so
+    in a NOTICE). Looked up once per statement, as `serving`, so the NOTICE comes once, not per row."""
+    statement = server.statement_start()
+    cached = _explaining.get(name)
+    if cached is not None and statement is not None and cached[0] == statement:
+        return cached[1]
+    model_id, how = registry.resolve_model(plpy, name, caller="churnml.explain_churn")
+    loaded = serving(plpy, name).model if how == "deployed" else by_id(plpy, model_id)
+    _explaining[name] = (statement, loaded)
+    return loaded
+
+
 def forget(name: str) -> None:
     """Look `name` up again at its next use, even within the same statement time.
 
@@ -292,9 +311,11 @@ def forget(name: str) -> None:
     in the same message would still use the model cached before the deploy.
     """
     _serving.pop(name, None)
+    _explaining.pop(name, None)
 
 
 def clear() -> None:
+    _explaining.clear()
     _models.clear()
     _used_by.clear()
     _serving.clear()

@@ -623,7 +623,7 @@ def rule_set_cost(plpy: Plpy, rule_set: str | None, retained_value: Any, save_ra
     mix = rules.parse_sentiment_mix(_json_argument(sentiment_mix, "sentiment_mix")
                                     if sentiment_mix is not None else None)
     loaded = load_rule_set(plpy, rule_set, as_of)
-    labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, model))
+    labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, model, caller="churnml.rule_set_cost"))
     return rules.rule_set_cost(loaded, labels, scores,
                                retained_value=float(retained_value) if retained_value is not None else None,
                                save_rate=save_rate, acceptance_rate=acceptance_rate, sentiment_mix=mix,

@@ -58,10 +58,17 @@ def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | 
           search_path: str | None) -> int:
     # Imported here: xgboost and scikit-learn take ~1 s to import, and only training needs them.
     from churnml.source_data import probe_source, read_source
-    from churnml.training.feature_spec import check_feature_arguments, infer_spec, plan_features
+    from churnml.training.feature_roles import identifier_notice, profile_column
+    from churnml.training.feature_spec import (
+        check_feature_arguments,
+        infer_spec,
+        leave_out_identifiers,
+        plan_features,
+    )
     from churnml.training.hyperparams import plan_search, resolve_params
     from churnml.training.labels import normalize_labels
     from churnml.training.split import check_seed, stratified_split
+    from churnml.training.sql_types import type_family
     from churnml.training.train import train_model
 
     registry.check_model_name(name)
@@ -91,8 +98,16 @@ def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | 
     started = time.perf_counter()
     plpy.notice(f"churnml.train: reading {source!r}")
     data = read_source(plpy, probed, search_path, wanted=[*chosen, label])
+    types = dict(data.column_types)
+    profiles = {c: profile_column(data.columns[c], types[c]) for c in chosen
+                if type_family(types[c]) != "unsupported"}
+    # columns churnml chose itself: those that identify rows (phone, e-mail, ids) are left out
+    named = set(chosen) if features is not None else set(overrides or {})
+    chosen, left_out = leave_out_identifiers(chosen, types, profiles, named=named)
+    if left_out:
+        plpy.notice("churnml.train: " + identifier_notice(left_out, engine="database"))
     spec = infer_spec(data.column_types, data.columns, label=label, features=chosen, exclude=(),
-                      overrides=overrides, missing=missing)
+                      overrides=overrides, missing=missing, profiles=profiles)
     y = normalize_labels(data.columns[label], column=label)
     fractions = (1.0 - test_fraction - validation_fraction, validation_fraction, test_fraction)
     split = stratified_split(y, fractions=fractions, seed=seed)
@@ -129,6 +144,7 @@ def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | 
         "search": summary["search"],
         "learning_curve": summary["learning_curve"],
         "features": spec.input_names,
+        "left_out": [{"column": column, "reason": reason} for column, reason in left_out],
         "output_columns": output_names,
         "libraries": _library_versions(),
     }
@@ -389,22 +405,65 @@ def _holdout_metrics(plpy: Plpy, model_id: int, threshold: float) -> dict[str, A
 
 def _check_threshold(threshold: float | None) -> None:
     if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise InvalidParameter(f"threshold must be between 0 and 1, not {shown_number(threshold)}")
+        raise InvalidParameter(f"threshold must be between 0 and 1, not {shown_number(threshold)}",
+                               hint="A cutoff is a churn probability: churnml.optimal_threshold suggests one.")
+
+
+def model_cutoff(plpy: Plpy, name: str, model_id: int) -> tuple[float, str, str]:
+    """(cutoff, cutoff_source, words for the NOTICE) of a model about to serve `name`: the cheapest on its
+    held-out rows at the business costs set for `name`, else the model's default (the cutoff its
+    stored metrics use, 0.5 for every model churnml trains)."""
+    from churnml.training.metrics import optimal_threshold as optimum
+
+    costs = registry.business_costs(plpy, name)
+    if costs is not None:
+        try:
+            labels, scores = registry.holdout(plpy, model_id)
+        except ObjectNotInPrerequisiteState:
+            labels = []
+        if labels:
+            best = optimum(labels, scores, fp_cost=costs.fp_cost, fn_cost=costs.fn_cost, tp_cost=costs.tp_cost,
+                           tn_cost=costs.tn_cost)
+            return (float(best["threshold"]), "business costs",
+                    f"the cheapest on its {len(labels):,} held-out rows at the business costs of \"{name}\": "
+                    f"{costs.described()}")
+        default = _model_default(plpy, model_id)
+        return (default, "model default", f"the model's default: it has no held-out rows to price the business "
+                                          f"costs of \"{name}\" on")
+    return (_model_default(plpy, model_id), "model default",
+            f"the model's default; churnml.set_business_costs({registry.sql_literal(name)}, fp_cost => ..., "
+            "fn_cost => ...) makes deploy choose the cheapest cutoff")
+
+
+def _model_default(plpy: Plpy, model_id: int) -> float:
+    from churnml.training.metrics import DEFAULT_THRESHOLD
+
+    stated = _metric(registry.model_facts(plpy, model_id).metrics, "test", "threshold")
+    return stated if stated is not None and 0.0 <= stated <= 1.0 else float(DEFAULT_THRESHOLD)
 
 
 def deploy_model(plpy: Plpy, name: str, model_id: int | None, strategy: str | None,
-                 threshold: float | None) -> dict[str, Any]:
+                 threshold: float | None, *, caller: str = "churnml.deploy") -> dict[str, Any]:
     _check_threshold(threshold)
     chosen, recorded = registry.pick_model(plpy, name, model_id, strategy)
     stored = registry.load_model(plpy, chosen)  # verifies the checksum before anything serves it
     _compiled_check(stored)
-    if threshold is None:
-        history = registry.deployment_history(plpy, name)
-        threshold = float(history[0]["threshold"]) if history else 0.5
+    history = registry.deployment_history(plpy, name)
+    if stored.kind != "churn":  # a sentiment model has labels, not a churn cutoff
+        source = "given" if threshold is not None else "model default"
+        threshold = threshold if threshold is not None else 0.5
+        message = f'"{name}" now serves model {chosen}' + (f" (was model {history[0]['model_id']})" if history else "")
+    else:
+        if threshold is None:
+            threshold, source, why = model_cutoff(plpy, name, chosen)
+        else:
+            source, why = "given", "given"
+        was = (f"; was model {history[0]['model_id']} at {float(history[0]['threshold']):g}" if history else "")
+        message = f'"{name}" now serves model {chosen} with cutoff {threshold:g} ({why}{was})'
     deployment_id = registry.insert_deployment(plpy, name, chosen, threshold, recorded,
-                                               _holdout_metrics(plpy, chosen, threshold))
+                                               _holdout_metrics(plpy, chosen, threshold), source)
     _forget_serving(name)
-    plpy.notice(f'churnml.deploy: "{name}" now serves model {chosen} (threshold {threshold})')
+    plpy.notice(f"{caller}: {message}")
     return {"deployment_id": deployment_id, "name": name, "model_id": chosen, "threshold": threshold,
             "strategy": recorded}
 
@@ -438,35 +497,103 @@ def deploy(plpy: Plpy, name: str, model_id: int | None, strategy: str | None,
 
 
 @entry
-def rollback(plpy: Plpy, name: str | None) -> dict[str, Any]:
-    if name is None:
-        registry.check_model_name(name)
-    history = registry.deployment_history(plpy, name)
+def rollback(plpy: Plpy, name: str) -> dict[str, Any]:
+    """Undo the latest deployment event of `name` (deploy, set_threshold or rollback's own target): the
+    model and the cutoff it served before, together."""
+    history = registry.deployment_history(plpy, registry.check_model_name(name))
     if not history:
-        registry.check_model_name(name)  # a name no model can have: say what a name is
-        raise ObjectNotInPrerequisiteState(f'model "{name}" is not deployed')
-    current = int(history[0]["model_id"])
-    previous = next((row for row in history[1:] if int(row["model_id"]) != current), None)
-    if previous is None:
+        registry.current_deployment(plpy, name)  # 55000 naming the deployed names
+    current = history[0]
+    target = registry.undo_target(history)
+    if target is None:
         raise ObjectNotInPrerequisiteState(
-            f'model "{name}" has no earlier deployment to roll back to',
-            detail=f"Every deployment of \"{name}\" served model {current}.")
-    model_id, threshold = int(previous["model_id"]), float(previous["threshold"])
-    registry.load_model(plpy, model_id)
+            f'"{name}" has no earlier deployment to roll back to',
+            detail=f"It serves model {current['model_id']} at cutoff {float(current['threshold']):g}, as its first "
+                   "deployment did" + (" (every later one was rolled back)" if len(history) > 1 else "") + ".",
+            hint=f"Deploy another model: churnml.deploy({registry.sql_literal(name)}, model_id).")
+    model_id, threshold = int(target["model_id"]), float(target["threshold"])
+    stored = registry.load_model(plpy, model_id)  # its checksum, before it serves again
+    _compiled_check(stored)
     deployment_id = registry.insert_deployment(plpy, name, model_id, threshold, "rollback",
-                                               _holdout_metrics(plpy, model_id, threshold))
+                                               _holdout_metrics(plpy, model_id, threshold), "rollback",
+                                               restores=int(target["id"]))
     _forget_serving(name)
-    plpy.notice(f'churnml.rollback: "{name}" serves model {model_id} again (was {current})')
+    undone = current if current.get("restores") is None else next(
+        (row for row in history if int(row["id"]) == int(current["restores"])), current)
+    plpy.notice(f'churnml.rollback: "{name}" serves model {model_id} with cutoff {threshold:g} again (deployment '
+                f'{target["id"]}); was model {current["model_id"]} at {float(current["threshold"]):g} '
+                f'({_event(undone)})')
     return {"deployment_id": deployment_id, "name": name, "model_id": model_id, "threshold": threshold,
             "strategy": "rollback"}
 
 
+def _event(row: dict[str, Any]) -> str:
+    """A deployment row as the event it was, for rollback's NOTICE."""
+    if row.get("strategy") == "threshold" or row.get("cutoff_source") == "set_threshold":
+        return f"set_threshold, deployment {row['id']}"
+    if row.get("strategy") == "rollback":
+        return f"rollback, deployment {row['id']}"
+    return f"deployment {row['id']}"
+
+
 @entry
 def set_threshold(plpy: Plpy, name: str, threshold: float) -> dict[str, Any]:
+    """A deployment event: the deployed model with another cutoff (rollback undoes it)."""
     if threshold is None:
         raise NullValueNotAllowed("threshold must not be NULL", hint="Pass a cutoff from 0 to 1, e.g. 0.35.")
+    _check_threshold(threshold)
     current = registry.current_deployment(plpy, name)
-    return deploy_model(plpy, name, current.model_id, None, threshold) | {"strategy": "threshold"}
+    _compiled_check(registry.load_model(plpy, current.model_id))  # a damaged deployed model is XX001, as on deploy
+    deployment_id = registry.insert_deployment(plpy, name, current.model_id, threshold, "threshold",
+                                               _holdout_metrics(plpy, current.model_id, threshold), "set_threshold")
+    _forget_serving(name)
+    plpy.notice(f'churnml.set_threshold: "{name}" serves model {current.model_id} with cutoff {threshold:g} (was '
+                f'{current.threshold:g}); churnml.rollback({registry.sql_literal(name)}) undoes it')
+    return {"deployment_id": deployment_id, "name": name, "model_id": current.model_id, "threshold": threshold,
+            "strategy": "threshold"}
+
+
+def _cost(value: float | None, what: str) -> float:
+    import math
+
+    if value is None:
+        raise NullValueNotAllowed(f"{what} must not be NULL", hint="Pass what the outcome costs, e.g. 50.")
+    if not math.isfinite(value):
+        shown = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        raise InvalidParameter(f"{what} must be a finite number, not {shown}",
+                               hint="Pass what the outcome costs, e.g. 50 (0 when it costs nothing).")
+    return float(value)
+
+
+@entry
+def set_business_costs(plpy: Plpy, name: str, fp_cost: float | None, fn_cost: float | None, tp_cost: float | None,
+                       tn_cost: float | None) -> dict[str, Any]:
+    """What the outcomes cost for `name`: deploy then chooses the cheapest cutoff for each new model."""
+    from churnml.training.metrics import optimal_threshold as optimum
+
+    registry.check_model_name(name)
+    costs = registry.BusinessCosts(fp_cost=_cost(fp_cost, "fp_cost"), fn_cost=_cost(fn_cost, "fn_cost"),
+                                   tp_cost=_cost(tp_cost, "tp_cost"), tn_cost=_cost(tn_cost, "tn_cost"))
+    stored = registry.store_business_costs(plpy, name, costs)
+    history = registry.deployment_history(plpy, name)
+    if history:
+        model_id, cutoff = int(history[0]["model_id"]), float(history[0]["threshold"])
+        try:
+            labels, scores = registry.holdout(plpy, model_id)
+        except ObjectNotInPrerequisiteState:
+            labels = []
+        if labels:
+            best = float(optimum(labels, scores, fp_cost=costs.fp_cost, fn_cost=costs.fn_cost,
+                                 tp_cost=costs.tp_cost, tn_cost=costs.tn_cost)["threshold"])
+            advice = ("which it uses" if best == cutoff else f"it uses {cutoff:g}: churnml.set_threshold("
+                      f"{registry.sql_literal(name)}, {best:g}) applies it now")
+            plpy.notice(f'churnml.set_business_costs: the next deploy of "{name}" gives the new model its cheapest '
+                        f"cutoff at {costs.described()}; for model {model_id}, which it serves, that is {best:g}, "
+                        f"{advice}")
+    else:
+        plpy.notice(f'churnml.set_business_costs: deploying "{name}" gives the model its cheapest cutoff at '
+                    f"{costs.described()}")
+    return stored
 
 
 @entry
@@ -474,7 +601,7 @@ def threshold_costs(plpy: Plpy, name: str, tp_cost: float, fp_cost: float, tn_co
                     ) -> list[dict[str, Any]]:
     from churnml.training.metrics import threshold_costs as costs
 
-    labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, name))
+    labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, name, caller="churnml.threshold_costs"))
     return costs(labels, scores, fp_cost=fp_cost, fn_cost=fn_cost, tp_cost=tp_cost, tn_cost=tn_cost)
 
 
@@ -483,17 +610,17 @@ def optimal_threshold(plpy: Plpy, name: str, tp_cost: float, fp_cost: float, tn_
                       fn_cost: float) -> dict[str, Any]:
     from churnml.training.metrics import optimal_threshold as optimum
 
-    labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, name))
+    labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, name, caller="churnml.optimal_threshold"))
     best = optimum(labels, scores, fp_cost=fp_cost, fn_cost=fn_cost, tp_cost=tp_cost, tn_cost=tn_cost)
     nobody = sum(fn_cost if label else tn_cost for label in labels)
     return {**best, "cost_no_action": nobody}
 
 
-def _stored_artifact(plpy: Plpy, name: str) -> tuple[registry.StoredModel, Any]:
+def _stored_artifact(plpy: Plpy, name: str, caller: str) -> tuple[registry.StoredModel, Any]:
     """The model a name or id stands for, and its artifact validated once (XX001 when damaged)."""
     from churnml.scoring.artifact import read_stored_artifact
 
-    stored = registry.load_model(plpy, registry.model_id_for(plpy, name))
+    stored = registry.load_model(plpy, registry.model_id_for(plpy, name, caller=caller))
     if stored.kind != "churn":
         raise InvalidParameter(f'"{name}" is a {stored.kind} model, not a churn model',
                                hint="Importance and trees are those of churn models.")
@@ -507,7 +634,7 @@ def feature_importance(plpy: Plpy, name: str, level: str) -> list[dict[str, Any]
 
     if level not in ("input", "output"):
         raise InvalidParameter(f'level must be "input" or "output", not "{level}"')
-    stored, artifact = _stored_artifact(plpy, name)
+    stored, artifact = _stored_artifact(plpy, name, "churnml.feature_importance")
     spec = FeatureSpec.from_dict(stored.feature_spec)
     rows = importance(artifact, spec.output_names, spec)[level + "s"]
     return [{"feature": r["feature"], "gain": r["gain"], "total_gain": r["total_gain"], "cover": r["cover"],
@@ -524,7 +651,7 @@ def model_trees(plpy: Plpy, name: str) -> dict[str, Any]:
     from churnml.training.explain import tree_depths, tree_to_dict, tree_to_text
     from churnml.training.feature_spec import FeatureSpec
 
-    stored, artifact = _stored_artifact(plpy, name)
+    stored, artifact = _stored_artifact(plpy, name, "churnml.model_trees")
     names = FeatureSpec.from_dict(stored.feature_spec).output_names
     depths = tree_depths(artifact)
     first = tree_to_dict(artifact, 0, names, max_nodes=MODEL_TREES_MAX_NODES)
@@ -544,7 +671,7 @@ def top_features(plpy: Plpy, name: str, k: int, level: str) -> list[str]:
     from churnml.training.feature_spec import FeatureSpec
     from churnml.training.selection import top_features as top
 
-    stored, artifact = _stored_artifact(plpy, name)
+    stored, artifact = _stored_artifact(plpy, name, "churnml.top_features")
     return top(artifact, FeatureSpec.from_dict(stored.feature_spec), k, level=level)  # type: ignore[arg-type]
 
 
@@ -571,7 +698,7 @@ def compare_models(plpy: Plpy, names: list[str]) -> list[dict[str, Any]]:
     for name in names:
         if name not in ids:
             interrupts.check()
-            ids[name] = registry.model_id_for(plpy, name)
+            ids[name] = registry.model_id_for(plpy, name, caller="churnml.compare_models")
     facts: dict[int, registry.ModelFacts] = {}  # each distinct model read once, without its artifact
     for model_id in ids.values():
         if model_id not in facts:

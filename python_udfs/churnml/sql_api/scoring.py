@@ -14,6 +14,7 @@ from typing import Any
 
 from churnml.errors import (
     DatatypeMismatch,
+    DuplicateFunction,
     InvalidParameter,
     NullValueNotAllowed,
     NumericValueOutOfRange,
@@ -116,7 +117,7 @@ def explain_json(plpy: Plpy, name: str, row_json: str | None, top_k: int | None)
         return []
     if top_k is not None and top_k < 1:
         raise InvalidParameter(f"top_k must be at least 1, not {top_k}")
-    loaded = model_cache.serving(plpy, name).model
+    loaded = model_cache.explaining(plpy, name)
     row = _row(row_json)
     missing = [n for n in loaded.input_names if n not in row]
     if missing:
@@ -241,6 +242,8 @@ def create_model_function(plpy: Plpy, function: str, name: str, schema: str | No
         "SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER",
         []))[0]["rolsuper"]
     make = _function_sql if superuser else _sql_function_sql
+    _refuse_foreign_function(plpy, f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}"
+                                   f"({', '.join(t for _, t in features)})", "create_model_function")
     _drop_earlier_form(plpy, schema, function, features)
     plpy.execute(make(plpy, schema, function, name, features))
     signature = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}({', '.join(t for _, t in features)})"
@@ -249,6 +252,30 @@ def create_model_function(plpy: Plpy, function: str, name: str, schema: str | No
     comment = f"Churn probability from the model deployed as \"{name}\" (made by churnml.create_model_function)."
     plpy.execute(f"COMMENT ON FUNCTION {signature} IS {plpy.quote_literal(comment)}")
     return signature
+
+
+def _refuse_foreign_function(plpy: Plpy, signature: str, maker: str) -> None:
+    """42723 when `signature` names an existing function that churnml did not make: CREATE OR REPLACE
+    would silently replace someone's own function of that name and arguments. One churnml made (its
+    body calls churnml, or its comment names the function that made it) is replaced, which is what
+    re-running create_model_function or create_shard_function after a deploy is for."""
+    plan = prepared(plpy, "existing_function", """
+        SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS signature,
+               pg_catalog.obj_description(p.oid, 'pg_proc') AS comment, p.prosrc AS body
+        FROM pg_catalog.pg_proc AS p WHERE p.oid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure($1)""",
+        ["pg_catalog.text"])
+    rows = plpy.execute(plan, [signature])
+    if not rows:
+        return
+    comment, body = rows[0]["comment"] or "", rows[0]["body"] or ""
+    if f"churnml.{maker}" in comment or "churnml.sql_api.scoring" in body or "churnml._score_json" in body \
+            or "churnml.predict" in body:
+        return
+    raise DuplicateFunction(
+        f"function {rows[0]['signature']} already exists and churnml did not make it",
+        detail=f"churnml.{maker} replaces only a function it made itself.",
+        hint="Choose another function name, or drop that function first (DROP FUNCTION "
+             f"{rows[0]['signature']}).")
 
 
 def _drop_earlier_form(plpy: Plpy, schema: str, function: str, features: list[tuple[str, str]]) -> None:
@@ -419,8 +446,9 @@ def create_shard_function(plpy: Plpy, function: str | None, relation: str | None
     numbers = [_as_float8(plpy, f.name, columns[f.name], f.name)
                for f in loaded.spec.features if takes_number(f.sql_type)]
     texts = [_as_text(plpy, f.name, columns[f.name]) for f in loaded.spec.features if not takes_number(f.sql_type)]
-    plpy.execute(_shard_function_sql(plpy, schema, function, row_type, loaded.model_id, numbers, texts))
     signature = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}({row_type})"
+    _refuse_foreign_function(plpy, signature, "create_shard_function")
+    plpy.execute(_shard_function_sql(plpy, schema, function, row_type, loaded.model_id, numbers, texts))
     plpy.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
     plpy.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO churnml_user")
     comment = (

@@ -26,7 +26,7 @@ Groups and their encodings:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,6 +51,7 @@ from churnml.training.feature_encoding import (
     merge_feature_stats,
     row_encoder,
 )
+from churnml.training.feature_roles import ColumnProfile, infer_role, profile_column
 from churnml.training.feature_state import (
     DEFAULT_CATEGORICAL_MAX_DISTINCT,
     DEFAULT_MAX_CATEGORIES,
@@ -64,7 +65,7 @@ from churnml.training.feature_state import (
     NumericState,
     TextState,
 )
-from churnml.training.feature_values import Embedder, category_key
+from churnml.training.feature_values import Embedder
 from churnml.training.spec_document import SpecProblem, check_spec_document
 from churnml.training.sql_types import type_family
 
@@ -329,15 +330,20 @@ def infer_spec(
     missing: str = "native",
     max_categories: int = DEFAULT_MAX_CATEGORIES,
     categorical_max_distinct: int = DEFAULT_CATEGORICAL_MAX_DISTINCT,
+    profiles: Mapping[str, ColumnProfile] | None = None,
 ) -> FeatureSpec:
     """Build an unfitted spec from the source's column names and PostgreSQL types.
 
     Features are `features` in that order, or every column except `label` and
     `exclude` in source order. Groups: numeric types → numeric, boolean → boolean,
     text-like and other types (enums, uuid, ...) → categorical when they have at most
-    `categorical_max_distinct` distinct values in `columns`, else text. `overrides`
-    maps column → group. Dates, times, json and arrays are refused unless overridden
-    to categorical; derive numbers from them in the query instead.
+    `categorical_max_distinct` distinct values in `columns`, text when they read as
+    prose (`feature_roles.infer_role`), else categorical. `profiles` are the columns'
+    profiles when the caller has them (the Dask engine merges them from partitions);
+    otherwise they are computed from `columns`. `overrides` maps column → group.
+    Dates, times, json and arrays are refused unless overridden to categorical; derive
+    numbers from them in the query instead. Identifier columns are left out before
+    this, by `leave_out_identifiers`.
 
     Everything that can be checked without the data is checked first (`plan_features`).
     """
@@ -352,7 +358,7 @@ def infer_spec(
         sql_type = types[name]
         group = overrides.get(name)
         if group is None:
-            group = _inferred_group(name, sql_type, columns, categorical_max_distinct)
+            group = _inferred_group(name, sql_type, columns, categorical_max_distinct, profiles)
         state = _initial_state(group, missing, max_categories)
         specs.append(Feature(name=name, group=group, sql_type=sql_type, state=state))  # type: ignore[arg-type]
     return FeatureSpec(features=specs, label=label)
@@ -484,25 +490,50 @@ def _check_inferable(name: str, sql_type: str) -> None:
         )
 
 
-def _inferred_group(name: str, sql_type: str, columns: Columns, max_distinct: int) -> str:
+def _inferred_group(name: str, sql_type: str, columns: Columns, max_distinct: int,
+                    profiles: Mapping[str, ColumnProfile] | None) -> str:
     family = type_family(sql_type)
     if family in ("numeric", "boolean"):
         return family
     _check_inferable(name, sql_type)
-    if name not in columns:
-        _raise_missing_data(name)
-    return "categorical" if _has_few_distinct(columns[name], max_distinct) else "text"
+    profile = (profiles or {}).get(name)
+    if profile is None:
+        if name not in columns:
+            _raise_missing_data(name)
+        profile = profile_column(columns[name], sql_type)
+    # a column named explicitly is used even when it looks like an identifier: as categories
+    return infer_role(name, sql_type, profile, max_distinct).group or "categorical"
 
 
-def _has_few_distinct(values: Sequence[Any] | np.ndarray, limit: int) -> bool:
-    seen: set[str] = set()
-    for value in values.tolist() if isinstance(values, np.ndarray) else values:
-        key = category_key(value)
-        if key is not None:
-            seen.add(key)
-            if len(seen) > limit:
-                return False
-    return True
+def leave_out_identifiers(
+    chosen: Sequence[str],
+    column_types: Mapping[str, str],
+    profiles: Mapping[str, ColumnProfile],
+    *,
+    named: Collection[str] = (),
+    categorical_max_distinct: int = DEFAULT_CATEGORICAL_MAX_DISTINCT,
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """(the features to use, [(column, why) left out]): the columns of `chosen` that identify rows
+    rather than describe them (feature_roles) go, unless `named` (in features or feature_types).
+    Every column left out is 22000 when no feature would remain."""
+    kept: list[str] = []
+    left_out: list[tuple[str, str]] = []
+    for name in chosen:
+        if name not in named and type_family(column_types[name]) != "unsupported":
+            role = infer_role(name, column_types[name], profiles[name], categorical_max_distinct)
+            if role.group is None:
+                left_out.append((name, role.reason))
+                continue
+        kept.append(name)
+    if not kept:
+        raise DataException(
+            "no feature columns are left to train on",
+            detail="Every column identifies rows rather than describing them: "
+                   + "; ".join(f"{name} ({reason})" for name, reason in left_out) + ".",
+            hint=f"Name the columns to use: features => ARRAY['{left_out[0][0]}'], or give their group in "
+                 "feature_types.",
+        )
+    return kept, left_out
 
 
 def _check_override(name: str, sql_type: str, group: str) -> None:
