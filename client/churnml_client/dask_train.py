@@ -27,6 +27,7 @@ the client resolved, which travels with the tasks.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -268,6 +269,59 @@ class _Trained:
     workers: int
 
 
+# xgboost's native library prints its log lines (the collective's "Task [xgboost.dask-0]:tcp://...
+# got rank 0", warnings) with print() in whichever process logs them: the scheduler's and the
+# workers'. Each process keeps them instead, and the client says them in its own format.
+_XGBOOST_LINES: list[str] = []
+_XGBOOST_CALLBACK: list[Any] = []  # the ctypes callback, kept alive while xgboost may call it
+_CLOCK = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")
+
+
+def keep_xgboost_log() -> None:
+    """In this process (a worker, the scheduler): keep xgboost's log lines rather than print them."""
+    import ctypes
+
+    from xgboost import core
+
+    if _XGBOOST_CALLBACK:
+        return
+
+    def keep(message: bytes) -> None:
+        _XGBOOST_LINES.append(_CLOCK.sub("", message.decode("utf-8", "replace").strip()))
+
+    callback = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(keep)
+    core._LIB.XGBRegisterLogCallback(callback)
+    _XGBOOST_CALLBACK.append(callback)
+
+
+def take_xgboost_log() -> list[str]:
+    """The lines kept since the last call (and print them again, as xgboost does, from now on)."""
+    from xgboost import core
+
+    lines = [line for line in _XGBOOST_LINES if line]
+    _XGBOOST_LINES.clear()
+    if _XGBOOST_CALLBACK:
+        core._LIB.XGBRegisterLogCallback(core._LIB.callback)  # xgboost's own (print / warnings.warn)
+        _XGBOOST_CALLBACK.clear()
+    return lines
+
+
+def _say_xgboost_log(client: Any, addresses: list[str], say: Progress) -> None:
+    """xgboost's lines from the scheduler and each worker, as the CLI's own messages."""
+    try:
+        by_worker = client.run(take_xgboost_log)
+        on_scheduler = client.run_on_scheduler(take_xgboost_log)
+    except Exception as exc:  # noqa: BLE001 - a worker gone at the end loses its lines, not the model
+        log.debug("could not collect xgboost's log lines: %s", exc)
+        return
+    for line in [*on_scheduler, *take_xgboost_log()]:
+        say(f"xgboost: {line}")
+    for address, lines in sorted(by_worker.items()):
+        worker = addresses.index(address) + 1 if address in addresses else address
+        for line in lines:
+            say(f"xgboost on worker {worker}: {line}")
+
+
 def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label: str, chosen: list[str],
                    types: dict[str, str], feature_types: dict[str, str] | None, missing: str,
                    resolved: dict[str, Any], given: set[str], fractions: tuple[float, float, float], seed: int,
@@ -303,6 +357,9 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
             raise InvalidParameter(f"the Dask scheduler {scheduler} has no workers",
                                    hint="Start workers (dask worker tcp://...) or leave out --scheduler.")
         threads = sum(int(w.get("nthreads", 1)) for w in info.values())
+        keep_xgboost_log()  # in this process (a local cluster's scheduler runs here too)
+        client.run(keep_xgboost_log)
+        client.run_on_scheduler(keep_xgboost_log)
         started = time.perf_counter()
         parts = list(manifest.parts)
         offsets = np.concatenate([[0], np.cumsum([p.rows for p in parts])]).astype(np.int64)
@@ -384,6 +441,7 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
             output = dxgb.train(client, booster_params, dtrain, num_boost_round=resolved["num_boost_round"],
                                 evals=[(dval, "validation")], early_stopping_rounds=early or None,
                                 verbose_eval=False)
+        _say_xgboost_log(client, addresses, say)
         booster = output["booster"]
         curve = [float(v) for v in output["history"]["validation"]["auc"]]
         best = int(booster.best_iteration) if early else len(curve) - 1
@@ -428,6 +486,7 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
                         metrics=to_jsonable(metrics), params=to_jsonable(params),  # type: ignore[arg-type]
                         holdout=holdout, facts=to_jsonable(facts), workers=len(addresses))  # type: ignore[arg-type]
     finally:
+        take_xgboost_log()  # this process prints xgboost's lines again
         closing = time.perf_counter()
         client.close()
         if cluster is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from churnml import interrupts
+from churnml import interrupts, progress
 from churnml.scoring.tree_evaluator import native_module
 
 if TYPE_CHECKING:
@@ -105,4 +105,5 @@ def encoded_batches(plpy: Any, loaded: LoadedModel, from_item: str, key_sql: str
     while rows := cursor.fetch(batch_size):
         interrupts.check()  # the fetch checks too; this also covers the caller's work on the last batch
         keys, columns = batch_columns(rows, features)
+        progress.advance(len(rows))
         yield keys, loaded.transform(columns)
