@@ -269,57 +269,62 @@ class _Trained:
     workers: int
 
 
-# xgboost's native library prints its log lines (the collective's "Task [xgboost.dask-0]:tcp://...
-# got rank 0", warnings) with print() in whichever process logs them: the scheduler's and the
-# workers'. Each process keeps them instead, and the client says them in its own format.
-_XGBOOST_LINES: list[str] = []
-_XGBOOST_CALLBACK: list[Any] = []  # the ctypes callback, kept alive while xgboost may call it
+# xgboost's native library writes log lines (the collective's "Task [xgboost.dask-0]:tcp://... got
+# rank 0", warnings) straight to its process's stdout or stderr: from C++ on the threads that run
+# Dask tasks, where no Python logging or log callback reaches. Each worker's stdout and stderr are
+# therefore kept in a file while churnml trains on it, and the client says every line in its own
+# format ("churnml train: worker 1: ..."), quiet with --quiet like the rest.
+_KEPT: list[tuple[Any, int, int]] = []  # (the file, the saved stdout, the saved stderr)
 _CLOCK = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")
 
 
-def keep_xgboost_log() -> None:
-    """In this process (a worker, the scheduler): keep xgboost's log lines rather than print them."""
-    import ctypes
+def keep_output() -> None:
+    """In this process (a Dask worker): stdout and stderr into a temporary file until take_output()."""
+    import os
+    import sys
+    import tempfile
 
-    from xgboost import core
-
-    if _XGBOOST_CALLBACK:
+    if _KEPT:
         return
-
-    def keep(message: bytes) -> None:
-        _XGBOOST_LINES.append(_CLOCK.sub("", message.decode("utf-8", "replace").strip()))
-
-    callback = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(keep)
-    core._LIB.XGBRegisterLogCallback(callback)
-    _XGBOOST_CALLBACK.append(callback)
-
-
-def take_xgboost_log() -> list[str]:
-    """The lines kept since the last call (and print them again, as xgboost does, from now on)."""
-    from xgboost import core
-
-    lines = [line for line in _XGBOOST_LINES if line]
-    _XGBOOST_LINES.clear()
-    if _XGBOOST_CALLBACK:
-        core._LIB.XGBRegisterLogCallback(core._LIB.callback)  # xgboost's own (print / warnings.warn)
-        _XGBOOST_CALLBACK.clear()
-    return lines
+    sys.stdout.flush()
+    sys.stderr.flush()
+    kept = tempfile.TemporaryFile()  # noqa: SIM115 - open until take_output(), on a later call
+    _KEPT.append((kept, os.dup(1), os.dup(2)))
+    os.dup2(kept.fileno(), 1)
+    os.dup2(kept.fileno(), 2)
 
 
-def _say_xgboost_log(client: Any, addresses: list[str], say: Progress) -> None:
-    """xgboost's lines from the scheduler and each worker, as the CLI's own messages."""
+def take_output() -> list[str]:
+    """The lines written since keep_output(), each without xgboost's clock; stdout and stderr restored."""
+    import os
+    import sys
+
+    if not _KEPT:
+        return []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    kept, out, err = _KEPT.pop()
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.close(out)
+    os.close(err)
+    kept.seek(0)
+    text = kept.read().decode("utf-8", "replace")
+    kept.close()
+    return [_CLOCK.sub("", line).strip() for line in text.splitlines() if line.strip()]
+
+
+def _say_worker_output(client: Any, addresses: list[str], say: Progress) -> None:
+    """What the workers wrote (xgboost's lines), as the CLI's own messages."""
     try:
-        by_worker = client.run(take_xgboost_log)
-        on_scheduler = client.run_on_scheduler(take_xgboost_log)
+        by_worker = client.run(take_output)
     except Exception as exc:  # noqa: BLE001 - a worker gone at the end loses its lines, not the model
-        log.debug("could not collect xgboost's log lines: %s", exc)
+        log.debug("could not collect the workers' output: %s", exc)
         return
-    for line in [*on_scheduler, *take_xgboost_log()]:
-        say(f"xgboost: {line}")
     for address, lines in sorted(by_worker.items()):
         worker = addresses.index(address) + 1 if address in addresses else address
         for line in lines:
-            say(f"xgboost on worker {worker}: {line}")
+            say(f"worker {worker}: {line}")
 
 
 def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label: str, chosen: list[str],
@@ -357,9 +362,7 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
             raise InvalidParameter(f"the Dask scheduler {scheduler} has no workers",
                                    hint="Start workers (dask worker tcp://...) or leave out --scheduler.")
         threads = sum(int(w.get("nthreads", 1)) for w in info.values())
-        keep_xgboost_log()  # in this process (a local cluster's scheduler runs here too)
-        client.run(keep_xgboost_log)
-        client.run_on_scheduler(keep_xgboost_log)
+        client.run(keep_output)
         started = time.perf_counter()
         parts = list(manifest.parts)
         offsets = np.concatenate([[0], np.cumsum([p.rows for p in parts])]).astype(np.int64)
@@ -441,7 +444,7 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
             output = dxgb.train(client, booster_params, dtrain, num_boost_round=resolved["num_boost_round"],
                                 evals=[(dval, "validation")], early_stopping_rounds=early or None,
                                 verbose_eval=False)
-        _say_xgboost_log(client, addresses, say)
+        _say_worker_output(client, addresses, say)
         booster = output["booster"]
         curve = [float(v) for v in output["history"]["validation"]["auc"]]
         best = int(booster.best_iteration) if early else len(curve) - 1
@@ -486,7 +489,10 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
                         metrics=to_jsonable(metrics), params=to_jsonable(params),  # type: ignore[arg-type]
                         holdout=holdout, facts=to_jsonable(facts), workers=len(addresses))  # type: ignore[arg-type]
     finally:
-        take_xgboost_log()  # this process prints xgboost's lines again
+        try:  # a worker of a cluster that lives on gets its stdout and stderr back, even after an error
+            client.run(take_output)
+        except Exception as exc:  # noqa: BLE001 - closing goes on
+            log.debug("could not restore the workers' output: %s", exc)
         closing = time.perf_counter()
         client.close()
         if cluster is not None:

@@ -44,7 +44,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -323,10 +323,8 @@ def _plan(plpy: Any) -> Any:
 def _give_up() -> None:
     state = _STATE
     if state.fd is not None:
-        try:
+        with suppress(OSError):
             os.close(state.fd)
-        except OSError:
-            pass
     state.fd, state.disabled = None, True
 
 
@@ -392,10 +390,8 @@ def rows(plpy: Any, directory: str) -> list[dict[str, Any]]:
         path = os.path.join(directory, name)
         backend = activity.get(pid)
         if backend is None:  # no backend has this pid: a file left by a crash
-            try:
+            with suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
             continue
         record = read_file(path)
         if not record or not record.get("operation"):
