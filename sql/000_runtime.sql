@@ -103,7 +103,7 @@ $$;
 COMMENT ON FUNCTION churnml._progress() IS
 'Internal: what churnml.progress shows, the progress files of live backends joined with pg_stat_activity, detail only for backends whose statistics the caller may read.';
 
-CREATE VIEW churnml.progress AS
+CREATE VIEW churnml.progress WITH (security_invoker = true) AS
 SELECT pid, datname, usename, operation, phase, done, total, unit, started, phase_started, updated
 FROM churnml._progress();
 COMMENT ON VIEW churnml.progress IS

@@ -170,6 +170,8 @@ def phase(name: str, total: int | None = None, unit: str | None = None) -> None:
     frame.phase, frame.total, frame.unit, frame.done = name, total, unit, 0
     frame.phase_started = time.time()
     _write()
+    if time.monotonic() >= _STATE.next_notice:
+        _notice(time.monotonic())
 
 
 def advance(count: int = 1) -> None:
@@ -305,7 +307,12 @@ def _file() -> int | None:
         import plpy
 
         path = plpy.execute(_plan(plpy))[0]["p"]
-        state.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        try:
+            state.fd = os.open(path, flags, 0o600)
+        except PermissionError:  # a file of an earlier backend with this pid, not ours to write: replace it
+            os.unlink(path)
+            state.fd = os.open(path, flags, 0o600)
     except Exception:  # noqa: BLE001 - no file (no privilege on the C function, a full disk): NOTICEs still work
         _give_up()
     return state.fd

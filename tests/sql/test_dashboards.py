@@ -77,12 +77,14 @@ def test_latest_sentiment_follows_assess_customer(telco: str) -> None:
         called, never = conn.execute("SELECT area_code, phone FROM customers ORDER BY phone LIMIT 2").fetchall()
         called_key, never_key = (f"{a}/{p}" for a, p in (called, never))
         assert conn.execute(query, (called_key,)).fetchone() == (None, None, None)
-        angry = conn.execute("SELECT sentiment, confidence, offer_id FROM churnml.assess_customer(%s, %s, %s)",
+        angry = conn.execute("SELECT sentiment, confidence, offer_id FROM churnml.assess_customer(%s, %s, %s, "
+                             "log_offer => true)",
                              (*called, "You morons! You charged me extra again!")).fetchone()
         assert angry[0] == "NEGATIVE"
         at = conn.execute("SELECT offered_at FROM churnml.offer_log WHERE id = %s", (angry[2],)).fetchone()[0]
         assert conn.execute(query, (called_key,)).fetchone() == ("NEGATIVE", angry[1], at)
-        happy = conn.execute("SELECT sentiment, confidence, offer_id FROM churnml.assess_customer(%s, %s, %s)",
+        happy = conn.execute("SELECT sentiment, confidence, offer_id FROM churnml.assess_customer(%s, %s, %s, "
+                             "log_offer => true)",
                              (*called, "Thank you very much for resolving the issues with my account")).fetchone()
         assert happy[0] == "POSITIVE"
         at = conn.execute("SELECT offered_at FROM churnml.offer_log WHERE id = %s", (happy[2],)).fetchone()[0]

@@ -57,6 +57,8 @@ SLOW_BULK = "SELECT key, probability FROM churnml.score('slow_customers', 'id', 
 # Everything a fault must leave alone: every column of every registry row.
 REGISTRY_STATE = """
     SELECT (SELECT pg_catalog.md5(pg_catalog.string_agg(m::text, '|' ORDER BY m.id)) FROM churnml.models m),
+           (SELECT pg_catalog.md5(pg_catalog.string_agg(a::text, '|' ORDER BY a.model_id))
+            FROM churnml.model_artifacts a),
            (SELECT pg_catalog.md5(pg_catalog.string_agg(d::text, '|' ORDER BY d.id)) FROM churnml.deployments d),
            (SELECT pg_catalog.count(*) FROM churnml.deployments)"""
 CURRENT = "SELECT model_id, threshold FROM churnml.current_deployments WHERE name = 'churn'"
@@ -77,8 +79,8 @@ def registry_state(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
 
 def flip_artifact_byte(conn: psycopg.Connection[Any], model_id: int) -> None:
     """As a superuser might by mistake: change one byte of the stored artifact (twice restores it)."""
-    conn.execute("UPDATE churnml.models SET artifact = set_byte(artifact, 100, get_byte(artifact, 100) # 1) "
-                 "WHERE id = %s", (model_id,))
+    conn.execute("UPDATE churnml.model_artifacts SET artifact = set_byte(artifact, 100, get_byte(artifact, 100) # 1) "
+                 "WHERE model_id = %s", (model_id,))
 
 
 def assert_checksum_error(error: psycopg.Error, model_id: int) -> None:

@@ -36,21 +36,17 @@ _SETTINGS = "SELECT customer_table, key_columns, model FROM churnml.call_center_
 
 
 @entry
-def customer_risk_batches(plpy: Any, batch_size: int | None, search_path: str | None) -> Iterator[dict[str, Any]]:
+@progress.tracked("customer_risk", "scoring customers", unit="customers")
+def customer_risk_batches(plpy: Any, batch_size: int | None, search_path: str | None) -> list[dict[str, Any]]:
+    """Every batch made before the first row goes back (an error while PL/Python fetches rows from
+    a generator would reach the client as "error fetching next item from iterator"): the encoded
+    matrices, 8 bytes per customer and encoded column, are held until the statement reads them."""
     if batch_size is None or not 1 <= batch_size <= 1_000_000:
         raise InvalidParameter(f"batch_size must be between 1 and 1000000, not {batch_size}")
     settings = plpy.execute(prepared(plpy, "dashboards:settings", _SETTINGS, []))[0]
     serving = model_cache.serving(plpy, settings["model"])
-    # A generator: PL/Python hands each batch to the server's tuplestore (which spills to disk)
-    # before the next is made, so only one batch's matrix is in memory at a time.
-    return _tracked_batches(plpy, settings, serving, batch_size, search_path)
-
-
-def _tracked_batches(plpy: Any, settings: dict[str, Any], serving: model_cache.Serving, batch_size: int,
-                     search_path: str | None) -> Iterator[dict[str, Any]]:
-    with progress.operation("customer_risk", "scoring customers", unit="customers"), \
-            caller_search_path(plpy, search_path):
-        yield from _batches(plpy, settings, serving, batch_size)
+    with caller_search_path(plpy, search_path):
+        return list(_batches(plpy, settings, serving, batch_size))
 
 
 def _batches(plpy: Any, settings: dict[str, Any], serving: model_cache.Serving,
