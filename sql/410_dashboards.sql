@@ -29,7 +29,7 @@ COMMENT ON FUNCTION churnml._customer_risk_batches(int, text) IS
 
 CREATE FUNCTION churnml._risk_explanations(model_id bigint, matrix bytea,
                                            OUT features text[], OUT reasons bytea, OUT contributions bytea)
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE COST 100000
+LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.dashboards as api
