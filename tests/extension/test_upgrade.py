@@ -160,9 +160,10 @@ CATALOG = {
         WHERE d.deptype = 'e' AND d.refobjid = ANY(%(ext)s)""",
     "extensions": """
         SELECT e.extname::text, e.extversion,
-               coalesce((SELECT string_agg(c::regclass::text, ',' ORDER BY c::regclass::text)
-                         FROM unnest(e.extconfig) c), ''),
-               coalesce(array_to_string(e.extcondition, '|'), '')
+               -- each configuration table with its dump condition; the order of registration is no difference
+               coalesce((SELECT string_agg(c.config::regclass::text || ' ' || c.condition, ', '
+                                           ORDER BY c.config::regclass::text)
+                         FROM unnest(e.extconfig, e.extcondition) AS c (config, condition)), '')
         FROM pg_extension e WHERE e.oid = ANY(%(ext)s)""",
 }
 
@@ -208,6 +209,9 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
         before_scores = conn.execute(SCORES).fetchall()
         before_typed = typed_scores(conn)
         before_rows = kept_rows(conn)
+        # 0.3.0 moves each model's artifact and held-out rows to churnml.model_artifacts
+        before_files = conn.execute("SELECT id, artifact, holdout_labels, holdout_scores FROM churnml.models "
+                                    "ORDER BY id").fetchall()
         before_deployed = conn.execute("SELECT name, model_id, threshold FROM churnml.current_deployments").fetchall()
     assert len(before_scores) == 800 and before_rows["offer_outcomes"]
 
@@ -230,6 +234,8 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
         assert conn.execute(SCORES).fetchall() == before_scores
         assert typed_scores(conn) == before_typed  # made by the old release, still serving
         assert kept_rows(conn) == before_rows
+        assert conn.execute("SELECT model_id, artifact, holdout_labels, holdout_scores FROM churnml.model_artifacts "
+                            "ORDER BY model_id").fetchall() == before_files and before_files
         assert conn.execute("SELECT name, model_id, threshold FROM churnml.current_deployments"
                             ).fetchall() == before_deployed
         # and the updated database works on: a new offer, an Aurora-style call
