@@ -54,7 +54,7 @@ AWS_SQL_SOURCES := $(sort $(wildcard sql/aws/*.sql))
 AWS_MODULE := build/churnml_aws.so
 AWS_C_SOURCES := $(wildcard extension/aws/*.c)
 # churnml.so, churnml's own C: only what PL/Python cannot do, or not fast or early enough (each file's
-# header says which: bulk_scoring.c, copy_spool.c, limits.c, predict.c, query_check.c).
+# header says which: bulk_scoring.c, copy_spool.c, limits.c, predict.c, progress.c, query_check.c).
 CORE_MODULE := build/churnml.so
 CORE_C_SOURCES := $(wildcard extension/core/*.c)
 PKGLIBDIR = $(shell $(PG_CONFIG) --pkglibdir)

@@ -641,4 +641,4 @@ def _shown(key: str, value: Any) -> Any:
     text = f"{value:.6f}" if key in _COUNTS else f"{value:.2f}"
     if key in _COUNTS:
         text = text.rstrip("0").rstrip(".")
-    return Decimal("0") if text.lstrip("-") in ("0", "0.00") else Decimal(text)
+    return Decimal(text.lstrip("-")) if not Decimal(text) else Decimal(text)  # no "-0" / "-0.00"
