@@ -193,3 +193,23 @@ def test_assess_customer_text_equals_assess_customer(telco: str) -> None:
     assert text[14] is None  # not logged
     assert kind == "text"
     assert info.value.diag.sqlstate == "P0002"
+
+
+def test_explanations_and_sentiment_are_computed_only_when_read(telco: str) -> None:
+    """A tile that reads neither pays for neither: PostgreSQL drops the unused subquery column, so the plan
+    never calls _risk_explanations, and has no offer-log lookup."""
+    with psycopg.connect(telco, autocommit=True) as conn:
+        def plan(query: str) -> str:
+            return "\n".join(r[0] for r in conn.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {query}"))
+
+        tile = plan("SELECT risk_band, count(*) FROM churnml.customer_risk GROUP BY 1")
+        assert "_risk_explanations" not in tile and "offer_log" not in tile and "JIT" not in tile, tile
+        reasons = plan("SELECT top_reason, count(*) FROM churnml.customer_risk GROUP BY 1")
+        assert "_risk_explanations" in reasons and "offer_log" not in reasons, reasons
+        sentiment = plan("SELECT sentiment, count(*) FROM churnml.customer_risk GROUP BY 1")
+        assert "_risk_explanations" not in sentiment and "offer_log" in sentiment, sentiment
+        # and what the tile counts is what the full view has
+        tile_rows = dict(conn.execute("SELECT risk_band, count(*) FROM churnml.customer_risk GROUP BY 1").fetchall())
+        full = dict(conn.execute("SELECT risk_band, count(*) FROM (SELECT * FROM churnml.customer_risk "
+                                 "WHERE top_reason IS NOT NULL OR top_reason IS NULL) AS r GROUP BY 1").fetchall())
+        assert tile_rows == full and sum(tile_rows.values()) > 0
