@@ -36,7 +36,8 @@ MESSAGES = (
     "I love the coverage but the bill is way too high",
 )
 ASSESS = """\\set k random(1, {n})
-SELECT a.* FROM bench_calls AS c, churnml.assess_customer(c.area_code, c.phone, c.message, engine => '{engine}') AS a
+SELECT a.* FROM bench_calls AS c,
+       churnml.assess_customer(c.area_code, c.phone, c.message, log_offer => true, engine => '{engine}') AS a
 WHERE c.i = :k;
 """
 FLOOR = """\\set k random(1, {n})

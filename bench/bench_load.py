@@ -88,8 +88,8 @@ SCRIPTS = {
     "assess_encoder": ("assess_customer (encoder)", ASSESS.format(n=CUSTOMERS, engine="encoder")),
     # not in ORDER: a diagnostic (--scripts assess_nolog) for where VmRSS growth comes from
     "assess_nolog": ("assess_customer (lexicon, log_offer => false)",
-                     ASSESS.format(n=CUSTOMERS, engine="lexicon").replace("engine => 'lexicon'",
-                                                                           "engine => 'lexicon', log_offer => false")),
+                     ASSESS.format(n=CUSTOMERS, engine="lexicon").replace("log_offer => true",
+                                                                           "log_offer => false")),
 }
 BASELINE = {"will_churn": "lookup", "assess_lexicon": "lookup", "assess_encoder": "lookup", "assess_nolog": "lookup",
             "score": "slice"}

@@ -31,8 +31,8 @@ BASELINE_FUNCTION = """
 CREATE OR REPLACE FUNCTION bench_xgb_per_row(a float8[]) RETURNS float8 LANGUAGE plpython3u STABLE AS $$
 if 'booster' not in GD:
     import numpy, xgboost
-    raw = plpy.execute("SELECT m.artifact FROM churnml.models m JOIN churnml.current_deployments d "
-                       "ON d.model_id = m.id WHERE d.name = 'bench'")[0]['artifact']
+    raw = plpy.execute("SELECT a.artifact FROM churnml.model_artifacts a JOIN churnml.current_deployments d "
+                       "ON d.model_id = a.model_id WHERE d.name = 'bench'")[0]['artifact']
     b = xgboost.Booster()
     b.load_model(bytearray(raw))
     b.set_param({'nthread': 1})
@@ -72,8 +72,9 @@ def _client_score_and_store(url: str) -> float:
 
     with psycopg.connect(url) as conn:
         artifact, spec_json = conn.execute(
-            "SELECT m.artifact, m.feature_spec FROM churnml.models m JOIN churnml.current_deployments d "
-            "ON d.model_id = m.id WHERE d.name = 'bench'").fetchone()
+            "SELECT a.artifact, m.feature_spec FROM churnml.models m JOIN churnml.model_artifacts a "
+            "ON a.model_id = m.id JOIN churnml.current_deployments d ON d.model_id = m.id "
+            "WHERE d.name = 'bench'").fetchone()
         booster = xgb.Booster()
         booster.load_model(bytearray(artifact))
         booster.set_param({"nthread": 1})

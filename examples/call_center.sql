@@ -15,7 +15,7 @@ FROM (VALUES ('Thank you very much for resolving the issues with my bill!'),
      churnml.detect_sentiment(m.message, 'en', 'encoder') AS e,
      churnml.detect_sentiment(m.message, 'en', 'lexicon') AS l;
 
-\echo '== The three calls of the walkthrough: churn risk, sentiment, incentive and reasons (each offer is logged)'
+\echo '== The three calls of the walkthrough: churn risk, sentiment, incentive and reasons (log_offer => true: the agent makes these offers, so each is logged)'
 SELECT a.customer_key AS customer, a.customer ->> 'state' AS state,
        round(a.will_churn::numeric, 3) AS will_churn, a.sentiment, round(a.confidence::numeric, 2) AS confidence,
        a.offer, a.reason, a.top_reasons
@@ -23,4 +23,4 @@ FROM (VALUES (408, '375-9999', 'You morons! You charged me extra again!'),
              (415, '358-1921', 'How do I dial Morocco?'),
              (415, '329-6603', 'Thank you very much for resolving the issues with my account'))
      AS c(area_code, phone, message),
-     churnml.assess_customer(c.area_code, c.phone, c.message) AS a;
+     churnml.assess_customer(c.area_code, c.phone, c.message, log_offer => true) AS a;

@@ -83,3 +83,29 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'churnml_check_select';
 COMMENT ON FUNCTION churnml._check_select(text, text) IS
 'Internal: an error (42601, 42809) unless query is exactly one SELECT (or VALUES, TABLE) without a data-modifying WITH query or INTO, judged on PostgreSQL''s parse tree; what names the query in the message. Called before churnml runs a caller''s query as part of its own statement.';
+
+-- Progress of long churnml work, for every session (python_udfs/churnml/progress.py says how).
+CREATE OR REPLACE FUNCTION churnml._progress_file() RETURNS text
+LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'churnml_progress_file';
+COMMENT ON FUNCTION churnml._progress_file() IS
+'Internal: the path of this backend''s progress file ($PGDATA/pg_stat_tmp/churnml_progress.<pid>), which churnml''s Python rewrites while long work runs; the first call registers its removal when the backend exits.';
+
+CREATE OR REPLACE FUNCTION churnml._progress() RETURNS TABLE (
+    pid int, datname text, usename text, operation text, phase text, done bigint, total bigint, unit text,
+    started timestamptz, phase_started timestamptz, updated timestamptz)
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.runtime as api
+return api.progress(plpy, '@EXTVERSION@')
+$$;
+COMMENT ON FUNCTION churnml._progress() IS
+'Internal: what churnml.progress shows, the progress files of live backends joined with pg_stat_activity, detail only for backends whose statistics the caller may read.';
+
+CREATE OR REPLACE VIEW churnml.progress WITH (security_invoker = true) AS
+SELECT pid, datname, usename, operation, phase, done, total, unit, started, phase_started, updated
+FROM churnml._progress();
+COMMENT ON VIEW churnml.progress IS
+'Long churnml work running now, one row per backend, like pg_stat_progress_*: the operation (train, train_sentiment, score, customer_risk, export_query, load_from_s3, detect_sentiment_batch, sentiment_summary, embed_batch), its phase, done of total units (total NULL when unknown), when it and its phase started, when this was last updated (at most every 0.5 s while it advances). Phase and counts are shown for your own backends (those of roles whose privileges you have), and for all to superusers and pg_read_all_stats members; for others only pid, database, user and operation. Uncommitted work is visible: it is not stored in a table.';

@@ -28,3 +28,7 @@ GRANT EXECUTE ON FUNCTION churnml.runtime_info() TO churnml_admin;
 -- Internal helpers that churnml's Python calls as the caller, for every role.
 GRANT EXECUTE ON FUNCTION churnml._checked_batch(anyarray, text), churnml._check_select(text, text)
 TO churnml_user, churnml_loader;
+-- Progress: each backend's churnml work writes its own (churnml._progress_file), and every
+-- churnml role may read churnml.progress, which shows others' detail as pg_stat_activity would.
+GRANT EXECUTE ON FUNCTION churnml._progress_file(), churnml._progress() TO churnml_user, churnml_loader;
+GRANT SELECT ON churnml.progress TO churnml_user, churnml_loader;

@@ -24,11 +24,13 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION churnml._models_keep_identity() IS
-'Internal trigger: a registered model keeps its id, kind, artifact checksum, artifact format and feature spec. Its artifact bytes can still be overwritten (the tests do, to simulate damage), but then they fail the unchanged checksum and are never served (XX001).';
+'Internal trigger: a registered model keeps its id, kind, artifact checksum, artifact format and feature spec. Its artifact bytes (churnml.model_artifacts) can still be overwritten (the tests do, to simulate damage), but then they fail the unchanged checksum and are never served (XX001).';
 CREATE OR REPLACE TRIGGER keep_identity BEFORE UPDATE ON churnml.models
     FOR EACH ROW EXECUTE FUNCTION churnml._models_keep_identity();
 COMMENT ON TABLE churnml.models IS
-'Every trained model: the artifact in XGBoost''s native JSON with its SHA-256 (verified on every load), the fitted feature spec, hyperparameters, metrics and training facts.';
+'Every trained model: its artifact''s format and SHA-256 (verified on every load), the fitted feature spec, hyperparameters, metrics and training facts. The artifact itself (up to 64 MiB) and the held-out rows are in churnml.model_artifacts, so that SELECT * here reads like a catalog (churnml.model_summary: one line per model).';
+COMMENT ON TABLE churnml.model_artifacts IS
+'The artifact of each model of churnml.models (XGBoost JSON or UBJSON, or a sentiment head''s JSON), checked against churnml.models.artifact_sha256 on every load: bytes changed here fail it and are never served (XX001); and its held-out test rows (one label and one probability each), which threshold_costs, optimal_threshold, rule_set_cost and the report read.';
 COMMENT ON TABLE churnml.deployments IS
 'Deployment history, one row per event (deploy, set_threshold, rollback): the latest row per name is the model and cutoff that name serves; rollback undoes the latest event that is not undone yet.';
 COMMENT ON COLUMN churnml.deployments.cutoff_source IS
@@ -64,20 +66,23 @@ FROM churnml.models AS m;
 COMMENT ON VIEW churnml.model_summary IS
 'One line per model with its key metrics and whether it is deployed.';
 
-GRANT SELECT ON churnml.models, churnml.deployments, churnml.current_deployments, churnml.model_summary,
-    churnml.business_costs TO churnml_user;
+GRANT SELECT ON churnml.models, churnml.model_artifacts, churnml.deployments, churnml.current_deployments,
+    churnml.model_summary, churnml.business_costs TO churnml_user;
 -- Column grants leave out id and the audit columns (created_by/at, deployed_by/at): their
 -- defaults say who wrote a row and when, and a caller cannot write them (a superuser, who
 -- restores dumps, still can).
-GRANT INSERT (name, kind, algorithm, artifact, artifact_format, artifact_sha256, feature_spec, params, metrics,
-              training, holdout_labels, holdout_scores, parent_id),
-      UPDATE (name, kind, algorithm, artifact, artifact_format, artifact_sha256, feature_spec, params, metrics,
-              training, holdout_labels, holdout_scores, parent_id)
+GRANT INSERT (name, kind, algorithm, artifact_format, artifact_sha256, feature_spec, params, metrics,
+              training, parent_id),
+      UPDATE (name, kind, algorithm, artifact_format, artifact_sha256, feature_spec, params, metrics,
+              training, parent_id)
     ON churnml.models TO churnml_admin;
+GRANT INSERT (model_id, artifact, holdout_labels, holdout_scores),
+      UPDATE (artifact, holdout_labels, holdout_scores)
+    ON churnml.model_artifacts TO churnml_admin;
 GRANT INSERT (name, model_id, threshold, strategy, metrics, cutoff_source, restores),
       UPDATE (name, model_id, threshold, strategy, metrics, cutoff_source, restores)
     ON churnml.deployments TO churnml_admin;
 GRANT INSERT (name, fp_cost, fn_cost, tp_cost, tn_cost), UPDATE (name, fp_cost, fn_cost, tp_cost, tn_cost)
     ON churnml.business_costs TO churnml_admin;
-GRANT DELETE ON churnml.models, churnml.deployments, churnml.business_costs TO churnml_admin;
+GRANT DELETE ON churnml.models, churnml.model_artifacts, churnml.deployments, churnml.business_costs TO churnml_admin;
 GRANT USAGE ON SEQUENCE churnml.models_id_seq, churnml.deployments_id_seq TO churnml_admin;

@@ -488,8 +488,8 @@ CREATE OR REPLACE FUNCTION churnml.rule_set_cost(
     sentiment_mix jsonb DEFAULT '{"NEUTRAL": 1}',
     confidence float8 DEFAULT 0.9,
     as_of timestamptz DEFAULT pg_catalog.now()
-) RETURNS TABLE (rule_name text, offer text, customers float8, churners float8, incentive_cost float8,
-                 expected_saves float8, saved_value float8, net_value float8, unpriced float8)
+) RETURNS TABLE (rule_name text, offer text, customers numeric, churners numeric, incentive_cost numeric,
+                 expected_saves numeric, saved_value numeric, net_value numeric, unpriced numeric)
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -498,7 +498,7 @@ return api.rule_set_cost(plpy, '@EXTVERSION@', rule_set, retained_value, save_ra
                          sentiment_mix, confidence, as_of)
 $$;
 COMMENT ON FUNCTION churnml.rule_set_cost(text, numeric, float8, text, float8, jsonb, float8, timestamptz) IS
-'Estimated cost and saving of a rule set on the held-out test rows of a model (a deployed name, the name of models not deployed: the latest, said in a NOTICE; or an id), one row per rule plus "(no match)" and "(total)". will_churn = each row''s held-out probability; sentiment follows sentiment_mix (shares), with the given confidence; customer fields are unknown (NULL). A priced offer costs acceptance_rate x offer_value and keeps save_rate of the churners offered it, each worth retained_value; experiment rules count each arm by weight.';
+'Estimated cost and saving of a rule set on the held-out test rows of a model (a deployed name, the name of models not deployed: the latest, said in a NOTICE; or an id), one row per rule plus "(no match)" and "(total)". will_churn = each row''s held-out probability; sentiment follows sentiment_mix (shares), with the given confidence; customer fields are unknown (NULL). A priced offer costs acceptance_rate x offer_value and keeps save_rate of the churners offered it, each worth retained_value; experiment rules count each arm by weight. Counts (customers, churners, expected_saves, unpriced) are weighted sums rounded to 6 decimals, without trailing zeros (176, 52.5), money to cents.';
 
 -- ---------------------------------------------------------------------------
 -- Column grants: ids, builtin, condition_ast (the trigger's) and the audit columns are not

@@ -71,7 +71,7 @@ CREATE OR REPLACE FUNCTION churnml.assess_customer(
     area_code bigint,
     phone text,
     message text DEFAULT NULL,
-    log_offer boolean DEFAULT true,
+    log_offer boolean DEFAULT false,
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
 ) RETURNS TABLE (
     customer_key text,
@@ -96,7 +96,7 @@ SELECT * FROM churnml._assess_customer(area_code, phone, message, log_offer, eng
                                        pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION churnml.assess_customer(bigint, text, text, boolean, text) IS
-'The call-center answer for one customer: their row (as jsonb), the churn probability from the deployed model and whether it is above the deployed cutoff, the sentiment of `message` (or, when NULL, of their latest stored message), the incentive Marketing''s rules recommend with its reason, rule and experiment arm, and the model''s top reasons for this customer. The message is data, never SQL. Unless log_offer is false the recommendation is written to churnml.offer_log (offer_id). An unknown customer is an error (SQLSTATE P0002). Tables and model come from churnml.call_center_settings.';
+'The call-center answer for one customer: their row (as jsonb), the churn probability from the deployed model and whether it is above the deployed cutoff, the sentiment of `message` (or, when NULL, of their latest stored message), the incentive Marketing''s rules recommend with its reason, rule and experiment arm, and the model''s top reasons for this customer. The message is data, never SQL. Only with log_offer => true is the recommendation written to churnml.offer_log (offer_id, for record_outcome and experiment_results; NULL otherwise): reading is never writing, so a BI refresh or a repeated look-up logs nothing. An unknown customer is an error (SQLSTATE P0002). Tables and model come from churnml.call_center_settings.';
 
 GRANT EXECUTE ON FUNCTION
     churnml._assess_customer(bigint, text, text, boolean, text, text),

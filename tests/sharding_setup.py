@@ -105,7 +105,8 @@ def setup_coordinator(url: str, shards: dict[str, str], customers: int, seed: in
         datagen.load(conn, customers, seed, progress=False)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE public.customers RENAME TO customers_one")
-        conn.execute("CREATE PUBLICATION churnml_registry FOR TABLE churnml.models, churnml.deployments")
+        conn.execute("CREATE PUBLICATION churnml_registry FOR TABLE churnml.models, churnml.model_artifacts, "
+                     "churnml.deployments")
         conn.execute("CREATE EXTENSION postgres_fdw")
         conn.execute(f"CREATE TABLE public.customers ({_customer_columns()}) PARTITION BY HASH (area_code, phone)")
         for remainder, (name, shard_url) in enumerate(shards.items()):

@@ -27,6 +27,7 @@ the client resolved, which travels with the tasks.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -260,6 +261,64 @@ class _Trained:
     workers: int
 
 
+# xgboost's native library writes log lines (the collective's "Task [xgboost.dask-0]:tcp://... got
+# rank 0", warnings) straight to its process's stdout or stderr: from C++ on the threads that run
+# Dask tasks, where no Python logging or log callback reaches. Each worker's stdout and stderr are
+# therefore kept in a file while churnml trains on it, and the client says every line in its own
+# format ("churnml train: worker 1: ..."), quiet with --quiet like the rest.
+_KEPT: list[tuple[Any, int, int]] = []  # (the file, the saved stdout, the saved stderr)
+_CLOCK = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")
+
+
+def keep_output() -> None:
+    """In this process (a Dask worker): stdout and stderr into a temporary file until take_output()."""
+    import os
+    import sys
+    import tempfile
+
+    if _KEPT:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    kept = tempfile.TemporaryFile()  # noqa: SIM115 - open until take_output(), on a later call
+    _KEPT.append((kept, os.dup(1), os.dup(2)))
+    os.dup2(kept.fileno(), 1)
+    os.dup2(kept.fileno(), 2)
+
+
+def take_output() -> list[str]:
+    """The lines written since keep_output(), each without xgboost's clock; stdout and stderr restored."""
+    import os
+    import sys
+
+    if not _KEPT:
+        return []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    kept, out, err = _KEPT.pop()
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.close(out)
+    os.close(err)
+    kept.seek(0)
+    text = kept.read().decode("utf-8", "replace")
+    kept.close()
+    return [_CLOCK.sub("", line).strip() for line in text.splitlines() if line.strip()]
+
+
+def _say_worker_output(client: Any, addresses: list[str], say: Progress) -> None:
+    """What the workers wrote (xgboost's lines), as the CLI's own messages."""
+    try:
+        by_worker = client.run(take_output)
+    except Exception as exc:  # noqa: BLE001 - a worker gone at the end loses its lines, not the model
+        log.debug("could not collect the workers' output: %s", exc)
+        return
+    for address, lines in sorted(by_worker.items()):
+        worker = addresses.index(address) + 1 if address in addresses else address
+        for line in lines:
+            say(f"worker {worker}: {line}")
+
+
 def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label: str, chosen: list[str],
                    types: dict[str, str], feature_types: dict[str, str] | None, features_named: bool, missing: str,
                    resolved: dict[str, Any], given: set[str], fractions: tuple[float, float, float], seed: int,
@@ -295,6 +354,7 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
             raise InvalidParameter(f"the Dask scheduler {scheduler} has no workers",
                                    hint="Start workers (dask worker tcp://...) or leave out --scheduler.")
         threads = sum(int(w.get("nthreads", 1)) for w in info.values())
+        client.run(keep_output)
         started = time.perf_counter()
         parts = list(manifest.parts)
         offsets = np.concatenate([[0], np.cumsum([p.rows for p in parts])]).astype(np.int64)
@@ -379,6 +439,7 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
             output = dxgb.train(client, booster_params, dtrain, num_boost_round=resolved["num_boost_round"],
                                 evals=[(dval, "validation")], early_stopping_rounds=early or None,
                                 verbose_eval=False)
+        _say_worker_output(client, addresses, say)
         booster = output["booster"]
         curve = [float(v) for v in output["history"]["validation"]["auc"]]
         best = int(booster.best_iteration) if early else len(curve) - 1
@@ -424,6 +485,10 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
                         metrics=to_jsonable(metrics), params=to_jsonable(params),  # type: ignore[arg-type]
                         holdout=holdout, facts=to_jsonable(facts), workers=len(addresses))  # type: ignore[arg-type]
     finally:
+        try:  # a worker of a cluster that lives on gets its stdout and stderr back, even after an error
+            client.run(take_output)
+        except Exception as exc:  # noqa: BLE001 - closing goes on
+            log.debug("could not restore the workers' output: %s", exc)
         closing = time.perf_counter()
         client.close()
         if cluster is not None:

@@ -15,9 +15,8 @@
  *
  * churnml._unpack_scores(keys bytea, probabilities bytea)
  *     RETURNS TABLE (key text, probability float8)
- * churnml._unpack_risk(keys bytea, probabilities bytea, bands bytea, reasons bytea, contributions bytea)
- *     RETURNS TABLE (customer_key text, will_churn float8, risk_band text, top_reason text,
- *                    top_reason_contribution float8)
+ * churnml._unpack_risk(keys bytea, probabilities bytea, bands bytea)
+ *     RETURNS TABLE (customer_key text, will_churn float8, risk_band text)
  *   a batch's results as rows: one C function, churnml_unpack_batch, behind both. Its
  *   i-th argument holds the i-th column of its declared result, by the column's type:
  *     float8: the batch's values, native byte order, 8 bytes each; NaN is NULL (churnml's
@@ -26,6 +25,9 @@
  *             a 0 byte); the single byte 0xFF (never valid UTF-8) is NULL.
  *   The first float8 column gives the number of rows; every other column must hold
  *   exactly as many values.
+ *
+ * churnml._float8_at(packed bytea, n bigint) RETURNS float8
+ *   one value of such a float8 column (customer_risk's explanations, read per customer).
  *
  * Anyone who may call churnml.score may call these directly, so nothing about the
  * input is trusted: types and sizes are checked, every text value is verified as UTF-8
@@ -233,4 +235,40 @@ churnml_pack_float8(PG_FUNCTION_ARGS)
 		memcpy(out + i * sizeof(float8), &v, sizeof(float8));
 	}
 	PG_RETURN_BYTEA_P(result);
+}
+
+/*
+ * churnml._float8_at(packed bytea, n bigint) RETURNS float8: the n-th (1-based) of a bytea of
+ * native float8s, NaN as NULL.
+ *
+ * churnml.customer_risk reads each customer's explanation from its batch's result this way,
+ * in its select list, so that PostgreSQL computes the batch's explanations only when a query
+ * reads those columns; a float8[] subscript would do the same but costs a text round trip per
+ * element on the way out of PL/Python. Out of range is 22023, never a read past the value.
+ */
+PG_FUNCTION_INFO_V1(churnml_float8_at);
+
+Datum
+churnml_float8_at(PG_FUNCTION_ARGS)
+{
+	bytea	   *values = PG_GETARG_BYTEA_PP(0);
+	int64		n = PG_GETARG_INT64(1);
+	int64		count;
+	float8		v;
+
+	if (VARSIZE_ANY_EXHDR(values) % sizeof(float8) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("values holds %d bytes, not a whole number of float8s", (int) VARSIZE_ANY_EXHDR(values)),
+				 errhint(HINT_UNPACK)));
+	count = VARSIZE_ANY_EXHDR(values) / sizeof(float8);
+	if (n < 1 || n > count)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("position " INT64_FORMAT " is outside the " INT64_FORMAT " values", n, count),
+				 errhint(HINT_UNPACK)));
+	memcpy(&v, VARDATA_ANY(values) + (n - 1) * sizeof(float8), sizeof(float8));
+	if (isnan(v))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(v);
 }

@@ -5,6 +5,9 @@
 /* limits.c: defines churnml.max_batch_texts and churnml.max_batch_size (from _PG_init) */
 extern void churnml_define_limits(void);
 
+/* progress.c: defines churnml.progress_notice_interval (from _PG_init) */
+extern void churnml_define_progress(void);
+
 /* query_check.c: the one RawStmt of `query` if it is a single SELECT that changes nothing,
  * else an error whose message starts with `what` (e.g. "the exported query") */
 struct RawStmt;

@@ -102,6 +102,7 @@ _PG_init(void)
 {
 	RegisterXactCallback(close_spool_files, NULL);
 	churnml_define_limits();
+	churnml_define_progress();
 }
 
 static char *

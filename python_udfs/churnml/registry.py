@@ -87,12 +87,17 @@ def insert_model(plpy: Plpy, *, name: str, artifact: bytes, feature_spec: dict[s
                  metrics: dict[str, Any], training: dict[str, Any], holdout_labels: list[bool],
                  holdout_scores: list[float], parent_id: int | None, kind: str = "churn",
                  artifact_format: str = "xgboost-json") -> int:
+    # one statement: the model's row and its artifact's (churnml.model_artifacts) go in together
     plan = prepared(plpy, "insert_model", """
-        INSERT INTO churnml.models (name, kind, artifact, artifact_format, artifact_sha256, feature_spec, params,
-                                    metrics, training, holdout_labels, holdout_scores, parent_id)
-        VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.jsonb, $7::pg_catalog.jsonb, $8::pg_catalog.jsonb,
-                $9::pg_catalog.jsonb, $10, $11, $12)
-        RETURNING id""",
+        WITH model AS (
+            INSERT INTO churnml.models (name, kind, artifact_format, artifact_sha256, feature_spec, params,
+                                        metrics, training, parent_id)
+            VALUES ($1, $2, $4, $5, $6::pg_catalog.jsonb, $7::pg_catalog.jsonb, $8::pg_catalog.jsonb,
+                    $9::pg_catalog.jsonb, $12)
+            RETURNING id)
+        INSERT INTO churnml.model_artifacts (model_id, artifact, holdout_labels, holdout_scores)
+        SELECT id, $3, $10, $11 FROM model
+        RETURNING model_id AS id""",
         ["pg_catalog.text", "pg_catalog.text", "pg_catalog.bytea", "pg_catalog.text", "pg_catalog.text",
          "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "boolean[]",
          "pg_catalog.float8[]", "bigint"])
@@ -110,14 +115,21 @@ def _json(value: Any) -> str:
 
 def load_model(plpy: Plpy, model_id: int, expected_sha256: str | None = None) -> StoredModel:
     plan = prepared(plpy, "load_model", """
-        SELECT id, name, kind, artifact, artifact_sha256, feature_spec::pg_catalog.text AS spec,
-               metrics::pg_catalog.text AS metrics
-        FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1""", ["bigint"])
+        SELECT m.id, m.name, m.kind, a.artifact, m.artifact_sha256, m.feature_spec::pg_catalog.text AS spec,
+               m.metrics::pg_catalog.text AS metrics
+        FROM churnml.models AS m
+        LEFT JOIN churnml.model_artifacts AS a ON a.model_id OPERATOR(pg_catalog.=) m.id
+        WHERE m.id OPERATOR(pg_catalog.=) $1""", ["bigint"])
     rows = plpy.execute(plan, [model_id])
     if not rows:
         raise UndefinedObject(f"model {model_id} does not exist",
                               hint="SELECT id, name FROM churnml.model_summary lists the models.")
     row = rows[0]
+    if row["artifact"] is None:
+        raise DataCorrupted(f"model {model_id} has no artifact",
+                            detail="churnml.model_artifacts has no row for it.",
+                            hint="Register models with churnml.register_model (or train them), which stores "
+                                 "both rows; redeploy another model or retrain this one.")
     artifact = bytes(row["artifact"])
     actual = sha256(artifact)
     if actual != row["artifact_sha256"] or (expected_sha256 is not None and actual != expected_sha256):
@@ -313,7 +325,9 @@ def store_business_costs(plpy: Plpy, name: str, costs: BusinessCosts) -> dict[st
 
 def holdout(plpy: Plpy, model_id: int) -> tuple[list[bool], list[float]]:
     plan = prepared(plpy, "holdout", """
-        SELECT holdout_labels, holdout_scores FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1""",
+        SELECT a.holdout_labels, a.holdout_scores
+        FROM churnml.models AS m LEFT JOIN churnml.model_artifacts AS a ON a.model_id OPERATOR(pg_catalog.=) m.id
+        WHERE m.id OPERATOR(pg_catalog.=) $1""",
         ["bigint"])
     rows = plpy.execute(plan, [model_id])
     if not rows:
@@ -336,7 +350,7 @@ def check_holdout(model_id: int, labels: list[Any], scores: list[Any]) -> None:
     score or arrays of different lengths (written into churnml.models by hand) would give wrong
     figures or Python's own words, so the model is named instead. Checked in chunks, honouring a
     cancel between them (millions of rows take a fraction of a second)."""
-    hint = ("Retrain the model, or fix churnml.models.holdout_labels and holdout_scores: one label and one "
+    hint = ("Retrain the model, or fix churnml.model_artifacts.holdout_labels and holdout_scores: one label and one "
             "score from 0 to 1 per held-out row.")
     if len(labels) != len(scores):
         raise DataCorrupted(f"the held-out rows of model {model_id} are damaged",

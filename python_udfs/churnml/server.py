@@ -2,13 +2,15 @@
 
 A PL/Python function runs inside the postgres process, whose executable exports its
 globals and functions (it links with -Wl,-E so that extension libraries can call them).
-Three of them are read here through ctypes, each a getter that cannot raise an error:
+Four of them are read here through ctypes, each a getter that cannot raise an error:
 
 - `InterruptPending`: whether a cancel, timeout or terminate waits (`churnml.interrupts`);
 - `GetCurrentStatementStartTimestamp()`: when the current statement started, the key of
   the per-statement deployment cache (`churnml.scoring.model_cache`), so a deploy takes
   effect at the next statement and all rows of one statement use one model. Public
   functions used to take it as a hidden argument (`_statement`), evaluated per row;
+- `MyStartTimestamp`: when this backend started (pg_stat_activity.backend_start), which
+  tells churnml.progress a live backend from a dead one that had the same pid;
 - `GetConfigOption(name, missing_ok, restrict_privileged)`: a setting such as
   `churnml.sentiment_engine`, for functions whose signature is fixed (Aurora's).
 
@@ -65,6 +67,12 @@ def statement_start() -> int | None:
     """The current statement's start (microseconds since 2000-01-01, the server's TimestampTz), or None."""
     function = _lookup("GetCurrentStatementStartTimestamp", _statement_start_function)
     return function() if function else None
+
+
+def backend_start() -> int | None:
+    """This backend's start (microseconds since 2000-01-01, the server's TimestampTz), or None."""
+    found = _lookup("MyStartTimestamp", lambda p: ctypes.c_int64.in_dll(p, "MyStartTimestamp"))
+    return int(found.value) if found else None
 
 
 def _config_function(program: Any) -> Any:

@@ -286,3 +286,22 @@ CREATE TABLE churnml.business_costs (
     set_at  timestamptz NOT NULL DEFAULT now()
 );
 SELECT pg_catalog.pg_extension_config_dump('churnml.business_costs', '');
+
+-- ---------------------------------------------------------------------------------------
+-- Clean psql output (issue 21): SELECT * FROM churnml.models no longer prints model files.
+-- The artifacts and held-out rows move to churnml.model_artifacts (one row per model,
+-- deleted with it); the column grants on the moved columns go with them.
+CREATE TABLE churnml.model_artifacts (
+    model_id        bigint PRIMARY KEY REFERENCES churnml.models (id) ON DELETE CASCADE,
+    artifact        bytea NOT NULL,
+    holdout_labels  boolean[],
+    holdout_scores  float8[]
+);
+SELECT pg_catalog.pg_extension_config_dump('churnml.model_artifacts', '');
+INSERT INTO churnml.model_artifacts (model_id, artifact, holdout_labels, holdout_scores)
+SELECT id, artifact, holdout_labels, holdout_scores FROM churnml.models;
+ALTER TABLE churnml.models DROP COLUMN artifact, DROP COLUMN holdout_labels, DROP COLUMN holdout_scores;
+
+-- rule_set_cost's counts and money are numeric, rounded (they were float8: 175.99999999999855);
+-- CREATE OR REPLACE cannot change a result type.
+DROP FUNCTION IF EXISTS churnml.rule_set_cost(text, numeric, float8, text, float8, jsonb, float8, timestamptz);

@@ -80,7 +80,8 @@ def trained(telco: str, s3_server: LocalS3Server) -> dict[str, Any]:
 
 def model(conn: psycopg.Connection, model_id: int) -> dict[str, Any]:
     row = conn.execute("SELECT feature_spec, metrics, training, params, holdout_labels, holdout_scores, "
-                       "artifact_sha256, encode(sha256(artifact), 'hex') FROM churnml.models WHERE id = %s",
+                       "artifact_sha256, encode(sha256(artifact), 'hex') "
+                       "FROM churnml.models m JOIN churnml.model_artifacts a ON a.model_id = m.id WHERE m.id = %s",
                        (model_id,)).fetchone()
     assert row is not None
     keys = ("spec", "metrics", "training", "params", "holdout_labels", "holdout_scores", "sha256", "computed")
@@ -179,8 +180,9 @@ def test_register_model_stores_a_model_that_scores_like_the_original(telco: str,
         new = register(conn, "churn_copy", artifact, spec, deploy=True,
                        holdout={"labels": [True, False], "scores": [0.9, 0.1]})
         facts, labels, sha, computed = conn.execute(
-            "SELECT training, holdout_labels, artifact_sha256, encode(sha256(artifact), 'hex') FROM churnml.models "
-            "WHERE id = %s", (new,)).fetchone()
+            "SELECT training, holdout_labels, artifact_sha256, encode(sha256(artifact), 'hex') "
+            "FROM churnml.models m JOIN churnml.model_artifacts a ON a.model_id = m.id WHERE m.id = %s",
+            (new,)).fetchone()
         assert facts["engine"] == "test" and facts["registered_with"] == "churnml.register_model"
         assert labels == [True, False] and sha == computed
         same = conn.execute("SELECT bool_and(abs(churnml.will_churn(c, 'churn_copy') - churnml.will_churn(c, "

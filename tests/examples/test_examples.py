@@ -13,9 +13,11 @@ NOTICEs and errors are part of the output); it must exit 0 and print exactly
 tests/examples/expected/NAME.out.
 
 The examples print only stable things (rounded metrics, counts, checksums, booleans);
-normalise() below makes the two substitutions the output needs: the durations in
-churnml.train's progress NOTICEs ("done in 0.1 s", "0.163 s") become "N s", and the
-test database's generated name (should an example print it) becomes EXAMPLES_DB.
+normalise() below makes the substitutions the output needs: the durations in
+churnml.train's progress NOTICEs ("done in 0.1 s", "0.163 s") become "N s", the
+periodic progress NOTICEs ("..., 6 s so far": whether and how many come depends on the
+machine's speed) go, and the test database's generated name (should an example print
+it) becomes EXAMPLES_DB.
 
 CHURNML_EXAMPLES_UPDATE=1 rewrites the expected files after a deliberate change.
 """
@@ -57,8 +59,13 @@ TRAIN_NOTICE = re.compile(r"^psql:\S+: NOTICE:  churnml\.train: .*$", re.M)
 DURATION = re.compile(r"\b\d+(?:\.\d+)? s\b")
 
 
+PERIODIC = re.compile(r"^psql:\S+: NOTICE:  churnml\.\w+: .*, \d+ s so far\n", re.M)
+
+
 def normalise(output: str, url: str) -> str:
-    """Durations in training progress NOTICEs, and the fresh database's name: nothing else varies."""
+    """Durations in training progress NOTICEs, periodic progress NOTICEs, and the fresh database's name:
+    nothing else varies."""
+    output = PERIODIC.sub("", output)
     output = TRAIN_NOTICE.sub(lambda m: DURATION.sub("N s", m.group(0)), output)
     return output.replace(url.rsplit("/", 1)[1], "EXAMPLES_DB")
 

@@ -217,6 +217,9 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
         before_scores = conn.execute(SCORES).fetchall()
         before_typed = typed_scores(conn)
         before_rows = kept_rows(conn)
+        # 0.3.0 moves each model's artifact and held-out rows to churnml.model_artifacts
+        before_files = conn.execute("SELECT id, artifact, holdout_labels, holdout_scores FROM churnml.models "
+                                    "ORDER BY id").fetchall()
         before_deployed = conn.execute("SELECT name, model_id, threshold FROM churnml.current_deployments").fetchall()
     assert len(before_scores) == 800 and before_rows["offer_outcomes"]
 
@@ -243,6 +246,8 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
         assert conn.execute("SELECT count(*) FROM churnml.deployments WHERE cutoff_source IS NOT NULL "
                             "OR restores IS NOT NULL").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM churnml.business_costs").fetchone()[0] == 0
+        assert conn.execute("SELECT model_id, artifact, holdout_labels, holdout_scores FROM churnml.model_artifacts "
+                            "ORDER BY model_id").fetchall() == before_files and before_files
         assert conn.execute("SELECT name, model_id, threshold FROM churnml.current_deployments"
                             ).fetchall() == before_deployed
         # and the updated database works on: a new offer, an Aurora-style call

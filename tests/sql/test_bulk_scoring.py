@@ -137,23 +137,34 @@ def test_unpack_scores_refuses_malformed_input(conn: psycopg.Connection, keys: b
     assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_unpack_risk_reads_five_columns_the_same_way(conn: psycopg.Connection) -> None:
+def test_unpack_risk_reads_three_columns_the_same_way(conn: psycopg.Connection) -> None:
     """customer_risk's batches come back through the same C function, with more columns."""
     floats = struct.pack("=3d", 0.9, 0.1, 0.5)
-    got = conn.execute("SELECT * FROM churnml._unpack_risk(%s, %s, %s, %s, %s)",
-                       (b"408/1\x00\xff\x00caf\xc3\xa9\x00", floats, b"high\x00low\x00\xff\x00",
-                        b"day_mins\x00\xff\x00\xff\x00", struct.pack("=3d", 0.25, math.nan, math.nan))).fetchall()
-    assert got == [("408/1", 0.9, "high", "day_mins", 0.25), (None, 0.1, "low", None, None),
-                   ("café", 0.5, None, None, None)]
-    for bad, message in (((b"a\x00", floats), "customer_key holds fewer values"),
-                         ((b"a\x00b\x00c\x00", floats[:8]), "holds 1 values, but will_churn holds 3"),
-                         ((b"a\x00b\x00c\x00", floats), "risk_band holds fewer values")):
-        keys, contributions = bad
+    got = conn.execute("SELECT * FROM churnml._unpack_risk(%s, %s, %s)",
+                       (b"408/1\x00\xff\x00caf\xc3\xa9\x00", floats, b"high\x00low\x00\xff\x00")).fetchall()
+    assert got == [("408/1", 0.9, "high"), (None, 0.1, "low"), ("café", 0.5, None)]
+    for keys, bands, message in ((b"a\x00", b"high\x00low\x00\xff\x00", "customer_key holds fewer values"),
+                                 (b"a\x00b\x00c\x00", b"high\x00", "risk_band holds fewer values")):
         with pytest.raises(psycopg.errors.InvalidParameterValue) as caught:
-            conn.execute("SELECT * FROM churnml._unpack_risk(%s, %s, %s, %s, %s)",
-                         (keys, floats, b"high\x00", b"\xff\x00\xff\x00\xff\x00", contributions))
+            conn.execute("SELECT * FROM churnml._unpack_risk(%s, %s, %s)", (keys, floats, bands))
         assert message in caught.value.diag.message_primary
         assert caught.value.diag.message_hint
+
+
+def test_float8_at_reads_one_value_and_never_past_the_end(conn: psycopg.Connection) -> None:
+    """customer_risk's explanations, read per customer: 1-based, NaN is NULL, out of range is 22023."""
+    packed = struct.pack("=3d", 0.25, math.nan, -1.5)
+    assert [conn.execute("SELECT churnml._float8_at(%s, %s)", (packed, n)).fetchone()[0] for n in (1, 2, 3)] \
+        == [0.25, None, -1.5]
+    for blob, n, message in ((packed, 0, "position 0 is outside the 3 values"),
+                             (packed, 4, "position 4 is outside the 3 values"),
+                             (packed[:-1], 1, "values holds 23 bytes, not a whole number of float8s"),
+                             (b"", 1, "position 1 is outside the 0 values")):
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as caught:
+            conn.execute("SELECT churnml._float8_at(%s, %s)", (blob, n))
+        assert caught.value.diag.message_primary == message
+        assert caught.value.diag.message_hint
+    assert conn.execute("SELECT churnml._float8_at(NULL, 1)").fetchone()[0] is None
 
 
 def test_pack_float8_packs_native_float8s_with_null_as_nan(conn: psycopg.Connection) -> None:

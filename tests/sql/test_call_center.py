@@ -28,7 +28,8 @@ def test_walkthrough_calls(telco: str) -> None:
     with psycopg.connect(telco, autocommit=True) as conn:
         answers = [conn.execute(
             "SELECT customer_key, customer->>'state', will_churn, sentiment, confidence, offer, reason, rule_name, "
-            "top_reasons, offer_id, model_id FROM churnml.assess_customer(%s, %s, %s)", call).fetchone()
+            "top_reasons, offer_id, model_id FROM churnml.assess_customer(%s, %s, %s, log_offer => true)",
+            call).fetchone()
             for call in calls]
         logged = conn.execute("SELECT customer_key, sentiment, offer, model_id FROM churnml.offer_log "
                               "WHERE id = ANY(%s) ORDER BY id", ([a[9] for a in answers],)).fetchall()
@@ -46,8 +47,8 @@ def test_messages_are_data_never_sql(telco: str) -> None:
     with psycopg.connect(telco, autocommit=True) as conn:
         before = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
         for message in HOSTILE:
-            row = conn.execute("SELECT sentiment, offer FROM churnml.assess_customer(415, '358-1921', %s)",
-                               (message,)).fetchone()
+            row = conn.execute("SELECT sentiment, offer FROM churnml.assess_customer(415, '358-1921', %s, "
+                               "log_offer => true)", (message,)).fetchone()
             assert row[0] in ("POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED")
             logged = conn.execute("SELECT inputs FROM churnml.offer_log ORDER BY id DESC LIMIT 1").fetchone()[0]
             assert logged is not None
@@ -62,6 +63,17 @@ def test_options_unknown_customer_and_settings(telco: str) -> None:
                            "log_offer => false)").fetchone()
         assert row[1] is None and row[0] is not None  # latest stored message used, nothing logged
         assert conn.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0] == count
+        # the default reads only (a BI refresh, a repeated look-up): no offer id, nothing logged
+        for log_offer in ("", ", log_offer => NULL"):
+            row = conn.execute("SELECT offer, offer_id FROM churnml.assess_customer(415, '358-1921', 'Hi'"
+                               f"{log_offer})").fetchone()
+            assert row[0] is not None and row[1] is None, log_offer
+        row = conn.execute("SELECT offer_id FROM churnml.assess_customer_text(415, '358-1921', 'Hi')").fetchone()
+        assert row[0] is None
+        assert conn.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0] == count
+        logged = conn.execute("SELECT offer_id FROM churnml.assess_customer(415, '358-1921', 'Hi', "
+                              "log_offer => true)").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM churnml.offer_log WHERE id = %s", (logged,)).fetchone()[0] == 1
         with pytest.raises(psycopg.Error) as info:
             conn.execute("SELECT * FROM churnml.assess_customer(999, '000-0000', 'hello')")
         assert info.value.diag.sqlstate == "P0002" and "not found" in info.value.diag.message_primary

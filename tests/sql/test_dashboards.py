@@ -77,12 +77,14 @@ def test_latest_sentiment_follows_assess_customer(telco: str) -> None:
         called, never = conn.execute("SELECT area_code, phone FROM customers ORDER BY phone LIMIT 2").fetchall()
         called_key, never_key = (f"{a}/{p}" for a, p in (called, never))
         assert conn.execute(query, (called_key,)).fetchone() == (None, None, None)
-        angry = conn.execute("SELECT sentiment, confidence, offer_id FROM churnml.assess_customer(%s, %s, %s)",
+        angry = conn.execute("SELECT sentiment, confidence, offer_id FROM churnml.assess_customer(%s, %s, %s, "
+                             "log_offer => true)",
                              (*called, "You morons! You charged me extra again!")).fetchone()
         assert angry[0] == "NEGATIVE"
         at = conn.execute("SELECT offered_at FROM churnml.offer_log WHERE id = %s", (angry[2],)).fetchone()[0]
         assert conn.execute(query, (called_key,)).fetchone() == ("NEGATIVE", angry[1], at)
-        happy = conn.execute("SELECT sentiment, confidence, offer_id FROM churnml.assess_customer(%s, %s, %s)",
+        happy = conn.execute("SELECT sentiment, confidence, offer_id FROM churnml.assess_customer(%s, %s, %s, "
+                             "log_offer => true)",
                              (*called, "Thank you very much for resolving the issues with my account")).fetchone()
         assert happy[0] == "POSITIVE"
         at = conn.execute("SELECT offered_at FROM churnml.offer_log WHERE id = %s", (happy[2],)).fetchone()[0]
@@ -191,3 +193,23 @@ def test_assess_customer_text_equals_assess_customer(telco: str) -> None:
     assert text[14] is None  # not logged
     assert kind == "text"
     assert info.value.diag.sqlstate == "P0002"
+
+
+def test_explanations_and_sentiment_are_computed_only_when_read(telco: str) -> None:
+    """A tile that reads neither pays for neither: PostgreSQL drops the unused subquery column, so the plan
+    never calls _risk_explanations, and has no offer-log lookup."""
+    with psycopg.connect(telco, autocommit=True) as conn:
+        def plan(query: str) -> str:
+            return "\n".join(r[0] for r in conn.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {query}"))
+
+        tile = plan("SELECT risk_band, count(*) FROM churnml.customer_risk GROUP BY 1")
+        assert "_risk_explanations" not in tile and "offer_log" not in tile and "JIT" not in tile, tile
+        reasons = plan("SELECT top_reason, count(*) FROM churnml.customer_risk GROUP BY 1")
+        assert "_risk_explanations" in reasons and "offer_log" not in reasons, reasons
+        sentiment = plan("SELECT sentiment, count(*) FROM churnml.customer_risk GROUP BY 1")
+        assert "_risk_explanations" not in sentiment and "offer_log" in sentiment, sentiment
+        # and what the tile counts is what the full view has
+        tile_rows = dict(conn.execute("SELECT risk_band, count(*) FROM churnml.customer_risk GROUP BY 1").fetchall())
+        full = dict(conn.execute("SELECT risk_band, count(*) FROM (SELECT * FROM churnml.customer_risk "
+                                 "WHERE top_reason IS NOT NULL OR top_reason IS NULL) AS r GROUP BY 1").fetchall())
+        assert tile_rows == full and sum(tile_rows.values()) > 0

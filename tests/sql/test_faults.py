@@ -57,6 +57,8 @@ SLOW_BULK = "SELECT key, probability FROM churnml.score('slow_customers', 'id', 
 # Everything a fault must leave alone: every column of every registry row.
 REGISTRY_STATE = """
     SELECT (SELECT pg_catalog.md5(pg_catalog.string_agg(m::text, '|' ORDER BY m.id)) FROM churnml.models m),
+           (SELECT pg_catalog.md5(pg_catalog.string_agg(a::text, '|' ORDER BY a.model_id))
+            FROM churnml.model_artifacts a),
            (SELECT pg_catalog.md5(pg_catalog.string_agg(d::text, '|' ORDER BY d.id)) FROM churnml.deployments d),
            (SELECT pg_catalog.count(*) FROM churnml.deployments)"""
 CURRENT = "SELECT model_id, threshold FROM churnml.current_deployments WHERE name = 'churn'"
@@ -77,8 +79,8 @@ def registry_state(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
 
 def flip_artifact_byte(conn: psycopg.Connection[Any], model_id: int) -> None:
     """As a superuser might by mistake: change one byte of the stored artifact (twice restores it)."""
-    conn.execute("UPDATE churnml.models SET artifact = set_byte(artifact, 100, get_byte(artifact, 100) # 1) "
-                 "WHERE id = %s", (model_id,))
+    conn.execute("UPDATE churnml.model_artifacts SET artifact = set_byte(artifact, 100, get_byte(artifact, 100) # 1) "
+                 "WHERE model_id = %s", (model_id,))
 
 
 def assert_checksum_error(error: psycopg.Error, model_id: int) -> None:
@@ -253,8 +255,8 @@ def test_a_deployed_artifact_corrupted_in_place_fails_in_new_backends_only(
         with connect(telco.url) as fresh:
             assert values(fresh) == reference
         after = registry_state(admin)
-        assert after[0] == before[0]  # no model row changed
-        assert after[2] == before[2] + 2  # the two deployments made here, nothing else
+        assert after[:2] == before[:2]  # no model row changed, every artifact repaired
+        assert after[3] == before[3] + 2  # the two deployments made here, nothing else
         assert admin.execute(CURRENT).fetchone() == (telco.a, 0.5)
     assert shared_log.crash_lines() == []
 
@@ -291,7 +293,7 @@ def test_a_running_statement_finishes_on_one_model_and_the_next_uses_the_new_one
         assert mostly_different(reference_a, reference_b)
         assert after == {key: (p, p > 0.2) for key, p in reference_b.items()}
         state = registry_state(admin)
-        assert state[0] == before[0] and state[2] == before[2] + 1
+        assert state[:2] == before[:2] and state[3] == before[3] + 1
         assert admin.execute(CURRENT).fetchone() == (telco.b, 0.2)
     assert shared_log.crash_lines() == []
 

@@ -1003,7 +1003,8 @@ def ctx(make_telco: Callable[..., str], configured: S3Config, files_dir: Path,
         stored = dict(zip(("artifact", "feature_spec", "metrics", "training", "params", "holdout"), conn.execute(
             "SELECT convert_from(artifact, 'UTF8'), feature_spec::text, metrics::text, training::text, params::text, "
             "jsonb_build_object('labels', to_jsonb(holdout_labels), 'scores', to_jsonb(holdout_scores))::text "
-            "FROM churnml.models WHERE id = %s", (model_id2,)).fetchone(), strict=True))
+            "FROM churnml.models m JOIN churnml.model_artifacts a ON a.model_id = m.id WHERE m.id = %s",
+            (model_id2,)).fetchone(), strict=True))
     with S3Client(configured) as client:
         for name, content in HOSTILE_FILES.items():
             client.put_object("churnml", f"hostile/{name}", content)

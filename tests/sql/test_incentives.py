@@ -408,12 +408,13 @@ def test_recommend_and_log_in_one_statement(conn: psycopg.Connection) -> None:
 def test_rule_set_cost_on_held_out_rows(conn: psycopg.Connection) -> None:
     # a registered model with hand-made held-out rows (the artifact is never read)
     model_id = conn.execute("""
-        INSERT INTO churnml.models (name, artifact, artifact_format, artifact_sha256, feature_spec, holdout_labels,
-                                    holdout_scores)
-        VALUES ('cost_test', '\\x00', 'xgboost-json', encode(sha256('\\x00'::bytea), 'hex'), '{}',
-                ARRAY[true, false, true, false, true, false], ARRAY[0.9, 0.85, 0.6, 0.5, 0.2, 0.1])
-        RETURNING id""").fetchone()[0]
-    rows = {r[0]: r[1:] for r in conn.execute(
+        WITH m AS (INSERT INTO churnml.models (name, artifact_format, artifact_sha256, feature_spec)
+                   VALUES ('cost_test', 'xgboost-json', encode(sha256('\\x00'::bytea), 'hex'), '{}') RETURNING id)
+        INSERT INTO churnml.model_artifacts (model_id, artifact, holdout_labels, holdout_scores)
+        SELECT id, '\\x00', ARRAY[true, false, true, false, true, false], ARRAY[0.9, 0.85, 0.6, 0.5, 0.2, 0.1]
+        FROM m RETURNING model_id""").fetchone()[0]
+    # counts and money are numeric (Decimal here), rounded: 0.375 customers stay 0.375
+    rows = {r[0]: tuple(float(v) for v in r[1:]) for r in conn.execute(
         "SELECT rule_name, customers, churners, incentive_cost, expected_saves, saved_value, net_value, unpriced "
         "FROM churnml.rule_set_cost('default', retained_value => 500, save_rate => 0.5, model => %s, "
         "sentiment_mix => '{\"NEGATIVE\": 3, \"POSITIVE\": 1}', confidence => 0.9)", (str(model_id),)).fetchall()}
@@ -1004,11 +1005,12 @@ def test_arm_offers_have_a_length_limit(conn: psycopg.Connection) -> None:
 
 
 HOLDOUT_MODEL = """
-    INSERT INTO churnml.models (name, artifact, artifact_format, artifact_sha256, feature_spec, holdout_labels,
-                                holdout_scores)
-    SELECT %s, '\\x00', 'xgboost-json', encode(sha256('\\x00'::bytea), 'hex'), '{}', array_agg(g %% 3 = 0),
-           array_agg((g %% 1000) / 1000.0) FROM generate_series(1, %s) g
-    RETURNING id"""
+    WITH m AS (INSERT INTO churnml.models (name, artifact_format, artifact_sha256, feature_spec)
+               VALUES (%s, 'xgboost-json', encode(sha256('\\x00'::bytea), 'hex'), '{}') RETURNING id)
+    INSERT INTO churnml.model_artifacts (model_id, artifact, holdout_labels, holdout_scores)
+    SELECT (SELECT id FROM m), '\\x00', array_agg(g %% 3 = 0), array_agg((g %% 1000) / 1000.0)
+    FROM generate_series(1, %s) g
+    RETURNING model_id"""
 
 
 @pytest.mark.parametrize(("labels", "scores", "detail"), [
@@ -1023,7 +1025,7 @@ def test_damaged_holdout_rows_are_refused_alike(conn: psycopg.Connection, labels
     """rule_set_cost took NaN scores that threshold_costs refused; mismatched arrays gave Python's zip() error."""
     model_id = conn.execute(HOLDOUT_MODEL, ("damaged_holdout", 10)).fetchone()[0]
     try:
-        conn.execute("UPDATE churnml.models SET holdout_labels = %s, holdout_scores = %s WHERE id = %s",
+        conn.execute("UPDATE churnml.model_artifacts SET holdout_labels = %s, holdout_scores = %s WHERE model_id = %s",
                      (labels, scores, model_id))
         for call in ("SELECT * FROM churnml.rule_set_cost('default', 500, 0.3, model => %s)",
                      "SELECT * FROM churnml.threshold_costs(%s, 1, 1, 1, 1)",

@@ -20,7 +20,7 @@ from psycopg import sql
 REPRODUCTION = (
     "SELECT churnml.register_model('x', regexp_replace(convert_from(artifact, 'UTF8'), "
     "'\"parents\":\\[2147483647,0,0,1,', '\"parents\":[2147483647,0,0,-5,'), feature_spec, '{}', '{}') "
-    "FROM churnml.models WHERE id = %s"
+    "FROM churnml.models m JOIN churnml.model_artifacts a ON a.model_id = m.id WHERE m.id = %s"
 )
 ADMIN = "cm_artifact_admin"
 
@@ -43,8 +43,9 @@ def db(telco: str) -> Iterator[psycopg.Connection]:
 
 def _model(conn: psycopg.Connection) -> tuple[int, bytes, dict[str, Any]]:
     model_id, artifact, spec = conn.execute(
-        "SELECT m.id, m.artifact, m.feature_spec FROM churnml.models m "
-        "JOIN churnml.current_deployments d ON d.model_id = m.id WHERE d.name = 'churn'").fetchone()
+        "SELECT m.id, a.artifact, m.feature_spec FROM churnml.models m JOIN churnml.model_artifacts a "
+        "ON a.model_id = m.id JOIN churnml.current_deployments d ON d.model_id = m.id "
+        "WHERE d.name = 'churn'").fetchone()
     return model_id, bytes(artifact), spec
 
 
@@ -150,9 +151,10 @@ def admin(db: psycopg.Connection) -> Iterator[psycopg.Connection]:
 def _insert(conn: psycopg.Connection, name: str, artifact: bytes, fmt: str, spec: dict[str, Any],
             kind: str = "churn") -> int:
     return conn.execute(
-        "INSERT INTO churnml.models (name, kind, artifact, artifact_format, artifact_sha256, feature_spec) "
-        "VALUES (%s, %s, %s, %s, encode(sha256(%s), 'hex'), %s) RETURNING id",
-        (name, kind, artifact, fmt, artifact, json.dumps(spec))).fetchone()[0]
+        "WITH m AS (INSERT INTO churnml.models (name, kind, artifact_format, artifact_sha256, feature_spec) "
+        "VALUES (%s, %s, %s, encode(sha256(%s), 'hex'), %s) RETURNING id) "
+        "INSERT INTO churnml.model_artifacts (model_id, artifact) SELECT id, %s FROM m RETURNING model_id",
+        (name, kind, fmt, artifact, json.dumps(spec), artifact)).fetchone()[0]
 
 
 def test_a_tampered_stored_artifact_is_refused_on_deploy_with_xx001(telco: str, admin: psycopg.Connection) -> None:

@@ -33,8 +33,9 @@ def scores(conn: psycopg.Connection, model: str = "churn") -> dict[str, float]:
 def test_predictions_equal_xgboost_to_1e6(telco: str) -> None:
     with psycopg.connect(telco) as conn:
         artifact, spec_json = conn.execute(
-            "SELECT artifact, feature_spec FROM churnml.models m JOIN churnml.current_deployments d "
-            "ON d.model_id = m.id WHERE d.name = 'churn'").fetchone()
+            "SELECT a.artifact, m.feature_spec FROM churnml.models m JOIN churnml.model_artifacts a "
+            "ON a.model_id = m.id JOIN churnml.current_deployments d ON d.model_id = m.id "
+            "WHERE d.name = 'churn'").fetchone()
         cur = conn.execute("SELECT * FROM customers ORDER BY phone, area_code")
         names = [d.name for d in cur.description]
         rows = cur.fetchall()
@@ -102,8 +103,8 @@ def test_walkthrough_typed_function_and_string_labels(telco: str) -> None:
 def test_thresholds_use_the_right_confusion_matrix(telco: str) -> None:
     with psycopg.connect(telco) as conn:
         labels, probs = conn.execute(
-            "SELECT holdout_labels, holdout_scores FROM churnml.models m JOIN churnml.current_deployments d "
-            "ON d.model_id = m.id WHERE d.name = 'churn'").fetchone()
+            "SELECT holdout_labels, holdout_scores FROM churnml.model_artifacts a "
+            "JOIN churnml.current_deployments d ON d.model_id = a.model_id WHERE d.name = 'churn'").fetchone()
         row = conn.execute("SELECT * FROM churnml.threshold_costs('churn', fp_cost => 50, fn_cost => 500, "
                            "tp_cost => 50) WHERE threshold = 0.3").fetchone()
         best = conn.execute("SELECT threshold, cost FROM churnml.optimal_threshold('churn', 50, 500, 50)").fetchone()
@@ -194,8 +195,8 @@ def test_corrupt_artifact_is_refused_and_the_deployment_keeps_serving(telco: str
         before = scores(conn)
         victim = conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], "
                               "seed => 9)").fetchone()[0]
-        conn.execute("UPDATE churnml.models SET artifact = overlay(artifact placing '9' from 200 for 1) "
-                     "WHERE id = %s", (victim,))
+        conn.execute("UPDATE churnml.model_artifacts SET artifact = overlay(artifact placing '9' from 200 for 1) "
+                     "WHERE model_id = %s", (victim,))
         with pytest.raises(psycopg.Error) as info:
             conn.execute("SELECT churnml.deploy('churn', %s)", (victim,))
         assert info.value.diag.sqlstate == "XX001"

@@ -99,6 +99,10 @@ CASES = [
     Case("top_features", "SELECT churnml.top_features('churn', 3)", USER),
     Case("compare_models", "SELECT count(*) FROM churnml.compare_models('churn')", USER),
     Case("SELECT models", "SELECT count(*) FROM churnml.models", USER),
+    Case("SELECT model_artifacts", "SELECT count(artifact) FROM churnml.model_artifacts", USER),
+    Case("UPDATE model_artifacts", "UPDATE churnml.model_artifacts SET artifact = artifact WHERE model_id < 0", ADMIN),
+    Case("UPDATE model_artifacts model_id", "UPDATE churnml.model_artifacts SET model_id = 0 WHERE model_id < 0",
+         NOBODY),
     Case("SELECT deployments", "SELECT count(*) FROM churnml.deployments", USER),
     Case("view current_deployments", "SELECT * FROM churnml.current_deployments", USER),
     Case("view model_summary", "SELECT * FROM churnml.model_summary", USER),
@@ -136,10 +140,16 @@ CASES = [
     Case("offer_log_id_seq", "SELECT pg_catalog.nextval('churnml.offer_log_id_seq')", USER),
     # --- the call center and dashboards: churnml_user
     Case("assess_customer (writes the offer log)",
+         "SELECT offer_id FROM churnml.assess_customer({{area_code}}, '{{phone}}', 'You morons!', log_offer => true)",
+         USER),
+    Case("assess_customer (reads only)",
          "SELECT offer_id FROM churnml.assess_customer({{area_code}}, '{{phone}}', 'You morons!')", USER),
     Case("assess_customer_text", "SELECT * FROM churnml.assess_customer_text({{area_code}}, '{{phone}}', 'Thanks!', "
                                  "false, 'lexicon')", USER),
     Case("view customer_risk", "SELECT count(*) FROM churnml.customer_risk", USER),
+    Case("view customer_risk's explanations", "SELECT count(top_reason) FROM churnml.customer_risk", USER),
+    Case("view progress", "SELECT count(*) FROM churnml.progress", USER | LOADER),
+    Case("_progress_file", "SELECT churnml._progress_file()", USER | LOADER),
     Case("_customer_risk_batches", "SELECT count(*) FROM churnml._customer_risk_batches()", USER),
     Case("view call_center_config", "SELECT * FROM churnml.call_center_config", USER),
     Case("SELECT call_center_settings", "SELECT count(*) FROM churnml.call_center_settings", USER),
@@ -243,8 +253,8 @@ CASES = [
     Case("UPDATE incentive_rules updated_by", "UPDATE churnml.incentive_rules SET updated_by = 'x'", NOBODY),
     Case("INSERT builtin experiments", "INSERT INTO churnml.experiments (name, builtin) VALUES ('forever', true)",
          NOBODY),
-    Case("INSERT models with created_by", "INSERT INTO churnml.models (name, artifact, artifact_format, "
-                                          "artifact_sha256, feature_spec, created_by) SELECT 'x', artifact, "
+    Case("INSERT models with created_by", "INSERT INTO churnml.models (name, artifact_format, "
+                                          "artifact_sha256, feature_spec, created_by) SELECT 'x', "
                                           "artifact_format, artifact_sha256, feature_spec, 'x' FROM churnml.models "
                                           "LIMIT 1", NOBODY),
     Case("INSERT deployments with a crafted name", "INSERT INTO churnml.deployments (name, model_id, strategy) "

@@ -41,7 +41,7 @@ def test_dump_and_restore_keeps_models_rules_offers_and_settings(make_database: 
         assert conn.execute(CALL).fetchall() == calls
         # the restored database goes on: new offers continue the sequence, rules still validate
         new_offer = conn.execute("SELECT a.offer_id FROM customers c, churnml.assess_customer(c.area_code, c.phone, "
-                                 "'Thanks', engine => 'lexicon') a LIMIT 1").fetchone()[0]
+                                 "'Thanks', log_offer => true, engine => 'lexicon') a LIMIT 1").fetchone()[0]
         assert new_offer > max_offer
         with pytest.raises(psycopg.errors.InvalidParameterValue):
             conn.execute("UPDATE churnml.incentive_rules SET condition = 'pg_sleep(1) > 0' "

@@ -23,9 +23,10 @@ from churnml.training.feature_spec import FeatureSpec
 
 SPLITS = ("train", "validation", "test")  # the parts a model's metrics are stored for
 _MODEL_QUERY = """
-    SELECT id, name, kind, created_at, created_by, artifact, artifact_format, artifact_sha256,
-           feature_spec, metrics, training, params, holdout_labels, holdout_scores
-    FROM churnml.models WHERE id = %s"""
+    SELECT m.id, m.name, m.kind, m.created_at, m.created_by, a.artifact, m.artifact_format, m.artifact_sha256,
+           m.feature_spec, m.metrics, m.training, m.params, a.holdout_labels, a.holdout_scores
+    FROM churnml.models AS m LEFT JOIN churnml.model_artifacts AS a ON a.model_id = m.id
+    WHERE m.id = %s"""
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ def load_model(conn: psycopg.Connection, name_or_id: str, say: Callable[[str], N
      labels, scores) = row  # fmt: skip
     if kind != "churn":
         raise ValueError(f"model {id_} is a {kind} model; reports explain churn models")
+    if artifact is None:
+        raise ValueError(f"model {id_} has no artifact (no row in churnml.model_artifacts)")
     artifact = bytes(artifact)
     if registry.sha256(artifact) != checksum:
         raise ValueError(f"the artifact of model {id_} failed its checksum; it was changed outside churnml")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from churnml import interrupts
+from churnml import interrupts, progress
 from churnml.scoring.tree_evaluator import native_module
 from churnml.spi import Plpy
 
@@ -106,4 +106,5 @@ def encoded_batches(plpy: Plpy, loaded: LoadedModel, from_item: str, key_sql: st
     while rows := cursor.fetch(batch_size):
         interrupts.check()  # the fetch checks too; this also covers the caller's work on the last batch
         keys, columns = batch_columns(rows, features)
+        progress.advance(len(rows))
         yield keys, loaded.transform(columns)

@@ -1,12 +1,12 @@
 """Risk bands and top reasons for many customers at once (what churnml.customer_risk shows).
 
 Pure functions over a loaded model and an encoded matrix: no SPI, no plpy, so
-they can be tested and timed outside the server. The explanation is the one
+they can be tested and timed outside the server. The probability is the bulk
+scorer's predict_matrix; the explanation (computed only when a query reads it) is the one
 churnml.explain_churn gives (the C evaluator's TreeSHAP, for the whole matrix in one
 call: LoadedModel.contributions_matrix), one-hot columns folded back onto their
 feature in the same order of additions as group_contributions, but vectorised over
-rows (per row in Python that folding cost more than TreeSHAP itself); the
-probability is the bulk scorer's predict_matrix.
+rows (per row in Python that folding cost more than TreeSHAP itself).
 
 Risk bands follow the deployment's stored threshold (the cutoff that
 churn_flag and the business-cost tools use), so a dashboard's "high" is exactly
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -59,16 +58,6 @@ def top_positive(grouped: Sequence[tuple[str, float]]) -> tuple[str | None, floa
     return None, None
 
 
-@dataclass(frozen=True)
-class RiskRows:
-    """One batch of customers, column-wise."""
-
-    probabilities: Any  # float64 array
-    bands: list[str | None]
-    reasons: list[str | None]
-    contributions: Any  # float64 array: the top reason's contribution, NaN where there is no reason
-
-
 def fold_columns(spec: FeatureSpec) -> list[list[int]]:
     """Per input feature (spec order), the indices of its output columns in output order."""
     sources = spec.output_sources()
@@ -93,30 +82,24 @@ def fold_contributions(contributions: Any, folds: list[list[int]]) -> Any:
     return grouped
 
 
-def top_positive_columns(grouped: Any, names: Sequence[str]) -> tuple[list[str | None], Any]:
-    """Per row, the feature with the largest positive value (first in spec order on ties) and that
-    value; None and NaN where no value is positive."""
+def top_positive_columns(grouped: Any) -> tuple[Any, Any]:
+    """Per row, the 1-based position of the feature with the largest positive value (the first in spec
+    order on ties) and that value, both float64; NaN where no value is positive."""
     import numpy as np
 
     rows = grouped.shape[0]
     if not grouped.shape[1]:
-        return [None] * rows, np.full(rows, np.nan)
+        return np.full(rows, np.nan), np.full(rows, np.nan)
     masked = np.where(grouped > 0, grouped, -np.inf)
     best = np.argmax(masked, axis=1)
     values = masked[np.arange(rows), best]
     positive = values != -np.inf
-    reasons = [names[index] if found else None for index, found in zip(best.tolist(), positive.tolist(), strict=True)]
-    return reasons, np.where(positive, values, np.nan)
+    return np.where(positive, best + 1.0, np.nan), np.where(positive, values, np.nan)
 
 
-def assess_matrix(loaded: LoadedModel, matrix: Any, threshold: float) -> RiskRows:
-    """Probabilities, bands and top positive reasons (TreeSHAP) of an encoded matrix, in C a matrix at a time."""
-    import numpy as np
-
-    probabilities = np.asarray(loaded.predict_matrix(matrix), dtype=np.float64)
+def top_reasons(loaded: LoadedModel, matrix: Any) -> tuple[Any, Any]:
+    """Per row of an encoded matrix, the top positive reason (TreeSHAP, in C a matrix at a time) as its
+    1-based position in loaded.spec.input_names, and its contribution; NaN where none is positive."""
     width = len(loaded.spec.output_names)
     contributions = loaded.contributions_matrix(matrix)[:, :width]  # the bias is no feature's
-    grouped = fold_contributions(contributions, fold_columns(loaded.spec))
-    reasons, values = top_positive_columns(grouped, loaded.spec.input_names)
-    return RiskRows(probabilities=probabilities, bands=[risk_band(p, threshold) for p in probabilities.tolist()],
-                    reasons=reasons, contributions=values)
+    return top_positive_columns(fold_contributions(contributions, fold_columns(loaded.spec)))

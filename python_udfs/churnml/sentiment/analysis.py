@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
-from churnml import interrupts
+from churnml import interrupts, progress
 from churnml.errors import DatatypeMismatch, InvalidParameter
 from churnml.sentiment.result import EMPTY_RESULT, Probs, SentimentResult, combine
 from churnml.sentiment.text import MAX_CHARS, mixed_clauses, normalize_language
@@ -111,7 +111,9 @@ def run_chunks(texts: Sequence[str | None], scorer: Engine,
     """The results of `run`, CHUNK_TEXTS texts at a time, checking for interrupts in between."""
     for first in range(0, len(texts), chunk):
         interrupts.check()
-        yield _run_chunk(texts[first : first + chunk], scorer, first)
+        done = _run_chunk(texts[first : first + chunk], scorer, first)
+        progress.advance(len(done))
+        yield done
 
 
 def _run_chunk(texts: Sequence[str | None], scorer: Engine, offset: int) -> list[SentimentResult | None]:

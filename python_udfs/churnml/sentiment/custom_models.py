@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from churnml import registry
+from churnml import progress, registry
 from churnml.errors import DataException, InvalidParameter, ObjectNotInPrerequisiteState
 from churnml.spi import Plpy
 
@@ -65,7 +65,9 @@ def train(plpy: Plpy, name: str, texts: list[Any], labels: list[Any],
             rows.append(Row(text=text, label=label, source="user", split=split))
     started = time.perf_counter()
     plpy.notice(f"churnml.train_sentiment: embedding {len(rows)} messages")
+    progress.phase("embedding messages")  # the encoder counts them
     embeddings = np.asarray(head_embed([r.text for r in rows]), dtype=np.float64)
+    progress.phase("fitting the classifier", total=len(C_GRID), unit="settings of C")
     fitted = _train_linear(embeddings, rows, C_GRID)
     weights = fitted["weights"]
     weights["embedding"] = COMPACT_EMBEDDING
@@ -73,6 +75,7 @@ def train(plpy: Plpy, name: str, texts: list[Any], labels: list[Any],
     test = [r for r in rows if r.split == "test"]
     from churnml.sentiment.analysis import run
 
+    progress.phase("evaluating", total=len(test), unit="messages")
     predicted = run([r.text for r in test], engine)
     metrics = scores([r.label for r in test], [p.label if p else "NEUTRAL" for p in predicted],
                      [p.confidence if p else None for p in predicted])

@@ -33,7 +33,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from churnml import interrupts
+from churnml import interrupts, progress
 from churnml.errors import DataCorrupted, DatatypeMismatch, NullValueNotAllowed, RuntimeMissing
 from churnml.lazy_numpy import np
 from churnml.sentiment import weights as weight_files
@@ -199,7 +199,7 @@ def _encode_by_tokens(unique: list[str], batch_size: int) -> Any:
     out = np.empty((len(unique), EMBEDDING_DIM), dtype=np.float32)
     by_chars = sorted(range(len(unique)), key=lambda i: len(unique[i]))
     encoder = model()
-    with torch.inference_mode():
+    with torch.inference_mode(), progress.sub("embedding texts", total=len(unique), unit="texts"):
         for first in range(0, len(by_chars), TOKENIZE_CHUNK):
             members = by_chars[first : first + TOKENIZE_CHUNK]
             features = encoder.preprocess([unique[i] for i in members])
@@ -215,6 +215,7 @@ def _encode_by_tokens(unique: list[str], batch_size: int) -> Any:
                 embedded = encoder(batch)["sentence_embedding"]
                 embedded = torch.nn.functional.normalize(embedded, p=2, dim=1)
                 out[[members[r] for r in rows]] = embedded.numpy()
+                progress.advance(len(rows))
     return out
 
 
@@ -226,15 +227,17 @@ def _per_token(value: Any, n: int) -> bool:
 def _encode_by_characters(unique: list[str], batch_size: int) -> Any:
     """The historical path: batches by character length, each through SentenceTransformer.encode."""
     out = np.empty((len(unique), EMBEDDING_DIM), dtype=np.float32)
-    for members in by_characters(unique, batch_size, PADDED_CHARS_PER_BATCH):
-        interrupts.check()
-        out[members] = model().encode(
-            [unique[i] for i in members],
-            batch_size=len(members),
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+    with progress.sub("embedding texts", total=len(unique), unit="texts"):
+        for members in by_characters(unique, batch_size, PADDED_CHARS_PER_BATCH):
+            interrupts.check()
+            out[members] = model().encode(
+                [unique[i] for i in members],
+                batch_size=len(members),
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+            progress.advance(len(members))
     return out
 
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from churnml import interrupts
+from churnml import interrupts, progress
 from churnml.errors import DataCorrupted, RuntimeMissing
 from churnml.lazy_numpy import np
 
@@ -205,16 +205,18 @@ class Int8Encoder:
         out = np.empty((len(texts), HIDDEN), dtype=np.float32)
         pending: list[list[int]] = []
         first = tokens = 0
-        for i, text in enumerate(texts):
-            ids = self.ids(text)
-            if pending and tokens + len(ids) > TOKENS_PER_PASS:
-                interrupts.check()  # a pass is ~0.1 s: a cancel waits for one at most
-                out[first:i] = self._pass(pending)
-                pending, first, tokens = [], i, 0
-            pending.append(ids)
-            tokens += len(ids)
-        if pending:
-            out[first:] = self._pass(pending)
+        with progress.sub("embedding texts", total=len(texts), unit="texts"):
+            for i, text in enumerate(texts):
+                ids = self.ids(text)
+                if pending and tokens + len(ids) > TOKENS_PER_PASS:
+                    interrupts.check()  # a pass is ~0.1 s: a cancel waits for one at most
+                    out[first:i] = self._pass(pending)
+                    progress.advance(len(pending))
+                    pending, first, tokens = [], i, 0
+                pending.append(ids)
+                tokens += len(ids)
+            if pending:
+                out[first:] = self._pass(pending)
         return out
 
     def _pass(self, segments: list[list[int]]) -> Any:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnml import interrupts
+from churnml import interrupts, progress
 from churnml.sentiment import evaluate, evaluation_examples, training_examples, uci
 from churnml.sentiment import weights as weight_files
 from churnml.sentiment.result import CLASSES, MIXED_THRESHOLD
@@ -148,6 +148,7 @@ def _train_linear(x: Any, rows: list[Row], grid: tuple[float, ...]) -> dict[str,
         t = fit_temperature(x[cal] @ coef.T + intercept, y[cal], w_cal)
         loss = _log_loss((x[cal] @ coef.T + intercept) / t, y[cal], w_cal)
         losses[str(c)] = loss
+        progress.advance()
         if best is None or loss < best[0] - 1e-12:
             best = (loss, c, coef, intercept)
     assert best is not None

@@ -226,16 +226,16 @@ def assess(plpy: Plpy, area_code: int | None, phone: str | None, message: str | 
                   "pg_catalog.text", "boolean", "bigint", "pg_catalog.text"])
     try:
         offer = plpy.execute(plan, [probability, sentiment, confidence, json.dumps(customer), customer_key,
-                                    log_offer is not False, loaded.model_id, settings["rule_set"]])[0]
+                                    log_offer is True, loaded.model_id, settings["rule_set"]])[0]
     except plpy.SPIError as exc:
-        if getattr(exc, "sqlstate", None) != "25006" or log_offer is False:
+        if getattr(exc, "sqlstate", None) != "25006" or log_offer is not True:
             raise
         # a hot standby (or a READ ONLY transaction) can score but not write the offer log
         raise ReadOnlyTransaction(
             "assess_customer cannot log the offer in a read-only transaction",
             detail="This server is a hot standby or the transaction is READ ONLY; the offer log is written on "
                    "the primary.",
-            hint="Call churnml.assess_customer(..., log_offer => false) here, or make the call on the primary "
+            hint="Leave log_offer out (it defaults to false) to assess here, or make the call on the primary "
                  "to record the offer.") from exc
     return [{
         "customer_key": customer_key, "customer": json.dumps(customer), "will_churn": probability,

@@ -624,7 +624,25 @@ def rule_set_cost(plpy: Plpy, rule_set: str | None, retained_value: Any, save_ra
                                     if sentiment_mix is not None else None)
     loaded = load_rule_set(plpy, rule_set, as_of)
     labels, scores = registry.holdout(plpy, registry.model_id_for(plpy, model, caller="churnml.rule_set_cost"))
-    return rules.rule_set_cost(loaded, labels, scores,
+    rows = rules.rule_set_cost(loaded, labels, scores,
                                retained_value=float(retained_value) if retained_value is not None else None,
                                save_rate=save_rate, acceptance_rate=acceptance_rate, sentiment_mix=mix,
-                               confidence=confidence)
+                               confidence=confidence)  # type: ignore[arg-type]
+    return [{key: _shown(key, value) for key, value in row.items()} for row in rows]
+
+
+# rule_set_cost's numbers as people read them: counts are sums of weights (shares of a
+# sentiment mix, of experiment arms), so 176 came out as 175.99999999999855. Counts are
+# rounded to 6 decimals (what float sums get wrong is far below) and shown without trailing
+# zeros (176, 52.5, 0.375); money to cents.
+_COUNTS = frozenset({"customers", "churners", "expected_saves", "unpriced"})
+_MONEY = frozenset({"incentive_cost", "saved_value", "net_value"})
+
+
+def _shown(key: str, value: Any) -> Any:
+    if value is None or key not in _COUNTS | _MONEY:
+        return value
+    text = f"{value:.6f}" if key in _COUNTS else f"{value:.2f}"
+    if key in _COUNTS:
+        text = text.rstrip("0").rstrip(".")
+    return Decimal(text.lstrip("-")) if not Decimal(text) else Decimal(text)  # no "-0" / "-0.00"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnml import interrupts
+from churnml import interrupts, progress
 from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege, InvalidParameter, NullValueNotAllowed
 from churnml.loader_sql.storage_access import StorageAccess
 from churnml.loader_sql.table_loader import TableLoader, target_columns
@@ -90,9 +90,11 @@ def _spool_objects(uri: S3Uri, mode: str, fmt: str, skip: int, config: server_co
         what = {"prefix": "an object the prefix lists", "manifest": "a part the manifest lists"}.get(mode, "")
         access.require_each((s.uri for s in plan.sources), "read", location, what=what)
         reader = LoadReader(client, plan, fmt=fmt, header_lines=skip)
+        progress.phase("downloading", unit="bytes")
         for chunk in reader.chunks():
             out.write(chunk)
             interrupts.check()  # a cancel or timeout stops the download between chunks
+            progress.set_done(reader.bytes_out)
         for span in reader.spans:
             objects.append({"object": span.source.uri, "etag": span.source.etag, "bytes": span.source.size,
                             "sha256": span.source.part.sha256 if span.source.part else None})
@@ -100,6 +102,7 @@ def _spool_objects(uri: S3Uri, mode: str, fmt: str, skip: int, config: server_co
 
 
 @entry
+@progress.tracked("load_from_s3", "checking the target and the grants")
 def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str | None, header: bool | None,
                  ignore_lines: int | None, columns: list[str] | None, on_conflict: str | None,
                  search_path: str | None) -> int | None:
@@ -147,14 +150,17 @@ def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str |
         with open(spool, "wb") as out:
             if path is not None:
                 spans = [_Span(str(parsed))]
+                progress.phase("reading the file", total=path.stat().st_size, unit="bytes")
                 for chunk in _file_chunks(path, spans[0], fmt, skip):
                     out.write(chunk)
                     interrupts.check()
+                    progress.advance(len(chunk))
                 objects.append({"object": str(parsed), "etag": None, "bytes": path.stat().st_size, "sha256": None})
             else:
                 assert isinstance(parsed, S3Uri)  # path is None only for an s3:// URI
                 spans = _spool_objects(parsed, mode, fmt, skip, config, access, location, out,
                                        objects)
+        progress.phase("copying into the table (see pg_stat_progress_copy)")
         loader.copy(str(spool), fmt, [s.source for s in spans], [s.lines for s in spans],
                     [s.skipped for s in spans])
     finally:
@@ -214,10 +220,12 @@ def _export_file(plpy: Plpy, config: server_config.ServerConfig, uri: Any,
     try:
         with (gzip.open(partial, "wb") if gzip_it else open(partial, "wb")) as handle:
             handle.write(framing.preamble)
+            progress.phase("writing rows", unit="rows")
             for data, count in batches:
                 handle.write(data)
                 rows += count
                 interrupts.check()
+                progress.advance(count)
             handle.write(framing.trailer)
         os.replace(partial, path)
     except BaseException:
@@ -227,6 +235,7 @@ def _export_file(plpy: Plpy, config: server_config.ServerConfig, uri: Any,
 
 
 @entry
+@progress.tracked("export_query", "checking the target and the grants")
 def export_query(plpy: Plpy, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
                  manifest: bool | None, overwrite: bool | None, compression: str | None, part_size: int | None,
                  search_path: str | None) -> list[tuple[int, int, int]]:
@@ -357,9 +366,11 @@ def _export_s3(plpy: Plpy, config: server_config.ServerConfig, access: StorageAc
         "read_bytes": batch_bytes(export.part_size), "backend_pid": os.getpid()})
     started = time.monotonic()
     try:
+        progress.phase("running the query and uploading (see pg_stat_progress_copy)")
         with caller_search_path(plpy, search_path):
             rows = _copy_to_spool(plpy, query, export.fmt, spool, export.force_quote)
         copied = time.monotonic()
+        progress.phase("uploading the last parts and committing")
         helper.copy_finished(spool.stat().st_size, rows)
         result = helper.result(interrupts.check)
     except BaseException as exc:

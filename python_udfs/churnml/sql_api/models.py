@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from churnml import interrupts, registry
+from churnml import interrupts, progress, registry
 from churnml.errors import (
     ChurnmlError,
     InvalidParameter,
@@ -52,6 +52,7 @@ def _library_versions() -> dict[str, str]:
 
 
 @entry
+@progress.tracked("train", "reading the source")
 def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | None, exclude: list[str] | None,
           feature_types: str | None, hyperparams: str | None, search: str | None, missing: str,
           test_fraction: float, validation_fraction: float, seed: int, deploy: bool, parent_id: int | None,
@@ -116,6 +117,7 @@ def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | 
     embed = embedder_for(spec)
     if embed is not None:
         plpy.notice(f"churnml.train: embedding text features with {embed.encoder_name}")  # type: ignore[attr-defined]
+    progress.phase("encoding features")
     spec.fit(data.columns, split.train, embed=embed)
     X, output_names = spec.transform(data.columns, embed=embed)
     read_seconds = time.perf_counter() - started
@@ -154,6 +156,7 @@ def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | 
     if len(raw) > MAX_ARTIFACT_BYTES:  # xgboost's JSON is longer than its UBJSON and the canonical JSON
         raw = bytes(result.booster().save_raw("ubj"))
     canonical = storable_canonical(read_artifact(raw))  # stored in canonical form, as registered ones
+    progress.phase("storing the model")
     model_id = registry.insert_model(
         plpy, name=name, artifact=canonical, feature_spec=spec.to_dict(), params=summary["params"],
         metrics=summary["metrics"], training=training, holdout_labels=holdout_labels,

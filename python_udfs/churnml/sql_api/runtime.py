@@ -18,3 +18,15 @@ def check_install(plpy: Plpy, runtime_hint: str) -> None:
 @entry
 def runtime_info(plpy: Plpy) -> str:
     return json.dumps(runtime.runtime_info(), sort_keys=True)
+
+
+@entry
+def progress(plpy: Plpy) -> list[dict[str, Any]]:
+    """churnml.progress: the progress files in the server's pg_stat_tmp, as the caller may see them."""
+    import os
+
+    from churnml import progress as tracker
+    from churnml import server
+
+    data = server.setting("data_directory") or os.getcwd()  # a backend runs in its data directory
+    return tracker.rows(plpy, os.path.join(data, "pg_stat_tmp"))

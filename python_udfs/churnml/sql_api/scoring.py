@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from churnml import progress
 from churnml.errors import (
     DatatypeMismatch,
     DuplicateFunction,
@@ -134,6 +135,7 @@ def explain_json(plpy: Plpy, name: str, row_json: str | None, top_k: int | None)
 
 
 @entry
+@progress.tracked("score", "scoring rows", unit="rows")
 def score_batches(plpy: Plpy, name: str, source: str, key_column: str | None, batch_size: int,
                   search_path: str | None) -> list[tuple[bytes, bytes]]:
     """Bulk scoring: one SPI round trip per batch, one vectorised predict per batch.

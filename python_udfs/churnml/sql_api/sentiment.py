@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
-from churnml import interrupts
+from churnml import interrupts, progress
 from churnml.errors import InvalidParameter, NullValueNotAllowed
 from churnml.sentiment.analysis import run_one
 from churnml.spi import Plpy
@@ -98,7 +98,8 @@ def detect_batch(plpy: Plpy, texts: list[str | None] | None, language: str | Non
     """One row per text."""
     if texts is None:
         return iter(())
-    results = analyze_texts(plpy, texts, language, engine)
+    with progress.operation("detect_sentiment_batch", "scoring texts", total=len(texts), unit="texts"):
+        results = analyze_texts(plpy, texts, language, engine)
     return _detect_rows(results)
 
 
@@ -145,7 +146,8 @@ def summary(plpy: Plpy, texts: list[str | None] | None, times: list[Any] | None,
     if texts is None:
         return None
     parsed = _parse_times(plpy, times, len(texts))
-    results = analyze_texts(plpy, list(texts), language, engine)
+    with progress.operation("sentiment_summary", "scoring texts", total=len(texts), unit="texts"):
+        results = analyze_texts(plpy, list(texts), language, engine)
     kept = [(i, r) for i, r in enumerate(results) if r is not None]
     if not kept:
         return {"messages": 0, "latest": None, "latest_confidence": None, "mean_score": None, "worst_text": None,
@@ -188,10 +190,12 @@ def embed_batch(plpy: Plpy, texts: list[str | None] | None) -> Iterator[dict[str
 
     present = [i for i, t in enumerate(texts) if t is not None]
     vectors = np.empty((len(present), EMBEDDING_DIM), dtype=np.float32)
-    for first in range(0, len(present), EMBED_CHUNK):
-        interrupts.check()
-        members = present[first : first + EMBED_CHUNK]
-        vectors[first : first + len(members)] = embed(cast(list[str], [texts[i] for i in members]))  # present ones
+    with progress.operation("embed_batch", "embedding texts", total=len(present), unit="texts"):
+        for first in range(0, len(present), EMBED_CHUNK):
+            interrupts.check()
+            members = present[first : first + EMBED_CHUNK]
+            vectors[first : first + len(members)] = embed(cast(list[str], [texts[i] for i in members]))  # present ones
+            progress.advance(len(members))
     return _embedding_rows(len(texts), present, vectors)
 
 
@@ -203,6 +207,7 @@ def _embedding_rows(n: int, present: list[int], vectors: Any) -> Iterator[dict[s
 
 
 @entry
+@progress.tracked("train_sentiment", "reading the source")
 def train_sentiment(plpy: Plpy, name: str, source: str, text_column: str, label_column: str, seed: int,
                     deploy: bool, search_path: str | None) -> int:
     from churnml import registry
@@ -223,6 +228,7 @@ def train_sentiment(plpy: Plpy, name: str, source: str, text_column: str, label_
     check_wanted(probed, [text_column, label_column])
     data = read_source(plpy, probed, search_path, wanted=[text_column, label_column])
     weights, metrics = custom_models.train(plpy, name, data.columns[text_column], data.columns[label_column], seed)
+    progress.phase("storing the model")
     artifact = json.dumps(weights, sort_keys=True, allow_nan=False).encode()
     model_id = registry.insert_model(
         plpy, name=name, kind="sentiment", artifact=artifact, artifact_format="churnml-json",

@@ -20,6 +20,7 @@ import numpy as np
 import xgboost as xgb
 
 from churnml import interrupts
+from churnml import progress as tracking
 from churnml.errors import DataCorrupted, DataException, InvalidParameter
 from churnml.training.hyperparams import FIXED, LOOP_KEYS, SearchPlan, plan_search, resolve_params
 from churnml.training.jsonable import to_jsonable
@@ -113,6 +114,7 @@ def train_model(
             f"(early stopping after {resolved['early_stopping_rounds']} rounds without validation AUC gain)"
         )
         trial_start = time.perf_counter()
+        tracking.phase("boosting", total=resolved["num_boost_round"], unit="rounds")
         best = _fit_once(resolved, dtrain, dval)
         trials = [_trial_row(1, "fixed", {}, best, time.perf_counter() - trial_start)]
         best_trial, best_params = 1, resolved
@@ -127,6 +129,7 @@ def train_model(
     )
 
     say("evaluating on the training, validation and test sets")
+    tracking.phase("evaluating", total=len(split.parts()), unit="sets")
     predictions: dict[str, np.ndarray] = {}
     metrics: dict[str, dict[str, Any]] = {}
     for part, index in split.parts().items():
@@ -135,6 +138,7 @@ def train_model(
         probs = model.inplace_predict(matrix[index]).astype(np.float64)
         predictions[part] = probs
         metrics[part] = evaluate(labels[index], probs)
+        tracking.advance()
     finished = time.perf_counter()
     timings = {
         "prepare_seconds": prepared - started,
@@ -180,6 +184,7 @@ def _random_search(
             source, drawn = "random", {r.name: r.sample(rng) for r in plan.ranges}
         params = {**base, **{k: v for k, v in drawn.items() if v is not None}}
         trial_start = time.perf_counter()
+        tracking.phase(f"boosting, trial {trial} of {plan.trials}", total=params["num_boost_round"], unit="rounds")
         fit = _fit_once(params, dtrain, dval)
         trials.append(_trial_row(trial, source, drawn, fit, time.perf_counter() - trial_start))
         improved = best is None or fit.validation_auc > best.validation_auc
@@ -220,6 +225,7 @@ class _Interruptible(xgb.callback.TrainingCallback):
 
     def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
         interrupts.check()
+        tracking.set_done(epoch + 1)
         return False
 
 
