@@ -207,7 +207,8 @@ def _line_matches(expected: str, actual: str, tolerance: float | None) -> bool:
     if e_rest.replace("| ", "|").replace(" |", "|") != a_rest.replace("| ", "|").replace(" |", "|"):
         return False
     return len(e_numbers) == len(a_numbers) and all(
-        math.isclose(float(e), float(a), rel_tol=0, abs_tol=tolerance) for e, a in zip(e_numbers, a_numbers, strict=True))
+        math.isclose(float(e), float(a), rel_tol=0, abs_tol=tolerance)
+        for e, a in zip(e_numbers, a_numbers, strict=True))
 
 
 def matches(expected: str, actual: str, tolerance: float | None = None) -> bool:

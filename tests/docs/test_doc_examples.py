@@ -45,7 +45,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import REPO, TEST_HOME, VENV_BIN, run_psql
+from tests.conftest import REPO, TEST_HOME, VENV_BIN, private_path, run_psql
 from tests.docs.doc_examples import Block, console_commands, matches, parse
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ class DocsEnvironment:
     server_url: str
     template: str  # the database every document's `telco` is copied from
     s3_config: S3Config
+    workdirs: Path  # each document runs in a directory of its own under this one
 
 
 @pytest.fixture(scope="module")
@@ -146,11 +147,11 @@ def docs_env(server_url: str, make_database: Callable[..., str]) -> Iterator[Doc
     config = s3.start()
     config_path = write_file(datadir, config)  # ... which configures the embedded server too
     try:
-        yield DocsEnvironment(server_url, template, config)
+        workdirs = private_path("docs")
+        workdirs.mkdir(exist_ok=True)
+        yield DocsEnvironment(server_url, template, config, workdirs)
     finally:
         config_path.unlink(missing_ok=True)
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DEMO_DATABASE)))
         if not was_running:
             s3.stop()
 
@@ -255,7 +256,8 @@ def test_doc_examples_run_and_print_what_they_show(doc: Path, docs_env: DocsEnvi
     blocks = parsed.of_kind("sql", "sh", "console")
     if not blocks:
         pytest.skip(f"{parsed.doc} has no sql or shell blocks")  # counted in the inventory
-    workdir = Path(tempfile.mkdtemp(prefix=f"docs-{doc.stem}-", dir=TEST_HOME.parent))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{doc.stem}-", dir=docs_env.workdirs))
+    roles_before = roles(docs_env.server_url)
     try:
         for link in (".venv", "examples"):
             (workdir / link).symlink_to(REPO / link)
@@ -297,8 +299,18 @@ def test_doc_examples_run_and_print_what_they_show(doc: Path, docs_env: DocsEnvi
             pytest.fail(f"psql failed (exit {result.returncode}) in {where}\n--- stderr:\n{result.stderr[-4000:]}")
         assert len(outputs) == len(steps), (len(outputs), len(steps), result.stdout[-2000:], result.stderr[-2000:])
     finally:
+        # roles are the cluster's: the next document starts without the ones this one created
+        with psycopg.connect(docs_env.server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DEMO_DATABASE)))
+            for role in sorted(roles(docs_env.server_url) - roles_before):
+                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
         if os.environ.get("CHURNML_DOCS_KEEP") != "1":
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def roles(server_url: str) -> set[str]:
+    with psycopg.connect(server_url) as conn:
+        return {name for (name,) in conn.execute("SELECT rolname FROM pg_roles")}
 
 
 def test_demo_preparation_follows_the_makefile() -> None:
