@@ -156,6 +156,20 @@ def docs_env(server_url: str, make_database: Callable[..., str]) -> Iterator[Doc
             s3.stop()
 
 
+# Examples of product changes made on other branches (issue 21), written as they will be once
+# merged: a block containing the text runs, and while it fails the document goes on after it and
+# the test is an expected failure naming the change. Once the block passes, the entry must go.
+PENDING: dict[str, str] = {
+    "compare_models('churn', 'churn_small')":
+        "issue 21 item 5 (branch nu1): compare_models takes a trained, undeployed name",
+    "--compare churn_small": "issue 21 item 5 (branch nu1): the report's --compare takes a trained, undeployed name",
+}
+
+
+def pending(block: Block) -> str:
+    return next((reason for text, reason in PENDING.items() if text in block.text), "")
+
+
 def shell_env(home: Path) -> dict[str, str]:
     return {"PATH": SHELL_PATH, "HOME": str(home), "CHURNML_HOME": str(TEST_HOME), "LANG": "C.UTF-8",
             "PGTZ": "UTC", "TERM": "dumb"}
@@ -192,7 +206,10 @@ def build_script(blocks: list[Block], workdir: Path) -> tuple[str, list[Step]]:
     steps: list[Step] = []
     env = " ".join(f"{k}={shell_quote(v)}" for k, v in shell_env(workdir).items())
     for n, block in enumerate(blocks, 1):
+        waiting = pending(block)
         lines.append(f"\\echo '@@block {n}'")
+        if waiting:  # the product change it waits for is not merged: the document goes on after it
+            lines.append("\\set ON_ERROR_STOP 0")
         first = len(lines) + 1
         if block.kind == "sql":
             lines.extend(block.text.rstrip("\n").split("\n"))
@@ -208,9 +225,12 @@ def build_script(blocks: list[Block], workdir: Path) -> tuple[str, list[Step]]:
             rc = workdir / f".block{n}.rc"
             lines.append(f"\\! cd {shell_quote(str(workdir))} && env -i {env} bash -e -o pipefail {script.name} 2>&1;"
                          f" echo $? > {rc.name}; echo \"@@rc $(cat {rc.name})\"")
-            lines.append(f"\\set shell_ok `test \"$(cat {rc.name})\" = 0 && echo on || echo off`")
-            lines.append("\\if :shell_ok \\else \\q \\endif")
+            if not waiting:
+                lines.append(f"\\set shell_ok `test \"$(cat {rc.name})\" = 0 && echo on || echo off`")
+                lines.append("\\if :shell_ok \\else \\q \\endif")
         steps.append(Step(block, first, len(lines)))
+        if waiting:
+            lines.append("\\set ON_ERROR_STOP 1")
         lines.append(f"\\echo '@@end {n}'")
     return "\n".join(lines) + "\n", steps
 
@@ -234,13 +254,15 @@ def split_output(stdout: str) -> dict[int, str]:
     return outputs
 
 
-def failing_step(stderr: str, steps: list[Step]) -> Step | None:
-    for m in re.finditer(r"^psql:[^:\n]*:(\d+): (?:ERROR|FATAL)", stderr, re.M):
+def failing_steps(stderr: str, steps: list[Step]) -> list[tuple[Step, str]]:
+    """The steps psql reported an ERROR in, with the error's lines."""
+    failed: list[tuple[Step, str]] = []
+    for m in re.finditer(r"^psql:[^:\n]*:(\d+): (?:ERROR|FATAL).*(?:\n(?!psql:).*)*", stderr, re.M):
         line = int(m.group(1))
         for step in steps:
             if step.first_line <= line <= step.last_line:
-                return step
-    return None
+                failed.append((step, m.group(0)))
+    return failed
 
 
 def diff(expected: str, actual: str) -> str:
@@ -257,10 +279,12 @@ def test_doc_examples_run_and_print_what_they_show(doc: Path, docs_env: DocsEnvi
     if not blocks:
         pytest.skip(f"{parsed.doc} has no sql or shell blocks")  # counted in the inventory
     workdir = Path(tempfile.mkdtemp(prefix=f"{doc.stem}-", dir=docs_env.workdirs))
-    roles_before = roles(docs_env.server_url)
+    created = {m.group(1) for b in blocks for m in re.finditer(r"CREATE ROLE (\w+)", b.text, re.I)}
+    roles_before = roles(docs_env.server_url) - created  # a role an earlier, interrupted run left behind
     try:
         for link in (".venv", "examples"):
             (workdir / link).symlink_to(REPO / link)
+        drop_database_and_roles(docs_env.server_url, created & roles(docs_env.server_url))
         fresh_demo(docs_env, workdir)
         script, steps = build_script(blocks, workdir)
         (workdir / ".doc.sql").write_text(script, encoding="utf-8")
@@ -268,44 +292,80 @@ def test_doc_examples_run_and_print_what_they_show(doc: Path, docs_env: DocsEnvi
             [str(VENV_BIN / "churnml"), "db", "psql", "-X", "-v", "ON_ERROR_STOP=1", "-P", "pager=off",
              "-f", ".doc.sql"],
             env=shell_env(workdir), cwd=workdir, capture_output=True, text=True, check=False, timeout=TIMEOUT)
-        outputs = split_output(result.stdout)
-        for n, step in enumerate(steps, 1):
-            block = step.block
-            if n not in outputs:
-                break
-            out = outputs[n]
-            if block.kind in ("sh", "console"):
-                rc = re.search(r"^@@rc (\d+)$", out, re.M)
-                out = out[:rc.start()] if rc else out
-                if not rc or rc.group(1) != "0":
-                    pytest.fail(f"{block.where}: the shell block failed (exit {rc.group(1) if rc else '?'}):\n"
-                                f"{block.text}\n--- it printed:\n{out}")
-            elif f"@@end {n}" not in result.stdout:
-                break
-            if block.kind == "console":
-                pieces = re.split(r"^@@command \d+\n", out, flags=re.M)[1:]
-                commands = console_commands(block.text)
-                if len(pieces) != len(commands):
-                    pytest.fail(f"{block.where}: ran {len(pieces)} of its {len(commands)} commands:\n{out}")
-                for (command, shown), printed in zip(commands, pieces, strict=True):
-                    if not matches(shown, printed):
-                        pytest.fail(f"{block.where}: `{command}` printed something else:\n{diff(shown, printed)}")
-            elif block.output is not None and not matches(block.output.text, out, block.output.tolerance):
-                pytest.fail(f"{block.where}: the block printed something else than {block.output.where} shows:\n"
-                            f"{diff(block.output.text, out)}")
-        if result.returncode != 0:
-            step = failing_step(result.stderr, steps)
-            where = f"{step.block.where}:\n{step.block.text}" if step else "(block unknown)"
-            pytest.fail(f"psql failed (exit {result.returncode}) in {where}\n--- stderr:\n{result.stderr[-4000:]}")
-        assert len(outputs) == len(steps), (len(outputs), len(steps), result.stdout[-2000:], result.stderr[-2000:])
+        (workdir / ".doc.stdout").write_text(result.stdout, encoding="utf-8")
+        (workdir / ".doc.stderr").write_text(result.stderr, encoding="utf-8")
+        failures, waiting = check(steps, split_output(result.stdout), result)
     finally:
-        # roles are the cluster's: the next document starts without the ones this one created
-        with psycopg.connect(docs_env.server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DEMO_DATABASE)))
-            for role in sorted(roles(docs_env.server_url) - roles_before):
-                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        drop_database_and_roles(docs_env.server_url, roles(docs_env.server_url) - roles_before)
         if os.environ.get("CHURNML_DOCS_KEEP") != "1":
             shutil.rmtree(workdir, ignore_errors=True)
+    if failures:
+        pytest.fail("\n\n".join(failures))
+    if waiting:
+        pytest.xfail("waiting for a product change:\n" + "\n".join(waiting))
+
+
+def check(steps: list[Step], outputs: dict[int, str],
+          result: subprocess.CompletedProcess[str]) -> tuple[list[str], list[str]]:
+    """What failed, and what failed only because the product change it documents is not merged yet."""
+    failures: list[str] = []
+    waiting: list[str] = []
+    errors = failing_steps(result.stderr, steps)
+
+    def failed(block: Block, message: str) -> None:
+        reason = pending(block)
+        if reason:
+            waiting.append(f"{block.where}: {reason}")
+        else:
+            failures.append(f"{block.where}: {message}")
+
+    for n, step in enumerate(steps, 1):
+        block = step.block
+        if n not in outputs:
+            if not failures:
+                failures.append(f"{block.where}: never ran (psql stopped before it)")
+            break
+        out = outputs[n]
+        noted = len(failures) + len(waiting)
+        error = [text for s, text in errors if s is step]
+        if block.kind in ("sh", "console"):
+            rc = re.search(r"^@@rc (\d+)$", out, re.M)
+            out = out[:rc.start()] if rc else out
+            if not rc or rc.group(1) != "0":
+                failed(block, f"the shell block failed (exit {rc.group(1) if rc else '?'}):\n{block.text}"
+                              f"--- it printed:\n{out}")
+                continue
+        elif error:
+            failed(block, f"psql reported an error:\n{block.text}--- psql:\n" + "\n".join(error))
+            continue
+        elif f"@@end {n}" not in result.stdout:
+            failures.append(f"{block.where}: psql stopped in it:\n{result.stderr[-3000:]}")
+            break
+        if block.kind == "console":
+            pieces = re.split(r"^@@command \d+\n", out, flags=re.M)[1:]
+            commands = console_commands(block.text)
+            if len(pieces) != len(commands):
+                failed(block, f"ran {len(pieces)} of its {len(commands)} commands:\n{out}")
+                continue
+            for (command, shown), printed in zip(commands, pieces, strict=True):
+                if not matches(shown, printed):
+                    failed(block, f"`{command}` printed something else:\n{diff(shown, printed)}")
+        elif block.output is not None and not matches(block.output.text, out, block.output.tolerance):
+            failed(block, f"it printed something else than {block.output.where} shows:\n"
+                          f"{diff(block.output.text, out)}")
+        if pending(block) and len(failures) + len(waiting) == noted:
+            failures.append(f"{block.where}: waits for {pending(block)!r} in PENDING, but it passes: take it out")
+    if result.returncode != 0 and not failures and not waiting:
+        failures.append(f"psql exited with {result.returncode}:\n{result.stderr[-3000:]}")
+    return failures, waiting
+
+
+def drop_database_and_roles(server_url: str, created_roles: set[str]) -> None:
+    """Roles are the cluster's: the next document starts without the ones this one created."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DEMO_DATABASE)))
+        for role in sorted(created_roles):
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def roles(server_url: str) -> set[str]:
