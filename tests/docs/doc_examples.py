@@ -108,6 +108,10 @@ def parse(path: Path, name: str | None = None) -> Parsed:
                                        "```console, ```text, ...")
             elif lang in RUNNABLE:
                 block.kind = RUNNABLE[lang]
+                for k, shown in enumerate(body):
+                    if lang == "sql" and re.match(r"^\s*--.*\S\s+\|\s+\S", shown):
+                        parsed.problems.append(f"{name}:{i + 2 + k}: output shown as a comment: show it in a "
+                                               "```text block right after the block, where it is compared")
                 if mark == "template":
                     block.kind, block.marker = "template", mark
                     first = text.lstrip("\n").split("\n", 1)[0]
