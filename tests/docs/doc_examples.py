@@ -108,6 +108,9 @@ def parse(path: Path, name: str | None = None) -> Parsed:
                                        "```console, ```text, ...")
             elif lang in RUNNABLE:
                 block.kind = RUNNABLE[lang]
+                if lang == "sql" and re.match(r"\s*churnml\.\w+\(", text):
+                    parsed.problems.append(f"{name}:{i + 1}: a function signature is not a statement to paste: "
+                                           "```text")
                 for k, shown in enumerate(body):
                     if lang == "sql" and re.match(r"^\s*--.*\S\s+\|\s+\S", shown):
                         parsed.problems.append(f"{name}:{i + 2 + k}: output shown as a comment: show it in a "
