@@ -98,7 +98,8 @@ def _s3(args: argparse.Namespace) -> int:
         return 0
     if action == "stop":
         stopped = server.stop()
-        print("churnml: S3 server stopped (its objects are gone)" if stopped else "churnml: S3 server was not running")
+        print(f"churnml: S3 server stopped; its objects stay in {server.data_dir} for the next start" if stopped
+              else "churnml: S3 server was not running")
         return 0
     if action == "status":
         pid = server.running_pid()
