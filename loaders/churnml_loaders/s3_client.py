@@ -22,6 +22,7 @@ their profiles, web identity, container and instance metadata). What this module
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -55,6 +56,8 @@ _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _BODYLESS_CODES = {"404": "NotFound", "403": "AccessDenied", "400": "BadRequest", "412": "PreconditionFailed",
                    "301": "PermanentRedirect", "503": "ServiceUnavailable"}
 SSE_ALGORITHMS = ("AES256", "aws:kms")
+# what churnml.storage_locations' CHECK accepts: a KMS key id, alias or ARN
+KMS_KEY_ID = re.compile(r"[A-Za-z0-9:/_.-]{1,2048}")
 
 
 # ---- server-side encryption --------------------------------------------------------------
@@ -76,6 +79,10 @@ class Encryption:
             raise InvalidParameter("a KMS key id needs sse 'aws:kms'",
                                    detail="SSE-S3 (AES256) uses keys S3 manages itself.",
                                    hint="Pass sse => 'aws:kms' with kms_key_id, or leave kms_key_id out.")
+        if self.kms_key_id is not None and not KMS_KEY_ID.fullmatch(self.kms_key_id):
+            raise InvalidParameter("invalid KMS key id",
+                                   detail="A KMS key id, alias or ARN is 1 to 2048 letters, digits and ':/_.-'.",
+                                   hint="e.g. 1234abcd-12ab-34cd-56ef-1234567890ab, alias/my-key, or the key's ARN.")
 
     @classmethod
     def of(cls, algorithm: str | None, kms_key_id: str | None = None) -> Encryption | None:

@@ -379,3 +379,14 @@ def test_connections_are_kept_alive(flaky) -> None:
         for i in range(5):
             client.put_object("bucket", f"k{i}", b"x")
     assert len({s[2]["x-client"] for s in script.seen}) == 1  # one TCP connection for all five
+
+
+@pytest.mark.parametrize("key_id", ["key/…", "alias/my key", "x" * 2049, ""])
+def test_a_kms_key_id_is_one(key_id: str) -> None:
+    """What churnml.storage_locations' CHECK would refuse is refused first, with a message saying why."""
+    from churnml_loaders.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter) as info:
+        Encryption("aws:kms", key_id)
+    assert info.value.sqlstate == "22023"
+    assert Encryption("aws:kms", "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")

@@ -319,6 +319,9 @@ def test_server_side_encryption_per_location(db: str, configured: S3Config) -> N
             ("SELECT churnml.create_storage_location('bad', 's3://churnml/z/', kms_key_id => 'alias/x')", "22023"),
             ("SELECT churnml.create_storage_location('bad', 's3://churnml/z/', sse => 'AES256', "
              "kms_key_id => 'alias/x')", "22023"),
+            # a key id the table's CHECK would refuse is the function's own 22023, not a CHECK violation
+            ("SELECT churnml.create_storage_location('bad', 's3://churnml/z/', sse => 'aws:kms', "
+             "kms_key_id => 'arn:aws:kms:eu-west-1:111122223333:key/…')", "22023"),
             ("INSERT INTO churnml.storage_locations (name, uri_prefix, sse) VALUES ('direct', 's3://churnml/d/', "
              "'none')", "23514"),
             ("INSERT INTO churnml.storage_locations (name, uri_prefix, kms_key_id) VALUES ('direct', "
