@@ -56,7 +56,8 @@ def _demo_shaped(conn: psycopg.Connection[Any]) -> bool:
 
 
 def _row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
-    return {t: conn.execute(sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(t))).fetchone()[0]
+    return {t: int((conn.execute(sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(t))).fetchone()
+                    or (0,))[0])
             for t in TABLES}
 
 

@@ -74,7 +74,7 @@ def _resolve(conn: psycopg.Connection, name_or_id: str,
     ).fetchone()
     if row is not None:
         return int(row[0]), text, float(row[1])
-    trained = conn.execute("SELECT max(id) FROM churnml.models WHERE name = %s", (text,)).fetchone()[0]
+    trained = (conn.execute("SELECT max(id) FROM churnml.models WHERE name = %s", (text,)).fetchone() or (None,))[0]
     if trained is not None:
         if say is not None:
             say(f'"{text}" is not deployed; using its latest model, {trained}')

@@ -627,7 +627,7 @@ def rule_set_cost(plpy: Plpy, rule_set: str | None, retained_value: Any, save_ra
     rows = rules.rule_set_cost(loaded, labels, scores,
                                retained_value=float(retained_value) if retained_value is not None else None,
                                save_rate=save_rate, acceptance_rate=acceptance_rate, sentiment_mix=mix,
-                               confidence=confidence)  # type: ignore[arg-type]
+                               confidence=confidence)
     return [{key: _shown(key, value) for key, value in row.items()} for row in rows]
 
 

@@ -19,6 +19,7 @@ from churnml.errors import (
     StatementTooComplex,
     UndefinedObject,
     shown_number,
+    sql_literal,
 )
 from churnml.spi import Plpy
 from churnml.sql_api.entry import entry
@@ -434,7 +435,7 @@ def model_cutoff(plpy: Plpy, name: str, model_id: int) -> tuple[float, str, str]
         return (default, "model default", f"the model's default: it has no held-out rows to price the business "
                                           f"costs of \"{name}\" on")
     return (_model_default(plpy, model_id), "model default",
-            f"the model's default; churnml.set_business_costs({registry.sql_literal(name)}, fp_cost => ..., "
+            f"the model's default; churnml.set_business_costs({sql_literal(name)}, fp_cost => ..., "
             "fn_cost => ...) makes deploy choose the cheapest cutoff")
 
 
@@ -513,7 +514,7 @@ def rollback(plpy: Plpy, name: str) -> dict[str, Any]:
             f'"{name}" has no earlier deployment to roll back to',
             detail=f"It serves model {current['model_id']} at cutoff {float(current['threshold']):g}, as its first "
                    "deployment did" + (" (every later one was rolled back)" if len(history) > 1 else "") + ".",
-            hint=f"Deploy another model: churnml.deploy({registry.sql_literal(name)}, model_id).")
+            hint=f"Deploy another model: churnml.deploy({sql_literal(name)}, model_id).")
     model_id, threshold = int(target["model_id"]), float(target["threshold"])
     stored = registry.load_model(plpy, model_id)  # its checksum, before it serves again
     _compiled_check(stored)
@@ -551,7 +552,7 @@ def set_threshold(plpy: Plpy, name: str, threshold: float) -> dict[str, Any]:
                                                _holdout_metrics(plpy, current.model_id, threshold), "set_threshold")
     _forget_serving(name)
     plpy.notice(f'churnml.set_threshold: "{name}" serves model {current.model_id} with cutoff {threshold:g} (was '
-                f'{current.threshold:g}); churnml.rollback({registry.sql_literal(name)}) undoes it')
+                f'{current.threshold:g}); churnml.rollback({sql_literal(name)}) undoes it')
     return {"deployment_id": deployment_id, "name": name, "model_id": current.model_id, "threshold": threshold,
             "strategy": "threshold"}
 
@@ -589,7 +590,7 @@ def set_business_costs(plpy: Plpy, name: str, fp_cost: float | None, fn_cost: fl
             best = float(optimum(labels, scores, fp_cost=costs.fp_cost, fn_cost=costs.fn_cost,
                                  tp_cost=costs.tp_cost, tn_cost=costs.tn_cost)["threshold"])
             advice = ("which it uses" if best == cutoff else f"it uses {cutoff:g}: churnml.set_threshold("
-                      f"{registry.sql_literal(name)}, {best:g}) applies it now")
+                      f"{sql_literal(name)}, {best:g}) applies it now")
             plpy.notice(f'churnml.set_business_costs: the next deploy of "{name}" gives the new model its cheapest '
                         f"cutoff at {costs.described()}; for model {model_id}, which it serves, that is {best:g}, "
                         f"{advice}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from churnml import runtime
 from churnml.spi import Plpy
