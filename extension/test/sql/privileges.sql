@@ -93,7 +93,7 @@ SELECT regress.try($$SELECT churnml.create_storage_location('elsewhere', 's3://b
 SELECT regress.try($$SELECT count(*) FROM churnml.load_history$$);
 RESET ROLE;
 SET ROLE churnml_admin;
-SELECT regress.try($$INSERT INTO churnml.models (id, name, artifact, artifact_format, artifact_sha256, feature_spec) VALUES (99, 'x', '', 'churnml-json', repeat('0', 64), '{}')$$);
+SELECT regress.try($$INSERT INTO churnml.models (id, name, artifact_format, artifact_sha256, feature_spec) VALUES (99, 'x', 'churnml-json', repeat('0', 64), '{}')$$);
 SELECT regress.try($$UPDATE churnml.offer_log SET offer = 'x'$$);
 SELECT regress.try($$TRUNCATE churnml.models$$);
 SELECT regress.try($$SELECT churnml._build_id()$$);
