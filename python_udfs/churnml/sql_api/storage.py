@@ -106,8 +106,8 @@ def create_location(plpy: Any, name: str | None, uri_prefix: str | None, credent
                               detail="Each prefix belongs to one location, so each URI has one location.",
                               hint=f"Grant churnml.grant_storage('{other[0]['name']}', ...) instead, or choose "
                                    "a longer prefix.")
-    insert = prepared(plpy, "storage:insert", _INSERT,
-                      ["pg_catalog.text"] * 6)
+    insert = prepared(plpy, "storage:insert", _INSERT, ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text",
+                                                         "pg_catalog.text", "pg_catalog.text", "pg_catalog.text"])
     plpy.execute(insert, [name, prefix, credential, description, sse, kms_key_id])
     _warn_unknown_credential(plpy, name, credential)
     return prefix
