@@ -266,7 +266,7 @@ def test_arrays_are_checked_before_python_copies_them(slow_db: str, call: str, w
             try:
                 conn.execute(statement)
             except psycopg.errors.ProgramLimitExceeded as refused:
-                assert refused.diag.message_primary.startswith(f"{what} "), refused.diag.message_primary
+                assert refused.diag.message_primary.startswith(f"churnml: {what} "), refused.diag.message_primary
                 assert time.monotonic() - started < 2.0
             else:
                 assert statement.startswith("SELECT cardinality"), f"{statement} was not refused"

@@ -223,8 +223,9 @@ def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: 
             ("SELECT churnml.load_from_s3('target', 's3://churnml/x', mode => 'sideways')", "22023", "prefix"),
             ("SELECT * FROM churnml.export_query('SELECT 1', 's3://churnml/e/x', format => 'binary')", "22023",
              "header => false"),
-            ("SELECT * FROM churnml.export_query('SELECT 1; SELECT 2', 's3://churnml/e/x')", "42601", ""),
-            ("SELECT * FROM churnml.export_query('DELETE FROM target RETURNING a', 's3://churnml/e/x')", "42601", ""),
+            ("SELECT * FROM churnml.export_query('SELECT 1; SELECT 2', 's3://churnml/e/x')", "42601", "one SELECT"),
+            ("SELECT * FROM churnml.export_query('DELETE FROM target RETURNING a', 's3://churnml/e/x')", "42809",
+             "SELECT"),
             # the C half called directly: one SELECT only, and only this session's spool files
             ("SELECT * FROM churnml._copy_to_spool('SELECT 1; SELECT 2', 'csv', churnml._spool_file())", "42601",
              "one SELECT"),
