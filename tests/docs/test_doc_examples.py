@@ -168,11 +168,7 @@ def docs_env(server_url: str, make_database: Callable[..., str]) -> Iterator[Doc
 # Examples of product changes made on other branches (issue 21), written as they will be once
 # merged: a block containing the text runs, and while it fails the document goes on after it and
 # the test is an expected failure naming the change. Once the block passes, the entry must go.
-PENDING: dict[str, str] = {
-    "compare_models('churn', 'churn_small')":
-        "issue 21 item 5 (branch nu1): compare_models takes a trained, undeployed name",
-    "--compare churn_small": "issue 21 item 5 (branch nu1): the report's --compare takes a trained, undeployed name",
-}
+PENDING: dict[str, str] = {}
 
 
 def pending(block: Block) -> str:
