@@ -353,7 +353,7 @@ def backend_start_us() -> int | None:
 
 _ACTIVITY = """
 SELECT a.pid, a.datname::pg_catalog.text AS datname, a.usename::pg_catalog.text AS usename,
-       (EXTRACT(epoch FROM a.backend_start) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8 AS start_us,
+       (pg_catalog.extract('epoch', a.backend_start) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8 AS start_us,
        coalesce(pg_catalog.pg_has_role(a.usesysid, 'USAGE')
                 OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'), false) AS visible
 FROM pg_catalog.pg_stat_activity AS a

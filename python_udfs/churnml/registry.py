@@ -87,26 +87,27 @@ def insert_model(plpy: Plpy, *, name: str, artifact: bytes, feature_spec: dict[s
                  metrics: dict[str, Any], training: dict[str, Any], holdout_labels: list[bool],
                  holdout_scores: list[float], parent_id: int | None, kind: str = "churn",
                  artifact_format: str = "xgboost-json") -> int:
-    # one statement: the model's row and its artifact's (churnml.model_artifacts) go in together
+    # the model's row, then its artifact's (churnml.model_artifacts): both or neither, as the caller's
+    # statement fails or commits as a whole
     plan = prepared(plpy, "insert_model", """
-        WITH model AS (
-            INSERT INTO churnml.models (name, kind, artifact_format, artifact_sha256, feature_spec, params,
-                                        metrics, training, parent_id)
-            VALUES ($1, $2, $4, $5, $6::pg_catalog.jsonb, $7::pg_catalog.jsonb, $8::pg_catalog.jsonb,
-                    $9::pg_catalog.jsonb, $12)
-            RETURNING id)
+        INSERT INTO churnml.models (name, kind, artifact_format, artifact_sha256, feature_spec, params,
+                                    metrics, training, parent_id)
+        VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, $6::pg_catalog.jsonb, $7::pg_catalog.jsonb,
+                $8::pg_catalog.jsonb, $9)
+        RETURNING id""",
+        ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text",
+         "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "bigint"])
+    files = prepared(plpy, "insert_model_artifact", """
         INSERT INTO churnml.model_artifacts (model_id, artifact, holdout_labels, holdout_scores)
-        SELECT id, $3, $10, $11 FROM model
-        RETURNING model_id AS id""",
-        ["pg_catalog.text", "pg_catalog.text", "pg_catalog.bytea", "pg_catalog.text", "pg_catalog.text",
-         "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "boolean[]",
-         "pg_catalog.float8[]", "bigint"])
+        VALUES ($1, $2, $3, $4)""",
+        ["bigint", "pg_catalog.bytea", "boolean[]", "pg_catalog.float8[]"])
     check_kind(plpy, name, kind)
     dumps = _json
-    row = plpy.execute(plan, [name, kind, artifact, artifact_format, sha256(artifact), dumps(feature_spec),
-                              dumps(params), dumps(metrics), dumps(training), holdout_labels, holdout_scores,
-                              parent_id])
-    return int(row[0]["id"])
+    row = plpy.execute(plan, [name, kind, artifact_format, sha256(artifact), dumps(feature_spec), dumps(params),
+                              dumps(metrics), dumps(training), parent_id])
+    model_id = int(row[0]["id"])
+    plpy.execute(files, [model_id, artifact, holdout_labels, holdout_scores])
+    return model_id
 
 
 def _json(value: Any) -> str:

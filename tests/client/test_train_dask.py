@@ -169,8 +169,9 @@ def register(conn: psycopg.Connection, name: str, artifact: str, spec: Any, **ex
 
 
 def source_model(conn: psycopg.Connection, model_id: int) -> tuple[str, dict[str, Any]]:
-    artifact, spec = conn.execute("SELECT convert_from(artifact, 'UTF8'), feature_spec FROM churnml.models "
-                                  "WHERE id = %s", (model_id,)).fetchone()
+    artifact, spec = conn.execute("SELECT convert_from(artifact, 'UTF8'), feature_spec FROM churnml.models m "
+                                  "JOIN churnml.model_artifacts a ON a.model_id = m.id WHERE m.id = %s",
+                                  (model_id,)).fetchone()
     return artifact, spec
 
 

@@ -53,17 +53,18 @@ public final class CallCenterClient {
             emit(obj("event", str("connected"), "driver", str(conn.getMetaData().getDriverVersion()),
                      "server", str(conn.getMetaData().getDatabaseProductVersion())));
 
-            // (a) the call-center query: every input is a bind parameter, never SQL text
+            // (a) the call-center query: every input is a bind parameter, never SQL text; the agent
+            // makes the offer, so it is logged
             try (PreparedStatement st = conn.prepareStatement(
-                    "SELECT * FROM churnml.assess_customer(?, ?, ?)")) {
+                    "SELECT * FROM churnml.assess_customer(?, ?, ?, log_offer => true)")) {
                 st.setLong(1, areaCode);
                 st.setString(2, phone);
                 st.setString(3, message);
                 dump("assess", st, false);
             }
-            // its BI form: the same answer with plain types only (not logged a second time)
+            // its BI form: the same answer with plain types only (a read: not logged a second time)
             try (PreparedStatement st = conn.prepareStatement(
-                    "SELECT * FROM churnml.assess_customer_text(?, ?, ?, log_offer => false)")) {
+                    "SELECT * FROM churnml.assess_customer_text(?, ?, ?)")) {
                 st.setLong(1, areaCode);
                 st.setString(2, phone);
                 st.setString(3, message);
