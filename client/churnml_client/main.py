@@ -106,7 +106,7 @@ def _s3(args: argparse.Namespace) -> int:
         return 0
     if action == "stop":
         stopped = server.stop()
-        print(f"churnml: S3 server stopped (its objects stay in {server.data_dir} for the next start)" if stopped
+        print(f"churnml: S3 server stopped; its objects stay in {server.data_dir} for the next start" if stopped
               else "churnml: S3 server was not running")
         return 0
     if action == "status":
