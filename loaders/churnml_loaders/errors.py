@@ -37,6 +37,12 @@ class InvalidParameter(LoaderError):
     sqlstate = "22023"  # invalid_parameter_value
 
 
+class NullValueNotAllowed(LoaderError):
+    """A required argument is NULL."""
+
+    sqlstate = "22004"  # null_value_not_allowed
+
+
 class DataException(LoaderError):
     """Object data (COPY rows, gzip) that cannot be used as given."""
 

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from churnml_loaders.errors import InvalidParameter
+from churnml_loaders.errors import InvalidParameter, NullValueNotAllowed
 from churnml_loaders.uris import FileUri, S3Uri, check_bucket, check_key
 
 PRIVILEGES = ("read", "write")
@@ -53,7 +53,10 @@ class Location:
 
 
 def check_name(name: str | None) -> str:
-    if name is None or not NAME.fullmatch(name):
+    if name is None:
+        raise NullValueNotAllowed("the storage location name must not be NULL",
+                                  hint="For example 'exports' or 'marketing_in'.")
+    if not NAME.fullmatch(name):
         raise InvalidParameter(f"invalid storage location name {_shown(name)}",
                                detail="A location's name is 1 to 63 lowercase letters, digits and underscores, "
                                       "starting with a letter.",

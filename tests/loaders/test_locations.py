@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from churnml_loaders import server_config
-from churnml_loaders.errors import InvalidParameter, UndefinedObject
+from churnml_loaders.errors import InvalidParameter, NullValueNotAllowed, UndefinedObject
 from churnml_loaders.locations import (
     Location,
     check_name,
@@ -51,9 +51,12 @@ def test_bad_prefixes_are_refused(bad: str | None) -> None:
 
 def test_names_and_privileges() -> None:
     assert check_name("exports_2") == "exports_2"
-    for bad in (None, "", "Exports", "2x", "a-b", "a" * 64, "x y"):
+    for bad in ("", "Exports", "2x", "a-b", "a" * 64, "x y"):
         with pytest.raises(InvalidParameter):
             check_name(bad)
+    with pytest.raises(NullValueNotAllowed) as null:  # 22004, as NULL is everywhere else
+        check_name(None)
+    assert null.value.sqlstate == "22004"
     assert parse_privileges("read") == ("read",)
     assert parse_privileges(" Write ") == ("write",)
     assert parse_privileges("write, read") == ("read", "write")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from churnml.errors import DataException, InvalidParameter
+from churnml.errors import DataException, InvalidParameter, NullValueNotAllowed
 from churnml.training import metrics
 
 Y_HAND = [1, 1, 1, 0, 0]
@@ -222,5 +222,10 @@ def test_bad_costs_and_grids() -> None:
         metrics.threshold_costs(Y_COST, P_COST, fp_cost=50, fn_cost=float("inf"))
     with pytest.raises(InvalidParameter, match="invalid tp_cost"):
         metrics.threshold_costs(Y_COST, P_COST, fp_cost=50, fn_cost=500, tp_cost="50")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameter, match=r"invalid fp_cost: NaN$"):  # as SQL spells it, not Python's nan
+        metrics.threshold_costs(Y_COST, P_COST, fp_cost=float("nan"), fn_cost=500)
+    with pytest.raises(NullValueNotAllowed, match="fn_cost must not be NULL") as null:
+        metrics.optimal_threshold(Y_COST, P_COST, fp_cost=50, fn_cost=None)  # type: ignore[arg-type]
+    assert null.value.sqlstate == "22004"
     with pytest.raises(InvalidParameter, match="no thresholds"):
         metrics.optimal_threshold(Y_COST, P_COST, fp_cost=50, fn_cost=500, thresholds=[])

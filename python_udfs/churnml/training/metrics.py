@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from churnml.errors import DataException, InvalidParameter
+from churnml.errors import DataException, InvalidParameter, NullValueNotAllowed, shown_number
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_ROC_POINTS = 201
@@ -236,9 +236,12 @@ def threshold_costs(
     labels, probs = _check_inputs(y, p)
     costs = {"fp_cost": fp_cost, "fn_cost": fn_cost, "tp_cost": tp_cost, "tn_cost": tn_cost}
     for name, value in costs.items():
+        if value is None:
+            raise NullValueNotAllowed(f"{name} must not be NULL",
+                                      hint=f"Pass a number for {name}, e.g. 50 (0 when it costs nothing).")
         if not _is_number(value):
             raise InvalidParameter(
-                f"invalid {name}: {value!r}",
+                f"invalid {name}: {shown_number(value) if isinstance(value, float) else repr(value)}",
                 detail="Costs are finite amounts of money per customer.",
                 hint=f"Pass a number for {name}, e.g. 50.",
             )
