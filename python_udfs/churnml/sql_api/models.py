@@ -417,19 +417,14 @@ def model_cutoff(plpy: Plpy, name: str, model_id: int) -> tuple[float, str, str]
     """(cutoff, cutoff_source, words for the NOTICE) of a model about to serve `name`: the cheapest on its
     held-out rows at the business costs set for `name`, else the model's default (the cutoff its
     stored metrics use, 0.5 for every model churnml trains)."""
-    from churnml.training.metrics import optimal_threshold as optimum
 
     costs = registry.business_costs(plpy, name)
     if costs is not None:
-        try:
-            labels, scores = registry.holdout(plpy, model_id)
-        except ObjectNotInPrerequisiteState:
-            labels = []
-        if labels:
-            best = optimum(labels, scores, fp_cost=costs.fp_cost, fn_cost=costs.fn_cost, tp_cost=costs.tp_cost,
-                           tn_cost=costs.tn_cost)
-            return (float(best["threshold"]), "business costs",
-                    f"the cheapest on its {len(labels):,} held-out rows at the business costs of \"{name}\": "
+        cheapest = _cheapest_cutoff(plpy, model_id, costs)
+        if cheapest is not None:
+            best, rows = cheapest
+            return (best, "business costs",
+                    f"the cheapest on its {rows:,} held-out rows at the business costs of \"{name}\": "
                     f"{costs.described()}")
         default = _model_default(plpy, model_id)
         return (default, "model default", f"the model's default: it has no held-out rows to price the business "
@@ -437,6 +432,21 @@ def model_cutoff(plpy: Plpy, name: str, model_id: int) -> tuple[float, str, str]
     return (_model_default(plpy, model_id), "model default",
             f"the model's default; churnml.set_business_costs({sql_literal(name)}, fp_cost => ..., "
             "fn_cost => ...) makes deploy choose the cheapest cutoff")
+
+
+def _cheapest_cutoff(plpy: Plpy, model_id: int, costs: registry.BusinessCosts) -> tuple[float, int] | None:
+    """(the cheapest cutoff at `costs` on the model's held-out rows, how many rows), or None without rows."""
+    from churnml.training.metrics import optimal_threshold as optimum
+
+    try:
+        labels, scores = registry.holdout(plpy, model_id)
+    except ObjectNotInPrerequisiteState:
+        return None
+    if not labels:
+        return None
+    best = optimum(labels, scores, fp_cost=costs.fp_cost, fn_cost=costs.fn_cost, tp_cost=costs.tp_cost,
+                   tn_cost=costs.tn_cost)
+    return float(best["threshold"]), len(labels)
 
 
 def _model_default(plpy: Plpy, model_id: int) -> float:
@@ -563,8 +573,7 @@ def _cost(value: float | None, what: str) -> float:
     if value is None:
         raise NullValueNotAllowed(f"{what} must not be NULL", hint="Pass what the outcome costs, e.g. 50.")
     if not math.isfinite(value):
-        shown = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-        raise InvalidParameter(f"{what} must be a finite number, not {shown}",
+        raise InvalidParameter(f"{what} must be a finite number, not {shown_number(value)}",
                                hint="Pass what the outcome costs, e.g. 50 (0 when it costs nothing).")
     return float(value)
 
@@ -573,7 +582,6 @@ def _cost(value: float | None, what: str) -> float:
 def set_business_costs(plpy: Plpy, name: str, fp_cost: float | None, fn_cost: float | None, tp_cost: float | None,
                        tn_cost: float | None) -> dict[str, Any]:
     """What the outcomes cost for `name`: deploy then chooses the cheapest cutoff for each new model."""
-    from churnml.training.metrics import optimal_threshold as optimum
 
     registry.check_model_name(name)
     costs = registry.BusinessCosts(fp_cost=_cost(fp_cost, "fp_cost"), fn_cost=_cost(fn_cost, "fn_cost"),
@@ -582,13 +590,9 @@ def set_business_costs(plpy: Plpy, name: str, fp_cost: float | None, fn_cost: fl
     history = registry.deployment_history(plpy, name)
     if history:
         model_id, cutoff = int(history[0]["model_id"]), float(history[0]["threshold"])
-        try:
-            labels, scores = registry.holdout(plpy, model_id)
-        except ObjectNotInPrerequisiteState:
-            labels = []
-        if labels:
-            best = float(optimum(labels, scores, fp_cost=costs.fp_cost, fn_cost=costs.fn_cost,
-                                 tp_cost=costs.tp_cost, tn_cost=costs.tn_cost)["threshold"])
+        cheapest = _cheapest_cutoff(plpy, model_id, costs)
+        if cheapest is not None:
+            best = cheapest[0]
             advice = ("which it uses" if best == cutoff else f"it uses {cutoff:g}: churnml.set_threshold("
                       f"{sql_literal(name)}, {best:g}) applies it now")
             plpy.notice(f'churnml.set_business_costs: the next deploy of "{name}" gives the new model its cheapest '
