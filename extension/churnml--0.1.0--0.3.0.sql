@@ -1,6 +1,6 @@
 -- churnml upgrade 0.1.0 -> 0.3.0, built from sql/ by extension/tools/build-sql.sh: edit those, not this.
 -- The deltas (run once), then every re-runnable file of the 0.3.0 install script.
--- build id: 169a4ad3da1aa2ca
+-- build id: b2f625f2adf513b9
 \echo Use "ALTER EXTENSION churnml UPDATE" to load this file. \quit
 
 -- ---- sql/upgrades/0.1.0--0.2.0.sql ----
@@ -89,19 +89,6 @@ ALTER TABLE churnml.experiments ENABLE TRIGGER check_experiment;
 -- that break it and the statement that validates it once they are fixed.
 ALTER TABLE churnml.deployments
     ADD CONSTRAINT deployments_name_check CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$') NOT VALID;
-ALTER TABLE churnml.offer_log
-    ADD CONSTRAINT offer_log_customer_key_check CHECK (
-        customer_key OPERATOR(pg_catalog.~) '[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'
-        AND customer_key OPERATOR(pg_catalog.!~) '[\u0001-\u001f\u007f-\u009f]') NOT VALID,
-    ADD CONSTRAINT offer_log_offer_value_check
-        CHECK (offer_value OPERATOR(pg_catalog.>=) 0 AND offer_value OPERATOR(pg_catalog.<) 'Infinity') NOT VALID,
-    ADD CONSTRAINT offer_log_currency_check CHECK (currency ~ '^[A-Z]{3}$') NOT VALID,
-    ADD CONSTRAINT offer_log_will_churn_check
-        CHECK (will_churn OPERATOR(pg_catalog.>=) 0 AND will_churn OPERATOR(pg_catalog.<=) 1) NOT VALID,
-    ADD CONSTRAINT offer_log_sentiment_check
-        CHECK (sentiment OPERATOR(pg_catalog.=) ANY (ARRAY['POSITIVE', 'NEGATIVE', 'NEUTRAL', 'MIXED'])) NOT VALID,
-    ADD CONSTRAINT offer_log_confidence_check
-        CHECK (confidence OPERATOR(pg_catalog.>=) 0 AND confidence OPERATOR(pg_catalog.<=) 1) NOT VALID;
 ALTER TABLE churnml.incentive_rules
     ADD CONSTRAINT incentive_rules_condition_length
         CHECK (pg_catalog.char_length(condition) OPERATOR(pg_catalog.<=) 2000) NOT VALID,
@@ -118,19 +105,6 @@ BEGIN
     FOR c IN SELECT * FROM (VALUES
         ('deployments', 'deployments_name_check', 'pg_catalog.format(''%s (%L)'', id, name)',
          'NOT name OPERATOR(pg_catalog.~) ''^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'''),
-        ('offer_log', 'offer_log_customer_key_check', 'id::pg_catalog.text',
-         'NOT (customer_key OPERATOR(pg_catalog.~) ''[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'' '
-         'AND customer_key OPERATOR(pg_catalog.!~) ''[\u0001-\u001f\u007f-\u009f]'')'),
-        ('offer_log', 'offer_log_offer_value_check', 'id::pg_catalog.text',
-         'NOT (offer_value OPERATOR(pg_catalog.>=) 0 AND offer_value OPERATOR(pg_catalog.<) ''Infinity'')'),
-        ('offer_log', 'offer_log_currency_check', 'id::pg_catalog.text',
-         'NOT currency OPERATOR(pg_catalog.~) ''^[A-Z]{3}$'''),
-        ('offer_log', 'offer_log_will_churn_check', 'id::pg_catalog.text',
-         'NOT (will_churn OPERATOR(pg_catalog.>=) 0 AND will_churn OPERATOR(pg_catalog.<=) 1)'),
-        ('offer_log', 'offer_log_sentiment_check', 'id::pg_catalog.text',
-         'NOT sentiment OPERATOR(pg_catalog.=) ANY (ARRAY[''POSITIVE'', ''NEGATIVE'', ''NEUTRAL'', ''MIXED''])'),
-        ('offer_log', 'offer_log_confidence_check', 'id::pg_catalog.text',
-         'NOT (confidence OPERATOR(pg_catalog.>=) 0 AND confidence OPERATOR(pg_catalog.<=) 1)'),
         ('incentive_rules', 'incentive_rules_condition_length', 'pg_catalog.format(''%s (%s)'', id, name)',
          'pg_catalog.char_length(condition) OPERATOR(pg_catalog.>) 2000'),
         ('incentive_rules', 'incentive_rules_offer_length', 'pg_catalog.format(''%s (%s)'', id, name)',
@@ -404,7 +378,7 @@ COMMENT ON FUNCTION churnml.version() IS
 CREATE OR REPLACE FUNCTION churnml._build_id() RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT '169a4ad3da1aa2ca'::text $$;
+AS $$ SELECT 'b2f625f2adf513b9'::text $$;
 COMMENT ON FUNCTION churnml._build_id() IS
 'Internal: a hash of the SQL this installation was created from, so that tools can tell a database created by an earlier build of the same version (the embedded server re-creates it).';
 
@@ -1308,7 +1282,92 @@ DECLARE
     maker text;    -- who makes the offer the row must repeat: the rule, or an arm of its experiment
     problem text;
     detail text;
+    what text;
 BEGIN
+    -- The row's own values first, whoever writes it (superusers too): what CHECK constraints
+    -- would say (23514, with the constraint's name), said here because this function's
+    -- expressions are prepared once a session where a table's CHECK constraints are prepared
+    -- again for every INSERT (see the table).
+    -- One expression on the way in; which check failed is worked out only when one did.
+    IF NOT COALESCE(NEW.customer_key OPERATOR(pg_catalog.~) '[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'
+                    AND NEW.customer_key OPERATOR(pg_catalog.!~) '[\u0001-\u001f\u007f-\u009f]'
+                    AND COALESCE(NEW.will_churn OPERATOR(pg_catalog.>=) 0
+                                 AND NEW.will_churn OPERATOR(pg_catalog.<=) 1, true)
+                    AND COALESCE(NEW.confidence OPERATOR(pg_catalog.>=) 0
+                                 AND NEW.confidence OPERATOR(pg_catalog.<=) 1, true)
+                    AND COALESCE(NEW.sentiment OPERATOR(pg_catalog.=) ANY (ARRAY['POSITIVE', 'NEGATIVE', 'NEUTRAL',
+                                                                                  'MIXED']), true)
+                    AND COALESCE(NEW.offer_value OPERATOR(pg_catalog.>=) 0
+                                 AND NEW.offer_value OPERATOR(pg_catalog.<) 'Infinity'::pg_catalog.numeric, true)
+                    AND COALESCE(NEW.currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$', true)
+                    AND (NEW.experiment IS NULL) OPERATOR(pg_catalog.=) (NEW.arm IS NULL), false) THEN
+        IF NEW.customer_key IS NULL THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23502', COLUMN = 'customer_key', TABLE = 'offer_log', SCHEMA = 'churnml',
+                MESSAGE = 'churnml: customer_key must not be NULL',
+                DETAIL = 'It keys the customer''s experiment arm and the offer log.',
+                HINT = 'Pass a stable key such as area_code || ''/'' || phone.';
+        ELSIF NEW.customer_key OPERATOR(pg_catalog.!~) '[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]' THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = 'offer_log_customer_key_check', TABLE = 'offer_log',
+                SCHEMA = 'churnml',
+                MESSAGE = 'churnml: customer_key must not be blank',
+                DETAIL = 'It keys the customer''s experiment arm and the offer log.',
+                HINT = 'Pass a stable key such as area_code || ''/'' || phone.';
+        ELSIF NEW.customer_key OPERATOR(pg_catalog.~) '[\u0001-\u001f\u007f-\u009f]' THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = 'offer_log_customer_key_check', TABLE = 'offer_log',
+                SCHEMA = 'churnml',
+                MESSAGE = 'churnml: customer_key must not contain control characters',
+                DETAIL = 'A customer key is printable text, such as area_code || ''/'' || phone.',
+                HINT = 'Remove tabs, line breaks and other control characters from the key.';
+        ELSIF NOT COALESCE(NEW.will_churn OPERATOR(pg_catalog.>=) 0 AND NEW.will_churn OPERATOR(pg_catalog.<=) 1,
+                           true)
+              OR NOT COALESCE(NEW.confidence OPERATOR(pg_catalog.>=) 0 AND NEW.confidence OPERATOR(pg_catalog.<=) 1,
+                              true) THEN
+            -- NaN, which PostgreSQL sorts above every number, fails <= 1
+            what := CASE WHEN NOT COALESCE(NEW.will_churn OPERATOR(pg_catalog.>=) 0
+                                           AND NEW.will_churn OPERATOR(pg_catalog.<=) 1, true)
+                         THEN 'will_churn' ELSE 'confidence' END;
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = pg_catalog.format('offer_log_%s_check', what), TABLE = 'offer_log',
+                SCHEMA = 'churnml',
+                MESSAGE = pg_catalog.format('churnml: %s must be between 0 and 1, not %s', what,
+                                            CASE what WHEN 'will_churn' THEN NEW.will_churn::pg_catalog.text
+                                                      ELSE NEW.confidence::pg_catalog.text END),
+                DETAIL = pg_catalog.format('%s is a probability: a number from 0 to 1, or NULL when unknown.', what),
+                HINT = 'Log what churnml.recommend_incentive returned.';
+        ELSIF NOT COALESCE(NEW.sentiment OPERATOR(pg_catalog.=) ANY (ARRAY['POSITIVE', 'NEGATIVE', 'NEUTRAL', 'MIXED']),
+                           true) THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = 'offer_log_sentiment_check', TABLE = 'offer_log', SCHEMA = 'churnml',
+                MESSAGE = pg_catalog.format('churnml: sentiment must be POSITIVE, NEGATIVE, NEUTRAL or MIXED, not %s',
+                                            pg_catalog.left(pg_catalog.to_json(NEW.sentiment)::pg_catalog.text, 70)),
+                DETAIL = 'The offer log keeps the labels churnml.detect_sentiment gives, upper-cased.',
+                HINT = 'Log what churnml.recommend_incentive returned.';
+        ELSIF NOT COALESCE(NEW.offer_value OPERATOR(pg_catalog.>=) 0
+                           AND NEW.offer_value OPERATOR(pg_catalog.<) 'Infinity'::pg_catalog.numeric, true) THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = 'offer_log_offer_value_check', TABLE = 'offer_log',
+                SCHEMA = 'churnml',
+                MESSAGE = pg_catalog.format('churnml: offer_value must be a finite number >= 0, not %s',
+                                            pg_catalog.left(NEW.offer_value::pg_catalog.text, 30)),
+                DETAIL = 'An offer_value is what the offer costs, or NULL when it is unpriced.',
+                HINT = 'Log what churnml.recommend_incentive returned.';
+        ELSIF NOT COALESCE(NEW.currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$', true) THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = 'offer_log_currency_check', TABLE = 'offer_log', SCHEMA = 'churnml',
+                MESSAGE = pg_catalog.format('churnml: currency must be three capital letters, not %s',
+                                            pg_catalog.left(pg_catalog.to_json(NEW.currency)::pg_catalog.text, 30)),
+                DETAIL = 'A currency is an ISO 4217 code such as USD or EUR.',
+                HINT = 'Log what churnml.recommend_incentive returned.';
+        END IF;
+        RAISE EXCEPTION USING
+            ERRCODE = '23514', CONSTRAINT = 'offer_log_check', TABLE = 'offer_log', SCHEMA = 'churnml',
+            MESSAGE = 'churnml: experiment and arm must both be given or both be NULL',
+            DETAIL = 'An offer made by an experiment names the experiment and the arm the customer was given.',
+            HINT = 'Log what churnml.recommend_incentive returned.';
+    END IF;
     IF NEW.rule_id IS NOT NULL THEN
         -- one index probe: the rule's names, experiment and offer, and the logged arm among its arms
         SELECT r.rule_set, r.name, r.experiment, r.offer, r.offer_value, r.currency,
@@ -1452,8 +1511,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION churnml._offer_log_check() IS
-'Internal trigger: an offer''s rule_id names an existing rule (23503), its rule_set and rule_name are that rule''s, and its offer, offer_value and currency are what the rule offers, or, with an experiment, what that arm of the rule offers (each filled in when NULL); without a rule, an experiment''s arm is an arm of some rule of that experiment and the offer is that arm''s (an unknown experiment is 23503). 23514 otherwise. A superuser''s rows pass (pg_restore of offers whose rule changed since).';
-CREATE OR REPLACE TRIGGER check_offer BEFORE INSERT ON churnml.offer_log
+'Internal trigger: an offer''s values are what the log keeps (23514 naming the check, for every writer: customer_key not blank and without control characters, will_churn and confidence 0..1, sentiment one of the four labels, offer_value finite and >= 0, currency three capital letters, experiment and arm both or neither); its rule_id names an existing rule (23503), its rule_set and rule_name are that rule''s, and its offer, offer_value and currency are what the rule offers, or, with an experiment, what that arm of the rule offers (each filled in when NULL); without a rule, an experiment''s arm is an arm of some rule of that experiment and the offer is that arm''s (an unknown experiment is 23503). 23514 otherwise. A superuser''s rows pass (pg_restore of offers whose rule changed since).';
+CREATE OR REPLACE TRIGGER check_offer BEFORE INSERT OR UPDATE ON churnml.offer_log
     FOR EACH ROW EXECUTE FUNCTION churnml._offer_log_check();
 COMMENT ON TABLE churnml.offer_outcomes IS
 'What happened after an offer: retained or churned (one outcome per offer; recording again replaces it). recorded_at is when the outcome was known: not before the offer, not in the future. recorded_by is set by the database.';
@@ -1535,8 +1594,8 @@ CREATE OR REPLACE FUNCTION churnml.log_offer(
 -- PL/pgSQL, not SQL: its INSERT is planned once per session, where a SQL function's is
 -- planned again on every call (assess_customer logs every call: ~0.1 ms saved each).
 -- The arguments are checked here, before the INSERT, so that a bad one is a clear error
--- rather than a CHECK violation showing the whole row (no EXCEPTION block: it would cost
--- a subtransaction per call). The checks are the offer log's CHECK constraints.
+-- (22023/22003) naming the argument (no EXCEPTION block: it would cost a subtransaction
+-- per call). The check_offer trigger checks the same of every row written, as 23514.
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1796,36 +1855,10 @@ COMMENT ON VIEW churnml.call_center_config IS
 'The settings assess_customer uses: the churnml.call_center_settings row, or the defaults while it is empty.';
 GRANT SELECT ON churnml.call_center_config TO churnml_user;
 
-CREATE OR REPLACE FUNCTION churnml._assess_customer(
-    area_code bigint, phone text, message text, log_offer boolean, engine text, search_path text
-) RETURNS TABLE (
-    customer_key text,
-    customer jsonb,
-    will_churn float8,
-    churn_flag boolean,
-    sentiment text,
-    confidence real,
-    offer text,
-    offer_value numeric,
-    reason text,
-    rule_name text,
-    arm text,
-    experiment text,
-    top_reasons text,
-    model_id bigint,
-    offer_id bigint
-)
-LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-import churnml.sql_api.call_center as api
-return api.assess(plpy, '0.3.0', area_code, phone, message, log_offer, engine, search_path)
-$$;
-COMMENT ON FUNCTION churnml._assess_customer(bigint, text, text, boolean, text, text) IS
-'Internal: what churnml.assess_customer calls, with the caller''s search_path as the last argument.';
-
--- Without SET search_path, like churnml.train: an unqualified customer or message table
--- in the settings resolves with the caller's path, which this body hands on.
+-- Without SET search_path: an unqualified customer or message table in the settings
+-- resolves with the caller's path, and the body pins the path itself once it has read them
+-- (sql_api/call_center.py, source_data.pinned_search_path). The call center's hot path: a
+-- SQL wrapper handing the path on, as churnml.train has, cost ~30 us a call (measured).
 CREATE OR REPLACE FUNCTION churnml.assess_customer(
     area_code bigint,
     phone text,
@@ -1849,18 +1882,15 @@ CREATE OR REPLACE FUNCTION churnml.assess_customer(
     model_id bigint,
     offer_id bigint
 )
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
 AS $$
-SELECT * FROM churnml._assess_customer(area_code, phone, message, log_offer, engine,
-                                       pg_catalog.current_setting('search_path'))
+import churnml.sql_api.call_center as api
+return api.assess(plpy, '0.3.0', area_code, phone, message, log_offer, engine)
 $$;
 COMMENT ON FUNCTION churnml.assess_customer(bigint, text, text, boolean, text) IS
 'The call-center answer for one customer: their row (as jsonb), the churn probability from the deployed model and whether it is above the deployed cutoff, the sentiment of `message` (or, when NULL, of their latest stored message), the incentive Marketing''s rules recommend with its reason, rule and experiment arm, and the model''s top reasons for this customer. The message is data, never SQL. Only with log_offer => true is the recommendation written to churnml.offer_log (offer_id, for record_outcome and experiment_results; NULL otherwise): reading is never writing, so a BI refresh or a repeated look-up logs nothing. An unknown customer is an error (SQLSTATE P0002). Tables and model come from churnml.call_center_settings.';
 
-GRANT EXECUTE ON FUNCTION
-    churnml._assess_customer(bigint, text, text, boolean, text, text),
-    churnml.assess_customer(bigint, text, text, boolean, text)
-TO churnml_user;
+GRANT EXECUTE ON FUNCTION churnml.assess_customer(bigint, text, text, boolean, text) TO churnml_user;
 
 -- ---- sql/410_dashboards.sql ----
 -- Dashboards and BI tools: every customer's churn risk in one view, and the
@@ -1950,7 +1980,7 @@ CROSS JOIN LATERAL churnml._unpack_risk(b.keys, b.probabilities, b.bands) WITH O
 COMMENT ON VIEW churnml.customer_risk IS
 'One row per customer of the call-center customer table (churnml.call_center_config) for dashboards: customer_key (key1/key2, as assess_customer), will_churn from the deployed model, churn_flag and risk_band against the deployment''s threshold (high: will_churn > threshold, i.e. churn_flag; medium: > threshold/2; low: the rest), top_reason = the feature with the largest positive TreeSHAP contribution (as explain_churn; NULL when none is positive) and that contribution, the latest sentiment/confidence/time recorded for the customer in churnml.offer_log (NULL if never assessed with a sentiment), and the model name and id. Computed on every read (bulk scoring in C), and a query pays only for the columns it reads: the explanations (TreeSHAP, most of the work) only when it reads top_reason or top_reason_contribution, the offer-log lookups only when it reads sentiment, confidence or sentiment_at. For 10,000 customers about 0.3 s without explanations; materialise it for heavy dashboards. Reads the customer table with the caller''s privileges. Never writes.';
 
--- Without SET search_path, like churnml.assess_customer: it hands the caller's path on.
+-- Without SET search_path, like churnml.assess_customer, which reads the caller's path.
 CREATE OR REPLACE FUNCTION churnml.assess_customer_text(
     area_code bigint,
     phone text,
@@ -1978,8 +2008,7 @@ LANGUAGE sql VOLATILE PARALLEL UNSAFE
 AS $$
 SELECT a.customer_key, a.customer::pg_catalog.text, a.will_churn, a.churn_flag, a.sentiment, a.confidence,
        a.offer, a.offer_value, a.reason, a.rule_name, a.arm, a.experiment, a.top_reasons, a.model_id, a.offer_id
-FROM churnml._assess_customer(area_code, phone, message, log_offer, engine,
-                              pg_catalog.current_setting('search_path')) AS a
+FROM churnml.assess_customer(area_code, phone, message, log_offer, engine) AS a
 $$;
 COMMENT ON FUNCTION churnml.assess_customer_text(bigint, text, text, boolean, text) IS
 'assess_customer with only plain SQL types, for JDBC/ODBC and BI tools: the same columns, but `customer` is the customer row as JSON text instead of jsonb (which JDBC returns as org.postgresql.util.PGobject). Like assess_customer, writes the offer to churnml.offer_log only when log_offer is true: a BI refresh never writes.';

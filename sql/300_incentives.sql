@@ -91,7 +91,92 @@ DECLARE
     maker text;    -- who makes the offer the row must repeat: the rule, or an arm of its experiment
     problem text;
     detail text;
+    what text;
 BEGIN
+    -- The row's own values first, whoever writes it (superusers too): what CHECK constraints
+    -- would say (23514, with the constraint's name), said here because this function's
+    -- expressions are prepared once a session where a table's CHECK constraints are prepared
+    -- again for every INSERT (see the table).
+    -- One expression on the way in; which check failed is worked out only when one did.
+    IF NOT COALESCE(NEW.customer_key OPERATOR(pg_catalog.~) '[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'
+                    AND NEW.customer_key OPERATOR(pg_catalog.!~) '[\u0001-\u001f\u007f-\u009f]'
+                    AND COALESCE(NEW.will_churn OPERATOR(pg_catalog.>=) 0
+                                 AND NEW.will_churn OPERATOR(pg_catalog.<=) 1, true)
+                    AND COALESCE(NEW.confidence OPERATOR(pg_catalog.>=) 0
+                                 AND NEW.confidence OPERATOR(pg_catalog.<=) 1, true)
+                    AND COALESCE(NEW.sentiment OPERATOR(pg_catalog.=) ANY (ARRAY['POSITIVE', 'NEGATIVE', 'NEUTRAL',
+                                                                                  'MIXED']), true)
+                    AND COALESCE(NEW.offer_value OPERATOR(pg_catalog.>=) 0
+                                 AND NEW.offer_value OPERATOR(pg_catalog.<) 'Infinity'::pg_catalog.numeric, true)
+                    AND COALESCE(NEW.currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$', true)
+                    AND (NEW.experiment IS NULL) OPERATOR(pg_catalog.=) (NEW.arm IS NULL), false) THEN
+        IF NEW.customer_key IS NULL THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23502', COLUMN = 'customer_key', TABLE = 'offer_log', SCHEMA = 'churnml',
+                MESSAGE = 'churnml: customer_key must not be NULL',
+                DETAIL = 'It keys the customer''s experiment arm and the offer log.',
+                HINT = 'Pass a stable key such as area_code || ''/'' || phone.';
+        ELSIF NEW.customer_key OPERATOR(pg_catalog.!~) '[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]' THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = 'offer_log_customer_key_check', TABLE = 'offer_log',
+                SCHEMA = 'churnml',
+                MESSAGE = 'churnml: customer_key must not be blank',
+                DETAIL = 'It keys the customer''s experiment arm and the offer log.',
+                HINT = 'Pass a stable key such as area_code || ''/'' || phone.';
+        ELSIF NEW.customer_key OPERATOR(pg_catalog.~) '[\u0001-\u001f\u007f-\u009f]' THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = 'offer_log_customer_key_check', TABLE = 'offer_log',
+                SCHEMA = 'churnml',
+                MESSAGE = 'churnml: customer_key must not contain control characters',
+                DETAIL = 'A customer key is printable text, such as area_code || ''/'' || phone.',
+                HINT = 'Remove tabs, line breaks and other control characters from the key.';
+        ELSIF NOT COALESCE(NEW.will_churn OPERATOR(pg_catalog.>=) 0 AND NEW.will_churn OPERATOR(pg_catalog.<=) 1,
+                           true)
+              OR NOT COALESCE(NEW.confidence OPERATOR(pg_catalog.>=) 0 AND NEW.confidence OPERATOR(pg_catalog.<=) 1,
+                              true) THEN
+            -- NaN, which PostgreSQL sorts above every number, fails <= 1
+            what := CASE WHEN NOT COALESCE(NEW.will_churn OPERATOR(pg_catalog.>=) 0
+                                           AND NEW.will_churn OPERATOR(pg_catalog.<=) 1, true)
+                         THEN 'will_churn' ELSE 'confidence' END;
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = pg_catalog.format('offer_log_%s_check', what), TABLE = 'offer_log',
+                SCHEMA = 'churnml',
+                MESSAGE = pg_catalog.format('churnml: %s must be between 0 and 1, not %s', what,
+                                            CASE what WHEN 'will_churn' THEN NEW.will_churn::pg_catalog.text
+                                                      ELSE NEW.confidence::pg_catalog.text END),
+                DETAIL = pg_catalog.format('%s is a probability: a number from 0 to 1, or NULL when unknown.', what),
+                HINT = 'Log what churnml.recommend_incentive returned.';
+        ELSIF NOT COALESCE(NEW.sentiment OPERATOR(pg_catalog.=) ANY (ARRAY['POSITIVE', 'NEGATIVE', 'NEUTRAL', 'MIXED']),
+                           true) THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = 'offer_log_sentiment_check', TABLE = 'offer_log', SCHEMA = 'churnml',
+                MESSAGE = pg_catalog.format('churnml: sentiment must be POSITIVE, NEGATIVE, NEUTRAL or MIXED, not %s',
+                                            pg_catalog.left(pg_catalog.to_json(NEW.sentiment)::pg_catalog.text, 70)),
+                DETAIL = 'The offer log keeps the labels churnml.detect_sentiment gives, upper-cased.',
+                HINT = 'Log what churnml.recommend_incentive returned.';
+        ELSIF NOT COALESCE(NEW.offer_value OPERATOR(pg_catalog.>=) 0
+                           AND NEW.offer_value OPERATOR(pg_catalog.<) 'Infinity'::pg_catalog.numeric, true) THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = 'offer_log_offer_value_check', TABLE = 'offer_log',
+                SCHEMA = 'churnml',
+                MESSAGE = pg_catalog.format('churnml: offer_value must be a finite number >= 0, not %s',
+                                            pg_catalog.left(NEW.offer_value::pg_catalog.text, 30)),
+                DETAIL = 'An offer_value is what the offer costs, or NULL when it is unpriced.',
+                HINT = 'Log what churnml.recommend_incentive returned.';
+        ELSIF NOT COALESCE(NEW.currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$', true) THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '23514', CONSTRAINT = 'offer_log_currency_check', TABLE = 'offer_log', SCHEMA = 'churnml',
+                MESSAGE = pg_catalog.format('churnml: currency must be three capital letters, not %s',
+                                            pg_catalog.left(pg_catalog.to_json(NEW.currency)::pg_catalog.text, 30)),
+                DETAIL = 'A currency is an ISO 4217 code such as USD or EUR.',
+                HINT = 'Log what churnml.recommend_incentive returned.';
+        END IF;
+        RAISE EXCEPTION USING
+            ERRCODE = '23514', CONSTRAINT = 'offer_log_check', TABLE = 'offer_log', SCHEMA = 'churnml',
+            MESSAGE = 'churnml: experiment and arm must both be given or both be NULL',
+            DETAIL = 'An offer made by an experiment names the experiment and the arm the customer was given.',
+            HINT = 'Log what churnml.recommend_incentive returned.';
+    END IF;
     IF NEW.rule_id IS NOT NULL THEN
         -- one index probe: the rule's names, experiment and offer, and the logged arm among its arms
         SELECT r.rule_set, r.name, r.experiment, r.offer, r.offer_value, r.currency,
@@ -235,8 +320,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION churnml._offer_log_check() IS
-'Internal trigger: an offer''s rule_id names an existing rule (23503), its rule_set and rule_name are that rule''s, and its offer, offer_value and currency are what the rule offers, or, with an experiment, what that arm of the rule offers (each filled in when NULL); without a rule, an experiment''s arm is an arm of some rule of that experiment and the offer is that arm''s (an unknown experiment is 23503). 23514 otherwise. A superuser''s rows pass (pg_restore of offers whose rule changed since).';
-CREATE OR REPLACE TRIGGER check_offer BEFORE INSERT ON churnml.offer_log
+'Internal trigger: an offer''s values are what the log keeps (23514 naming the check, for every writer: customer_key not blank and without control characters, will_churn and confidence 0..1, sentiment one of the four labels, offer_value finite and >= 0, currency three capital letters, experiment and arm both or neither); its rule_id names an existing rule (23503), its rule_set and rule_name are that rule''s, and its offer, offer_value and currency are what the rule offers, or, with an experiment, what that arm of the rule offers (each filled in when NULL); without a rule, an experiment''s arm is an arm of some rule of that experiment and the offer is that arm''s (an unknown experiment is 23503). 23514 otherwise. A superuser''s rows pass (pg_restore of offers whose rule changed since).';
+CREATE OR REPLACE TRIGGER check_offer BEFORE INSERT OR UPDATE ON churnml.offer_log
     FOR EACH ROW EXECUTE FUNCTION churnml._offer_log_check();
 COMMENT ON TABLE churnml.offer_outcomes IS
 'What happened after an offer: retained or churned (one outcome per offer; recording again replaces it). recorded_at is when the outcome was known: not before the offer, not in the future. recorded_by is set by the database.';
@@ -318,8 +403,8 @@ CREATE OR REPLACE FUNCTION churnml.log_offer(
 -- PL/pgSQL, not SQL: its INSERT is planned once per session, where a SQL function's is
 -- planned again on every call (assess_customer logs every call: ~0.1 ms saved each).
 -- The arguments are checked here, before the INSERT, so that a bad one is a clear error
--- rather than a CHECK violation showing the whole row (no EXCEPTION block: it would cost
--- a subtransaction per call). The checks are the offer log's CHECK constraints.
+-- (22023/22003) naming the argument (no EXCEPTION block: it would cost a subtransaction
+-- per call). The check_offer trigger checks the same of every row written, as 23514.
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$

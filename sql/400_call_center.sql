@@ -37,36 +37,10 @@ COMMENT ON VIEW churnml.call_center_config IS
 'The settings assess_customer uses: the churnml.call_center_settings row, or the defaults while it is empty.';
 GRANT SELECT ON churnml.call_center_config TO churnml_user;
 
-CREATE OR REPLACE FUNCTION churnml._assess_customer(
-    area_code bigint, phone text, message text, log_offer boolean, engine text, search_path text
-) RETURNS TABLE (
-    customer_key text,
-    customer jsonb,
-    will_churn float8,
-    churn_flag boolean,
-    sentiment text,
-    confidence real,
-    offer text,
-    offer_value numeric,
-    reason text,
-    rule_name text,
-    arm text,
-    experiment text,
-    top_reasons text,
-    model_id bigint,
-    offer_id bigint
-)
-LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-import churnml.sql_api.call_center as api
-return api.assess(plpy, '@EXTVERSION@', area_code, phone, message, log_offer, engine, search_path)
-$$;
-COMMENT ON FUNCTION churnml._assess_customer(bigint, text, text, boolean, text, text) IS
-'Internal: what churnml.assess_customer calls, with the caller''s search_path as the last argument.';
-
--- Without SET search_path, like churnml.train: an unqualified customer or message table
--- in the settings resolves with the caller's path, which this body hands on.
+-- Without SET search_path: an unqualified customer or message table in the settings
+-- resolves with the caller's path, and the body pins the path itself once it has read them
+-- (sql_api/call_center.py, source_data.pinned_search_path). The call center's hot path: a
+-- SQL wrapper handing the path on, as churnml.train has, cost ~30 us a call (measured).
 CREATE OR REPLACE FUNCTION churnml.assess_customer(
     area_code bigint,
     phone text,
@@ -90,15 +64,12 @@ CREATE OR REPLACE FUNCTION churnml.assess_customer(
     model_id bigint,
     offer_id bigint
 )
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
 AS $$
-SELECT * FROM churnml._assess_customer(area_code, phone, message, log_offer, engine,
-                                       pg_catalog.current_setting('search_path'))
+import churnml.sql_api.call_center as api
+return api.assess(plpy, '@EXTVERSION@', area_code, phone, message, log_offer, engine)
 $$;
 COMMENT ON FUNCTION churnml.assess_customer(bigint, text, text, boolean, text) IS
 'The call-center answer for one customer: their row (as jsonb), the churn probability from the deployed model and whether it is above the deployed cutoff, the sentiment of `message` (or, when NULL, of their latest stored message), the incentive Marketing''s rules recommend with its reason, rule and experiment arm, and the model''s top reasons for this customer. The message is data, never SQL. Only with log_offer => true is the recommendation written to churnml.offer_log (offer_id, for record_outcome and experiment_results; NULL otherwise): reading is never writing, so a BI refresh or a repeated look-up logs nothing. An unknown customer is an error (SQLSTATE P0002). Tables and model come from churnml.call_center_settings.';
 
-GRANT EXECUTE ON FUNCTION
-    churnml._assess_customer(bigint, text, text, boolean, text, text),
-    churnml.assess_customer(bigint, text, text, boolean, text)
-TO churnml_user;
+GRANT EXECUTE ON FUNCTION churnml.assess_customer(bigint, text, text, boolean, text) TO churnml_user;

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from churnml import server
 from churnml.errors import (
     DataException,
     FeatureNotSupported,
@@ -45,7 +46,8 @@ def caller_search_path(plpy: Plpy, search_path: str | None) -> Iterator[None]:
     the SQL signature captures the caller's path as a default argument. PostgreSQL
     restores the pinned value when the function exits, and so do we on the way out.
     """
-    setter = plpy.prepare("SELECT pg_catalog.set_config('search_path', $1, true)", ["pg_catalog.text"])
+    setter = prepared(plpy, "set_search_path", "SELECT pg_catalog.set_config('search_path', $1, true)",
+                      ["pg_catalog.text"])
     plpy.execute(setter, [search_path or PINNED_SEARCH_PATH])
     try:
         yield
@@ -55,7 +57,8 @@ def caller_search_path(plpy: Plpy, search_path: str | None) -> Iterator[None]:
 
 @contextmanager
 def pinned_search_path(plpy: Plpy) -> Iterator[None]:
-    """Back to the pinned search_path for a while inside caller_search_path.
+    """The pinned search_path for a while: inside caller_search_path, or in a function
+    without a SET clause (churnml.assess_customer) once it has used the caller's path.
 
     For churnml's own SQL whose result must not depend on the caller's path: type
     names printed by format_type are parsed again later under the pinned path (a
@@ -63,8 +66,10 @@ def pinned_search_path(plpy: Plpy) -> Iterator[None]:
     type of the caller's path comes out schema-qualified and a look-alike of a
     built-in type in the caller's path is never what a name means.
     """
-    current = plpy.execute(prepared(plpy, "search_path", "SELECT pg_catalog.current_setting('search_path') AS p",
-                                    []))[0]["p"]
+    current = server.setting("search_path")  # read in the server: no query
+    if current is None:  # outside a backend
+        current = plpy.execute(prepared(plpy, "search_path", "SELECT pg_catalog.current_setting('search_path') AS p",
+                                        []))[0]["p"]
     setter = prepared(plpy, "set_search_path", "SELECT pg_catalog.set_config('search_path', $1, true)",
                       ["pg_catalog.text"])
     plpy.execute(setter, [PINNED_SEARCH_PATH])

@@ -50,19 +50,6 @@ ALTER TABLE churnml.experiments ENABLE TRIGGER check_experiment;
 -- that break it and the statement that validates it once they are fixed.
 ALTER TABLE churnml.deployments
     ADD CONSTRAINT deployments_name_check CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$') NOT VALID;
-ALTER TABLE churnml.offer_log
-    ADD CONSTRAINT offer_log_customer_key_check CHECK (
-        customer_key OPERATOR(pg_catalog.~) '[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'
-        AND customer_key OPERATOR(pg_catalog.!~) '[\u0001-\u001f\u007f-\u009f]') NOT VALID,
-    ADD CONSTRAINT offer_log_offer_value_check
-        CHECK (offer_value OPERATOR(pg_catalog.>=) 0 AND offer_value OPERATOR(pg_catalog.<) 'Infinity') NOT VALID,
-    ADD CONSTRAINT offer_log_currency_check CHECK (currency ~ '^[A-Z]{3}$') NOT VALID,
-    ADD CONSTRAINT offer_log_will_churn_check
-        CHECK (will_churn OPERATOR(pg_catalog.>=) 0 AND will_churn OPERATOR(pg_catalog.<=) 1) NOT VALID,
-    ADD CONSTRAINT offer_log_sentiment_check
-        CHECK (sentiment OPERATOR(pg_catalog.=) ANY (ARRAY['POSITIVE', 'NEGATIVE', 'NEUTRAL', 'MIXED'])) NOT VALID,
-    ADD CONSTRAINT offer_log_confidence_check
-        CHECK (confidence OPERATOR(pg_catalog.>=) 0 AND confidence OPERATOR(pg_catalog.<=) 1) NOT VALID;
 ALTER TABLE churnml.incentive_rules
     ADD CONSTRAINT incentive_rules_condition_length
         CHECK (pg_catalog.char_length(condition) OPERATOR(pg_catalog.<=) 2000) NOT VALID,
@@ -79,19 +66,6 @@ BEGIN
     FOR c IN SELECT * FROM (VALUES
         ('deployments', 'deployments_name_check', 'pg_catalog.format(''%s (%L)'', id, name)',
          'NOT name OPERATOR(pg_catalog.~) ''^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'''),
-        ('offer_log', 'offer_log_customer_key_check', 'id::pg_catalog.text',
-         'NOT (customer_key OPERATOR(pg_catalog.~) ''[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'' '
-         'AND customer_key OPERATOR(pg_catalog.!~) ''[\u0001-\u001f\u007f-\u009f]'')'),
-        ('offer_log', 'offer_log_offer_value_check', 'id::pg_catalog.text',
-         'NOT (offer_value OPERATOR(pg_catalog.>=) 0 AND offer_value OPERATOR(pg_catalog.<) ''Infinity'')'),
-        ('offer_log', 'offer_log_currency_check', 'id::pg_catalog.text',
-         'NOT currency OPERATOR(pg_catalog.~) ''^[A-Z]{3}$'''),
-        ('offer_log', 'offer_log_will_churn_check', 'id::pg_catalog.text',
-         'NOT (will_churn OPERATOR(pg_catalog.>=) 0 AND will_churn OPERATOR(pg_catalog.<=) 1)'),
-        ('offer_log', 'offer_log_sentiment_check', 'id::pg_catalog.text',
-         'NOT sentiment OPERATOR(pg_catalog.=) ANY (ARRAY[''POSITIVE'', ''NEGATIVE'', ''NEUTRAL'', ''MIXED''])'),
-        ('offer_log', 'offer_log_confidence_check', 'id::pg_catalog.text',
-         'NOT (confidence OPERATOR(pg_catalog.>=) 0 AND confidence OPERATOR(pg_catalog.<=) 1)'),
         ('incentive_rules', 'incentive_rules_condition_length', 'pg_catalog.format(''%s (%s)'', id, name)',
          'pg_catalog.char_length(condition) OPERATOR(pg_catalog.>) 2000'),
         ('incentive_rules', 'incentive_rules_offer_length', 'pg_catalog.format(''%s (%s)'', id, name)',

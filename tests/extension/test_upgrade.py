@@ -276,12 +276,13 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
     assert not problems, "\n".join(problems)
 
 
-# Rows a 0.2.0 database may hold that break 0.3.0's new constraints: constraint -> (the row's id, how to fix it).
+# Rows a 0.2.0 database may hold that 0.3.0's check_offer trigger refuses in new rows (it checks
+# what CHECK constraints would, for new rows only): what -> "column = value".
 DIRTY_OFFERS = {
-    "offer_log_will_churn_check": "will_churn = 7.5",
-    "offer_log_confidence_check": "confidence = 'NaN'",
-    "offer_log_sentiment_check": "sentiment = 'ECSTATIC'",
-    "offer_log_customer_key_check": "customer_key = E'\\x01'",
+    "will_churn": "will_churn = 7.5",
+    "confidence": "confidence = 'NaN'",
+    "sentiment": "sentiment = 'ECSTATIC'",
+    "customer_key": "customer_key = E'\\x01'",
 }
 
 
@@ -290,13 +291,13 @@ def _dirty_release_database(server: Any) -> str:
     server.ensure_database("dirty", ensure_extension=False)
     with psycopg.connect(server.url("dirty"), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE EXTENSION churnml VERSION {} CASCADE").format(sql.Literal(PREVIOUS)))
-        for constraint, broken in DIRTY_OFFERS.items():
+        for what, broken in DIRTY_OFFERS.items():
             column, value = broken.split(" = ", 1)
             if column == "customer_key":
-                conn.execute(f"INSERT INTO churnml.offer_log (customer_key, offer) VALUES ({value}, %s)", (constraint,))
+                conn.execute(f"INSERT INTO churnml.offer_log (customer_key, offer) VALUES ({value}, %s)", (what,))
             else:
                 conn.execute(f"INSERT INTO churnml.offer_log (customer_key, offer, {column}) "
-                             f"VALUES ('dirty', %s, {value})", (constraint,))
+                             f"VALUES ('dirty', %s, {value})", (what,))
         conn.execute("INSERT INTO churnml.incentive_rules (rule_set, priority, name, condition, offer, reason) "
                      "VALUES ('dirty', 1, 'wordy', 'TRUE', repeat('o', 150), repeat('r', 600))")
     return "dirty"
@@ -304,7 +305,8 @@ def _dirty_release_database(server: Any) -> str:
 
 def _update_dirty_database(url: str) -> None:
     """The update keeps every row: each constraint they break stays NOT VALID with a WARNING naming the rows and
-    the VALIDATE to run; the others are validated. Once the rows are fixed, VALIDATE makes it a fresh install's."""
+    the VALIDATE to run; the others are validated. Once the rows are fixed, VALIDATE makes it a fresh install's.
+    The offer log's old rows stay as they are; new ones are checked by the check_offer trigger."""
     warnings: list[tuple[str, str, str]] = []  # (message, detail, hint): a Diagnostic lives only in its handler
 
     def keep(diag: psycopg.errors.Diagnostic) -> None:
@@ -314,8 +316,7 @@ def _update_dirty_database(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.add_notice_handler(keep)
         conn.execute("ALTER EXTENSION churnml UPDATE")
-        broken = {**dict.fromkeys(DIRTY_OFFERS, "offer_log"),
-                  "incentive_rules_offer_length": "incentive_rules", "incentive_rules_reason_length": "incentive_rules"}
+        broken = {"incentive_rules_offer_length": "incentive_rules", "incentive_rules_reason_length": "incentive_rules"}
         said = {message: (detail, hint) for message, detail, hint in warnings}
         for constraint, table in broken.items():
             message = (f"churnml 0.3.0: existing rows of churnml.{table} break the new constraint {constraint}, left "
@@ -328,8 +329,8 @@ def _update_dirty_database(url: str) -> None:
                                               "connamespace = 'churnml'::regnamespace").fetchall()}
         assert invalid == set(broken)
         assert conn.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0] == len(DIRTY_OFFERS)
-        # still checked for new rows
-        with pytest.raises(psycopg.errors.CheckViolation):
+        # new rows are checked
+        with pytest.raises(psycopg.errors.CheckViolation, match="will_churn must be between 0 and 1"):
             conn.execute("INSERT INTO churnml.offer_log (customer_key, will_churn) VALUES ('new', 2)")
         conn.execute("DELETE FROM churnml.offer_log")
         conn.execute("UPDATE churnml.incentive_rules SET offer = 'o', reason = 'r' WHERE rule_set = 'dirty'")

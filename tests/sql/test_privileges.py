@@ -58,8 +58,11 @@ UNPINNED_ALLOWED.update({
     "integer,boolean,bigint)": CALLER_PATH,
     "churnml.train_sentiment(text,text,text,text,integer,boolean)": CALLER_PATH,
     "churnml.score(text,text,text,integer)": CALLER_PATH,
-    "churnml.assess_customer(bigint,text,text,boolean,text)": CALLER_PATH,
-    "churnml.assess_customer_text(bigint,text,text,boolean,text)": CALLER_PATH,
+    "churnml.assess_customer(bigint,text,text,boolean,text)":
+        "PL/Python, the call center's hot path: finds the settings' tables with the caller's path, then pins it "
+        "itself (a SQL wrapper handing the path on cost ~30 us a call)",
+    "churnml.assess_customer_text(bigint,text,text,boolean,text)":
+        "SQL, hands the caller's search_path on to churnml.assess_customer (every name schema-qualified)",
     "churnml.export_query(text,text,text,boolean,boolean,boolean,text,bigint)": CALLER_PATH,
     "churnml.load_from_s3(regclass,text,text,text,boolean,integer,text[],text)": CALLER_PATH,
     "aws_s3.query_export_to_s3(text,aws_commons._s3_uri_1,text)": CALLER_PATH,

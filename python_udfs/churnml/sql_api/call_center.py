@@ -24,10 +24,11 @@ from churnml.errors import (
     not_a_name,
 )
 from churnml.scoring import model_cache
-from churnml.source_data import caller_search_path
+from churnml.sentiment.analysis import run_one
+from churnml.source_data import pinned_search_path
 from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry
-from churnml.sql_api.sentiment import analyze_texts
+from churnml.sql_api.sentiment import scorer_for
 
 _SETTINGS = """
     SELECT customer_table, key_columns, message_table, message_column, time_column, model, rule_set, top_reasons
@@ -196,17 +197,25 @@ def _reasons(loaded: model_cache.LoadedModel, values: list[Any], encoded: list[A
 
 @entry
 def assess(plpy: Plpy, area_code: int | None, phone: str | None, message: str | None, log_offer: bool | None,
-           engine: str | None, search_path: str | None) -> list[dict[str, Any]]:
+           engine: str | None) -> list[dict[str, Any]]:
+    """churnml.assess_customer, which runs under the caller's search_path (no SET clause): the
+    settings' tables are found with it, then the rest runs with the path pinned."""
     if area_code is None or phone is None:
         return []
     settings = plpy.execute(prepared(plpy, "settings", _SETTINGS, []))[0]
     key = (area_code, phone)
-    with caller_search_path(plpy, search_path):
-        # the message table's settings matter only when it is read (message NULL)
-        tables = resolve_tables(plpy, settings, messages=message is None)
-        customer = _customer(plpy, settings, tables, key)
-        if message is None:
-            message = _latest_message(plpy, settings, tables, key)
+    # the message table's settings matter only when it is read (message NULL)
+    tables = resolve_tables(plpy, settings, messages=message is None)
+    customer = _customer(plpy, settings, tables, key)
+    if message is None:
+        message = _latest_message(plpy, settings, tables, key)
+    with pinned_search_path(plpy):
+        return _assess(plpy, settings, key, customer, message, log_offer, engine)
+
+
+def _assess(plpy: Plpy, settings: dict[str, Any], key: tuple[int, str], customer: dict[str, Any],
+            message: str | None, log_offer: bool | None, engine: str | None) -> list[dict[str, Any]]:
+    area_code, phone = key
     serving = model_cache.serving(plpy, settings["model"])
     loaded = serving.model
     missing = [n for n in loaded.input_names if n not in customer]
@@ -217,7 +226,7 @@ def assess(plpy: Plpy, area_code: int | None, phone: str | None, message: str | 
     # encoded once for the score and the reasons (a text feature would be embedded twice)
     encoded = loaded.encode_row(values)
     probability = loaded.predict_row(encoded)
-    result = analyze_texts(plpy, [message], "en", engine)[0]
+    result = run_one(message, scorer_for(plpy, "en", engine))
     sentiment = None if result is None else result.label
     confidence = None if result is None else result.confidence
     customer_key = f"{area_code}/{phone}"
