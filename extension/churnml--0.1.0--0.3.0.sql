@@ -1,6 +1,6 @@
 -- churnml upgrade 0.1.0 -> 0.3.0, built from sql/ by extension/tools/build-sql.sh: edit those, not this.
 -- The deltas (run once), then every re-runnable file of the 0.3.0 install script.
--- build id: b2f625f2adf513b9
+-- build id: add645408d929817
 \echo Use "ALTER EXTENSION churnml UPDATE" to load this file. \quit
 
 -- ---- sql/upgrades/0.1.0--0.2.0.sql ----
@@ -378,7 +378,7 @@ COMMENT ON FUNCTION churnml.version() IS
 CREATE OR REPLACE FUNCTION churnml._build_id() RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT 'b2f625f2adf513b9'::text $$;
+AS $$ SELECT 'add645408d929817'::text $$;
 COMMENT ON FUNCTION churnml._build_id() IS
 'Internal: a hash of the SQL this installation was created from, so that tools can tell a database created by an earlier build of the same version (the embedded server re-creates it).';
 
@@ -823,7 +823,7 @@ COMMENT ON FUNCTION churnml._score_json(text, text, float8) IS
 CREATE OR REPLACE FUNCTION churnml.will_churn(c anyelement, model text DEFAULT 'churn') RETURNS float8
 LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT churnml._score_json(model, pg_catalog.row_to_json(c)::pg_catalog.text) $$;
+AS $$ SELECT churnml._score_json(model, pg_catalog.to_json(c)::pg_catalog.text) $$;
 COMMENT ON FUNCTION churnml.will_churn(anyelement, text) IS
 'Churn probability (0..1) of a whole row, e.g. SELECT churnml.will_churn(c) FROM customers c, from the model deployed as `model`; features are taken from the row''s columns by name. For the fastest per-row calls make a typed function with churnml.create_model_function.';
 
@@ -852,7 +852,7 @@ CREATE OR REPLACE FUNCTION churnml.explain_churn(c anyelement, top_k int DEFAULT
 RETURNS TABLE (feature text, value text, contribution float8)
 LANGUAGE sql STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM churnml._explain_json(model, pg_catalog.row_to_json(c)::pg_catalog.text, top_k) $$;
+AS $$ SELECT * FROM churnml._explain_json(model, pg_catalog.to_json(c)::pg_catalog.text, top_k) $$;
 COMMENT ON FUNCTION churnml.explain_churn(anyelement, int, text) IS
 'Why the model predicts what it does for one customer: the top_k input features by absolute TreeSHAP contribution to the log-odds (one-hot columns folded back onto their column), largest first. Positive contributions push towards churn. `model` is a deployed name (the model it serves), the name of models not deployed (the latest, said in a NOTICE once per statement) or a model id.';
 

@@ -481,9 +481,9 @@ def _train_on_dask(config: S3Config, target: S3Uri, manifest: Manifest, *, label
         test_rows = part_index["test"]
         holdout = {"labels": [bool(v) for v in y[test_rows]],
                    "scores": [float(v) for v in predictions.get("test", [])]} if "test" in predictions else {}
-        return _Trained(artifact=bytes(model.save_raw("json")), spec=to_jsonable(fitted),  # type: ignore[arg-type]
-                        metrics=to_jsonable(metrics), params=to_jsonable(params),  # type: ignore[arg-type]
-                        holdout=holdout, facts=to_jsonable(facts), workers=len(addresses))  # type: ignore[arg-type]
+        return _Trained(artifact=bytes(model.save_raw("json")), spec=to_jsonable(fitted),  # type: ignore[arg-type]  # dicts in, dicts out
+                        metrics=to_jsonable(metrics), params=to_jsonable(params),  # type: ignore[arg-type]  # dicts in, dicts out
+                        holdout=holdout, facts=to_jsonable(facts), workers=len(addresses))  # type: ignore[arg-type]  # dicts in, dicts out
     finally:
         try:  # a worker of a cluster that lives on gets its stdout and stderr back, even after an error
             client.run(take_output)

@@ -98,7 +98,7 @@ class Pending(Generic[T]):
             check()
         if self._error is not None:
             raise self._error
-        return self._result  # type: ignore[return-value]
+        return self._result  # type: ignore[return-value]  # set by the call when it raised nothing (T may be None)
 
 
 class Once(Generic[T]):
@@ -120,7 +120,7 @@ class Once(Generic[T]):
 
     def get(self) -> T:
         if self._ready:
-            return self._value  # type: ignore[return-value]
+            return self._value  # type: ignore[return-value]  # _ready: _value holds what work returned
         if not in_backend():
             value = self._work()
         else:

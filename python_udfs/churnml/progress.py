@@ -145,7 +145,7 @@ def tracked(name: str, phase: str | None = None, unit: str | None = None) -> Cal
         def inner(*args: Any, **kwargs: Any) -> Any:
             with operation(name, phase, unit=unit):
                 return func(*args, **kwargs)
-        return inner  # type: ignore[return-value]
+        return inner  # type: ignore[return-value]  # functools.wraps keeps func's signature
     return wrap
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from churnml import errors, registry
-from churnml.errors import InvalidParameter, NullValueNotAllowed, UndefinedObject
+from churnml.errors import DatatypeMismatch, InvalidParameter, NullValueNotAllowed, UndefinedObject
 from churnml.incentives import conditions
 from churnml.incentives.conditions import ConditionError
 from churnml.sql_api import aws, models, scoring, sentiment
@@ -121,9 +121,16 @@ def test_condition_numbers_are_ascii_digits(condition: str) -> None:
     assert raised.value.sqlstate == "22023"
 
 
-@pytest.mark.parametrize("row_json", ["", "[[[", "true", "[]", '"x"', "1", "null"])
-def test_row_json_must_be_an_object(row_json: str) -> None:
+@pytest.mark.parametrize("row_json", ["", "[[["])
+def test_row_json_must_be_json(row_json: str) -> None:
     with pytest.raises(InvalidParameter, match="row_json"):
+        scoring._row(row_json)
+
+
+@pytest.mark.parametrize(("row_json", "kind"), [("true", "a boolean"), ("[]", "an array"), ('"x"', "a text value"),
+                                                ("1", "a number"), ("1.5", "a number"), ("null", "a null")])
+def test_a_value_that_is_not_a_row_is_42804(row_json: str, kind: str) -> None:
+    with pytest.raises(DatatypeMismatch, match=f"a row of column values is needed, not {kind}$"):
         scoring._row(row_json)
 
 

@@ -74,6 +74,7 @@ FUNCTIONS = [
     ("quote_ident(text)", "text", "pg_catalog.quote_ident($1)"),
     ("replace(text, text, text)", "text", "pg_catalog.replace($1, $2, $3)"),
     ("row_to_json(record)", "json", "pg_catalog.row_to_json($1)"),
+    ("to_json(anyelement)", "json", "pg_catalog.to_json($1)"),
     ("to_jsonb(anyelement)", "jsonb", "pg_catalog.to_jsonb($1)"),
     ("jsonb_build_object(VARIADIC text[])", "jsonb", "pg_catalog.jsonb_object($1)"),
     ("jsonb_populate_record(anyelement, jsonb)", "anyelement", "pg_catalog.jsonb_populate_record($1, $2)"),

@@ -28,7 +28,7 @@ def _wrap(func: F, *, check_version: bool) -> F:
             return _mapped_rows(plpy, result)
         return result
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps func's signature
 
 
 def _reraise(plpy: Plpy, exc: Exception) -> None:

@@ -117,7 +117,7 @@ def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | 
 
     embed = embedder_for(spec)
     if embed is not None:
-        plpy.notice(f"churnml.train: embedding text features with {embed.encoder_name}")  # type: ignore[attr-defined]
+        plpy.notice(f"churnml.train: embedding text features with {embed.encoder_name}")  # type: ignore[attr-defined]  # set on the embedder function
     progress.phase("encoding features")
     spec.fit(data.columns, split.train, embed=embed)
     X, output_names = spec.transform(data.columns, embed=embed)
@@ -385,7 +385,7 @@ def register_model(plpy: Plpy, name: str | None, artifact: str | bytes | None, f
     extra_params = _json_object(params, "params", required=False)
     raw = check_artifact(artifact, spec)  # the long part, last
     model_id = registry.insert_model(
-        plpy, name=name, artifact=raw, feature_spec=to_jsonable(spec.to_dict()),  # type: ignore[arg-type]
+        plpy, name=name, artifact=raw, feature_spec=to_jsonable(spec.to_dict()),  # type: ignore[arg-type]  # a dict in, a dict out
         params=extra_params, metrics=metrics_doc, training=facts,
         holdout_labels=labels, holdout_scores=scores, parent_id=parent_id)
     auc = metrics_doc.get("validation", {}).get("auc") if isinstance(metrics_doc.get("validation"), dict) else None
@@ -680,7 +680,7 @@ def top_features(plpy: Plpy, name: str, k: int, level: str) -> list[str]:
     from churnml.training.selection import top_features as top
 
     stored, artifact = _stored_artifact(plpy, name, "churnml.top_features")
-    return top(artifact, FeatureSpec.from_dict(stored.feature_spec), k, level=level)  # type: ignore[arg-type]
+    return top(artifact, FeatureSpec.from_dict(stored.feature_spec), k, level=level)
 
 
 # A side-by-side table of more models than this is not a comparison anyone reads; without a

@@ -36,7 +36,7 @@ FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 def _row(row_json: str) -> dict[str, Any]:
-    """A row as will_churn and explain_churn pass it: row_to_json of a composite value, so a JSON object."""
+    """A row as will_churn and explain_churn pass it: to_json of a composite value, a JSON object."""
     try:
         row = json.loads(row_json)
     except json.JSONDecodeError as exc:
@@ -45,13 +45,19 @@ def _row(row_json: str) -> dict[str, Any]:
         raise StatementTooComplex("row_json is nested too deeply",
                                   detail="Its arrays and objects nest deeper than churnml reads; a row is a JSON "
                                          "object of column values.",
-                                  hint="Pass row_to_json(c) of a table row c.") from None
+                                  hint="Pass a table row: SELECT churnml.will_churn(c) FROM customers AS c.") from None
     except ValueError:  # Python reads integers of at most 4,300 digits
         raise InvalidParameter("row_json holds a number churnml cannot read",
                                detail="An integer in it has more than 4,300 digits.") from None
     if not isinstance(row, dict):
-        raise InvalidParameter("row_json must be a JSON object of column values",
-                               detail=f"Got {type(row).__name__}.", hint="Pass row_to_json(c) of a table row c.")
+        # will_churn(42) or explain_churn('text'): to_json of a value that is not a row
+        kind = {list: "an array", str: "a text value", bool: "a boolean", type(None): "a null"}.get(
+            type(row), "a number")
+        raise DatatypeMismatch(f"a row of column values is needed, not {kind}",
+                        detail="will_churn and explain_churn take a whole row (a table row, or ROW(...)::a_type) "
+                               "and read the model's features from its columns by name.",
+                        hint="SELECT churnml.will_churn(c) FROM customers AS c; for separate values, make a typed "
+                             "function with churnml.create_model_function.")
     return row
 
 

@@ -19,7 +19,7 @@ def _minilm(texts: list[str]) -> Any:
     return embed(texts)
 
 
-_minilm.encoder_name = ENCODER_NAME  # type: ignore[attr-defined]
+_minilm.encoder_name = ENCODER_NAME  # type: ignore[attr-defined]  # the name train's NOTICE shows
 
 
 def has_text_features(spec: Any) -> bool:

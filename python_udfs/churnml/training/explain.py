@@ -197,7 +197,7 @@ def tree_to_dict(model: ModelLike, index: int = 0, output_names: Sequence[str] |
 
     def build(node: int) -> dict[str, Any]:
         if shown is not None and node not in shown:
-            return {"node": node, "nodes_not_shown": sizes[node]}  # type: ignore[index]
+            return {"node": node, "nodes_not_shown": sizes[node]}  # type: ignore[index]  # sizes is set whenever shown is
         if tree.left[node] == -1:
             return {"node": node, "leaf": float(tree.base_weight[node]), "cover": float(tree.sum_hessian[node])}
         name = names[tree.split_index[node]]

@@ -215,7 +215,7 @@ def row_encoder(f: Feature, *, refuse_infinite: bool = False) -> RowEncoder:
         width = len(lookup)
 
         def encode_categorical(value: Any, out: list[float], _embed: Embedder | None) -> None:
-            position = lookup.get(value) if type(value) is str else lookup.get(category_key(value))  # type: ignore[arg-type]
+            position = lookup.get(value) if type(value) is str else lookup.get(category_key(value))  # type: ignore[arg-type]  # get(None) is None: NULL is no category
             out.extend(zeros)
             if position is not None:
                 out[len(out) - width + position] = 1.0

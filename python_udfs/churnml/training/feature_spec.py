@@ -293,7 +293,7 @@ class FeatureSpec:
                 f"{problem.sentence}",
                 hint="Retrain the model; its stored feature spec cannot be read.",
             )
-            error.feature = problem.feature  # type: ignore[attr-defined]
+            error.feature = problem.feature  # type: ignore[attr-defined]  # for callers that name the feature
             raise error from None
         version = data["spec_version"]
         if version > SPEC_VERSION:
@@ -360,7 +360,7 @@ def infer_spec(
         if group is None:
             group = _inferred_group(name, sql_type, columns, categorical_max_distinct, profiles)
         state = _initial_state(group, missing, max_categories)
-        specs.append(Feature(name=name, group=group, sql_type=sql_type, state=state))  # type: ignore[arg-type]
+        specs.append(Feature(name=name, group=group, sql_type=sql_type, state=state))  # type: ignore[arg-type]  # a str from overrides, checked against the groups by the caller
     return FeatureSpec(features=specs, label=label)
 
 

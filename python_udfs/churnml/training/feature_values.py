@@ -141,7 +141,7 @@ def category_codes(values: Sequence[Any] | np.ndarray, lookup: dict[str, int]) -
     """Position of each value among the kept categories, -1 for NULL, unseen or dropped values."""
     get = lookup.get
     codes = [
-        get(v, -1) if type(v) is str else get(category_key(v), -1)  # type: ignore[arg-type]
+        get(v, -1) if type(v) is str else get(category_key(v), -1)  # type: ignore[arg-type]  # get(None, -1) is -1: NULL is no category
         for v in (values.tolist() if isinstance(values, np.ndarray) else values)
     ]
     return np.asarray(codes, dtype=np.int64)

@@ -7,7 +7,7 @@ on often for tiny gains matters less than one split on rarely for large gains.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from churnml.errors import InvalidParameter
 from churnml.training.explain import ModelLike, feature_importance
@@ -15,7 +15,7 @@ from churnml.training.feature_spec import FeatureSpec
 
 
 def rank_features(
-    model: ModelLike, spec: FeatureSpec, *, level: Literal["input", "output"] = "input"
+    model: ModelLike, spec: FeatureSpec, *, level: str = "input"  # checked below: SQL passes any text
 ) -> list[dict[str, Any]]:
     """Features by total gain, highest first: rows {"feature", "total_gain", "share", "weight"}.
 
@@ -43,7 +43,7 @@ def rank_features(
 
 
 def top_features(
-    model: ModelLike, spec: FeatureSpec, k: int, *, level: Literal["input", "output"] = "input"
+    model: ModelLike, spec: FeatureSpec, k: int, *, level: str = "input"
 ) -> list[str]:
     """The k features with the highest total gain, highest first (ties in spec order).
 

@@ -66,7 +66,7 @@ class TrainResult:
                 "search": self.search,
                 "feature_names": self.feature_names,
             }
-        )  # type: ignore[return-value]
+        )  # type: ignore[return-value]  # a dict in, a dict out
 
 
 @dataclass
