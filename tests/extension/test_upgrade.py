@@ -368,3 +368,50 @@ def test_update_from_the_first_release_gives_a_fresh_install(embedded_server) ->
             fresh = catalog(conn)
     problems = _differences(fresh, updated)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_update_from_the_first_release_keeps_its_data(embedded_server) -> None:
+    """A 0.1.0 database in use (customers, a deployed model, offers logged by assess_customer with
+    outcomes) updates straight to this release: every score, offer and outcome is kept, and the
+    call-center answer works on."""
+    from churnml_client import datagen
+
+    with _running_release(embedded_server, "0.1.0") as state:
+        state["server"].ensure_database("used", ensure_extension=False)
+        url = state["server"].url("used")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION churnml VERSION '0.1.0' CASCADE")
+            datagen.load(conn, 300, 7, progress=False)
+            conn.execute("SELECT churnml.train('churn', 'customers', 'churn', exclude => ARRAY['phone'], "
+                         "deploy => true)")
+            offers = [r[0] for r in conn.execute(
+                "SELECT a.offer_id FROM customers c, churnml.assess_customer(c.area_code, c.phone, "
+                "'You charged me twice!', engine => 'lexicon') a ORDER BY c.area_code, c.phone LIMIT 12")]
+            assert all(offers), offers  # 0.1.0 logs every call
+            for offer_id in offers[:6]:
+                conn.execute("SELECT churnml.record_outcome(%s, 'churned')", (offer_id,))
+            before_scores = conn.execute(SCORES).fetchall()
+            before_offers = conn.execute("SELECT id, customer_key, offer, will_churn, sentiment, offered_by "
+                                         "FROM churnml.offer_log ORDER BY id").fetchall()
+            before_outcomes = conn.execute("SELECT offer_id, outcome FROM churnml.offer_outcomes "
+                                           "ORDER BY offer_id").fetchall()
+        _restart_with(state, state["current_info"])
+        url = state["server"].url("used")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER EXTENSION churnml UPDATE")
+            assert conn.execute("SELECT churnml.version()").fetchone()[0] == state["current_info"].version
+            assert conn.execute(SCORES).fetchall() == before_scores
+            assert conn.execute("SELECT id, customer_key, offer, will_churn, sentiment, offered_by "
+                                "FROM churnml.offer_log ORDER BY id").fetchall() == before_offers
+            assert conn.execute("SELECT offer_id, outcome FROM churnml.offer_outcomes "
+                                "ORDER BY offer_id").fetchall() == before_outcomes
+            # the call-center answer works on, and logs only when asked now
+            row = conn.execute("SELECT a.will_churn, a.offer_id FROM customers c, churnml.assess_customer("
+                               "c.area_code, c.phone, 'Thanks!', engine => 'lexicon') a "
+                               "ORDER BY c.area_code, c.phone LIMIT 1").fetchone()
+            assert row == (before_scores[0][2], None)
+            logged = conn.execute("SELECT a.offer_id FROM customers c, churnml.assess_customer(c.area_code, "
+                                  "c.phone, 'Thanks!', log_offer => true, engine => 'lexicon') a "
+                                  "ORDER BY c.area_code, c.phone LIMIT 1").fetchone()[0]
+            assert logged > max(o[0] for o in before_offers)
