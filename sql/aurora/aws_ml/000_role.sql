@@ -5,9 +5,13 @@
 --
 -- The role is what a caller of those functions needs: they answer inside churnml, with the
 -- caller's own privileges there (an invoke_endpoint reads the deployed model), so aws_ml is a
--- churnml_user; and it holds USAGE and EXECUTE WITH GRANT OPTION, so that a member who is not
--- a superuser can run Aurora's GRANT statements. Roles are cluster-wide: DROP EXTENSION aws_ml
--- keeps it, as DROP EXTENSION churnml keeps churnml_user. Re-runnable (sql/README.md).
+-- churnml_user: GRANT aws_ml TO app. churnml_admin holds it WITH ADMIN OPTION, so that an
+-- administrator who is not a superuser can grant it on. (Not EXECUTE WITH GRANT OPTION: in
+-- PostgreSQL 15, DROP OWNED BY does not revoke what a non-owner granted, so a role given
+-- EXECUTE by a member of aws_ml could not be dropped without REVOKE ... GRANTED BY aws_ml.)
+-- Aurora's own GRANT USAGE / GRANT EXECUTE statements, run by a superuser, work as on Aurora.
+-- Roles are cluster-wide: DROP EXTENSION aws_ml keeps it, as DROP EXTENSION churnml keeps
+-- churnml_user. Re-runnable (sql/README.md).
 DO $role$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'aws_ml') THEN
@@ -16,15 +20,10 @@ BEGIN
     IF NOT pg_catalog.pg_has_role('aws_ml', 'churnml_user', 'MEMBER') THEN
         GRANT churnml_user TO aws_ml;
     END IF;
-    IF NOT pg_catalog.pg_has_role('churnml_admin', 'aws_ml', 'MEMBER') THEN
-        GRANT aws_ml TO churnml_admin;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                   WHERE m.roleid OPERATOR(pg_catalog.=) 'aws_ml'::pg_catalog.regrole
+                     AND m.member OPERATOR(pg_catalog.=) 'churnml_admin'::pg_catalog.regrole AND m.admin_option) THEN
+        GRANT aws_ml TO churnml_admin WITH ADMIN OPTION;
     END IF;
 END
 $role$;
-
-GRANT USAGE ON SCHEMA aws_commons, aws_comprehend, aws_sagemaker TO aws_ml WITH GRANT OPTION;
-GRANT EXECUTE ON FUNCTION
-    aws_comprehend.detect_sentiment(varchar, varchar, int),
-    aws_sagemaker.invoke_endpoint(varchar, int, "any"),
-    aws_commons.create_s3_uri(text, text, text)
-TO aws_ml WITH GRANT OPTION;
