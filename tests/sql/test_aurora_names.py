@@ -154,9 +154,9 @@ def test_aurora_grant_statements_name_every_function_exactly(aurora_db: str) -> 
     "SELECT aws_commons.create_aws_credentials('sample_access_key', 'sample_secret_key', '')",
 ])
 def test_each_credentials_form_is_refused(aurora_db: str, call: str) -> None:
-    with psycopg.connect(aurora_db, autocommit=True) as conn:
-        with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
-            conn.execute(call)
+    with psycopg.connect(aurora_db, autocommit=True) as conn, \
+            pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
+        conn.execute(call)
     assert refused.value.diag.message_primary == "churnml: AWS credentials as SQL arguments are not supported"
     hint = refused.value.diag.message_hint or ""
     assert "churnml.create_storage_location" in hint and "grant_storage" in hint
@@ -183,9 +183,9 @@ def test_a_zero_byte_object_is_an_error_as_on_aurora(aurora_db: str, configured:
 
 @pytest.mark.parametrize("bucket", ["sampleBucket", "myS3Bucket"])
 def test_aurora_example_buckets_are_refused_with_the_reason(aurora_db: str, bucket: str) -> None:
-    with psycopg.connect(aurora_db, autocommit=True) as conn:
-        with pytest.raises(psycopg.errors.InvalidParameterValue) as refused:
-            conn.execute("SELECT * FROM aws_s3.query_export_to_s3('SELECT 1', %s, 'x.csv')", (bucket,))
+    with psycopg.connect(aurora_db, autocommit=True) as conn, \
+            pytest.raises(psycopg.errors.InvalidParameterValue) as refused:
+        conn.execute("SELECT * FROM aws_s3.query_export_to_s3('SELECT 1', %s, 'x.csv')", (bucket,))
     assert "upper-case letters" in (refused.value.diag.message_detail or "")
     assert f'"{bucket.lower()}"' in (refused.value.diag.message_hint or "")
 
