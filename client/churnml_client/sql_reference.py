@@ -658,11 +658,16 @@ def _install_script(conn: psycopg.Connection[Any], extension: str) -> str | None
 
 
 def _roles(conn: psycopg.Connection[Any], names: Iterable[str]) -> tuple[Role, ...]:
+    documented = sorted(names)
+    # Memberships among the documented roles only: roles are cluster-wide, and one another database's
+    # extension made (aws_ml, which churnml_admin is given) says nothing about this one.
     rows = conn.execute(
         "SELECT r.rolname, ARRAY(SELECT g.rolname::text FROM pg_catalog.pg_auth_members AS m "
-        "  JOIN pg_catalog.pg_roles AS g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1), "
+        "  JOIN pg_catalog.pg_roles AS g ON g.oid = m.roleid WHERE m.member = r.oid AND g.rolname = ANY(%s) "
+        "  ORDER BY 1), "
         "pg_catalog.shobj_description(r.oid, 'pg_authid') "
-        "FROM pg_catalog.pg_roles AS r WHERE r.rolname = ANY(%s) ORDER BY r.rolname", (sorted(names),)).fetchall()
+        "FROM pg_catalog.pg_roles AS r WHERE r.rolname = ANY(%s) ORDER BY r.rolname",
+        (documented, documented)).fetchall()
     return tuple(Role(name, tuple(member_of), comment) for name, member_of, comment in rows)
 
 

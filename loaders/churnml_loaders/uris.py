@@ -104,10 +104,13 @@ def check_bucket(bucket: str, *, uri: str | None = None) -> str:
     shown = _shown(uri if uri is not None else bucket)
     reason = _bucket_problem(bucket)
     if reason:
+        upper = bucket != bucket.lower() and _bucket_problem(bucket.lower()) is None
         raise InvalidParameter(
             f"invalid S3 bucket name in \"{shown}\"", detail=reason,
-            hint="Bucket names are 3 to 63 lowercase letters, digits, dots and hyphens, "
-                 "starting and ending with a letter or digit.",
+            hint=(f"Use the bucket's lower-case name (e.g. \"{_shown(bucket.lower())}\"); the objects of a legacy "
+                  "bucket whose name has upper-case letters must be copied to one without." if upper else
+                  "Bucket names are 3 to 63 lowercase letters, digits, dots and hyphens, "
+                  "starting and ending with a letter or digit."),
         )
     return bucket
 
@@ -118,6 +121,10 @@ def _bucket_problem(bucket: str) -> str | None:
     if not 3 <= len(bucket) <= 63:
         return f"The bucket name has {len(bucket)} characters; S3 allows 3 to 63."
     if not _BUCKET_CHARS.fullmatch(bucket):
+        if bucket != bucket.lower() and _BUCKET_CHARS.fullmatch(bucket.lower()):
+            # Old AWS examples (Aurora's 'sampleBucket', 'myS3Bucket') still show such names.
+            return ("The bucket name has upper-case letters: S3 has refused them in new bucket names since "
+                    "March 2018, and churnml refuses them always.")
         return ("The bucket name may contain only lowercase letters, digits, dots and hyphens, "
                 "and must start and end with a letter or digit.")
     if ".." in bucket:

@@ -78,7 +78,8 @@ def _statement_heads(path: Path) -> list[str]:
     return heads
 
 
-@pytest.mark.parametrize("sql_dir", ["sql", "sql/aws"])
+@pytest.mark.parametrize("sql_dir", ["sql", "sql/aws", "sql/aurora/aws_commons", "sql/aurora/aws_ml",
+                                     "sql/aurora/aws_s3"])
 def test_rerunnable_files_only_hold_rerunnable_statements(sql_dir: str) -> None:
     """What an update re-runs must succeed over the objects it finds: CREATE OR REPLACE, comments, grants,
     DO blocks (idempotent by their own checks). Tables, types, indexes and rows belong to schema/ or data/."""

@@ -238,6 +238,10 @@ def test_update_from_the_previous_release_keeps_everything(release_server: dict[
         current = release_server["current_info"].version
         assert versions == {"churnml": current, "churnml_aws": current}
         assert conn.execute("SELECT churnml.version()").fetchone()[0] == current
+        # Aurora's extension names, new in 0.3.0, over the updated churnml_aws
+        conn.execute("CREATE EXTENSION aws_ml CASCADE")
+        conn.execute("CREATE EXTENSION aws_s3")
+        conn.execute("DROP EXTENSION aws_s3, aws_ml, aws_commons")
     with psycopg.connect(url) as conn:
         assert conn.execute(SCORES).fetchall() == before_scores
         assert typed_scores(conn) == before_typed  # made by the old release, still serving

@@ -4,6 +4,7 @@
 SELECT r.rolname, m.rolname AS member_of
 FROM pg_roles r JOIN pg_auth_members am ON am.member = r.oid JOIN pg_roles m ON m.oid = am.roleid
 WHERE r.rolname IN ('churnml_user', 'churnml_loader', 'churnml_admin')
+  AND m.rolname <> 'aws_ml'  -- the aws_ml extension's role, in the cluster once any database had it
 ORDER BY 1, 2;
 
 -- Schemas: USAGE.

@@ -35,11 +35,14 @@ class CredentialsRefused(ChurnmlError):
 @entry
 def refuse_credentials(plpy: Plpy) -> None:
     raise CredentialsRefused(
-        "churnml does not take AWS credentials as SQL arguments",
-        detail="Credentials written into SQL reach the server log, pg_stat_activity and client histories.",
-        hint="A DBA configures the S3 endpoint and credentials once, in $PGDATA/churnml/s3.json "
-             "(docs/loaders.md); then call the same function without credentials, e.g. "
-             "aws_s3.table_import_from_s3(table_name, column_list, options, s3_info).")
+        "AWS credentials as SQL arguments are not supported",
+        detail="Credentials written into SQL reach the server log, pg_stat_activity and client histories; "
+               "churnml never uses them, nor falls back to the server's own.",
+        hint="A DBA configures the S3 credentials once ($PGDATA/churnml/s3.json) and declares the bucket as a "
+             "storage location granted to your role (churnml.create_storage_location, churnml.grant_storage: "
+             "docs/from-aurora.md); then call the form without credentials: "
+             "aws_s3.table_import_from_s3(table_name, column_list, options, s3_info) or "
+             "(table_name, column_list, options, bucket, file_path, region).")
 
 
 def _check_batch(max_rows_per_batch: int | None) -> None:
@@ -184,4 +187,9 @@ def table_import_from_s3(plpy: Plpy, table_name: str | None, column_list: str | 
     rows = plpy.execute(load, [target["oid"], uri, parsed.format, parsed.header, columns, search_path])[0]["n"]
     objects = json.loads(plpy.execute(prepared(plpy, "aws:loaded", _LOADED, []))[0]["objects"])
     size = sum(int(o.get("bytes") or 0) for o in objects)
+    if size == 0:
+        # Aurora: "Importing 0 bytes file will cause an error." The error undoes the (empty) load.
+        raise DataException(f"object {uri} is empty (0 bytes)",
+                            detail="aws_s3.table_import_from_s3 refuses an empty object, as Aurora PostgreSQL does.",
+                            hint="Check the object's name; churnml.load_from_s3 loads an empty object as 0 rows.")
     return f"{rows} rows imported into relation \"{target['name']}\" from file {s3_info['file_path']} of {size} bytes"

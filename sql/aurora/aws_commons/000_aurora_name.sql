@@ -1,0 +1,6 @@
+-- aws_commons: Aurora PostgreSQL's name for the extension of aws_commons._s3_uri_1,
+-- aws_commons._aws_credentials_1, create_s3_uri and create_aws_credentials. churnml_aws (which
+-- this extension requires) holds them, so Aurora's `CREATE EXTENSION aws_s3 CASCADE` and its
+-- NOTICE 'installing required extension "aws_commons"' work as written, and this extension owns
+-- no objects: DROP EXTENSION aws_commons leaves the aws_commons schema to churnml_aws.
+-- Re-runnable (sql/README.md); nothing to run.

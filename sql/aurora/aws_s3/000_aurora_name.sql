@@ -1,0 +1,5 @@
+-- aws_s3: Aurora PostgreSQL's name for the extension of aws_s3.query_export_to_s3 and
+-- aws_s3.table_import_from_s3. churnml_aws (required through aws_commons) holds them, so this
+-- extension owns no objects: DROP EXTENSION aws_s3 leaves the aws_s3 schema to churnml_aws.
+-- Who may call them is churnml's business: churnml_loader, and storage locations granted per
+-- role (docs/from-aurora.md). Re-runnable (sql/README.md); nothing to run.
