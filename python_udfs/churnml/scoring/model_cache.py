@@ -20,6 +20,7 @@ from typing import Any
 
 from churnml import registry, server
 from churnml.errors import DataCorrupted, InvalidParameter
+from churnml.scoring import endpoint_outputs
 from churnml.scoring.artifact import read_stored_artifact
 from churnml.scoring.forest import forest_of
 from churnml.scoring.tree_evaluator import TreeEvaluator
@@ -138,6 +139,7 @@ class Serving:
     statement: int | None  # the statement start it was looked up for (churnml.server.statement_start)
     model: LoadedModel
     threshold: float
+    endpoint_output: tuple[str, ...] = ("probability",)  # what invoke_endpoint answers (endpoint_outputs)
 
 
 _models: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
@@ -280,7 +282,8 @@ def serving(plpy: Plpy, name: str) -> Serving:
     deployment = registry.current_deployment(plpy, name)
     current = Serving(statement=statement,
                       model=model(plpy, deployment.model_id, deployment.artifact_sha256),
-                      threshold=deployment.threshold)
+                      threshold=deployment.threshold,
+                      endpoint_output=endpoint_outputs.fields(deployment.endpoint_output))
     _serving[name] = current
     return current
 
