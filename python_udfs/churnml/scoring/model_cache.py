@@ -18,9 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from churnml import registry, server
+from churnml import endpoint_outputs, registry, server
 from churnml.errors import DataCorrupted, InvalidParameter
-from churnml.scoring import endpoint_outputs
 from churnml.scoring.artifact import read_stored_artifact
 from churnml.scoring.forest import forest_of
 from churnml.scoring.tree_evaluator import TreeEvaluator

@@ -13,9 +13,9 @@ import math
 import re
 from typing import Any
 
-from churnml import server
+from churnml import endpoint_outputs, server
 from churnml.errors import ChurnmlError, DataException, InvalidParameter, NullValueNotAllowed, WrongArgumentCount
-from churnml.scoring import endpoint_outputs, model_cache
+from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import features_hint
 from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from churnml import interrupts, progress, registry
+from churnml import endpoint_outputs, interrupts, progress, registry
 from churnml.errors import (
     ChurnmlError,
     InvalidParameter,
@@ -21,7 +21,6 @@ from churnml.errors import (
     shown_number,
     sql_literal,
 )
-from churnml.scoring import endpoint_outputs
 from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry
 

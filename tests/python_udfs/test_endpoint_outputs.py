@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from churnml import endpoint_outputs
 from churnml.errors import InvalidParameter, NullValueNotAllowed
-from churnml.scoring import endpoint_outputs
 
 
 @pytest.mark.parametrize(("given", "stored"), [
