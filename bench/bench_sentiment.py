@@ -6,6 +6,11 @@
   over the same texts in a plain Python process (the plain side only encodes: it neither
   splits clauses nor classifies, so the ratio is conservative);
 - encoder p50 latency of one short message (warm backend) vs the lexicon's;
+- `(aws_comprehend.detect_sentiment(x, 'en')).*` with the encoder, which PostgreSQL expands into
+  one call per column: with churnml's per-statement cache (the second call of each row is
+  answered from it) against the same query with the cache sized 0 in the same run (what
+  0.2.0 did: each text scored twice); the notes add the one-call-per-row form in FROM, the
+  form Aurora migrates the call to, as the floor;
 - cold start: first encoder answer in a fresh connection, and its backend RSS, vs a
   backend that ran a PL/Python no-op;
 - training a text + tabular churn model (the latest call transcript embedded), timed, vs
@@ -108,6 +113,42 @@ def _batched_encoder(url: str, texts: list[str]) -> Rate:
             lambda: _backend_cpu_seconds(pid))
 
 
+STAR = ("SELECT (aws_comprehend.detect_sentiment(m.t, 'en')).* FROM unnest(%s::text[]) WITH ORDINALITY AS m(t, i) "
+        "ORDER BY m.i")
+IN_FROM = ("SELECT d.sentiment, d.confidence FROM unnest(%s::text[]) WITH ORDINALITY AS m(t, i), "
+           "aws_comprehend.detect_sentiment(m.t, 'en') AS d ORDER BY m.i")
+# A superuser's PL/Python shares the backend's interpreter: this sizes the backend's statement cache to 0.
+NO_STATEMENT_CACHE = ("DO $$ import churnml.sentiment.statement_cache as c; c.MAX_ENTRIES = 0 $$ "
+                      "LANGUAGE plpython3u")
+
+
+def _aurora_star(url: str, texts: list[str], query: str, cache: bool) -> Rate:
+    """Rows per second of `query` over `texts` with the encoder, in a fresh backend (warmed up)."""
+    with psycopg.connect(url) as conn:
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        conn.execute("SET churnml.sentiment_engine = 'encoder'")
+        conn.execute("SELECT * FROM aws_comprehend.detect_sentiment('warm up', 'en')")
+        if not cache:
+            conn.execute(NO_STATEMENT_CACHE)
+        return _timed_rate(len(texts), lambda: conn.execute(query, (texts,)).fetchall(),
+                           lambda: _backend_cpu_seconds(pid))
+
+
+def _star_result(ctx: Context, url: str, texts: list[str]) -> Result:
+    # distinct texts, so that only the expansion's repeats can come from the cache
+    distinct = [f"{t} (#{i})" for i, t in enumerate(texts)]
+    result = _paired(ctx, "(aws_comprehend.detect_sentiment(x)).* encoder, statement cache", "rows/s",
+                     "the same query without the cache (each text scored twice, as 0.2.0)", "≥ 1.8x the baseline",
+                     lambda: _aurora_star(url, distinct, STAR, cache=False),
+                     lambda: _aurora_star(url, distinct, STAR, cache=True))
+    floor = [_aurora_star(url, distinct, IN_FROM, cache=True).wall for _ in range(ctx.runs)]
+    in_from = statistics.median(floor)
+    result.notes += (f"; one call per row in FROM (Aurora's migrated form): {in_from:,.1f} rows/s, "
+                     f"the cached (f(x)).* at {result.median / in_from:.2f}x of it")
+    result.extra["in_from_median"] = in_from
+    return result
+
+
 def _latency_ms(url: str, engine: str) -> float:
     with psycopg.connect(url) as conn:
         conn.execute("SELECT churnml.detect_sentiment('warm up', 'en', %s)", (engine,))
@@ -195,6 +236,7 @@ def run(ctx: Context) -> list[Result]:
     url = ctx.server_url("bench_sentiment")
     with psycopg.connect(url) as conn:
         datagen.load(conn, 5_000 if ctx.quick else 45_000, SEED, progress=False)
+        conn.execute("CREATE EXTENSION IF NOT EXISTS churnml_aws")
     lexicon_texts = _messages(url, 2_000 if ctx.quick else 10_000)
     encoder_texts = _messages(url, 500 if ctx.quick else 2_000)
     results: list[Result] = []
@@ -205,6 +247,7 @@ def run(ctx: Context) -> list[Result]:
     results.append(_paired(ctx, "detect_sentiment_batch encoder", "messages/s",
                            "plain SentenceTransformer.encode, 1 thread, batch 64", "≥ 90% of plain encode",
                            lambda: _plain_encode(encoder_texts), lambda: _batched_encoder(url, encoder_texts)))
+    results.append(_star_result(ctx, url, encoder_texts[: 200 if ctx.quick else 1_000]))
     lexicon_ms, runs = _latency_pair(ctx, url)
     results.append(Result(name="detect_sentiment encoder, p50 latency of one short message", unit="ms",
                           median=statistics.median(runs), runs=runs, baseline="lexicon p50",

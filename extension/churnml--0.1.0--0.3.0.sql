@@ -1,6 +1,6 @@
 -- churnml upgrade 0.1.0 -> 0.3.0, built from sql/ by extension/tools/build-sql.sh: edit those, not this.
 -- The deltas (run once), then every re-runnable file of the 0.3.0 install script.
--- build id: add645408d929817
+-- build id: 76f2928452611660
 \echo Use "ALTER EXTENSION churnml UPDATE" to load this file. \quit
 
 -- ---- sql/upgrades/0.1.0--0.2.0.sql ----
@@ -319,6 +319,14 @@ ALTER TABLE churnml.models DROP COLUMN artifact, DROP COLUMN holdout_labels, DRO
 -- CREATE OR REPLACE cannot change a result type.
 DROP FUNCTION IF EXISTS churnml.rule_set_cost(text, numeric, float8, text, float8, jsonb, float8, timestamptz);
 
+-- ---------------------------------------------------------------------------------------
+-- Endpoint outputs as Aurora's endpoints give them (issue 22): what invoke_endpoint answers
+-- for each deployment name (churnml.set_endpoint_output). Deployments made before 0.3.0 answer
+-- the probability, as they did.
+ALTER TABLE churnml.deployments ADD COLUMN endpoint_output text NOT NULL DEFAULT 'probability'
+    CONSTRAINT deployments_endpoint_output_check
+    CHECK (endpoint_output ~ '^(probability|label|threshold)(,(probability|label|threshold)){0,2}$');
+
 -- ---- sql/000_runtime.sql ----
 -- The runtime: the install-time check, version and diagnostics.
 
@@ -378,7 +386,7 @@ COMMENT ON FUNCTION churnml.version() IS
 CREATE OR REPLACE FUNCTION churnml._build_id() RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT 'add645408d929817'::text $$;
+AS $$ SELECT '76f2928452611660'::text $$;
 COMMENT ON FUNCTION churnml._build_id() IS
 'Internal: a hash of the SQL this installation was created from, so that tools can tell a database created by an earlier build of the same version (the embedded server re-creates it).';
 
@@ -508,6 +516,8 @@ COMMENT ON COLUMN churnml.deployments.cutoff_source IS
 'Where the cutoff came from: given (deploy''s threshold argument), business costs (the cheapest on the model''s held-out rows at churnml.business_costs), model default, set_threshold or rollback; NULL for deployments made before 0.3.0.';
 COMMENT ON COLUMN churnml.deployments.restores IS
 'For a rollback: the deployment whose model and cutoff it restored (a later rollback continues from the event before that one).';
+COMMENT ON COLUMN churnml.deployments.endpoint_output IS
+'What aws_sagemaker.invoke_endpoint answers for this name: probability (the default), label (1 when the probability is above the cutoff, else 0: what a classifier endpoint answers, so ::INT works) or threshold (the cutoff), or several of them comma-separated, answered as a record literal such as (0.93,1) for a cast to a composite type. Set with churnml.set_endpoint_output; deploy, set_threshold and rollback carry it on.';
 COMMENT ON TABLE churnml.business_costs IS
 'What each outcome costs for a deployment name (fp = flagged and stayed, fn = not flagged and churned, tp, tn): churnml.deploy then gives the new model the cheapest cutoff on its held-out rows at these costs, instead of the model''s default. Written by churnml.set_business_costs; DELETE a row to go back to the default.';
 COMMENT ON SEQUENCE churnml.models_id_seq IS 'Ids of churnml.models (its identity column).';
@@ -516,12 +526,12 @@ COMMENT ON SEQUENCE churnml.deployments_id_seq IS 'Ids of churnml.deployments (i
 CREATE OR REPLACE VIEW churnml.current_deployments AS
 SELECT DISTINCT ON (d.name)
        d.name, d.model_id, m.name AS model_name, d.threshold, d.strategy, d.deployed_by, d.deployed_at,
-       (m.metrics -> 'test' ->> 'auc')::float8 AS test_auc
+       (m.metrics -> 'test' ->> 'auc')::float8 AS test_auc, d.endpoint_output
 FROM churnml.deployments AS d
 JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id
 ORDER BY d.name, d.id DESC;
 COMMENT ON VIEW churnml.current_deployments IS
-'The model each name serves now, with its threshold.';
+'The model each name serves now, with its threshold and what aws_sagemaker.invoke_endpoint answers for it (endpoint_output).';
 
 CREATE OR REPLACE VIEW churnml.model_summary AS
 SELECT m.id, m.name, m.kind, m.algorithm, m.parent_id, m.created_by, m.created_at,
@@ -550,8 +560,8 @@ GRANT INSERT (name, kind, algorithm, artifact_format, artifact_sha256, feature_s
 GRANT INSERT (model_id, artifact, holdout_labels, holdout_scores),
       UPDATE (artifact, holdout_labels, holdout_scores)
     ON churnml.model_artifacts TO churnml_admin;
-GRANT INSERT (name, model_id, threshold, strategy, metrics, cutoff_source, restores),
-      UPDATE (name, model_id, threshold, strategy, metrics, cutoff_source, restores)
+GRANT INSERT (name, model_id, threshold, strategy, metrics, cutoff_source, restores, endpoint_output),
+      UPDATE (name, model_id, threshold, strategy, metrics, cutoff_source, restores, endpoint_output)
     ON churnml.deployments TO churnml_admin;
 GRANT INSERT (name, fp_cost, fn_cost, tp_cost, tn_cost), UPDATE (name, fp_cost, fn_cost, tp_cost, tn_cost)
     ON churnml.business_costs TO churnml_admin;
@@ -684,6 +694,16 @@ $$;
 COMMENT ON FUNCTION churnml.set_threshold(text, float8) IS
 'Keep the deployed model of `name` and change the probability above which churn_flag() flags a customer: a deployment event of its own, which churnml.rollback undoes.';
 
+CREATE OR REPLACE FUNCTION churnml.set_endpoint_output(name text, output text) RETURNS churnml.deployment
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.set_endpoint_output(plpy, '0.3.0', name, output)
+$$;
+COMMENT ON FUNCTION churnml.set_endpoint_output(text, text) IS
+'What aws_sagemaker.invoke_endpoint answers for the churn model deployed as `name`, as a SageMaker endpoint would: ''probability'' (the default, e.g. 0.93), ''label'' (1 when the probability is above the cutoff, else 0, as a classifier endpoint answers: ::INT and ::boolean work) or ''threshold'' (the cutoff); or several, comma-separated in the order wanted, e.g. ''probability,label'', answered as (0.93,1) for a cast to a composite type of those fields. A deployment event of its own, which churnml.rollback undoes; deploy and set_threshold keep it.';
+
 CREATE OR REPLACE FUNCTION churnml.threshold_costs(
     name text,
     fp_cost float8,
@@ -764,6 +784,7 @@ GRANT EXECUTE ON FUNCTION
     churnml.deploy(text, bigint, text, float8),
     churnml.rollback(text),
     churnml.set_threshold(text, float8),
+    churnml.set_endpoint_output(text, text),
     churnml.set_business_costs(text, float8, float8, float8, float8)
 TO churnml_admin;
 GRANT EXECUTE ON FUNCTION

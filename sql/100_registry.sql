@@ -37,6 +37,8 @@ COMMENT ON COLUMN churnml.deployments.cutoff_source IS
 'Where the cutoff came from: given (deploy''s threshold argument), business costs (the cheapest on the model''s held-out rows at churnml.business_costs), model default, set_threshold or rollback; NULL for deployments made before 0.3.0.';
 COMMENT ON COLUMN churnml.deployments.restores IS
 'For a rollback: the deployment whose model and cutoff it restored (a later rollback continues from the event before that one).';
+COMMENT ON COLUMN churnml.deployments.endpoint_output IS
+'What aws_sagemaker.invoke_endpoint answers for this name: probability (the default), label (1 when the probability is above the cutoff, else 0: what a classifier endpoint answers, so ::INT works) or threshold (the cutoff), or several of them comma-separated, answered as a record literal such as (0.93,1) for a cast to a composite type. Set with churnml.set_endpoint_output; deploy, set_threshold and rollback carry it on.';
 COMMENT ON TABLE churnml.business_costs IS
 'What each outcome costs for a deployment name (fp = flagged and stayed, fn = not flagged and churned, tp, tn): churnml.deploy then gives the new model the cheapest cutoff on its held-out rows at these costs, instead of the model''s default. Written by churnml.set_business_costs; DELETE a row to go back to the default.';
 COMMENT ON SEQUENCE churnml.models_id_seq IS 'Ids of churnml.models (its identity column).';
@@ -45,12 +47,12 @@ COMMENT ON SEQUENCE churnml.deployments_id_seq IS 'Ids of churnml.deployments (i
 CREATE OR REPLACE VIEW churnml.current_deployments AS
 SELECT DISTINCT ON (d.name)
        d.name, d.model_id, m.name AS model_name, d.threshold, d.strategy, d.deployed_by, d.deployed_at,
-       (m.metrics -> 'test' ->> 'auc')::float8 AS test_auc
+       (m.metrics -> 'test' ->> 'auc')::float8 AS test_auc, d.endpoint_output
 FROM churnml.deployments AS d
 JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id
 ORDER BY d.name, d.id DESC;
 COMMENT ON VIEW churnml.current_deployments IS
-'The model each name serves now, with its threshold.';
+'The model each name serves now, with its threshold and what aws_sagemaker.invoke_endpoint answers for it (endpoint_output).';
 
 CREATE OR REPLACE VIEW churnml.model_summary AS
 SELECT m.id, m.name, m.kind, m.algorithm, m.parent_id, m.created_by, m.created_at,
@@ -79,8 +81,8 @@ GRANT INSERT (name, kind, algorithm, artifact_format, artifact_sha256, feature_s
 GRANT INSERT (model_id, artifact, holdout_labels, holdout_scores),
       UPDATE (artifact, holdout_labels, holdout_scores)
     ON churnml.model_artifacts TO churnml_admin;
-GRANT INSERT (name, model_id, threshold, strategy, metrics, cutoff_source, restores),
-      UPDATE (name, model_id, threshold, strategy, metrics, cutoff_source, restores)
+GRANT INSERT (name, model_id, threshold, strategy, metrics, cutoff_source, restores, endpoint_output),
+      UPDATE (name, model_id, threshold, strategy, metrics, cutoff_source, restores, endpoint_output)
     ON churnml.deployments TO churnml_admin;
 GRANT INSERT (name, fp_cost, fn_cost, tp_cost, tn_cost), UPDATE (name, fp_cost, fn_cost, tp_cost, tn_cost)
     ON churnml.business_costs TO churnml_admin;

@@ -123,6 +123,16 @@ $$;
 COMMENT ON FUNCTION churnml.set_threshold(text, float8) IS
 'Keep the deployed model of `name` and change the probability above which churn_flag() flags a customer: a deployment event of its own, which churnml.rollback undoes.';
 
+CREATE OR REPLACE FUNCTION churnml.set_endpoint_output(name text, output text) RETURNS churnml.deployment
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+import churnml.sql_api.models as api
+return api.set_endpoint_output(plpy, '@EXTVERSION@', name, output)
+$$;
+COMMENT ON FUNCTION churnml.set_endpoint_output(text, text) IS
+'What aws_sagemaker.invoke_endpoint answers for the churn model deployed as `name`, as a SageMaker endpoint would: ''probability'' (the default, e.g. 0.93), ''label'' (1 when the probability is above the cutoff, else 0, as a classifier endpoint answers: ::INT and ::boolean work) or ''threshold'' (the cutoff); or several, comma-separated in the order wanted, e.g. ''probability,label'', answered as (0.93,1) for a cast to a composite type of those fields. A deployment event of its own, which churnml.rollback undoes; deploy and set_threshold keep it.';
+
 CREATE OR REPLACE FUNCTION churnml.threshold_costs(
     name text,
     fp_cost float8,
@@ -203,6 +213,7 @@ GRANT EXECUTE ON FUNCTION
     churnml.deploy(text, bigint, text, float8),
     churnml.rollback(text),
     churnml.set_threshold(text, float8),
+    churnml.set_endpoint_output(text, text),
     churnml.set_business_costs(text, float8, float8, float8, float8)
 TO churnml_admin;
 GRANT EXECUTE ON FUNCTION

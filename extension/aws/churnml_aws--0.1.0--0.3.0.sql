@@ -1,6 +1,6 @@
 -- churnml_aws upgrade 0.1.0 -> 0.3.0, built from sql/aws/ by extension/tools/build-sql.sh: edit those, not this.
 -- The deltas (run once), then every re-runnable file of the 0.3.0 install script.
--- build id: 8404615fa22dc987
+-- build id: 07f80265255e7dcf
 \echo Use "ALTER EXTENSION churnml_aws UPDATE" to load this file. \quit
 
 -- ---- sql/aws/upgrades/0.1.0--0.2.0.sql ----
@@ -99,7 +99,7 @@ import churnml.sql_api.aws as api
 return api.invoke_endpoint(plpy, '0.3.0', endpoint_name, max_rows_per_batch, model_input)
 $$;
 COMMENT ON FUNCTION aws_sagemaker._invoke_endpoint(text, int, text[]) IS
-'Internal: the model inputs of aws_sagemaker.invoke_endpoint as text, in feature order; returns the churn probability as text.';
+'Internal: the model inputs of aws_sagemaker.invoke_endpoint as text, in feature order; returns the deployment''s endpoint output as text (churnml.set_endpoint_output).';
 
 CREATE OR REPLACE FUNCTION aws_sagemaker.invoke_endpoint(
     endpoint_name varchar,
@@ -111,7 +111,7 @@ LANGUAGE C STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'churnml_aws_invoke_endpoint';
 COMMENT ON FUNCTION aws_sagemaker.invoke_endpoint(varchar, int, "any") IS
-'Aurora-compatible: the output of the model deployed in churnml as endpoint_name for one row whose features are model_input, in the model''s training order (a wrong count is an error that lists them); for a churn model, the probability as text, e.g. SELECT aws_sagemaker.invoke_endpoint(''churn'', NULL, 120, 0, ...)::float8. A NULL input is a missing value; a wrong number of inputs, or one that does not fit its feature''s type, is an error naming the feature. max_rows_per_batch must be NULL or positive and does not change results.';
+'Aurora-compatible: the output of the model deployed in churnml as endpoint_name for one row whose features are model_input, in the model''s training order (a wrong count is an error that lists them); an array argument''s elements are separate inputs, as Aurora sends them. The output is what churnml.set_endpoint_output set for the name: by default the churn probability as text, e.g. SELECT aws_sagemaker.invoke_endpoint(''churn'', NULL, 120, 0, ...)::float8; else the label (::INT), the cutoff, or several as a record literal for a composite cast. A NULL input is a missing value, a NULL array gives NULL; an input that does not fit its feature''s type is an error naming the feature. max_rows_per_batch must be NULL or positive and does not change results.';
 
 -- ---- sql/aws/400_s3.sql ----
 -- Object storage, Aurora PostgreSQL's aws_s3 functions, done by churnml.export_query and

@@ -175,6 +175,7 @@ class Deployment:
     model_id: int
     artifact_sha256: str
     threshold: float
+    endpoint_output: str = "probability"  # what aws_sagemaker.invoke_endpoint answers (endpoint_outputs)
 
 
 def current_deployment(plpy: Plpy, name: str | None) -> Deployment:
@@ -182,7 +183,7 @@ def current_deployment(plpy: Plpy, name: str | None) -> Deployment:
         raise NullValueNotAllowed("the model name must not be NULL",
                                   hint="Pass a deployed model's name, e.g. 'churn' (the default).")
     plan = prepared(plpy, "current_deployment", """
-        SELECT d.model_id, m.artifact_sha256, d.threshold
+        SELECT d.model_id, m.artifact_sha256, d.threshold, d.endpoint_output
         FROM churnml.deployments AS d JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id
         WHERE d.name OPERATOR(pg_catalog.=) $1
         ORDER BY d.id DESC LIMIT 1""", ["pg_catalog.text"])
@@ -199,7 +200,7 @@ def current_deployment(plpy: Plpy, name: str | None) -> Deployment:
         )
     row = rows[0]
     return Deployment(name=name, model_id=int(row["model_id"]), artifact_sha256=row["artifact_sha256"],
-                      threshold=float(row["threshold"]))
+                      threshold=float(row["threshold"]), endpoint_output=row["endpoint_output"])
 
 
 def _known_names(plpy: Plpy) -> str:
@@ -247,20 +248,22 @@ def pick_model(plpy: Plpy, name: str | None, model_id: int | None, strategy: str
 
 
 def insert_deployment(plpy: Plpy, name: str, model_id: int, threshold: float, strategy: str,
-                      metrics: dict[str, Any], cutoff_source: str, restores: int | None = None) -> int:
+                      metrics: dict[str, Any], cutoff_source: str | None, restores: int | None = None,
+                      endpoint_output: str = "probability") -> int:
     plan = prepared(plpy, "insert_deployment", """
-        INSERT INTO churnml.deployments (name, model_id, threshold, strategy, metrics, cutoff_source, restores)
-        VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, $6, $7) RETURNING id""",
+        INSERT INTO churnml.deployments (name, model_id, threshold, strategy, metrics, cutoff_source, restores,
+                                         endpoint_output)
+        VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, $6, $7, $8) RETURNING id""",
         ["pg_catalog.text", "bigint", "pg_catalog.float8", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text",
-         "bigint"])
+         "bigint", "pg_catalog.text"])
     return int(plpy.execute(plan, [name, model_id, threshold, strategy, _json(metrics), cutoff_source,
-                                   restores])[0]["id"])
+                                   restores, endpoint_output])[0]["id"])
 
 
 def deployment_history(plpy: Plpy, name: str) -> list[dict[str, Any]]:
     """Every deployment event of `name`, newest first."""
     plan = prepared(plpy, "history", """
-        SELECT id, model_id, threshold, strategy, cutoff_source, restores FROM churnml.deployments
+        SELECT id, model_id, threshold, strategy, cutoff_source, restores, endpoint_output FROM churnml.deployments
         WHERE name OPERATOR(pg_catalog.=) $1 ORDER BY id DESC""", ["pg_catalog.text"])
     return list(plpy.execute(plan, [name]))
 

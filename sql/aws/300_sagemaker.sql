@@ -13,7 +13,7 @@ import churnml.sql_api.aws as api
 return api.invoke_endpoint(plpy, '@EXTVERSION@', endpoint_name, max_rows_per_batch, model_input)
 $$;
 COMMENT ON FUNCTION aws_sagemaker._invoke_endpoint(text, int, text[]) IS
-'Internal: the model inputs of aws_sagemaker.invoke_endpoint as text, in feature order; returns the churn probability as text.';
+'Internal: the model inputs of aws_sagemaker.invoke_endpoint as text, in feature order; returns the deployment''s endpoint output as text (churnml.set_endpoint_output).';
 
 CREATE OR REPLACE FUNCTION aws_sagemaker.invoke_endpoint(
     endpoint_name varchar,
@@ -25,4 +25,4 @@ LANGUAGE C STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'churnml_aws_invoke_endpoint';
 COMMENT ON FUNCTION aws_sagemaker.invoke_endpoint(varchar, int, "any") IS
-'Aurora-compatible: the output of the model deployed in churnml as endpoint_name for one row whose features are model_input, in the model''s training order (a wrong count is an error that lists them); for a churn model, the probability as text, e.g. SELECT aws_sagemaker.invoke_endpoint(''churn'', NULL, 120, 0, ...)::float8. A NULL input is a missing value; a wrong number of inputs, or one that does not fit its feature''s type, is an error naming the feature. max_rows_per_batch must be NULL or positive and does not change results.';
+'Aurora-compatible: the output of the model deployed in churnml as endpoint_name for one row whose features are model_input, in the model''s training order (a wrong count is an error that lists them); an array argument''s elements are separate inputs, as Aurora sends them. The output is what churnml.set_endpoint_output set for the name: by default the churn probability as text, e.g. SELECT aws_sagemaker.invoke_endpoint(''churn'', NULL, 120, 0, ...)::float8; else the label (::INT), the cutoff, or several as a record literal for a composite cast. A NULL input is a missing value, a NULL array gives NULL; an input that does not fit its feature''s type is an error naming the feature. max_rows_per_batch must be NULL or positive and does not change results.';

@@ -48,7 +48,12 @@ CREATE TABLE churnml.deployments (
     -- since 0.3.0 (last, as ALTER TABLE ... ADD COLUMN puts them on an updated database): where the
     -- cutoff came from, and for a rollback the deployment whose model and cutoff it restored
     cutoff_source text,
-    restores    bigint
+    restores    bigint,
+    -- since 0.3.0 (issue 22): what aws_sagemaker.invoke_endpoint answers for this name, one output or
+    -- several (comma-separated, for a composite cast), as Aurora's endpoints give them
+    endpoint_output text NOT NULL DEFAULT 'probability'
+                CONSTRAINT deployments_endpoint_output_check
+                CHECK (endpoint_output ~ '^(probability|label|threshold)(,(probability|label|threshold)){0,2}$')
 );
 CREATE INDEX deployments_name_idx ON churnml.deployments (name, id DESC);
 

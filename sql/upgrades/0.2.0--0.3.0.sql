@@ -279,3 +279,11 @@ ALTER TABLE churnml.models DROP COLUMN artifact, DROP COLUMN holdout_labels, DRO
 -- rule_set_cost's counts and money are numeric, rounded (they were float8: 175.99999999999855);
 -- CREATE OR REPLACE cannot change a result type.
 DROP FUNCTION IF EXISTS churnml.rule_set_cost(text, numeric, float8, text, float8, jsonb, float8, timestamptz);
+
+-- ---------------------------------------------------------------------------------------
+-- Endpoint outputs as Aurora's endpoints give them (issue 22): what invoke_endpoint answers
+-- for each deployment name (churnml.set_endpoint_output). Deployments made before 0.3.0 answer
+-- the probability, as they did.
+ALTER TABLE churnml.deployments ADD COLUMN endpoint_output text NOT NULL DEFAULT 'probability'
+    CONSTRAINT deployments_endpoint_output_check
+    CHECK (endpoint_output ~ '^(probability|label|threshold)(,(probability|label|threshold)){0,2}$');

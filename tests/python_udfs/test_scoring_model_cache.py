@@ -32,22 +32,30 @@ def cached() -> Iterator[None]:
     model_cache.clear()
 
 
+# the endpoint_output of each deployment the fake registry inserted
+outputs: list[str] = []
+
+
 @pytest.fixture
 def fake_registry(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     inserted: list[tuple[str, int]] = []
+    outputs.clear()
     stored = registry.StoredModel(id=7, name="churn", artifact=b"{}", artifact_sha256="0" * 64,
                                   feature_spec={}, metrics={})
 
     def insert(plpy: Any, name: str, model_id: int, threshold: float, strategy: str, metrics: Any,
-               cutoff_source: str, restores: int | None = None) -> int:
+               cutoff_source: str | None, restores: int | None = None, endpoint_output: str = "probability") -> int:
         inserted.append((name, model_id))
+        outputs.append(endpoint_output)
         return len(inserted)
 
     monkeypatch.setattr(registry, "pick_model", lambda plpy, name, model_id, strategy: (7, "specific"))
     monkeypatch.setattr(registry, "load_model", lambda plpy, model_id, expected_sha256=None: stored)
     monkeypatch.setattr(registry, "deployment_history",
-                        lambda plpy, name: [{"id": 2, "model_id": 7, "threshold": 0.5, "restores": None},
-                                            {"id": 1, "model_id": 3, "threshold": 0.4, "restores": None}])
+                        lambda plpy, name: [{"id": 2, "model_id": 7, "threshold": 0.5, "restores": None,
+                                             "endpoint_output": "label"},
+                                            {"id": 1, "model_id": 3, "threshold": 0.4, "restores": None,
+                                             "endpoint_output": "probability,label"}])
     monkeypatch.setattr(registry, "insert_deployment", insert)
     monkeypatch.setattr(models, "_compiled_check", lambda stored: None)
     monkeypatch.setattr(models, "_holdout_metrics", lambda plpy, model_id, threshold: {})
@@ -66,6 +74,7 @@ def test_forget_drops_only_that_name(cached: None) -> None:
 def test_deploy_forgets_the_name_it_deployed(fake_registry: list[tuple[str, int]]) -> None:
     models.deploy_model(FakePlpy(), "churn", 7, None, 0.3)
     assert fake_registry == [("churn", 7)]
+    assert outputs == ["label"]  # a new model keeps the name's endpoint output
     assert "churn" not in model_cache._serving
     assert "other" in model_cache._serving
 
@@ -74,6 +83,7 @@ def test_deploy_forgets_the_name_it_deployed(fake_registry: list[tuple[str, int]
 def test_rollback_forgets_the_name(fake_registry: list[tuple[str, int]]) -> None:
     result = models.rollback(FakePlpy(), VERSION, "churn")
     assert result["model_id"] == 3
+    assert outputs == ["probability,label"]  # the endpoint output comes back with the model and cutoff
     assert "churn" not in model_cache._serving
     assert "other" in model_cache._serving
 

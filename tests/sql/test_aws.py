@@ -291,3 +291,282 @@ def test_create_and_drop(make_database: Callable[..., str]) -> None:
         conn.execute("DROP EXTENSION churnml_aws")
         assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'aws\\_%'").fetchone()[0] == 0
         assert conn.execute("SELECT churnml.version()").fetchone()[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Endpoint outputs as Aurora's endpoints give them, arrays as separate inputs, and (f(x)).*
+# scoring once (issue 22 items 5 and 6). They use a deployment of their own, churn_answers, so
+# that its output settings leave churn_endpoint answering probabilities.
+
+ARGS = (120, 0, 300.5, 100, 150.0, 200.0, 100, 3, 2.7, 4, 1)
+
+
+def _answers_call(of: str = "") -> str:
+    """invoke_endpoint of churn_answers on a customers row (`of`: the row's name and a dot, or nothing)."""
+    columns = ", ".join(f"{of}{column}" for column in FEATURES.split(", "))
+    return (f"aws_sagemaker.invoke_endpoint('churn_answers', NULL, {columns}, "
+            f"CASE WHEN {of}int_plan = 'no' THEN 1 ELSE 0 END)")
+
+
+ANSWERS_CALL = _answers_call()
+
+
+def _invoke(conn: psycopg.Connection, args: str, endpoint: str = "churn_endpoint") -> str | None:
+    value: str | None = conn.execute(f"SELECT aws_sagemaker.invoke_endpoint('{endpoint}', NULL, {args})").fetchone()[0]
+    return value
+
+
+@pytest.fixture(scope="module")
+def answers(aws_db: str) -> str:
+    with psycopg.connect(aws_db, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("SELECT churnml.train('churn_answers', %s, 'churn', deploy => true)", (ENDPOINT_SOURCE,))
+    return "churn_answers"
+
+
+def test_array_arguments_are_separate_model_inputs(conn: psycopg.Connection) -> None:
+    separate = _invoke(conn, ", ".join(map(str, ARGS)))
+    # one flat array (the page's regression_model(params REAL[])), arrays mixed with values
+    assert _invoke(conn, f"ARRAY{list(map(float, ARGS))}::float8[]") == separate
+    assert _invoke(conn, f"ARRAY{list(map(float, ARGS))}::real[]") == separate
+    assert _invoke(conn, "120, ARRAY[0, 300.5, 100]::float8[], 150.0, 200.0, ARRAY[100, 3]::bigint[], 2.7, "
+                         "ARRAY[4], 1") == separate
+    conn.execute("CREATE OR REPLACE FUNCTION pg_temp.regression_model(params REAL[], OUT estimate REAL) AS $$ "
+                 "SELECT aws_sagemaker.invoke_endpoint('churn_endpoint', NULL, params)::REAL "
+                 "$$ LANGUAGE SQL PARALLEL SAFE COST 5000")
+    estimate = conn.execute("SELECT pg_temp.regression_model(%s::real[])", (list(map(float, ARGS)),)).fetchone()[0]
+    assert estimate == pytest.approx(float(separate or "nan"), rel=1e-6)
+    # a NULL element is a missing value, as a NULL argument is
+    assert _invoke(conn, "ARRAY[120, NULL, 300.5, 100, 150.0, 200.0, 100, 3, 2.7, 4, 1]::float8[]") == \
+        _invoke(conn, "120, NULL, 300.5, 100, 150.0, 200.0, 100, 3, 2.7, 4, 1")
+    # a NULL array has no elements to count: NULL, as VARIADIC NULL
+    assert _invoke(conn, "NULL::float8[]") is None
+    assert _invoke(conn, "120, NULL::float8[], 1") is None
+    # a domain over an array is an array
+    conn.execute("CREATE DOMAIN pg_temp.features AS float8[]")
+    assert _invoke(conn, f"ARRAY{list(map(float, ARGS))}::pg_temp.features") == separate
+
+
+@pytest.mark.parametrize(("args", "sqlstate", "words"), [
+    ("ARRAY[[1, 2], [3, 4]]", "2202E", "one-dimensional"),
+    ("ARRAY[]::int[]", "42P13", "takes 11 model inputs, not 0"),
+    ("ARRAY[1, 2, 3]::int[], 4", "42P13", "takes 11 model inputs, not 4"),
+    ("array_fill(1, ARRAY[100001])", "54000", "at most 100000 model inputs"),
+    ("1, array_fill(1.5, ARRAY[60000]), array_fill(2.5, ARRAY[60000])", "54000", "not 120001"),
+])
+def test_array_argument_errors(conn: psycopg.Connection, args: str, sqlstate: str, words: str) -> None:
+    with pytest.raises(psycopg.Error) as raised:
+        _invoke(conn, args)
+    assert raised.value.sqlstate == sqlstate
+    assert words in str(raised.value)
+    assert conn.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_endpoint_output_label_threshold_and_composite(conn: psycopg.Connection, answers: str) -> None:
+    rows = f"SELECT {ANSWERS_CALL} AS answer, churnml.will_churn(c, 'churn_answers') AS p FROM " \
+           f"(SELECT *, CASE WHEN int_plan = 'no' THEN 1 ELSE 0 END AS int_plan_no FROM customers) AS c " \
+           f"ORDER BY phone LIMIT 300"
+    probabilities = conn.execute(rows).fetchall()
+    assert all(float(answer) == p for answer, p in probabilities)
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):  # the issue: a probability is no INT
+        conn.execute(f"SELECT {ANSWERS_CALL}::int FROM customers LIMIT 1")
+
+    conn.execute("SELECT churnml.set_endpoint_output('churn_answers', 'label')")
+    assert conn.execute("SELECT endpoint_output FROM churnml.current_deployments WHERE name = 'churn_answers'"
+                        ).fetchone()[0] == "label"
+    labels = conn.execute(rows.replace("AS answer", "::int AS answer")).fetchall()
+    assert [a for a, _ in labels] == [int(p > 0.5) for _, p in probabilities]
+    assert {a for a, _ in labels} == {0, 1}
+    # the cutoff is the deployment's: set_threshold moves the labels and keeps the output
+    conn.execute("SELECT churnml.set_threshold('churn_answers', 0.2)")
+    labels = conn.execute(rows.replace("AS answer", "::int AS answer")).fetchall()
+    assert [a for a, _ in labels] == [int(p > 0.2) for _, p in probabilities]
+    flags = conn.execute(f"SELECT {ANSWERS_CALL}::boolean = churnml.churn_flag(churnml.will_churn(c, "
+                         "'churn_answers'), 'churn_answers') FROM (SELECT *, CASE WHEN int_plan = 'no' THEN 1 "
+                         "ELSE 0 END AS int_plan_no FROM customers) AS c LIMIT 300").fetchall()
+    assert all(f for (f,) in flags)
+
+    # several outputs: a record literal in the order asked, for a composite cast (and point for a pair)
+    conn.execute("SELECT churnml.set_endpoint_output('churn_answers', ' Probability, label,threshold ')")
+    conn.execute("DROP TYPE IF EXISTS pg_temp.churn_answer")
+    conn.execute("CREATE TYPE pg_temp.churn_answer AS (probability float8, will_churn int, cutoff float8)")
+    composite = conn.execute(f"SELECT ({ANSWERS_CALL}::pg_temp.churn_answer).*, churnml.will_churn(c, "
+                             "'churn_answers') FROM (SELECT *, CASE WHEN int_plan = 'no' THEN 1 ELSE 0 END AS "
+                             "int_plan_no FROM customers) AS c ORDER BY phone LIMIT 300").fetchall()
+    assert all(row == (p, int(p > 0.2), 0.2, p) for row, (_, p) in zip(composite, probabilities, strict=True))
+    conn.execute("SELECT churnml.set_endpoint_output('churn_answers', 'threshold,probability')")
+    assert conn.execute(f"SELECT ({ANSWERS_CALL}::point)[0] FROM customers LIMIT 1").fetchone()[0] == 0.2
+
+    # rollback undoes one event at a time; deploy and set_threshold keep the output
+    conn.execute("SELECT churnml.rollback('churn_answers')")
+    assert conn.execute("SELECT endpoint_output FROM churnml.current_deployments WHERE name = 'churn_answers'"
+                        ).fetchone()[0] == "probability,label,threshold"
+    conn.execute("SELECT churnml.deploy('churn_answers', strategy => 'latest')")
+    history = conn.execute("SELECT strategy, threshold, endpoint_output FROM churnml.deployments "
+                           "WHERE name = 'churn_answers' ORDER BY id").fetchall()
+    assert history == [("specific", 0.5, "probability"), ("endpoint_output", 0.5, "label"),
+                       ("threshold", 0.2, "label"), ("endpoint_output", 0.2, "probability,label,threshold"),
+                       ("endpoint_output", 0.2, "threshold,probability"),
+                       ("rollback", 0.2, "probability,label,threshold"),
+                       ("latest", 0.5, "probability,label,threshold")]
+    conn.execute("SELECT churnml.set_endpoint_output('churn_answers', 'probability')")
+
+
+def test_endpoint_output_is_not_stale_in_one_statement_or_message(conn: psycopg.Connection, answers: str) -> None:
+    values = ", ".join(map(str, ARGS))
+    probability = _invoke(conn, values, "churn_answers")
+    # one PL/pgSQL block: the same call before and after each change (one memory context for all)
+    conn.execute(f"""DO $$
+        DECLARE a text; b text; c text;
+        BEGIN
+            a := aws_sagemaker.invoke_endpoint('churn_answers', NULL, {values});
+            PERFORM churnml.set_endpoint_output('churn_answers', 'label');
+            b := aws_sagemaker.invoke_endpoint('churn_answers', NULL, {values});
+            PERFORM churnml.rollback('churn_answers');
+            c := aws_sagemaker.invoke_endpoint('churn_answers', NULL, {values});
+            CREATE TEMP TABLE seen AS SELECT a, b, c;
+        END $$""")
+    assert conn.execute("SELECT a, b, c FROM seen").fetchone() == (probability, str(int(float(probability or 0) > 0.5)),
+                                                                   probability)
+    conn.execute("DROP TABLE seen")
+    # statements of one Query message share their statement time
+    cur = conn.execute(f"SELECT aws_sagemaker.invoke_endpoint('churn_answers', NULL, {values}); "
+                       "SELECT churnml.set_endpoint_output('churn_answers', 'label'); "
+                       f"SELECT aws_sagemaker.invoke_endpoint('churn_answers', NULL, {values})")
+    assert cur.nextset() and cur.nextset()
+    assert cur.fetchone()[0] in ("0", "1")
+    conn.execute("SELECT churnml.set_endpoint_output('churn_answers', 'probability')")
+
+
+@pytest.mark.parametrize(("output", "sqlstate", "words"), [
+    ("NULL", "22004", "output must not be NULL"),
+    ("'labels'", "22023", 'unknown endpoint output "labels"'),
+    ("''", "22023", "empty"),
+    ("'label,'", "22023", "empty"),
+    ("'label,label'", "22023", "named twice"),
+    ("repeat('x', 100000)", "22023", "unknown endpoint output"),
+])
+def test_endpoint_output_errors(conn: psycopg.Connection, answers: str, output: str, sqlstate: str,
+                                words: str) -> None:
+    with pytest.raises(psycopg.Error) as raised:
+        conn.execute(f"SELECT churnml.set_endpoint_output('churn_answers', {output})")
+    assert raised.value.sqlstate == sqlstate and words in str(raised.value)
+    assert raised.value.diag.message_hint and len(str(raised.value)) < 1000
+    for name, sqlstate in (("'no_such'", "55000"), ("NULL", "22004"), ("''", "22023")):
+        with pytest.raises(psycopg.Error) as raised:
+            conn.execute(f"SELECT churnml.set_endpoint_output({name}, 'label')")
+        assert raised.value.sqlstate == sqlstate
+
+
+def test_endpoint_output_is_for_admins(aws_db: str, answers: str) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    with psycopg.connect(aws_db, autocommit=True) as admin:
+        roles = {f"ep_{grant or 'nobody'}_{suffix}": grant
+                 for grant in ("churnml_user", "churnml_loader", "churnml_admin", None)}
+        for role, grant in roles.items():
+            admin.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+            if grant:
+                admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(grant), sql.Identifier(role)))
+        try:
+            for role, grant in roles.items():
+                admin.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+                try:
+                    if grant == "churnml_admin":
+                        admin.execute("SELECT churnml.set_endpoint_output('churn_answers', 'label')")
+                        assert admin.execute("SELECT deployed_by FROM churnml.deployments WHERE name = "
+                                             "'churn_answers' ORDER BY id DESC LIMIT 1").fetchone()[0] == role
+                        admin.execute("SELECT churnml.set_endpoint_output('churn_answers', 'probability')")
+                    else:
+                        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                            admin.execute("SELECT churnml.set_endpoint_output('churn_answers', 'label')")
+                    if grant == "churnml_user":  # may read what an endpoint answers
+                        assert admin.execute("SELECT endpoint_output FROM churnml.current_deployments WHERE name = "
+                                             "'churn_answers'").fetchone()[0] == "probability"
+                finally:
+                    admin.execute("RESET ROLE")
+        finally:
+            for role in roles:
+                admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+                admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def _function_calls(conn: psycopg.Connection) -> dict[str, int]:
+    """Calls of this transaction so far, by function (track_functions = 'all')."""
+    return {name: calls for name, calls in conn.execute(
+        "SELECT schemaname || '.' || funcname, calls FROM pg_stat_xact_user_functions").fetchall()}
+
+
+def test_composite_star_calls_the_model_once_per_row(aws_db: str, answers: str) -> None:
+    """(f(x)::t).* is expanded into one call per column; PL/Python scores each row once."""
+    with psycopg.connect(aws_db) as conn:  # one transaction: pg_stat_xact_user_functions counts it
+        conn.execute("SET track_functions = 'all'")
+        conn.execute("SELECT churnml.set_endpoint_output('churn_answers', 'probability,label,threshold')")
+        conn.execute("CREATE TYPE pg_temp.churn_answer AS (probability float8, will_churn int, cutoff float8)")
+        # a wrapper as on Aurora's page (analyze_company), taking the row
+        conn.execute("CREATE FUNCTION pg_temp.analyze_customer(c customers, OUT prediction pg_temp.churn_answer) AS $$ "
+                     f"SELECT {_answers_call('c.')}::pg_temp.churn_answer $$ LANGUAGE SQL PARALLEL SAFE COST 5000")
+        before = _function_calls(conn)
+        rows = "(SELECT * FROM customers ORDER BY phone LIMIT 99) AS c"
+        direct = conn.execute(f"SELECT ({ANSWERS_CALL}::pg_temp.churn_answer).* FROM {rows}").fetchall()
+        after = _function_calls(conn)
+        assert after["aws_sagemaker.invoke_endpoint"] - before.get("aws_sagemaker.invoke_endpoint", 0) == 3 * 99
+        assert after["aws_sagemaker._invoke_endpoint"] - before.get("aws_sagemaker._invoke_endpoint", 0) == 99
+        wrapped = conn.execute(f"SELECT (pg_temp.analyze_customer(c)).* FROM {rows}").fetchall()
+        assert wrapped == direct
+        # the wrapper is inlined (LANGUAGE SQL, no SET, STRICT or SECURITY DEFINER): once a row too
+        assert _function_calls(conn)["aws_sagemaker._invoke_endpoint"] - after["aws_sagemaker._invoke_endpoint"] == 99
+        conn.rollback()
+
+
+def _cache_counts(conn: psycopg.Connection) -> tuple[int, int]:
+    """(hits, misses) of the backend's sentiment statement cache, read by a superuser's PL/Python."""
+    conn.execute("CREATE OR REPLACE FUNCTION pg_temp.sentiment_cache_counts() RETURNS int[] LANGUAGE plpython3u AS "
+                 "$$ import churnml.sentiment.statement_cache as c; return [c.counts['hits'], c.counts['misses']] $$")
+    hits, misses = conn.execute("SELECT pg_temp.sentiment_cache_counts()").fetchone()[0]
+    return hits, misses
+
+
+@pytest.mark.parametrize("engine", ["lexicon", "encoder"])
+def test_sentiment_star_scores_each_text_once(conn: psycopg.Connection, engine: str) -> None:
+    texts = [f"{m} (ticket {i})" for i, m in enumerate(MESSAGES * 8)]  # 40 distinct texts
+    conn.execute("SELECT set_config('churnml.sentiment_engine', %s, false)", (engine,))
+    once = conn.execute("SELECT d.sentiment, d.confidence FROM unnest(%s::text[]) WITH ORDINALITY AS m(t, i), "
+                        "aws_comprehend.detect_sentiment(m.t, 'en') AS d ORDER BY m.i", (texts,)).fetchall()
+    hits, misses = _cache_counts(conn)
+    star = conn.execute("SELECT (aws_comprehend.detect_sentiment(m.t, 'en')).* FROM unnest(%s::text[]) "
+                        "WITH ORDINALITY AS m(t, i) ORDER BY m.i", (texts,)).fetchall()
+    assert star == once
+    after = _cache_counts(conn)
+    assert (after[0] - hits, after[1] - misses) == (len(texts), len(texts))  # the second column: from the cache
+    # Aurora's UPDATE form and the MySQL pair: one scoring per text too
+    mysql = conn.execute("SELECT aws_comprehend_detect_sentiment(t, 'en'), "
+                         "aws_comprehend_detect_sentiment_confidence(t, 'en') FROM unnest(%s::text[]) "
+                         "WITH ORDINALITY AS m(t, i) ORDER BY m.i", (texts,)).fetchall()
+    assert [(s, pytest.approx(c, rel=1e-6)) for s, c in once] == mysql
+    again = _cache_counts(conn)
+    assert (again[0] - after[0], again[1] - after[1]) == (len(texts), len(texts))
+    # churnml's own detect_sentiment shares it; the next statement scores afresh
+    own = conn.execute("SELECT (churnml.detect_sentiment(m.t, 'en', %s)).* FROM unnest(%s::text[]) "
+                       "WITH ORDINALITY AS m(t, i) ORDER BY m.i", (engine, texts)).fetchall()
+    assert own == once
+    conn.execute("RESET churnml.sentiment_engine")
+
+
+def test_sentiment_cache_follows_the_engine_within_one_message(conn: psycopg.Connection) -> None:
+    text = "I love the coverage but the bill is way too high"
+    expected = {engine: conn.execute("SELECT sentiment, confidence FROM churnml.detect_sentiment(%s, 'en', %s)",
+                                     (text, engine)).fetchone() for engine in ("lexicon", "encoder")}
+    assert expected["lexicon"] != expected["encoder"]
+    quoted = text.replace("'", "''")
+    cur = conn.execute(f"SET churnml.sentiment_engine = 'lexicon'; "
+                       f"SELECT (aws_comprehend.detect_sentiment('{quoted}', 'en')).*; "
+                       f"SET churnml.sentiment_engine = 'encoder'; "
+                       f"SELECT (aws_comprehend.detect_sentiment('{quoted}', 'en')).*; "
+                       "RESET churnml.sentiment_engine")
+    answers = []
+    while True:
+        if cur.description is not None:
+            answers.append(cur.fetchone())
+        if not cur.nextset():
+            break
+    assert answers == [expected["lexicon"], expected["encoder"]]

@@ -231,14 +231,24 @@ def test_roles_can_do_exactly_their_part(telco: str) -> None:
 
 def test_registry_survives_pg_dump_and_restore(telco: str, make_database: Callable[..., str]) -> None:
     target = make_database("restored", extension=False)
+    with psycopg.connect(telco, autocommit=True) as conn:  # a name whose endpoint answers labels too
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("INSERT INTO churnml.deployments (name, model_id, threshold, strategy) "
+                     "SELECT 'churn_labels', model_id, threshold, 'specific' FROM churnml.current_deployments "
+                     "WHERE name = 'churn'")
+        conn.execute("SELECT churnml.set_endpoint_output('churn_labels', 'label, probability')")
     restored = dump_and_restore(telco, target)
     assert restored.returncode == 0, restored.stderr.decode()
     with psycopg.connect(telco) as src, psycopg.connect(target) as dst:
         query = "SELECT id, name, artifact_sha256 FROM churnml.models ORDER BY id"
         assert src.execute(query).fetchall() == dst.execute(query).fetchall()
-        query = "SELECT name, model_id, threshold FROM churnml.current_deployments ORDER BY name"
+        query = "SELECT name, model_id, threshold, endpoint_output FROM churnml.current_deployments ORDER BY name"
         assert src.execute(query).fetchall() == dst.execute(query).fetchall()
+        assert ("churn_labels", "label,probability") in dst.execute("SELECT name, endpoint_output FROM "
+                                                                   "churnml.current_deployments").fetchall()
         assert scores(src) == scores(dst)
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("DELETE FROM churnml.deployments WHERE name = 'churn_labels'")
 
 
 def test_feature_selection_trains_a_smaller_model_and_compares(telco: str) -> None:

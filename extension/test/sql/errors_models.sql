@@ -42,6 +42,12 @@ SELECT regress.try($$SELECT churnml.set_threshold('churn', -0.1)$$);
 SELECT regress.try($$SELECT churnml.set_threshold('churn', 'NaN')$$);
 SELECT regress.try($$SELECT churnml.set_threshold('churn', NULL)$$);
 SELECT regress.try($$SELECT churnml.set_threshold('nope', 0.4)$$);
+-- set_endpoint_output: NULL, unknown, repeated or empty outputs, a name not deployed.
+SELECT regress.try($$SELECT churnml.set_endpoint_output('churn', NULL)$$);
+SELECT regress.try($$SELECT churnml.set_endpoint_output('churn', 'labels')$$);
+SELECT regress.try($$SELECT churnml.set_endpoint_output('churn', 'label,label')$$);
+SELECT regress.try($$SELECT churnml.set_endpoint_output('churn', '')$$);
+SELECT regress.try($$SELECT churnml.set_endpoint_output('nope', 'label')$$);
 
 -- compare_models, feature_importance, optimal_threshold: unknown names, nothing to compare, costs.
 SELECT regress.try($$SELECT * FROM churnml.compare_models()$$);

@@ -45,4 +45,12 @@ SELECT regress.try($$SELECT * FROM churnml.score('public.customers', 'no_such_co
 SELECT regress.try($$SELECT * FROM churnml.score('public.customers', 'phone', batch_size => 0)$$);
 SELECT regress.try($$SELECT * FROM churnml.score('')$$);
 SELECT regress.try($$SELECT * FROM churnml.score(NULL)$$);
+
+-- aws_sagemaker.invoke_endpoint: an array's elements are separate inputs (a wrong count lists the
+-- features), a 2-D array, more inputs than any model has.
+SELECT regress.try($$SELECT aws_sagemaker.invoke_endpoint('churn', NULL, ARRAY[1, 2, 3])$$);
+SELECT regress.try($$SELECT aws_sagemaker.invoke_endpoint('churn', NULL, ARRAY[[401, 2], [3, 4]])$$);
+SELECT regress.try($$SELECT aws_sagemaker.invoke_endpoint('churn', NULL, array_fill(1, ARRAY[100001]))$$);
+SELECT aws_sagemaker.invoke_endpoint('churn', NULL, ARRAY[401, 120.5]::float8[], 3, 'no')
+     = aws_sagemaker.invoke_endpoint('churn', NULL, 401, 120.5, 3, 'no') AS array_is_separate_inputs;
 RESET ROLE;

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from churnml import registry, server
+from churnml import endpoint_outputs, registry, server
 from churnml.errors import DataCorrupted, InvalidParameter
 from churnml.scoring.artifact import read_stored_artifact
 from churnml.scoring.forest import forest_of
@@ -138,6 +138,7 @@ class Serving:
     statement: int | None  # the statement start it was looked up for (churnml.server.statement_start)
     model: LoadedModel
     threshold: float
+    endpoint_output: tuple[str, ...] = ("probability",)  # what invoke_endpoint answers (endpoint_outputs)
 
 
 _models: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
@@ -280,7 +281,8 @@ def serving(plpy: Plpy, name: str) -> Serving:
     deployment = registry.current_deployment(plpy, name)
     current = Serving(statement=statement,
                       model=model(plpy, deployment.model_id, deployment.artifact_sha256),
-                      threshold=deployment.threshold)
+                      threshold=deployment.threshold,
+                      endpoint_output=endpoint_outputs.fields(deployment.endpoint_output))
     _serving[name] = current
     return current
 

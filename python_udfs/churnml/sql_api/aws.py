@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from churnml import server
+from churnml import endpoint_outputs, server
 from churnml.errors import ChurnmlError, DataException, InvalidParameter, NullValueNotAllowed, WrongArgumentCount
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import features_hint
@@ -55,13 +55,13 @@ def _check_batch(max_rows_per_batch: int | None) -> None:
 def detect_sentiment(plpy: Plpy, text: str | None, language: str | None,
                      max_rows_per_batch: int | None) -> dict[str, Any] | None:
     """Aurora's signature, which has no engine argument: the engine is the churnml.sentiment_engine setting."""
-    from churnml.sentiment.analysis import run_one
+    from churnml.sentiment import statement_cache
     from churnml.sql_api.sentiment import scorer_for
 
     _check_batch(max_rows_per_batch)
     if language is None:
         raise NullValueNotAllowed("language_code must not be NULL", hint="Pass 'en'.")
-    result = run_one(text, scorer_for(plpy, language, server.setting("churnml.sentiment_engine")))
+    result = statement_cache.result(text, scorer_for(plpy, language, server.setting("churnml.sentiment_engine")))
     if result is None:
         return {"sentiment": None, "confidence": None}
     return {"sentiment": result.label, "confidence": result.confidence}
@@ -98,7 +98,8 @@ def invoke_endpoint(plpy: Plpy, endpoint: str | None, max_rows_per_batch: int | 
     _check_batch(max_rows_per_batch)
     if inputs is None:  # as invoke_endpoint(..., VARIADIC NULL): nothing to score
         return None
-    loaded = model_cache.serving(plpy, endpoint).model
+    serving = model_cache.serving(plpy, endpoint)
+    loaded = serving.model
     features = loaded.spec.features
     if len(inputs) != len(features):
         raise WrongArgumentCount(
@@ -107,7 +108,7 @@ def invoke_endpoint(plpy: Plpy, endpoint: str | None, max_rows_per_batch: int | 
             hint="Pass the features in training order (the detail lists them), or score whole rows "
                  "with churnml.will_churn(c).")
     values = [_typed(v, f, i + 1) for i, (v, f) in enumerate(zip(inputs, features, strict=True))]
-    return repr(loaded.score_values(values))
+    return endpoint_outputs.answer(serving.endpoint_output, loaded.score_values(values), serving.threshold)
 
 
 def _s3_uri(s3_info: dict[str, Any] | None) -> str:

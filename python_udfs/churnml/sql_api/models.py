@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from churnml import interrupts, progress, registry
+from churnml import endpoint_outputs, interrupts, progress, registry
 from churnml.errors import (
     ChurnmlError,
     InvalidParameter,
@@ -21,7 +21,7 @@ from churnml.errors import (
     shown_number,
     sql_literal,
 )
-from churnml.spi import Plpy
+from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry
 
 DEFAULT_COSTS = {"tp_cost": 0.0, "fp_cost": 0.0, "tn_cost": 0.0, "fn_cost": 0.0}
@@ -474,8 +474,11 @@ def deploy_model(plpy: Plpy, name: str, model_id: int | None, strategy: str | No
             source, why = "given", "given"
         was = (f"; was model {history[0]['model_id']} at {float(history[0]['threshold']):g}" if history else "")
         message = f'"{name}" now serves model {chosen} with cutoff {threshold:g} ({why}{was})'
+    # the name's endpoint output stays: wrappers written for it (::INT, a composite cast) keep working
+    output = str(history[0].get("endpoint_output") or endpoint_outputs.DEFAULT) if history else endpoint_outputs.DEFAULT
     deployment_id = registry.insert_deployment(plpy, name, chosen, threshold, recorded,
-                                               _holdout_metrics(plpy, chosen, threshold), source)
+                                               _holdout_metrics(plpy, chosen, threshold), source,
+                                               endpoint_output=output)
     _forget_serving(name)
     plpy.notice(f"{caller}: {message}")
     return {"deployment_id": deployment_id, "name": name, "model_id": chosen, "threshold": threshold,
@@ -530,7 +533,9 @@ def rollback(plpy: Plpy, name: str) -> dict[str, Any]:
     _compiled_check(stored)
     deployment_id = registry.insert_deployment(plpy, name, model_id, threshold, "rollback",
                                                _holdout_metrics(plpy, model_id, threshold), "rollback",
-                                               restores=int(target["id"]))
+                                               restores=int(target["id"]),
+                                               endpoint_output=str(target.get("endpoint_output")
+                                                                   or endpoint_outputs.DEFAULT))
     _forget_serving(name)
     undone = current if current.get("restores") is None else next(
         (row for row in history if int(row["id"]) == int(current["restores"])), current)
@@ -547,6 +552,8 @@ def _event(row: dict[str, Any]) -> str:
         return f"set_threshold, deployment {row['id']}"
     if row.get("strategy") == "rollback":
         return f"rollback, deployment {row['id']}"
+    if row.get("strategy") == ENDPOINT_OUTPUT_STRATEGY:
+        return f"set_endpoint_output, deployment {row['id']}"
     return f"deployment {row['id']}"
 
 
@@ -559,12 +566,58 @@ def set_threshold(plpy: Plpy, name: str, threshold: float) -> dict[str, Any]:
     current = registry.current_deployment(plpy, name)
     _compiled_check(registry.load_model(plpy, current.model_id))  # a damaged deployed model is XX001, as on deploy
     deployment_id = registry.insert_deployment(plpy, name, current.model_id, threshold, "threshold",
-                                               _holdout_metrics(plpy, current.model_id, threshold), "set_threshold")
+                                               _holdout_metrics(plpy, current.model_id, threshold), "set_threshold",
+                                               endpoint_output=current.endpoint_output)
     _forget_serving(name)
     plpy.notice(f'churnml.set_threshold: "{name}" serves model {current.model_id} with cutoff {threshold:g} (was '
                 f'{current.threshold:g}); churnml.rollback({sql_literal(name)}) undoes it')
     return {"deployment_id": deployment_id, "name": name, "model_id": current.model_id, "threshold": threshold,
             "strategy": "threshold"}
+
+
+# churnml.deployments.strategy of a set_endpoint_output event
+ENDPOINT_OUTPUT_STRATEGY = "endpoint_output"
+
+
+@entry
+def set_endpoint_output(plpy: Plpy, name: str, output: str | None) -> dict[str, Any]:
+    """A deployment event: the deployed model at its cutoff, answering `output` through invoke_endpoint."""
+    stored_output = endpoint_outputs.parse(output)
+    current = registry.current_deployment(plpy, name)
+    history = registry.deployment_history(plpy, name)
+    if _is_sentiment(plpy, current.model_id):
+        raise InvalidParameter(f'"{name}" serves a sentiment model, which is not an endpoint',
+                               detail="Endpoint outputs are a churn model's probability, label and cutoff.",
+                               hint="Sentiment models answer aws_comprehend.detect_sentiment when "
+                                    "churnml.sentiment_engine names them.")
+    if stored_output == current.endpoint_output:
+        plpy.notice(f'churnml.set_endpoint_output: "{name}" already answers {stored_output}')
+        return {"deployment_id": int(history[0]["id"]), "name": name, "model_id": current.model_id,
+                "threshold": current.threshold, "strategy": str(history[0]["strategy"])}
+    deployment_id = registry.insert_deployment(plpy, name, current.model_id, current.threshold,
+                                               ENDPOINT_OUTPUT_STRATEGY,
+                                               _holdout_metrics(plpy, current.model_id, current.threshold),
+                                               history[0].get("cutoff_source"), endpoint_output=stored_output)
+    _forget_serving(name)
+    plpy.notice(f'churnml.set_endpoint_output: aws_sagemaker.invoke_endpoint({sql_literal(name)}, ...) answers '
+                f"{_described_output(stored_output)} (was {current.endpoint_output}); "
+                f"churnml.rollback({sql_literal(name)}) undoes it")
+    return {"deployment_id": deployment_id, "name": name, "model_id": current.model_id,
+            "threshold": current.threshold, "strategy": ENDPOINT_OUTPUT_STRATEGY}
+
+
+def _is_sentiment(plpy: Plpy, model_id: int) -> bool:
+    plan = prepared(plpy, "model_kind", "SELECT kind FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1",
+                    ["bigint"])
+    rows = plpy.execute(plan, [model_id])
+    return bool(rows) and rows[0]["kind"] == "sentiment"
+
+
+def _described_output(output: str) -> str:
+    names = endpoint_outputs.fields(output)
+    if len(names) == 1:
+        return names[0] + (" (1 above the cutoff, else 0)" if names[0] == "label" else "")
+    return f"({', '.join(names)}) as a record literal, for a cast to a composite type of {len(names)} fields"
 
 
 def _cost(value: float | None, what: str) -> float:

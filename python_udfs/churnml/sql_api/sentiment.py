@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from churnml import interrupts, progress
 from churnml.errors import InvalidParameter, NullValueNotAllowed
-from churnml.sentiment.analysis import run_one
+from churnml.sentiment import statement_cache
 from churnml.spi import Plpy
 from churnml.sql_api.entry import entry
 
@@ -71,7 +71,7 @@ def _row(result: Any) -> dict[str, Any]:
 
 @entry
 def detect(plpy: Plpy, text: str | None, language: str | None, engine: str | None) -> dict[str, Any] | None:
-    result = run_one(text, scorer_for(plpy, language, engine))
+    result = statement_cache.result(text, scorer_for(plpy, language, engine))
     if result is None:
         return None
     return {"sentiment": result.label, "confidence": result.confidence}
@@ -79,7 +79,7 @@ def detect(plpy: Plpy, text: str | None, language: str | None, engine: str | Non
 
 @entry
 def scores(plpy: Plpy, text: str | None, language: str | None, engine: str | None) -> dict[str, Any] | None:
-    result = run_one(text, scorer_for(plpy, language, engine))
+    result = statement_cache.result(text, scorer_for(plpy, language, engine))
     if result is None:
         return None
     row = _row(result)
