@@ -279,3 +279,9 @@ ALTER TABLE churnml.models DROP COLUMN artifact, DROP COLUMN holdout_labels, DRO
 -- rule_set_cost's counts and money are numeric, rounded (they were float8: 175.99999999999855);
 -- CREATE OR REPLACE cannot change a result type.
 DROP FUNCTION IF EXISTS churnml.rule_set_cost(text, numeric, float8, text, float8, jsonb, float8, timestamptz);
+
+-- Every COPY option on export and import (issue 22): COPY's own functions take the options
+-- as values (text[] pairs) instead of 0.2.0's force_quote flag; CREATE OR REPLACE cannot
+-- change arguments. (IF EXISTS: an update from 0.1.0 never made them.)
+DROP FUNCTION IF EXISTS churnml._copy_to_spool(text, text, text, boolean);
+DROP FUNCTION IF EXISTS churnml._copy_from_spool(regclass, text, text, text[], text[], bigint[], bigint[]);
