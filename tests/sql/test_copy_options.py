@@ -91,8 +91,8 @@ def _same_rows(conn: psycopg.Connection, query: str, table: str) -> None:
 EXPORTS = [
     ("format csv, header true, delimiter $$:$$", "FORMAT csv, HEADER, DELIMITER ':'", LATIN_TABLE, LATIN),
     ("DELIMITER '|' CSV HEADER", "FORMAT csv, HEADER, DELIMITER '|'", LATIN_TABLE, LATIN),
-    ("(format csv, header true, encoding 'WIN1252', null 'NULL')", "FORMAT csv, HEADER, ENCODING 'WIN1252', NULL 'NULL'",
-     LATIN_TABLE, LATIN),
+    ("(format csv, header true, encoding 'WIN1252', null 'NULL')",
+     "FORMAT csv, HEADER, ENCODING 'WIN1252', NULL 'NULL'", LATIN_TABLE, LATIN),
     ("format text, encoding WIN1252, null '…'", "FORMAT text, ENCODING 'WIN1252', NULL '…'", LATIN_TABLE, LATIN),
     ("format text, delimiter '|', header", "FORMAT text, DELIMITER '|', HEADER", LATIN_TABLE, LATIN),
     ("format csv, quote '''', escape E'\\\\', header true", "FORMAT csv, QUOTE '''', ESCAPE '\\', HEADER",
