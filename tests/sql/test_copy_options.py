@@ -40,11 +40,11 @@ SHORT_TABLE = "id int, name text, note text"
 
 
 @pytest.fixture(scope="module")
-def db(make_database: Callable[..., str], configured: S3Config) -> str:
+def db(make_database: Callable[..., str], configured: S3Config, files_dir: Path) -> str:
     url = make_database("copyopts")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION churnml_aws")
-    return declare_storage(url)
+    return declare_storage(url, files_dir)
 
 
 @pytest.fixture
@@ -163,6 +163,19 @@ def test_churnml_functions_round_trip_in_parts_with_a_manifest(conn: psycopg.Con
                           (table, options.replace(", force_quote (note)", ""))).fetchone()[0]
     assert loaded == rows
     _same_rows(conn, query, table)
+
+
+def test_server_file_export_and_load_with_options(conn: psycopg.Connection, files_dir: Path) -> None:
+    """file:// URIs (an administrator's) take the options too: the file is COPY's bytes, in SJIS."""
+    options = "quote '''', escape '\\', encoding 'SJIS', null 'NIL'"
+    conn.execute("SELECT * FROM churnml.export_query(%s, %s, options => %s)",
+                 (JAPANESE, f"file://{files_dir}/jp.csv", options))
+    assert (files_dir / "jp.csv").read_bytes() == _copy_to(
+        conn, JAPANESE, "FORMAT csv, HEADER, QUOTE '''', ESCAPE '\\', ENCODING 'SJIS', NULL 'NIL'")
+    table = _table(conn, SHORT_TABLE)
+    assert conn.execute("SELECT churnml.load_from_s3(%s, %s, header => true, options => %s)",
+                        (table, f"file://{files_dir}/jp.csv", options)).fetchone()[0] == 3
+    _same_rows(conn, JAPANESE, table)
 
 
 def test_an_export_without_options_is_unchanged(conn: psycopg.Connection, client: S3Client) -> None:
