@@ -14,6 +14,9 @@ reported too (extra.paired_ratio_median), with the machine's 1-minute load avera
 each run (extra.load_average_1min_*: the machine is shared). What the S3 library costs a backend's first loader
 call (its import and client) is extra.first_load_in_backend_ms of load_from_s3, next to a
 second call in the same backend (later_load_in_backend_ms), for a one-row manifest load.
+COPY options (issue 22): the same export and load with `delimiter ';', null 'NULL',
+encoding 'WIN1252', force_quote (phone)` (re-encoded, one column always quoted, parts split
+by the general CSV scanner), each next to COPY to and from a local file with the same options.
 """
 
 from __future__ import annotations
@@ -123,8 +126,14 @@ def run(ctx: Context) -> list[Result]:
                 "header => true)")
     shell = {"export": ["export", "SELECT * FROM customers", "s3://churnml/bench/cli", "--header", "--overwrite"],
              "load": ["load", "loaded", "s3://churnml/bench/cli", "--mode", "manifest"]}
+    options = "delimiter '';'', null ''NULL'', encoding ''WIN1252''"
+    export_opts_sql = export_sql.replace("overwrite => true)", f"overwrite => true, options => '{options}, "
+                                                                "force_quote (phone)')")
+    load_opts_sql = load_sql.replace("header => true)", f"header => true, options => '{options}')")
+    copy_options = "DELIMITER ';', NULL 'NULL', ENCODING 'WIN1252'"
     rate: dict[str, list[float]] = {name: [] for name in ("copy_to", "export", "shell_export", "copy_from", "load",
-                                                           "shell_load")}
+                                                           "shell_load", "copy_to_opts", "export_opts",
+                                                           "copy_from_opts", "load_opts")}
     peak: dict[str, list[float]] = {name: [] for name in ("export", "load", "shell_export", "shell_load")}
     first: list[float] = []
     later: list[float] = []
@@ -135,6 +144,10 @@ def run(ctx: Context) -> list[Result]:
         local = Path(tmp) / "customers.csv"
         copy_to = f"COPY (SELECT * FROM customers) TO '{local}' (FORMAT csv, HEADER)"
         copy_from = f"COPY loaded FROM '{local}' (FORMAT csv, HEADER)"
+        local_opts = Path(tmp) / "customers_win.csv"
+        copy_to_opts = (f"COPY (SELECT * FROM customers) TO '{local_opts}' (FORMAT csv, HEADER, {copy_options}, "
+                        "FORCE_QUOTE (phone))")
+        copy_from_opts = f"COPY loaded FROM '{local_opts}' (FORMAT csv, HEADER, {copy_options})"
         for _ in range(ctx.runs):
             load_average.append(os.getloadavg()[0])
             rate["copy_to"].append(customers / _timed_with_peak(url, copy_to)[0])
@@ -153,6 +166,10 @@ def run(ctx: Context) -> list[Result]:
             seconds, mb = _shell(url, BENCH_HOME, *shell["load"])
             rate["shell_load"].append(customers / seconds)
             peak["shell_load"].append(mb)
+            rate["copy_to_opts"].append(customers / _timed_with_peak(url, copy_to_opts)[0])
+            rate["export_opts"].append(customers / _timed_with_peak(url, export_opts_sql)[0])
+            rate["copy_from_opts"].append(customers / _timed_with_peak(url, copy_from_opts, "TRUNCATE loaded")[0])
+            rate["load_opts"].append(customers / _timed_with_peak(url, load_opts_sql, "TRUNCATE loaded")[0])
             one, two = _first_calls(url)
             first.append(one)
             later.append(two)
@@ -166,7 +183,9 @@ def run(ctx: Context) -> list[Result]:
                                           "mode => 'manifest', header => true)", "TRUNCATE loaded")
 
     def result(name: str, key: str, base: str, extra: dict[str, float]) -> Result:
-        baseline = "COPY (query) TO a local file" if base == "copy_to" else "COPY FROM a local file"
+        baseline = "COPY (query) TO a local file" if base.startswith("copy_to") else "COPY FROM a local file"
+        if base.endswith("_opts"):
+            baseline += " with the same options"
         return Result(name=name, unit="rows/s", median=statistics.median(rate[key]), runs=rate[key],
                       baseline=baseline, baseline_median=statistics.median(rate[base]),
                       target=f"≥ 70% of {baseline.split(' a ')[0]}",
@@ -185,6 +204,10 @@ def run(ctx: Context) -> list[Result]:
                {"peak_rss_mb": max(peak["load"]), f"peak_rss_mb_{tenth}": load_small,
                 "first_load_in_backend_ms": statistics.median(first),
                 "later_load_in_backend_ms": statistics.median(later), **machine}),
+        result(f"export_query {customers:,} customers to S3 with COPY options (;, NULL, WIN1252, force_quote)",
+               "export_opts", "copy_to_opts", {**machine}),
+        result(f"load_from_s3 {customers:,} customers with COPY options (;, NULL, WIN1252)", "load_opts",
+               "copy_from_opts", {**machine}),
         result(f"churnml export (shell command) {customers:,} customers, S3", "shell_export", "copy_to",
                {"command_peak_rss_mb": max(peak["shell_export"]), **machine}),
         result(f"churnml load (shell command) {customers:,} customers, S3", "shell_load", "copy_from",

@@ -4,20 +4,26 @@
  * PL/Python cannot run COPY ... TO STDOUT or FROM STDIN, and formatting or parsing
  * rows in SQL and Python costs several times what COPY does. So the loaders spool:
  *
- * churnml._copy_to_spool(query text, format text, path text, force_quote boolean)
+ * churnml._copy_to_spool(query text, format text, path text, options text[])
  *                        RETURNS TABLE (path text, rows bigint)
  *   runs COPY (query) TO the spool file `path` (made by churnml._spool_file in this
- *   backend; FORMAT csv, text or binary, with COPY's defaults: the CSV is exactly
- *   what COPY (query) TO ... (FORMAT csv) writes; force_quote adds FORCE_QUOTE *, for
- *   aws_s3.query_export_to_s3's 'force_quote *', csv only) and returns its path and
- *   the row count. export_query gives the path to its upload helper first, which
- *   uploads the file's parts while COPY is still writing it.
+ *   backend; FORMAT csv, text or binary, with COPY's defaults unless `options` says
+ *   otherwise) and returns its path and the row count. export_query gives the path to
+ *   its upload helper first, which uploads the file's parts while COPY is still writing it.
  *
  * churnml._copy_from_spool(target regclass, path text, format text, columns text[],
- *                          sources text[], records bigint[], skipped bigint[]) RETURNS bigint
+ *                          sources text[], records bigint[], skipped bigint[],
+ *                          options text[]) RETURNS bigint
  *   runs COPY target (columns) FROM a spool file load_from_s3 filled with the objects'
  *   records; sources/records/skipped say which object each record came from, so a bad
  *   record is reported as "<object> line N, column c".
+ *
+ * `options` are COPY's other options as parsed and checked by churnml_loaders.copy_options,
+ * given as values, never as SQL text: a flat array of (name, value) pairs, e.g.
+ * {delimiter,|,encoding,WIN1252,force_quote,a,force_quote,b}; a list option has one pair
+ * per column and force_quote * the value NULL. Only COPY's own option names are taken
+ * (not format, given apart, nor freeze or an internal one), and COPY checks the values
+ * again as it would in a COPY statement.
  *
  * Safety. Neither function is SECURITY DEFINER and neither reads or writes a path the
  * caller chooses: spool files are temporary files this backend made (pgsql_tmp; removed
@@ -59,6 +65,8 @@
 PG_FUNCTION_INFO_V1(churnml_spool_file);
 PG_FUNCTION_INFO_V1(churnml_copy_to_spool);
 PG_FUNCTION_INFO_V1(churnml_copy_from_spool);
+PG_FUNCTION_INFO_V1(churnml_copy_to_spool_options);
+PG_FUNCTION_INFO_V1(churnml_copy_from_spool_options);
 
 #define HINT_INTERNAL "This function is internal to churnml.export_query and churnml.load_from_s3; call those."
 
@@ -147,6 +155,79 @@ checked_format(text *format, bool binary_ok)
 	return f;
 }
 
+/* Option names _copy_to_spool and _copy_from_spool take; the list ones collect a name per pair. */
+static const char *const scalar_options[] = {"delimiter", "null", "quote", "escape", "encoding", "header"};
+static const char *const list_options[] = {"force_quote", "force_not_null", "force_null"};
+
+/* COPY's DefElem list from the flat (name, value) pairs of `options` (see the top of this file). */
+static List *
+copy_option_list(ArrayType *options)
+{
+	Datum	   *items;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+	List	   *lists[lengthof(list_options)] = {NIL, NIL, NIL};
+	bool		star[lengthof(list_options)] = {false, false, false};
+
+	if (ARR_NDIM(options) > 1)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("options must be a one-dimensional array"),
+						errhint(HINT_INTERNAL)));
+	deconstruct_array(options, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
+	if (n % 2 != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("options must be pairs of an option name and its value"), errhint(HINT_INTERNAL)));
+	for (int i = 0; i < n; i += 2)
+	{
+		char	   *name;
+		int			k;
+		bool		found = false;
+
+		if (nulls[i])
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("an option name must not be NULL"),
+							errhint(HINT_INTERNAL)));
+		name = TextDatumGetCString(items[i]);
+		for (k = 0; k < (int) lengthof(scalar_options) && !found; k++)
+		{
+			if (strcmp(name, scalar_options[k]) != 0)
+				continue;
+			if (nulls[i + 1])
+				ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+								errmsg("COPY option %s must not be NULL", name), errhint(HINT_INTERNAL)));
+			result = lappend(result, makeDefElem(name, (Node *) makeString(TextDatumGetCString(items[i + 1])), -1));
+			found = true;
+		}
+		for (k = 0; k < (int) lengthof(list_options) && !found; k++)
+		{
+			if (strcmp(name, list_options[k]) != 0)
+				continue;
+			if (nulls[i + 1] && k == 0)
+				star[k] = true;	/* force_quote * */
+			else if (nulls[i + 1])
+				ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+								errmsg("COPY option %s needs column names", name), errhint(HINT_INTERNAL)));
+			else
+				lists[k] = lappend(lists[k], makeString(TextDatumGetCString(items[i + 1])));
+			found = true;
+		}
+		if (!found)
+			ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR), errmsg("COPY option \"%s\" is not taken here", name),
+							errhint(HINT_INTERNAL)));
+	}
+	for (int k = 0; k < (int) lengthof(list_options); k++)
+	{
+		if (star[k] && lists[k] != NIL)
+			ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR),
+							errmsg("COPY option %s is either * or a column list", list_options[k]),
+							errhint(HINT_INTERNAL)));
+		if (star[k])
+			result = lappend(result, makeDefElem(pstrdup(list_options[k]), (Node *) makeNode(A_Star), -1));
+		else if (lists[k] != NIL)
+			result = lappend(result, makeDefElem(pstrdup(list_options[k]), (Node *) lists[k], -1));
+	}
+	return result;
+}
+
 /* churnml._spool_file() RETURNS text: a new, empty spool file, for load_from_s3 to fill or
  * for _copy_to_spool to write. */
 Datum
@@ -155,17 +236,13 @@ churnml_spool_file(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(new_spool_file()));
 }
 
-Datum
-churnml_copy_to_spool(PG_FUNCTION_ARGS)
+/* COPY (query) TO the spool file `path` with `options` (format added here); fills the result. */
+static Datum
+copy_to_spool(FunctionCallInfo fcinfo, char *query, const char *format, char *path, List *options)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	const char *format = checked_format(PG_GETARG_TEXT_PP(1), true);
-	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	bool		force_quote = PG_GETARG_BOOL(3);
 	RawStmt    *raw;
 	ParseState *pstate;
-	List	   *options;
 	CopyToState cstate;
 	uint64		rows;
 	Datum		values[2];
@@ -178,21 +255,12 @@ churnml_copy_to_spool(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("\"%s\" is not a spool file of this session", path),
 				 errhint(HINT_INTERNAL)));
-	/* 0A000, as COPY's own "COPY force quote available only in CSV mode" */
-	if (force_quote && strcmp(format, "csv") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("force_quote is possible only with format csv, not \"%s\"", format),
-				 errhint("Quote every value only in a CSV export (COPY's FORCE_QUOTE *); "
-						 "drop force_quote for text and binary.")));
 	raw = churnml_one_select(query, "the exported query");
 
-	/* COPY's own defaults, so the CSV is byte for byte COPY (query) TO ... (FORMAT csv): a
-	 * value is quoted only where it needs it, and NULL (unquoted, empty) still differs from
-	 * '' (written ""). force_quote is Aurora's 'force_quote *': every non-NULL value quoted. */
-	options = list_make1(makeDefElem("format", (Node *) makeString(pstrdup(format)), -1));
-	if (force_quote)
-		options = lappend(options, makeDefElem("force_quote", (Node *) makeNode(A_Star), -1));
+	/* Without options, COPY's own defaults, so the CSV is byte for byte COPY (query) TO ...
+	 * (FORMAT csv): a value is quoted only where it needs it, and NULL (unquoted, empty)
+	 * still differs from '' (written ""). */
+	options = lcons(makeDefElem("format", (Node *) makeString(pstrdup(format)), -1), options);
 
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = query;
@@ -206,6 +274,32 @@ churnml_copy_to_spool(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum((int64) rows);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
+}
+
+/* churnml._copy_to_spool(query, format, path, options text[]) */
+Datum
+churnml_copy_to_spool_options(PG_FUNCTION_ARGS)
+{
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *format = checked_format(PG_GETARG_TEXT_PP(1), true);
+	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	return copy_to_spool(fcinfo, query, format, path, copy_option_list(PG_GETARG_ARRAYTYPE_P(3)));
+}
+
+/* churnml 0.2.0's _copy_to_spool(query, format, path, force_quote boolean): kept for 0.2.0's
+ * install script, which an update replaces. */
+Datum
+churnml_copy_to_spool(PG_FUNCTION_ARGS)
+{
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *format = checked_format(PG_GETARG_TEXT_PP(1), true);
+	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	List	   *options = NIL;
+
+	if (PG_GETARG_BOOL(3))
+		options = list_make1(makeDefElem("force_quote", (Node *) makeNode(A_Star), -1));
+	return copy_to_spool(fcinfo, query, format, path, options);
 }
 
 /* Where record `record` (1-based, counted over the whole spool file) came from. */
@@ -272,8 +366,8 @@ add_checked_target(ParseState *pstate, Relation rel, List *columns)
 		PreventCommandIfReadOnly("COPY FROM");
 }
 
-Datum
-churnml_copy_from_spool(PG_FUNCTION_ARGS)
+static Datum
+copy_from_spool(FunctionCallInfo fcinfo, List *options)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -316,7 +410,7 @@ churnml_copy_from_spool(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		cstate = BeginCopyFrom(pstate, rel, NULL, path, false, NULL, columns,
-							   list_make1(makeDefElem("format", (Node *) makeString(pstrdup(format)), -1)));
+							   lcons(makeDefElem("format", (Node *) makeString(pstrdup(format)), -1), options));
 		rows = CopyFrom(cstate);
 	}
 	PG_CATCH();
@@ -347,4 +441,18 @@ churnml_copy_from_spool(PG_FUNCTION_ARGS)
 	free_parsestate(pstate);
 	table_close(rel, NoLock);
 	PG_RETURN_INT64((int64) rows);
+}
+
+/* churnml._copy_from_spool(target, path, format, columns, sources, records, skipped, options text[]) */
+Datum
+churnml_copy_from_spool_options(PG_FUNCTION_ARGS)
+{
+	return copy_from_spool(fcinfo, copy_option_list(PG_GETARG_ARRAYTYPE_P(7)));
+}
+
+/* churnml 0.2.0's _copy_from_spool, without options: kept for 0.2.0's install script. */
+Datum
+churnml_copy_from_spool(PG_FUNCTION_ARGS)
+{
+	return copy_from_spool(fcinfo, NIL);
 }

@@ -4,8 +4,12 @@
  * export_query uploads a COPY output file in parts that each hold whole rows, and its
  * manifest counts the rows of every part; load_from_s3 counts the records of every
  * object so a bad one can be named by object and line. A row ends at a newline in
- * text format, at a newline outside double quotes in CSV (quote and escape '"', so
- * the parity of the quotes seen decides), and after its last field in binary format.
+ * text format, at a newline outside quotes in CSV, and after its last field in binary
+ * format. With CSV's default quote and escape ('"' and '"'), or any quote that is also the
+ * escape, the parity of the quotes seen decides; an escape of its own (escape '\\') makes a
+ * quote or escape after it inside quotes a plain byte; and in encodings whose multibyte
+ * characters may hold ASCII bytes (SJIS, BIG5, GBK, UHC, GB18030, JOHAB: PostgreSQL's
+ * client-only encodings), a quote or escape byte inside a character is no quote, as for COPY.
  * Scanning that in Python costs a step per byte; here it is a few nanoseconds.
  */
 #define PY_SSIZE_T_CLEAN
@@ -33,7 +37,7 @@ be32(const unsigned char *p)
  * rest of the data and other machines.
  */
 static void
-scan_csv(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end_out, Py_ssize_t *rows_out)
+scan_csv(const unsigned char *p, Py_ssize_t n, unsigned char quote_char, Py_ssize_t *end_out, Py_ssize_t *rows_out)
 {
     Py_ssize_t    i = 0,
                 end = 0,
@@ -42,7 +46,7 @@ scan_csv(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end_out, Py_ssize_t *
 
 #if defined(__SSE2__)
     {
-        const __m128i quote = _mm_set1_epi8('"');
+        const __m128i quote = _mm_set1_epi8((char) quote_char);
         const __m128i newline = _mm_set1_epi8('\n');
         uint64_t    inside = 0; /* all ones when the previous block ended inside quotes */
 
@@ -77,7 +81,7 @@ scan_csv(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end_out, Py_ssize_t *
     }
 #endif
     for (; i < n; i++) {
-        if (p[i] == '"')
+        if (p[i] == quote_char)
             quoted = !quoted;
         else if (p[i] == '\n' && !quoted) {
             rows++;
@@ -88,7 +92,70 @@ scan_csv(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end_out, Py_ssize_t *
     *rows_out = rows;
 }
 
-/* scan(data, fmt) -> (end, rows, trailer): the whole rows at the start of data end at
+/* The length of the character at p (n bytes left) in PostgreSQL's client-only encoding `mb`
+ * ('S'JIS, 'B'IG5/GBK/UHC, 'G'B18030, 'J'OHAB), as pg_encoding_mblen says; 0 when it is cut off. */
+static Py_ssize_t
+mb_length(char mb, const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t  len = 1;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (mb == 'S')
+        len = (p[0] >= 0xa1 && p[0] <= 0xdf) ? 1 : 2;   /* half-width katakana: one byte */
+    else if (mb == 'G')
+        len = (n >= 2 && p[1] >= 0x30 && p[1] <= 0x39) ? 4 : 2;
+    else if (mb == 'J')
+        len = p[0] == 0x8f ? 3 : 2;
+    else
+        len = 2;
+    return len <= n ? len : 0;
+}
+
+/*
+ * CSV with an escape that is not the quote, or in an encoding that embeds ASCII: a byte at a
+ * time, as COPY FROM reads it. Inside quotes, the escape before a quote or an escape makes
+ * that byte data; a multibyte character is stepped over whole.
+ */
+static void
+scan_csv_general(const unsigned char *p, Py_ssize_t n, unsigned char quote, unsigned char escape, char mb,
+                 Py_ssize_t *end_out, Py_ssize_t *rows_out)
+{
+    Py_ssize_t  i = 0,
+                end = 0,
+                rows = 0;
+    int         quoted = 0;
+
+    while (i < n) {
+        unsigned char c = p[i];
+
+        if (mb && c >= 0x80) {
+            Py_ssize_t  len = mb_length(mb, p + i, n - i);
+
+            if (len == 0)
+                break;          /* a character cut off at the end: no row ends in it */
+            i += len;
+            continue;
+        }
+        if (quoted && c == escape && escape != quote) {
+            if (i + 1 >= n)
+                break;          /* what the escape escapes is not here yet */
+            i += (p[i + 1] == quote || p[i + 1] == escape) ? 2 : 1;
+            continue;
+        }
+        if (c == quote)
+            quoted = !quoted;
+        else if (c == '\n' && !quoted) {
+            rows++;
+            end = i + 1;
+        }
+        i++;
+    }
+    *end_out = end;
+    *rows_out = rows;
+}
+
+/* scan(data, fmt[, quote, escape, mb]) -> (end, rows, trailer): the whole rows at the start of data end at
  * `end` and are `rows` many. fmt: "text", "csv" or "binary" (tuples only, the file
  * header already taken off). trailer: for binary, the offset of the end-of-data
  * marker (a field count of -1) when it is in data, else -1. */
@@ -97,11 +164,18 @@ scan(PyObject *module, PyObject *args)
 {
     Py_buffer buf;
     const char *fmt;
+    int quote = '"', escape = '"';
+    const char *mb = "";
     Py_ssize_t end = 0, rows = 0, trailer = -1;
 
     (void) module;
-    if (!PyArg_ParseTuple(args, "y*s", &buf, &fmt))
+    if (!PyArg_ParseTuple(args, "y*s|iis", &buf, &fmt, &quote, &escape, &mb))
         return NULL;
+    if (quote < 1 || quote > 0x7f || escape < 1 || escape > 0x7f || strlen(mb) > 1 || strchr("SBGJ", mb[0]) == NULL) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "quote and escape must be ASCII bytes, mb '', 'S', 'B', 'G' or 'J'");
+        return NULL;
+    }
     {
         const unsigned char *p = buf.buf;
         const Py_ssize_t n = buf.len;
@@ -115,7 +189,11 @@ scan(PyObject *module, PyObject *args)
             }
             end = at - p;
         } else if (strcmp(fmt, "csv") == 0) {
-            scan_csv(p, n, &end, &rows);
+            /* quote bytes never occur inside an embedding encoding's characters below 0x30 */
+            if (quote == escape && (mb[0] == '\0' || quote < 0x30))
+                scan_csv(p, n, (unsigned char) quote, &end, &rows);
+            else
+                scan_csv_general(p, n, (unsigned char) quote, (unsigned char) escape, mb[0], &end, &rows);
         } else if (strcmp(fmt, "binary") == 0) {
             Py_ssize_t at = 0;
 
@@ -171,7 +249,8 @@ scan(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
-    {"scan", scan, METH_VARARGS, "scan(data, fmt) -> (end, rows, trailer): the whole COPY rows at the start of data."},
+    {"scan", scan, METH_VARARGS,
+     "scan(data, fmt[, quote, escape, mb]) -> (end, rows, trailer): the whole COPY rows at the start of data."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from churnml_loaders.copy_formats import BINARY_TRAILER, binary_header_length
@@ -21,19 +22,72 @@ except ImportError:  # not built here: the Python scanner serves
     _copy_rows = None  # type: ignore[assignment]  # not built: scan() falls back to Python
 
 
-def _scan_python(data: bytes, fmt: str) -> tuple[int, int, int]:
+@dataclass(frozen=True)
+class CsvDialect:
+    """What decides where a CSV row ends: the quote and escape bytes, and whether the file's
+    encoding has multibyte characters that may hold ASCII bytes ('S'JIS, 'B'IG5, GBK and UHC,
+    'G'B18030, 'J'OHAB; '' for every other encoding), whose characters are stepped over whole."""
+
+    quote: int = 0x22
+    escape: int = 0x22
+    multibyte: str = ""
+
+    @classmethod
+    def of(cls, quote: str, escape: str, encoding: str | None) -> CsvDialect:
+        kinds = {"SJIS": "S", "BIG5": "B", "GBK": "B", "UHC": "B", "GB18030": "G", "JOHAB": "J"}
+        return cls(ord(quote), ord(escape), kinds.get((encoding or "").upper(), ""))
+
+
+DEFAULT_CSV = CsvDialect()
+
+
+def _mb_length(kind: str, data: bytes, i: int) -> int:
+    """pg_encoding_mblen of the character at data[i] (a byte >= 0x80); 0 when it is cut off."""
+    lead = data[i]
+    if kind == "S":
+        length = 1 if 0xA1 <= lead <= 0xDF else 2
+    elif kind == "G":
+        length = 4 if i + 1 < len(data) and 0x30 <= data[i + 1] <= 0x39 else 2
+    elif kind == "J":
+        length = 3 if lead == 0x8F else 2
+    else:
+        length = 2
+    return length if i + length <= len(data) else 0
+
+
+def _scan_csv_python(data: bytes, dialect: CsvDialect) -> tuple[int, int]:
+    quote, escape, kind = dialect.quote, dialect.escape, dialect.multibyte
+    if quote == escape and quote < 0x30:
+        kind = ""  # no multibyte character holds a byte below 0x30: the quotes' parity decides (as in C)
+    end = rows = i = 0
+    quoted = False
+    while i < len(data):
+        byte = data[i]
+        if kind and byte >= 0x80:
+            length = _mb_length(kind, data, i)
+            if not length:
+                break
+            i += length
+            continue
+        if quoted and byte == escape and escape != quote:
+            if i + 1 >= len(data):
+                break
+            i += 2 if data[i + 1] in (quote, escape) else 1
+            continue
+        if byte == quote:
+            quoted = not quoted
+        elif byte == 0x0A and not quoted:
+            rows, end = rows + 1, i + 1
+        i += 1
+    return end, rows
+
+
+def _scan_python(data: bytes, fmt: str, dialect: CsvDialect = DEFAULT_CSV) -> tuple[int, int, int]:
     if fmt == "text":
         end = data.rfind(b"\n") + 1
         return end, data.count(b"\n", 0, end), -1
     if fmt == "csv":
-        end = rows = 0
-        quoted = False
-        for i, byte in enumerate(data):
-            if byte == 0x22:
-                quoted = not quoted
-            elif byte == 0x0A and not quoted:
-                rows, end = rows + 1, i + 1
-        return end, rows, -1
+        return (*_scan_csv_python(bytes(data), dialect), -1)
     at = end = rows = 0
     while at + 2 <= len(data):
         (fields,) = struct.unpack_from(">h", data, at)
@@ -56,26 +110,31 @@ def _scan_python(data: bytes, fmt: str) -> tuple[int, int, int]:
     return end, rows, -1
 
 
-def scan(data: bytes, fmt: str) -> tuple[int, int, int]:
+def scan(data: bytes, fmt: str, dialect: CsvDialect = DEFAULT_CSV) -> tuple[int, int, int]:
     """(end, rows, trailer): the whole rows at the start of `data` end at `end`; `trailer`
-    is the offset of binary COPY's end marker when `data` holds it, else -1."""
+    is the offset of binary COPY's end marker when `data` holds it, else -1. `dialect`
+    says how CSV quotes (COPY's quote, escape and the file's encoding)."""
     if _copy_rows is not None:
-        return _copy_rows.scan(data, fmt)
-    return _scan_python(data, fmt)
+        if dialect == DEFAULT_CSV:
+            return _copy_rows.scan(data, fmt)
+        return _copy_rows.scan(data, fmt, dialect.quote, dialect.escape, dialect.multibyte)
+    return _scan_python(data, fmt, dialect)
 
 
-def spool_chunks(path: Path, fmt: str, chunk_bytes: int) -> tuple[bytes, Iterator[tuple[memoryview, int]]]:
+def spool_chunks(path: Path, fmt: str, chunk_bytes: int, dialect: CsvDialect = DEFAULT_CSV
+                 ) -> tuple[bytes, Iterator[tuple[memoryview, int]]]:
     """(binary header or b"", chunks of (whole rows, row count)) of a COPY TO output file."""
     handle = open(path, "rb")  # noqa: SIM115 - closed by the generator
     try:
-        return copy_chunks(handle.read, fmt, chunk_bytes, close=handle.close)
+        return copy_chunks(handle.read, fmt, chunk_bytes, close=handle.close, dialect=dialect)
     except BaseException:
         handle.close()
         raise
 
 
 def copy_chunks(read: Callable[[int], bytes], fmt: str, chunk_bytes: int,
-                close: Callable[[], None] = lambda: None) -> tuple[bytes, Iterator[tuple[memoryview, int]]]:
+                close: Callable[[], None] = lambda: None, dialect: CsvDialect = DEFAULT_CSV
+                ) -> tuple[bytes, Iterator[tuple[memoryview, int]]]:
     """(binary header or b"", chunks of (whole rows, row count)) of COPY TO output that
     `read(n)` returns (up to n bytes; b"" at the end). `close` runs when the chunks end."""
     header = b""
@@ -95,7 +154,7 @@ def copy_chunks(read: Callable[[int], bytes], fmt: str, chunk_bytes: int,
             while True:
                 chunk = read(chunk_bytes)
                 data = pending + chunk if pending else chunk
-                end, rows, trailer = scan(data, fmt)
+                end, rows, trailer = scan(data, fmt, dialect)
                 if rows:
                     yield memoryview(data)[:end], rows  # a view: the rows are not copied again
                 pending = data[end:]

@@ -132,13 +132,14 @@ class ObjectSpan:
     first_line: int   # the COPY line number of the object's first data line
     lines: int = 0    # data lines sent so far (newlines counted)
     skipped: int = 0  # header lines dropped from its top
+    kept: int = 0     # a header line left for COPY to check (header match), counted by COPY as a line
     finished: bool = False
 
     @property
     def records(self) -> int:
         # PostgreSQL counts CSV records, not physical lines; the manifest knows the records.
         if self.source.part is not None:
-            return self.source.part.rows
+            return self.source.part.rows + self.kept
         return self.lines
 
 
@@ -148,10 +149,27 @@ class Location:
     line: int  # line in the object (as stored, after gunzip), header lines included, 1-based
 
 
+class HeaderMismatch(LoaderError):
+    """An object's header line differs from the first object's, under COPY's HEADER MATCH (22P04,
+    COPY's SQLSTATE for a header that does not match)."""
+
+    sqlstate = "22P04"  # bad_copy_file_format
+
+
+@dataclass
+class HeaderMatch:
+    """COPY's HEADER MATCH over several objects: the first object's header line goes to COPY,
+    which checks it against the columns; every other object's must be the same bytes (and so
+    matches too), and is dropped."""
+
+    line: bytes | None = None  # the first object's header line, newline included
+    source: str = ""
+
+
 class LoadReader:
     def __init__(self, client: S3Client, plan: LoadPlan, *, fmt: str = "csv", header_lines: int = 0,
                  verify: bool = True, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 on_read: Callable[[int], None] | None = None) -> None:
+                 on_read: Callable[[int], None] | None = None, match_header: bool = False) -> None:
         if fmt not in COPY_FORMATS:
             raise InvalidParameter(f"unknown load format \"{fmt}\"", detail="COPY's formats: csv, text and binary.",
                                    hint="Use csv, text or binary.")
@@ -171,6 +189,7 @@ class LoadReader:
         self.plan = plan
         self.fmt = fmt
         self.header_lines = header_lines
+        self.match = HeaderMatch() if match_header else None
         self.verify = verify
         self.chunk_size = chunk_size
         self.on_read = on_read
@@ -224,7 +243,7 @@ class LoadReader:
         if self.fmt == "binary":
             yield from binary_object(data, keep_header=first, keep_trailer=last, where=source.uri)
         else:
-            yield from text_object(data, span, self.header_lines)
+            yield from text_object(data, span, self.header_lines, self.match)
 
     def _counted(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
@@ -290,9 +309,39 @@ def _gunzip(chunks: Iterable[bytes], *, where: str, out_size: int) -> Iterator[b
         raise DataException(f"gzip object {where} cannot be decompressed", detail=f"zlib: {exc}.") from None
 
 
-def text_object(chunks: Iterable[bytes], span: ObjectSpan, header_lines: int) -> Iterator[bytes]:
+def _header_checked(chunks: Iterable[bytes], span: ObjectSpan, match: HeaderMatch) -> Iterator[bytes]:
+    """The object with its header line kept (the first object) or checked and dropped (the others)."""
+    it = iter(chunks)
+    head = b""
+    for chunk in it:
+        head += chunk
+        if b"\n" in head or len(head) > 1 << 20:
+            break
+    newline = head.find(b"\n")
+    line, rest = (head[:newline + 1], head[newline + 1:]) if newline >= 0 else (head, b"")
+    where = getattr(span.source, "uri", span.source)
+    if match.line is None:
+        match.line, match.source = line, str(where)
+        span.kept += 1
+        yield line
+    elif line.rstrip(b"\r\n") != match.line.rstrip(b"\r\n"):
+        raise HeaderMismatch(f"the header line of {where} differs from that of {match.source}",
+                             detail="With header match, COPY checks the first object's header line against the "
+                                    "columns, and every other object must have the same one.",
+                             hint="Load the objects separately, or with header true.")
+    else:
+        span.skipped += 1
+    if rest:
+        yield rest
+    yield from it
+
+
+def text_object(chunks: Iterable[bytes], span: ObjectSpan, header_lines: int,
+                match: HeaderMatch | None = None) -> Iterator[bytes]:
     skip = header_lines
     last = b""
+    if match is not None:
+        chunks = _header_checked(chunks, span, match)
     for chunk in chunks:
         while skip and chunk:
             newline = chunk.find(b"\n")

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from churnml_loaders.copy_formats import BINARY_TRAILER, Framing
-from churnml_loaders.copy_rows import copy_chunks
+from churnml_loaders.copy_rows import DEFAULT_CSV, CsvDialect, copy_chunks
 from churnml_loaders.errors import DataException, error_fields
 from churnml_loaders.export_writer import ExportWriter
 from churnml_loaders.manifest import AURORA_PG_PARTS, MYSQL_PARTS, Column, ManifestPart
@@ -82,7 +82,9 @@ def export(job: dict[str, Any], backend: Backend) -> dict[str, Any]:
     target = S3Uri(job["bucket"], job["key"])
     fmt = job["format"]
     follower = SpoolFollower(job["spool"], backend)
-    binary_header, chunks = copy_chunks(follower.read, fmt, int(job["read_bytes"]), close=follower.close)
+    dialect = CsvDialect(**job["csv_dialect"]) if job.get("csv_dialect") else DEFAULT_CSV
+    binary_header, chunks = copy_chunks(follower.read, fmt, int(job["read_bytes"]), close=follower.close,
+                                        dialect=dialect)
     if fmt == "binary":
         framing = Framing(preamble=binary_header, trailer=BINARY_TRAILER)
     else:

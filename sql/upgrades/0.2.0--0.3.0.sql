@@ -287,3 +287,9 @@ DROP FUNCTION IF EXISTS churnml.rule_set_cost(text, numeric, float8, text, float
 ALTER TABLE churnml.deployments ADD COLUMN endpoint_output text NOT NULL DEFAULT 'probability'
     CONSTRAINT deployments_endpoint_output_check
     CHECK (endpoint_output ~ '^(probability|label|threshold)(,(probability|label|threshold)){0,2}$');
+
+-- Every COPY option on export and import (issue 22): COPY's own functions take the options
+-- as values (text[] pairs) instead of 0.2.0's force_quote flag; CREATE OR REPLACE cannot
+-- change arguments. (IF EXISTS: an update from 0.1.0 never made them.)
+DROP FUNCTION IF EXISTS churnml._copy_to_spool(text, text, text, boolean);
+DROP FUNCTION IF EXISTS churnml._copy_from_spool(regclass, text, text, text[], text[], bigint[], bigint[]);

@@ -10,7 +10,7 @@ import sys
 from tests.conftest import REPO
 
 MODULES = ["errors", "uris", "s3_config", "s3_client", "manifest", "copy_formats", "copy_options", "copy_rows",
-           "export_header", "export_writer", "load_reader", "locations", "server_config", "spool_follow",
+           "export_writer", "load_reader", "locations", "server_config", "spool_follow",
            "upload_process", "upload_helper"]
 
 

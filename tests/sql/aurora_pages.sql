@@ -237,11 +237,11 @@ SELECT * from aws_s3.query_export_to_s3('select * from sample_table',
 );
 
 -- #10 Exporting to a CSV file that uses a custom delimiter
--- @expect xfail copyopts: COPY's delimiter option (issue 22, item 1)
+-- @expect runs
 SELECT * from aws_s3.query_export_to_s3('select * from basic_test', :'s3_uri_1', options :='format csv, delimiter $$:$$');
 
 -- #11 Exporting to a binary file with encoding
--- @expect xfail copyopts: COPY's encoding option (issue 22, item 1)
+-- @expect runs
 SELECT * from aws_s3.query_export_to_s3('select * from basic_test', :'s3_uri_1', options :='format binary, encoding WIN1253');
 
 -- #12 Examples (bucket and path)
@@ -329,7 +329,7 @@ SELECT aws_s3.table_import_from_s3(
 CREATE TABLE test (a text, b text, c text, d text, e text);
 
 -- #10 Importing a file that uses a custom delimiter
--- @expect xfail copyopts: COPY's delimiter option (issue 22, item 1)
+-- @expect runs
 -- @sub 'sampleBucket' => 'samplebucket'
 SELECT aws_s3.table_import_from_s3(
    'test',
@@ -357,7 +357,7 @@ SELECT aws_s3.table_import_from_s3(
 );
 
 -- #14 Importing an encoded file
--- @expect xfail copyopts: COPY's encoding option (issue 22, item 1)
+-- @expect runs
 -- @sub 'sampleBucket' => 'samplebucket'
 SELECT aws_s3.table_import_from_s3(
  'test_table', '', 'encoding ''WIN1252''',

@@ -200,16 +200,16 @@ def test_s3_export_csv_is_copys_and_force_quote_all_is_honoured(conn: psycopg.Co
 
 @pytest.mark.parametrize(("statement", "sqlstate", "words"), [
     ("SELECT * FROM aws_s3.query_export_to_s3('SELECT 1 AS a', 'churnml', 'aws/fq.csv', NULL, "
-     "'format csv, force_quote (a)')", "0A000", "force_quote with a column list"),
+     "'format csv, force_quote (b)')", "42P10", 'force_quote names column "b"'),
     ("SELECT * FROM aws_s3.query_export_to_s3('SELECT 1 AS a', 'churnml', 'aws/fq.csv', NULL, "
-     "'format text, force_quote *')", "0A000", "force_quote is possible only with format csv"),
+     "'format text, force_quote *')", "22023", "force_quote is possible only with format csv"),
     ("SELECT aws_s3.table_import_from_s3('calls', '', 'format csv, force_quote *', 'churnml', 'x', 'us-east-1')",
-     "0A000", "force_quote"),
+     "22023", "force_quote"),
     ("SELECT aws_commons.create_aws_credentials('AKIAEXAMPLE', 'secret', '')", "0A000", "credentials"),
     ("SELECT aws_s3.table_import_from_s3('calls', '', '', 'churnml', 'x', 'us-east-1', 'AKIA', 's', '')",
      "0A000", "credentials"),
-    ("SELECT aws_s3.table_import_from_s3('calls', '', 'format csv, delimiter ''|''', 'churnml', 'x', 'us-east-1')",
-     "0A000", "delimiter"),
+    ("SELECT aws_s3.table_import_from_s3('calls', '', 'format csv, delimiter ''||''', 'churnml', 'x', 'us-east-1')",
+     "22023", "delimiter"),
     ("SELECT aws_s3.table_import_from_s3('calls', '', 'format parquet', 'churnml', 'x', 'us-east-1')",
      "22023", "format"),
     ("SELECT aws_s3.table_import_from_s3('calls', 'a;b', '', 'churnml', 'x', 'us-east-1')", "22023", "column"),

@@ -232,8 +232,8 @@ def test_storage_errors_are_clear(telco: str, configured: S3Config, server_url: 
             ("SELECT * FROM churnml._copy_to_spool('DELETE FROM target RETURNING a', 'csv', churnml._spool_file())",
              "42809", "SELECT"),
             ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'xml', churnml._spool_file())", "22023", "export_query"),
-            ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'text', churnml._spool_file(), true)", "0A000",
-             "force_quote"),
+            ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'text', churnml._spool_file(), '{force_quote,NULL}')",
+             "0A000", ""),
             ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'csv', '/tmp/churnml-not-a-spool')", "42501",
              "export_query"),
             ("SELECT * FROM churnml._copy_to_spool('SELECT 1', 'csv', current_setting('data_directory') || "

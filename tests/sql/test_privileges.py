@@ -45,7 +45,7 @@ SECURITY_DEFINER_ALLOWED: dict[str, str] = {}
 # restore on every call (bulk scoring calls this once per row: 1.6 s -> 2.1 s a million rows).
 UNPINNED_ALLOWED: dict[str, str] = {
     'churnml._pack_float8("any")': "C, per row, reads only its float8 arguments",
-    "churnml._copy_to_spool(text,text,text,boolean)":
+    "churnml._copy_to_spool(text,text,text,text[])":
         "C, runs the caller's query under the caller's search_path, as COPY does",
 }
 # SQL functions whose one-line body hands the caller's search_path to an internal function
@@ -63,8 +63,8 @@ UNPINNED_ALLOWED.update({
         "itself (a SQL wrapper handing the path on cost ~30 us a call)",
     "churnml.assess_customer_text(bigint,text,text,boolean,text)":
         "SQL, hands the caller's search_path on to churnml.assess_customer (every name schema-qualified)",
-    "churnml.export_query(text,text,text,boolean,boolean,boolean,text,bigint)": CALLER_PATH,
-    "churnml.load_from_s3(regclass,text,text,text,boolean,integer,text[],text)": CALLER_PATH,
+    "churnml.export_query(text,text,text,boolean,boolean,boolean,text,bigint,text)": CALLER_PATH,
+    "churnml.load_from_s3(regclass,text,text,text,boolean,integer,text[],text,text)": CALLER_PATH,
     "aws_s3.query_export_to_s3(text,aws_commons._s3_uri_1,text)": CALLER_PATH,
     "aws_s3.query_export_to_s3(text,text,text,text,text)": CALLER_PATH,
     "aws_s3.table_import_from_s3(text,text,text,aws_commons._s3_uri_1)": CALLER_PATH,

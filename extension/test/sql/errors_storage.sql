@@ -49,3 +49,11 @@ SELECT regress.try($$SELECT churnml.load_from_s3('public.customer_message', 's3:
 SELECT regress.try($$SELECT churnml.load_from_s3('public.no_such_table', 's3://bucket/exports/x.csv')$$);
 SELECT regress.try($$SELECT churnml.load_from_s3('public.customer_message', 's3://bucket/exports/x.csv', on_conflict => 'merge')$$);
 RESET ROLE;
+-- COPY options: read and checked before storage is asked anything, naming the option and where it stands
+SELECT regress.try($$SELECT * FROM churnml.export_query('SELECT 1', 's3://bucket/exports/x.csv', options => 'delimiter ''||''')$$);
+SELECT regress.try($$SELECT * FROM churnml.export_query('SELECT 1', 's3://bucket/exports/x.csv', options => 'null ''x'') TO PROGRAM ''id'' --')$$);
+SELECT regress.try($$SELECT * FROM churnml.export_query('SELECT 1', 's3://bucket/exports/x.csv', options => 'encoding ''KLINGON''')$$);
+SELECT regress.try($$SELECT * FROM churnml.export_query('SELECT 1', 's3://bucket/exports/x.csv', options => 'format text')$$);
+SELECT regress.try($$SELECT churnml.load_from_s3('public.customer_message', 's3://bucket/exports/x.csv', options => 'force_quote *')$$);
+SELECT regress.try($$SELECT churnml.load_from_s3('public.customer_message', 's3://bucket/exports/x.csv', options => 'freeze')$$);
+SELECT regress.try($$SELECT churnml.load_from_s3('public.customer_message', 's3://bucket/exports/x.csv', options => 'bogus 1')$$);

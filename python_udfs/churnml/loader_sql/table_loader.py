@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from churnml.errors import InsufficientPrivilege, InvalidParameter, UndefinedColumn
 from churnml.spi import Plpy
+from churnml_loaders.copy_options import CopyOptions
 
 ON_CONFLICT = ("error", "ignore", "replace")
 
@@ -118,15 +119,17 @@ class TableLoader:
                       if others else "DO NOTHING")
             self.conflict = f" ON CONFLICT ({', '.join(q(k) for k in key)}) {action}"
         self.copy_plan = plpy.prepare(
-            "SELECT churnml._copy_from_spool($1::pg_catalog.regclass, $2, $3, $4, $5, $6, $7) AS n",
+            "SELECT churnml._copy_from_spool($1::pg_catalog.regclass, $2, $3, $4, $5, $6, $7, $8) AS n",
             ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text[]", "pg_catalog.text[]",
-             "pg_catalog.int8[]", "pg_catalog.int8[]"])
+             "pg_catalog.int8[]", "pg_catalog.int8[]", "pg_catalog.text[]"])
 
-    def copy(self, spool: str, fmt: str, sources: list[str], records: list[int], skipped: list[int]) -> int:
-        """COPY the spool file's records in; `sources` etc. say which object each came from."""
+    def copy(self, spool: str, fmt: str, sources: list[str], records: list[int], skipped: list[int],
+             options: CopyOptions | None = None) -> int:
+        """COPY the spool file's records in with COPY's `options` (as values: churnml._copy_from_spool
+        hands them to COPY); `sources` etc. say which object each came from."""
         plpy, q = self.plpy, self.plpy.quote_ident
         names = [c.name for c in self.columns]
-        where = (sources, records, skipped)
+        where = (sources, records, skipped, options.flat_items() if options is not None else [])
         if self.on_conflict == "error":
             self.rows = plpy.execute(self.copy_plan, [self.table, spool, fmt, names, *where])[0]["n"]
             return self.rows

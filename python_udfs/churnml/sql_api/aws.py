@@ -20,7 +20,6 @@ from churnml.scoring.feature_batches import features_hint
 from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry
 from churnml.training.sql_types import type_family
-from churnml_loaders import copy_options
 
 # Aurora PostgreSQL starts a new object after about 6 GB of export.
 AURORA_PART_SIZE = 6 * 1024**3
@@ -122,17 +121,18 @@ def _s3_uri(s3_info: dict[str, Any] | None) -> str:
 @entry
 def query_export_to_s3(plpy: Plpy, query: str | None, s3_info: dict[str, Any] | None, options: str | None,
                        search_path: str | None) -> dict[str, int]:
+    from churnml.loader_sql import copy_options
     from churnml.sql_api.loaders import run_export
     from churnml_loaders.manifest import AURORA_PG_PARTS
 
-    parsed = copy_options.parse(options, direction="export")
+    parsed = copy_options.checked(plpy, options, "export")
     if query is None:
         raise NullValueNotAllowed("query must not be NULL", detail="The export needs the query whose rows it writes.",
                                   hint="Pass a SELECT, e.g. 'SELECT * FROM customers'.")
     # Aurora's semantics: objects are replaced, no manifest, file, file_part2, ...
     rows, files, size = run_export(plpy, query, _s3_uri(s3_info), parsed.format, parsed.header, False, True, None,
                                    AURORA_PART_SIZE, search_path, naming=AURORA_PG_PARTS,
-                                   force_quote=parsed.force_quote)
+                                   copy=parsed)
     return {"rows_uploaded": rows, "files_uploaded": files, "bytes_uploaded": size}
 
 
@@ -164,7 +164,7 @@ def column_names(column_list: str | None) -> list[str] | None:
 _RESOLVE = ("SELECT $1::pg_catalog.regclass::pg_catalog.oid AS oid, "
             "$1::pg_catalog.regclass::pg_catalog.text AS name")
 _LOAD = ("SELECT churnml._load_from_s3($1::pg_catalog.oid::pg_catalog.regclass, $2, 'file', $3, $4, 0, $5, "
-         "'error', $6) AS n")
+         "'error', $6, $7) AS n")
 _LOADED = ("SELECT objects::pg_catalog.text AS objects FROM churnml.load_history "
            "WHERE id OPERATOR(pg_catalog.=) pg_catalog.currval('churnml.load_history_id_seq')")
 
@@ -177,15 +177,20 @@ def table_import_from_s3(plpy: Plpy, table_name: str | None, column_list: str | 
     if table_name is None:
         raise NullValueNotAllowed("table_name must not be NULL", detail="The import needs the table it fills.",
                                   hint="Pass the table's name, e.g. 'customers'.")
-    parsed = copy_options.parse(options, direction="import")
+    from churnml.loader_sql import copy_options
+
+    parsed = copy_options.checked(plpy, options, "import")  # checked before anything is read
     uri = _s3_uri(s3_info)
     assert s3_info is not None  # _s3_uri refused None
     columns = column_names(column_list)
     with caller_search_path(plpy, search_path):
         target = plpy.execute(prepared(plpy, "aws:resolve", _RESOLVE, ["pg_catalog.text"]), [table_name])[0]
     load = prepared(plpy, "aws:load", _LOAD, ["pg_catalog.oid", "pg_catalog.text", "pg_catalog.text",
-                                              "pg_catalog.bool", "pg_catalog.text[]", "pg_catalog.text"])
-    rows = plpy.execute(load, [target["oid"], uri, parsed.format, parsed.header, columns, search_path])[0]["n"]
+                                              "pg_catalog.bool", "pg_catalog.text[]", "pg_catalog.text",
+                                              "pg_catalog.text"])
+    # the options text as given: _load_from_s3 reads it again, with the format and header it says
+    rows = plpy.execute(load, [target["oid"], uri, parsed.format, parsed.header, columns, options,
+                               search_path])[0]["n"]
     objects = json.loads(plpy.execute(prepared(plpy, "aws:loaded", _LOADED, []))[0]["objects"])
     size = sum(int(o.get("bytes") or 0) for o in objects)
     if size == 0:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import gzip
 import json
 import os
@@ -25,12 +26,14 @@ from typing import Any
 
 from churnml import interrupts, progress
 from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege, InvalidParameter, NullValueNotAllowed
+from churnml.loader_sql import copy_options
 from churnml.loader_sql.storage_access import StorageAccess
 from churnml.loader_sql.table_loader import TableLoader, target_columns
 from churnml.source_data import caller_search_path, query_columns
 from churnml.spi import Plpy, prepared
 from churnml.sql_api.entry import entry
 from churnml_loaders import server_config
+from churnml_loaders.copy_options import CopyOptions
 from churnml_loaders.load_reader import LOAD_MODES
 from churnml_loaders.locations import Location, uri_text
 from churnml_loaders.manifest import AURORA_PG_PARTS, MANIFEST_SUFFIX, MYSQL_PARTS, PartNaming
@@ -54,10 +57,12 @@ class _Span:
     source: str
     lines: int = 0
     skipped: int = 0
+    kept: int = 0
 
 
-def _file_chunks(path: Path, span: _Span, fmt: str, skip: int) -> Iterator[bytes]:
-    """A server-side file as COPY input: gunzipped when it is gzip, header lines dropped."""
+def _file_chunks(path: Path, span: _Span, fmt: str, skip: int, match: Any) -> Iterator[bytes]:
+    """A server-side file as COPY input: gunzipped when it is gzip, header lines dropped (kept for
+    COPY's HEADER MATCH when `match` is a HeaderMatch)."""
     from churnml_loaders.load_reader import binary_object, maybe_gunzip, text_object
 
     try:
@@ -66,15 +71,15 @@ def _file_chunks(path: Path, span: _Span, fmt: str, skip: int) -> Iterator[bytes
             if fmt == "binary":
                 yield from binary_object(data, keep_header=True, keep_trailer=True, where=span.source)
             else:
-                yield from text_object(data, span, skip)  # type: ignore[arg-type]  # needs .lines, .skipped
+                yield from text_object(data, span, skip, match)  # type: ignore[arg-type]  # needs .lines, .skipped
     except OSError as exc:
         raise DataException(f"cannot read {span.source}", detail=f"{exc.strerror or 'The file cannot be read'}.",
                             hint="Check that the file exists and the server's OS user may read it.") from None
 
 
 def _spool_objects(uri: S3Uri, mode: str, fmt: str, skip: int, config: server_config.ServerConfig,
-                   access: StorageAccess, location: Location, out: Any, objects: list[dict[str, Any]]
-                   ) -> list[_Span]:
+                   access: StorageAccess, location: Location, out: Any, objects: list[dict[str, Any]],
+                   match_header: bool) -> list[_Span]:
     """Write every object's records to the spool file `out`; what each object put there.
 
     The objects a listing or a manifest names are checked against the caller's grants
@@ -89,7 +94,7 @@ def _spool_objects(uri: S3Uri, mode: str, fmt: str, skip: int, config: server_co
         plan = plan_load(client, uri, mode)
         what = {"prefix": "an object the prefix lists", "manifest": "a part the manifest lists"}.get(mode, "")
         access.require_each((s.uri for s in plan.sources), "read", location, what=what)
-        reader = LoadReader(client, plan, fmt=fmt, header_lines=skip)
+        reader = LoadReader(client, plan, fmt=fmt, header_lines=skip, match_header=match_header)
         progress.phase("downloading", unit="bytes")
         for chunk in reader.chunks():
             out.write(chunk)
@@ -104,10 +109,10 @@ def _spool_objects(uri: S3Uri, mode: str, fmt: str, skip: int, config: server_co
 @entry
 @progress.tracked("load_from_s3", "checking the target and the grants")
 def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str | None, header: bool | None,
-                 ignore_lines: int | None, columns: list[str] | None, on_conflict: str | None,
+                 ignore_lines: int | None, columns: list[str] | None, on_conflict: str | None, options: str | None,
                  search_path: str | None) -> int | None:
     """The objects are written to a spool file (a temporary file of this backend) and
-    loaded by PostgreSQL's COPY (churnml._copy_from_spool, in C)."""
+    loaded by PostgreSQL's COPY (churnml._copy_from_spool, in C), with COPY's `options`."""
     if target is None or uri is None:
         return None
     mode, fmt = mode or "file", fmt or "csv"
@@ -115,7 +120,12 @@ def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str |
         raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}",
                                detail="COPY's formats: csv, text and binary.",
                                hint="Pass format => 'csv', 'text' or 'binary'.")
-    skip = (ignore_lines or 0) + (1 if header else 0)
+    copy = copy_options.for_arguments(plpy, options, "import", fmt, bool(header))
+    if copy.header_match and ignore_lines:
+        raise InvalidParameter("header match is not possible with ignore_lines",
+                               detail="COPY's HEADER MATCH checks the first line of the data it reads.",
+                               hint="Pass ignore_lines => 0, or header true instead of header match.")
+    skip = (ignore_lines or 0) + (1 if header and not copy.header_match else 0)
     if skip < 0:
         raise InvalidParameter(f"ignore_lines must not be negative, not {ignore_lines}",
                                detail="It counts the lines skipped at the top of every object, after the header.",
@@ -135,6 +145,7 @@ def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str |
     # `target` is a regclass printed under the pinned search_path, so it names the table exactly;
     # the columns' types are printed and parsed (the staging table) under that path too.
     loader = TableLoader(plpy, target, target_columns(plpy, target, columns), on_conflict or "error")
+    copy.check_columns([c.name for c in loader.columns], f"the load into {target}")
     config = server_config.load()
     access = StorageAccess.fetch(plpy)  # the caller's grants, once for every object of the load
     path: Path | None = None
@@ -151,7 +162,7 @@ def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str |
             if path is not None:
                 spans = [_Span(str(parsed))]
                 progress.phase("reading the file", total=path.stat().st_size, unit="bytes")
-                for chunk in _file_chunks(path, spans[0], fmt, skip):
+                for chunk in _file_chunks(path, spans[0], fmt, skip, _header_match(copy)):
                     out.write(chunk)
                     interrupts.check()
                     progress.advance(len(chunk))
@@ -159,10 +170,10 @@ def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str |
             else:
                 assert isinstance(parsed, S3Uri)  # path is None only for an s3:// URI
                 spans = _spool_objects(parsed, mode, fmt, skip, config, access, location, out,
-                                       objects)
+                                       objects, copy.header_match)
         progress.phase("copying into the table (see pg_stat_progress_copy)")
         loader.copy(str(spool), fmt, [s.source for s in spans], [s.lines for s in spans],
-                    [s.skipped for s in spans])
+                    [s.skipped for s in spans], copy)
     finally:
         _release(spool)
     record = plpy.prepare("""
@@ -172,6 +183,12 @@ def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str |
                            "pg_catalog.text", "pg_catalog.int8", "pg_catalog.text"])
     plpy.execute(record, [target, uri, mode, fmt, json.dumps(objects), loader.rows, started])
     return loader.rows
+
+
+def _header_match(copy: CopyOptions) -> Any:
+    from churnml_loaders.load_reader import HeaderMatch
+
+    return HeaderMatch() if copy.header_match else None
 
 
 def _read_target(uri: S3Uri, mode: str) -> str:
@@ -186,13 +203,29 @@ def _new_spool(plpy: Plpy) -> Path:
     return Path(plpy.execute(prepared(plpy, "loaders:spool_file", "SELECT churnml._spool_file() AS p", []))[0]["p"])
 
 
-def _copy_to_spool(plpy: Plpy, query: str, fmt: str, spool: Path, force_quote: bool) -> int:
+def _copy_to_spool(plpy: Plpy, query: str, fmt: str, spool: Path, copy: CopyOptions,
+                   header: bool = False) -> int:
     """COPY (query) TO the spool file (churnml._copy_to_spool, in C); the row count. COPY's own
-    defaults, so csv is byte for byte COPY's CSV; force_quote adds FORCE_QUOTE * (csv only). Run it
-    under the caller's search_path."""
+    defaults unless `copy` says otherwise (its values, never its text), so csv is byte for byte
+    COPY's CSV. Run it under the caller's search_path."""
     plan = prepared(plpy, "loaders:copy_to_spool", "SELECT s.rows FROM churnml._copy_to_spool($1, $2, $3, $4) AS s",
-                    ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.bool"])
-    return int(plpy.execute(plan, [query, fmt, str(spool), force_quote])[0]["rows"])
+                    ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text[]"])
+    items = copy.flat_items() + (["header", "true"] if header else [])
+    return int(plpy.execute(plan, [query, fmt, str(spool), items])[0]["rows"])
+
+
+def _header(plpy: Plpy, names: list[str], fmt: str, copy: CopyOptions) -> bytes:
+    """The header line, written by COPY itself with the export's options (delimiter, quote, escape,
+    null, encoding: a name is quoted where COPY quotes it, in the file's encoding): COPY of a query
+    with the export's column names and no rows."""
+    q = plpy.quote_ident
+    query = "SELECT " + ", ".join(f"NULL AS {q(n)}" for n in names) + " LIMIT 0"
+    spool = _new_spool(plpy)
+    try:
+        _copy_to_spool(plpy, query, fmt, spool, copy, header=True)  # nothing to look up: no search_path
+        return spool.read_bytes()
+    finally:
+        _release(spool)
 
 
 def _absorb_interrupt(plpy: Plpy) -> None:
@@ -238,33 +271,34 @@ def _export_file(plpy: Plpy, config: server_config.ServerConfig, uri: Any,
 @progress.tracked("export_query", "checking the target and the grants")
 def export_query(plpy: Plpy, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
                  manifest: bool | None, overwrite: bool | None, compression: str | None, part_size: int | None,
-                 search_path: str | None) -> list[tuple[int, int, int]]:
-    return [run_export(plpy, query, uri, fmt, header, manifest, overwrite, compression, part_size, search_path)]
+                 options: str | None, search_path: str | None) -> list[tuple[int, int, int]]:
+    copy = copy_options.for_arguments(plpy, options, "export", fmt or "csv", bool(header))
+    return [run_export(plpy, query, uri, fmt, header, manifest, overwrite, compression, part_size, search_path,
+                       copy=copy)]
 
 
 def run_export(plpy: Plpy, query: str | None, uri: str | None, fmt: str | None, header: bool | None,
                manifest: bool | None, overwrite: bool | None, compression: str | None, part_size: int | None,
-               search_path: str | None, naming: PartNaming = MYSQL_PARTS, force_quote: bool = False
+               search_path: str | None, naming: PartNaming = MYSQL_PARTS, copy: CopyOptions | None = None
                ) -> tuple[int, int, int]:
     """(rows, files, bytes) of an export; `naming` names the parts (churnml's, or Aurora PostgreSQL's).
 
     PostgreSQL's COPY writes the rows to a spool file (in C: PL/Python cannot run COPY
-    TO STDOUT), with COPY's defaults: the CSV is exactly COPY (query) TO ... (FORMAT csv)'s.
-    `force_quote` (aws_s3.query_export_to_s3's 'force_quote *') quotes every non-NULL
-    value, as FORCE_QUOTE * does (copy_options refuses it for other formats, and so does
-    churnml._copy_to_spool). To S3, a helper process uploads the file in
+    TO STDOUT), with COPY's defaults (the CSV is exactly COPY (query) TO ... (FORMAT csv)'s)
+    or the options in `copy` (delimiter, null, quote, escape, force_quote, encoding: checked
+    by churnml_loaders.copy_options, given to COPY as values). To S3, a helper process uploads the file in
     parts of whole rows while COPY is still writing; to a server file, it is copied once
     COPY is done."""
-    from churnml_loaders.copy_formats import BINARY_TRAILER, Framing
-    from churnml_loaders.copy_rows import spool_chunks
-    from churnml_loaders.export_header import FORMATS, header_line
+    from churnml_loaders.copy_formats import BINARY_TRAILER, COPY_FORMATS, Framing
+    from churnml_loaders.copy_rows import CsvDialect, spool_chunks
     from churnml_loaders.export_writer import batch_bytes
 
     if query is None or uri is None:
         raise NullValueNotAllowed("query and uri must not be NULL", detail="An export needs both.",
                                   hint="Pass the SELECT to export and an s3:// URI.")
     fmt = fmt or "csv"
-    if fmt not in FORMATS:
+    copy = copy or CopyOptions(format=fmt)
+    if fmt not in COPY_FORMATS:
         raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}",
                                detail="COPY's formats: csv, text and binary.",
                                hint="Pass format => 'csv', 'text' or 'binary'.")
@@ -296,21 +330,21 @@ def run_export(plpy: Plpy, query: str | None, uri: str | None, fmt: str | None, 
     with caller_search_path(plpy, search_path):
         # the newline ends a trailing -- comment before the closing parenthesis
         columns = query_columns(plpy, f"({body}\n) AS q", "the exported query")
-    preamble = b""
-    if header and fmt != "binary":
-        preamble = (header_line([n for n, _ in columns], fmt) + "\n").encode("utf-8")
+    copy.check_columns([n for n, _ in columns], "the exported query")
+    preamble = _header(plpy, [n for n, _ in columns], fmt, copy) if header and fmt != "binary" else b""
+    dialect = CsvDialect.of(copy.quote_char, copy.escape_char, copy.encoding)
     spool = _new_spool(plpy)
     try:
         if isinstance(target, FileUri):
             with caller_search_path(plpy, search_path):
-                _copy_to_spool(plpy, body, fmt, spool, force_quote)
-            binary_header, batches = spool_chunks(spool, fmt, batch_bytes(part_size))
+                _copy_to_spool(plpy, body, fmt, spool, copy)
+            binary_header, batches = spool_chunks(spool, fmt, batch_bytes(part_size), dialect)
             framing = (Framing(preamble=binary_header, trailer=BINARY_TRAILER) if fmt == "binary"
                        else Framing(preamble=preamble))
             return _export_file(plpy, config, target, batches, framing, compression == "gzip", bool(overwrite))
         export = _S3Export(target=target, fmt=fmt, header=bool(header), columns=columns, preamble=preamble,
                            gzip=compression == "gzip", part_size=part_size, manifest=manifest is not False,
-                           overwrite=bool(overwrite), naming=naming, force_quote=force_quote)
+                           overwrite=bool(overwrite), naming=naming, copy=copy, dialect=dialect)
         return _export_s3(plpy, config, access, location, export, body, search_path, spool)
     finally:
         _release(spool)
@@ -330,7 +364,8 @@ class _S3Export:
     manifest: bool
     overwrite: bool
     naming: PartNaming
-    force_quote: bool
+    copy: CopyOptions
+    dialect: Any  # churnml_loaders.copy_rows.CsvDialect: where the spooled rows end
 
 
 def _export_s3(plpy: Plpy, config: server_config.ServerConfig, access: StorageAccess, location: Location,
@@ -363,12 +398,13 @@ def _export_s3(plpy: Plpy, config: server_config.ServerConfig, access: StorageAc
         "columns": export.columns, "preamble": base64.b64encode(export.preamble).decode(), "gzip": export.gzip,
         "part_size": export.part_size, "manifest": export.manifest, "overwrite": export.overwrite,
         "naming": "aurora_pg" if export.naming is AURORA_PG_PARTS else "mysql", "existing": existing,
+        "csv_dialect": dataclasses.asdict(export.dialect),
         "read_bytes": batch_bytes(export.part_size), "backend_pid": os.getpid()})
     started = time.monotonic()
     try:
         progress.phase("running the query and uploading (see pg_stat_progress_copy)")
         with caller_search_path(plpy, search_path):
-            rows = _copy_to_spool(plpy, query, export.fmt, spool, export.force_quote)
+            rows = _copy_to_spool(plpy, query, export.fmt, spool, export.copy)
         copied = time.monotonic()
         progress.phase("uploading the last parts and committing")
         helper.copy_finished(spool.stat().st_size, rows)
