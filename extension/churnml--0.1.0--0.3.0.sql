@@ -1,6 +1,6 @@
 -- churnml upgrade 0.1.0 -> 0.3.0, built from sql/ by extension/tools/build-sql.sh: edit those, not this.
 -- The deltas (run once), then every re-runnable file of the 0.3.0 install script.
--- build id: e7070050be9f9a5a
+-- build id: 6aacac4a19219c43
 \echo Use "ALTER EXTENSION churnml UPDATE" to load this file. \quit
 
 -- ---- sql/upgrades/0.1.0--0.2.0.sql ----
@@ -392,7 +392,7 @@ COMMENT ON FUNCTION churnml.version() IS
 CREATE OR REPLACE FUNCTION churnml._build_id() RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT 'e7070050be9f9a5a'::text $$;
+AS $$ SELECT '6aacac4a19219c43'::text $$;
 COMMENT ON FUNCTION churnml._build_id() IS
 'Internal: a hash of the SQL this installation was created from, so that tools can tell a database created by an earlier build of the same version (the embedded server re-creates it).';
 
@@ -827,18 +827,26 @@ GRANT EXECUTE ON FUNCTION churnml.top_features(text, int, text), churnml.compare
 -- Scoring with deployed models. Every scoring function reads the deployment
 -- registry, so it is STABLE: a deploy changes its answer. The exception is
 -- churnml.predict, which reads one registered model by id (and a registered model
--- never changes), so it is IMMUTABLE: what postgres_fdw needs to ship it to shards. They are
--- PARALLEL UNSAFE, honestly: they look the deployment up through PL/Python's SPI,
--- which opens a subtransaction, and PostgreSQL forbids subtransactions during any
--- parallel operation, in the leader as well as in workers. A query calling them is
--- therefore planned serially (see docs/models.md). The deployment is looked up once
--- per statement (keyed by the statement's start, which the Python reads from the server).
+-- never changes), so it is IMMUTABLE: what postgres_fdw needs to ship it to shards.
+-- The deployment is looked up once per statement (keyed by the statement's start, which
+-- the Python reads from the server; a parallel worker has its leader's).
+--
+-- Parallel labels. PL/Python's SPI opens a subtransaction for every statement, which
+-- PostgreSQL forbids during a parallel operation (in workers and in the leader), so in
+-- parallel mode the per-row functions read the deployment and the artifact without it
+-- (python_udfs/churnml/parallel_read.py, C in extension/core/parallel_read.c), in the
+-- statement's snapshot, which workers share with their leader: will_churn, _score_json
+-- (and the typed functions create_model_function makes), churn_flag, predict and _predict
+-- are PARALLEL SAFE. explain_churn stays UNSAFE (it may say which model it explains in a
+-- NOTICE through a lookup that runs plpy statements), and so does bulk score (a PL/Python
+-- cursor over the source, and progress reporting through SPI); create_model_function and
+-- create_shard_function write.
 
 CREATE OR REPLACE FUNCTION churnml._score_json(
     name text, row_json text,
     _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
 ) RETURNS float8
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
@@ -848,14 +856,14 @@ COMMENT ON FUNCTION churnml._score_json(text, text, float8) IS
 'Internal: the churn probability of one row given as JSON (what will_churn(row) calls, and the typed functions create_model_function makes for non-superusers: keep its signature). The third argument is no longer used; the typed functions 0.2.0 made still pass it.';
 
 CREATE OR REPLACE FUNCTION churnml.will_churn(c anyelement, model text DEFAULT 'churn') RETURNS float8
-LANGUAGE sql STABLE PARALLEL UNSAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT churnml._score_json(model, pg_catalog.to_json(c)::pg_catalog.text) $$;
 COMMENT ON FUNCTION churnml.will_churn(anyelement, text) IS
 'Churn probability (0..1) of a whole row, e.g. SELECT churnml.will_churn(c) FROM customers c, from the model deployed as `model`; features are taken from the row''s columns by name. For the fastest per-row calls make a typed function with churnml.create_model_function.';
 
 CREATE OR REPLACE FUNCTION churnml.churn_flag(probability float8, model text DEFAULT 'churn') RETURNS boolean
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
@@ -941,7 +949,7 @@ COMMENT ON FUNCTION churnml.create_model_function(text, text, text) IS
 'Aurora-style: create schema.function_name(<feature> <type>, ...) RETURNS float8 with the deployed model''s features as named, typed arguments in training order, e.g. will_churn(acc_length bigint, ..., int_plan_no int). Executable by churnml_user (not PUBLIC), search_path pinned, owned by the caller, who needs CREATE on the schema. Made by a superuser it is PL/Python (the fastest per-row path); PL/Python is untrusted, so for any other churnml_admin it is a SQL function over churnml._score_json (will_churn(row)''s speed). Returns the new function''s signature.';
 
 CREATE OR REPLACE FUNCTION churnml._predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
-LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE
+LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
@@ -954,7 +962,7 @@ COMMENT ON FUNCTION churnml._predict(bigint, float8[], text[]) IS
 -- 16 MB each) before PL/Python converts them, then calls churnml._predict. Without SET
 -- search_path: C that looks up one schema-qualified function, once per call site.
 CREATE OR REPLACE FUNCTION churnml.predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
-LANGUAGE c IMMUTABLE STRICT PARALLEL UNSAFE
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'churnml_predict';
 COMMENT ON FUNCTION churnml.predict(bigint, float8[], text[]) IS
 'Churn probability (0..1) from exactly the registered model model_id, never a deployment: the model''s features in training order, those of number or boolean SQL types in `numbers` (booleans as 1/0), the others in `texts`; NULL elements are missing values. IMMUTABLE because a registered model''s artifact checksum and feature spec can never change (a trigger on churnml.models refuses it), so postgres_fdw ships it to shards. (churnml never reuses a model id; do not delete a model and insert another under its id.) Wrong array lengths fail with 22023 and a hint listing both arrays'' features. Written for you by churnml.create_shard_function.';
@@ -995,9 +1003,14 @@ GRANT EXECUTE ON FUNCTION churnml.create_shard_function(text, regclass, text, te
 -- torch, microseconds), or the name of a sentiment model trained with
 -- churnml.train_sentiment and deployed. The engine argument defaults to the setting
 -- churnml.sentiment_engine (SET churnml.sentiment_engine = 'lexicon'), else 'encoder'.
--- STABLE (a deployed custom model or the setting can change the answer) and
--- PARALLEL UNSAFE (custom models are read through SPI; the encoder is also ~4x
--- slower in parallel workers on a small machine).
+-- STABLE (a deployed custom model or the setting can change the answer). The per-row
+-- functions (detect_sentiment, _label, _confidence, sentiment_scores) are PARALLEL SAFE:
+-- in parallel mode a deployed custom model is read without PL/Python's SPI
+-- (python_udfs/churnml/parallel_read.py), and the setting reaches workers with the
+-- leader's others. Each worker loads the encoder for itself (~0.2 s), so parallel plans
+-- pay off on big tables only. The batch functions, sentiment_summary and the embeddings
+-- stay PARALLEL UNSAFE: they report progress (a file whose path comes through SPI), and
+-- embeddings load torch.
 
 CREATE OR REPLACE FUNCTION churnml.detect_sentiment(
     input_text text,
@@ -1006,7 +1019,7 @@ CREATE OR REPLACE FUNCTION churnml.detect_sentiment(
     OUT sentiment text,
     OUT confidence real
 ) RETURNS record
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api
@@ -1020,7 +1033,7 @@ CREATE OR REPLACE FUNCTION churnml.detect_sentiment_label(
     language_code text DEFAULT 'en',
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
 ) RETURNS text
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api
@@ -1035,7 +1048,7 @@ CREATE OR REPLACE FUNCTION churnml.detect_sentiment_confidence(
     language_code text DEFAULT 'en',
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
 ) RETURNS real
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api
@@ -1051,7 +1064,7 @@ CREATE OR REPLACE FUNCTION churnml.sentiment_scores(
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true),
     OUT positive real, OUT negative real, OUT neutral real, OUT mixed real
 ) RETURNS record
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api

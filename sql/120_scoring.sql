@@ -1,18 +1,26 @@
 -- Scoring with deployed models. Every scoring function reads the deployment
 -- registry, so it is STABLE: a deploy changes its answer. The exception is
 -- churnml.predict, which reads one registered model by id (and a registered model
--- never changes), so it is IMMUTABLE: what postgres_fdw needs to ship it to shards. They are
--- PARALLEL UNSAFE, honestly: they look the deployment up through PL/Python's SPI,
--- which opens a subtransaction, and PostgreSQL forbids subtransactions during any
--- parallel operation, in the leader as well as in workers. A query calling them is
--- therefore planned serially (see docs/models.md). The deployment is looked up once
--- per statement (keyed by the statement's start, which the Python reads from the server).
+-- never changes), so it is IMMUTABLE: what postgres_fdw needs to ship it to shards.
+-- The deployment is looked up once per statement (keyed by the statement's start, which
+-- the Python reads from the server; a parallel worker has its leader's).
+--
+-- Parallel labels. PL/Python's SPI opens a subtransaction for every statement, which
+-- PostgreSQL forbids during a parallel operation (in workers and in the leader), so in
+-- parallel mode the per-row functions read the deployment and the artifact without it
+-- (python_udfs/churnml/parallel_read.py, C in extension/core/parallel_read.c), in the
+-- statement's snapshot, which workers share with their leader: will_churn, _score_json
+-- (and the typed functions create_model_function makes), churn_flag, predict and _predict
+-- are PARALLEL SAFE. explain_churn stays UNSAFE (it may say which model it explains in a
+-- NOTICE through a lookup that runs plpy statements), and so does bulk score (a PL/Python
+-- cursor over the source, and progress reporting through SPI); create_model_function and
+-- create_shard_function write.
 
 CREATE OR REPLACE FUNCTION churnml._score_json(
     name text, row_json text,
     _statement float8 DEFAULT pg_catalog.date_part('epoch', pg_catalog.statement_timestamp())
 ) RETURNS float8
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
@@ -22,14 +30,14 @@ COMMENT ON FUNCTION churnml._score_json(text, text, float8) IS
 'Internal: the churn probability of one row given as JSON (what will_churn(row) calls, and the typed functions create_model_function makes for non-superusers: keep its signature). The third argument is no longer used; the typed functions 0.2.0 made still pass it.';
 
 CREATE OR REPLACE FUNCTION churnml.will_churn(c anyelement, model text DEFAULT 'churn') RETURNS float8
-LANGUAGE sql STABLE PARALLEL UNSAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT churnml._score_json(model, pg_catalog.to_json(c)::pg_catalog.text) $$;
 COMMENT ON FUNCTION churnml.will_churn(anyelement, text) IS
 'Churn probability (0..1) of a whole row, e.g. SELECT churnml.will_churn(c) FROM customers c, from the model deployed as `model`; features are taken from the row''s columns by name. For the fastest per-row calls make a typed function with churnml.create_model_function.';
 
 CREATE OR REPLACE FUNCTION churnml.churn_flag(probability float8, model text DEFAULT 'churn') RETURNS boolean
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
@@ -115,7 +123,7 @@ COMMENT ON FUNCTION churnml.create_model_function(text, text, text) IS
 'Aurora-style: create schema.function_name(<feature> <type>, ...) RETURNS float8 with the deployed model''s features as named, typed arguments in training order, e.g. will_churn(acc_length bigint, ..., int_plan_no int). Executable by churnml_user (not PUBLIC), search_path pinned, owned by the caller, who needs CREATE on the schema. Made by a superuser it is PL/Python (the fastest per-row path); PL/Python is untrusted, so for any other churnml_admin it is a SQL function over churnml._score_json (will_churn(row)''s speed). Returns the new function''s signature.';
 
 CREATE OR REPLACE FUNCTION churnml._predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
-LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE
+LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.scoring as api
@@ -128,7 +136,7 @@ COMMENT ON FUNCTION churnml._predict(bigint, float8[], text[]) IS
 -- 16 MB each) before PL/Python converts them, then calls churnml._predict. Without SET
 -- search_path: C that looks up one schema-qualified function, once per call site.
 CREATE OR REPLACE FUNCTION churnml.predict(model_id bigint, numbers float8[], texts text[]) RETURNS float8
-LANGUAGE c IMMUTABLE STRICT PARALLEL UNSAFE
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'churnml_predict';
 COMMENT ON FUNCTION churnml.predict(bigint, float8[], text[]) IS
 'Churn probability (0..1) from exactly the registered model model_id, never a deployment: the model''s features in training order, those of number or boolean SQL types in `numbers` (booleans as 1/0), the others in `texts`; NULL elements are missing values. IMMUTABLE because a registered model''s artifact checksum and feature spec can never change (a trigger on churnml.models refuses it), so postgres_fdw ships it to shards. (churnml never reuses a model id; do not delete a model and insert another under its id.) Wrong array lengths fail with 22023 and a hint listing both arrays'' features. Written for you by churnml.create_shard_function.';

@@ -5,9 +5,14 @@
 -- torch, microseconds), or the name of a sentiment model trained with
 -- churnml.train_sentiment and deployed. The engine argument defaults to the setting
 -- churnml.sentiment_engine (SET churnml.sentiment_engine = 'lexicon'), else 'encoder'.
--- STABLE (a deployed custom model or the setting can change the answer) and
--- PARALLEL UNSAFE (custom models are read through SPI; the encoder is also ~4x
--- slower in parallel workers on a small machine).
+-- STABLE (a deployed custom model or the setting can change the answer). The per-row
+-- functions (detect_sentiment, _label, _confidence, sentiment_scores) are PARALLEL SAFE:
+-- in parallel mode a deployed custom model is read without PL/Python's SPI
+-- (python_udfs/churnml/parallel_read.py), and the setting reaches workers with the
+-- leader's others. Each worker loads the encoder for itself (~0.2 s), so parallel plans
+-- pay off on big tables only. The batch functions, sentiment_summary and the embeddings
+-- stay PARALLEL UNSAFE: they report progress (a file whose path comes through SPI), and
+-- embeddings load torch.
 
 CREATE OR REPLACE FUNCTION churnml.detect_sentiment(
     input_text text,
@@ -16,7 +21,7 @@ CREATE OR REPLACE FUNCTION churnml.detect_sentiment(
     OUT sentiment text,
     OUT confidence real
 ) RETURNS record
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api
@@ -30,7 +35,7 @@ CREATE OR REPLACE FUNCTION churnml.detect_sentiment_label(
     language_code text DEFAULT 'en',
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
 ) RETURNS text
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api
@@ -45,7 +50,7 @@ CREATE OR REPLACE FUNCTION churnml.detect_sentiment_confidence(
     language_code text DEFAULT 'en',
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true)
 ) RETURNS real
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api
@@ -61,7 +66,7 @@ CREATE OR REPLACE FUNCTION churnml.sentiment_scores(
     engine text DEFAULT pg_catalog.current_setting('churnml.sentiment_engine', true),
     OUT positive real, OUT negative real, OUT neutral real, OUT mixed real
 ) RETURNS record
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.sentiment as api

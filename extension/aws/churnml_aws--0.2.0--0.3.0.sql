@@ -1,6 +1,6 @@
 -- churnml_aws upgrade 0.2.0 -> 0.3.0, built from sql/aws/ by extension/tools/build-sql.sh: edit those, not this.
 -- The deltas (run once), then every re-runnable file of the 0.3.0 install script.
--- build id: 07f80265255e7dcf
+-- build id: c7c58ab4ae5a8b71
 \echo Use "ALTER EXTENSION churnml_aws UPDATE" to load this file. \quit
 
 -- ---- sql/aws/upgrades/0.2.0--0.3.0.sql ----
@@ -61,7 +61,7 @@ COMMENT ON FUNCTION aws_commons.create_aws_credentials(text, text, text) IS
 -- ---- sql/aws/200_comprehend.sql ----
 -- Sentiment, Aurora PostgreSQL's aws_comprehend.detect_sentiment, answered by
 -- churnml.detect_sentiment with the engine set in churnml.sentiment_engine.
--- STABLE and PARALLEL UNSAFE for the reasons given in churnml's sentiment functions.
+-- STABLE and PARALLEL SAFE for the reasons given in churnml's sentiment functions.
 
 CREATE OR REPLACE FUNCTION aws_comprehend.detect_sentiment(
     input_text varchar,
@@ -70,7 +70,7 @@ CREATE OR REPLACE FUNCTION aws_comprehend.detect_sentiment(
     OUT sentiment varchar,
     OUT confidence real
 ) RETURNS record
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.aws as api
@@ -83,12 +83,16 @@ COMMENT ON FUNCTION aws_comprehend.detect_sentiment(varchar, varchar, int) IS
 -- Models, Aurora PostgreSQL's aws_sagemaker.invoke_endpoint: the endpoint name names a
 -- model deployed in churnml, the inputs are its features in training order. The
 -- VARIADIC "any" signature needs a C function (no procedural language accepts
--- "any"); it turns each input into text and calls _invoke_endpoint.
+-- "any"); it turns each input into text and calls _invoke_endpoint. Both are PARALLEL
+-- SAFE, as churnml.will_churn is (sql/120_scoring.sql): Aurora's page has users wrap
+-- invoke_endpoint in LANGUAGE sql PARALLEL SAFE functions, and a parallel plan over them
+-- works. COST 100, PL/Python's, not C's default of 1: each call runs _invoke_endpoint, and
+-- the planner inlines such a wrapper into the query, so its own COST is not what it sees.
 
 CREATE OR REPLACE FUNCTION aws_sagemaker._invoke_endpoint(
     endpoint_name text, max_rows_per_batch int, model_input text[]
 ) RETURNS text
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.aws as api
@@ -103,7 +107,7 @@ CREATE OR REPLACE FUNCTION aws_sagemaker.invoke_endpoint(
     VARIADIC model_input "any",
     OUT model_output varchar
 )
-LANGUAGE C STABLE PARALLEL UNSAFE
+LANGUAGE C STABLE PARALLEL SAFE COST 100
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'churnml_aws_invoke_endpoint';
 COMMENT ON FUNCTION aws_sagemaker.invoke_endpoint(varchar, int, "any") IS
@@ -244,7 +248,7 @@ COMMENT ON FUNCTION aws_s3.table_import_from_s3(text, text, text, text, text, te
 CREATE OR REPLACE FUNCTION @extschema@.aws_comprehend_detect_sentiment(
     input_text text, language_code text, max_batch_size int DEFAULT NULL
 ) RETURNS varchar
-LANGUAGE sql STABLE PARALLEL UNSAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT d.sentiment FROM aws_comprehend.detect_sentiment(input_text, language_code, max_batch_size) AS d $$;
 COMMENT ON FUNCTION @extschema@.aws_comprehend_detect_sentiment(text, text, int) IS
@@ -253,7 +257,7 @@ COMMENT ON FUNCTION @extschema@.aws_comprehend_detect_sentiment(text, text, int)
 CREATE OR REPLACE FUNCTION @extschema@.aws_comprehend_detect_sentiment_confidence(
     input_text text, language_code text, max_batch_size int DEFAULT NULL
 ) RETURNS double precision
-LANGUAGE sql STABLE PARALLEL UNSAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT d.confidence::double precision FROM aws_comprehend.detect_sentiment(input_text, language_code, max_batch_size) AS d $$;
 COMMENT ON FUNCTION @extschema@.aws_comprehend_detect_sentiment_confidence(text, text, int) IS

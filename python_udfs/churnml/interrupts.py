@@ -19,7 +19,11 @@ and its result is kept for the next call.
 Outside a PostgreSQL backend (unit tests, the CLI) there is no `InterruptPending`
 symbol: `check()` returns at once and `Once` calls `work()` directly.
 
-Not for PARALLEL SAFE functions: a parallel worker cannot run SPI statements.
+In parallel mode (a parallel worker, or the leader while a parallel query runs) no SPI
+statement may run through plpy: `check()` calls CHECK_FOR_INTERRUPTS() in churnml.so
+instead (`churnml.parallel_read.check_interrupts`), which hands the error back to be raised.
+A worker is stopped by its leader (a cancel of the leader's query terminates its workers), so
+a worker sees a terminate here and exits.
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ def check() -> None:
     """Let the server act on a pending interrupt: raises its error (or exits) if one is due."""
     flag = server.interrupt_flag()
     if not flag or not flag.value:
+        return
+    if server.in_parallel_mode():
+        from churnml.parallel_read import check_interrupts
+
+        check_interrupts()
         return
     import plpy  # the PL/Python module: present whenever InterruptPending is
 

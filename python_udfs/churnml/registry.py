@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from churnml import interrupts
+from churnml import interrupts, parallel_read
 from churnml.errors import (
     DataCorrupted,
     DuplicateObject,
@@ -115,13 +115,13 @@ def _json(value: Any) -> str:
 
 
 def load_model(plpy: Plpy, model_id: int, expected_sha256: str | None = None) -> StoredModel:
-    plan = prepared(plpy, "load_model", """
+    # also in parallel workers (churnml.parallel_read): the artifact is checked below all the same
+    rows = parallel_read.rows(plpy, "load_model", """
         SELECT m.id, m.name, m.kind, a.artifact, m.artifact_sha256, m.feature_spec::pg_catalog.text AS spec,
                m.metrics::pg_catalog.text AS metrics
         FROM churnml.models AS m
         LEFT JOIN churnml.model_artifacts AS a ON a.model_id OPERATOR(pg_catalog.=) m.id
-        WHERE m.id OPERATOR(pg_catalog.=) $1""", ["bigint"])
-    rows = plpy.execute(plan, [model_id])
+        WHERE m.id OPERATOR(pg_catalog.=) $1""", ["pg_catalog.int8"], [model_id])
     if not rows:
         raise UndefinedObject(f"model {model_id} does not exist",
                               hint="SELECT id, name FROM churnml.model_summary lists the models.")
@@ -182,12 +182,12 @@ def current_deployment(plpy: Plpy, name: str | None) -> Deployment:
     if name is None:
         raise NullValueNotAllowed("the model name must not be NULL",
                                   hint="Pass a deployed model's name, e.g. 'churn' (the default).")
-    plan = prepared(plpy, "current_deployment", """
+    # what every scoring and sentiment call reads, also in parallel workers (churnml.parallel_read)
+    rows = parallel_read.rows(plpy, "current_deployment", """
         SELECT d.model_id, m.artifact_sha256, d.threshold, d.endpoint_output
         FROM churnml.deployments AS d JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id
         WHERE d.name OPERATOR(pg_catalog.=) $1
-        ORDER BY d.id DESC LIMIT 1""", ["pg_catalog.text"])
-    rows = plpy.execute(plan, [name])
+        ORDER BY d.id DESC LIMIT 1""", ["pg_catalog.text"], [name])
     if not rows:
         # a name no model can have: say what a name is (a database updated from 0.2.0 may still
         # hold a deployment under such a name, so it is looked up first)
@@ -204,8 +204,8 @@ def current_deployment(plpy: Plpy, name: str | None) -> Deployment:
 
 
 def _known_names(plpy: Plpy) -> str:
-    rows = plpy.execute("SELECT pg_catalog.string_agg(name, ', ' ORDER BY name) AS names "
-                        "FROM churnml.current_deployments")
+    rows = parallel_read.rows(plpy, "known_names", "SELECT pg_catalog.string_agg(name, ', ' ORDER BY name) AS names "
+                              "FROM churnml.current_deployments", [], [])
     names = rows[0]["names"] if rows else None
     return f"Deployed models: {names}." if names else "No model is deployed yet."
 

@@ -2,7 +2,7 @@
 
 A PL/Python function runs inside the postgres process, whose executable exports its
 globals and functions (it links with -Wl,-E so that extension libraries can call them).
-Four of them are read here through ctypes, each a getter that cannot raise an error:
+Five of them are read here through ctypes, each a getter that cannot raise an error:
 
 - `InterruptPending`: whether a cancel, timeout or terminate waits (`churnml.interrupts`);
 - `GetCurrentStatementStartTimestamp()`: when the current statement started, the key of
@@ -12,7 +12,10 @@ Four of them are read here through ctypes, each a getter that cannot raise an er
 - `MyStartTimestamp`: when this backend started (pg_stat_activity.backend_start), which
   tells churnml.progress a live backend from a dead one that had the same pid;
 - `GetConfigOption(name, missing_ok, restrict_privileged)`: a setting such as
-  `churnml.sentiment_engine`, for functions whose signature is fixed (Aurora's).
+  `churnml.sentiment_engine`, for functions whose signature is fixed (Aurora's);
+- `IsInParallelMode()`: whether a parallel query runs (in a worker, or in its leader), when
+  plpy's SPI would fail and churnml reads through `churnml.parallel_read` instead. A worker
+  also reads its leader's statement start above (PostgreSQL hands it over).
 
 A call costs well under a microsecond; an SPI statement costs tens. Outside a backend
 (unit tests, the CLI) the symbols are missing and every reader says so (None / False).
@@ -90,3 +93,17 @@ def setting(name: str) -> str | None:
         return None
     value = function(name.encode("ascii"), True, False)
     return None if value is None else value.decode("utf-8", "replace")
+
+
+def _parallel_mode_function(program: Any) -> Any:
+    function = program.IsInParallelMode
+    function.restype = ctypes.c_bool
+    function.argtypes = []
+    return function
+
+
+def in_parallel_mode() -> bool:
+    """Whether this process is in parallel mode (a parallel worker, or the leader of a running parallel
+    query): no subtransaction, so no plpy.execute, may start. False outside a backend."""
+    function = _lookup("IsInParallelMode", _parallel_mode_function)
+    return bool(function()) if function else False

@@ -1,6 +1,6 @@
 -- Sentiment, Aurora PostgreSQL's aws_comprehend.detect_sentiment, answered by
 -- churnml.detect_sentiment with the engine set in churnml.sentiment_engine.
--- STABLE and PARALLEL UNSAFE for the reasons given in churnml's sentiment functions.
+-- STABLE and PARALLEL SAFE for the reasons given in churnml's sentiment functions.
 
 CREATE OR REPLACE FUNCTION aws_comprehend.detect_sentiment(
     input_text varchar,
@@ -9,7 +9,7 @@ CREATE OR REPLACE FUNCTION aws_comprehend.detect_sentiment(
     OUT sentiment varchar,
     OUT confidence real
 ) RETURNS record
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.aws as api

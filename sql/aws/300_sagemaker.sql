@@ -1,12 +1,16 @@
 -- Models, Aurora PostgreSQL's aws_sagemaker.invoke_endpoint: the endpoint name names a
 -- model deployed in churnml, the inputs are its features in training order. The
 -- VARIADIC "any" signature needs a C function (no procedural language accepts
--- "any"); it turns each input into text and calls _invoke_endpoint.
+-- "any"); it turns each input into text and calls _invoke_endpoint. Both are PARALLEL
+-- SAFE, as churnml.will_churn is (sql/120_scoring.sql): Aurora's page has users wrap
+-- invoke_endpoint in LANGUAGE sql PARALLEL SAFE functions, and a parallel plan over them
+-- works. COST 100, PL/Python's, not C's default of 1: each call runs _invoke_endpoint, and
+-- the planner inlines such a wrapper into the query, so its own COST is not what it sees.
 
 CREATE OR REPLACE FUNCTION aws_sagemaker._invoke_endpoint(
     endpoint_name text, max_rows_per_batch int, model_input text[]
 ) RETURNS text
-LANGUAGE plpython3u STABLE PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 import churnml.sql_api.aws as api
@@ -21,7 +25,7 @@ CREATE OR REPLACE FUNCTION aws_sagemaker.invoke_endpoint(
     VARIADIC model_input "any",
     OUT model_output varchar
 )
-LANGUAGE C STABLE PARALLEL UNSAFE
+LANGUAGE C STABLE PARALLEL SAFE COST 100
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'churnml_aws_invoke_endpoint';
 COMMENT ON FUNCTION aws_sagemaker.invoke_endpoint(varchar, int, "any") IS

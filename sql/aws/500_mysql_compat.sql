@@ -6,7 +6,7 @@
 CREATE OR REPLACE FUNCTION @extschema@.aws_comprehend_detect_sentiment(
     input_text text, language_code text, max_batch_size int DEFAULT NULL
 ) RETURNS varchar
-LANGUAGE sql STABLE PARALLEL UNSAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT d.sentiment FROM aws_comprehend.detect_sentiment(input_text, language_code, max_batch_size) AS d $$;
 COMMENT ON FUNCTION @extschema@.aws_comprehend_detect_sentiment(text, text, int) IS
@@ -15,7 +15,7 @@ COMMENT ON FUNCTION @extschema@.aws_comprehend_detect_sentiment(text, text, int)
 CREATE OR REPLACE FUNCTION @extschema@.aws_comprehend_detect_sentiment_confidence(
     input_text text, language_code text, max_batch_size int DEFAULT NULL
 ) RETURNS double precision
-LANGUAGE sql STABLE PARALLEL UNSAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT d.confidence::double precision FROM aws_comprehend.detect_sentiment(input_text, language_code, max_batch_size) AS d $$;
 COMMENT ON FUNCTION @extschema@.aws_comprehend_detect_sentiment_confidence(text, text, int) IS

@@ -138,29 +138,6 @@ def test_importance_trees_and_explanations(telco: str) -> None:
     assert margin is not None and 0 < p < 1
 
 
-def test_queries_that_would_go_parallel_score_correctly_serially(telco: str) -> None:
-    """Scoring uses SPI, which PostgreSQL forbids in any parallel operation: the
-    functions are PARALLEL UNSAFE, so even with parallelism forced cheap the plan
-    stays serial and the answer is right (a parallel plan would fail, not mislead)."""
-    with psycopg.connect(telco, autocommit=True) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS big AS SELECT c.* FROM customers c, generate_series(1, 10)")
-        conn.execute("ANALYZE big")
-        serial = conn.execute("SELECT sum(churnml.will_churn(b)) FROM big b").fetchone()[0]
-        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
-                        "max_parallel_workers_per_gather = 2"):
-            conn.execute(f"SET {setting}")
-        plan = "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN SELECT sum(churnml.will_churn(b)) FROM big b WHERE b.day_mins >= 0"))
-        parallel = conn.execute("SELECT sum(churnml.will_churn(b)) FROM big b WHERE b.day_mins >= 0").fetchone()[0]
-    assert "Gather" not in plan
-    assert abs(parallel - serial) < 1e-6
-    with psycopg.connect(telco) as conn:
-        unsafe = conn.execute("SELECT count(*) FROM pg_proc WHERE pronamespace = 'churnml'::regnamespace "
-                              "AND proname IN ('will_churn', 'score', 'explain_churn', 'churn_flag') "
-                              "AND proparallel <> 'u'").fetchone()[0]
-    assert unsafe == 0
-
-
 def test_errors_carry_sqlstate_detail_and_hint(telco: str) -> None:
     cases = [
         ("SELECT churnml.will_churn(c, 'nope') FROM customers c LIMIT 1", "55000", "is not deployed", "train"),

@@ -533,13 +533,21 @@ GRAMMAR_TYPES = {"bigint", "boolean", "integer", "smallint", "real", "double pre
 
 
 def prepare_type_lists(path: Path) -> Iterator[tuple[int, ast.expr]]:
-    """The parameter-type arguments of plpy.prepare(query, types) and churnml.spi.prepared(plpy, key, query, types)."""
+    """The parameter-type arguments of plpy.prepare(query, types), churnml.spi.prepared(plpy, key, query, types)
+    and churnml.parallel_read.rows(plpy, key, query, types, args) (whose types also reach the C reader's
+    parseTypeString, which parses them with the search_path in force too). parallel_read's own call of
+    `prepared` passes its caller's types on: they are checked where rows() is called."""
+    passes_on = path.name == "parallel_read.py"
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if not isinstance(node, ast.Call):
             continue
         if isinstance(node.func, ast.Attribute) and node.func.attr == "prepare" and len(node.args) >= 2:
             yield node.lineno, node.args[1]
-        elif isinstance(node.func, ast.Name) and node.func.id == "prepared" and len(node.args) >= 4:
+            continue
+        spi_prepared = isinstance(node.func, ast.Name) and node.func.id == "prepared" and len(node.args) >= 4 \
+            and not passes_on
+        parallel_rows = isinstance(node.func, ast.Attribute) and node.func.attr == "rows" and len(node.args) >= 5
+        if spi_prepared or parallel_rows:
             yield node.lineno, node.args[3]
 
 

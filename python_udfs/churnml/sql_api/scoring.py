@@ -203,7 +203,7 @@ def _function_sql(plpy: Plpy, schema: str, function: str, name: str, features: l
     body = f"\nimport churnml.sql_api.scoring as api\nreturn api.score_typed(plpy, {VERSION!r}, {name!r}, args)\n"
     return (
         f"CREATE OR REPLACE FUNCTION {qualified}({params}) RETURNS float8 "
-        f"LANGUAGE plpython3u STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp "
+        f"LANGUAGE plpython3u STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp "
         f"AS {plpy.quote_literal(body)}"
     )
 
@@ -228,7 +228,7 @@ def _sql_function_sql(plpy: Plpy, schema: str, function: str, name: str, feature
     body = f"SELECT churnml._score_json({plpy.quote_literal(name)}, {row})"
     return (
         f"CREATE OR REPLACE FUNCTION {qualified}({params}) RETURNS float8 "
-        f"LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp AS {plpy.quote_literal(body)}"
+        f"LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS {plpy.quote_literal(body)}"
     )
 
 
@@ -394,7 +394,7 @@ def _shard_function_sql(plpy: Plpy, schema: str, function: str, row_type: str, m
     qualified = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(function)}"
     return (
         f"CREATE OR REPLACE FUNCTION {qualified}(c {row_type}) RETURNS pg_catalog.float8 "
-        f"LANGUAGE sql IMMUTABLE PARALLEL UNSAFE\n"
+        f"LANGUAGE sql IMMUTABLE PARALLEL SAFE\n"
         f"RETURN churnml.predict({int(model_id)}::pg_catalog.int8,\n"
         f"    ARRAY[{', '.join(numbers)}]::pg_catalog.float8[],\n"
         f"    ARRAY[{', '.join(texts)}]::pg_catalog.text[])"
