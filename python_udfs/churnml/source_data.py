@@ -137,11 +137,12 @@ def resolve_source(plpy: Plpy, source: str | None, what: str = "the source") -> 
     return f"({body}\n) AS src", body
 
 
-def query_columns(plpy: Plpy, from_item: str, what: str) -> list[tuple[str, str]]:
-    """(name, format_type) of each column a FROM item returns; two columns of one name are an error."""
+def query_columns(plpy: Plpy, from_item: str, what: str, unique: bool = True) -> list[tuple[str, str]]:
+    """(name, format_type) of each column a FROM item returns; with `unique`, two columns of one
+    name are an error (a training source's features are named; an export, like COPY, allows them)."""
     probe = plpy.execute(f"SELECT * FROM {from_item} LIMIT 0")
     names: list[str] = list(probe.colnames())
-    if len(set(names)) != len(names):
+    if unique and len(set(names)) != len(names):
         raise DataException(f"{what} has two columns with the same name", detail=f"Columns: {', '.join(names)}.",
                             hint=f"Give every column of {what} a distinct name (AS).")
     plan = prepared(plpy, "format_types", "SELECT pg_catalog.format_type(t, NULL) AS t "

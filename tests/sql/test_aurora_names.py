@@ -100,6 +100,31 @@ def test_aws_ml_role_is_granted_as_aurora_describes(make_database: Callable[...,
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'aws_ml'").fetchone()[0] == 1  # kept
 
 
+def test_an_aws_ml_role_holding_more_is_not_taken_over(make_database: Callable[..., str]) -> None:
+    """The outside review: a pre-existing aws_ml holding pg_execute_server_program was granted to
+    churnml_admin WITH ADMIN OPTION, so an administrator could run shell commands. Now CREATE EXTENSION
+    aws_ml refuses such a role, naming what it holds; once it holds nothing more, it is taken over."""
+    url = make_database("aurora_role_taken")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'aws_ml') THEN "
+                     "CREATE ROLE aws_ml NOLOGIN; END IF; END $$")
+        try:
+            conn.execute("GRANT pg_execute_server_program TO aws_ml")
+            conn.execute("ALTER ROLE aws_ml LOGIN")
+            with pytest.raises(psycopg.errors.DuplicateObject) as raised:
+                conn.execute("CREATE EXTENSION aws_ml CASCADE")
+            detail = raised.value.diag.message_detail or ""
+            assert "LOGIN" in detail and "member of pg_execute_server_program" in detail, detail
+            assert "REVOKE" in (raised.value.diag.message_hint or "")
+            assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'aws_ml'").fetchone()[0] == 0
+        finally:
+            conn.execute("REVOKE pg_execute_server_program FROM aws_ml")
+            conn.execute("ALTER ROLE aws_ml NOLOGIN")
+        conn.execute("CREATE EXTENSION aws_ml CASCADE")
+        assert conn.execute("SELECT pg_has_role('aws_ml', 'pg_execute_server_program', 'MEMBER')").fetchone() == (
+            False,)
+
+
 # Aurora's functions, each as an Aurora GRANT statement names it (the pages' signatures).
 AURORA_SIGNATURES = (
     "aws_comprehend.detect_sentiment(varchar, varchar, int)",

@@ -184,6 +184,14 @@ def test_an_export_without_options_is_unchanged(conn: psycopg.Connection, client
     assert _object(client, f"{key}.part_00000") == _copy_to(conn, LATIN, "FORMAT csv, HEADER")
 
 
+def test_an_export_may_repeat_a_column_name(conn: psycopg.Connection, client: S3Client) -> None:
+    """As COPY and Aurora: SELECT 1, 2 (two ?column?) and a join's shared names export."""
+    key = _key("dup")
+    conn.execute("SELECT * FROM aws_s3.query_export_to_s3('SELECT 1, 2', 'churnml', %s, NULL, 'format csv, header')",
+                 (key,))
+    assert _object(client, key) == _copy_to(conn, "SELECT 1, 2", "FORMAT csv, HEADER")
+
+
 def test_import_decodes_a_win1253_file_and_names_the_line_of_a_wrong_encoding(conn: psycopg.Connection,
                                                                               client: S3Client) -> None:
     key = _key("greek.csv")
@@ -255,6 +263,14 @@ def test_header_match(conn: psycopg.Connection, client: S3Client) -> None:
     ("SELECT aws_s3.table_import_from_s3('calls', '', 'format csv, force_quote *', 'churnml', 'x', 'us-east-1')",
      "22023", "only in an export"),
     ("SELECT aws_s3.table_import_from_s3('calls', '', 'freeze', 'churnml', 'x', 'us-east-1')", "0A000", "freeze"),
+    # an encoding PostgreSQL has no conversion for is refused before any work (was 42883 midway)
+    ("SELECT * FROM aws_s3.query_export_to_s3('SELECT 1 AS a', 'churnml', 'copyopts/e.csv', NULL, "
+     "'format csv, encoding MULE_INTERNAL')", "22023", "cannot convert UTF8 to MULE_INTERNAL"),
+    ("SELECT aws_s3.table_import_from_s3('calls', '', 'format csv, encoding MULE_INTERNAL', 'churnml', 'x', "
+     "'us-east-1')", "22023", "cannot convert MULE_INTERNAL to UTF8"),
+    # SQL_ASCII would store the file's bytes unchecked (plain COPY does; churnml's loads do not)
+    ("SELECT aws_s3.table_import_from_s3('calls', '', 'format csv, encoding SQL_ASCII', 'churnml', 'x', "
+     "'us-east-1')", "22023", "SQL_ASCII cannot be read into a UTF8 database"),
     ("SELECT * FROM churnml.export_query('SELECT 1 AS a', 's3://churnml/copyopts/e', options => 'format text')",
      "22023", "options say format text"),
     ("SELECT * FROM churnml.export_query('SELECT 1 AS a', 's3://churnml/copyopts/e', options => 'header false')",

@@ -329,7 +329,8 @@ def run_export(plpy: Plpy, query: str | None, uri: str | None, fmt: str | None, 
                           ["pg_catalog.text", "pg_catalog.text"]), [body, "the exported query"])
     with caller_search_path(plpy, search_path):
         # the newline ends a trailing -- comment before the closing parenthesis
-        columns = query_columns(plpy, f"({body}\n) AS q", "the exported query")
+        # two columns of one name (SELECT 1, 2; a join's shared names) export as COPY writes them
+        columns = query_columns(plpy, f"({body}\n) AS q", "the exported query", unique=False)
     copy.check_columns([n for n, _ in columns], "the exported query")
     preamble = _header(plpy, [n for n, _ in columns], fmt, copy) if header and fmt != "binary" else b""
     dialect = CsvDialect.of(copy.quote_char, copy.escape_char, copy.encoding)
