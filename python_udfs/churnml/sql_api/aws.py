@@ -14,7 +14,14 @@ import re
 from typing import Any
 
 from churnml import endpoint_outputs, server
-from churnml.errors import ChurnmlError, DataException, InvalidParameter, NullValueNotAllowed, WrongArgumentCount
+from churnml.errors import (
+    ChurnmlError,
+    DataException,
+    InvalidParameter,
+    NullValueNotAllowed,
+    WrongArgumentCount,
+    sql_literal,
+)
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import features_hint
 from churnml.spi import Plpy, prepared
@@ -151,7 +158,8 @@ def column_names(column_list: str | None) -> list[str] | None:
     while True:
         match = _COLUMN.match(text, position)
         if match is None:
-            raise InvalidParameter(f"column_list {column_list[:200]!r} must be column names separated by commas",
+            raise InvalidParameter(f"column_list {sql_literal(column_list[:200])} must be column names separated "
+                                   "by commas",
                                    detail=f"It cannot be read past character {position + 1}.",
                                    hint="Quote unusual names with \"...\".")
         quoted, plain, separator = match.groups()

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from churnml import interrupts, progress
-from churnml.errors import DataException, DuplicateObject, InsufficientPrivilege, InvalidParameter, NullValueNotAllowed
+from churnml.errors import (
+    DataException,
+    DuplicateObject,
+    InsufficientPrivilege,
+    InvalidParameter,
+    NullValueNotAllowed,
+    sql_literal,
+)
 from churnml.loader_sql import copy_options
 from churnml.loader_sql.storage_access import StorageAccess
 from churnml.loader_sql.table_loader import TableLoader, target_columns
@@ -117,7 +124,7 @@ def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str |
         return None
     mode, fmt = mode or "file", fmt or "csv"
     if fmt not in LOAD_FORMATS:
-        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}",
+        raise InvalidParameter(f"format must be csv, text or binary, not {sql_literal(str(fmt))}",
                                detail="COPY's formats: csv, text and binary.",
                                hint="Pass format => 'csv', 'text' or 'binary'.")
     copy = copy_options.for_arguments(plpy, options, "import", fmt, bool(header))
@@ -138,7 +145,8 @@ def load_from_s3(plpy: Plpy, target: str, uri: str, mode: str | None, fmt: str |
     parsed = parse_uri(uri, require_key=mode != "prefix")
     if isinstance(parsed, FileUri) and mode != "file":
         raise InvalidParameter("a file:// URI names one file: use mode => 'file'",
-                               detail=f"mode is {mode!r}.", hint="Pass mode => 'file', or use an s3:// URI.")
+                               detail=f"mode is {sql_literal(str(mode))}.",
+                               hint="Pass mode => 'file', or use an s3:// URI.")
     if mode not in LOAD_MODES:
         raise InvalidParameter(f"unknown load mode \"{mode}\"", detail="A load reads one object, a prefix or a "
                                "manifest's parts.", hint="Use file, prefix or manifest.")
@@ -299,7 +307,7 @@ def run_export(plpy: Plpy, query: str | None, uri: str | None, fmt: str | None, 
     fmt = fmt or "csv"
     copy = copy or CopyOptions(format=fmt)
     if fmt not in COPY_FORMATS:
-        raise InvalidParameter(f"format must be csv, text or binary, not {fmt!r}",
+        raise InvalidParameter(f"format must be csv, text or binary, not {sql_literal(str(fmt))}",
                                detail="COPY's formats: csv, text and binary.",
                                hint="Pass format => 'csv', 'text' or 'binary'.")
     if fmt == "binary" and header:
@@ -307,7 +315,7 @@ def run_export(plpy: Plpy, query: str | None, uri: str | None, fmt: str | None, 
                                detail="A binary COPY file has no lines.",
                                hint="Pass header => false with format => 'binary'.")
     if compression not in (None, "gzip"):
-        raise InvalidParameter(f"compression must be 'gzip' or NULL, not {compression!r}",
+        raise InvalidParameter(f"compression must be 'gzip' or NULL, not {sql_literal(str(compression))}",
                                detail="Parts are written as they are, or each as one gzip file.",
                                hint="Pass compression => 'gzip', or leave it out.")
     if part_size is None or part_size < 1:
