@@ -39,7 +39,7 @@ def test_bucket_only_needs_permission() -> None:
 @pytest.mark.parametrize(("bucket", "reason"), [
     ("ab", "3 to 63"),
     ("a" * 64, "3 to 63"),
-    ("My-Bucket", "lowercase"),
+    ("My-Bucket", "upper-case letters: S3 has refused them"),
     ("-abc", "start and end"),
     ("abc-", "start and end"),
     ("a_b_c", "lowercase"),
