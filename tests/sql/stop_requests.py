@@ -1,6 +1,7 @@
 """Run a statement, ask the server to stop it part way, and measure how long stopping took.
 
-Shared by the cancel tests (test_interrupts, test_loader_interrupts, test_incentives): `ask`
+Shared by the cancel tests (test_interrupts, test_loader_interrupts, test_incentives,
+test_parallel): `ask` (stop_request makes it)
 is a statement_timeout already set (a no-op here), a pg_cancel_backend or a
 pg_terminate_backend from another connection.
 """
@@ -15,6 +16,24 @@ import psycopg
 import pytest
 
 ASK_AFTER = 0.8  # seconds: every statement these tests run takes far longer
+
+
+def stop_request(conn: psycopg.Connection, url: str, how: str) -> Callable[[], None]:
+    """What asks `conn`'s statement to stop, for run_until_asked: "statement_timeout" sets it on
+    `conn` now (ASK_AFTER) and asks nothing more; "pg_cancel_backend" or "pg_terminate_backend"
+    is sent from another connection to `url`."""
+    if how == "statement_timeout":
+        conn.execute(f"SET statement_timeout = '{int(ASK_AFTER * 1000)}ms'")
+        return lambda: None
+    if how not in ("pg_cancel_backend", "pg_terminate_backend"):
+        raise ValueError(how)
+    pid = conn.info.backend_pid
+
+    def ask() -> None:
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute(f"SELECT pg_catalog.{how}(%s)", [pid])
+
+    return ask
 
 
 def run_until_asked(conn: psycopg.Connection, statement: str, ask: Callable[[], None],

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from tests.sql.stop_requests import ASK_AFTER, report, run_until_asked
+from tests.sql.stop_requests import ASK_AFTER, report, run_until_asked, stop_request
 
 # "Within about a second": the longest uninterruptible step is one pass of the sentiment
 # encoder (~0.3 s) or one boosting round; 1.5 s leaves room for a loaded 2-core machine.
@@ -91,13 +91,7 @@ def test_statement_timeout(session: psycopg.Connection, name: str) -> None:
 @pytest.mark.parametrize("name", ["detect_sentiment_batch", "embed_batch", "train (boosting)",
                                   "train (text embedding)", "train_sentiment", "score", "customer_risk"])
 def test_pg_cancel_backend(session: psycopg.Connection, slow_db: str, name: str) -> None:
-    pid = session.info.backend_pid
-
-    def cancel() -> None:
-        with psycopg.connect(slow_db, autocommit=True) as other:
-            other.execute("SELECT pg_cancel_backend(%s)", [pid])
-
-    error, delay = run_until_asked(session, CALLS[name], cancel)
+    error, delay = run_until_asked(session, CALLS[name], stop_request(session, slow_db, "pg_cancel_backend"))
     report(name, "pg_cancel_backend", delay)
     assert error.sqlstate == "57014", error
     assert "user request" in str(error)
@@ -162,17 +156,8 @@ def test_big_model_calls_stop_when_asked(slow_db: str, big_model: tuple[str, byt
     statement, with_model = BIG_CALLS[name]
     with psycopg.connect(slow_db, autocommit=True) as conn:
         conn.execute("SET ROLE churnml_admin" if with_model else "SET ROLE churnml_user")
-        if how == "statement_timeout":
-            conn.execute(f"SET statement_timeout = '{int(ASK_AFTER * 1000)}ms'")
-            ask: Callable[[], None] = lambda: None  # noqa: E731
-        else:
-            pid = conn.info.backend_pid
-
-            def ask() -> None:
-                with psycopg.connect(slow_db, autocommit=True) as other:
-                    other.execute("SELECT pg_cancel_backend(%s)", [pid])
-
-        error, delay = run_until_asked(conn, statement, ask, (ubj, spec) if with_model else None)
+        error, delay = run_until_asked(conn, statement, stop_request(conn, slow_db, how),
+                                       (ubj, spec) if with_model else None)
         report(name + " (big model)", how, delay)
         assert error.sqlstate == "57014", error
         assert delay < LATE_S

@@ -29,7 +29,7 @@ import pytest
 from churnml_loaders.s3_client import S3Client
 from churnml_loaders.s3_config import S3Config
 from tests.sql.conftest import declare_storage
-from tests.sql.stop_requests import ASK_AFTER, report, run_until_asked
+from tests.sql.stop_requests import ASK_AFTER, report, run_until_asked, stop_request
 
 BUCKET = "churnml"
 LATE_S = 1.5
@@ -117,18 +117,12 @@ def test_statement_timeout(session: psycopg.Connection, slow_db: str, configured
 @pytest.mark.parametrize("name", list(CALLS))
 def test_pg_cancel_backend(session: psycopg.Connection, slow_db: str, configured: S3Config, name: str) -> None:
     statement, params, _ = CALLS[name]
-    pid = session.info.backend_pid
-
-    def cancel() -> None:
-        with psycopg.connect(slow_db, autocommit=True) as other:
-            other.execute("SELECT pg_cancel_backend(%s)", [pid])
-
-    error, delay = run_until_asked(session, statement, cancel, params)
+    error, delay = run_until_asked(session, statement, stop_request(session, slow_db, "pg_cancel_backend"), params)
     report(name, "pg_cancel_backend", delay)
     assert error.sqlstate == "57014", error
     assert "user request" in str(error)
     assert delay < LATE_S
-    _nothing_left(slow_db, configured, name, pid)
+    _nothing_left(slow_db, configured, name, session.info.backend_pid)
     assert session.execute("SELECT pg_sleep(0.2), 1").fetchone()[1] == 1
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.sql.stop_requests import ASK_AFTER, report, run_until_asked
+from tests.sql.stop_requests import report, run_until_asked, stop_request
 
 FORCED = ("SET force_parallel_mode = regress", "SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0",
           "SET min_parallel_table_scan_size = 0", "SET max_parallel_workers_per_gather = 2")
@@ -304,17 +304,7 @@ def test_a_parallel_scoring_query_stops_when_asked(par_db: str, how: str) -> Non
         _set(conn, FORCED)
         plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN (COSTS OFF) {SLOW}"))
         assert "Parallel Seq Scan on public.big" in plan or "Parallel Seq Scan on big" in plan, plan
-        if how == "statement_timeout":
-            conn.execute(f"SET statement_timeout = '{int(ASK_AFTER * 1000)}ms'")
-            ask: Callable[[], None] = lambda: None  # noqa: E731
-        else:
-            pid = conn.info.backend_pid
-
-            def ask() -> None:
-                with psycopg.connect(par_db, autocommit=True) as other:
-                    other.execute("SELECT pg_cancel_backend(%s)", [pid])
-
-        error, delay = run_until_asked(conn, SLOW, ask)
+        error, delay = run_until_asked(conn, SLOW, stop_request(conn, par_db, how))
         report("parallel will_churn", how, delay)
         assert error.sqlstate == "57014", error
         assert delay < 1.5
