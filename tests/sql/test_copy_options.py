@@ -351,3 +351,14 @@ def test_cancel_midway_leaves_nothing(conn: psycopg.Connection, client: S3Client
 def test_upgrade_script_drops_the_old_copy_functions() -> None:
     text = (Path(__file__).parents[2] / "sql/upgrades/0.2.0--0.3.0.sql").read_text()
     assert "DROP FUNCTION IF EXISTS churnml._copy_to_spool(text, text, text, boolean);" in text
+
+
+def test_column_list_naming_a_column_twice_is_said_in_auroras_terms(conn: psycopg.Connection,
+                                                                    configured: S3Config) -> None:
+    """The outside review: a repeated column was "columns names a column twice" (churnml's argument name)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS calls (a int, b text)")
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as raised:
+        conn.execute("SELECT aws_s3.table_import_from_s3('calls', 'a, A', '(format csv)', 'churnml', 'x', "
+                     "'us-east-1')")
+    assert raised.value.diag.message_primary == "churnml: column_list names a column twice"
+    assert raised.value.diag.message_detail == "column_list is 'a, A'."

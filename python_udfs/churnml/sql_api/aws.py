@@ -191,6 +191,10 @@ def table_import_from_s3(plpy: Plpy, table_name: str | None, column_list: str | 
     uri = _s3_uri(s3_info)
     assert s3_info is not None  # _s3_uri refused None
     columns = column_names(column_list)
+    if columns is not None and len(set(columns)) != len(columns):  # said in Aurora's terms, before any work
+        raise InvalidParameter("column_list names a column twice",
+                               detail=f"column_list is {sql_literal((column_list or '')[:300])}.",
+                               hint="Name each column once.")
     with caller_search_path(plpy, search_path):
         target = plpy.execute(prepared(plpy, "aws:resolve", _RESOLVE, ["pg_catalog.text"]), [table_name])[0]
     load = prepared(plpy, "aws:load", _LOAD, ["pg_catalog.oid", "pg_catalog.text", "pg_catalog.text",
