@@ -20,14 +20,18 @@ def server_encoding_name(plpy: Plpy, name: str) -> str | None:
     return str(found[0]["name"]) or None
 
 
-# Whether COPY can convert between the file's encoding and the database's: a default conversion
-# in pg_catalog (what COPY looks for; none exists for MULE_INTERNAL from UTF8, for example).
+# The database's encoding, and whether COPY can convert between it and the file's encoding $1
+# in the direction of the copy ($2: an export, database to file; else file to database): a
+# default conversion in pg_catalog, what COPY looks for (none exists for MULE_INTERNAL and UTF8).
 _CONVERTS = """
-    SELECT pg_catalog.getdatabaseencoding() AS database,
+    SELECT d.name AS database,
            EXISTS (SELECT FROM pg_catalog.pg_conversion AS c
-                   WHERE c.conforencoding OPERATOR(pg_catalog.=) pg_catalog.pg_char_to_encoding($1)
-                     AND c.contoencoding OPERATOR(pg_catalog.=) pg_catalog.pg_char_to_encoding($2)
-                     AND c.condefault) AS converts"""
+                   WHERE c.condefault
+                     AND c.conforencoding OPERATOR(pg_catalog.=) pg_catalog.pg_char_to_encoding(
+                             CASE WHEN $2 THEN d.name ELSE $1 END)
+                     AND c.contoencoding OPERATOR(pg_catalog.=) pg_catalog.pg_char_to_encoding(
+                             CASE WHEN $2 THEN $1 ELSE d.name END)) AS converts
+    FROM (SELECT pg_catalog.getdatabaseencoding()::pg_catalog.name AS name) AS d"""
 
 
 def checked(plpy: Plpy, text: str | None, direction: str, default_format: str = "text") -> CopyOptions:
@@ -42,22 +46,22 @@ def checked(plpy: Plpy, text: str | None, direction: str, default_format: str = 
 def _check_conversion(plpy: Plpy, options: CopyOptions, direction: str) -> None:
     """Refuse, before any work, an encoding COPY would fail on midway or would read unchecked."""
     encoding = options.encoding or ""
-    plan = prepared(plpy, "copy_options:converts", _CONVERTS, ["pg_catalog.name", "pg_catalog.name"])
-    database = str(plpy.execute(plan, ["SQL_ASCII", "SQL_ASCII"])[0]["database"])
-    source, target = (database, encoding) if direction == "export" else (encoding, database)
+    found = plpy.execute(prepared(plpy, "copy_options:converts", _CONVERTS, ["pg_catalog.name", "boolean"]),
+                         [encoding, direction == "export"])[0]
+    database = str(found["database"])
     if direction == "import" and encoding == "SQL_ASCII" and database != "SQL_ASCII":
         # COPY would store the file's bytes unchecked: text the database's encoding does not allow
         raise options._invalid(
             "encoding", "COPY option encoding: SQL_ASCII cannot be read into a " + database + " database",
             hint="SQL_ASCII means no conversion and no check, so invalid text would be stored. Name the "
                  "file's real encoding (e.g. LATIN1, WIN1252), or leave encoding out for " + database + ".")
-    if encoding in (database, "SQL_ASCII") or database == "SQL_ASCII":
+    if encoding in (database, "SQL_ASCII") or database == "SQL_ASCII" or found["converts"]:
         return
-    if not plpy.execute(plan, [source, target])[0]["converts"]:
-        raise options._invalid(
-            "encoding", f"COPY option encoding: PostgreSQL cannot convert {source} to {target}",
-            hint="Name an encoding PostgreSQL converts to and from " + database + " (SELECT name FROM "
-                 "pg_catalog.pg_conversion lists them), e.g. LATIN1, WIN1252, SJIS.")
+    source, target = (database, encoding) if direction == "export" else (encoding, database)
+    raise options._invalid(
+        "encoding", f"COPY option encoding: PostgreSQL cannot convert {source} to {target}",
+        hint="Name an encoding PostgreSQL converts to and from " + database + " (SELECT name FROM "
+             "pg_catalog.pg_conversion lists them), e.g. LATIN1, WIN1252, SJIS.")
 
 
 def for_arguments(plpy: Plpy, text: str | None, direction: str, fmt: str, header: bool) -> CopyOptions:

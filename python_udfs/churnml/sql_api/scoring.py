@@ -54,10 +54,10 @@ def _row(row_json: str) -> dict[str, Any]:
         kind = {list: "an array", str: "a text value", bool: "a boolean", type(None): "a null"}.get(
             type(row), "a number")
         raise DatatypeMismatch(f"a row of column values is needed, not {kind}",
-                        detail="will_churn and explain_churn take a whole row (a table row, or ROW(...)::a_type) "
-                               "and read the model's features from its columns by name.",
-                        hint="SELECT churnml.will_churn(c) FROM customers AS c; for separate values, make a typed "
-                             "function with churnml.create_model_function.")
+                               detail="will_churn and explain_churn take a whole row (a table row, or "
+                                      "ROW(...)::a_type) and read the model's features from its columns by name.",
+                               hint="SELECT churnml.will_churn(c) FROM customers AS c; for separate values, make "
+                                    "a typed function with churnml.create_model_function.")
     return row
 
 
