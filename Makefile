@@ -37,7 +37,7 @@ PIP_INSTALL := pip install --disable-pip-version-check --progress-bar on -c requ
 # This machine's pip configuration names local package directories that lack some
 # packages; pip says so for each one. Those lines are noise, not problems.
 PIP_QUIET_NOISE := grep -v -e "^WARNING: Location 'file:" || true
-APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) postgresql-server-dev-$(PG_MAJOR) \
+APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) postgresql-server-dev-$(PG_MAJOR) postgresql-$(PG_MAJOR)-cron \
 	python3-venv python3-dev libpostgresql-jdbc-java default-jdk-headless
 
 # The extensions (churnml and churnml_aws: SQL, upgrade scripts, C) are built and installed by
