@@ -201,8 +201,8 @@ def check_wanted(probed: SourceColumns, wanted: list[str]) -> None:
                                    "in the source query.")
 
 
-def _read_source(plpy: Plpy, probed: SourceColumns, wanted: list[str] | None) -> SourceData:
-    from_item, description = probed.from_item, probed.description
+def _column_arrays(plpy: Plpy, probed: SourceColumns, wanted: list[str] | None) -> tuple[list[int], str]:
+    """(indexes of the columns read, the select list reading each as one array)."""
     names = probed.names
     types = [t for _, t in probed.column_types]
     if wanted is not None:
@@ -215,11 +215,47 @@ def _read_source(plpy: Plpy, probed: SourceColumns, wanted: list[str] | None) ->
         if type_family(types[i]) == "numeric":
             expr = f"{expr}::pg_catalog.float8"  # Decimal/int8 conversion is the slow part otherwise
         selects.append(f"pg_catalog.array_agg({expr}) AS c{i}")
+    return keep, ", ".join(selects)
+
+
+def _read_source(plpy: Plpy, probed: SourceColumns, wanted: list[str] | None) -> SourceData:
+    from_item, description = probed.from_item, probed.description
+    names = probed.names
+    types = [t for _, t in probed.column_types]
+    keep, selects = _column_arrays(plpy, probed, wanted)
     # A deterministic row order, so the same data and seed give the same split.
-    query = (f"SELECT pg_catalog.count(*) AS n, {', '.join(selects)} FROM "
+    query = (f"SELECT pg_catalog.count(*) AS n, {selects} FROM "
              f"(SELECT * FROM {from_item} ORDER BY pg_catalog.md5(src::pg_catalog.text)) AS src")
     row = plpy.execute(query)[0]
     n = int(row["n"])
     columns = {names[i]: (row[f"c{i}"] or []) for i in keep}
     return SourceData(description=description, column_types=[(names[i], types[i]) for i in keep],
                       columns=columns, rows=n)
+
+
+@dataclass
+class SampledData(SourceData):
+    population: int  # rows of the source; `rows` of them were read
+
+
+def read_sample(plpy: Plpy, source: str | None, search_path: str | None, *, wanted: list[str],
+                max_rows: int) -> SampledData:
+    """At most about `max_rows` rows of the source, each with the same chance, column by column
+    (churnml.monitor): the source is counted, then read through a Bernoulli filter of
+    max_rows / count and a LIMIT, so the rows read stay bounded however large the source is. Not
+    in a deterministic order: a drift check needs a fair sample, not a reproducible split."""
+    with caller_search_path(plpy, search_path):
+        probed = probe_source_here(plpy, source)
+        keep, selects = _column_arrays(plpy, probed, wanted)
+        population = int(plpy.execute(f"SELECT pg_catalog.count(*) AS n FROM {probed.from_item}")[0]["n"])
+        fraction = 1.0 if population <= max_rows else max_rows / population
+        plan = plpy.prepare(
+            f"SELECT pg_catalog.count(*) AS n, {selects} FROM (SELECT * FROM {probed.from_item} "
+            f"WHERE $1 OPERATOR(pg_catalog.>=) 1 OR pg_catalog.random() OPERATOR(pg_catalog.<) $1 LIMIT $2) AS src",
+            ["pg_catalog.float8", "pg_catalog.int8"])
+        row = plpy.execute(plan, [fraction, max_rows])[0]
+    names = probed.names
+    types = [t for _, t in probed.column_types]
+    return SampledData(description=probed.description, column_types=[(names[i], types[i]) for i in keep],
+                       columns={names[i]: (row[f"c{i}"] or []) for i in keep}, rows=int(row["n"]),
+                       population=population)

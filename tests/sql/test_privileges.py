@@ -63,6 +63,10 @@ UNPINNED_ALLOWED.update({
         "itself (a SQL wrapper handing the path on cost ~30 us a call)",
     "churnml.assess_customer_text(bigint,text,text,boolean,text)":
         "SQL, hands the caller's search_path on to churnml.assess_customer (every name schema-qualified)",
+    "churnml.monitor(text,text,bigint)":
+        "PL/Python: resolves the source with the caller's path, then pins the path itself (as assess_customer)",
+    "churnml.capture_profile(text,text,bigint)":
+        "PL/Python: resolves the source with the caller's path, then pins the path itself (as assess_customer)",
     "churnml.export_query(text,text,text,boolean,boolean,boolean,text,bigint,text)": CALLER_PATH,
     "churnml.load_from_s3(regclass,text,text,text,boolean,integer,text[],text,text)": CALLER_PATH,
     "aws_s3.query_export_to_s3(text,aws_commons._s3_uri_1,text)": CALLER_PATH,
@@ -174,6 +178,16 @@ CASES = [
     Case("rollback", "SELECT * FROM churnml.rollback('churn')", ADMIN),
     Case("set_threshold", "SELECT * FROM churnml.set_threshold('churn', 0.4)", ADMIN),
     Case("set_business_costs", "SELECT * FROM churnml.set_business_costs('priv_costs', 50, 500)", ADMIN),
+    Case("monitor", "SELECT status FROM churnml.monitor('churn', 'public.customers')", ADMIN),
+    Case("capture_profile", "SELECT model_id FROM churnml.capture_profile('churn', 'public.customers')", ADMIN),
+    Case("set_monitor_thresholds", "SELECT * FROM churnml.set_monitor_thresholds('churn', 0.2, 0.3)", ADMIN),
+    Case("read monitor_runs", "SELECT count(*) FROM churnml.monitor_runs", USER),
+    Case("read monitor_status", "SELECT count(*) FROM churnml.monitor_status", USER),
+    Case("read model_profiles", "SELECT count(*) FROM churnml.model_profiles", USER),
+    Case("INSERT monitor_runs with run_by", "INSERT INTO churnml.monitor_runs (name, model_id, source, rows, "
+                                            "population, max_feature_psi, status, features, warn_psi, alert_psi, "
+                                            "seconds, run_by) VALUES ('churn', {{model_id}}, 's', 0, 0, 0, 'ok', "
+                                            "'[]', 0.1, 0.25, 0, 'x')", NOBODY),
     Case("SELECT business_costs", "SELECT count(*) FROM churnml.business_costs", USER),
     Case("DELETE business_costs", "DELETE FROM churnml.business_costs WHERE name = 'nobody'", ADMIN),
     Case("create_model_function", "SELECT churnml.create_model_function('will_churn_tmp', 'churn', 'priv_fn')",

@@ -162,6 +162,10 @@ def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | 
         plpy, name=name, artifact=canonical, feature_spec=spec.to_dict(), params=summary["params"],
         metrics=summary["metrics"], training=training, holdout_labels=holdout_labels,
         holdout_scores=holdout_scores, parent_id=parent_id)
+    from churnml.sql_api.monitoring import profile_for_training, store_profile
+
+    # the reference churnml.monitor compares populations with: from the rows just read, while they are here
+    store_profile(plpy, model_id, profile_for_training(data.columns, spec, holdout_scores))
     auc = summary["metrics"]["validation"].get("auc")
     plpy.notice(f"churnml.train: model {model_id} \"{name}\": validation AUC "
                 f"{auc if auc is None else round(auc, 4)}, {summary['n_trees']} trees, "
