@@ -56,9 +56,9 @@ COMMENT ON VIEW churnml.monitor_status IS
 GRANT SELECT ON churnml.model_profiles, churnml.monitor_settings, churnml.monitor_runs, churnml.monitor_status
     TO churnml_user;
 -- The functions write with the caller's privileges: churnml_admin's, on the columns it may write.
-GRANT INSERT (model_id, profile), UPDATE (profile, captured_by, captured_at) ON churnml.model_profiles TO churnml_admin;
-GRANT INSERT (name, warn_psi, alert_psi, max_rows), UPDATE (warn_psi, alert_psi, max_rows, set_by, set_at)
-    ON churnml.monitor_settings TO churnml_admin;
+-- No UPDATE: the functions replace a row (DELETE and INSERT), so who wrote it and when stay the database's.
+GRANT INSERT (model_id, profile) ON churnml.model_profiles TO churnml_admin;
+GRANT INSERT (name, warn_psi, alert_psi, max_rows) ON churnml.monitor_settings TO churnml_admin;
 GRANT INSERT (name, model_id, source, rows, population, score_psi, max_feature_psi, status, drifted_features,
               features, score, warn_psi, alert_psi, seconds)
     ON churnml.monitor_runs TO churnml_admin;

@@ -38,11 +38,15 @@ def profile_for_training(columns: dict[str, list[Any]], spec: Any, holdout_score
 
 
 def store_profile(plpy: Plpy, model_id: int, profile: dict[str, Any]) -> None:
-    plan = prepared(plpy, "store_profile", """
-        INSERT INTO churnml.model_profiles (model_id, profile) VALUES ($1, $2::pg_catalog.jsonb)
-        ON CONFLICT (model_id) DO UPDATE SET profile = excluded.profile, captured_at = pg_catalog.now(),
-            captured_by = CURRENT_USER""", ["bigint", "pg_catalog.text"])
-    plpy.execute(plan, [model_id, json.dumps(profile, allow_nan=False)])
+    """Replace the profile of `model_id` (DELETE and INSERT: captured_by and captured_at are the
+    database's to write, as business_costs' set_by)."""
+    delete = prepared(plpy, "delete_profile",
+                      "DELETE FROM churnml.model_profiles WHERE model_id OPERATOR(pg_catalog.=) $1", ["bigint"])
+    insert = prepared(plpy, "store_profile", """
+        INSERT INTO churnml.model_profiles (model_id, profile) VALUES ($1, $2::pg_catalog.jsonb)""",
+        ["bigint", "pg_catalog.text"])
+    plpy.execute(delete, [model_id])
+    plpy.execute(insert, [model_id, json.dumps(profile, allow_nan=False)])
 
 
 def _stored_profile(plpy: Plpy, model_id: int, name: str) -> Profile:
@@ -229,9 +233,10 @@ def set_monitor_thresholds(plpy: Plpy, name: str | None, warn_psi: float | None,
         raise InvalidParameter(f"warn_psi ({shown_number(warn)}) must not be above alert_psi ({shown_number(alert)})",
                                hint=f"e.g. churnml.set_monitor_thresholds({sql_literal(str(name))}, 0.1, 0.25)")
     rows = _check_max_rows(max_rows, DEFAULT_MAX_ROWS)
-    plan = prepared(plpy, "set_monitor_settings", """
+    delete = prepared(plpy, "delete_monitor_settings",
+                      "DELETE FROM churnml.monitor_settings WHERE name OPERATOR(pg_catalog.=) $1", ["pg_catalog.text"])
+    insert = prepared(plpy, "set_monitor_settings", """
         INSERT INTO churnml.monitor_settings (name, warn_psi, alert_psi, max_rows) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (name) DO UPDATE SET warn_psi = excluded.warn_psi, alert_psi = excluded.alert_psi,
-            max_rows = excluded.max_rows, set_by = CURRENT_USER, set_at = pg_catalog.now()
         RETURNING *""", ["pg_catalog.text", "pg_catalog.float8", "pg_catalog.float8", "bigint"])
-    return dict(plpy.execute(plan, [name, warn, alert, rows])[0])
+    plpy.execute(delete, [name])  # set_by and set_at are the database's to write: DELETE and INSERT
+    return dict(plpy.execute(insert, [name, warn, alert, rows])[0])
