@@ -134,3 +134,23 @@ def test_the_report_replaces_only_an_earlier_report(trained: str, tmp_path: Path
     assert again.returncode == 0 and f"replaced the earlier report in {fresh}" in again.stderr
     assert "Churn model report: small" in (fresh / "index.html").read_text(encoding="utf-8")
     assert (fresh / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+@pytest.mark.slow
+def test_the_report_plots_drift_per_monitor_run(trained: str, tmp_path: Path) -> None:
+    """Without monitor runs the page says how to start one; with them drift.png shows each run."""
+    out = tmp_path / "before"
+    assert churnml("report", "small", "--dsn", trained, "--out", str(out)).returncode == 0
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert not (out / "drift.png").exists() and "No drift check has run for small yet" in page
+    with psycopg.connect(trained, autocommit=True) as conn:
+        conn.execute("CREATE TABLE drifted_small AS SELECT * FROM customers")
+        conn.execute("UPDATE drifted_small SET day_mins = day_mins * 1.5")
+        for source in ("customers", "drifted_small", "customers"):
+            conn.execute("SELECT churnml.monitor('small', %s)", (source,))
+    out = tmp_path / "after"
+    result = churnml("report", "small", "--dsn", trained, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert (out / "drift.png").read_bytes().startswith(PNG_MAGIC) and 'src="drift.png"' in page
+    assert "Latest run" in page and "<strong>ok</strong>" in page

@@ -116,7 +116,8 @@ def compare_rows(model: Model, compared: Sequence[Model]) -> list[list[str]]:
 
 def render(model: Model, compared: Sequence[Model], inputs: Sequence[dict[str, Any]], depths: Sequence[int],
            counts: dict[str, int] | None, best: dict[str, Any] | None, do_nothing: float | None,
-           costs: dict[str, float], files: dict[str, str | None], tree_text: str, generated_at: datetime) -> str:
+           costs: dict[str, float], files: dict[str, str | None], tree_text: str, generated_at: datetime,
+           production: dict[str, Any] | None = None) -> str:
     """index.html for `model` (and the models it is compared with)."""
     template = environment().get_template("report.html")
     return template.render(
@@ -125,5 +126,5 @@ def render(model: Model, compared: Sequence[Model], inputs: Sequence[dict[str, A
         reading=reading(model, inputs, counts), counts=counts, rates=mx.rates(counts) if counts else None,
         best=best, do_nothing=do_nothing, costs=costs, files=files, tree_text=tree_text,
         metric_rows=metric_rows(model), weight_rows=weight_rows(inputs), compare_rows=compare_rows(model, compared),
-        version=VERSION, generated_at=generated_at,
+        version=VERSION, generated_at=generated_at, production=production or {},
     )

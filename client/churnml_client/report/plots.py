@@ -6,10 +6,12 @@
     cost.png         total cost per cutoff on the held-out rows, the cheapest marked
     tree.png         the first tree as a diagram (its text form is on the page)
     depths.png       how deep the trees are
+    drift.png        PSI of the score and of the features that moved most, per monitor run
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import numpy as np
 
 from churnml.training import metrics as mx
 from churnml_client.report.formatting import fmt, money
+from churnml_client.report.production import MonitorRun
 from churnml_client.report.queries import SPLITS, Model
 
 TOP_FEATURES = 15
@@ -238,3 +241,46 @@ def plot_depths(depths: Sequence[int], max_depth: Any, out_dir: Path) -> str:
     ax.set_axisbelow(True)
     return _save(fig, out_dir, "depths.png")
 
+
+
+DRIFT_FEATURES = 5  # features drawn besides the score: those with the highest PSI in any run
+
+
+def plot_drift(runs: Sequence[MonitorRun], out_dir: Path) -> str:
+    """The score's PSI (bold) and the most-moved features' per monitor run, with the latest run's warn and
+    alert levels; a change of model is a dotted vertical line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    # runs are equally spaced, labelled with their time: daily checks and a burst of checks read alike
+    times = list(range(len(runs)))
+    peak: dict[str, float] = {}
+    for run in runs:
+        for feature, value in run.features.items():
+            peak[feature] = max(peak.get(feature, 0.0), value)
+    top = sorted(peak, key=lambda f: (-peak[f], f))[:DRIFT_FEATURES]
+    for i, feature in enumerate(top):
+        ax.plot(times, [r.features.get(feature, np.nan) for r in runs], marker="o", markersize=3, linewidth=1.2,
+                color=COMPARE_COLORS[i % len(COMPARE_COLORS)], label=feature)
+    if any(r.score_psi is not None for r in runs):
+        ax.plot(times, [np.nan if r.score_psi is None else r.score_psi for r in runs], marker="o", markersize=4,
+                linewidth=2.6, color="#1f4e79", label="score")
+    latest = runs[-1]
+    ax.axhline(latest.warn_psi, color="#CCB974", linestyle="--", linewidth=1, label=f"warn {latest.warn_psi:g}")
+    ax.axhline(latest.alert_psi, color="#C44E52", linestyle="--", linewidth=1, label=f"alert {latest.alert_psi:g}")
+    for before, after in itertools.pairwise(runs):
+        if after.model_id != before.model_id:
+            x = runs.index(after) - 0.5
+            ax.axvline(x, color="#777777", linestyle=":", linewidth=1)
+            ax.annotate(f"model {after.model_id}", (x, ax.get_ylim()[1]), fontsize=8, color="#555555",
+                        rotation=90, va="top", ha="right")
+    ax.set_ylabel("population stability index (PSI)")
+    ax.set_title(f"Drift of the population against the model's training rows ({len(runs)} monitor runs)",
+                 fontsize=11, loc="left")
+    ax.grid(alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    step = max(1, len(runs) // 12)
+    ax.set_xticks(times[::step], [runs[i].run_at.strftime("%Y-%m-%d\n%H:%M:%S") for i in times[::step]], fontsize=8)
+    ax.set_xlabel("monitor run (UTC)")
+    fig.tight_layout()
+    return _save(fig, out_dir, "drift.png")

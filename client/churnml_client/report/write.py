@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -12,6 +13,7 @@ from churnml.errors import ChurnmlError
 from churnml.training import explain
 from churnml.training import metrics as mx
 from churnml_client.report import page, plots
+from churnml_client.report.production import monitor_runs
 from churnml_client.report.queries import Model, business_costs, load_model
 
 DEFAULT_COSTS = {"fp": 50.0, "fn": 500.0, "tp": 50.0, "tn": 0.0}
@@ -42,8 +44,9 @@ def write_report(
     configured = business_costs(conn, model.deployment) or DEFAULT_COSTS
     given = {"fp": fp_cost, "fn": fn_cost, "tp": tp_cost, "tn": tn_cost}
     costs = {k: float(v) if v is not None else float(configured[k]) for k, v in given.items()}
+    production = {"runs": monitor_runs(conn, model.deployment)}
     try:
-        index = _write(model, compared, Path(out_dir), costs)
+        index = _write(model, compared, Path(out_dir), costs, production)
     except ChurnmlError as exc:  # e.g. a cost that is not a number
         raise ValueError(str(exc)) from exc
     if replacing and say is not None:
@@ -52,7 +55,8 @@ def write_report(
 
 
 # The files a report consists of: the only ones it writes, or replaces.
-REPORT_FILES = ("index.html", "importance.png", "roc.png", "scores.png", "cost.png", "tree.png", "depths.png")
+REPORT_FILES = ("index.html", "importance.png", "roc.png", "scores.png", "cost.png", "tree.png", "depths.png",
+                "drift.png")
 GENERATOR = '<meta name="generator" content="churnml report">'
 
 
@@ -77,7 +81,8 @@ def _check_target(out_dir: Path) -> bool:
     return True
 
 
-def _write(model: Model, compared: Sequence[Model], out_dir: Path, costs: dict[str, float]) -> Path:
+def _write(model: Model, compared: Sequence[Model], out_dir: Path, costs: dict[str, float],
+           production: dict[str, Any]) -> Path:
     importance = explain.feature_importance(model.booster, spec=model.spec)
     inputs = importance["inputs"]
     output_names = model.spec.output_names
@@ -103,10 +108,11 @@ def _write(model: Model, compared: Sequence[Model], out_dir: Path, costs: dict[s
                  if cost_rows and best is not None and do_nothing is not None else None),
         "tree": plots.plot_tree(explain.tree_to_dict(model.booster, 0, output_names), out_dir) if depths else None,
         "depths": plots.plot_depths(depths, model.params.get("max_depth"), out_dir),
+        "drift": plots.plot_drift(production["runs"], out_dir) if production["runs"] else None,
     }
     tree_text = explain.tree_to_text(model.booster, 0, output_names) if depths else ""
     html = page.render(model, compared, inputs, depths, counts, best, do_nothing, costs, files, tree_text,
-                       generated_at=datetime.now(UTC))
+                       generated_at=datetime.now(UTC), production=production)
     index = out_dir / "index.html"
     index.write_text(html, encoding="utf-8")
     return index
