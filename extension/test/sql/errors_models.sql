@@ -62,4 +62,15 @@ SELECT regress.try($$SELECT churnml.top_features('churn', 0)$$);
 -- create_model_function: a name that is not an identifier, an unknown model.
 SELECT regress.try($$SELECT churnml.create_model_function('bad name')$$);
 SELECT regress.try($$SELECT churnml.create_model_function('f', 'nope')$$);
+-- monitor, capture_profile, set_monitor_thresholds: names, sources, bounds.
+SELECT regress.try($$SELECT churnml.monitor(NULL, 'public.customers')$$);
+SELECT regress.try($$SELECT churnml.monitor('nope', 'public.customers')$$);
+SELECT regress.try($$SELECT churnml.monitor('churn', '')$$);
+SELECT regress.try($$SELECT churnml.monitor('churn', 'no_such_table')$$);
+SELECT regress.try($$SELECT churnml.monitor('churn', 'SELECT 1 AS one')$$);
+SELECT regress.try($$SELECT churnml.monitor('churn', 'SELECT * FROM public.customers WHERE false')$$);
+SELECT regress.try($$SELECT churnml.monitor('churn', 'public.customers', 0)$$);
+SELECT regress.try($$SELECT churnml.capture_profile('nope', 'public.customers')$$);
+SELECT regress.try($$SELECT churnml.set_monitor_thresholds('churn', 0.5, 0.1)$$);
+SELECT regress.try($$SELECT churnml.set_monitor_thresholds('churn', 'Infinity', 'Infinity')$$);
 RESET ROLE;
