@@ -11,14 +11,13 @@ churnml.monitor_settings): below 0.1 no real change, 0.1 to 0.25 a change worth 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from churnml.monitoring.profile import FeatureReference, category_key, numbers
+from churnml.monitoring.profile import FeatureReference, category_counts, numbers
 
 EPSILON = 1e-4
 DEFAULT_WARN = 0.1
@@ -56,7 +55,7 @@ def current_shares(reference: FeatureReference, values: Sequence[Any] | np.ndarr
     if total == 0:
         return tuple(0.0 for _ in range(len(reference.shares) + 1))
     if reference.kind == "categorical":
-        counts = Counter(category_key(v) for v in values)
+        counts = category_counts(list(values))
         missing = counts.pop(None, 0)
         kept = [counts.pop(c, 0) for c in reference.categories]
         other = sum(counts.values())
