@@ -19,7 +19,7 @@ RATES: dict[str, float] = {"day": 0.17, "eve": 0.085, "night": 0.045, "int": 0.2
 TARGET_CHURN_RATE = 0.145
 # Phone numbers are 'NNN-NNNN' with an exchange of 200-999: 8M per area code,
 # and area code 415 takes half the customers.
-_PHONES_PER_AREA = 8_000_000
+PHONES_PER_AREA = 8_000_000
 MAX_CUSTOMERS = 10_000_000
 
 STATES: tuple[str, ...] = (
@@ -28,9 +28,9 @@ STATES: tuple[str, ...] = (
     "NY", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VA", "VT", "WA", "WI", "WV", "WY",
 )  # fmt: skip
 # The real data set is roughly uniform over states with a few outliers (WV most, CA fewest).
-_STATE_WEIGHT_OVERRIDES = {"WV": 1.6, "MN": 1.3, "NY": 1.3, "AL": 1.2, "CA": 0.5, "IA": 0.65, "LA": 0.75, "AK": 0.8}
+STATE_WEIGHT_OVERRIDES = {"WV": 1.6, "MN": 1.3, "NY": 1.3, "AL": 1.2, "CA": 0.5, "IA": 0.65, "LA": 0.75, "AK": 0.8}
 AREA_CODES: tuple[int, ...] = (408, 415, 510)
-_AREA_CODE_P = (0.25, 0.50, 0.25)
+AREA_CODE_P = (0.25, 0.50, 0.25)
 
 # Marginal distributions (of the real data set): normal minutes per period, normal calls per
 # period, Poisson international and customer-service calls, plan shares. months.py evolves the
@@ -64,7 +64,7 @@ def generate_customers(n: int, seed: int) -> Customers:
         raise ValueError(f"the number of customers must be between {len(WALKTHROUGH_CUSTOMERS)} and {MAX_CUSTOMERS}")
     rng = random_stream(seed, STREAM_CUSTOMERS)
     cols: Customers = {}
-    weights = np.array([_STATE_WEIGHT_OVERRIDES.get(s, 1.0) for s in STATES])
+    weights = np.array([STATE_WEIGHT_OVERRIDES.get(s, 1.0) for s in STATES])
     cols["state"] = np.array(STATES)[rng.choice(len(STATES), n, p=weights / weights.sum())]
     cols["acc_length"] = normal_int(rng, 101, 40, n, low=1, high=243)
     cols["area_code"], cols["phone"] = _phones(rng, n)
@@ -106,22 +106,22 @@ def yes_no(mask: np.ndarray) -> np.ndarray:
 
 def _phones(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Area codes, and phone numbers drawn without replacement within each area code."""
-    area_idx = rng.choice(len(AREA_CODES), n, p=_AREA_CODE_P)
+    area_idx = rng.choice(len(AREA_CODES), n, p=AREA_CODE_P)
     numbers = np.empty(n, np.int64)
     for i, code in enumerate(AREA_CODES):
         rows = np.flatnonzero(area_idx == i)
         # The walkthrough keys are placed later; keep them out of the random draw so keys stay unique.
-        reserved = np.array([_phone_number(p.phone) for p in WALKTHROUGH_CUSTOMERS if p.area_code == code])
-        drawn = rng.choice(_PHONES_PER_AREA, len(rows) + len(reserved), replace=False) + 2_000_000
+        reserved = np.array([phone_number(p.phone) for p in WALKTHROUGH_CUSTOMERS if p.area_code == code])
+        drawn = rng.choice(PHONES_PER_AREA, len(rows) + len(reserved), replace=False) + 2_000_000
         numbers[rows] = drawn[~np.isin(drawn, reserved)][: len(rows)]
-    return np.array(AREA_CODES, np.int64)[area_idx], _format_phones(numbers)
+    return np.array(AREA_CODES, np.int64)[area_idx], format_phones(numbers)
 
 
-def _phone_number(phone: str) -> int:
+def phone_number(phone: str) -> int:
     return int(phone.replace("-", ""))
 
 
-def _format_phones(numbers: np.ndarray) -> np.ndarray:
+def format_phones(numbers: np.ndarray) -> np.ndarray:
     exchange = (numbers // 10_000).astype(np.dtypes.StringDType())
     line = np.strings.zfill((numbers % 10_000).astype(np.dtypes.StringDType()), 4)
     return np.strings.add(np.strings.add(exchange, "-"), line).astype("U8")
