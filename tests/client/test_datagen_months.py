@@ -87,9 +87,9 @@ def months_copy_text(n: int, seed: int, count: int, drift: str | None) -> str:
 # (customers, seed, months, --drift) -> SHA-256 of customer_months' COPY text, as load_months writes it.
 # Change only on purpose, with a CHANGELOG line (a changed simulation changes every test built on it).
 EXPECTED: dict[tuple[int, int, int, str | None], str] = {
-    (1500, 4, 4, None): "b8bc8665b1e95fba60cd1e4f0a2303d5dae540f17a7700eba4ccbb0b62abaa95",
-    (300, 7, 6, "competitor:2"): "aefa53e979afab386b50415348007df03bc22f5cfa6ba3a3c8bb5f70fe71c82d",
-    (1000, 5, 3, "none"): "9defc61fdcdf8d4b37f5372df7380dcf35fd0dde2caa3d9e7862689591bdccd1",
+    (1500, 4, 4, None): "9ebf191a5d02e497a555245942ae88af348fe000f6e0ec5164fdb425f95731cf",
+    (300, 7, 6, "competitor:2"): "3426074cd22fa21dc4f7f6e9b16db4d430c68b7c8cf995bb404a9ad6315456b2",
+    (1000, 5, 3, "none"): "5e0c1031cba2ce81c93db1a07bfa953d3c5fe7d7ecaf4ff35636160b8fadba62",
 }
 
 

@@ -52,7 +52,6 @@ from churnml_client.datagen.customers import (
     generate_customers,
     minutes,
     normal_int,
-    phone_number,
     yes_no,
 )
 from churnml_client.datagen.drift import DriftPlan
@@ -94,12 +93,14 @@ def generate_months(n: int, seed: int, months: int, plan: DriftPlan) -> Iterator
     check_size(n, months)
     cols = dict(generate_customers(n, seed))
     intercept = _intercept(plan.churn_score(cols, 1))
-    used = {code: np.sort([phone_number(p) for p in cols["phone"][cols["area_code"] == code].tolist()])
-            for code in AREA_CODES}
+    # per area code, which of its PHONES_PER_AREA numbers a customer has had (8 MB each): never reused
+    taken = {code: np.zeros(PHONES_PER_AREA, bool) for code in AREA_CODES}
+    for code in AREA_CODES:
+        taken[code][_numbers(cols["phone"][cols["area_code"] == code]) - _FIRST_NUMBER] = True
     yield _snapshot(cols, 1)
     for month in range(2, months + 1):
         leavers = np.flatnonzero(cols["churn"])
-        _join(_stream(seed, month, _JOIN), cols, leavers, used)
+        _join(_stream(seed, month, _JOIN), cols, leavers, taken)
         _evolve(_stream(seed, month, _EVOLVE), cols)
         rates = plan.rates(month)
         for period, rate in rates.items():
@@ -117,7 +118,7 @@ def _snapshot(cols: Customers, month: int) -> Customers:
 def _intercept(score: np.ndarray) -> float:
     """b0 with mean(sigmoid(b0 + score)) = the customers' churn rate (bisection; the mean rises with b0)."""
     low, high = -30.0, 30.0
-    for _ in range(100):
+    for _ in range(64):  # 60 / 2^64: far below a float's precision at these magnitudes
         mid = (low + high) / 2
         if np.mean(1.0 / (1.0 + np.exp(-(mid + score)))) < TARGET_CHURN_RATE:
             low = mid
@@ -126,7 +127,7 @@ def _intercept(score: np.ndarray) -> float:
     return (low + high) / 2
 
 
-def _join(rng: np.random.Generator, cols: Customers, rows: np.ndarray, used: dict[int, np.ndarray]) -> None:
+def _join(rng: np.random.Generator, cols: Customers, rows: np.ndarray, taken: dict[int, np.ndarray]) -> None:
     """New customers in the leavers' rows: new identity, the leavers' behaviour (evolved next)."""
     k = len(rows)
     weights = np.array([STATE_WEIGHT_OVERRIDES.get(s, 1.0) for s in STATES])
@@ -138,25 +139,36 @@ def _join(rng: np.random.Generator, cols: Customers, rows: np.ndarray, used: dic
     numbers = np.empty(k, np.int64)
     for i, code in enumerate(AREA_CODES):
         mine = np.flatnonzero(area_idx == i)
-        numbers[mine] = _new_numbers(rng, used[code], len(mine))
-        used[code] = np.sort(np.concatenate([used[code], numbers[mine]]))
+        numbers[mine] = _new_numbers(rng, taken[code], len(mine)) + _FIRST_NUMBER
     cols["area_code"] = cols["area_code"].copy()
     cols["area_code"][rows] = np.array(AREA_CODES, np.int64)[area_idx]
     cols["phone"] = cols["phone"].copy()
     cols["phone"][rows] = format_phones(numbers)
 
 
-def _new_numbers(rng: np.random.Generator, used: np.ndarray, k: int) -> np.ndarray:
-    """`k` distinct phone numbers of one area code that no customer has had (a number is never reused)."""
-    if len(used) + k > PHONES_PER_AREA // 2:
-        # far beyond MAX_MONTH_ROWS' needs; drawing would slow down, never fail
+_FIRST_NUMBER = 2_000_000  # 'NNN-NNNN' with an exchange of 200-999, as customers.py draws them
+
+
+def _numbers(phones: np.ndarray) -> np.ndarray:
+    """'NNN-NNNN' (numpy 'U8') -> NNNNNNN, vectorised: the digits are the code points minus '0'."""
+    digits = phones.astype("U8").view(np.uint32).reshape(len(phones), 8).astype(np.int64) - ord("0")
+    weights = np.array([10**6, 10**5, 10**4, 0, 10**3, 10**2, 10, 1], np.int64)  # the '-' counts nothing
+    return digits @ weights
+
+
+def _new_numbers(rng: np.random.Generator, taken: np.ndarray, k: int) -> np.ndarray:
+    """`k` distinct numbers (offsets into one area code's range) that no customer has had; marks them taken."""
+    if np.count_nonzero(taken) + k > len(taken) // 2:
+        # far beyond what MAX_MONTH_ROWS allows; drawing would slow down, never fail
         raise ValueError("too many customers over the months for one area code's phone numbers")
     found = np.empty(0, np.int64)
     while len(found) < k:
-        drawn = rng.choice(PHONES_PER_AREA, k - len(found) + 16, replace=False) + 2_000_000
-        fresh = drawn[~np.isin(drawn, used) & ~np.isin(drawn, found)]
-        found = np.concatenate([found, fresh])
-    return found[:k]
+        drawn = rng.integers(0, len(taken), k - len(found) + 16)
+        drawn = drawn[~taken[drawn]]
+        drawn = drawn[np.sort(np.unique(drawn, return_index=True)[1])][: k - len(found)]  # first draws, in order
+        taken[drawn] = True
+        found = np.concatenate([found, drawn])
+    return found
 
 
 def _evolve(rng: np.random.Generator, cols: Customers) -> None:
