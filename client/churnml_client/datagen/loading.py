@@ -1,4 +1,5 @@
-"""`load`: the generated tables into a database, in one transaction (`churnml data generate`)."""
+"""`load`: the generated tables into a database, in one transaction (`churnml data generate`);
+`load_months`: customer_months likewise, in a transaction of its own (`--months`)."""
 
 from __future__ import annotations
 
