@@ -1,7 +1,7 @@
 """`churnml`: the command-line tool installed into .venv by `make install`.
 
     churnml db start|stop|status|url|psql [psql args...]
-    churnml data generate --customers N --seed S [--replace] [--dsn URL]
+    churnml data generate --customers N --seed S [--months N [--drift price_rise:3,competitor:4]] [--replace] ...
     churnml train NAME --source TABLE_OR_QUERY --label COL [--exclude a,b] [--engine database|dask] [--deploy] ...
     churnml report NAME [--out DIR] [--compare NAME_OR_ID ...] [--dsn URL] [--fp-cost 50 --fn-cost 500 ...]
     churnml s3 start|stop|status|url
@@ -55,10 +55,25 @@ def _db(args: argparse.Namespace) -> int:
 
 def _data(args: argparse.Namespace) -> int:
     from churnml_client import datagen
+    from churnml_client.datagen.months import check_size
 
+    plan = None
+    if args.months is not None:
+        # every argument is checked before connecting
+        check_size(args.customers, args.months)
+        plan, left_out = datagen.parse_drift(args.drift, args.months)
+        if left_out:
+            print(f"churnml: --months {args.months}: the default drift's {', '.join(left_out)} left out (it starts "
+                  "after the last month); --drift names scenarios and their months", file=sys.stderr)
+    elif args.drift is not None:
+        raise ValueError("--drift needs --months: it sets the drift of the monthly snapshots (customer_months)")
     dsn = args.dsn or EmbeddedServer.from_environment().url(DEFAULT_DATABASE)
     with psycopg.connect(dsn) as conn:
+        if plan is not None:
+            datagen.check_months(conn, args.customers, args.seed, args.months, plan, replace=args.replace)
         loaded = datagen.load(conn, args.customers, args.seed, progress=not args.quiet, replace=args.replace)
+        months = None if plan is None else datagen.load_months(
+            conn, args.customers, args.seed, args.months, plan, progress=not args.quiet, replace=args.replace)
     summary = ", ".join(f"{table}: {rows:,} rows" for table, rows in loaded.counts.items())
     if loaded.unmarked:
         print(f"churnml: the demo tables are there already, with {args.customers:,} customers, made by an earlier "
@@ -68,6 +83,16 @@ def _data(args: argparse.Namespace) -> int:
               f"it is ({summary}). --replace generates it again")
     else:
         print(f"churnml: generated {summary} (seed {args.seed})")
+    if months is not None and plan is not None:
+        what = (f"{args.months} monthly snapshots of {args.customers:,} customers, seed {args.seed}, drift "
+                f"{plan.spec}: customer_months, {months.counts['customer_months']:,} rows")
+        if months.kept:
+            print(f"churnml: the {what} are there already; kept as they are. --replace generates them again")
+        else:
+            print(f"churnml: generated the {what} (docs/drift-simulation.md)")
+        if loaded.unmarked:
+            print(f"churnml: note: month 1 of customer_months is the customers of seed {args.seed}; the customers "
+                  "table kept above may hold others")
     return 0
 
 
@@ -148,6 +173,18 @@ def _docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _months(text: str) -> int:
+    from churnml_client.datagen.months import MAX_MONTHS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of months, not {text!r}") from None
+    if not 1 <= value <= MAX_MONTHS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_MONTHS}, not {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -177,14 +214,32 @@ def build_parser() -> argparse.ArgumentParser:
                     "fill them with synthetic demo data. Tables of those names that exist already are left alone: "
                     "when they hold the demo data of the same --customers and --seed (or, made by churnml before "
                     "0.3.0, the demo's columns and --customers rows), nothing is done; otherwise "
-                    "the command stops and names them, unless --replace is given.")
+                    "the command stops and names them, unless --replace is given. With --months N it also writes "
+                    "public.customer_months, monthly snapshots with churn outcomes a month later and known drift "
+                    "(a price rise, a competitor's offer) for testing monitoring and retraining: "
+                    "docs/drift-simulation.md describes the scenarios.")
     generate.add_argument("--customers", type=_positive_int, default=10_000, help="number of customers (default 10000)")
     generate.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same data")
     generate.add_argument("--dsn", help="libpq URL of the target database (default: the embedded server's telco)")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    generate.add_argument("--months", type=_months, metavar="N",
+                          help="also write customer_months: monthly snapshots of the customers for months 1..N "
+                               "(1..60; month 1 is the customers table), with churn = churns in the "
+                               "next month, customers leaving and joining, and known drift (--drift); "
+                               "see docs/drift-simulation.md")
+    # Written out rather than imported from datagen.drift, which would load numpy for every command;
+    # tests/client/test_datagen_months.py checks that they agree.
+    generate.add_argument("--drift", metavar="SCENARIO:MONTH,...",
+                          help="with --months: the drift scenarios and the month each starts in (2..N; it stays "
+                               "from then on), or none. Scenarios: price_rise (covariate drift: rates +20%% with "
+                               "minutes unchanged, heavy users churn more); competitor (concept drift: "
+                               "international-plan customers and heavy international callers churn much more, "
+                               "customer-service calls matter less). Default price_rise:3,competitor:4, leaving "
+                               "out those after month N")
     generate.add_argument("--replace", action="store_true",
-                          help="drop existing customers, customer_message and call_transcript tables first (never "
-                               "with CASCADE: objects depending on them stop the command)")
+                          help="drop existing customers, customer_message and call_transcript tables first, and "
+                               "customer_months with --months (never with CASCADE: objects depending on them stop "
+                               "the command)")
     generate.set_defaults(func=_data)
 
     report = commands.add_parser("report", help="an HTML page with PNG plots explaining a model, for Marketing")

@@ -122,9 +122,12 @@ def _join_fields(fields: Sequence[tuple[np.ndarray, np.ndarray]]) -> bytes:
     return out.tobytes()
 
 
-def customer_copy_chunks(customers: Customers, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[bytes, int]]:
-    """COPY text (ASCII bytes) of the customers, columns in `COLUMN_NAMES` order, as (chunk, rows)."""
-    encoded = [_encode_column(customers[name], kind) for name, _, kind in CUSTOMER_COLUMNS]
+def customer_copy_chunks(
+    customers: Customers, chunk_rows: int = CHUNK_ROWS, columns: Sequence[tuple[str, str, str]] = CUSTOMER_COLUMNS
+) -> Iterator[tuple[bytes, int]]:
+    """COPY text (ASCII bytes) of the customers, `columns` in order (the customers table's, or
+    customer_months' with `month` first), as (chunk, rows)."""
+    encoded = [_encode_column(customers[name], kind) for name, _, kind in columns]
     n = len(customers["phone"])
     for start in range(0, n, chunk_rows):
         stop = min(start + chunk_rows, n)

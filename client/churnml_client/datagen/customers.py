@@ -19,7 +19,7 @@ RATES: dict[str, float] = {"day": 0.17, "eve": 0.085, "night": 0.045, "int": 0.2
 TARGET_CHURN_RATE = 0.145
 # Phone numbers are 'NNN-NNNN' with an exchange of 200-999: 8M per area code,
 # and area code 415 takes half the customers.
-_PHONES_PER_AREA = 8_000_000
+PHONES_PER_AREA = 8_000_000
 MAX_CUSTOMERS = 10_000_000
 
 STATES: tuple[str, ...] = (
@@ -28,12 +28,29 @@ STATES: tuple[str, ...] = (
     "NY", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VA", "VT", "WA", "WI", "WV", "WY",
 )  # fmt: skip
 # The real data set is roughly uniform over states with a few outliers (WV most, CA fewest).
-_STATE_WEIGHT_OVERRIDES = {"WV": 1.6, "MN": 1.3, "NY": 1.3, "AL": 1.2, "CA": 0.5, "IA": 0.65, "LA": 0.75, "AK": 0.8}
+STATE_WEIGHT_OVERRIDES = {"WV": 1.6, "MN": 1.3, "NY": 1.3, "AL": 1.2, "CA": 0.5, "IA": 0.65, "LA": 0.75, "AK": 0.8}
 AREA_CODES: tuple[int, ...] = (408, 415, 510)
-_AREA_CODE_P = (0.25, 0.50, 0.25)
+AREA_CODE_P = (0.25, 0.50, 0.25)
 
-# Independent random streams, so adding a message template never changes the customers.
-STREAM_CUSTOMERS, STREAM_MESSAGES, STREAM_TRANSCRIPTS = 1, 2, 3
+# Marginal distributions (of the real data set): normal minutes per period, normal calls per
+# period, Poisson international and customer-service calls, plan shares. months.py evolves the
+# customers month to month around the same distributions.
+MINUTES_MEAN_SD: dict[str, tuple[float, float]] = {
+    "day": (180.0, 54.0), "eve": (201.0, 50.0), "night": (201.0, 50.0), "int": (10.2, 2.8),
+}  # fmt: skip
+CALLS_MEAN_SD = (100.0, 20.0)
+INT_CALLS_MEAN = 4.5
+SERVICE_CALLS_MEAN = 1.56
+INT_PLAN_SHARE = 0.097
+VMAIL_PLAN_SHARE = 0.277
+VMAIL_MSG_MEAN_SD = (29.0, 7.5)
+VMAIL_MSG_RANGE = (1, 60)
+# The heavy-usage churn driver: day minutes + half the evening minutes above this (the top ~10%).
+HEAVY_USAGE_MINUTES = 355.0
+
+# Independent random streams, so adding a message template never changes the customers
+# (and generating monthly snapshots, STREAM_MONTHS, never changes any of the three tables).
+STREAM_CUSTOMERS, STREAM_MESSAGES, STREAM_TRANSCRIPTS, STREAM_MONTHS = 1, 2, 3, 4
 
 
 def random_stream(seed: int, stream: int) -> np.random.Generator:
@@ -47,64 +64,64 @@ def generate_customers(n: int, seed: int) -> Customers:
         raise ValueError(f"the number of customers must be between {len(WALKTHROUGH_CUSTOMERS)} and {MAX_CUSTOMERS}")
     rng = random_stream(seed, STREAM_CUSTOMERS)
     cols: Customers = {}
-    weights = np.array([_STATE_WEIGHT_OVERRIDES.get(s, 1.0) for s in STATES])
+    weights = np.array([STATE_WEIGHT_OVERRIDES.get(s, 1.0) for s in STATES])
     cols["state"] = np.array(STATES)[rng.choice(len(STATES), n, p=weights / weights.sum())]
-    cols["acc_length"] = _normal_int(rng, 101, 40, n, low=1, high=243)
+    cols["acc_length"] = normal_int(rng, 101, 40, n, low=1, high=243)
     cols["area_code"], cols["phone"] = _phones(rng, n)
-    cols["int_plan"] = _yes_no(rng.random(n) < 0.097)
-    cols["vmail_plan"] = _yes_no(rng.random(n) < 0.277)
-    msgs = _normal_int(rng, 29, 7.5, n, low=1, high=60)
+    cols["int_plan"] = yes_no(rng.random(n) < INT_PLAN_SHARE)
+    cols["vmail_plan"] = yes_no(rng.random(n) < VMAIL_PLAN_SHARE)
+    msgs = normal_int(rng, *VMAIL_MSG_MEAN_SD, n, low=VMAIL_MSG_RANGE[0], high=VMAIL_MSG_RANGE[1])
     cols["vmail_msg"] = np.where(cols["vmail_plan"] == "yes", msgs, 0)
-    for period, mean, sd in (("day", 180.0, 54.0), ("eve", 201.0, 50.0), ("night", 201.0, 50.0)):
-        cols[f"{period}_mins"] = _minutes(rng.normal(mean, sd, n))
-        cols[f"{period}_calls"] = _normal_int(rng, 100, 20, n, low=0)
-        cols[f"{period}_charge"] = _charge(cols[f"{period}_mins"], RATES[period])
-    cols["int_mins"] = _minutes(rng.normal(10.2, 2.8, n))
-    cols["int_calls"] = rng.poisson(4.5, n).astype(np.int64)
-    cols["int_charge"] = _charge(cols["int_mins"], RATES["int"])
-    cols["cust_service_calls"] = rng.poisson(1.56, n).astype(np.int64)
+    for period in ("day", "eve", "night"):
+        cols[f"{period}_mins"] = minutes(rng.normal(*MINUTES_MEAN_SD[period], n))
+        cols[f"{period}_calls"] = normal_int(rng, *CALLS_MEAN_SD, n, low=0)
+        cols[f"{period}_charge"] = charge(cols[f"{period}_mins"], RATES[period])
+    cols["int_mins"] = minutes(rng.normal(*MINUTES_MEAN_SD["int"], n))
+    cols["int_calls"] = rng.poisson(INT_CALLS_MEAN, n).astype(np.int64)
+    cols["int_charge"] = charge(cols["int_mins"], RATES["int"])
+    cols["cust_service_calls"] = rng.poisson(SERVICE_CALLS_MEAN, n).astype(np.int64)
     fixed = rng.choice(n, len(WALKTHROUGH_CUSTOMERS), replace=False)
     _place_walkthrough(cols, fixed)
     cols["churn"] = _draw_churn(rng, cols, fixed)
     return {name: cols[name] for name in COLUMN_NAMES}
 
 
-def _normal_int(
+def normal_int(
     rng: np.random.Generator, mean: float, sd: float, n: int, low: int, high: int | None = None
 ) -> np.ndarray:
     return np.clip(np.rint(rng.normal(mean, sd, n)), low, high).astype(np.int64)
 
 
-def _minutes(raw: np.ndarray) -> np.ndarray:
+def minutes(raw: np.ndarray) -> np.ndarray:
     return np.round(np.clip(raw, 0.0, None), 1)
 
 
-def _charge(minutes: np.ndarray, rate: float) -> np.ndarray:
+def charge(minutes: np.ndarray, rate: float) -> np.ndarray:
     return np.round(minutes * rate, 2)
 
 
-def _yes_no(mask: np.ndarray) -> np.ndarray:
+def yes_no(mask: np.ndarray) -> np.ndarray:
     return np.where(mask, "yes", "no")
 
 
 def _phones(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Area codes, and phone numbers drawn without replacement within each area code."""
-    area_idx = rng.choice(len(AREA_CODES), n, p=_AREA_CODE_P)
+    area_idx = rng.choice(len(AREA_CODES), n, p=AREA_CODE_P)
     numbers = np.empty(n, np.int64)
     for i, code in enumerate(AREA_CODES):
         rows = np.flatnonzero(area_idx == i)
         # The walkthrough keys are placed later; keep them out of the random draw so keys stay unique.
-        reserved = np.array([_phone_number(p.phone) for p in WALKTHROUGH_CUSTOMERS if p.area_code == code])
-        drawn = rng.choice(_PHONES_PER_AREA, len(rows) + len(reserved), replace=False) + 2_000_000
+        reserved = np.array([phone_number(p.phone) for p in WALKTHROUGH_CUSTOMERS if p.area_code == code])
+        drawn = rng.choice(PHONES_PER_AREA, len(rows) + len(reserved), replace=False) + 2_000_000
         numbers[rows] = drawn[~np.isin(drawn, reserved)][: len(rows)]
-    return np.array(AREA_CODES, np.int64)[area_idx], _format_phones(numbers)
+    return np.array(AREA_CODES, np.int64)[area_idx], format_phones(numbers)
 
 
-def _phone_number(phone: str) -> int:
+def phone_number(phone: str) -> int:
     return int(phone.replace("-", ""))
 
 
-def _format_phones(numbers: np.ndarray) -> np.ndarray:
+def format_phones(numbers: np.ndarray) -> np.ndarray:
     exchange = (numbers // 10_000).astype(np.dtypes.StringDType())
     line = np.strings.zfill((numbers % 10_000).astype(np.dtypes.StringDType()), 4)
     return np.strings.add(np.strings.add(exchange, "-"), line).astype("U8")
@@ -134,6 +151,28 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def service_calls_term(cols: Customers) -> np.ndarray:
+    """Customer-service calls from the 4th on, worst with low day-time usage."""
+    csc = cols["cust_service_calls"]
+    many_calls = csc >= 4
+    return many_calls * (3.1 + 3.3 * _sigmoid((165.0 - cols["day_mins"]) / 12.0) + 0.45 * np.minimum(csc - 4, 4))
+
+
+def intl_plan_term(cols: Customers, base: float = 1.3, risky: float = 4.6) -> np.ndarray:
+    """The international plan, worst with few international calls or many minutes."""
+    risky_intl = (cols["int_calls"] < 3) | (cols["int_mins"] > 13.0)
+    return (cols["int_plan"] == "yes") * (base + risky * risky_intl)
+
+
+def heavy_usage_term(cols: Customers, threshold: float = HEAVY_USAGE_MINUTES) -> np.ndarray:
+    """Heavy day+evening usage (a sharp threshold), softened by a voicemail plan.
+
+    Day minutes plus evening minutes at the day rate: the bill's day+evening part in day minutes.
+    """
+    usage = cols["day_mins"] + 0.5 * cols["eve_mins"]
+    return 5.9 * _sigmoid((usage - threshold) / 7.0) * np.where(cols["vmail_plan"] == "yes", 0.35, 1.0)
+
+
 def churn_score(cols: Customers) -> np.ndarray:
     """Log-odds of churning, up to an intercept; the structure of the real data set.
 
@@ -141,20 +180,14 @@ def churn_score(cols: Customers) -> np.ndarray:
     customer-service calls from the 4th on (worst with low day-time usage), the
     international plan (worst with few international calls or many minutes), heavy
     day+evening usage (a sharp threshold, softened by a voicemail plan) and the
-    voicemail plan itself.
+    voicemail plan itself. drift.py changes some terms in its scenarios' months.
     """
-    day = cols["day_mins"]
     csc = cols["cust_service_calls"]
-    intl = cols["int_plan"] == "yes"
     vmail = cols["vmail_plan"] == "yes"
-    score = np.zeros(len(day))
-    many_calls = csc >= 4
-    score += many_calls * (3.1 + 3.3 * _sigmoid((165.0 - day) / 12.0) + 0.45 * np.minimum(csc - 4, 4))
-    risky_intl = (cols["int_calls"] < 3) | (cols["int_mins"] > 13.0)
-    score += intl * (1.3 + 4.6 * risky_intl)
-    # Day minutes plus evening minutes at the day rate: the bill's day+evening part in day minutes.
-    usage = day + 0.5 * cols["eve_mins"]
-    score += 5.9 * _sigmoid((usage - 355.0) / 7.0) * np.where(vmail, 0.35, 1.0)
+    score = np.zeros(len(csc))
+    score += service_calls_term(cols)
+    score += intl_plan_term(cols)
+    score += heavy_usage_term(cols)
     score -= 1.3 * vmail
     # Small smooth effects that no single split captures, as in real data.
     score += 0.005 * (cols["acc_length"] - 101) + 0.19 * np.minimum(csc, 3)

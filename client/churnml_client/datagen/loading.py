@@ -1,4 +1,5 @@
-"""`load`: the generated tables into a database, in one transaction (`churnml data generate`)."""
+"""`load`: the generated tables into a database, in one transaction (`churnml data generate`);
+`load_months`: customer_months likewise, in a transaction of its own (`--months`)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ from psycopg import sql
 
 from churnml_client.datagen.copy_text import customer_copy_chunks, text_copy_chunks
 from churnml_client.datagen.customers import generate_customers
+from churnml_client.datagen.drift import DriftPlan
+from churnml_client.datagen.months import check_size, generate_months
 from churnml_client.datagen.schema import (
     CUSTOMER_COLUMNS,
+    MONTH_COLUMNS,
+    MONTHS_TABLE,
     TABLES,
     TEXT_TABLES,
     comment_sql,
     copy_sql,
+    create_months_sql,
     create_tables_sql,
     index_sql,
     marker,
+    months_copy_sql,
+    months_finish_sql,
+    months_marker,
 )
 from churnml_client.datagen.texts import generate_messages, generate_transcripts
 
@@ -167,3 +176,69 @@ def _copy(cur: psycopg.Cursor[Any], statement: str, chunks: Iterable[tuple[bytes
         for chunk, rows in chunks:
             copy.write(chunk)
             bar.update(rows)
+
+
+def check_months(conn: psycopg.Connection[Any], n: int, seed: int, months: int, plan: DriftPlan, *,
+                 replace: bool = False) -> bool:
+    """Whether customer_months holds these monthly snapshots already (True: nothing to do); TablesExist
+    when it holds other data and `replace` is not given, or other objects depend on it. Called before
+    `load` too, so that a customer_months in the way stops the command before any work."""
+    check_size(n, months)
+    row = conn.execute(
+        "SELECT pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c "
+        "WHERE c.relnamespace = 'public'::regnamespace AND c.relname = %s", (MONTHS_TABLE,)).fetchone()
+    conn.rollback()
+    if row is None:
+        return False
+    comment = row[0]
+    if not replace and comment == months_marker(n, seed, months, plan.spec):
+        return True
+    blocking = "; ".join(dependents(conn, [MONTHS_TABLE]))
+    conn.rollback()
+    if not replace:
+        what = "holds other data" if comment is not None and comment.startswith("churnml demo data:") else "exists"
+        raise TablesExist(
+            f"public.{MONTHS_TABLE} already {what} in this database; churnml data generate --replace drops it and "
+            f"generates {months} months of {n:,} customers (seed {seed}, drift {plan.spec}) in its place"
+            + (f", once nothing depends on it (now: {blocking})" if blocking else ""))
+    if blocking:
+        raise TablesExist(f"public.{MONTHS_TABLE} cannot be replaced: other objects depend on it ({blocking}). "
+                          "Drop or change those first; churnml data generate never drops them (no CASCADE)")
+    return False
+
+
+def load_months(conn: psycopg.Connection[Any], n: int, seed: int, months: int, plan: DriftPlan,
+                progress: bool = True, *, replace: bool = False) -> Loaded:
+    """Create and fill customer_months (months.py), in one transaction of its own.
+
+    Kept as it is when it holds the snapshots of the same arguments (its comment says so); another
+    customer_months is TablesExist unless `replace` (check_months). The snapshots are generated and
+    copied one month at a time, so memory holds one month. The customers tables are `load`'s: month 1
+    is the customers of `n` and `seed`, generated again here, never read from the database.
+    """
+    from tqdm import tqdm  # client-only dependency
+
+    if check_months(conn, n, seed, months, plan, replace=replace):
+        rows = int((conn.execute(sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(MONTHS_TABLE)))
+                    .fetchone() or (0,))[0])
+        conn.rollback()
+        return Loaded(counts={MONTHS_TABLE: rows}, kept=True)
+    rows = 0
+    with (
+        tqdm(total=months, unit=" months", file=sys.stderr, disable=not progress, desc="customer_months") as bar,
+        conn.transaction(),
+        conn.cursor() as cur,
+    ):  # fmt: skip
+        for statement in create_months_sql(replace=replace):
+            cur.execute(statement)
+        with cur.copy(months_copy_sql()) as copy:
+            for snapshot in generate_months(n, seed, months, plan):
+                for chunk, count in customer_copy_chunks(snapshot, columns=MONTH_COLUMNS):
+                    copy.write(chunk)
+                    rows += count
+                bar.update()
+        bar.set_description("indexing")
+        for statement in months_finish_sql(n, seed, months, plan.spec):
+            cur.execute(statement)
+        bar.set_description("loaded")
+    return Loaded(counts={MONTHS_TABLE: rows}, kept=False)

@@ -79,3 +79,41 @@ def copy_sql(table: str) -> str:
     if table == "customers":
         return f"COPY public.customers ({', '.join(COLUMN_NAMES)}) FROM STDIN"
     return f"COPY public.{table} (area_code, phone, {TEXT_TABLES[table]}, calltime) FROM STDIN"
+
+
+# --- customer_months: monthly snapshots (`--months N`; months.py, drift.py) ----------------------
+
+MONTHS_TABLE = "customer_months"
+# `month` first, then every column of customers (same names and types); churn = churns in the next month.
+MONTH_COLUMNS: tuple[tuple[str, str, str], ...] = (("month", "integer", "int"), *CUSTOMER_COLUMNS)
+MONTH_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _, _ in MONTH_COLUMNS)
+
+
+def months_marker(n: int, seed: int, months: int, drift: str) -> str:
+    """The comment of customer_months: which data it holds (the same arguments then leave it alone)."""
+    return (f"churnml demo data: {months} monthly snapshots of {n} customers, seed {seed}, drift {drift} "
+            "(churnml data generate --months; docs/drift-simulation.md)")
+
+
+def create_months_sql(*, replace: bool = False) -> list[str]:
+    """DDL of customer_months (its key comes after COPY); with `replace`, dropped first, without CASCADE."""
+    columns = ",\n    ".join(f"{name} {sql_type}" for name, sql_type, _ in MONTH_COLUMNS)
+    statements = [f"DROP TABLE IF EXISTS public.{MONTHS_TABLE}"] if replace else []
+    statements.append(f"CREATE TABLE public.{MONTHS_TABLE} (\n    {columns}\n)")
+    return statements
+
+
+def months_finish_sql(n: int, seed: int, months: int, drift: str) -> list[str]:
+    """Key, comments and ANALYZE, after loading. The marker is a literal of digits and scenario names only."""
+    return [
+        f"ALTER TABLE public.{MONTHS_TABLE} ADD PRIMARY KEY (month, area_code, phone)",
+        f"COMMENT ON TABLE public.{MONTHS_TABLE} IS '{months_marker(n, seed, months, drift)}'",
+        f"COMMENT ON COLUMN public.{MONTHS_TABLE}.month IS 'the snapshot''s month, 1 = the customers table'",
+        f"COMMENT ON COLUMN public.{MONTHS_TABLE}.churn IS "
+        "'the outcome: the customer churned in the month after this snapshot (and is not in the next one)'",
+        f"ANALYZE public.{MONTHS_TABLE}",
+    ]
+
+
+def months_copy_sql() -> str:
+    return f"COPY public.{MONTHS_TABLE} ({', '.join(MONTH_COLUMN_NAMES)}) FROM STDIN"
