@@ -43,10 +43,16 @@ def job_command(policy_id: int) -> str:
 
 
 def _cron_state(plpy: Plpy) -> dict[str, Any]:
+    # pg_cron's settings, and shared_preload_libraries, are for superusers and pg_read_all_settings only;
+    # anyone sees its launcher in pg_stat_activity, connected to the database it reads jobs from
     return dict(plpy.execute(prepared(plpy, "cron_state", """
         SELECT pg_catalog.current_database() AS db,
-               pg_catalog.current_setting('shared_preload_libraries') AS preload,
-               pg_catalog.current_setting('cron.database_name', true) AS cron_db,
+               CASE WHEN pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_settings', 'USAGE')
+                    THEN pg_catalog.current_setting('shared_preload_libraries') END AS preload,
+               CASE WHEN pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_settings', 'USAGE')
+                    THEN pg_catalog.current_setting('cron.database_name', true) END AS cron_db,
+               (SELECT datname FROM pg_catalog.pg_stat_activity
+                WHERE backend_type OPERATOR(pg_catalog.=) 'pg_cron launcher' LIMIT 1) AS launcher_db,
                EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_cron')
                    AS installed,
                pg_catalog.has_schema_privilege(
@@ -64,14 +70,15 @@ def require_cron(plpy: Plpy) -> None:
     state = _cron_state(plpy)
     db = state["db"]
     hint = SETUP_HINT.format(db=db)
-    if not _preloaded(state["preload"]):
+    if not (_preloaded(state["preload"]) or state["launcher_db"]):
+        shown = ("shared_preload_libraries is " + repr(state["preload"] or "") if state["preload"] is not None
+                 else "No pg_cron launcher runs")
         raise ObjectNotInPrerequisiteState(
             "pg_cron is not loaded: scheduled retraining needs it",
-            detail=f"shared_preload_libraries is '{state['preload'] or ''}'; pg_cron runs jobs only when the server "
-                   "loads it at start.", hint=hint)
+            detail=f"{shown}; pg_cron runs jobs only when the server loads it at start.", hint=hint)
     if not state["installed"]:
-        cron_db = state["cron_db"] or "postgres"
-        if cron_db != db:
+        cron_db = state["cron_db"] or state["launcher_db"]
+        if cron_db and cron_db != db:
             raise ObjectNotInPrerequisiteState(
                 f'pg_cron schedules jobs from database "{cron_db}", not "{db}"',
                 detail="pg_cron reads its jobs from the one database named by cron.database_name, and churnml's "
