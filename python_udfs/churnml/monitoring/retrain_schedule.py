@@ -70,12 +70,10 @@ def require_cron(plpy: Plpy) -> None:
     state = _cron_state(plpy)
     db = state["db"]
     hint = SETUP_HINT.format(db=db)
-    if not (_preloaded(state["preload"]) or state["launcher_db"]):
-        shown = ("shared_preload_libraries is " + repr(state["preload"] or "") if state["preload"] is not None
-                 else "No pg_cron launcher runs")
-        raise ObjectNotInPrerequisiteState(
-            "pg_cron is not loaded: scheduled retraining needs it",
-            detail=f"{shown}; pg_cron runs jobs only when the server loads it at start.", hint=hint)
+    # a role without pg_read_all_settings cannot read shared_preload_libraries nor see the launcher's
+    # row: then only "not in this database" is known, and cron.schedule's own error says the rest
+    if state["preload"] is not None and not _preloaded(state["preload"]):
+        raise not_loaded(f"shared_preload_libraries is {state['preload']!r}", hint)
     if not state["installed"]:
         cron_db = state["cron_db"] or state["launcher_db"]
         if cron_db and cron_db != db:
@@ -84,13 +82,20 @@ def require_cron(plpy: Plpy) -> None:
                 detail="pg_cron reads its jobs from the one database named by cron.database_name, and churnml's "
                        "scheduled retrain runs where churnml and its models are.",
                 hint=hint)
-        raise ObjectNotInPrerequisiteState("the pg_cron extension is not created in this database",
-                                           detail="pg_cron is loaded, but CREATE EXTENSION pg_cron has not been run "
-                                                  f'in "{db}".', hint=hint)
+        raise ObjectNotInPrerequisiteState(
+            "the pg_cron extension is not created in this database",
+            detail=f'CREATE EXTENSION pg_cron has not been run in "{db}"' + (
+                "." if cron_db else ", or the server does not load pg_cron."), hint=hint)
     if not state["usage"]:
         raise InsufficientPrivilege("permission denied for schema cron",
                                     detail="Scheduling a retrain creates a pg_cron job as the calling role.",
                                     hint="As a superuser: GRANT USAGE ON SCHEMA cron TO churnml_admin;")
+
+
+def not_loaded(what: str, hint: str) -> ObjectNotInPrerequisiteState:
+    return ObjectNotInPrerequisiteState(
+        "pg_cron is not loaded: scheduled retraining needs it",
+        detail=f"{what}; pg_cron runs jobs only when the server loads it at start.", hint=hint)
 
 
 def _check_schedule(schedule: str | None) -> str:
@@ -146,6 +151,9 @@ def schedule(plpy: Plpy, name: str | None, schedule_text: str | None, source: st
                            [job_name(name), text, job_command(policy_id)])
     except plpy.SPIError as exc:
         sqlstate, message, _, _ = spi_error_fields(exc)
+        if "shared_preload_libraries" in message:  # pg_cron's library refuses to load late (XX000)
+            raise not_loaded("pg_cron can only be loaded via shared_preload_libraries",
+                             SETUP_HINT.format(db=_cron_state(plpy)["db"])) from None
         if sqlstate != "22023":  # pg_cron's "invalid schedule: ..."
             raise
         raise InvalidParameter(f"invalid schedule {sql_literal(text)}", detail=f"pg_cron said: {message}.",
