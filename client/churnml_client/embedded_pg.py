@@ -298,8 +298,8 @@ class EmbeddedServer:
         if database is None:
             return
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0]
-            if "pg_cron" not in preload:
+            row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+            if row is None or "pg_cron" not in row[0]:
                 return
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
                 print(f"==> creating database {database} (pg_cron's)", flush=True)

@@ -27,7 +27,8 @@ PASSWORD = f"pw-{secrets.token_hex(8)}"
 # Uniform [0, 1) numbers from a hash of (column, row): the same data in every run, no random().
 U = "(abs(hashtext('{tag}' || g)) % 100000) / 100000.0"
 FEATURES = (f"{U.format(tag='x1')}::float8 AS x1, {U.format(tag='x2')}::float8 AS x2, "
-            f"{U.format(tag='x3')}::float8 AS x3, (ARRAY['basic','plus','pro'])[1 + abs(hashtext('p' || g)) % 3] AS plan")
+            f"{U.format(tag='x3')}::float8 AS x3, "
+            "(ARRAY['basic','plus','pro'])[1 + abs(hashtext('p' || g)) % 3] AS plan")
 NOISE = U.format(tag="n")
 
 
@@ -334,7 +335,7 @@ def roles(db: str) -> Iterator[dict[str, str]]:
     suffix = secrets.token_hex(4)
     names = {"user": f"cm_rt_user_{suffix}", "admin": f"cm_rt_admin_{suffix}", "none": f"cm_rt_none_{suffix}"}
     with psycopg.connect(db, autocommit=True) as conn:
-        for key, role in names.items():
+        for role in names.values():
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role),
                                                                             sql.Literal(PASSWORD)))
             conn.execute(sql.SQL("GRANT SELECT ON public.concept_b TO {}").format(sql.Identifier(role)))

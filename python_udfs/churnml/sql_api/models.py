@@ -420,9 +420,7 @@ def register_model(plpy: Plpy, name: str | None, artifact: str | bytes | None, f
                 + (f", validation AUC {round(auc, 4)}" if isinstance(auc, int | float) else ""))
     if deploy:
         deploy_model(plpy, name, model_id, None, None)
-    test_columns = {column: [values[i] for i in split.test] for column, values in data.columns.items()}
-    return Trained(model_id=model_id, test_columns=test_columns, holdout_labels=holdout_labels,
-                   holdout_scores=holdout_scores, metrics=summary["metrics"], training=training)
+    return model_id
 
 
 def _holdout_metrics(plpy: Plpy, model_id: int, threshold: float) -> dict[str, Any]:

@@ -32,8 +32,8 @@ def run_scheduled_retrain(plpy: Plpy, policy_id: int | None) -> dict[str, Any]:
         raise UndefinedObject(
             f"retrain policy {policy_id} does not exist",
             detail="Its retraining was unscheduled, but a pg_cron job still calls it.",
-            hint="Remove the job: SELECT cron.unschedule(jobid) FROM cron.job WHERE command LIKE "
-                 "'%run_scheduled_retrain(" + str(int(policy_id)) + ")%';")
+            hint=f"Remove the pg_cron job whose command calls run_scheduled_retrain({int(policy_id)}): its owner "
+                 "runs cron.unschedule with the job's id (cron.job lists the jobs).")
     return retraining.run(plpy, policy.name, None, None, None, None, "schedule", policy)
 
 
