@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from churnml.errors import InvalidParameter
+from churnml.errors import InvalidParameter, shown_number
 
 DEFAULT_MIN_GAIN = 0.01
 DEFAULT_MIN_AUC = 0.6
@@ -49,9 +49,9 @@ def checked_margin(value: float | None, what: str, default: float) -> float:
     if value is None:
         return default
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise InvalidParameter(f"{what} must be a number between 0 and 1, not {value}",
+        raise InvalidParameter(f"{what} must be a number between 0 and 1, not {shown_number(value)}",
                                detail=f"{what} is a difference or a value of AUC, which lies between 0 and 1.",
-                               hint=f"e.g. {what} => {default} (the default).")
+                               hint=f"e.g. {what} => {default:g}, or NULL for the default.")
     return float(value)
 
 

@@ -159,8 +159,9 @@ def run(plpy: Plpy, name: str | None, source: str | None, min_gain: float | None
 
     name = registry.check_model_name(name)
     # the arguments first: a bad one fails at once, before the lock and the data
-    gain = None if min_gain is None else retrain_gate.checked_margin(min_gain, "min_gain", 0.0)
-    least = None if min_auc is None else retrain_gate.checked_margin(min_auc, "min_auc", 0.0)
+    gain = None if min_gain is None else retrain_gate.checked_margin(min_gain, "min_gain",
+                                                                      retrain_gate.DEFAULT_MIN_GAIN)
+    least = None if min_auc is None else retrain_gate.checked_margin(min_auc, "min_auc", retrain_gate.DEFAULT_MIN_AUC)
     if source is not None and not source.strip():
         raise InvalidParameter("source must name a table or view, or be a query, not ''",
                                hint="Pass e.g. 'customers_this_month', or NULL for the scheduled policy's source.")
