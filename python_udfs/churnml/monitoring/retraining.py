@@ -12,9 +12,10 @@ One run, under a per-name lock so that two retrains of a name never interleave:
    cutoff from the name's business costs, else the model's default);
 3. one row of churnml.retrain_history says what happened, and is returned.
 
-A data failure in step 2 (a missing table, a column the champion needs gone, one class only,
-a damaged artifact) rolls the subtransaction back, so no challenger and no deployment remain,
-and is recorded as status 'failed' with the error's message. A cancel, statement_timeout,
+A failure of the data or the training in step 2 (a missing table, a column the champion needs
+gone, one class only, a damaged artifact, an error of xgboost) rolls the subtransaction back,
+so no challenger and no deployment remain, and is recorded as status 'failed' with the error's
+message. A cancel, statement_timeout,
 terminate, lost resources or a serialization failure is not a data failure: it propagates, and
 the statement ends as any cancelled statement does (with nothing of the run kept).
 """
@@ -28,7 +29,6 @@ from typing import Any
 
 from churnml import registry
 from churnml.errors import (
-    ChurnmlError,
     InvalidParameter,
     NullValueNotAllowed,
     ObjectNotInPrerequisiteState,
@@ -138,14 +138,20 @@ def champion_spec(plpy: Plpy, model_id: int) -> ChampionSpec:
         seed=int(seed) if isinstance(seed, int) else 42)
 
 
-def _recorded_failure(plpy: Plpy, exc: BaseException) -> tuple[str, dict[str, Any]] | None:
-    """(reason, details) when `exc` is a data failure to record; None when it must propagate."""
+def _recorded_failure(plpy: Plpy, exc: Exception) -> tuple[str, dict[str, Any]] | None:
+    """(reason, details) when `exc` is a failure of the data or the training to record; None when it must
+    propagate: a cancel, timeout or terminate (also as the plain plpy.Error PL/Python raises when one
+    interrupts a NOTICE), lost resources, a broken transaction or connection, running out of memory."""
+    if isinstance(exc, plpy.Fatal | MemoryError):
+        return None
     if isinstance(exc, plpy.SPIError):
         sqlstate, message, detail, hint = spi_error_fields(exc)
-    elif isinstance(exc, ChurnmlError):
+    elif isinstance(exc, plpy.Error):
+        sqlstate = getattr(exc, "sqlstate", None) or "XX000"
+        message = str(exc.args[0]) if exc.args else str(exc)
+        detail, hint = getattr(exc, "detail", None), getattr(exc, "hint", None)
+    else:  # churnml's own errors, and a library's (xgboost's XGBoostError) as errors.py maps them
         sqlstate, message, detail, hint = describe(exc)
-    else:
-        return None
     if sqlstate[:2] in NOT_RECORDED_CLASSES:
         return None
     return message.removeprefix("churnml: "), {"sqlstate": sqlstate, "detail": detail, "hint": hint}
@@ -209,7 +215,7 @@ def run(plpy: Plpy, name: str | None, source: str | None, min_gain: float | None
                 details["threshold"] = deployment["threshold"]
             outcome.update(champion_auc=verdict.champion_auc, challenger_auc=verdict.challenger_auc,
                            evaluated_rows=len(trained.holdout_labels))
-    except (plpy.SPIError, ChurnmlError) as exc:
+    except Exception as exc:
         failure = _recorded_failure(plpy, exc)
         if failure is None:
             raise
