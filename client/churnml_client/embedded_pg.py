@@ -416,6 +416,8 @@ _CONTENTS = (
     ("offers", "churnml.offer_log", "true"),
     ("business costs", "churnml.business_costs", "true"),
     ("storage locations", "churnml.storage_locations", "true"),
+    ("retrain runs", "churnml.retrain_history", "true"),
+    ("retrain schedules", "churnml.retrain_policies", "true"),
     ("own incentive rules", "churnml.incentive_rules", "NOT builtin"),
     ("own experiments", "churnml.experiments", "NOT builtin"),
 )
