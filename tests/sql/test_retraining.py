@@ -21,6 +21,7 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from tests.conftest import dump_and_restore
 from tests.sql.stop_requests import report, run_until_asked, stop_request
 
 PASSWORD = f"pw-{secrets.token_hex(8)}"
@@ -251,6 +252,27 @@ def test_retrains_of_one_name_take_turns(db: str) -> None:
     assert first["finished_at"] <= second["started_at"]
     assert first["status"] == "promoted" and first["champion_id"] == old
     assert second["champion_id"] == first["challenger_id"] and second["status"] == "kept"
+
+
+def test_history_and_policies_survive_pg_dump_and_restore(db: str, make_database: Callable[..., str]) -> None:
+    with psycopg.connect(db, autocommit=True) as conn:
+        champion(conn, "dumped")
+        retrain(conn, "dumped", "concept_b")
+        # a policy as schedule_retrain stores it (pg_cron is not in this database: its job is not restored anyway)
+        conn.execute("INSERT INTO churnml.retrain_policies (name, schedule, source, search_path, min_gain, min_auc) "
+                     "VALUES ('dumped', '0 3 * * 1', 'concept_b', '\"$user\", public', 0.01, 0.6)")
+    target = make_database("retrain_restored", extension=False)
+    try:
+        restored = dump_and_restore(db, target)
+        assert restored.returncode == 0, restored.stderr.decode()
+        with psycopg.connect(db) as src, psycopg.connect(target) as dst:
+            for query in ("SELECT id, name, status, champion_id, challenger_id, reason, details FROM "
+                          "churnml.retrain_history ORDER BY id",
+                          "SELECT id, name, schedule, source, search_path FROM churnml.retrain_policies ORDER BY id"):
+                assert src.execute(query).fetchall() == dst.execute(query).fetchall()
+    finally:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute("DELETE FROM churnml.retrain_policies WHERE name = 'dumped'")
 
 
 # --------------------------------------------------------------------------- input
