@@ -99,6 +99,27 @@ def db_url(make_database: Callable[..., str]) -> str:
     return make_database("churnml")
 
 
+@pytest.fixture(scope="session")
+def cron_db_url(server_url: str) -> str:
+    """A superuser URL of pg_cron's database (cron.database_name) with churnml freshly created in it, and no
+    pg_cron job left from earlier runs: scheduled jobs run only there. Skips when the server does not load
+    pg_cron (an external CHURNML_TEST_DSN server may not)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0]
+        database = conn.execute("SELECT current_setting('cron.database_name', true)").fetchone()[0]
+    if "pg_cron" not in preload or not database:
+        pytest.skip("the test server does not load pg_cron (shared_preload_libraries)")
+    url = with_database(server_url, database)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+        conn.execute("SELECT cron.unschedule(jobid) FROM cron.job")
+        conn.execute("DELETE FROM cron.job_run_details")
+        conn.execute("DROP EXTENSION IF EXISTS churnml CASCADE")
+        conn.execute("CREATE EXTENSION churnml CASCADE")
+        conn.execute("GRANT USAGE ON SCHEMA cron TO churnml_admin")
+    return url
+
+
 @pytest.fixture
 def conn(db_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(db_url, autocommit=True) as connection:

@@ -33,6 +33,9 @@ from urllib.parse import quote
 from churnml_client import install_info
 
 DEFAULT_DATABASE = "telco"
+# pg_cron's database when `churnml db start` names none (the tests' server): pg_cron reads its
+# jobs from one database, fixed at server start (cron.database_name), so it must exist.
+CRON_DATABASE_WITHOUT_DEMO = "churnml_cron"
 SUPERUSER = "postgres"
 # Unix socket paths are limited to 107 bytes; leave room for "/.s.PGSQL.NNNNN".
 MAX_SOCKET_DIR = 90
@@ -229,6 +232,10 @@ class EmbeddedServer:
             self.init()
         else:
             self._prepare_home()
+        conf_changed = self._ensure_cron_conf(database or CRON_DATABASE_WITHOUT_DEMO)
+        if self.running_pid() is not None and conf_changed:
+            print("==> pg_cron is configured but not loaded by the running server: restart it (churnml db stop; "
+                  "churnml db start) for scheduled retraining", flush=True)
         if self.running_pid() is None:
             self._clear_stale_pidfile()
             if not port_is_free(self.port):
@@ -239,6 +246,73 @@ class EmbeddedServer:
             self._start_server()
         if database:
             self.ensure_database(database, ensure_extension=ensure_extension, recreate_extension=recreate_extension)
+        self.ensure_cron()
+
+    # ---- pg_cron (scheduled retraining) ---------------------------------------------------
+    def _pg_cron_installed(self) -> bool:
+        libdir = subprocess.run([self.info.pg_config, "--pkglibdir"], check=True, capture_output=True,
+                                text=True).stdout.strip()
+        return (Path(libdir) / "pg_cron.so").exists()
+
+    def _ensure_cron_conf(self, database: str) -> bool:
+        """pg_cron preloaded, reading its jobs from `database` and running them in background workers
+        (no password for the job's role); appended once to churnml.conf, kept afterwards (a changed
+        cron.database_name stays as edited). True when the file changed."""
+        if not self._pg_cron_installed():
+            return False
+        lines = self.conf_file.read_text(encoding="utf-8").splitlines()
+        if any(line.startswith("cron.database_name") for line in lines):
+            return False
+        # cron.max_running_jobs stays below max_worker_processes, so parallel queries keep workers too
+        lines += [
+            "# pg_cron runs churnml.schedule_retrain's jobs (docs/retraining.md)",
+            "shared_preload_libraries = 'pg_cron'",
+            f"cron.database_name = '{database}'",
+            "cron.use_background_workers = on",
+            "cron.max_running_jobs = 4",
+            "max_worker_processes = 16",
+        ]
+        tmp = self.conf_file.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(self.os_user)
+            os.chown(tmp, entry.pw_uid, entry.pw_gid)
+        tmp.replace(self.conf_file)
+        return True
+
+    @property
+    def cron_database(self) -> str | None:
+        """The database pg_cron reads its jobs from (cron.database_name in churnml.conf), if configured."""
+        for line in self.conf_file.read_text(encoding="utf-8").splitlines():
+            if line.startswith("cron.database_name"):
+                return line.split("=", 1)[1].strip().strip("'")
+        return None
+
+    def ensure_cron(self) -> None:
+        """When the running server loads pg_cron: its database exists, CREATE EXTENSION pg_cron ran there, and
+        churnml_admin may use schema cron (a role of the cluster: created here if churnml is not yet)."""
+        import psycopg
+        from psycopg import sql
+
+        database = self.cron_database
+        if database is None:
+            return
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+            if row is None or "pg_cron" not in row[0]:
+                return
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+                print(f"==> creating database {database} (pg_cron's)", flush=True)
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            conn.execute("""DO $$ BEGIN
+                IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'churnml_admin') THEN
+                    CREATE ROLE churnml_admin NOLOGIN;
+                END IF; END $$""")
+        with psycopg.connect(self.url(database), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_cron'").fetchone():
+                print(f"==> CREATE EXTENSION pg_cron in {database}", flush=True)
+                conn.execute("CREATE EXTENSION pg_cron")
+            conn.execute("GRANT USAGE ON SCHEMA cron TO churnml_admin")
 
     def _start_server(self) -> None:
         # A backend orphaned by a killed postmaster holds the shared memory for a moment.
@@ -342,6 +416,8 @@ _CONTENTS = (
     ("offers", "churnml.offer_log", "true"),
     ("business costs", "churnml.business_costs", "true"),
     ("storage locations", "churnml.storage_locations", "true"),
+    ("retrain runs", "churnml.retrain_history", "true"),
+    ("retrain schedules", "churnml.retrain_policies", "true"),
     ("own incentive rules", "churnml.incentive_rules", "NOT builtin"),
     ("own experiments", "churnml.experiments", "NOT builtin"),
 )

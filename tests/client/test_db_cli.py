@@ -57,6 +57,16 @@ def test_start_status_url_psql_stop(home: Path) -> None:
     assert "PGPASSWORD" not in out.stdout
     assert (home / "password").stat().st_mode & 0o077 == 0
     assert (home / "run").stat().st_mode & 0o077 == 0
+    # pg_cron runs scheduled retraining: preloaded, reading jobs from telco in background workers,
+    # its extension there, and usable by churnml_admin (docs/retraining.md)
+    assert "CREATE EXTENSION pg_cron in telco" in started.stdout
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT current_setting('shared_preload_libraries'), "
+                            "current_setting('cron.database_name'), current_setting('cron.use_background_workers')"
+                            ).fetchone() == ("pg_cron", "telco", "on")
+        assert conn.execute("SELECT has_schema_privilege('churnml_admin', 'cron', 'USAGE')").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_cron launcher' "
+                            "AND datname = 'telco'").fetchone()[0] == 1
     # starting again is a no-op that still answers
     assert "starting PostgreSQL" not in churnml("db", "start").stdout
     assert churnml("db", "stop").stdout.strip() == "churnml: server stopped"

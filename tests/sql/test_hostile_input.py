@@ -75,7 +75,8 @@ from tests.sql.conftest import declare_storage
 
 DEFAULT_EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "60"))
 # Training runs XGBoost or the encoder for each accepted call: fewer examples keep the module within minutes.
-EXAMPLES_OVERRIDE = {"train": max(10, DEFAULT_EXAMPLES // 4), "train_sentiment": max(8, DEFAULT_EXAMPLES // 6)}
+EXAMPLES_OVERRIDE = {"train": max(10, DEFAULT_EXAMPLES // 4), "train_sentiment": max(8, DEFAULT_EXAMPLES // 6),
+                     "retrain": max(10, DEFAULT_EXAMPLES // 4)}
 ONLY = {n.strip() for n in os.environ.get("HOSTILE_ONLY", "").split(",") if n.strip()}
 STATEMENT_TIMEOUT = "60s"  # a call that runs longer is a hang (the encoder is loaded before, see Session)
 CANARY = "public.hostile_canary"
@@ -586,6 +587,8 @@ def good_values(ctx: Ctx) -> dict[str, list[Arg]]:
         "description": [t("hostile")], "if_not_exists": [Arg("true")], "if_exists": [Arg("true")],
         "location": [t("test_bucket")], "privilege": [t("read"), t("write"), t("read, write")],
         "to_role": [Arg("'churnml_loader'::regrole")], "from_role": [Arg("'churnml_loader'::regrole")],
+        "schedule": [t("0 3 * * 1"), t("@daily")], "min_gain": [f(0.01), f(0.0)], "min_auc": [f(0.6)],
+        "policy_id": [b(1)],
     }
 
 

@@ -57,6 +57,8 @@ UNPINNED_ALLOWED.update({
     "churnml.train(text,text,text,text[],text[],jsonb,jsonb,jsonb,text,double precision,double precision,"
     "integer,boolean,bigint)": CALLER_PATH,
     "churnml.train_sentiment(text,text,text,text,integer,boolean)": CALLER_PATH,
+    "churnml.retrain(text,text,double precision,double precision)": CALLER_PATH,
+    "churnml.schedule_retrain(text,text,text,double precision,double precision)": CALLER_PATH,
     "churnml.score(text,text,text,integer)": CALLER_PATH,
     "churnml.assess_customer(bigint,text,text,boolean,text)":
         "PL/Python, the call center's hot path: finds the settings' tables with the caller's path, then pins it "
@@ -188,6 +190,15 @@ CASES = [
                                             "population, max_feature_psi, status, features, warn_psi, alert_psi, "
                                             "seconds, run_by) VALUES ('churn', {{model_id}}, 's', 0, 0, 0, 'ok', "
                                             "'[]', 0.1, 0.25, 0, 'x')", NOBODY),
+    # --- gated retraining (issue 23): admins retrain and schedule, users read the history
+    Case("retrain", "SELECT status FROM churnml.retrain('churn', 'public.customers')", ADMIN),
+    Case("retrain without a source or policy", "SELECT churnml.retrain('churn')", ADMIN, "22004"),
+    Case("schedule_retrain (pg_cron lives in another database)",
+         "SELECT churnml.schedule_retrain('churn', '0 3 * * 1', 'public.customers')", ADMIN, "55000"),
+    Case("unschedule_retrain", "SELECT churnml.unschedule_retrain('churn')", ADMIN, "42704"),
+    Case("run_scheduled_retrain", "SELECT churnml.run_scheduled_retrain(-1)", ADMIN, "42704"),
+    Case("SELECT retrain_history", "SELECT count(*) FROM churnml.retrain_history", USER),
+    Case("SELECT retrain_policies", "SELECT count(*) FROM churnml.retrain_policies", ADMIN),
     Case("SELECT business_costs", "SELECT count(*) FROM churnml.business_costs", USER),
     Case("DELETE business_costs", "DELETE FROM churnml.business_costs WHERE name = 'nobody'", ADMIN),
     Case("create_model_function", "SELECT churnml.create_model_function('will_churn_tmp', 'churn', 'priv_fn')",

@@ -7,6 +7,7 @@ import json
 import platform
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from churnml import endpoint_outputs, interrupts, progress, registry
@@ -58,6 +59,30 @@ def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | 
           feature_types: str | None, hyperparams: str | None, search: str | None, missing: str,
           test_fraction: float, validation_fraction: float, seed: int, deploy: bool, parent_id: int | None,
           search_path: str | None) -> int:
+    return train_from_source(plpy, name, source, label, features, exclude, feature_types, hyperparams, search,
+                             missing, test_fraction, validation_fraction, seed, deploy, parent_id,
+                             search_path).model_id
+
+
+@dataclass
+class Trained:
+    """What churnml.train made, with the rows it held out: churnml.retrain scores the champion on exactly
+    the challenger's test rows (`test_columns`, whose labels and challenger probabilities are
+    `holdout_labels` and `holdout_scores`)."""
+
+    model_id: int
+    test_columns: dict[str, list[Any]]
+    holdout_labels: list[bool]
+    holdout_scores: list[float]
+    metrics: dict[str, Any]
+    training: dict[str, Any]
+
+
+def train_from_source(plpy: Plpy, name: str, source: str, label: str, features: list[str] | None,
+                      exclude: list[str] | None, feature_types: str | None, hyperparams: str | None,
+                      search: str | None, missing: str, test_fraction: float, validation_fraction: float,
+                      seed: int, deploy: bool, parent_id: int | None, search_path: str | None) -> Trained:
+    """churnml.train's work (train, an entry point, is this and its model id)."""
     # Imported here: xgboost and scikit-learn take ~1 s to import, and only training needs them.
     from churnml.source_data import probe_source, read_source
     from churnml.training.feature_roles import identifier_notice, profile_column
@@ -172,7 +197,9 @@ def train(plpy: Plpy, name: str, source: str, label: str, features: list[str] | 
                 f"{training['seconds']} s")
     if deploy:
         deploy_model(plpy, name, model_id, None, None)
-    return model_id
+    test_columns = {column: [values[i] for i in split.test] for column, values in data.columns.items()}
+    return Trained(model_id=model_id, test_columns=test_columns, holdout_labels=holdout_labels,
+                   holdout_scores=holdout_scores, metrics=summary["metrics"], training=training)
 
 
 def _check_fractions(test_fraction: float | None, validation_fraction: float | None) -> None:
@@ -461,9 +488,12 @@ def _model_default(plpy: Plpy, model_id: int) -> float:
 
 
 def deploy_model(plpy: Plpy, name: str, model_id: int | None, strategy: str | None,
-                 threshold: float | None, *, caller: str = "churnml.deploy") -> dict[str, Any]:
+                 threshold: float | None, *, caller: str = "churnml.deploy",
+                 recorded_as: str | None = None) -> dict[str, Any]:
+    """`recorded_as`: the strategy to record instead of pick_model's (churnml.retrain's 'retrain')."""
     _check_threshold(threshold)
     chosen, recorded = registry.pick_model(plpy, name, model_id, strategy)
+    recorded = recorded_as or recorded
     stored = registry.load_model(plpy, chosen)  # verifies the checksum before anything serves it
     _compiled_check(stored)
     history = registry.deployment_history(plpy, name)
