@@ -1,6 +1,7 @@
 # churnml: build, install, demo, test and benchmark.
 #
-#   make demo   install everything, start the embedded server, load demo data, show the call-center answer
+#   make demo   install everything, start the embedded server, load demo data, show the call-center answer,
+#               then a drift alert and a gated retrain on simulated months
 #   make test   install everything and run the whole test suite against a real server
 #
 # Both are safe to re-run. Variables you may set:
@@ -113,14 +114,17 @@ uninstall:
 ## demo: the call-center flow on the embedded server
 demo: install
 	@$(CHURNML) db start
-	@$(CHURNML) data generate --customers 10000 --seed 42
+	@$(CHURNML) data generate --customers 10000 --seed 42 --months 4
 	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/train_churn.sql
 	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/call_center.sql
 	@$(CHURNML) s3 start
 	@$(CHURNML) export "SELECT * FROM customers" s3://churnml/incoming/customers --header --no-manifest --overwrite --quiet
 	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/loaders.sql
+	@$(CHURNML) db psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f examples/closed_loop.sql
 	@echo "==> the model report for Marketing:"
 	@$(CHURNML) report churn --out reports/churn
+	@echo "==> the retrained model's report, with its drift and realized performance in production:"
+	@$(CHURNML) report churn_monthly --out reports/churn_monthly
 
 ## test: the whole suite against a real server (embedded, or CHURNML_TEST_DSN)
 test: install

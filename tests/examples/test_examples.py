@@ -41,7 +41,7 @@ EXAMPLES = REPO / "examples"
 EXPECTED = HERE / "expected"
 # `make demo`'s order (checked against the Makefile below), then the README's statements,
 # then the Aurora walkthrough's SQL on churnml_aws (which needs the demo's S3 file).
-DEMO_EXAMPLES = ["train_churn", "call_center", "loaders"]
+DEMO_EXAMPLES = ["train_churn", "call_center", "loaders", "closed_loop"]
 ORDER = [*DEMO_EXAMPLES, "getting_started", "aurora_walkthrough"]
 # `make demo` puts this file into S3 before loaders.sql (its `churnml export` line).
 EXPORT_ARGS = ["SELECT * FROM customers", "s3://churnml/incoming/customers", "--header", "--no-manifest",
@@ -84,7 +84,9 @@ def demo_outputs(server_url: str, make_database: Callable[..., str]) -> Iterator
 
     url = make_database("examples")  # with the extension, as `churnml db start` creates it
     with psycopg.connect(url) as conn:
-        datagen.load(conn, 10_000, 42, progress=False)  # `churnml data generate --customers 10000 --seed 42`
+        # `churnml data generate --customers 10000 --seed 42 --months 4`
+        datagen.load(conn, 10_000, 42, progress=False)
+        datagen.load_months(conn, 10_000, 42, 4, datagen.parse_drift(None, 4)[0], progress=False)
 
     s3 = LocalS3Server.from_environment(TEST_HOME / "examples")
     config_path: Path | None = None
