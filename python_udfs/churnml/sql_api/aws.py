@@ -114,7 +114,12 @@ def invoke_endpoint(plpy: Plpy, endpoint: str | None, max_rows_per_batch: int | 
             hint="Pass the features in training order (the detail lists them), or score whole rows "
                  "with churnml.will_churn(c).")
     values = [_typed(v, f, i + 1) for i, (v, f) in enumerate(zip(inputs, features, strict=True))]
-    return endpoint_outputs.answer(serving.endpoint_output, loaded.score_values(values), serving.threshold)
+    probability = loaded.score_values(values)
+    if serving.logging is not None:
+        from churnml.sql_api.scoring import log_features
+
+        log_features(plpy, endpoint, serving, probability, values)
+    return endpoint_outputs.answer(serving.endpoint_output, probability, serving.threshold)
 
 
 def _s3_uri(s3_info: dict[str, Any] | None) -> str:

@@ -457,9 +457,13 @@ def _model_default(plpy: Plpy, model_id: int) -> float:
 
 
 def deploy_model(plpy: Plpy, name: str, model_id: int | None, strategy: str | None,
-                 threshold: float | None, *, caller: str = "churnml.deploy") -> dict[str, Any]:
+                 threshold: float | None, *, caller: str = "churnml.deploy",
+                 record_as: str | None = None) -> dict[str, Any]:
+    """A deployment event; `record_as` names the strategy recorded when a caller other than deploy chose the
+    model (promote_shadow records 'shadow')."""
     _check_threshold(threshold)
     chosen, recorded = registry.pick_model(plpy, name, model_id, strategy)
+    recorded = record_as or recorded
     stored = registry.load_model(plpy, chosen)  # verifies the checksum before anything serves it
     _compiled_check(stored)
     history = registry.deployment_history(plpy, name)
