@@ -87,7 +87,8 @@ def test_sample_rate_is_honoured_within_a_binomial_bound(conn: psycopg.Connectio
 def test_typed_function_logs_too(conn: psycopg.Connection) -> None:
     signature = conn.execute("SELECT churnml.create_model_function('churn_typed', 'churn')").fetchone()[0]
     arguments = conn.execute("SELECT string_agg(quote_ident(n), ', ' ORDER BY o) FROM unnest("
-                             "(SELECT proargnames FROM pg_proc WHERE oid = %s::regprocedure)) WITH ORDINALITY AS u(n, o)",
+                             "(SELECT proargnames FROM pg_proc WHERE oid = %s::regprocedure)) "
+                             "WITH ORDINALITY AS u(n, o)",
                              (signature,)).fetchone()[0]
     conn.execute("SELECT churnml.log_predictions('churn', 1, 'customer_id')")
     typed = [r[0] for r in conn.execute(f"SELECT public.churn_typed({arguments}) FROM public.cust AS c "
@@ -103,11 +104,12 @@ def test_parallel_and_read_only_calls_answer_but_are_not_logged(conn: psycopg.Co
     expected = conn.execute("SELECT sum(churnml.will_churn(c)) FROM public.cust AS c").fetchone()[0]
     conn.execute("DELETE FROM churnml.prediction_log")
     conn.execute("SET max_parallel_workers_per_gather = 2")
-    conn.execute("SET debug_parallel_query = on" if conn.info.server_version >= 160000 else "SET force_parallel_mode = on")
+    conn.execute("SET force_parallel_mode = on")  # PostgreSQL 15's name (16 calls it debug_parallel_query)
     conn.execute("SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0")
     plan = "\n".join(r[0] for r in conn.execute("EXPLAIN SELECT sum(churnml.will_churn(c)) FROM public.cust AS c"))
     assert "Gather" in plan
-    assert conn.execute("SELECT sum(churnml.will_churn(c)) FROM public.cust AS c").fetchone()[0] == pytest.approx(expected)
+    parallel = conn.execute("SELECT sum(churnml.will_churn(c)) FROM public.cust AS c").fetchone()[0]
+    assert parallel == pytest.approx(expected)
     conn.execute("RESET ALL")
     conn.execute(SERIAL)
     with conn.transaction():
@@ -250,7 +252,8 @@ def logins(telco: str) -> Iterator[dict[str, str]]:
     made = {group: f"cm_real_{group}_{suffix}" for group in ("user", "admin", "none")}
     with psycopg.connect(telco, autocommit=True) as conn:
         for group, role in made.items():
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(PASSWORD)))
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role),
+                                                                            sql.Literal(PASSWORD)))
             conn.execute(sql.SQL("GRANT SELECT ON public.cust TO {}").format(sql.Identifier(role)))
             if group != "none":
                 conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(f"churnml_{group}"), sql.Identifier(role)))

@@ -236,7 +236,8 @@ def start_shadow(plpy: Plpy, name: str | None, model_id: int | None) -> list[dic
         said += (f"; the serving model has no feature \"{missing[0]}\", so typed functions and invoke_endpoint "
                  "calls get no shadow score (will_churn(row) does when the row has the column)")
     plpy.notice(f"churnml.start_shadow: {said}")
-    return [{"deployment": name, "serving_model_id": current.model_id, "shadow_model_id": model_id, "sample_rate": rate}]
+    return [{"deployment": name, "serving_model_id": current.model_id, "shadow_model_id": model_id,
+             "sample_rate": rate}]
 
 
 @entry
