@@ -35,25 +35,26 @@ BEGIN
     -- Only what a name that logs would write: logging on, a model and cutoff the name has served
     -- (any of its deployments: a deploy during a long statement must not drop its calls), the
     -- shadow the name has now. Anything else is not logged (false), never an error: logging must
-    -- not fail the call that is being answered.
-    IF serving_probability IS NULL OR NOT (serving_probability OPERATOR(pg_catalog.>=) 0
-                                           AND serving_probability OPERATOR(pg_catalog.<=) 1)
-       OR NOT EXISTS (SELECT FROM churnml.prediction_logging AS l
-                      WHERE l.name OPERATOR(pg_catalog.=) log_name AND l.sample_rate OPERATOR(pg_catalog.>) 0)
-       OR NOT EXISTS (SELECT FROM churnml.deployments AS d
-                      WHERE d.name OPERATOR(pg_catalog.=) log_name AND d.model_id OPERATOR(pg_catalog.=) serving_model
-                        AND d.threshold OPERATOR(pg_catalog.=) cutoff) THEN
+    -- not fail the call that is being answered. One statement per row written: the checks are
+    -- the INSERT's own conditions.
+    INSERT INTO churnml.prediction_log (name, model_id, role, entity_key, probability, threshold)
+    SELECT log_name, serving_model, 'serving', key, serving_probability, cutoff
+    WHERE serving_probability OPERATOR(pg_catalog.>=) 0 AND serving_probability OPERATOR(pg_catalog.<=) 1
+      AND EXISTS (SELECT FROM churnml.prediction_logging AS l
+                  WHERE l.name OPERATOR(pg_catalog.=) log_name AND l.sample_rate OPERATOR(pg_catalog.>) 0)
+      AND EXISTS (SELECT FROM churnml.deployments AS d
+                  WHERE d.name OPERATOR(pg_catalog.=) log_name AND d.model_id OPERATOR(pg_catalog.=) serving_model
+                    AND d.threshold OPERATOR(pg_catalog.=) cutoff)
+    RETURNING id INTO serving_row;
+    IF serving_row IS NULL THEN
         RETURN false;
     END IF;
-    INSERT INTO churnml.prediction_log (name, model_id, role, entity_key, probability, threshold)
-    VALUES (log_name, serving_model, 'serving', key, serving_probability, cutoff)
-    RETURNING id INTO serving_row;
-    IF shadow_model IS NOT NULL AND shadow_probability OPERATOR(pg_catalog.>=) 0
-       AND shadow_probability OPERATOR(pg_catalog.<=) 1
-       AND EXISTS (SELECT FROM churnml.shadow_models AS s
-                   WHERE s.name OPERATOR(pg_catalog.=) log_name AND s.model_id OPERATOR(pg_catalog.=) shadow_model) THEN
+    IF shadow_model IS NOT NULL THEN
         INSERT INTO churnml.prediction_log (name, model_id, role, entity_key, probability, threshold, serving_id)
-        VALUES (log_name, shadow_model, 'shadow', key, shadow_probability, cutoff, serving_row);
+        SELECT log_name, shadow_model, 'shadow', key, shadow_probability, cutoff, serving_row
+        WHERE shadow_probability OPERATOR(pg_catalog.>=) 0 AND shadow_probability OPERATOR(pg_catalog.<=) 1
+          AND EXISTS (SELECT FROM churnml.shadow_models AS s
+                      WHERE s.name OPERATOR(pg_catalog.=) log_name AND s.model_id OPERATOR(pg_catalog.=) shadow_model);
     END IF;
     RETURN true;
 END

@@ -90,12 +90,13 @@ _LOG_TYPES = ["pg_catalog.text", "pg_catalog.int8", "pg_catalog.float8", "pg_cat
 
 def log_call(plpy: Plpy, name: str, serving: Serving, probability: float, key: Any,
              features: Callable[[], Mapping[str, Any]]) -> None:
-    """Log one scoring call of `name` when it is sampled (and its shadow's score beside it).
+    """Log one sampled scoring call of `name` (and its shadow's score beside it). The caller samples
+    first (`sampled`), so that an unsampled call builds nothing.
 
     `features` gives the call's input values by feature name, for the shadow model; it is only
     called when a shadow runs, so a call without one builds nothing."""
     logging = serving.logging
-    if logging is None or not sampled(logging) or not writable():
+    if logging is None or not writable():
         return
     shadow_id, shadow_probability = None, None
     if logging.shadow_model_id is not None:

@@ -22,6 +22,7 @@ from churnml.errors import (
     WrongArgumentCount,
     sql_literal,
 )
+from churnml.monitoring import prediction_log
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import features_hint
 from churnml.spi import Plpy, prepared
@@ -115,7 +116,7 @@ def invoke_endpoint(plpy: Plpy, endpoint: str | None, max_rows_per_batch: int | 
                  "with churnml.will_churn(c).")
     values = [_typed(v, f, i + 1) for i, (v, f) in enumerate(zip(inputs, features, strict=True))]
     probability = loaded.score_values(values)
-    if serving.logging is not None:
+    if serving.logging is not None and prediction_log.sampled(serving.logging):
         from churnml.sql_api.scoring import log_features
 
         log_features(plpy, endpoint, serving, probability, values)

@@ -227,7 +227,8 @@ def _assess(plpy: Plpy, settings: dict[str, Any], key: tuple[int, str], customer
     # encoded once for the score and the reasons (a text feature would be embedded twice)
     encoded = loaded.encode_row(values)
     probability = loaded.predict_row(encoded)
-    if serving.logging is not None:  # keyed as the offer log is, so offer outcomes attach to it
+    # keyed as the offer log is, so that offer outcomes attach to the call's log row
+    if serving.logging is not None and prediction_log.sampled(serving.logging):
         prediction_log.log_call(plpy, settings["model"], serving, probability, f"{area_code}/{phone}",
                                 lambda: customer)
     result = run_one(message, scorer_for(plpy, "en", engine))

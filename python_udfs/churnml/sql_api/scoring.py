@@ -80,7 +80,7 @@ def score_json(plpy: Plpy, name: str, row_json: str | None, _statement: float | 
         raise UndefinedColumn(f"the row has no column {missing} that model \"{name}\" needs",
                               detail=f"Row columns: {', '.join(row)}.", hint=features_hint(loaded)) from None
     probability = loaded.score_values(values)
-    if serving.logging is not None:  # the only cost of logging while it is off
+    if serving.logging is not None and prediction_log.sampled(serving.logging):  # all logging costs while off
         prediction_log.log_call(plpy, name, serving, probability, prediction_log.row_key(serving.logging, row),
                                 lambda: row)
     return probability
@@ -111,13 +111,13 @@ def _score_typed(plpy: Plpy, name: str, values: list[Any]) -> float:
             f"model \"{name}\" now expects {len(loaded.input_names)} features, the function passed {len(values)}",
             hint=features_hint(loaded) + " Recreate the function with churnml.create_model_function().")
     probability = loaded.score_values(values)
-    if serving.logging is not None:
+    if serving.logging is not None and prediction_log.sampled(serving.logging):
         log_features(plpy, name, serving, probability, values)
     return probability
 
 
 def log_features(plpy: Plpy, name: str, serving: model_cache.Serving, probability: float, values: list[Any]) -> None:
-    """Log a call whose inputs are the serving model's features in order (a typed function,
+    """Log a sampled call whose inputs are the serving model's features in order (a typed function,
     invoke_endpoint): the entity key is the key column's value when the key column is a feature."""
     by_name = dict(zip(serving.model.input_names, values, strict=True))
     prediction_log.log_call(plpy, name, serving, probability,
