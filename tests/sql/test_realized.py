@@ -97,6 +97,22 @@ def test_typed_function_logs_too(conn: psycopg.Connection) -> None:
     assert logged == typed
     # the key column is no feature of the typed function: no key
     assert conn.execute("SELECT count(entity_key) FROM churnml.prediction_log").fetchone()[0] == 0
+    # Aurora's invoke_endpoint takes the same features in the same order
+    conn.execute("CREATE EXTENSION IF NOT EXISTS churnml_aws")
+    conn.execute("DELETE FROM churnml.prediction_log")
+    answered = [float(r[0]) for r in conn.execute(f"SELECT aws_sagemaker.invoke_endpoint('churn', NULL, {arguments}) "
+                                                  "FROM public.cust AS c ORDER BY customer_id LIMIT 20").fetchall()]
+    logged = [r[0] for r in conn.execute("SELECT probability FROM churnml.prediction_log ORDER BY id").fetchall()]
+    assert logged == pytest.approx(answered) and len(logged) == 20
+
+
+def test_the_call_center_logs_under_the_offer_logs_key(conn: psycopg.Connection) -> None:
+    conn.execute("SELECT churnml.log_predictions('churn', 1, 'customer_id')")
+    rows = conn.execute("SELECT c.area_code || '/' || c.phone, a.will_churn FROM public.customers AS c, "
+                        "churnml.assess_customer(c.area_code, c.phone, 'You charged me twice!', engine => 'lexicon') "
+                        "AS a ORDER BY c.area_code, c.phone LIMIT 5").fetchall()
+    logged = conn.execute("SELECT entity_key, probability FROM churnml.prediction_log ORDER BY id").fetchall()
+    assert sorted(logged) == sorted(rows) and len(logged) == 5
 
 
 def test_parallel_and_read_only_calls_answer_but_are_not_logged(conn: psycopg.Connection) -> None:
