@@ -16,6 +16,8 @@ import pytest
 from psycopg import sql
 from sklearn.metrics import roc_auc_score
 
+from tests.conftest import dump_and_restore
+
 SERIAL = "SET max_parallel_workers_per_gather = 0"
 PASSWORD = f"pw-{secrets.token_hex(8)}"
 
@@ -217,3 +219,24 @@ def test_only_admins_start_stop_and_promote(conn: psycopg.Connection, models: tu
             assert user.execute("SELECT count(*) FROM churnml.shadow_models").fetchone()[0] == 0
     finally:
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_logs_settings_and_shadow_survive_pg_dump_and_restore(conn: psycopg.Connection, models: tuple[str, int, int],
+                                                              make_database: Callable[..., str]) -> None:
+    url, _, weak = models
+    conn.execute("SELECT churnml.start_shadow('churn', %s)", (weak,))
+    conn.execute("SELECT count(churnml.will_churn(c)) FROM public.cust AS c WHERE customer_id <= 20")
+    conn.execute("SELECT * FROM churnml.record_outcomes('churn', 'cust', 'customer_id', 'churn')")
+    target = make_database("restored_log", extension=False)
+    restored = dump_and_restore(url, target)
+    assert restored.returncode == 0, restored.stderr.decode()
+    queries = ["SELECT * FROM churnml.prediction_log ORDER BY id", "SELECT * FROM churnml.prediction_logging",
+               "SELECT name, model_id FROM churnml.shadow_models"]
+    with psycopg.connect(target) as dst:
+        for query in queries:
+            assert conn.execute(query).fetchall() == dst.execute(query).fetchall(), query
+        assert len(dst.execute(queries[0]).fetchall()) == 40
+        # the identity goes on after the restored rows
+        dst.execute("SET max_parallel_workers_per_gather = 0")
+        dst.execute("SELECT churnml.will_churn(c) FROM public.cust AS c LIMIT 1")
+        assert dst.execute("SELECT count(*) FROM churnml.prediction_log").fetchone()[0] == 42
