@@ -9,6 +9,7 @@ scikit-learn on the same rows.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -357,3 +358,26 @@ def test_record_outcomes_and_realized_performance_stop_when_asked(conn: psycopg.
                 assert delay < 2.0
                 report(name, how, delay)
     conn.execute("DELETE FROM churnml.prediction_log")
+
+
+def _peak_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+        return int(next(line for line in status if line.startswith("VmHWM:")).split()[1]) / 1024
+
+
+def test_record_outcomes_memory_is_bounded_by_work_mem(conn: psycopg.Connection, telco: str) -> None:
+    """A million labelled keys with work_mem at 64 kB: the grouping spills to disk, the backend does not grow."""
+    conn.execute("SELECT churnml.log_predictions('churn', 1, 'customer_id')")
+    conn.execute("SELECT count(churnml.will_churn(c)) FROM public.cust AS c WHERE customer_id <= 1000")
+    with psycopg.connect(telco, autocommit=True) as worker:
+        pid = worker.info.backend_pid
+        if not os.path.exists(f"/proc/{pid}/status"):
+            pytest.skip("the server runs on another machine")
+        worker.execute("SET work_mem = '64kB'")
+        worker.execute("SELECT * FROM churnml.record_outcomes('churn', 'SELECT 0 AS k, true AS y', 'k', 'y')")
+        before = _peak_mb(pid)
+        counts = worker.execute("SELECT * FROM churnml.record_outcomes('churn', 'SELECT g AS k, g % 2 = 0 AS y "
+                                "FROM generate_series(1, 1000000) AS g', 'k', 'y')").fetchone()
+        grown = _peak_mb(pid) - before
+    assert counts[:4] == (1_000_000, 1_000_000, 1000, 1000)
+    assert grown < 40, f"the backend grew {grown:.0f} MB"
