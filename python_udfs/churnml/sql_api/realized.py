@@ -134,7 +134,7 @@ def _check_horizon(plpy: Plpy, horizon: str | None) -> None:
                                      "SELECT $1::pg_catalog.interval OPERATOR(pg_catalog.>) "
                                      "'0'::pg_catalog.interval AS ok", ["pg_catalog.interval"]), [horizon])
     if not positive[0]["ok"]:
-        raise InvalidParameter(f"horizon must be a positive interval, not {horizon}",
+        raise InvalidParameter("horizon must be a positive interval",
                                hint="e.g. '30 days': outcomes attach to the calls logged within 30 days before.")
 
 
