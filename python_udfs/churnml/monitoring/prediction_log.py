@@ -83,9 +83,6 @@ def entity_key(value: Any) -> str | None:
     return str(value)
 
 
-_LOG = """SELECT churnml._log_prediction($1, $2, $3, $4, $5, $6, $7)"""
-_LOG_TYPES = ["pg_catalog.text", "pg_catalog.int8", "pg_catalog.float8", "pg_catalog.text", "pg_catalog.float8",
-              "pg_catalog.int8", "pg_catalog.float8"]
 
 
 def log_call(plpy: Plpy, name: str, serving: Serving, probability: float, key: Any,
@@ -105,9 +102,11 @@ def log_call(plpy: Plpy, name: str, serving: Serving, probability: float, key: A
         shadow_probability = shadow.score(plpy, name, logging, features())
         if shadow_probability is not None:
             shadow_id = logging.shadow_model_id
-    plpy.execute(prepared(plpy, "log_prediction", _LOG, _LOG_TYPES),
-                 [name, serving.model.model_id, serving.threshold, entity_key(key), float(probability), shadow_id,
-                  shadow_probability])
+    plan = prepared(plpy, "log_prediction", "SELECT churnml._log_prediction($1, $2, $3, $4, $5, $6, $7)",
+                    ["pg_catalog.text", "pg_catalog.int8", "pg_catalog.float8", "pg_catalog.text",
+                     "pg_catalog.float8", "pg_catalog.int8", "pg_catalog.float8"])
+    plpy.execute(plan, [name, serving.model.model_id, serving.threshold, entity_key(key), float(probability),
+                        shadow_id, shadow_probability])
 
 
 def row_key(logging: Logging | None, row: Mapping[str, Any]) -> Any:

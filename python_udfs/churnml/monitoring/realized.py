@@ -43,10 +43,11 @@ WITH logged AS (
            pg_catalog.count(r.outcome) AS outcomes,
            pg_catalog.count(*) FILTER (WHERE r.outcome) AS positives,
            pg_catalog.sum(r.outcome_rank) FILTER (WHERE r.outcome) AS positive_ranks,
-           pg_catalog.avg((r.probability OPERATOR(pg_catalog.-) CASE WHEN r.outcome THEN 1.0 ELSE 0.0 END::float8)
-                          OPERATOR(pg_catalog.^) 2::float8) FILTER (WHERE r.outcome IS NOT NULL) AS brier,
+           pg_catalog.avg((r.probability OPERATOR(pg_catalog.-)
+                           CASE WHEN r.outcome THEN 1.0 ELSE 0.0 END::pg_catalog.float8)
+                          OPERATOR(pg_catalog.^) 2::pg_catalog.float8) FILTER (WHERE r.outcome IS NOT NULL) AS brier,
            pg_catalog.avg(r.probability) FILTER (WHERE r.outcome IS NOT NULL) AS mean_predicted,
-           pg_catalog.avg(CASE WHEN r.outcome THEN 1.0 ELSE 0.0 END::float8)
+           pg_catalog.avg(CASE WHEN r.outcome THEN 1.0 ELSE 0.0 END::pg_catalog.float8)
                FILTER (WHERE r.outcome IS NOT NULL) AS observed_rate,
            pg_catalog.count(*) FILTER (WHERE r.outcome AND r.probability OPERATOR(pg_catalog.>) r.threshold) AS tp,
            pg_catalog.count(*) FILTER (WHERE NOT r.outcome AND r.probability OPERATOR(pg_catalog.>) r.threshold)
@@ -58,16 +59,17 @@ WITH logged AS (
 SELECT g.period_start, g.model_id, g.role, g.predictions, g.outcomes, g.positives,
        CASE WHEN g.positives OPERATOR(pg_catalog.>) 0 AND g.outcomes OPERATOR(pg_catalog.>) g.positives THEN
            (g.positive_ranks OPERATOR(pg_catalog.-)
-            ((g.positives::float8 OPERATOR(pg_catalog.*) (g.positives OPERATOR(pg_catalog.+) 1)::float8)
-             OPERATOR(pg_catalog./) 2))
-           OPERATOR(pg_catalog./) (g.positives::float8 OPERATOR(pg_catalog.*)
-                                   (g.outcomes OPERATOR(pg_catalog.-) g.positives)::float8)
+            ((g.positives::pg_catalog.float8 OPERATOR(pg_catalog.*)
+              (g.positives OPERATOR(pg_catalog.+) 1)::pg_catalog.float8) OPERATOR(pg_catalog./) 2))
+           OPERATOR(pg_catalog./) (g.positives::pg_catalog.float8 OPERATOR(pg_catalog.*)
+                                   (g.outcomes OPERATOR(pg_catalog.-) g.positives)::pg_catalog.float8)
        END AS auc,
        g.brier, g.mean_predicted, g.observed_rate,
        CASE WHEN g.tp OPERATOR(pg_catalog.+) g.fp OPERATOR(pg_catalog.>) 0 THEN
-           g.tp::float8 OPERATOR(pg_catalog./) (g.tp OPERATOR(pg_catalog.+) g.fp)::float8 END AS precision,
+           g.tp::pg_catalog.float8 OPERATOR(pg_catalog./)
+           (g.tp OPERATOR(pg_catalog.+) g.fp)::pg_catalog.float8 END AS precision,
        CASE WHEN g.positives OPERATOR(pg_catalog.>) 0 THEN
-           g.tp::float8 OPERATOR(pg_catalog./) g.positives::float8 END AS recall,
+           g.tp::pg_catalog.float8 OPERATOR(pg_catalog./) g.positives::pg_catalog.float8 END AS recall,
        g.threshold
 FROM grouped AS g
 ORDER BY g.period_start, g.role, g.model_id"""
@@ -99,15 +101,17 @@ WITH pairs AS (
 )
 SELECT s.outcomes, s.positives,
        CASE WHEN s.positives OPERATOR(pg_catalog.>) 0 AND s.outcomes OPERATOR(pg_catalog.>) s.positives THEN
-           (s.serving_ranks OPERATOR(pg_catalog.-) ((s.positives::float8 OPERATOR(pg_catalog.*)
-            (s.positives OPERATOR(pg_catalog.+) 1)::float8) OPERATOR(pg_catalog./) 2))
-           OPERATOR(pg_catalog./) (s.positives::float8 OPERATOR(pg_catalog.*)
-                                   (s.outcomes OPERATOR(pg_catalog.-) s.positives)::float8) END AS serving_auc,
+           (s.serving_ranks OPERATOR(pg_catalog.-) ((s.positives::pg_catalog.float8 OPERATOR(pg_catalog.*)
+            (s.positives OPERATOR(pg_catalog.+) 1)::pg_catalog.float8) OPERATOR(pg_catalog./) 2))
+           OPERATOR(pg_catalog./) (s.positives::pg_catalog.float8 OPERATOR(pg_catalog.*)
+                                   (s.outcomes OPERATOR(pg_catalog.-) s.positives)::pg_catalog.float8)
+       END AS serving_auc,
        CASE WHEN s.positives OPERATOR(pg_catalog.>) 0 AND s.outcomes OPERATOR(pg_catalog.>) s.positives THEN
-           (s.shadow_ranks OPERATOR(pg_catalog.-) ((s.positives::float8 OPERATOR(pg_catalog.*)
-            (s.positives OPERATOR(pg_catalog.+) 1)::float8) OPERATOR(pg_catalog./) 2))
-           OPERATOR(pg_catalog./) (s.positives::float8 OPERATOR(pg_catalog.*)
-                                   (s.outcomes OPERATOR(pg_catalog.-) s.positives)::float8) END AS shadow_auc
+           (s.shadow_ranks OPERATOR(pg_catalog.-) ((s.positives::pg_catalog.float8 OPERATOR(pg_catalog.*)
+            (s.positives OPERATOR(pg_catalog.+) 1)::pg_catalog.float8) OPERATOR(pg_catalog./) 2))
+           OPERATOR(pg_catalog./) (s.positives::pg_catalog.float8 OPERATOR(pg_catalog.*)
+                                   (s.outcomes OPERATOR(pg_catalog.-) s.positives)::pg_catalog.float8)
+       END AS shadow_auc
 FROM sums AS s"""
 
 

@@ -99,7 +99,7 @@ WITH src AS (
     SELECT o.entity_key, pg_catalog.bool_or(o.outcome) AS outcome FROM src AS o GROUP BY o.entity_key
 ), updated AS (
     UPDATE churnml.prediction_log AS l
-    SET outcome = o.outcome, outcome_at = pg_catalog.statement_timestamp()
+    SET (outcome, outcome_at) = (o.outcome, pg_catalog.statement_timestamp())
     FROM outcomes AS o
     WHERE l.name OPERATOR(pg_catalog.=) $1 AND l.entity_key OPERATOR(pg_catalog.=) o.entity_key
       AND l.outcome IS NULL AND l.logged_at OPERATOR(pg_catalog.<=) pg_catalog.statement_timestamp()
