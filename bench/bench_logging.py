@@ -90,7 +90,7 @@ def run(ctx: Context) -> list[Result]:
     results = [Result(name="will_churn(row), prediction logging off", unit="rows/s", median=off,
                       runs=measured["off"], baseline="logging off (same run)", baseline_median=off,
                       target="the baseline", notes=f"{rows:,} rows a run")]
-    targets = {"0.01": "≥ 0.95x of off", "1.0": "(every call written: what full logging costs)",
+    targets = {"0.01": "≥ 0.90x of off", "1.0": "(every call written: what full logging costs)",
                "1.0 + shadow": "(a second model and row per call)"}
     for name in ("0.01", "1.0", "1.0 + shadow"):
         results.append(Result(
