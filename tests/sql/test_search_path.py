@@ -585,8 +585,8 @@ def test_prepared_parameter_types_are_schema_qualified() -> None:
 def test_the_scanner_catches_unqualified_sql() -> None:
     """The scanner itself: it flags what it should and passes churnml's idioms."""
     assert unqualified("SELECT lower(x) FROM t WHERE a = b || c") == (["lower"], ["=", "||"], ["t"])
-    assert unqualified("WITH s AS (SELECT 1), u AS MATERIALIZED (SELECT 2) SELECT * FROM s JOIN u ON true JOIN t ON true"
-                       ) == ([], [], ["t"])  # a WITH query's names are its own
+    assert unqualified("WITH s AS (SELECT 1), u AS MATERIALIZED (SELECT 2) "
+                       "SELECT * FROM s JOIN u ON true JOIN t ON true") == ([], [], ["t"])  # WITH names are its own
     assert unqualified("SELECT pg_catalog.lower(x) FROM churnml.t AS u(a, b) "
                        "WHERE a OPERATOR(pg_catalog.=) $1 AND COALESCE(a, 'x=y') IS NULL") == ([], [], [])
     assert unqualified("INSERT INTO churnml.o AS o (a, b) VALUES ($1, $2) ON CONFLICT (a) DO UPDATE SET "
