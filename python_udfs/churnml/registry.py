@@ -176,6 +176,12 @@ class Deployment:
     artifact_sha256: str
     threshold: float
     endpoint_output: str = "probability"  # what aws_sagemaker.invoke_endpoint answers (endpoint_outputs)
+    # prediction logging (churnml.prediction_logging; 0 = off) and the shadow challenger
+    # (churnml.shadow_models), read in the same statement so that scoring looks nothing else up
+    log_rate: float = 0.0
+    log_key: str | None = None
+    shadow_model_id: int | None = None
+    shadow_sha256: str | None = None
 
 
 def current_deployment(plpy: Plpy, name: str | None) -> Deployment:
@@ -184,8 +190,13 @@ def current_deployment(plpy: Plpy, name: str | None) -> Deployment:
                                   hint="Pass a deployed model's name, e.g. 'churn' (the default).")
     # what every scoring and sentiment call reads, also in parallel workers (churnml.parallel_read)
     rows = parallel_read.rows(plpy, "current_deployment", """
-        SELECT d.model_id, m.artifact_sha256, d.threshold, d.endpoint_output
+        SELECT d.model_id, m.artifact_sha256, d.threshold, d.endpoint_output,
+               l.sample_rate AS log_rate, l.key_column AS log_key,
+               s.model_id AS shadow_model_id, sm.artifact_sha256 AS shadow_sha256
         FROM churnml.deployments AS d JOIN churnml.models AS m ON m.id OPERATOR(pg_catalog.=) d.model_id
+        LEFT JOIN churnml.prediction_logging AS l ON l.name OPERATOR(pg_catalog.=) d.name
+        LEFT JOIN churnml.shadow_models AS s ON s.name OPERATOR(pg_catalog.=) d.name
+        LEFT JOIN churnml.models AS sm ON sm.id OPERATOR(pg_catalog.=) s.model_id
         WHERE d.name OPERATOR(pg_catalog.=) $1
         ORDER BY d.id DESC LIMIT 1""", ["pg_catalog.text"], [name])
     if not rows:
@@ -199,8 +210,11 @@ def current_deployment(plpy: Plpy, name: str | None) -> Deployment:
                  f"churnml.deploy({sql_literal(name)}).",
         )
     row = rows[0]
+    shadow = row.get("shadow_model_id")
     return Deployment(name=name, model_id=int(row["model_id"]), artifact_sha256=row["artifact_sha256"],
-                      threshold=float(row["threshold"]), endpoint_output=row["endpoint_output"])
+                      threshold=float(row["threshold"]), endpoint_output=row["endpoint_output"],
+                      log_rate=float(row.get("log_rate") or 0.0), log_key=row.get("log_key"),
+                      shadow_model_id=None if shadow is None else int(shadow), shadow_sha256=row.get("shadow_sha256"))
 
 
 def _known_names(plpy: Plpy) -> str:

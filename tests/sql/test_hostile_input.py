@@ -253,6 +253,14 @@ def timestamptz_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
         sql_type="timestamptz")
 
 
+def interval_strategy(ctx: Ctx, param: str) -> st.SearchStrategy[Arg]:
+    return hostile(
+        st.sampled_from(["30 days", "1 hour", "0", "-1 day", "P1Y2M", "1 microsecond", "178000000 years",
+                         "-178000000 years"]).map(typed("interval")),
+        st.sampled_from(["forever", "", "1 fortnight", "30 days ago ago"]).map(typed("interval")),
+        sql_type="interval")
+
+
 def deep_json(depth: int) -> str:
     return "[" * depth + "]" * depth
 
@@ -488,6 +496,7 @@ TYPE_STRATEGIES: dict[str, Callable[[Ctx, str], st.SearchStrategy[Any]]] = {
     "regclass": regclass_strategy,
     "regrole": regrole_strategy,
     "timestamp with time zone": timestamptz_strategy,
+    "interval": interval_strategy,
     "text[]": text_array_strategy,
     "bigint[]": bigint_array_strategy,
     "double precision[]": float_array_strategy,
@@ -589,6 +598,11 @@ def good_values(ctx: Ctx) -> dict[str, list[Arg]]:
         "to_role": [Arg("'churnml_loader'::regrole")], "from_role": [Arg("'churnml_loader'::regrole")],
         "schedule": [t("0 3 * * 1"), t("@daily")], "min_gain": [f(0.01), f(0.0)], "min_auc": [f(0.6)],
         "policy_id": [b(1)],
+        "sample_rate": [f(0.5), f(1.0), f(0.0)], "period": [t("month"), t("day"), t("all")],
+        "since": [Arg("now() - interval '1 day'")], "horizon": [Arg("'30 days'::interval")],
+        "min_outcomes": [b(10)],
+        "log_name": [t("churn")], "serving_model": [b(ctx.model_id)], "cutoff": [f(0.5)], "key": [t("k1")],
+        "serving_probability": [f(0.5)], "shadow_model": [b(ctx.model_id2)], "shadow_probability": [f(0.4)],
     }
 
 

@@ -7,7 +7,7 @@ the privilege check with the SQLSTATE the case names) or fails with 42501. Every
 statement runs in a transaction that is rolled back, so the cases do not depend
 on each other's writes. The catalog tests check the rules that make the matrix
 hold for objects it does not call: no PUBLIC privilege, search_path pinned, no
-SECURITY DEFINER, a COMMENT on everything — for every member of churnml and
+SECURITY DEFINER (but the one listed), a COMMENT on everything — for every member of churnml and
 churnml_aws and for the functions churnml.create_model_function makes.
 """
 
@@ -38,8 +38,12 @@ BUCKET = "churnml"
 PASSWORD = f"pw-{secrets.token_hex(8)}"
 PINNED = "search_path=pg_catalog, pg_temp"
 GROUPS = {"user": "churnml_user", "admin": "churnml_admin", "loader": "churnml_loader", "none": None}
-# The only SECURITY DEFINER functions churnml may have, each with the reason; none.
-SECURITY_DEFINER_ALLOWED: dict[str, str] = {}
+# The only SECURITY DEFINER functions churnml may have, each with the reason.
+SECURITY_DEFINER_ALLOWED: dict[str, str] = {
+    "churnml._log_prediction(text,bigint,double precision,text,double precision,bigint,double precision)":
+        "the STABLE scoring functions' one write: a sampled call into churnml.prediction_log, which their callers "
+        "(churnml_user) may not write; it writes only what a name that logs would (tests/sql/test_realized.py)",
+}
 # Functions without the pinned search_path, each with the reason. Only C functions that
 # look up no names qualify: the SET clause would protect nothing and costs a GUC save and
 # restore on every call (bulk scoring calls this once per row: 1.6 s -> 2.1 s a million rows).
@@ -60,6 +64,7 @@ UNPINNED_ALLOWED.update({
     "churnml.retrain(text,text,double precision,double precision)": CALLER_PATH,
     "churnml.schedule_retrain(text,text,text,double precision,double precision)": CALLER_PATH,
     "churnml.score(text,text,text,integer)": CALLER_PATH,
+    "churnml.record_outcomes(text,text,text,text,interval)": CALLER_PATH,
     "churnml.assess_customer(bigint,text,text,boolean,text)":
         "PL/Python, the call center's hot path: finds the settings' tables with the caller's path, then pins it "
         "itself (a SQL wrapper handing the path on cost ~30 us a call)",
@@ -302,6 +307,22 @@ CASES = [
     Case("TRUNCATE offer_log", "TRUNCATE churnml.offer_log", NOBODY),
     Case("UPDATE load_history", "UPDATE churnml.load_history SET rows = 0 WHERE id < 0", NOBODY),
     Case("TRUNCATE models", "TRUNCATE churnml.models CASCADE", NOBODY),
+    # --- prediction logging, realized performance, shadow: churnml_user reads, churnml_admin sets
+    Case("realized_performance", "SELECT * FROM churnml.realized_performance('churn')", USER, "42704"),
+    Case("SELECT prediction_log", "SELECT count(*) FROM churnml.prediction_log", USER),
+    Case("SELECT prediction_logging", "SELECT count(*) FROM churnml.prediction_logging", USER),
+    Case("SELECT shadow_models", "SELECT count(*) FROM churnml.shadow_models", USER),
+    Case("_log_prediction (what the scoring functions call)",
+         "SELECT churnml._log_prediction('churn', {{model_id}}, 0.5, 'k', 0.5)", USER),
+    Case("INSERT prediction_log", "INSERT INTO churnml.prediction_log (name, model_id, role, probability, threshold) "
+                                  "VALUES ('churn', 1, 'serving', 0.5, 0.5)", NOBODY),
+    Case("UPDATE prediction_log probability", "UPDATE churnml.prediction_log SET probability = 0", NOBODY),
+    Case("log_predictions", "SELECT churnml.log_predictions('churn', 0.1, 'phone')", ADMIN),
+    Case("record_outcomes", "SELECT * FROM churnml.record_outcomes('churn', 'public.customers', 'phone', 'churn')",
+         ADMIN, "42704"),
+    Case("start_shadow", "SELECT * FROM churnml.start_shadow('churn', 0)", ADMIN, "42704"),
+    Case("stop_shadow", "SELECT churnml.stop_shadow('churn')", ADMIN),
+    Case("promote_shadow", "SELECT * FROM churnml.promote_shadow('churn')", ADMIN, "55000"),
 ]
 
 LABELLED = """CREATE TABLE public.priv_labelled AS

@@ -500,8 +500,13 @@ def unqualified(text: str) -> tuple[list[str], list[str], list[str]]:
             continue  # an alias's column list, or a column list
         calls.append(match.group(1))
     operators = re.findall(r"(?<![<>=!:~])(=|<>|!=|<=|>=|\|\||->>?|<|>)(?![=>])", text)
+    # a WITH query's own names: no search_path can redirect them (they hide any relation of that name)
+    ctes = {m.group(1).lower() for m in re.finditer(
+        r"(?:\bWITH|,)\s+(?:RECURSIVE\s+)?([A-Za-z_]\w*)\s+AS\s+(?:NOT\s+)?(?:MATERIALIZED\s+)?\(", text,
+        re.IGNORECASE)}
     relations = [m.group(2) for m in re.finditer(
-        r"\b(FROM|JOIN|INTO|UPDATE)\s+(?!\(|\{|ONLY\b|LATERAL\b)([A-Za-z_]\w*)\b(?!\s*\.|\s*\()", text, re.IGNORECASE)]
+        r"\b(FROM|JOIN|INTO|UPDATE)\s+(?!\(|\{|ONLY\b|LATERAL\b)([A-Za-z_]\w*)\b(?!\s*\.|\s*\()", text, re.IGNORECASE)
+        if m.group(2).lower() not in ctes]
     return calls, operators, relations
 
 
@@ -580,6 +585,8 @@ def test_prepared_parameter_types_are_schema_qualified() -> None:
 def test_the_scanner_catches_unqualified_sql() -> None:
     """The scanner itself: it flags what it should and passes churnml's idioms."""
     assert unqualified("SELECT lower(x) FROM t WHERE a = b || c") == (["lower"], ["=", "||"], ["t"])
+    assert unqualified("WITH s AS (SELECT 1), u AS MATERIALIZED (SELECT 2) "
+                       "SELECT * FROM s JOIN u ON true JOIN t ON true") == ([], [], ["t"])  # WITH names are its own
     assert unqualified("SELECT pg_catalog.lower(x) FROM churnml.t AS u(a, b) "
                        "WHERE a OPERATOR(pg_catalog.=) $1 AND COALESCE(a, 'x=y') IS NULL") == ([], [], [])
     assert unqualified("INSERT INTO churnml.o AS o (a, b) VALUES ($1, $2) ON CONFLICT (a) DO UPDATE SET "

@@ -107,3 +107,23 @@ def test_standby_serves_sentiment_incentives_and_the_call_center_answer(primary:
         assert "Leave log_offer out" in (error.value.diag.message_hint or "")
         assert s.execute(ASSESS).fetchone() == p.execute(ASSESS).fetchone()
         assert p.execute("SELECT count(*) FROM churnml.offer_log").fetchone()[0] == offers
+
+
+@pytest.mark.slow
+def test_a_standby_answers_with_logging_on_and_logs_nothing(primary: str, standby: str) -> None:
+    """Prediction logging on (every call) on the primary: the standby's calls, in read-only transactions, are
+    answered as usual and not logged (docs/realized-performance.md)."""
+    with psycopg.connect(primary, autocommit=True) as admin:
+        admin.execute("SELECT churnml.log_predictions('churn', 1, 'phone')")
+        logged = admin.execute("SELECT count(*) FROM churnml.prediction_log").fetchone()[0]
+    try:
+        wait_for_replay(primary, standby)
+        with psycopg.connect(primary) as p, psycopg.connect(standby, autocommit=True) as s:
+            s.execute("SET max_parallel_workers_per_gather = 0")
+            assert abs(s.execute(QUERY).fetchone()[0] - p.execute(QUERY).fetchone()[0]) < 1e-9
+            p.rollback()  # the primary's own calls were logged in its transaction, rolled back
+        with psycopg.connect(primary) as p:
+            assert p.execute("SELECT count(*) FROM churnml.prediction_log").fetchone()[0] == logged
+    finally:
+        with psycopg.connect(primary, autocommit=True) as admin:
+            admin.execute("SELECT churnml.log_predictions('churn', 0)")

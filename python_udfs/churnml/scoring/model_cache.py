@@ -20,6 +20,7 @@ from typing import Any
 
 from churnml import endpoint_outputs, registry, server
 from churnml.errors import DataCorrupted, InvalidParameter
+from churnml.monitoring import prediction_log
 from churnml.scoring.artifact import read_stored_artifact
 from churnml.scoring.forest import forest_of
 from churnml.scoring.tree_evaluator import TreeEvaluator
@@ -139,6 +140,9 @@ class Serving:
     model: LoadedModel
     threshold: float
     endpoint_output: tuple[str, ...] = ("probability",)  # what invoke_endpoint answers (endpoint_outputs)
+    # prediction logging for this name, None while it is off: the one test per call that
+    # logging costs when it is off (churnml.monitoring.prediction_log)
+    logging: prediction_log.Logging | None = None
 
 
 _models: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
@@ -282,7 +286,8 @@ def serving(plpy: Plpy, name: str) -> Serving:
     current = Serving(statement=statement,
                       model=model(plpy, deployment.model_id, deployment.artifact_sha256),
                       threshold=deployment.threshold,
-                      endpoint_output=endpoint_outputs.fields(deployment.endpoint_output))
+                      endpoint_output=endpoint_outputs.fields(deployment.endpoint_output),
+                      logging=prediction_log.logging_of(deployment))
     _serving[name] = current
     return current
 

@@ -22,6 +22,7 @@ from churnml.errors import (
     WrongArgumentCount,
     sql_literal,
 )
+from churnml.monitoring import prediction_log
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import features_hint
 from churnml.spi import Plpy, prepared
@@ -114,7 +115,12 @@ def invoke_endpoint(plpy: Plpy, endpoint: str | None, max_rows_per_batch: int | 
             hint="Pass the features in training order (the detail lists them), or score whole rows "
                  "with churnml.will_churn(c).")
     values = [_typed(v, f, i + 1) for i, (v, f) in enumerate(zip(inputs, features, strict=True))]
-    return endpoint_outputs.answer(serving.endpoint_output, loaded.score_values(values), serving.threshold)
+    probability = loaded.score_values(values)
+    if serving.logging is not None and prediction_log.sampled(serving.logging):
+        from churnml.sql_api.scoring import log_features
+
+        log_features(plpy, endpoint, serving, probability, values)
+    return endpoint_outputs.answer(serving.endpoint_output, probability, serving.threshold)
 
 
 def _s3_uri(s3_info: dict[str, Any] | None) -> str:

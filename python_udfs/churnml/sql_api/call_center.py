@@ -23,6 +23,7 @@ from churnml.errors import (
     WrongObjectType,
     not_a_name,
 )
+from churnml.monitoring import prediction_log
 from churnml.scoring import model_cache
 from churnml.sentiment.analysis import run_one
 from churnml.source_data import pinned_search_path
@@ -226,6 +227,10 @@ def _assess(plpy: Plpy, settings: dict[str, Any], key: tuple[int, str], customer
     # encoded once for the score and the reasons (a text feature would be embedded twice)
     encoded = loaded.encode_row(values)
     probability = loaded.predict_row(encoded)
+    # keyed as the offer log is, so that offer outcomes attach to the call's log row
+    if serving.logging is not None and prediction_log.sampled(serving.logging):
+        prediction_log.log_call(plpy, settings["model"], serving, probability, f"{area_code}/{phone}",
+                                lambda: customer)
     result = run_one(message, scorer_for(plpy, "en", engine))
     sentiment = None if result is None else result.label
     confidence = None if result is None else result.confidence

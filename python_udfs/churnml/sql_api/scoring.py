@@ -25,6 +25,7 @@ from churnml.errors import (
     WrongArgumentCount,
     shown_number,
 )
+from churnml.monitoring import prediction_log
 from churnml.scoring import model_cache
 from churnml.scoring.feature_batches import encoded_batches, features_hint
 from churnml.spi import Plpy, prepared
@@ -70,14 +71,19 @@ def score_json(plpy: Plpy, name: str, row_json: str | None, _statement: float | 
     statement is now read from the server (model_cache.serving)."""
     if row_json is None:
         return None
-    loaded = model_cache.serving(plpy, name).model
+    serving = model_cache.serving(plpy, name)
+    loaded = serving.model
     row = _row(row_json)
     try:
         values = [row[n] for n in loaded.input_names]
     except KeyError as missing:
         raise UndefinedColumn(f"the row has no column {missing} that model \"{name}\" needs",
                               detail=f"Row columns: {', '.join(row)}.", hint=features_hint(loaded)) from None
-    return loaded.score_values(values)
+    probability = loaded.score_values(values)
+    if serving.logging is not None and prediction_log.sampled(serving.logging):  # all logging costs while off
+        prediction_log.log_call(plpy, name, serving, probability, prediction_log.row_key(serving.logging, row),
+                                lambda: row)
+    return probability
 
 
 @generated_entry
@@ -98,12 +104,24 @@ def score_typed(plpy: Plpy, name: str, args: list[Any]) -> float:
 
 
 def _score_typed(plpy: Plpy, name: str, values: list[Any]) -> float:
-    loaded = model_cache.serving(plpy, name).model
+    serving = model_cache.serving(plpy, name)
+    loaded = serving.model
     if len(values) != len(loaded.input_names):
         raise WrongArgumentCount(
             f"model \"{name}\" now expects {len(loaded.input_names)} features, the function passed {len(values)}",
             hint=features_hint(loaded) + " Recreate the function with churnml.create_model_function().")
-    return loaded.score_values(values)
+    probability = loaded.score_values(values)
+    if serving.logging is not None and prediction_log.sampled(serving.logging):
+        log_features(plpy, name, serving, probability, values)
+    return probability
+
+
+def log_features(plpy: Plpy, name: str, serving: model_cache.Serving, probability: float, values: list[Any]) -> None:
+    """Log a sampled call whose inputs are the serving model's features in order (a typed function,
+    invoke_endpoint): the entity key is the key column's value when the key column is a feature."""
+    by_name = dict(zip(serving.model.input_names, values, strict=True))
+    prediction_log.log_call(plpy, name, serving, probability,
+                            prediction_log.row_key(serving.logging, by_name), lambda: by_name)
 
 
 @entry
