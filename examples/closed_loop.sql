@@ -25,6 +25,22 @@ SELECT status, round(champion_auc::numeric, 3) AS champion_auc, round(challenger
        evaluated_rows, details ->> 'failed_guard' AS failed_guard
 FROM churnml.retrain('churn_monthly', 'SELECT * FROM customer_months WHERE month = 3', min_gain => 0.02);
 
+\echo '== Month 4 in production: every answer of churn_monthly is logged (in production, a sample) ...'
+SELECT name, sample_rate, key_column FROM churnml.log_predictions('churn_monthly', 1, 'phone');
+SET max_parallel_workers_per_gather = 0;  -- a parallel plan logs nothing (docs/realized-performance.md)
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE churnml.churn_flag(churnml.will_churn(c, 'churn_monthly'), 'churn_monthly')) AS flagged
+FROM (SELECT * FROM customer_months WHERE month = 4) AS c;
+RESET max_parallel_workers_per_gather;
+
+\echo '== ... and a month later the outcomes arrive: the stale champion ranked month 4 far worse than its test AUC said'
+SELECT predictions_updated, positives
+FROM churnml.record_outcomes('churn_monthly', 'SELECT * FROM customer_months WHERE month = 4', 'phone', 'churn');
+SELECT p.model_id = :monthly_id AS stale_champion, p.predictions, round(p.auc::numeric, 3) AS realized_auc,
+       round(s.test_auc::numeric, 3) AS test_auc, round(p.precision::numeric, 3) AS precision,
+       round(p.recall::numeric, 3) AS recall
+FROM churnml.realized_performance('churn_monthly', 'all') AS p JOIN churnml.model_summary AS s ON s.id = p.model_id;
+
 \echo '== Month 4: a competitor lures the international callers; trained on it, the challenger beats the stale champion on the same held-out customers of month 4 and is promoted'
 SELECT status, round(champion_auc::numeric, 3) AS champion_auc, round(challenger_auc::numeric, 3) AS challenger_auc,
        evaluated_rows, details ->> 'failed_guard' AS failed_guard

@@ -154,3 +154,19 @@ def test_the_report_plots_drift_per_monitor_run(trained: str, tmp_path: Path) ->
     page = (out / "index.html").read_text(encoding="utf-8")
     assert (out / "drift.png").read_bytes().startswith(PNG_MAGIC) and 'src="drift.png"' in page
     assert "Latest run" in page and "<strong>ok</strong>" in page
+
+
+@pytest.mark.slow
+def test_the_report_shows_realized_performance_and_retraining(trained: str, tmp_path: Path) -> None:
+    with psycopg.connect(trained, autocommit=True) as conn:
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        conn.execute("SELECT churnml.log_predictions('small', 1, 'phone')")
+        conn.execute("SELECT count(churnml.will_churn(c, 'small')) FROM customers AS c")
+        conn.execute("SELECT * FROM churnml.record_outcomes('small', 'customers', 'phone', 'churn')")
+        conn.execute("SELECT * FROM churnml.retrain('small', 'customers', min_gain => 0.5)")  # kept: no gain of 0.5
+    out = tmp_path / "production"
+    result = churnml("report", "small", "--dsn", trained, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert (out / "realized.png").read_bytes().startswith(PNG_MAGIC) and 'src="realized.png"' in page
+    assert "<h3>Retraining</h3>" in page and "does not beat the champion" in page

@@ -114,6 +114,13 @@ def compare_rows(model: Model, compared: Sequence[Model]) -> list[list[str]]:
             for m in (model, *compared)]
 
 
+def retrain_rows(retrains: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """churnml.retrain_history rows as the report's table shows them."""
+    return [[r["started_at"].strftime("%Y-%m-%d %H:%M"), str(r["trigger"]), str(r["status"]),
+             str(r["champion_id"] or ""), str(r["challenger_id"] or ""), fmt(r["champion_auc"]),
+             fmt(r["challenger_auc"]), str(r["reason"])] for r in retrains]
+
+
 def render(model: Model, compared: Sequence[Model], inputs: Sequence[dict[str, Any]], depths: Sequence[int],
            counts: dict[str, int] | None, best: dict[str, Any] | None, do_nothing: float | None,
            costs: dict[str, float], files: dict[str, str | None], tree_text: str, generated_at: datetime,
@@ -126,5 +133,5 @@ def render(model: Model, compared: Sequence[Model], inputs: Sequence[dict[str, A
         reading=reading(model, inputs, counts), counts=counts, rates=mx.rates(counts) if counts else None,
         best=best, do_nothing=do_nothing, costs=costs, files=files, tree_text=tree_text,
         metric_rows=metric_rows(model), weight_rows=weight_rows(inputs), compare_rows=compare_rows(model, compared),
-        version=VERSION, generated_at=generated_at, production=production or {},
+        version=VERSION, generated_at=generated_at, production=production or {}, retrain_rows=retrain_rows,
     )

@@ -7,6 +7,7 @@
     tree.png         the first tree as a diagram (its text form is on the page)
     depths.png       how deep the trees are
     drift.png        PSI of the score and of the features that moved most, per monitor run
+    realized.png     realized AUC per period and model (logged calls with outcomes) against its test AUC
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from churnml.training import metrics as mx
 from churnml_client.report.formatting import fmt, money
-from churnml_client.report.production import MonitorRun
+from churnml_client.report.production import MonitorRun, Realized
 from churnml_client.report.queries import SPLITS, Model
 
 TOP_FEATURES = 15
@@ -284,3 +285,37 @@ def plot_drift(runs: Sequence[MonitorRun], out_dir: Path) -> str:
     ax.set_xlabel("monitor run (UTC)")
     fig.tight_layout()
     return _save(fig, out_dir, "drift.png")
+
+
+def plot_realized(rows: Sequence[Realized], out_dir: Path) -> str:
+    """Realized AUC per period for each model and role (logged calls whose outcome arrived), beside the test
+    AUC its held-out rows promised (dashed): a model whose customers changed falls below its line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4.4))
+    periods = sorted({r.period_start for r in rows if r.period_start is not None})
+    position = {p: i for i, p in enumerate(periods)}
+    series = sorted({(r.model_id, r.role) for r in rows})
+    for i, (model_id, role) in enumerate(series):
+        color = COMPARE_COLORS[i % len(COMPARE_COLORS)]
+        points = [r for r in rows if (r.model_id, r.role) == (model_id, role) and r.auc is not None]
+        xs = [position.get(r.period_start, 0) if r.period_start is not None else 0 for r in points]
+        ax.plot(xs, [r.auc for r in points], marker="o", markersize=6, linewidth=1.8, color=color,
+                linestyle="-" if role == "serving" else ":",
+                label=f"model {model_id} ({role}), {sum(r.outcomes for r in points):,} outcomes")
+        test_auc = next((r.test_auc for r in points if r.test_auc is not None), None)
+        if test_auc is not None:
+            ax.axhline(test_auc, color=color, linestyle="--", linewidth=1, alpha=0.7,
+                       label=f"model {model_id}: test AUC {test_auc:.3f}")
+    ax.set_xticks(range(len(periods)) or [0],
+                  [p.strftime("%Y-%m-%d") for p in periods] or ["all"], fontsize=8)
+    ax.set_xlim(-0.5, max(len(periods) - 0.5, 0.5))
+    lowest = min([r.auc for r in rows if r.auc is not None] + [r.test_auc for r in rows if r.test_auc is not None])
+    ax.set_ylim(min(0.5, lowest - 0.05), 1.0)
+    ax.set_ylabel("AUC on logged calls with outcomes")
+    ax.set_xlabel("period the calls were made in (UTC)")
+    ax.set_title("Realized performance: how the answers did once the truth arrived", fontsize=11, loc="left")
+    ax.grid(alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return _save(fig, out_dir, "realized.png")

@@ -13,7 +13,7 @@ from churnml.errors import ChurnmlError
 from churnml.training import explain
 from churnml.training import metrics as mx
 from churnml_client.report import page, plots
-from churnml_client.report.production import monitor_runs
+from churnml_client.report.production import monitor_runs, realized, retrain_history
 from churnml_client.report.queries import Model, business_costs, load_model
 
 DEFAULT_COSTS = {"fp": 50.0, "fn": 500.0, "tp": 50.0, "tn": 0.0}
@@ -44,7 +44,8 @@ def write_report(
     configured = business_costs(conn, model.deployment) or DEFAULT_COSTS
     given = {"fp": fp_cost, "fn": fn_cost, "tp": tp_cost, "tn": tn_cost}
     costs = {k: float(v) if v is not None else float(configured[k]) for k, v in given.items()}
-    production = {"runs": monitor_runs(conn, model.deployment)}
+    production = {"runs": monitor_runs(conn, model.deployment), "realized": realized(conn, model.deployment),
+                  "retrains": retrain_history(conn, model.deployment)}
     try:
         index = _write(model, compared, Path(out_dir), costs, production)
     except ChurnmlError as exc:  # e.g. a cost that is not a number
@@ -56,7 +57,7 @@ def write_report(
 
 # The files a report consists of: the only ones it writes, or replaces.
 REPORT_FILES = ("index.html", "importance.png", "roc.png", "scores.png", "cost.png", "tree.png", "depths.png",
-                "drift.png")
+                "drift.png", "realized.png")
 GENERATOR = '<meta name="generator" content="churnml report">'
 
 
@@ -109,6 +110,7 @@ def _write(model: Model, compared: Sequence[Model], out_dir: Path, costs: dict[s
         "tree": plots.plot_tree(explain.tree_to_dict(model.booster, 0, output_names), out_dir) if depths else None,
         "depths": plots.plot_depths(depths, model.params.get("max_depth"), out_dir),
         "drift": plots.plot_drift(production["runs"], out_dir) if production["runs"] else None,
+        "realized": plots.plot_realized(production["realized"], out_dir) if production["realized"] else None,
     }
     tree_text = explain.tree_to_text(model.booster, 0, output_names) if depths else ""
     html = page.render(model, compared, inputs, depths, counts, best, do_nothing, costs, files, tree_text,
