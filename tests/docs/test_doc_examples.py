@@ -4,8 +4,8 @@ on fresh demo data, and what a block shows it prints is what it prints.
 How a document runs (tests/docs/doc_examples.py says how blocks are marked and compared):
 
 - **Fresh demo data, as `make demo` makes it.** Once per session: 10,000 customers with seed
-  42 (`churnml data generate`), examples/train_churn.sql and examples/call_center.sql, into a
-  template database. For each document: database `telco` on the test server is dropped and
+  42 and their 4 simulated months (`churnml data generate --months 4`), examples/train_churn.sql,
+  examples/call_center.sql and examples/closed_loop.sql, into a template database. For each document: database `telco` on the test server is dropped and
   created again from that template; the bucket `churnml` of a local S3 server (SeaweedFS,
   `churnml s3 start`'s code, whose endpoint the test server reads from its s3.json) is emptied,
   and `make demo`'s `churnml export ... s3://churnml/incoming/customers` and
@@ -145,9 +145,12 @@ def docs_env(server_url: str, make_database: Callable[..., str]) -> Iterator[Doc
     if not os.access(datadir, os.W_OK):
         pytest.skip(f"cannot write the server's S3 configuration into {datadir}")
     template = make_database("docs_demo")  # `churnml db start`: telco with the extension
-    with psycopg.connect(template) as conn:
-        datagen.load(conn, 10_000, 42, progress=False)  # `churnml data generate --customers 10000 --seed 42`
-    for example in ("train_churn", "call_center"):
+    with psycopg.connect(template) as conn:  # `churnml data generate --customers 10000 --seed 42 --months 4`
+        datagen.load(conn, 10_000, 42, progress=False)
+        datagen.load_months(conn, 10_000, 42, 4, datagen.parse_drift(None, 4)[0], progress=False)
+    # make demo's examples but loaders.sql, which fresh_demo runs for each document (the bucket is emptied);
+    # closed_loop.sql touches neither the bucket nor what loaders.sql makes, so running it first is the same
+    for example in ("train_churn", "call_center", "closed_loop"):
         result = run_psql(template, "-q", "-v", "ON_ERROR_STOP=1", "-P", "pager=off", "-f",
                           f"examples/{example}.sql", cwd=REPO)
         assert result.returncode == 0, result.stdout
@@ -381,8 +384,8 @@ def test_demo_preparation_follows_the_makefile() -> None:
     from tests.examples.test_examples import _demo_recipe
 
     recipe = _demo_recipe()
-    assert any("data generate --customers 10000 --seed 42" in line for line in recipe), recipe
+    assert any("data generate --customers 10000 --seed 42 --months 4" in line for line in recipe), recipe
     ran = [m.group(1) for line in recipe for m in [re.search(r"-f examples/(\w+)\.sql", line)] if m]
-    assert ran == ["train_churn", "call_center", "loaders"], ran
+    assert ran == ["train_churn", "call_center", "loaders", "closed_loop"], ran
     assert any(line.endswith(" ".join(f'"{a}"' if " " in a else a for a in DEMO_EXPORT)) for line in recipe)
 
