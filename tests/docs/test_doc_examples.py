@@ -3,14 +3,14 @@ on fresh demo data, and what a block shows it prints is what it prints.
 
 How a document runs (tests/docs/doc_examples.py says how blocks are marked and compared):
 
-- **Fresh demo data, as `make demo` makes it.** Once per session: 10,000 customers with seed
-  42 and their 4 simulated months (`churnml data generate --months 4`), examples/train_churn.sql,
-  examples/call_center.sql and examples/closed_loop.sql, into a template database. For each document: database `telco` on the test server is dropped and
-  created again from that template; the bucket `churnml` of a local S3 server (SeaweedFS,
-  `churnml s3 start`'s code, whose endpoint the test server reads from its s3.json) is emptied,
-  and `make demo`'s `churnml export ... s3://churnml/incoming/customers` and
-  examples/loaders.sql run again. (docs/sql-reference.md is generated from the catalog and
-  tested by test_sql_reference.py.)
+- **Fresh demo data, as `make demo` makes it.** Once per session: 10,000 customers with seed 42
+  and their 4 simulated months (`churnml data generate --months 4`), examples/train_churn.sql,
+  examples/call_center.sql and examples/closed_loop.sql, into a template database. For each
+  document: database `telco` on the test server is dropped and created again from that template;
+  the bucket `churnml` of a local S3 server (SeaweedFS, `churnml s3 start`'s code, whose endpoint
+  the test server reads from its s3.json) is emptied, and `make demo`'s `churnml export ...
+  s3://churnml/incoming/customers` and examples/loaders.sql run again. (docs/sql-reference.md is
+  generated from the catalog and tested by test_sql_reference.py.)
 - **One psql session per document**: `churnml db psql -X -v ON_ERROR_STOP=1 -P pager=off`
   on `telco`, as a reader pastes into it, so psql's meta-commands (`\\gset`, `\\x`) work, and
   session state (SET, temporary tables, variables) lasts from block to block. The blocks are
