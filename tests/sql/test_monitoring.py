@@ -212,3 +212,20 @@ def test_profiles_and_runs_survive_dump_and_restore(telco: str, make_database: C
         assert src.execute(query).fetchall() == dst.execute(query).fetchall()
         assert src.execute(runs).fetchall() == dst.execute(runs).fetchall()
         assert json.loads(dst.execute("SELECT max(features::text) FROM churnml.monitor_runs").fetchone()[0])
+
+
+def test_a_sentiment_deployment_is_not_watched(telco: str) -> None:
+    labelled = ", ".join(f"('{text}', '{label}')" for text, label in (
+        ("the bill is wrong again", "negative"), ("I was charged twice", "negative"),
+        ("my calls keep dropping", "negative"), ("great service, thank you", "positive"),
+        ("the new plan is excellent", "positive"), ("very happy with the coverage", "positive"),
+        ("what are your opening hours", "neutral"), ("how do I change my address", "neutral"),
+        ("when is my bill due", "neutral")))
+    with psycopg.connect(telco) as conn:
+        conn.execute(f"CREATE TEMP TABLE tones AS SELECT * FROM (VALUES {labelled}) AS t(message, label), "
+                     "generate_series(1, 2)")
+        conn.execute("SELECT churnml.train_sentiment('tone', 'tones', 'message', 'label', deploy => true)")
+        with pytest.raises(psycopg.errors.WrongObjectType) as caught:
+            conn.execute("SELECT churnml.monitor('tone', 'tones')")
+        assert "churn models" in (caught.value.diag.message_primary or "")
+        conn.rollback()

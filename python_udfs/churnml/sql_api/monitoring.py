@@ -101,6 +101,21 @@ def _scores(loaded: Any, columns: dict[str, list[Any]], rows: int) -> Any:
     return out
 
 
+def _churn_model(plpy: Plpy, model_id: int, what: str) -> Any:
+    """The loaded churn model `model_id`; a sentiment model is 42809 in monitoring's words."""
+    from churnml.errors import WrongObjectType
+    from churnml.scoring import model_cache
+
+    plan = prepared(plpy, "model_kind", "SELECT kind FROM churnml.models WHERE id OPERATOR(pg_catalog.=) $1",
+                    ["bigint"])
+    kind = plpy.execute(plan, [model_id])
+    if kind and kind[0]["kind"] != "churn":
+        raise WrongObjectType(f"model {model_id} is a {kind[0]['kind']} model: drift is watched for churn models",
+                              detail=f"{what[0].upper()}{what[1:]} a {kind[0]['kind']} model, whose inputs are text.",
+                              hint="Pass the name of a deployed churn model, e.g. 'churn'.")
+    return model_cache.by_id(plpy, model_id)
+
+
 def _caller_path(plpy: Plpy) -> str:
     current = server.setting("search_path")
     if current is None:  # outside a backend
@@ -114,7 +129,6 @@ def _caller_path(plpy: Plpy) -> str:
 def monitor(plpy: Plpy, name: str | None, source: str | None, max_rows: int | None) -> dict[str, Any]:
     """Compare the population in `source` with the reference profile of the model `name` serves: PSI per
     feature and for the score, a status, kept as a row of churnml.monitor_runs (returned)."""
-    from churnml.scoring import model_cache
     from churnml.source_data import pinned_search_path, read_sample
 
     started = time.perf_counter()
@@ -130,8 +144,8 @@ def monitor(plpy: Plpy, name: str | None, source: str | None, max_rows: int | No
         warn, alert, default_rows = _thresholds(plpy, name)
         limit = _check_max_rows(max_rows, default_rows)
         deployment = registry.current_deployment(plpy, name)
+        loaded = _churn_model(plpy, deployment.model_id, f'"{name}" serves')
         profile = _stored_profile(plpy, deployment.model_id, name)
-        loaded = model_cache.by_id(plpy, deployment.model_id)
         wanted = list(loaded.input_names)
         data = read_sample(plpy, source, caller_path, wanted=wanted, max_rows=limit)
         if data.rows == 0:
@@ -189,7 +203,6 @@ def monitor(plpy: Plpy, name: str | None, source: str | None, max_rows: int | No
 def capture_profile(plpy: Plpy, model: str | None, source: str | None, max_rows: int | None) -> dict[str, Any]:
     """A reference profile for a model from the rows it was trained on (models trained before 0.3.0, or
     registered from outside): its held-out scores when it has them, else its scores of those rows."""
-    from churnml.scoring import model_cache
     from churnml.source_data import pinned_search_path, read_sample
 
     caller_path = _caller_path(plpy)
@@ -199,7 +212,7 @@ def capture_profile(plpy: Plpy, model: str | None, source: str | None, max_rows:
             raise InvalidParameter("source must name a table or view, or be a query",
                                    hint="Pass the rows the model was trained on, e.g. 'customers'.")
         limit = _check_max_rows(max_rows, MAX_ROWS_LIMIT)
-        loaded = model_cache.by_id(plpy, model_id)
+        loaded = _churn_model(plpy, model_id, "it is")
         data = read_sample(plpy, source, caller_path, wanted=list(loaded.input_names), max_rows=limit)
         if data.rows == 0:
             raise ObjectNotInPrerequisiteState("the source has no rows to profile",
