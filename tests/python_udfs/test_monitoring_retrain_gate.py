@@ -33,7 +33,8 @@ def test_a_better_challenger_is_promoted() -> None:
     assert verdict.status == "promoted", verdict.reason
     assert verdict.challenger_auc is not None and verdict.champion_auc is not None
     assert verdict.challenger_auc > 0.9 > 0.6 > verdict.champion_auc
-    assert verdict.details["guards"] == dict.fromkeys(("constant_scores", "mean_score", "min_auc", "min_gain"), True)
+    assert verdict.details["guards"] == dict.fromkeys(
+        ("constant_scores", "mean_score", "min_auc", "min_gain", "significant_gain"), True)
 
 
 @pytest.mark.parametrize(("champion", "challenger", "min_gain", "min_auc", "guard"), [
@@ -119,3 +120,28 @@ def test_the_job_command_is_built_from_an_integer_only() -> None:
     assert retrain_schedule.job_command(7) == "SELECT churnml.run_scheduled_retrain(7)"
     with pytest.raises((TypeError, ValueError)):
         retrain_schedule.job_command("7); DROP TABLE x; --")  # type: ignore[arg-type]  # what a caller cannot pass
+
+
+def test_a_gain_within_chance_is_kept() -> None:
+    """Two models of the same quality on 300 rows: one is ahead by chance; min_gain 0 would promote it."""
+    labels, y = rows(n=300)
+    verdict = judge(labels, scores_with_auc(y, 1.0, 1), scores_with_auc(y, 1.0, 2), min_gain=0.0, min_auc=0.0)
+    if verdict.details["gain"] > 0:
+        assert verdict.status == "kept" and verdict.details["failed_guard"] == "significant_gain", verdict.reason
+        assert "within chance" in verdict.reason
+    assert verdict.details["gain_se"] > 0.01
+
+
+def test_delong_agrees_with_a_paired_bootstrap() -> None:
+    from churnml.training.metrics import roc_auc
+
+    _, y = rows(n=600, seed=3)
+    old, new = np.asarray(scores_with_auc(y, 1.0, 4)), np.asarray(scores_with_auc(y, 1.6, 5))
+    gain, se = retrain_gate.delong_gain(y, old, new)
+    assert gain == pytest.approx(roc_auc(y, new) - roc_auc(y, old), abs=1e-9)
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(400):
+        i = rng.integers(0, len(y), len(y))
+        draws.append(roc_auc(y[i], new[i]) - roc_auc(y[i], old[i]))
+    assert se == pytest.approx(float(np.std(draws)), rel=0.2)

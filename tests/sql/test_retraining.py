@@ -124,7 +124,8 @@ def test_challenger_on_changed_concept_beats_stale_champion_and_is_promoted(db: 
         assert conn.execute("SELECT strategy FROM churnml.deployments WHERE name = 'drift' ORDER BY id DESC "
                             "LIMIT 1").fetchone()[0] == "retrain"
         details = row["details"]
-        assert details["guards"] == {"constant_scores": True, "mean_score": True, "min_auc": True, "min_gain": True}
+        assert details["guards"] == {"constant_scores": True, "mean_score": True, "min_auc": True, "min_gain": True,
+                                     "significant_gain": True}
         assert 0.1 < details["observed_rate"] < 0.3
         # the new model serves every session's next statement
         assert conn.execute("SELECT churnml.will_churn(c, 'drift') FROM concept_b AS c LIMIT 1").fetchone()[0] >= 0

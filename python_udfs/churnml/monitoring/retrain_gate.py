@@ -10,7 +10,11 @@ order (the first that fails is the reason kept in churnml.retrain_history):
    of 2, or 0.02 absolute for rare churn): a model whose average is far off is miscalibrated
    or trained on something else;
 4. its AUC is at least min_auc;
-5. its AUC beats the champion's by at least min_gain.
+5. its AUC beats the champion's by at least min_gain;
+6. and the gain is more than chance on these rows: DeLong's test for two correlated ROC curves
+   (the same rows scored by both models) puts the one-sided 95% lower bound of the gain above 0.
+   On 300 rows an AUC moves by 0.02 to 0.03 from sampling alone, so min_gain by itself would
+   promote noise when two models are close.
 
 Pure Python over arrays: no database, so it is tested on its own.
 """
@@ -33,6 +37,7 @@ MIN_ROWS_PER_CLASS = 5
 MIN_SCORE_STD = 1e-4
 MEAN_RATIO = 2.0
 MEAN_SLACK = 0.02
+Z_ONE_SIDED_95 = 1.6449  # the normal quantile of 0.95
 
 
 @dataclass
@@ -61,6 +66,27 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc(labels, scores))
 
 
+def delong_gain(labels: np.ndarray, champion: np.ndarray, challenger: np.ndarray) -> tuple[float, float]:
+    """(challenger AUC - champion AUC, its standard error) by DeLong's method for two correlated ROC
+    curves, in the O(n log n) form of Sun and Xu (2014): midranks, then each model's structural
+    components over the churned and the stayed rows, and their covariance."""
+    from scipy.stats import rankdata
+
+    positive = labels > 0.5
+    m, n = int(positive.sum()), int((~positive).sum())
+    scores = np.vstack([champion, challenger])
+    pos, neg = scores[:, positive], scores[:, ~positive]
+    tx = np.vstack([rankdata(row) for row in pos])
+    ty = np.vstack([rankdata(row) for row in neg])
+    tz = np.vstack([rankdata(row) for row in np.hstack([pos, neg])])
+    aucs = tz[:, :m].sum(axis=1) / m / n - (m + 1.0) / (2.0 * n)
+    v01 = (tz[:, :m] - tx) / n
+    v10 = 1.0 - (tz[:, m:] - ty) / m
+    cov = np.cov(v01) / m + np.cov(v10) / n
+    variance = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
+    return float(aucs[1] - aucs[0]), math.sqrt(max(variance, 0.0))
+
+
 def judge(labels: list[bool], champion_scores: list[float], challenger_scores: list[float], *,
           min_gain: float, min_auc: float) -> Verdict:
     """The gate's decision on the same evaluation rows (see the module's docstring)."""
@@ -81,11 +107,15 @@ def judge(labels: list[bool], champion_scores: list[float], challenger_scores: l
     observed = positives / rows
     champion_auc, challenger_auc = _auc(y, old), _auc(y, new)
     gain = challenger_auc - champion_auc
+    _, gain_se = delong_gain(y, old, new)
+    lower = gain - Z_ONE_SIDED_95 * gain_se
     details.update({
         "observed_rate": observed,
         "champion": {"auc": champion_auc, "mean_score": float(old.mean()), "score_std": float(old.std())},
         "challenger": {"auc": challenger_auc, "mean_score": float(new.mean()), "score_std": float(new.std())},
         "gain": gain,
+        "gain_se": gain_se,
+        "gain_lower_95": lower,
     })
     mean = float(new.mean())
     low, high = observed / MEAN_RATIO - MEAN_SLACK, observed * MEAN_RATIO + MEAN_SLACK
@@ -100,11 +130,14 @@ def judge(labels: list[bool], champion_scores: list[float], challenger_scores: l
         ("min_gain", gain >= min_gain,
          f"the challenger's AUC {challenger_auc:.4f} does not beat the champion's {champion_auc:.4f} by "
          f"min_gain {min_gain:g} (gain {gain:+.4f})"),
+        ("significant_gain", lower > 0.0 or (gain_se == 0.0 and gain > 0.0),
+         f"the challenger's gain {gain:+.4f} over the champion is within chance on {rows} rows (DeLong standard "
+         f"error {gain_se:.4f}: the 95% lower bound {lower:+.4f} is not above 0)"),
     ]
     details["guards"] = {guard: passed for guard, passed, _ in guards}
     for guard, passed, reason in guards:
         if not passed:
             return Verdict("kept", reason, champion_auc, challenger_auc, {**details, "failed_guard": guard})
     return Verdict("promoted", f"the challenger's AUC {challenger_auc:.4f} beats the champion's {champion_auc:.4f} "
-                   f"by {gain:+.4f} (min_gain {min_gain:g}) and it passes every guard",
+                   f"by {gain:+.4f} (min_gain {min_gain:g}; 95% lower bound {lower:+.4f}) and it passes every guard",
                    champion_auc, challenger_auc, details)
