@@ -26,41 +26,16 @@ CREATE OR REPLACE FUNCTION churnml._log_prediction(
     log_name text, serving_model bigint, cutoff float8, key text, serving_probability float8,
     shadow_model bigint DEFAULT NULL, shadow_probability float8 DEFAULT NULL
 ) RETURNS boolean
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    serving_row bigint;
-BEGIN
-    -- Only what a name that logs would write: logging on, a model and cutoff the name has served
-    -- (any of its deployments: a deploy during a long statement must not drop its calls), the
-    -- shadow the name has now. Anything else is not logged (false), never an error: logging must
-    -- not fail the call that is being answered. One statement per row written: the checks are
-    -- the INSERT's own conditions.
-    INSERT INTO churnml.prediction_log (name, model_id, role, entity_key, probability, threshold)
-    SELECT log_name, serving_model, 'serving', key, serving_probability, cutoff
-    WHERE serving_probability OPERATOR(pg_catalog.>=) 0 AND serving_probability OPERATOR(pg_catalog.<=) 1
-      AND EXISTS (SELECT FROM churnml.prediction_logging AS l
-                  WHERE l.name OPERATOR(pg_catalog.=) log_name AND l.sample_rate OPERATOR(pg_catalog.>) 0)
-      AND EXISTS (SELECT FROM churnml.deployments AS d
-                  WHERE d.name OPERATOR(pg_catalog.=) log_name AND d.model_id OPERATOR(pg_catalog.=) serving_model
-                    AND d.threshold OPERATOR(pg_catalog.=) cutoff)
-    RETURNING id INTO serving_row;
-    IF serving_row IS NULL THEN
-        RETURN false;
-    END IF;
-    IF shadow_model IS NOT NULL THEN
-        INSERT INTO churnml.prediction_log (name, model_id, role, entity_key, probability, threshold, serving_id)
-        SELECT log_name, shadow_model, 'shadow', key, shadow_probability, cutoff, serving_row
-        WHERE shadow_probability OPERATOR(pg_catalog.>=) 0 AND shadow_probability OPERATOR(pg_catalog.<=) 1
-          AND EXISTS (SELECT FROM churnml.shadow_models AS s
-                      WHERE s.name OPERATOR(pg_catalog.=) log_name AND s.model_id OPERATOR(pg_catalog.=) shadow_model);
-    END IF;
-    RETURN true;
-END
+# Writes only the call churnml's scoring code is logging right now (monitoring/prediction_log.py): called
+# from SQL by anyone else, it writes nothing and returns false. Logging never fails the call answered.
+import churnml.monitoring.prediction_log as log
+return log.write(plpy, (log_name, serving_model, cutoff, key, serving_probability, shadow_model, shadow_probability))
 $$;
 COMMENT ON FUNCTION churnml._log_prediction(text, bigint, float8, text, float8, bigint, float8) IS
-'Internal: writes one sampled scoring call to churnml.prediction_log (what the STABLE scoring functions call, which may not write themselves). SECURITY DEFINER so that churnml_user''s calls are logged without churnml_user being able to write the log; it writes only what a name that logs would write (logging on, a model and cutoff the name has served, its current shadow), else returns false. Not PARALLEL SAFE: nothing is logged in parallel mode.';
+'Internal: writes one sampled scoring call to churnml.prediction_log (what the STABLE scoring functions call, which may not write themselves). SECURITY DEFINER so that churnml_user''s calls are logged without churnml_user being able to write the log; it writes only the call churnml''s own scoring code is logging at that moment (called from SQL directly it writes nothing and returns false), and only what a name that logs would write (logging on, a model and cutoff the name has served, its current shadow). Not PARALLEL SAFE: nothing is logged in parallel mode.';
 
 CREATE OR REPLACE FUNCTION churnml._outcome_label(value text) RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE

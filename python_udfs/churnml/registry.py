@@ -270,8 +270,16 @@ def insert_deployment(plpy: Plpy, name: str, model_id: int, threshold: float, st
         VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, $6, $7, $8) RETURNING id""",
         ["pg_catalog.text", "bigint", "pg_catalog.float8", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text",
          "bigint", "pg_catalog.text"])
-    return int(plpy.execute(plan, [name, model_id, threshold, strategy, _json(metrics), cutoff_source,
-                                   restores, endpoint_output])[0]["id"])
+    deployment_id = int(plpy.execute(plan, [name, model_id, threshold, strategy, _json(metrics), cutoff_source,
+                                            restores, endpoint_output])[0]["id"])
+    # a shadow that now serves is no challenger any more: left running, every logged call would log the
+    # model twice (serving and shadow) and promote_shadow would compare it with itself
+    stop = prepared(plpy, "stop_serving_shadow", """
+        DELETE FROM churnml.shadow_models WHERE name OPERATOR(pg_catalog.=) $1 AND model_id OPERATOR(pg_catalog.=) $2
+        RETURNING model_id""", ["pg_catalog.text", "bigint"])
+    if plpy.execute(stop, [name, model_id]):
+        plpy.notice(f'churnml: model {model_id} was the shadow of "{name}" and now serves it: its shadow is stopped')
+    return deployment_id
 
 
 def deployment_history(plpy: Plpy, name: str) -> list[dict[str, Any]]:

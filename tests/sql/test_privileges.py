@@ -42,7 +42,8 @@ GROUPS = {"user": "churnml_user", "admin": "churnml_admin", "loader": "churnml_l
 SECURITY_DEFINER_ALLOWED: dict[str, str] = {
     "churnml._log_prediction(text,bigint,double precision,text,double precision,bigint,double precision)":
         "the STABLE scoring functions' one write: a sampled call into churnml.prediction_log, which their callers "
-        "(churnml_user) may not write; it writes only what a name that logs would (tests/sql/test_realized.py)",
+        "(churnml_user) may not write; it writes only the call churnml's own scoring code is logging at that moment "
+        "(from SQL directly: nothing), and only what a name that logs would (tests/sql/test_realized.py)",
 }
 # Functions without the pinned search_path, each with the reason. Only C functions that
 # look up no names qualify: the SET clause would protect nothing and costs a GUC save and

@@ -320,11 +320,13 @@ def test_privileges(conn: psycopg.Connection, logins: dict[str, str]) -> None:
         assert _sqlstate(logins["user"], statement) == "42501", statement
         assert _sqlstate(logins["none"], statement) == "42501", statement
     assert _sqlstate(logins["none"], "SELECT churnml.will_churn(c) FROM public.cust AS c LIMIT 1") == "42501"
-    # what churnml_user can reach directly writes only what a logging call would: a model the name never
-    # served is not logged
+    # what churnml_user can reach directly writes nothing: only churnml's own scoring code logs (even a
+    # call that names a model and cutoff the name serves cannot forge a row)
     with psycopg.connect(logins["user"], autocommit=True) as user:
+        before = user.execute("SELECT count(*) FROM churnml.prediction_log").fetchone()[0]
         assert user.execute("SELECT churnml._log_prediction('churn', %s, %s, 'x', 0.5)", (model_id, cutoff)
-                            ).fetchone()[0] is True
+                            ).fetchone()[0] is False
+        assert user.execute("SELECT count(*) FROM churnml.prediction_log").fetchone()[0] == before
         assert user.execute("SELECT churnml._log_prediction('churn', %s, %s, 'x', 0.5)", (model_id + 1000, cutoff)
                             ).fetchone()[0] is False
         assert user.execute("SELECT churnml._log_prediction('other', %s, %s, 'x', 0.5)", (model_id, cutoff)

@@ -240,3 +240,30 @@ def test_logs_settings_and_shadow_survive_pg_dump_and_restore(conn: psycopg.Conn
         dst.execute("SET max_parallel_workers_per_gather = 0")
         dst.execute("SELECT churnml.will_churn(c) FROM public.cust AS c LIMIT 1")
         assert dst.execute("SELECT count(*) FROM churnml.prediction_log").fetchone()[0] == 42
+
+
+def test_deploying_the_shadow_stops_it(conn: psycopg.Connection, models: tuple[str, int, int]) -> None:
+    """A shadow that serves is no challenger: left running, each logged call would log the model twice."""
+    _, strong, weak = models
+    conn.execute("SELECT * FROM churnml.start_shadow('churn', %s)", (weak,))
+    conn.execute("SELECT churnml.deploy('churn', %s)", (weak,))
+    assert conn.execute("SELECT count(*) FROM churnml.shadow_models WHERE name = 'churn'").fetchone()[0] == 0
+    conn.execute("SELECT churnml.log_predictions('churn', 1, 'phone')")
+    before = conn.execute("SELECT count(*) FROM churnml.prediction_log WHERE role = 'shadow'").fetchone()[0]
+    conn.execute("SELECT count(churnml.will_churn(c)) FROM (SELECT * FROM customers LIMIT 20) AS c")
+    assert conn.execute("SELECT count(*) FROM churnml.prediction_log WHERE role = 'shadow'").fetchone()[0] == before
+    conn.execute("SELECT churnml.deploy('churn', %s)", (strong,))
+
+
+def test_nobody_can_forge_shadow_rows_from_sql(conn: psycopg.Connection, models: tuple[str, int, int]) -> None:
+    """The definer function writes only the call churnml's scoring code is logging: typed into SQL (here by
+    a superuser, who could write the table anyway; churnml_user the same) it writes nothing."""
+    _, strong, weak = models
+    conn.execute("SELECT * FROM churnml.start_shadow('churn', %s)", (weak,))
+    conn.execute("SELECT churnml.log_predictions('churn', 1, 'phone')")
+    cutoff = conn.execute("SELECT threshold FROM churnml.current_deployments WHERE name = 'churn'").fetchone()[0]
+    before = conn.execute("SELECT count(*) FROM churnml.prediction_log").fetchone()[0]
+    forged = conn.execute("SELECT churnml._log_prediction('churn', %s, %s, 'k', 0.5, %s, 0.99)",
+                          (strong, cutoff, weak)).fetchone()[0]
+    assert forged is False
+    assert conn.execute("SELECT count(*) FROM churnml.prediction_log").fetchone()[0] == before

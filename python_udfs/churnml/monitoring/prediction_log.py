@@ -105,8 +105,61 @@ def log_call(plpy: Plpy, name: str, serving: Serving, probability: float, key: A
     plan = prepared(plpy, "log_prediction", "SELECT churnml._log_prediction($1, $2, $3, $4, $5, $6, $7)",
                     ["pg_catalog.text", "pg_catalog.int8", "pg_catalog.float8", "pg_catalog.text",
                      "pg_catalog.float8", "pg_catalog.int8", "pg_catalog.float8"])
-    plpy.execute(plan, [name, serving.model.model_id, serving.threshold, entity_key(key), float(probability),
-                        shadow_id, shadow_probability])
+    call = (name, serving.model.model_id, float(serving.threshold), entity_key(key), float(probability),
+            shadow_id, shadow_probability)
+    _PENDING[:] = [call]
+    try:
+        plpy.execute(plan, list(call))
+    finally:
+        _PENDING.clear()
+
+
+# The call log_call is writing, claimed by churnml._log_prediction (which runs in this backend's one
+# Python interpreter): the definer function writes a row only when churnml's own scoring code is
+# writing exactly that row, so a churnml_user calling it from SQL cannot forge log rows (say, shadow
+# probabilities that make promote_shadow deploy a worse model). Only Python can set it, and churnml_user
+# cannot run Python (plpython3u is untrusted).
+_PENDING: list[tuple[Any, ...]] = []
+
+
+def claimed(call: tuple[Any, ...]) -> bool:
+    """Whether `call` (churnml._log_prediction's arguments) is the one log_call is writing now."""
+    return bool(_PENDING) and _PENDING[0] == call
+
+
+def write(plpy: Plpy, call: tuple[Any, ...]) -> bool:
+    """churnml._log_prediction's body (SECURITY DEFINER): the serving row, and the shadow's beside it, when
+    log_call is writing exactly this call and the name logs, has served that model at that cutoff and has
+    that shadow now; else nothing (false): logging never fails the call being answered."""
+    if not claimed(call):
+        return False
+    _PENDING.clear()
+    name, model_id, cutoff, key, probability, shadow_id, shadow_probability = call
+    serving = prepared(plpy, "log_serving_row", """
+        INSERT INTO churnml.prediction_log (name, model_id, role, entity_key, probability, threshold)
+        SELECT $1, $2, 'serving', $4, $5, $3
+        WHERE $5 OPERATOR(pg_catalog.>=) 0 AND $5 OPERATOR(pg_catalog.<=) 1
+          AND EXISTS (SELECT FROM churnml.prediction_logging AS l
+                      WHERE l.name OPERATOR(pg_catalog.=) $1 AND l.sample_rate OPERATOR(pg_catalog.>) 0)
+          AND EXISTS (SELECT FROM churnml.deployments AS d
+                      WHERE d.name OPERATOR(pg_catalog.=) $1 AND d.model_id OPERATOR(pg_catalog.=) $2
+                        AND d.threshold OPERATOR(pg_catalog.=) $3)
+        RETURNING id""", ["pg_catalog.text", "pg_catalog.int8", "pg_catalog.float8", "pg_catalog.text",
+                          "pg_catalog.float8"])
+    rows = plpy.execute(serving, [name, model_id, cutoff, key, probability])
+    if not rows:
+        return False
+    if shadow_id is not None:
+        shadow = prepared(plpy, "log_shadow_row", """
+            INSERT INTO churnml.prediction_log (name, model_id, role, entity_key, probability, threshold, serving_id)
+            SELECT $1, $2, 'shadow', $4, $5, $3, $6
+            WHERE $5 OPERATOR(pg_catalog.>=) 0 AND $5 OPERATOR(pg_catalog.<=) 1
+              AND EXISTS (SELECT FROM churnml.shadow_models AS s
+                          WHERE s.name OPERATOR(pg_catalog.=) $1 AND s.model_id OPERATOR(pg_catalog.=) $2)""",
+            ["pg_catalog.text", "pg_catalog.int8", "pg_catalog.float8", "pg_catalog.text", "pg_catalog.float8",
+             "pg_catalog.int8"])
+        plpy.execute(shadow, [name, shadow_id, cutoff, key, shadow_probability, rows[0]["id"]])
+    return True
 
 
 def row_key(logging: Logging | None, row: Mapping[str, Any]) -> Any:
