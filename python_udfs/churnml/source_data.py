@@ -240,22 +240,45 @@ class SampledData(SourceData):
 
 def read_sample(plpy: Plpy, source: str | None, search_path: str | None, *, wanted: list[str],
                 max_rows: int) -> SampledData:
-    """At most about `max_rows` rows of the source, each with the same chance, column by column
-    (churnml.monitor): the source is counted, then read through a Bernoulli filter of
-    max_rows / count and a LIMIT, so the rows read stay bounded however large the source is. Not
-    in a deterministic order: a drift check needs a fair sample, not a reproducible split."""
+    """At most `max_rows` rows of the source, each with the same chance, column by column
+    (churnml.monitor), in bounded memory, and the source run once whatever it is.
+
+    A table (or materialized view) is counted, then read through a Bernoulli filter of
+    max_rows / count and a LIMIT: two cheap scans, no sort. A view or a query runs once, as a
+    materialized CTE (a query may call a function that writes, and a count first would run it
+    twice), and the sample is its rows in random order up to the LIMIT. Not in a deterministic
+    order: a drift check needs a fair sample, not a reproducible split."""
     with caller_search_path(plpy, search_path):
         probed = probe_source_here(plpy, source)
         keep, selects = _column_arrays(plpy, probed, wanted)
-        population = int(plpy.execute(f"SELECT pg_catalog.count(*) AS n FROM {probed.from_item}")[0]["n"])
-        fraction = 1.0 if population <= max_rows else max_rows / population
-        plan = plpy.prepare(
-            f"SELECT pg_catalog.count(*) AS n, {selects} FROM (SELECT * FROM {probed.from_item} "
-            f"WHERE $1 OPERATOR(pg_catalog.>=) 1 OR pg_catalog.random() OPERATOR(pg_catalog.<) $1 LIMIT $2) AS src",
-            ["pg_catalog.float8", "pg_catalog.int8"])
-        row = plpy.execute(plan, [fraction, max_rows])[0]
+        if _is_stored_relation(plpy, probed):
+            population = int(plpy.execute(f"SELECT pg_catalog.count(*) AS n FROM {probed.from_item}")[0]["n"])
+            fraction = 1.0 if population <= max_rows else max_rows / population
+            plan = plpy.prepare(
+                f"SELECT pg_catalog.count(*) AS n, {selects} FROM (SELECT * FROM {probed.from_item} "
+                f"WHERE $1 OPERATOR(pg_catalog.>=) 1 OR pg_catalog.random() OPERATOR(pg_catalog.<) $1 LIMIT $2) AS src",
+                ["pg_catalog.float8", "pg_catalog.int8"])
+            row = plpy.execute(plan, [fraction, max_rows])[0]
+        else:
+            plan = plpy.prepare(
+                f"WITH population AS MATERIALIZED (SELECT * FROM {probed.from_item}) "
+                f"SELECT (SELECT pg_catalog.count(*) FROM population) AS population, pg_catalog.count(*) AS n, "
+                f"{selects} FROM (SELECT * FROM population ORDER BY pg_catalog.random() LIMIT $1) AS src",
+                ["pg_catalog.int8"])
+            row = plpy.execute(plan, [max_rows])[0]
+            population = int(row["population"])
     names = probed.names
     types = [t for _, t in probed.column_types]
     return SampledData(description=probed.description, column_types=[(names[i], types[i]) for i in keep],
                        columns={names[i]: (row[f"c{i}"] or []) for i in keep}, rows=int(row["n"]),
                        population=population)
+
+
+def _is_stored_relation(plpy: Plpy, probed: SourceColumns) -> bool:
+    """Whether the source is a table or materialized view by name (reading it twice has no side effect)."""
+    if probed.from_item != f"(SELECT * FROM {probed.description}) AS src":
+        return False  # a query
+    plan = prepared(plpy, "source_relkind", "SELECT c.relkind::pg_catalog.text AS kind FROM pg_catalog.pg_class AS c "
+                    "WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)", ["pg_catalog.text"])
+    rows = plpy.execute(plan, [probed.description])
+    return bool(rows) and rows[0]["kind"] in ("r", "p", "m")

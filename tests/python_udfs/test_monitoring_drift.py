@@ -94,3 +94,19 @@ def test_a_profile_round_trips_and_damage_is_refused() -> None:
                                           "edges": []}}):
         with pytest.raises(DataCorrupted):
             read_profile(damage, 1)
+
+
+def test_sampling_noise_is_not_drift() -> None:
+    """Small samples of the reference's own population: PSI by chance stays under the noise level."""
+    from churnml.monitoring.drift import noise_psi
+
+    rng = np.random.default_rng(7)
+    population = rng.normal(size=200_000)
+    ref = numeric_reference("x", population[:10_000])
+    for n in (100, 200, 1000):
+        values = rng.choice(population, n)
+        drift = drift_of(ref, values, 10_000)
+        assert drift.psi < drift.noise and drift.status(0.1, 0.25) == "ok", (n, drift.psi, drift.noise)
+    assert noise_psi(11, 100_000, 10_000) < 0.02 < 0.1  # large samples: the usual thresholds decide
+    shifted = drift_of(ref, rng.normal(0.8, 1, 1000), 10_000)
+    assert shifted.psi > shifted.noise and shifted.status(0.1, 0.25) == "alert"

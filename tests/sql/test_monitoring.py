@@ -229,3 +229,26 @@ def test_a_sentiment_deployment_is_not_watched(telco: str) -> None:
             conn.execute("SELECT churnml.monitor('tone', 'tones')")
         assert "churn models" in (caught.value.diag.message_primary or "")
         conn.rollback()
+
+
+def test_small_samples_are_not_drift_and_tiny_ones_refused(telco: str) -> None:
+    with psycopg.connect(telco, autocommit=True) as conn:
+        run = monitor(conn, "SELECT * FROM customers ORDER BY md5(phone) LIMIT 200")
+        assert run["status"] == "ok" and run["drifted_features"] == [], run["features"][:2]  # type: ignore[index]
+        noise = {f["feature"]: f["noise_psi"] for f in run["features"]}  # type: ignore[attr-defined]
+        assert noise["day_mins"] > 0.1 > noise["int_plan"]  # ten bins are noisier than two
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as caught:
+            conn.execute("SELECT churnml.monitor('churn', 'SELECT * FROM customers LIMIT 30')")
+        assert "too few rows" in (caught.value.diag.message_primary or "")
+
+
+def test_a_query_source_runs_once(telco: str) -> None:
+    """A source query that writes (through a function) writes once per row, not once per pass."""
+    with psycopg.connect(telco, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS public.side_effects (n int)")
+        conn.execute("TRUNCATE public.side_effects")
+        conn.execute("CREATE OR REPLACE FUNCTION public.note() RETURNS int LANGUAGE sql VOLATILE AS "
+                     "'INSERT INTO public.side_effects VALUES (1) RETURNING 1'")
+        run = monitor(conn, "SELECT *, public.note() AS noted FROM customers")
+        assert run["rows"] == 3000
+        assert conn.execute("SELECT count(*) FROM public.side_effects").fetchone()[0] == 3000

@@ -60,9 +60,10 @@ class Profile:
     features: tuple[FeatureReference, ...]
     score: FeatureReference | None  # the held-out probabilities; None when the model has no held-out rows
     rows: int  # rows the feature references were computed on
+    score_rows: int = 0  # held-out rows the score reference was computed on
 
     def to_dict(self) -> dict[str, Any]:
-        return {"profile_version": PROFILE_VERSION, "rows": self.rows,
+        return {"profile_version": PROFILE_VERSION, "rows": self.rows, "score_rows": self.score_rows,
                 "features": [f.to_dict() for f in self.features],
                 "score": self.score.to_dict() if self.score is not None else None}
 
@@ -169,7 +170,7 @@ def build_profile(columns: Mapping[str, Sequence[Any]], groups: Sequence[tuple[s
         values = columns[name]
         rows = len(values)
         features.append(feature_reference(name, group, values))
-    return Profile(tuple(features), score_reference(holdout_scores), rows)
+    return Profile(tuple(features), score_reference(holdout_scores), rows, len(holdout_scores))
 
 
 def read_profile(document: Any, model_id: int) -> Profile:
@@ -190,7 +191,10 @@ def read_profile(document: Any, model_id: int) -> Profile:
     if len({f.name for f in features}) != len(features):
         raise bad("It names a feature twice.")
     score = document.get("score")
-    return Profile(features, None if score is None else _reference(score, bad), rows)
+    score_rows = document.get("score_rows", 0)
+    if not isinstance(score_rows, int) or isinstance(score_rows, bool) or score_rows < 0:
+        raise bad("Its score row count is not a non-negative integer.")
+    return Profile(features, None if score is None else _reference(score, bad), rows, score_rows)
 
 
 def _reference(item: Any, bad: Any) -> FeatureReference:

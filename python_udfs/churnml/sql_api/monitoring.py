@@ -148,10 +148,13 @@ def monitor(plpy: Plpy, name: str | None, source: str | None, max_rows: int | No
         profile = _stored_profile(plpy, deployment.model_id, name)
         wanted = list(loaded.input_names)
         data = read_sample(plpy, source, caller_path, wanted=wanted, max_rows=limit)
-        if data.rows == 0:
-            raise ObjectNotInPrerequisiteState("the source has no rows to compare",
-                                               detail=f"{data.description} returned no rows.",
-                                               hint="Pass the population the model scores now.")
+        if data.rows < drifts.MIN_ROWS:
+            raise ObjectNotInPrerequisiteState(
+                "the source has no rows to compare" if data.rows == 0 else
+                f"the source has too few rows to compare: {data.rows}, at least {drifts.MIN_ROWS} are needed",
+                detail=f"{data.description} returned {data.rows} rows; shares in ten bins of fewer rows are "
+                       "sampling noise.",
+                hint="Pass the population the model scores now, or a longer window of it (a week, not a day).")
         progress.phase("comparing features", total=len(wanted), unit="features")
         features: list[drifts.Drift] = []
         for i, feature in enumerate(wanted):
@@ -161,20 +164,21 @@ def monitor(plpy: Plpy, name: str | None, source: str | None, max_rows: int | No
                 raise UndefinedColumn(
                     f'the reference profile of model {deployment.model_id} has no feature "{feature}"',
                     hint=f"Capture it again: SELECT churnml.capture_profile({deployment.model_id}, 'training_table');")
-            features.append(drifts.drift_of(reference, data.columns[feature]))
+            features.append(drifts.drift_of(reference, data.columns[feature], profile.rows))
             progress.set_done(i + 1)
         score: drifts.Drift | None = None
         if profile.score is not None:
-            score = drifts.drift_of(profile.score, _scores(loaded, data.columns, data.rows))
+            score = drifts.drift_of(profile.score, _scores(loaded, data.columns, data.rows), profile.score_rows)
         features.sort(key=lambda d: (-d.psi, d.feature))
         max_feature = features[0].psi if features else 0.0
-        worst = max(max_feature, score.psi if score is not None else 0.0)
-        drifted = [d.feature for d in features if d.psi >= warn]
+        statuses = [d.status(warn, alert) for d in (*features, *([score] if score is not None else []))]
+        overall = "alert" if "alert" in statuses else "warn" if "warn" in statuses else "ok"
+        drifted = [d.feature for d in features if d.flagged(warn)]
         run = {
             "name": name, "model_id": deployment.model_id, "source": data.description,
             "rows": data.rows, "population": data.population,
             "score_psi": None if score is None else round(score.psi, 6),
-            "max_feature_psi": round(max_feature, 6), "status": drifts.status(worst, warn, alert),
+            "max_feature_psi": round(max_feature, 6), "status": overall,
             "drifted_features": drifted,
             "features": [d.to_dict(warn, alert) for d in features],
             "score": None if score is None else score.to_dict(warn, alert),
@@ -222,7 +226,13 @@ def capture_profile(plpy: Plpy, model: str | None, source: str | None, max_rows:
         if not held_out:
             reference = score_reference(list(_scores(loaded, data.columns, data.rows)))
             profile["score"] = None if reference is None else reference.to_dict()
+        earlier = plpy.execute(prepared(plpy, "profile_exists", "SELECT captured_at::pg_catalog.text AS at FROM "
+                                        "churnml.model_profiles WHERE model_id OPERATOR(pg_catalog.=) $1",
+                                        ["bigint"]), [model_id])
         store_profile(plpy, model_id, profile)
+        if earlier:
+            plpy.notice(f"churnml.capture_profile: replaced the reference profile of model {model_id} captured at "
+                        f"{earlier[0]['at']} with one of {data.rows} rows of {data.description}")
         plan = prepared(plpy, "profile_row",
                         "SELECT * FROM churnml.model_profiles WHERE model_id OPERATOR(pg_catalog.=) $1", ["bigint"])
         return dict(plpy.execute(plan, [model_id])[0])
@@ -246,6 +256,11 @@ def set_monitor_thresholds(plpy: Plpy, name: str | None, warn_psi: float | None,
         raise InvalidParameter(f"warn_psi ({shown_number(warn)}) must not be above alert_psi ({shown_number(alert)})",
                                hint=f"e.g. churnml.set_monitor_thresholds({sql_literal(str(name))}, 0.1, 0.25)")
     rows = _check_max_rows(max_rows, DEFAULT_MAX_ROWS)
+    known = prepared(plpy, "model_name_known", "SELECT EXISTS (SELECT FROM churnml.models WHERE name "
+                     "OPERATOR(pg_catalog.=) $1) AS known", ["pg_catalog.text"])
+    if not plpy.execute(known, [name])[0]["known"]:
+        plpy.notice(f'churnml.set_monitor_thresholds: no model is named "{name}" yet; the thresholds apply once '
+                    "one is deployed under that name")
     delete = prepared(plpy, "delete_monitor_settings",
                       "DELETE FROM churnml.monitor_settings WHERE name OPERATOR(pg_catalog.=) $1", ["pg_catalog.text"])
     insert = prepared(plpy, "set_monitor_settings", """
