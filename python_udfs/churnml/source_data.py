@@ -276,9 +276,14 @@ def read_sample(plpy: Plpy, source: str | None, search_path: str | None, *, want
 
 def _is_stored_relation(plpy: Plpy, probed: SourceColumns) -> bool:
     """Whether the source is a table or materialized view by name (reading it twice has no side effect)."""
-    if probed.from_item != f"(SELECT * FROM {probed.description}) AS src":
+    if not names_relation(probed.from_item, probed.description):
         return False  # a query
     plan = prepared(plpy, "source_relkind", "SELECT c.relkind::pg_catalog.text AS kind FROM pg_catalog.pg_class AS c "
                     "WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)", ["pg_catalog.text"])
     rows = plpy.execute(plan, [probed.description])
     return bool(rows) and rows[0]["kind"] in ("r", "p", "m")
+
+
+def names_relation(from_item: str, description: str) -> bool:
+    """Whether resolve_source's (from_item, description) is a relation by name, not a query."""
+    return from_item == f"(SELECT * FROM {description}) AS src"

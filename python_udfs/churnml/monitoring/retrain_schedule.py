@@ -12,6 +12,7 @@ who schedules owns the job; with cron.use_background_workers = on the job needs 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from churnml import registry
@@ -108,7 +109,38 @@ def _check_schedule(schedule: str | None) -> str:
         raise InvalidParameter(f"invalid schedule {sql_literal(shown)}" if text else "schedule must not be empty",
                                detail=f"A schedule is one line of at most {MAX_SCHEDULE_LENGTH} characters.",
                                hint="Pass a cron schedule, e.g. '0 3 * * 1' (Mondays at 03:00 GMT) or '@daily'.")
+    fields = text.split()
+    if not (len(fields) == 1 and fields[0].lower() in CRON_KEYWORDS) and not (
+            len(fields) == 5 and all(CRON_FIELD.fullmatch(f) for f in fields)):
+        # pg_cron 1.4 ignores what follows five fields ('0 3 * * 1 junk' would be stored as it is)
+        shown = text if len(text) <= 40 else text[:37] + "…"
+        raise InvalidParameter(f"invalid schedule {sql_literal(shown)}",
+                               detail="A schedule is five cron fields (minute hour day-of-month month day-of-week) of "
+                                      "digits, names, * , / and -, or one of @hourly, @daily, @weekly, @monthly, "
+                                      "@yearly.",
+                               hint="Five cron fields (minute hour day-of-month month day-of-week, in GMT), e.g. "
+                                    "'0 3 * * 1', or @hourly, @daily, @weekly, @monthly.")
     return text
+
+
+CRON_KEYWORDS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
+CRON_FIELD = re.compile(r"[0-9A-Za-z*,/-]{1,64}")
+
+
+def _check_not_temporary(plpy: Plpy, from_item: str, description: str) -> None:
+    """A scheduled job runs in a session of its own, which cannot see the scheduling session's temporary tables."""
+    from churnml.source_data import names_relation
+
+    if not names_relation(from_item, description):
+        return  # a query: resolved when the job runs
+    rows = plpy.execute(prepared(plpy, "source_persistence", """
+        SELECT c.relpersistence::pg_catalog.text AS p FROM pg_catalog.pg_class AS c
+        WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)""", ["pg_catalog.text"]), [description])
+    if rows and rows[0]["p"] == "t":
+        raise InvalidParameter(f"source {sql_literal(description)} is a temporary table",
+                               detail="The scheduled job runs in a session of its own, which cannot see this "
+                                      "session's temporary tables.",
+                               hint="Schedule a retrain on a table or view every session can see.")
 
 
 def schedule(plpy: Plpy, name: str | None, schedule_text: str | None, source: str | None, min_gain: float | None,
@@ -124,7 +156,8 @@ def schedule(plpy: Plpy, name: str | None, schedule_text: str | None, source: st
     least = retrain_gate.checked_margin(min_auc, "min_auc", retrain_gate.DEFAULT_MIN_AUC)
     registry.current_deployment(plpy, name)  # 55000: only a deployed name has a champion to challenge
     with caller_search_path(plpy, search_path):
-        resolve_source(plpy, source)  # a misspelt table is an error now, not at 3 a.m.
+        from_item, description = resolve_source(plpy, source)  # a misspelt table is an error now, not at 3 a.m.
+        _check_not_temporary(plpy, from_item, description)
     require_cron(plpy)
     owner = _job_owner(plpy, name)
     if owner is not None and owner[1] is not None and not owner[2]:

@@ -152,9 +152,11 @@ def monitor(plpy: Plpy, name: str | None, source: str | None, max_rows: int | No
             raise ObjectNotInPrerequisiteState(
                 "the source has no rows to compare" if data.rows == 0 else
                 f"the source has too few rows to compare: {data.rows}, at least {drifts.MIN_ROWS} are needed",
-                detail=f"{data.description} returned {data.rows} rows; shares in ten bins of fewer rows are "
+                detail=f"{data.description} returned no rows." if data.rows == 0 else
+                       f"{data.description} returned {data.rows} rows; shares in ten bins of fewer rows are "
                        "sampling noise.",
-                hint="Pass the population the model scores now, or a longer window of it (a week, not a day).")
+                hint="Pass the population the model scores now." if data.rows == 0 else
+                     "Pass a longer window of the population (a week, not a day).")
         progress.phase("comparing features", total=len(wanted), unit="features")
         features: list[drifts.Drift] = []
         for i, feature in enumerate(wanted):
