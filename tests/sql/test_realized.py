@@ -398,3 +398,13 @@ def test_record_outcomes_memory_is_bounded_by_work_mem(conn: psycopg.Connection,
     grown = max(peak) - before
     assert counts[:4] == (1_000_000, 1_000_000, 1000, 1000)
     assert grown < 40, f"the backend grew {grown:.0f} MB"
+
+
+def test_a_key_column_the_rows_lack_is_warned_about(conn: psycopg.Connection) -> None:
+    conn.execute("SELECT churnml.log_predictions('churn', 1, 'no_such_column')")
+    warnings: list[str] = []
+    conn.add_notice_handler(lambda d: warnings.append(d.message_primary or "") if d.severity == "WARNING" else None)
+    conn.execute("SET max_parallel_workers_per_gather = 0")
+    conn.execute("SELECT count(churnml.will_churn(c)) FROM (SELECT * FROM public.cust LIMIT 5) AS c")
+    assert sum("no_such_column" in w for w in warnings) == 1  # once per statement, not per row
+    conn.execute("SELECT churnml.log_predictions('churn', 0)")

@@ -162,8 +162,18 @@ def write(plpy: Plpy, call: tuple[Any, ...]) -> bool:
     return True
 
 
-def row_key(logging: Logging | None, row: Mapping[str, Any]) -> Any:
-    """The key column's value in a row (None when the name logs no key or the row lacks the column)."""
+def row_key(logging: Logging | None, row: Mapping[str, Any], plpy: Plpy | None = None) -> Any:
+    """The key column's value in a row (None when the name logs no key or the row lacks the column: then a
+    WARNING, once per statement, since such calls can never get an outcome)."""
     if logging is None or logging.key_column is None:
         return None
+    if logging.key_column not in row and plpy is not None:
+        statement = server.statement_start()
+        if _WARNED.get(logging.key_column) != statement or statement is None:
+            _WARNED[logging.key_column] = statement
+            plpy.warning(f'churnml: the scored rows have no column "{logging.key_column}", the key logging was '
+                         "turned on with: their calls are logged without a key, and no outcome can reach them")
     return row.get(logging.key_column)
+
+
+_WARNED: dict[str, int | None] = {}  # key column -> the statement that was last warned about it

@@ -81,7 +81,7 @@ def score_json(plpy: Plpy, name: str, row_json: str | None, _statement: float | 
                               detail=f"Row columns: {', '.join(row)}.", hint=features_hint(loaded)) from None
     probability = loaded.score_values(values)
     if serving.logging is not None and prediction_log.sampled(serving.logging):  # all logging costs while off
-        prediction_log.log_call(plpy, name, serving, probability, prediction_log.row_key(serving.logging, row),
+        prediction_log.log_call(plpy, name, serving, probability, prediction_log.row_key(serving.logging, row, plpy),
                                 lambda: row)
     return probability
 
