@@ -1,6 +1,6 @@
 -- churnml upgrade 0.2.0 -> 0.3.0, built from sql/ by extension/tools/build-sql.sh: edit those, not this.
 -- The deltas (run once), then every re-runnable file of the 0.3.0 install script.
--- build id: 6e5b1bb89a6ef167
+-- build id: 8ba4d4f4c32bf826
 \echo Use "ALTER EXTENSION churnml UPDATE" to load this file. \quit
 
 -- ---- sql/upgrades/0.2.0--0.3.0.sql ----
@@ -488,7 +488,7 @@ COMMENT ON FUNCTION churnml.version() IS
 CREATE OR REPLACE FUNCTION churnml._build_id() RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT '6e5b1bb89a6ef167'::text $$;
+AS $$ SELECT '8ba4d4f4c32bf826'::text $$;
 COMMENT ON FUNCTION churnml._build_id() IS
 'Internal: a hash of the SQL this installation was created from, so that tools can tell a database created by an earlier build of the same version (the embedded server re-creates it).';
 
@@ -2504,41 +2504,16 @@ CREATE OR REPLACE FUNCTION churnml._log_prediction(
     log_name text, serving_model bigint, cutoff float8, key text, serving_probability float8,
     shadow_model bigint DEFAULT NULL, shadow_probability float8 DEFAULT NULL
 ) RETURNS boolean
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    serving_row bigint;
-BEGIN
-    -- Only what a name that logs would write: logging on, a model and cutoff the name has served
-    -- (any of its deployments: a deploy during a long statement must not drop its calls), the
-    -- shadow the name has now. Anything else is not logged (false), never an error: logging must
-    -- not fail the call that is being answered. One statement per row written: the checks are
-    -- the INSERT's own conditions.
-    INSERT INTO churnml.prediction_log (name, model_id, role, entity_key, probability, threshold)
-    SELECT log_name, serving_model, 'serving', key, serving_probability, cutoff
-    WHERE serving_probability OPERATOR(pg_catalog.>=) 0 AND serving_probability OPERATOR(pg_catalog.<=) 1
-      AND EXISTS (SELECT FROM churnml.prediction_logging AS l
-                  WHERE l.name OPERATOR(pg_catalog.=) log_name AND l.sample_rate OPERATOR(pg_catalog.>) 0)
-      AND EXISTS (SELECT FROM churnml.deployments AS d
-                  WHERE d.name OPERATOR(pg_catalog.=) log_name AND d.model_id OPERATOR(pg_catalog.=) serving_model
-                    AND d.threshold OPERATOR(pg_catalog.=) cutoff)
-    RETURNING id INTO serving_row;
-    IF serving_row IS NULL THEN
-        RETURN false;
-    END IF;
-    IF shadow_model IS NOT NULL THEN
-        INSERT INTO churnml.prediction_log (name, model_id, role, entity_key, probability, threshold, serving_id)
-        SELECT log_name, shadow_model, 'shadow', key, shadow_probability, cutoff, serving_row
-        WHERE shadow_probability OPERATOR(pg_catalog.>=) 0 AND shadow_probability OPERATOR(pg_catalog.<=) 1
-          AND EXISTS (SELECT FROM churnml.shadow_models AS s
-                      WHERE s.name OPERATOR(pg_catalog.=) log_name AND s.model_id OPERATOR(pg_catalog.=) shadow_model);
-    END IF;
-    RETURN true;
-END
+# Writes only the call churnml's scoring code is logging right now (monitoring/prediction_log.py): called
+# from SQL by anyone else, it writes nothing and returns false. Logging never fails the call answered.
+import churnml.monitoring.prediction_log as log
+return log.write(plpy, (log_name, serving_model, cutoff, key, serving_probability, shadow_model, shadow_probability))
 $$;
 COMMENT ON FUNCTION churnml._log_prediction(text, bigint, float8, text, float8, bigint, float8) IS
-'Internal: writes one sampled scoring call to churnml.prediction_log (what the STABLE scoring functions call, which may not write themselves). SECURITY DEFINER so that churnml_user''s calls are logged without churnml_user being able to write the log; it writes only what a name that logs would write (logging on, a model and cutoff the name has served, its current shadow), else returns false. Not PARALLEL SAFE: nothing is logged in parallel mode.';
+'Internal: writes one sampled scoring call to churnml.prediction_log (what the STABLE scoring functions call, which may not write themselves). SECURITY DEFINER so that churnml_user''s calls are logged without churnml_user being able to write the log; it writes only the call churnml''s own scoring code is logging at that moment (called from SQL directly it writes nothing and returns false), and only what a name that logs would write (logging on, a model and cutoff the name has served, its current shadow). Not PARALLEL SAFE: nothing is logged in parallel mode.';
 
 CREATE OR REPLACE FUNCTION churnml._outcome_label(value text) RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE
