@@ -298,9 +298,9 @@ class EmbeddedServer:
         if database is None:
             return
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
-            if row is None or "pg_cron" not in row[0]:
-                return
+            row = conn.execute("SELECT current_setting('shared_preload_libraries'), pg_is_in_recovery()").fetchone()
+            if row is None or "pg_cron" not in row[0] or row[1]:
+                return  # not loaded; or a standby, which runs no jobs and takes its catalog from the primary
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
                 print(f"==> creating database {database} (pg_cron's)", flush=True)
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

@@ -173,7 +173,7 @@ def schedule(plpy: Plpy, name: str | None, schedule_text: str | None, source: st
         VALUES ($1, $2, $3, $4, $5, $6)
         ON CONFLICT (name) DO UPDATE SET schedule = EXCLUDED.schedule, source = EXCLUDED.source,
             search_path = EXCLUDED.search_path, min_gain = EXCLUDED.min_gain, min_auc = EXCLUDED.min_auc,
-            scheduled_by = CURRENT_USER, scheduled_at = pg_catalog.now()
+            scheduled_by = EXCLUDED.scheduled_by, scheduled_at = EXCLUDED.scheduled_at  -- their defaults: who, now
         RETURNING id""",
         ["pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.text", "pg_catalog.float8",
          "pg_catalog.float8"]), [name, text, source.strip(), search_path or "pg_catalog, pg_temp", gain, least])
@@ -193,7 +193,7 @@ def schedule(plpy: Plpy, name: str | None, schedule_text: str | None, source: st
                                hint="Five cron fields (minute hour day-of-month month day-of-week, in GMT), e.g. "
                                     "'0 3 * * 1', or @hourly, @daily, @weekly, @monthly.") from None
     row = plpy.execute(prepared(plpy, "retrain_policy_job", """
-        UPDATE churnml.retrain_policies SET cron_job_id = $2, cron_job_name = $3
+        UPDATE churnml.retrain_policies SET (cron_job_id, cron_job_name) = ($2, $3)
         WHERE id OPERATOR(pg_catalog.=) $1 RETURNING *""", ["bigint", "bigint", "pg_catalog.text"]),
         [policy_id, int(job[0]["jobid"]), job_name(name)])[0]
     plpy.notice(f"churnml.schedule_retrain: {name}: pg_cron job {job[0]['jobid']} runs "
