@@ -55,6 +55,15 @@ def caller_search_path(plpy: Plpy, search_path: str | None) -> Iterator[None]:
         plpy.execute(setter, [PINNED_SEARCH_PATH])
 
 
+def current_search_path(plpy: Plpy) -> str:
+    """The search_path in force now (the caller's, in a function without a SET clause)."""
+    current = server.setting("search_path")  # read in the server: no query
+    if current is None:  # outside a backend
+        current = plpy.execute(prepared(plpy, "search_path", "SELECT pg_catalog.current_setting('search_path') AS p",
+                                        []))[0]["p"]
+    return str(current)
+
+
 @contextmanager
 def pinned_search_path(plpy: Plpy) -> Iterator[None]:
     """The pinned search_path for a while: inside caller_search_path, or in a function
@@ -66,10 +75,7 @@ def pinned_search_path(plpy: Plpy) -> Iterator[None]:
     type of the caller's path comes out schema-qualified and a look-alike of a
     built-in type in the caller's path is never what a name means.
     """
-    current = server.setting("search_path")  # read in the server: no query
-    if current is None:  # outside a backend
-        current = plpy.execute(prepared(plpy, "search_path", "SELECT pg_catalog.current_setting('search_path') AS p",
-                                        []))[0]["p"]
+    current = current_search_path(plpy)
     setter = prepared(plpy, "set_search_path", "SELECT pg_catalog.set_config('search_path', $1, true)",
                       ["pg_catalog.text"])
     plpy.execute(setter, [PINNED_SEARCH_PATH])

@@ -7,7 +7,7 @@ import math
 import time
 from typing import Any
 
-from churnml import interrupts, progress, registry, server
+from churnml import interrupts, progress, registry
 from churnml.errors import (
     InvalidParameter,
     NullValueNotAllowed,
@@ -116,23 +116,15 @@ def _churn_model(plpy: Plpy, model_id: int, what: str) -> Any:
     return model_cache.by_id(plpy, model_id)
 
 
-def _caller_path(plpy: Plpy) -> str:
-    current = server.setting("search_path")
-    if current is None:  # outside a backend
-        current = plpy.execute(prepared(plpy, "search_path", "SELECT pg_catalog.current_setting('search_path') AS p",
-                                        []))[0]["p"]
-    return str(current)
-
-
 @entry
 @progress.tracked("monitor", "reading the population")
 def monitor(plpy: Plpy, name: str | None, source: str | None, max_rows: int | None) -> dict[str, Any]:
     """Compare the population in `source` with the reference profile of the model `name` serves: PSI per
     feature and for the score, a status, kept as a row of churnml.monitor_runs (returned)."""
-    from churnml.source_data import pinned_search_path, read_sample
+    from churnml.source_data import current_search_path, pinned_search_path, read_sample
 
     started = time.perf_counter()
-    caller_path = _caller_path(plpy)  # read before anything pins it: the source resolves with it
+    caller_path = current_search_path(plpy)  # read before anything pins it: the source resolves with it
     with pinned_search_path(plpy):
         if name is None:
             raise NullValueNotAllowed("the model name must not be NULL",
@@ -209,9 +201,9 @@ def monitor(plpy: Plpy, name: str | None, source: str | None, max_rows: int | No
 def capture_profile(plpy: Plpy, model: str | None, source: str | None, max_rows: int | None) -> dict[str, Any]:
     """A reference profile for a model from the rows it was trained on (models trained before 0.3.0, or
     registered from outside): its held-out scores when it has them, else its scores of those rows."""
-    from churnml.source_data import pinned_search_path, read_sample
+    from churnml.source_data import current_search_path, pinned_search_path, read_sample
 
-    caller_path = _caller_path(plpy)
+    caller_path = current_search_path(plpy)
     with pinned_search_path(plpy):
         model_id, _ = registry.resolve_model(plpy, model, caller="churnml.capture_profile")
         if source is None or not source.strip():
